@@ -1,0 +1,89 @@
+/* plugins.conf: an INI file with one [gateway] section and one
+ * [connector NAME] section per peer system. Parsing is pure (no I/O besides
+ * reading the file) so `okegw -t` and the unit tests share it. */
+#ifndef OKEGW_CONF_H
+#define OKEGW_CONF_H
+
+#include <stddef.h>
+
+enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
+enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
+enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY };
+
+/* One key = value line as written, kept so that plugins can look up their own
+ * keys and errors can point at the line. */
+typedef struct okegw_conf_kv {
+  char *key;
+  char *value;
+  int line;
+} okegw_conf_kv;
+
+typedef struct okegw_conf_connector {
+  char *name;
+  int line; /* line of the [connector NAME] header */
+  char *plugin; /* built-in name or resolved path to a .so */
+  int plugin_line;
+  enum okegw_role role;
+  enum okegw_phase phase;
+  char *base_url;    /* NULL if unset; no trailing slash */
+  enum okegw_auth auth;
+  char *token;       /* bearer token (auth = bearer) */
+  char *api_key_header; /* default "X-API-Key" */
+  char *api_key;
+  char *test_system; /* name used in otherCodes x-testSystem; default = name */
+  long connect_timeout_ms;
+  long timeout_ms;
+  /* Every key of the section, host keys and plugin keys alike. Plugin keys
+   * are checked against the plugin's declared list after it is loaded. */
+  okegw_conf_kv *kv;
+  size_t nkv;
+} okegw_conf_connector;
+
+typedef struct okegw_conf {
+  char *path;      /* the file this was read from */
+  char *dir;       /* its directory, for resolving relative paths */
+  char *listen_host;
+  int listen_port;
+  char *base_path; /* "" or "/ooapi" style: leading slash, no trailing one */
+  char *store;     /* SQLite file path, resolved against dir */
+  size_t max_header_bytes;
+  size_t max_body_bytes;
+  long idle_timeout_ms;
+  long request_timeout_ms;
+  int max_connections;
+  int catalogue_max_pages;
+  char *log_level;
+  char *contact_email;
+  char *documentation_url;
+  char *specification_url;
+  okegw_conf_connector *connectors;
+  size_t nconnectors;
+} okegw_conf;
+
+/* Collected diagnostics, each "FILE:LINE: message". */
+typedef struct okegw_diag {
+  char **msgs;
+  size_t n;
+} okegw_diag;
+
+void okegw_diag_add(okegw_diag *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void okegw_diag_free(okegw_diag *d);
+
+/* Reads and validates FILE. Returns 0 and fills *out when there are no
+ * errors; otherwise returns -1, fills diag and leaves *out empty. */
+int okegw_conf_load(const char *file, okegw_conf *out, okegw_diag *diag);
+/* Same, from a string (for tests); `name` is used in diagnostics. */
+int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_diag *diag);
+void okegw_conf_free(okegw_conf *c);
+
+/* The value of KEY in a connector section, or NULL. */
+const char *okegw_conf_get(const okegw_conf_connector *c, const char *key);
+const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *key);
+/* 1 when KEY is one the host itself understands in a connector section. */
+int okegw_conf_is_host_key(const char *key);
+
+const char *okegw_role_name(enum okegw_role r);
+const char *okegw_phase_name(enum okegw_phase p);
+
+#endif

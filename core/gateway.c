@@ -1,0 +1,975 @@
+#include "gateway.h"
+#include "http_client.h"
+#include "log.h"
+#include "plugin_host.h"
+#include "problem.h"
+#include "store.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct okegw_gateway {
+  uv_loop_t *loop;
+  okegw_conf *conf;
+  okegw_connector *conns;
+  size_t nconns;
+  okegw_server *server;
+  okegw_http *http;
+  okegw_store *store;
+  int stopping;
+  void (*stopped)(void *);
+  void *stopped_arg;
+};
+
+/* One incoming request on its way through the gateway. */
+typedef struct call {
+  okegw_gateway *g;
+  okegw_req *req;
+  int interaction;
+  const char *oke_path; /* path below base_path, points into req->path */
+  char id[64];          /* the path id */
+  char ref_id[64];      /* offering: its component; association: its offering */
+  okegw_connector *target;
+} call;
+
+static void call_free(call *c) { free(c); }
+
+/* ---- answering --------------------------------------------------------- */
+
+static void finish(call *c, int status, const char *ctype, const char *body, size_t len,
+                   const char *extra_headers) {
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.method = c->req->method;
+  f.path = c->req->path;
+  f.status = status;
+  f.request_id = c->req->request_id;
+  f.latency_ms = okegw_now_ms() - c->req->start_ms;
+  f.interaction = c->interaction ? okegw_interaction_name(c->interaction) : NULL;
+  f.connector = c->target ? c->target->conf->name : NULL;
+  okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
+  okegw_respond(c->req, status, ctype, body, len, extra_headers);
+  call_free(c);
+}
+
+static void finish_problem(call *c, int status, const char *connector, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void finish_problem(call *c, int status, const char *connector, const char *fmt, ...) {
+  char detail[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  char *body = okegw_problem_json(status, okegw_status_text(status), detail, connector);
+  finish(c, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL);
+  free(body);
+}
+
+static void finish_json(call *c, int status, cJSON *j, const char *extra_headers) {
+  char *body = j ? cJSON_PrintUnformatted(j) : NULL;
+  if (!body) {
+    finish_problem(c, 500, NULL, "out of memory");
+    return;
+  }
+  finish(c, status, "application/json", body, strlen(body), extra_headers);
+  free(body);
+}
+
+/* ---- connectors -------------------------------------------------------- */
+
+static okegw_connector *connector_by_name(okegw_gateway *g, const char *name) {
+  for (size_t i = 0; i < g->nconns; i++)
+    if (strcmp(g->conns[i].conf->name, name) == 0)
+      return &g->conns[i];
+  return NULL;
+}
+
+static int is_live_ta(const okegw_connector *c) {
+  return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE && c->ready;
+}
+
+static void on_routed_done(void *ud, okegw_connector *conn, int status, const char *ctype,
+                           const char *body, size_t len) {
+  call *c = ud;
+  (void)conn;
+  finish(c, status, ctype, body, len, NULL);
+}
+
+/* Hands the call to `conn` unchanged, after the phase check. */
+static void deliver_to(call *c, okegw_connector *conn) {
+  c->target = conn;
+  if (conn->conf->phase == OKEGW_PHASE_OFF) {
+    finish_problem(c, 503, conn->conf->name,
+                   "connector '%s' is in phase off: it carries no traffic until ICT sets its "
+                   "phase in plugins.conf",
+                   conn->conf->name);
+    return;
+  }
+  const okegw_req *r = c->req;
+  oke_request req = {.interaction = c->interaction,
+                     .method = r->method,
+                     .path = c->oke_path,
+                     .query = r->query,
+                     .id = c->id,
+                     .body = r->body,
+                     .body_len = r->body_len,
+                     .content_type = okegw_req_header(r, "Content-Type"),
+                     .request_id = r->request_id};
+  okegw_connector_deliver(conn, &req, on_routed_done, c);
+}
+
+/* A route from the store names a connector; it may have left plugins.conf. */
+static void deliver_to_named(call *c, const char *name) {
+  okegw_connector *conn = connector_by_name(c->g, name);
+  if (!conn) {
+    finish_problem(c, 503, name,
+                   "connector '%s' owns this resource but is no longer configured", name);
+    return;
+  }
+  deliver_to(c, conn);
+}
+
+/* ---- flow 0: the merged catalogue -------------------------------------- */
+
+typedef struct part {
+  okegw_connector *conn;
+  cJSON *items; /* array, collected over the pages */
+  int page;
+  int failed;
+  char reason[48];
+} part;
+
+typedef struct fanout {
+  call *c;
+  size_t pending;
+  part *parts;
+  size_t nparts;
+  char *base_query; /* the caller's filters, without paging and sort */
+  char *probe_id;   /* probe mode: GET /components/{id} at every connector */
+  void (*probe_done)(call *c, okegw_connector *owner, const char *ctype, const char *body,
+                     size_t len);
+  okegw_connector *probe_owner;
+  char *probe_body, *probe_ctype;
+  size_t probe_len;
+} fanout;
+
+static void fanout_free(fanout *f) {
+  for (size_t i = 0; i < f->nparts; i++)
+    cJSON_Delete(f->parts[i].items);
+  free(f->parts);
+  free(f->base_query);
+  free(f->probe_id);
+  free(f->probe_body);
+  free(f->probe_ctype);
+  free(f);
+}
+
+static void part_fail(part *p, int status, const char *why) {
+  p->failed = 1;
+  if (why)
+    snprintf(p->reason, sizeof p->reason, "%s", why);
+  else if (status == 504)
+    snprintf(p->reason, sizeof p->reason, "timeout");
+  else if (status == 502)
+    snprintf(p->reason, sizeof p->reason, "unreachable");
+  else if (status == 503)
+    snprintf(p->reason, sizeof p->reason, "unavailable");
+  else
+    snprintf(p->reason, sizeof p->reason, "status-%d", status);
+}
+
+static void catalogue_merge(fanout *f);
+static void part_fetch(fanout *f, part *p);
+
+static void fanout_part_done(fanout *f) {
+  if (--f->pending == 0)
+    catalogue_merge(f);
+}
+
+/* The callback context of one page request. */
+typedef struct page_ctx {
+  fanout *f;
+  part *p;
+} page_ctx;
+
+static void on_page_done(void *ud, okegw_connector *conn, int status, const char *ctype,
+                         const char *body, size_t len) {
+  page_ctx *pc = ud;
+  fanout *f = pc->f;
+  part *p = pc->p;
+  free(pc);
+  (void)ctype;
+  (void)conn;
+  if (status != 200) {
+    part_fail(p, status, NULL);
+    fanout_part_done(f);
+    return;
+  }
+  cJSON *page = cJSON_ParseWithLength(body ? body : "", len);
+  cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+  if (!cJSON_IsArray(items)) {
+    cJSON_Delete(page);
+    part_fail(p, status, "invalid-response");
+    fanout_part_done(f);
+    return;
+  }
+  cJSON *it;
+  while ((it = cJSON_DetachItemFromArray(items, 0)))
+    cJSON_AddItemToArray(p->items, it);
+  int more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "hasNextPage"));
+  cJSON_Delete(page);
+  if (more && p->page < f->c->g->conf->catalogue_max_pages) {
+    p->page++;
+    part_fetch(f, p);
+    return;
+  }
+  if (more)
+    okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.connector = p->conn->conf->name,
+                                                   .latency_ms = -1},
+              "catalogue has more than catalogue_max_pages (%d) pages; the rest is left out",
+              f->c->g->conf->catalogue_max_pages);
+  fanout_part_done(f);
+}
+
+static void part_fetch(fanout *f, part *p) {
+  page_ctx *pc = malloc(sizeof *pc);
+  char *query = okegw_asprintf("%s%spageSize=250&pageNumber=%d", f->base_query,
+                               f->base_query[0] ? "&" : "", p->page);
+  if (!pc || !query) {
+    free(pc);
+    free(query);
+    part_fail(p, 503, "out-of-memory");
+    fanout_part_done(f);
+    return;
+  }
+  pc->f = f;
+  pc->p = p;
+  oke_request req = {.interaction = OKE_I_FLOW0_LIST_COMPONENTS,
+                     .method = "GET",
+                     .path = "/components",
+                     .query = query,
+                     .id = "",
+                     .request_id = f->c->req->request_id};
+  okegw_connector_deliver(p->conn, &req, on_page_done, pc);
+  free(query);
+}
+
+/* The caller's query minus the parameters the gateway itself answers. */
+static char *filter_query(const char *q) {
+  okegw_buf b = {0};
+  okegw_buf_append(&b, "", 0);
+  const char *p = q;
+  while (p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    int skip = len == 0 || (len >= 9 && strncmp(p, "pageSize=", 9) == 0) ||
+               (len >= 11 && strncmp(p, "pageNumber=", 11) == 0) ||
+               (len >= 5 && strncmp(p, "sort=", 5) == 0);
+    if (!skip) {
+      if (b.len)
+        okegw_buf_append(&b, "&", 1);
+      okegw_buf_append(&b, p, len);
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return b.data;
+}
+
+/* Every component names the test system it came from (otherCodes
+ * x-testSystem), so TPL and DR can tell suppliers apart. */
+static void tag_test_system(cJSON *item, const char *system) {
+  cJSON *codes = cJSON_GetObjectItemCaseSensitive(item, "otherCodes");
+  if (!cJSON_IsArray(codes)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(item, "otherCodes");
+    codes = cJSON_AddArrayToObject(item, "otherCodes");
+    if (!codes)
+      return;
+  }
+  cJSON *e;
+  cJSON_ArrayForEach(e, codes) {
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "codeType"));
+    if (t && strcmp(t, "x-testSystem") == 0)
+      return;
+  }
+  cJSON *entry = cJSON_CreateObject();
+  cJSON_AddStringToObject(entry, "codeType", "x-testSystem");
+  cJSON_AddStringToObject(entry, "code", system);
+  cJSON_AddItemToArray(codes, entry);
+}
+
+static const char *lts_value(const cJSON *lts) {
+  const cJSON *e;
+  const char *first = NULL;
+  cJSON_ArrayForEach(e, lts) {
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "value"));
+    const char *lang = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "language"));
+    if (v && lang && strcmp(lang, "nl-NL") == 0)
+      return v;
+    if (v && !first)
+      first = v;
+  }
+  return first ? first : "";
+}
+
+typedef struct sort_item {
+  cJSON *item;
+  const char *key;
+  size_t seq; /* stable order for equal keys */
+} sort_item;
+
+static int sort_desc;
+
+static int cmp_items(const void *a, const void *b) {
+  const sort_item *x = a, *y = b;
+  int r = strcasecmp(x->key, y->key);
+  if (r == 0)
+    r = strcmp(x->key, y->key);
+  if (sort_desc)
+    r = -r;
+  if (r == 0)
+    r = x->seq < y->seq ? -1 : x->seq > y->seq;
+  return r;
+}
+
+static int parse_page_params(call *c, int *page_size, int *page_number) {
+  char v[32];
+  *page_size = 10;
+  *page_number = 1;
+  if (okegw_query_get(c->req->query, "pageSize", v, sizeof v)) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || (n != 10 && n != 20 && n != 50 && n != 100 && n != 250)) {
+      finish_problem(c, 400, NULL, "pageSize must be one of 10, 20, 50, 100, 250; got '%s'", v);
+      return -1;
+    }
+    *page_size = (int)n;
+  }
+  if (okegw_query_get(c->req->query, "pageNumber", v, sizeof v)) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || !*v || n < 1 || n > 1000000) {
+      finish_problem(c, 400, NULL, "pageNumber must be a whole number from 1; got '%s'", v);
+      return -1;
+    }
+    *page_number = (int)n;
+  }
+  return 0;
+}
+
+static void catalogue_merge(fanout *f) {
+  call *c = f->c;
+  okegw_gateway *g = c->g;
+  int page_size, page_number;
+  okegw_buf failed = {0};
+  size_t nfailed = 0, total = 0;
+
+  for (size_t i = 0; i < f->nparts; i++) {
+    part *p = &f->parts[i];
+    if (p->failed) {
+      okegw_log(OKEGW_LOG_WARN,
+                &(okegw_log_fields){.connector = p->conn->conf->name,
+                                    .interaction = "flow0.list_components",
+                                    .request_id = c->req->request_id,
+                                    .latency_ms = -1},
+                "catalogue of connector '%s' left out of the merged page: %s",
+                p->conn->conf->name, p->reason);
+      okegw_buf_printf(&failed, "%s%s=%s", nfailed ? ", " : "", p->conn->conf->name, p->reason);
+      nfailed++;
+    }
+    total += (size_t)cJSON_GetArraySize(p->items);
+  }
+  if (nfailed && nfailed == f->nparts) {
+    finish_problem(c, 502, NULL, "no test supplier answered the catalogue request: %s",
+                   failed.data);
+    okegw_buf_free(&failed);
+    fanout_free(f);
+    return;
+  }
+  if (parse_page_params(c, &page_size, &page_number) < 0) {
+    okegw_buf_free(&failed);
+    fanout_free(f);
+    return;
+  }
+
+  /* Collect unique components, remember their owners, and sort. */
+  sort_item *all = calloc(total ? total : 1, sizeof *all);
+  size_t n = 0;
+  char sort[32] = "name";
+  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
+  sort_desc = sort[0] == '-';
+  const char *sort_key = sort_desc ? sort + 1 : sort;
+  int by_id = strcmp(sort_key, "componentId") == 0;
+  for (size_t i = 0; all && i < f->nparts; i++) {
+    part *p = &f->parts[i];
+    size_t nids = 0;
+    const char **ids = calloc((size_t)cJSON_GetArraySize(p->items) + 1, sizeof *ids);
+    cJSON *it;
+    cJSON_ArrayForEach(it, p->items) {
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"));
+      if (!id)
+        continue;
+      int dup = 0;
+      for (size_t k = 0; k < n && !dup; k++)
+        dup = strcmp(cJSON_GetObjectItemCaseSensitive(all[k].item, "componentId")->valuestring,
+                     id) == 0;
+      if (dup) {
+        okegw_log(OKEGW_LOG_WARN,
+                  &(okegw_log_fields){.connector = p->conn->conf->name, .latency_ms = -1},
+                  "component %s is offered by more than one connector; the first one keeps it",
+                  id);
+        continue;
+      }
+      tag_test_system(it, p->conn->conf->test_system);
+      all[n].item = it;
+      all[n].key = by_id ? id : lts_value(cJSON_GetObjectItemCaseSensitive(it, "name"));
+      all[n].seq = n;
+      n++;
+      if (ids)
+        ids[nids++] = id;
+    }
+    if (ids && nids)
+      okegw_store_put(g->store, "component", ids, nids, p->conn->conf->name, NULL, NULL);
+    free(ids);
+  }
+  qsort(all, n, sizeof *all, cmp_items);
+
+  size_t start = (size_t)(page_number - 1) * (size_t)page_size;
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddNumberToObject(out, "pageSize", page_size);
+  cJSON_AddNumberToObject(out, "pageNumber", page_number);
+  cJSON_AddBoolToObject(out, "hasPreviousPage", page_number > 1);
+  cJSON_AddBoolToObject(out, "hasNextPage", start + (size_t)page_size < n);
+  cJSON_AddNumberToObject(out, "totalPages", n ? (double)((n + (size_t)page_size - 1) / (size_t)page_size) : 1);
+  cJSON *items = cJSON_AddArrayToObject(out, "items");
+  for (size_t i = start; i < n && i < start + (size_t)page_size; i++)
+    cJSON_AddItemReferenceToArray(items, all[i].item);
+  char *extra = nfailed ? okegw_asprintf("Okegw-Failed-Connectors: %s\r\n", failed.data) : NULL;
+  finish_json(c, 200, out, extra);
+  free(extra);
+  cJSON_Delete(out);
+  free(all);
+  okegw_buf_free(&failed);
+  fanout_free(f);
+}
+
+static fanout *fanout_new(call *c) {
+  fanout *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  f->c = c;
+  f->parts = calloc(c->g->nconns ? c->g->nconns : 1, sizeof *f->parts);
+  if (!f->parts) {
+    free(f);
+    return NULL;
+  }
+  for (size_t i = 0; i < c->g->nconns; i++) {
+    okegw_connector *conn = &c->g->conns[i];
+    if (!is_live_ta(conn))
+      continue;
+    part *p = &f->parts[f->nparts++];
+    p->conn = conn;
+    p->page = 1;
+    p->items = cJSON_CreateArray();
+  }
+  return f;
+}
+
+static void list_components(call *c) {
+  int ps, pn;
+  if (parse_page_params(c, &ps, &pn) < 0)
+    return;
+  fanout *f = fanout_new(c);
+  if (!f || !(f->base_query = filter_query(c->req->query))) {
+    if (f)
+      fanout_free(f);
+    finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  /* +1 so that parts answering synchronously cannot finish the merge
+   * before every part has started. */
+  f->pending = f->nparts + 1;
+  for (size_t i = 0; i < f->nparts; i++)
+    part_fetch(f, &f->parts[i]);
+  fanout_part_done(f);
+}
+
+/* ---- flow 0: one component; finding an owner --------------------------- */
+
+static void on_probe_done(void *ud, okegw_connector *conn, int status, const char *ctype,
+                          const char *body, size_t len) {
+  fanout *f = ud;
+  if (status == 200 && !f->probe_owner) {
+    f->probe_owner = conn;
+    f->probe_body = okegw_strndup(body ? body : "", len);
+    f->probe_len = len;
+    f->probe_ctype = okegw_strdup(ctype ? ctype : "application/json");
+  }
+  if (--f->pending)
+    return;
+  call *c = f->c;
+  if (f->probe_owner) {
+    const char *id = f->probe_id;
+    okegw_store_put(c->g->store, "component", &id, 1, f->probe_owner->conf->name, NULL, NULL);
+  }
+  f->probe_done(c, f->probe_owner, f->probe_ctype, f->probe_body, f->probe_len);
+  fanout_free(f);
+}
+
+/* Asks every live TA connector for component `id` (one the store does not
+ * know yet, e.g. a catalogue the caller had before okegw). The first 200
+ * wins and is recorded as the owner. */
+static void probe_component(call *c, const char *id,
+                            void (*done)(call *, okegw_connector *, const char *, const char *,
+                                         size_t)) {
+  fanout *f = fanout_new(c);
+  if (!f || !(f->probe_id = okegw_strdup(id))) {
+    if (f)
+      fanout_free(f);
+    finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  f->probe_done = done;
+  f->pending = f->nparts + 1;
+  char *path = okegw_asprintf("/components/%s", id);
+  for (size_t i = 0; i < f->nparts; i++) {
+    oke_request req = {.interaction = OKE_I_FLOW0_GET_COMPONENT,
+                       .method = "GET",
+                       .path = path ? path : "/components",
+                       .query = "",
+                       .id = id,
+                       .request_id = c->req->request_id};
+    okegw_connector_deliver(f->parts[i].conn, &req, on_probe_done, f);
+  }
+  free(path);
+  on_probe_done(f, NULL, 0, NULL, NULL, 0);
+}
+
+static void on_component_probed(call *c, okegw_connector *owner, const char *ctype,
+                                const char *body, size_t len) {
+  if (!owner) {
+    finish_problem(c, 404, NULL, "component %s is not in the catalogue of any live test supplier",
+                   c->id);
+    return;
+  }
+  c->target = owner;
+  finish(c, 200, ctype, body, len, NULL);
+}
+
+static void on_component_route(void *ud, const okegw_route *r) {
+  call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    deliver_to_named(c, r->connector);
+  } else if (r->rc == OKEGW_STORE_NOTFOUND) {
+    probe_component(c, c->id, on_component_probed);
+  } else {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+  }
+}
+
+/* ---- flow 2: routing by the correlation store --------------------------- */
+
+static void on_lookup(void *ud, const okegw_route *r) {
+  call *c = ud;
+  const char *kind = c->interaction == OKE_I_FLOW2_GET_OFFERING ||
+                             c->interaction == OKE_I_FLOW2_PATCH_OFFERING ||
+                             c->interaction == OKE_I_FLOW2_LIST_ASSOCIATIONS
+                         ? "offering"
+                         : "association";
+  if (r->rc == OKEGW_STORE_OK)
+    deliver_to_named(c, r->connector);
+  else if (r->rc == OKEGW_STORE_NOTFOUND)
+    finish_problem(c, 404, NULL, "%s %s is unknown to this gateway", kind, c->id);
+  else
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+}
+
+static void bind_offering(call *c);
+
+static void on_offering_component_probed(call *c, okegw_connector *owner, const char *ctype,
+                                         const char *body, size_t len) {
+  (void)ctype;
+  (void)body;
+  (void)len;
+  if (!owner) {
+    finish_problem(c, 400, NULL,
+                   "no live test supplier owns component %s, so the offering cannot be routed "
+                   "(is the supplier's connector live, and is the component in its catalogue?)",
+                   c->ref_id);
+    return;
+  }
+  /* The owner was recorded before this ran (same store queue), so binding
+   * again finds it. */
+  c->interaction = -c->interaction;
+  bind_offering(c);
+}
+
+static void on_bind(void *ud, const okegw_route *r) {
+  call *c = ud;
+  int offering = c->interaction == OKE_I_FLOW2_PUT_OFFERING ||
+                 c->interaction == -OKE_I_FLOW2_PUT_OFFERING;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    if (offering && c->interaction > 0) {
+      probe_component(c, c->ref_id, on_offering_component_probed);
+      return;
+    }
+    if (c->interaction < 0)
+      c->interaction = -c->interaction;
+    if (offering)
+      finish_problem(c, 400, NULL, "no live test supplier owns component %s", c->ref_id);
+    else
+      finish_problem(c, 400, NULL,
+                     "offering %s is unknown to this gateway: PUT /offerings/%s first (the "
+                     "zitting before its deelnames)",
+                     c->ref_id, c->ref_id);
+    return;
+  }
+  if (c->interaction < 0)
+    c->interaction = -c->interaction;
+  if (r->rc != OKEGW_STORE_OK) {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  if (r->existed && strcmp(r->prev_connector, r->connector) != 0) {
+    finish_problem(c, 409, r->prev_connector,
+                   "%s %s is already with connector '%s', but its %s %s belongs to connector "
+                   "'%s': cancel it there and create a new one",
+                   offering ? "offering" : "association", c->id, r->prev_connector,
+                   offering ? "component" : "offering", c->ref_id, r->connector);
+    return;
+  }
+  deliver_to_named(c, r->connector);
+}
+
+static void bind_offering(call *c) {
+  if (okegw_store_bind(c->g->store, "offering", c->id, "component", c->ref_id, 0, on_bind, c) <
+      0)
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+}
+
+/* The id of a reference that is either an id string or an embedded object
+ * (OOAPI expand), e.g. offering.component or association.offering. */
+static const char *ref_id(const cJSON *body, const char *field, const char *id_field) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, field);
+  if (cJSON_IsString(v))
+    return v->valuestring;
+  if (cJSON_IsObject(v))
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, id_field));
+  return NULL;
+}
+
+static int check_body(call *c, cJSON **out) {
+  const char *ct = okegw_req_header(c->req, "Content-Type");
+  if (ct && strncasecmp(ct, "application/json", 16) != 0 &&
+      strncasecmp(ct, "application/merge-patch+json", 28) != 0) {
+    finish_problem(c, 415, NULL,
+                   "Content-Type must be application/json or application/merge-patch+json, "
+                   "got '%s'",
+                   ct);
+    return -1;
+  }
+  if (!c->req->body || !c->req->body_len) {
+    finish_problem(c, 400, NULL, "a JSON body is required");
+    return -1;
+  }
+  cJSON *j = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+  if (!cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    finish_problem(c, 400, NULL, "the body is not a JSON object");
+    return -1;
+  }
+  *out = j;
+  return 0;
+}
+
+static void put_routed(call *c, const char *field, const char *id_field) {
+  cJSON *body;
+  if (check_body(c, &body) < 0)
+    return;
+  const char *ref = ref_id(body, field, id_field);
+  if (!ref || !*ref || strlen(ref) >= sizeof c->ref_id) {
+    cJSON_Delete(body);
+    finish_problem(c, 400, NULL, "'%s' is required to route this request (pointer /%s)", field,
+                   field);
+    return;
+  }
+  snprintf(c->ref_id, sizeof c->ref_id, "%s", ref);
+  cJSON_Delete(body);
+  if (c->interaction == OKE_I_FLOW2_PUT_OFFERING) {
+    bind_offering(c);
+  } else if (okegw_store_bind(c->g->store, "association", c->id, "offering", c->ref_id, 0,
+                              on_bind, c) < 0) {
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+  }
+}
+
+static void lookup_routed(call *c, const char *kind) {
+  if ((c->interaction == OKE_I_FLOW2_PATCH_OFFERING ||
+       c->interaction == OKE_I_FLOW2_PATCH_ASSOCIATION)) {
+    cJSON *body;
+    if (check_body(c, &body) < 0)
+      return;
+    cJSON_Delete(body);
+  }
+  if (okegw_store_lookup(c->g->store, kind, c->id, on_lookup, c) < 0)
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+}
+
+/* ---- GET / ------------------------------------------------------------- */
+
+static void service_metadata(call *c) {
+  const okegw_conf *conf = c->g->conf;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "contactEmail", conf->contact_email);
+  cJSON_AddStringToObject(o, "specification", conf->specification_url);
+  cJSON_AddStringToObject(o, "documentation", conf->documentation_url);
+  cJSON *v = cJSON_AddArrayToObject(o, "supportedVersions");
+  cJSON_AddItemToArray(v, cJSON_CreateString("v5"));
+  cJSON *cons = cJSON_AddArrayToObject(o, "supportedConsumers");
+  cJSON *e = cJSON_CreateObject();
+  cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin");
+  cJSON_AddStringToObject(e, "version", "1.0.1");
+  cJSON_AddItemToArray(cons, e);
+  finish_json(c, 200, o, NULL);
+  cJSON_Delete(o);
+}
+
+/* ---- matching ---------------------------------------------------------- */
+
+/* The OKE interactions a TA host serves, by path shape and method. */
+typedef struct route_def {
+  const char *shape; /* segments; "{id}" matches one path id */
+  const char *method;
+  int interaction;
+} route_def;
+
+static const route_def routes[] = {
+    {"components", "GET", OKE_I_FLOW0_LIST_COMPONENTS},
+    {"components/{id}", "GET", OKE_I_FLOW0_GET_COMPONENT},
+    {"offerings/{id}", "PUT", OKE_I_FLOW2_PUT_OFFERING},
+    {"offerings/{id}", "PATCH", OKE_I_FLOW2_PATCH_OFFERING},
+    {"offerings/{id}", "GET", OKE_I_FLOW2_GET_OFFERING},
+    {"offerings/{id}/associations", "GET", OKE_I_FLOW2_LIST_ASSOCIATIONS},
+    {"associations/{id}", "PUT", OKE_I_FLOW2_PUT_ASSOCIATION},
+    {"associations/{id}", "PATCH", OKE_I_FLOW2_PATCH_ASSOCIATION},
+    {"associations/{id}", "GET", OKE_I_FLOW2_GET_ASSOCIATION},
+    {"associations/{id}/url", "GET", OKE_I_FLOW2_GET_ASSOCIATION_URL},
+};
+
+/* Matches "a/b/c" against a shape; copies the {id} segment into id. */
+static int shape_match(const char *shape, const char *path, char *id, size_t idsz) {
+  while (*shape && *path) {
+    const char *ss = strchr(shape, '/'), *ps = strchr(path, '/');
+    size_t sl = ss ? (size_t)(ss - shape) : strlen(shape);
+    size_t pl = ps ? (size_t)(ps - path) : strlen(path);
+    if (sl == 4 && strncmp(shape, "{id}", 4) == 0) {
+      if (pl == 0 || pl >= idsz)
+        return 0;
+      memcpy(id, path, pl);
+      id[pl] = '\0';
+    } else if (sl != pl || strncmp(shape, path, sl) != 0) {
+      return 0;
+    }
+    shape += sl + (ss ? 1 : 0);
+    path += pl + (ps ? 1 : 0);
+    if (!ss != !ps)
+      return 0;
+  }
+  return !*shape && !*path;
+}
+
+void okegw_gateway_handle(okegw_req *req, void *ud) {
+  okegw_gateway *g = ud;
+  call *c = calloc(1, sizeof *c);
+  if (!c) {
+    okegw_respond_problem(req, 503, "Service Unavailable", "out of memory");
+    return;
+  }
+  c->g = g;
+  c->req = req;
+  const char *path = req->path;
+
+  if (strcmp(path, "/healthz") == 0) {
+    finish(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+    return;
+  }
+  size_t blen = strlen(g->conf->base_path);
+  if (strncmp(path, g->conf->base_path, blen) != 0 || (path[blen] && path[blen] != '/')) {
+    finish_problem(c, 404, NULL, "no OKE resource at %s (the OKE base path is '%s')", path,
+                   g->conf->base_path);
+    return;
+  }
+  c->oke_path = path + blen;
+  const char *rel = c->oke_path[0] == '/' ? c->oke_path + 1 : c->oke_path;
+  if (!*rel) {
+    if (strcmp(req->method, "GET") != 0) {
+      finish(c, 405, OKEGW_PROBLEM_TYPE, NULL, 0, "Allow: GET\r\n");
+      return;
+    }
+    service_metadata(c);
+    return;
+  }
+
+  char allow[64] = "";
+  int matched_path = 0;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    char id[sizeof c->id] = "";
+    if (!shape_match(routes[i].shape, rel, id, sizeof id))
+      continue;
+    matched_path = 1;
+    if (strcmp(routes[i].method, req->method) != 0) {
+      size_t used = strlen(allow);
+      snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+      continue;
+    }
+    c->interaction = routes[i].interaction;
+    memcpy(c->id, id, sizeof id);
+    break;
+  }
+  if (!c->interaction) {
+    if (matched_path) {
+      char *body = okegw_problem_json(405, "Method Not Allowed", "method not allowed here", NULL);
+      char hdr[96];
+      snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+      finish(c, 405, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, hdr);
+      free(body);
+    } else {
+      finish_problem(c, 404, NULL, "no OKE interaction at %s", path);
+    }
+    return;
+  }
+  if (c->id[0] && !okegw_is_uuid(c->id)) {
+    finish_problem(c, 400, NULL, "the id in the path is not a UUID: '%s'", c->id);
+    return;
+  }
+  if (g->stopping) {
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+    return;
+  }
+
+  switch (c->interaction) {
+  case OKE_I_FLOW0_LIST_COMPONENTS:
+    list_components(c);
+    break;
+  case OKE_I_FLOW0_GET_COMPONENT:
+    if (okegw_store_lookup(g->store, "component", c->id, on_component_route, c) < 0)
+      finish_problem(c, 503, NULL, "the gateway is shutting down");
+    break;
+  case OKE_I_FLOW2_PUT_OFFERING:
+    put_routed(c, "component", "componentId");
+    break;
+  case OKE_I_FLOW2_PUT_ASSOCIATION:
+    put_routed(c, "offering", "offeringId");
+    break;
+  case OKE_I_FLOW2_PATCH_OFFERING:
+  case OKE_I_FLOW2_GET_OFFERING:
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS:
+    lookup_routed(c, "offering");
+    break;
+  default:
+    lookup_routed(c, "association");
+    break;
+  }
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
+  okegw_gateway *g = calloc(1, sizeof *g);
+  if (!g)
+    return -1;
+  g->loop = loop;
+  g->conf = conf;
+  char *err = NULL;
+  if (okegw_store_open(loop, conf->store, &g->store, &err) < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "%s", err ? err : "cannot open the store");
+    free(err);
+    free(g);
+    return -1;
+  }
+  if (okegw_http_init(loop, &g->http) < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "cannot initialise the HTTP client");
+    okegw_store_close(g->store, NULL, NULL);
+    free(g);
+    return -1;
+  }
+  g->conns = calloc(conf->nconnectors ? conf->nconnectors : 1, sizeof *g->conns);
+  g->nconns = conf->nconnectors;
+  for (size_t i = 0; g->conns && i < conf->nconnectors; i++) {
+    okegw_connector *c = &g->conns[i];
+    okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+    f.connector = conf->connectors[i].name;
+    /* A refused plugin disables only its own connector. */
+    if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0 ||
+        okegw_connector_init(c, loop, g->http) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
+                c->error ? c->error : "?");
+      continue;
+    }
+    okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' ready: plugin %s %s, role %s, phase %s",
+              f.connector, c->plugin->name, c->plugin->version ? c->plugin->version : "",
+              okegw_role_name(c->conf->role), okegw_phase_name(c->conf->phase));
+  }
+  okegw_server_opts so = {.host = conf->listen_host,
+                          .port = conf->listen_port,
+                          .max_header_bytes = conf->max_header_bytes,
+                          .max_body_bytes = conf->max_body_bytes,
+                          .idle_timeout_ms = conf->idle_timeout_ms,
+                          .max_connections = conf->max_connections,
+                          .handler = okegw_gateway_handle,
+                          .ud = g};
+  int rc = okegw_server_start(loop, &so, &g->server);
+  if (rc < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_host,
+              conf->listen_port, uv_strerror(rc));
+    *out = g;
+    return -1;
+  }
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.addr = conf->listen_host;
+  f.port = okegw_server_port(g->server);
+  okegw_log(OKEGW_LOG_INFO, &f, "listening");
+  *out = g;
+  return 0;
+}
+
+static void on_store_closed(void *arg) {
+  okegw_gateway *g = arg;
+  void (*cb)(void *) = g->stopped;
+  void *cb_arg = g->stopped_arg;
+  okegw_server_free(g->server);
+  free(g->conns);
+  free(g);
+  if (cb)
+    cb(cb_arg);
+}
+
+static void on_drained(void *arg) {
+  okegw_gateway *g = arg;
+  /* No request is left; plugins may still have exchanges only when their
+   * guard fired, and those end with the HTTP client. */
+  okegw_http_close(g->http);
+  for (size_t i = 0; i < g->nconns; i++)
+    okegw_connector_unload(&g->conns[i]);
+  okegw_store_close(g->store, on_store_closed, g);
+}
+
+void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {
+  if (g->stopping)
+    return;
+  g->stopping = 1;
+  g->stopped = done;
+  g->stopped_arg = arg;
+  okegw_log(OKEGW_LOG_INFO, NULL, "draining %zu open request(s)",
+            g->server ? okegw_server_in_flight(g->server) : (size_t)0);
+  if (g->server)
+    okegw_server_drain(g->server, on_drained, g);
+  else
+    on_drained(g);
+}

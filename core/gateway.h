@@ -1,0 +1,23 @@
+/* The gateway: matches OKE interactions on incoming requests, picks the
+ * connector(s) that carry them (flow 0 fan-out and merge, flow 2 routing by
+ * the correlation store) and answers the caller. */
+#ifndef OKEGW_GATEWAY_H
+#define OKEGW_GATEWAY_H
+
+#include "conf.h"
+#include "server.h"
+
+#include <uv.h>
+
+typedef struct okegw_gateway okegw_gateway;
+
+/* Loads plugins (refused ones are logged and stay unavailable), opens the
+ * store and starts listening. Returns 0 or -1 with a message logged. */
+int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out);
+/* Drains open requests, then releases everything; done runs when finished. */
+void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
+
+/* Entry point of the HTTP server (exposed for tests). */
+void okegw_gateway_handle(okegw_req *req, void *gateway);
+
+#endif

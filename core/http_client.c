@@ -1,0 +1,272 @@
+#include "http_client.h"
+#include "log.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct okegw_http {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;
+  size_t active;
+  struct xfer *xfers; /* running transfers, to fail them on close */
+  int closing;
+  int handles_open;
+};
+
+/* One uv_poll per socket curl tells us about. */
+typedef struct sock_ctx {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  okegw_http *h;
+} sock_ctx;
+
+typedef struct xfer {
+  struct xfer *next, *prev;
+  CURL *easy;
+  okegw_http *h;
+  struct curl_slist *headers;
+  okegw_buf body;
+  size_t max_bytes;
+  int too_big;
+  char *req_body;
+  char errbuf[CURL_ERROR_SIZE];
+  okegw_http_done done;
+  void *ud;
+} xfer;
+
+static int curl_global_ok;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+  xfer *x = ud;
+  size_t n = size * nmemb;
+  if (x->body.len + n > x->max_bytes) {
+    x->too_big = 1;
+    return 0; /* aborts the transfer */
+  }
+  return okegw_buf_append(&x->body, ptr, n) < 0 ? 0 : n;
+}
+
+static void xfer_finish(xfer *x, CURLcode code) {
+  okegw_http_result res = {0};
+  long status = 0;
+  char *ctype = NULL;
+  double total = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ctype);
+  curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
+  res.total_ms = total * 1000.0;
+  if (code == CURLE_OK) {
+    res.status = (int)status;
+    res.content_type = ctype;
+    res.body = x->body.data ? x->body.data : "";
+    res.body_len = x->body.len;
+  } else {
+    res.status = 0;
+    res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    res.error = x->too_big ? "response body too large"
+                : x->errbuf[0] ? x->errbuf
+                               : curl_easy_strerror(code);
+  }
+  x->done(x->ud, &res);
+  curl_multi_remove_handle(x->h->multi, x->easy);
+  curl_easy_cleanup(x->easy);
+  curl_slist_free_all(x->headers);
+  okegw_buf_free(&x->body);
+  free(x->req_body);
+  if (x->prev)
+    x->prev->next = x->next;
+  else
+    x->h->xfers = x->next;
+  if (x->next)
+    x->next->prev = x->prev;
+  x->h->active--;
+  free(x);
+}
+
+static void check_done(okegw_http *h) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(h->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    xfer *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    if (x)
+      xfer_finish(x, msg->data.result);
+  }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  sock_ctx *s = p->data;
+  int flags = 0;
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
+  int running;
+  okegw_http *h = s->h;
+  curl_multi_socket_action(h->multi, s->fd, flags, &running);
+  check_done(h);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  okegw_http *h = t->data;
+  int running;
+  curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  check_done(h);
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *ud) {
+  (void)multi;
+  okegw_http *h = ud;
+  if (timeout_ms < 0)
+    uv_timer_stop(&h->timer);
+  else
+    /* 0 means "now": still go through the loop, never recurse into curl. */
+    uv_timer_start(&h->timer, on_timeout, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+static void on_sock_closed(uv_handle_t *hd) { free(hd->data); }
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
+  (void)e;
+  okegw_http *h = ud;
+  sock_ctx *s = sockp;
+  if (what == CURL_POLL_REMOVE) {
+    if (s) {
+      uv_poll_stop(&s->poll);
+      uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+      curl_multi_assign(h->multi, fd, NULL);
+    }
+    return 0;
+  }
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s)
+      return -1;
+    s->fd = fd;
+    s->h = h;
+    if (uv_poll_init_socket(h->loop, &s->poll, fd) < 0) {
+      free(s);
+      return -1;
+    }
+    s->poll.data = s;
+    curl_multi_assign(h->multi, fd, s);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN)
+    events |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, on_poll);
+  return 0;
+}
+
+int okegw_http_init(uv_loop_t *loop, okegw_http **out) {
+  if (!curl_global_ok) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return -1;
+    curl_global_ok = 1;
+  }
+  okegw_http *h = calloc(1, sizeof *h);
+  if (!h)
+    return -1;
+  h->loop = loop;
+  h->multi = curl_multi_init();
+  if (!h->multi) {
+    free(h);
+    return -1;
+  }
+  uv_timer_init(loop, &h->timer);
+  h->timer.data = h;
+  h->handles_open = 1;
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+  curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+  curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+  curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 256L);
+  *out = h;
+  return 0;
+}
+
+int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done done, void *ud) {
+  if (h->closing)
+    return -1;
+  xfer *x = calloc(1, sizeof *x);
+  if (!x)
+    return -1;
+  x->h = h;
+  x->done = done;
+  x->ud = ud;
+  x->max_bytes = o->max_response_bytes ? o->max_response_bytes : (16u << 20);
+  x->easy = curl_easy_init();
+  if (!x->easy) {
+    free(x);
+    return -1;
+  }
+  CURL *e = x->easy;
+  curl_easy_setopt(e, CURLOPT_URL, o->url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 10000L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* TLS peers must present a valid chain (R1); curl verifies by default. */
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  if (strcmp(o->method, "GET") == 0) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+    /* Copy: the caller's body may go away before curl sends it. */
+    x->req_body = okegw_strndup(o->body ? o->body : "", o->body ? o->body_len : 0);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(o->body ? o->body_len : 0));
+  }
+  /* No "Expect: 100-continue" round trip for small bodies. */
+  x->headers = curl_slist_append(NULL, "Expect:");
+  for (size_t i = 0; o->headers && o->headers[i]; i++)
+    x->headers = curl_slist_append(x->headers, o->headers[i]);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+    curl_slist_free_all(x->headers);
+    curl_easy_cleanup(e);
+    free(x->req_body);
+    free(x);
+    return -1;
+  }
+  h->active++;
+  x->next = h->xfers;
+  if (h->xfers)
+    h->xfers->prev = x;
+  h->xfers = x;
+  return 0;
+}
+
+size_t okegw_http_active(const okegw_http *h) { return h->active; }
+
+static void on_timer_closed(uv_handle_t *hd) {
+  okegw_http *h = hd->data;
+  free(h);
+}
+
+void okegw_http_close(okegw_http *h) {
+  if (!h || h->closing)
+    return;
+  h->closing = 1;
+  /* Fail what is still running so every caller hears back. */
+  while (h->xfers)
+    xfer_finish(h->xfers, CURLE_ABORTED_BY_CALLBACK);
+  curl_multi_cleanup(h->multi);
+  uv_timer_stop(&h->timer);
+  uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}

@@ -1,0 +1,44 @@
+/* Outbound HTTP: libcurl's multi interface driven by the libuv loop (curl's
+ * socket and timer callbacks onto uv_poll and uv_timer), so no request ever
+ * blocks the loop. Connections are reused across requests. */
+#ifndef OKEGW_HTTP_CLIENT_H
+#define OKEGW_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct okegw_http okegw_http;
+
+typedef struct okegw_http_result {
+  int status;         /* HTTP status, 0 on transport failure */
+  const char *error;  /* set when status == 0 */
+  int timed_out;
+  const char *content_type;
+  const char *body;
+  size_t body_len;
+  double total_ms;
+} okegw_http_result;
+
+typedef void (*okegw_http_done)(void *ud, const okegw_http_result *res);
+
+typedef struct okegw_http_opts {
+  const char *method;
+  const char *url;
+  const char *const *headers; /* NULL-terminated, may be NULL */
+  const char *body;
+  size_t body_len;
+  long connect_timeout_ms;
+  long timeout_ms;
+  size_t max_response_bytes; /* 0 = 16 MiB */
+} okegw_http_opts;
+
+int okegw_http_init(uv_loop_t *loop, okegw_http **out);
+/* Starts a request; done runs later on the loop, exactly once (also when the
+ * client is closed first, with an error). Returns 0 or -1. */
+int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done done, void *ud);
+size_t okegw_http_active(const okegw_http *h);
+/* Cancels what is running (their callbacks run with an error) and frees the
+ * client once its handles are closed. */
+void okegw_http_close(okegw_http *h);
+
+#endif

@@ -1,0 +1,99 @@
+#include "json.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+#define C(j) ((cJSON *)(j))
+#define J(c) ((oke_json *)(c))
+
+static oke_json *j_parse(const char *text, size_t len) {
+  return text ? J(cJSON_ParseWithLength(text, len)) : NULL;
+}
+static char *j_print(const oke_json *j) { return j ? cJSON_PrintUnformatted(C(j)) : NULL; }
+static void j_free(oke_json *j) { cJSON_Delete(C(j)); }
+
+static int j_type(const oke_json *j) {
+  const cJSON *c = C(j);
+  if (!c)
+    return OKE_JSON_INVALID;
+  if (cJSON_IsNull(c))
+    return OKE_JSON_NULL;
+  if (cJSON_IsFalse(c))
+    return OKE_JSON_FALSE;
+  if (cJSON_IsTrue(c))
+    return OKE_JSON_TRUE;
+  if (cJSON_IsNumber(c))
+    return OKE_JSON_NUMBER;
+  if (cJSON_IsString(c))
+    return OKE_JSON_STRING;
+  if (cJSON_IsArray(c))
+    return OKE_JSON_ARRAY;
+  if (cJSON_IsObject(c))
+    return OKE_JSON_OBJECT;
+  return OKE_JSON_INVALID;
+}
+
+static oke_json *j_get(const oke_json *o, const char *key) {
+  return cJSON_IsObject(C(o)) && key ? J(cJSON_GetObjectItemCaseSensitive(C(o), key)) : NULL;
+}
+static oke_json *j_at(const oke_json *a, size_t i) {
+  return cJSON_IsArray(C(a)) && i <= (size_t)INT32_MAX ? J(cJSON_GetArrayItem(C(a), (int)i)) : NULL;
+}
+static size_t j_size(const oke_json *a) {
+  return cJSON_IsArray(C(a)) || cJSON_IsObject(C(a)) ? (size_t)cJSON_GetArraySize(C(a)) : 0;
+}
+static const char *j_string(const oke_json *j) { return cJSON_GetStringValue(C(j)); }
+static double j_number(const oke_json *j) { return cJSON_IsNumber(C(j)) ? C(j)->valuedouble : 0; }
+static oke_json *j_new_object(void) { return J(cJSON_CreateObject()); }
+static oke_json *j_new_array(void) { return J(cJSON_CreateArray()); }
+static oke_json *j_new_string(const char *s) { return J(cJSON_CreateString(s)); }
+static oke_json *j_new_number(double n) { return J(cJSON_CreateNumber(n)); }
+static oke_json *j_dup(const oke_json *j) { return j ? J(cJSON_Duplicate(C(j), 1)) : NULL; }
+
+static int j_set(oke_json *o, const char *key, oke_json *item) {
+  if (!cJSON_IsObject(C(o)) || !key || !item) {
+    cJSON_Delete(C(item));
+    return OKE_EINVAL;
+  }
+  int ok = cJSON_GetObjectItemCaseSensitive(C(o), key)
+               ? cJSON_ReplaceItemInObjectCaseSensitive(C(o), key, C(item))
+               : cJSON_AddItemToObject(C(o), key, C(item));
+  if (!ok) {
+    cJSON_Delete(C(item));
+    return OKE_ENOMEM;
+  }
+  return OKE_OK;
+}
+static int j_append(oke_json *a, oke_json *item) {
+  if (!cJSON_IsArray(C(a)) || !item || !cJSON_AddItemToArray(C(a), C(item))) {
+    cJSON_Delete(C(item));
+    return OKE_EINVAL;
+  }
+  return OKE_OK;
+}
+static void j_remove(oke_json *o, const char *key) {
+  if (cJSON_IsObject(C(o)) && key)
+    cJSON_DeleteItemFromObjectCaseSensitive(C(o), key);
+}
+static void h_free(void *p) { free(p); }
+
+void okegw_json_fill_host(oke_host *h) {
+  h->json_parse = j_parse;
+  h->json_print = j_print;
+  h->json_free = j_free;
+  h->json_type = j_type;
+  h->json_get = j_get;
+  h->json_at = j_at;
+  h->json_size = j_size;
+  h->json_string = j_string;
+  h->json_number = j_number;
+  h->json_new_object = j_new_object;
+  h->json_new_array = j_new_array;
+  h->json_new_string = j_new_string;
+  h->json_new_number = j_new_number;
+  h->json_duplicate = j_dup;
+  h->json_set = j_set;
+  h->json_append = j_append;
+  h->json_remove = j_remove;
+  h->free = h_free;
+}

@@ -1,0 +1,381 @@
+#include "plugin_host.h"
+#include "json.h"
+#include "log.h"
+#include "problem.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Built-in plugins: the same sources as the .so builds, compiled with
+ * OKE_PLUGIN_BUILTIN_NAME so their entry points do not clash. */
+const oke_plugin *oke_plugin_entry_ooapi(void);
+const oke_plugin *oke_plugin_entry_sim(void);
+
+static const struct {
+  const char *name;
+  oke_plugin_entry_fn entry;
+} builtins[] = {{"ooapi", oke_plugin_entry_ooapi}, {"sim", oke_plugin_entry_sim}};
+
+const char *okegw_builtin_plugins(void) { return OKEGW_BUILTINS; }
+
+const char *okegw_interaction_name(int i) {
+  switch (i) {
+  case OKE_I_FLOW0_LIST_COMPONENTS: return "flow0.list_components";
+  case OKE_I_FLOW0_GET_COMPONENT: return "flow0.get_component";
+  case OKE_I_FLOW2_PUT_OFFERING: return "flow2.put_offering";
+  case OKE_I_FLOW2_PATCH_OFFERING: return "flow2.patch_offering";
+  case OKE_I_FLOW2_GET_OFFERING: return "flow2.get_offering";
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS: return "flow2.list_associations";
+  case OKE_I_FLOW2_PUT_ASSOCIATION: return "flow2.put_association";
+  case OKE_I_FLOW2_PATCH_ASSOCIATION: return "flow2.patch_association";
+  case OKE_I_FLOW2_GET_ASSOCIATION: return "flow2.get_association";
+  case OKE_I_FLOW2_GET_ASSOCIATION_URL: return "flow2.get_association_url";
+  }
+  return "unknown";
+}
+
+/* ---- exchanges --------------------------------------------------------- */
+
+/* One request in the hands of a plugin. Freed when the plugin responds; if
+ * the guard timer fired first, the caller already got a 504 and the late
+ * answer is dropped. */
+struct oke_exchange {
+  okegw_connector *conn;
+  okegw_exchange_done done;
+  void *ud;
+  int answered;  /* done() ran */
+  int responded; /* the plugin called respond */
+  uv_timer_t guard;
+  oke_request req;
+  char *strs[7];
+};
+
+static void exchange_closed(uv_handle_t *h) {
+  oke_exchange *x = h->data;
+  for (size_t i = 0; i < sizeof x->strs / sizeof x->strs[0]; i++)
+    free(x->strs[i]);
+  free(x);
+}
+
+static void exchange_answer(oke_exchange *x, int status, const char *ctype, const char *body,
+                            size_t len) {
+  if (x->answered)
+    return;
+  x->answered = 1;
+  x->done(x->ud, x->conn, status, ctype, body, len);
+}
+
+static void exchange_release(oke_exchange *x) {
+  x->conn->in_flight--;
+  uv_timer_stop(&x->guard);
+  uv_close((uv_handle_t *)&x->guard, exchange_closed);
+}
+
+static int h_respond(oke_exchange *x, int status, const char *ctype, const char *body,
+                     size_t len) {
+  if (!x || x->responded)
+    return OKE_ESTATE;
+  if (status < 100 || status > 599)
+    return OKE_EINVAL;
+  x->responded = 1;
+  exchange_answer(x, status, ctype, body, body ? len : 0);
+  exchange_release(x);
+  return OKE_OK;
+}
+
+static int h_respond_problem(oke_exchange *x, int status, const char *title, const char *detail) {
+  if (!x)
+    return OKE_EINVAL;
+  char *body = okegw_problem_json(status, title, detail, x->conn->conf->name);
+  int rc = h_respond(x, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
+  free(body);
+  return rc;
+}
+
+static void on_guard(uv_timer_t *t) {
+  oke_exchange *x = t->data;
+  char detail[256];
+  snprintf(detail, sizeof detail, "connector '%s' did not answer within %ld ms",
+           x->conn->conf->name, x->conn->conf->timeout_ms);
+  char *body = okegw_problem_json(504, "Gateway Timeout", detail, x->conn->conf->name);
+  exchange_answer(x, 504, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
+  free(body);
+}
+
+void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_exchange_done done,
+                             void *ud) {
+  char detail[512];
+  if (!c->ready) {
+    snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
+             c->error ? c->error : "not initialised");
+    char *body = okegw_problem_json(503, "Service Unavailable", detail, c->conf->name);
+    done(ud, c, 503, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
+    free(body);
+    return;
+  }
+  oke_exchange *x = calloc(1, sizeof *x);
+  if (!x) {
+    done(ud, c, 503, NULL, NULL, 0);
+    return;
+  }
+  x->conn = c;
+  x->done = done;
+  x->ud = ud;
+  x->req = *req;
+  const char *src[7] = {req->method, req->path, req->query, req->id, req->body, req->content_type,
+                        req->request_id};
+  size_t lens[7];
+  for (int i = 0; i < 7; i++) {
+    lens[i] = i == 4 ? req->body_len : src[i] ? strlen(src[i]) : 0;
+    x->strs[i] = src[i] || i < 4 ? okegw_strndup(src[i] ? src[i] : "", lens[i]) : NULL;
+  }
+  x->req.method = x->strs[0];
+  x->req.path = x->strs[1];
+  x->req.query = x->strs[2];
+  x->req.id = x->strs[3];
+  x->req.body = x->strs[4];
+  x->req.content_type = x->strs[5];
+  x->req.request_id = x->strs[6] ? x->strs[6] : "";
+  uv_timer_init(c->loop, &x->guard);
+  x->guard.data = x;
+  c->in_flight++;
+  /* The plugin has its own timeouts; the guard only catches a plugin that
+   * never answers, so a slow connector can never hang a caller. */
+  uv_timer_start(&x->guard, on_guard, (uint64_t)c->conf->timeout_ms + 1000, 0);
+  int rc = c->plugin->deliver(c->state, x, &x->req);
+  if (rc != OKE_OK && !x->responded) {
+    int status = rc == OKE_EUNSUP ? 501 : 502;
+    snprintf(detail, sizeof detail, "connector '%s' (plugin %s) %s %s", c->conf->name,
+             c->plugin->name,
+             rc == OKE_EUNSUP ? "does not support" : "failed to carry",
+             okegw_interaction_name(req->interaction));
+    h_respond_problem(x, status, okegw_status_text(status), detail);
+  }
+}
+
+/* ---- host services ----------------------------------------------------- */
+
+static void h_log(oke_conn *c, int level, const char *fmt, ...) {
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.connector = c ? c->conf->name : NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  okegw_logv(level < OKE_LOG_DEBUG ? OKE_LOG_DEBUG : level > OKE_LOG_ERROR ? OKE_LOG_ERROR : level,
+             &f, fmt, ap);
+  va_end(ap);
+}
+
+static const char *h_config(oke_conn *c, const char *key) {
+  if (!c || !key)
+    return NULL;
+  if (strcmp(key, "base_url") == 0)
+    return c->conf->base_url;
+  if (strcmp(key, "test_system") == 0)
+    return c->conf->test_system;
+  /* Secrets are reachable only through auth_headers. */
+  if (strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0)
+    return NULL;
+  return okegw_conf_get(c->conf, key);
+}
+
+static const char *h_name(oke_conn *c) { return c ? c->conf->name : NULL; }
+
+typedef struct http_call {
+  oke_http_cb cb;
+  void *ud;
+} http_call;
+
+static void on_http_done(void *ud, const okegw_http_result *r) {
+  http_call *call = ud;
+  oke_http_response res = {0};
+  res.status = r->status;
+  res.content_type = r->content_type;
+  res.body = r->body;
+  res.body_len = r->body_len;
+  res.error = r->error;
+  res.timed_out = r->timed_out;
+  res.total_ms = r->total_ms;
+  call->cb(call->ud, &res);
+  free(call);
+}
+
+static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb cb, void *ud) {
+  if (!c || !req || !req->method || !req->url || !cb)
+    return OKE_EINVAL;
+  http_call *call = malloc(sizeof *call);
+  if (!call)
+    return OKE_ENOMEM;
+  call->cb = cb;
+  call->ud = ud;
+  okegw_http_opts o = {.method = req->method,
+                       .url = req->url,
+                       .headers = req->headers,
+                       .body = req->body,
+                       .body_len = req->body_len,
+                       .connect_timeout_ms =
+                           req->connect_timeout_ms ? req->connect_timeout_ms
+                                                   : c->conf->connect_timeout_ms,
+                       .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
+  if (okegw_http_request(c->http, &o, on_http_done, call) < 0) {
+    free(call);
+    return OKE_EIO;
+  }
+  return OKE_OK;
+}
+
+static const char *const *h_auth_headers(oke_conn *c) {
+  static const char *const none[] = {NULL};
+  return c && c->auth ? (const char *const *)c->auth : none;
+}
+
+static oke_host host_table;
+
+static const oke_host *host(void) {
+  if (!host_table.struct_size) {
+    host_table.abi_major = OKE_ABI_MAJOR;
+    host_table.abi_minor = OKE_ABI_MINOR;
+    host_table.struct_size = sizeof host_table;
+    host_table.log = h_log;
+    host_table.config = h_config;
+    host_table.name = h_name;
+    host_table.http_request = h_http_request;
+    host_table.auth_headers = h_auth_headers;
+    host_table.respond = h_respond;
+    host_table.respond_problem = h_respond_problem;
+    okegw_json_fill_host(&host_table);
+  }
+  return &host_table;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+static int load_fail(okegw_connector *c, okegw_diag *diag, const char *file, int line,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int load_fail(okegw_connector *c, okegw_diag *diag, const char *file, int line,
+                     const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (!c->error)
+    c->error = okegw_strdup(msg);
+  if (diag)
+    okegw_diag_add(diag, file, line, "[connector %s] %s", c->conf->name, msg);
+  return -1;
+}
+
+static int key_declared(const oke_plugin *p, const char *key) {
+  for (const oke_config_key *k = p->config_keys; k && k->name; k++)
+    if (strcmp(k->name, key) == 0)
+      return 1;
+  return 0;
+}
+
+int okegw_connector_load(okegw_connector *c, const okegw_conf *conf,
+                         const okegw_conf_connector *cc, okegw_diag *diag) {
+  memset(c, 0, sizeof *c);
+  c->conf = cc;
+  const char *file = conf->path;
+  int line = cc->plugin_line ? cc->plugin_line : cc->line;
+  if (!cc->plugin)
+    return load_fail(c, diag, file, line, "no plugin");
+
+  oke_plugin_entry_fn entry = NULL;
+  if (!strchr(cc->plugin, '/')) {
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+      if (strcmp(builtins[i].name, cc->plugin) == 0)
+        entry = builtins[i].entry;
+    if (!entry)
+      return load_fail(c, diag, file, line,
+                       "plugin '%s' is not a built-in (built-ins: %s); give a path to a .so",
+                       cc->plugin, okegw_builtin_plugins());
+  } else {
+    c->dl = dlopen(cc->plugin, RTLD_NOW | RTLD_LOCAL);
+    if (!c->dl)
+      return load_fail(c, diag, file, line, "cannot load plugin: %s", dlerror());
+    *(void **)&entry = dlsym(c->dl, OKE_PLUGIN_ENTRY_SYMBOL);
+    if (!entry)
+      return load_fail(c, diag, file, line, "plugin %s does not export %s", cc->plugin,
+                       OKE_PLUGIN_ENTRY_SYMBOL);
+  }
+  const oke_plugin *p = entry();
+  if (!p)
+    return load_fail(c, diag, file, line, "plugin %s returned no descriptor", cc->plugin);
+  if (p->abi_major != OKE_ABI_MAJOR)
+    return load_fail(c, diag, file, line,
+                     "plugin %s was built for plugin ABI %u.%u, this okegw speaks ABI %d.%d "
+                     "(major versions must match): rebuild it against this okegw's include/",
+                     cc->plugin, p->abi_major, p->abi_minor, OKE_ABI_MAJOR, OKE_ABI_MINOR);
+  if (p->struct_size < offsetof(oke_plugin, reserved))
+    return load_fail(c, diag, file, line,
+                     "plugin %s descriptor is %zu bytes, ABI %d.%d needs at least %zu: it is "
+                     "not binary compatible",
+                     cc->plugin, p->struct_size, OKE_ABI_MAJOR, OKE_ABI_MINOR,
+                     offsetof(oke_plugin, reserved));
+  if (!p->name || !p->init || !p->deliver)
+    return load_fail(c, diag, file, line, "plugin %s lacks a name, init or deliver callback",
+                     cc->plugin);
+  c->plugin = p;
+  char accepted[512] = "";
+  for (const oke_config_key *k = p->config_keys; k && k->name; k++) {
+    size_t used = strlen(accepted);
+    snprintf(accepted + used, sizeof accepted - used, "%s%s", used ? ", " : "", k->name);
+  }
+  int bad = 0;
+  for (size_t i = 0; i < cc->nkv; i++) {
+    if (okegw_conf_is_host_key(cc->kv[i].key) || key_declared(p, cc->kv[i].key))
+      continue;
+    load_fail(c, diag, file, cc->kv[i].line, "unknown key '%s' (plugin %s adds: %s)",
+              cc->kv[i].key, p->name, accepted[0] ? accepted : "no keys");
+    bad = 1;
+  }
+  return bad ? -1 : 0;
+}
+
+static char **make_auth(const okegw_conf_connector *cc) {
+  char **h = calloc(2, sizeof *h);
+  if (!h)
+    return NULL;
+  if (cc->auth == OKEGW_AUTH_BEARER)
+    h[0] = okegw_asprintf("Authorization: Bearer %s", cc->token);
+  else if (cc->auth == OKEGW_AUTH_APIKEY)
+    h[0] = okegw_asprintf("%s: %s", cc->api_key_header, cc->api_key);
+  return h;
+}
+
+int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http) {
+  if (!c->plugin)
+    return -1;
+  c->loop = loop;
+  c->http = http;
+  c->auth = make_auth(c->conf);
+  if (!c->auth)
+    return load_fail(c, NULL, NULL, 0, "out of memory");
+  int rc = c->plugin->init(c, host(), &c->state);
+  if (rc != OKE_OK)
+    return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d)",
+                     c->plugin->name, rc);
+  c->ready = 1;
+  return 0;
+}
+
+void okegw_connector_unload(okegw_connector *c) {
+  if (c->ready && c->plugin->fini)
+    c->plugin->fini(c->state);
+  c->ready = 0;
+  if (c->dl)
+    dlclose(c->dl);
+  if (c->auth) {
+    for (char **p = c->auth; *p; p++)
+      free(*p);
+    free(c->auth);
+  }
+  free(c->error);
+  memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,51 @@
+/* Connector instances: loading a plugin (built-in or .so), checking its ABI,
+ * the host services table handed to it, and exchanges (one request carried
+ * by one connector, answered exactly once). */
+#ifndef OKEGW_PLUGIN_HOST_H
+#define OKEGW_PLUGIN_HOST_H
+
+#include "conf.h"
+#include "http_client.h"
+
+#include <oke/plugin.h>
+#include <uv.h>
+
+/* The host side of an oke_conn. Points into the okegw_conf it came from,
+ * which must outlive it. */
+struct oke_conn {
+  const okegw_conf_connector *conf;
+  const oke_plugin *plugin;
+  void *dl;     /* dlopen handle, NULL for a built-in */
+  void *state;  /* the plugin's per-instance state */
+  int ready;    /* loaded and initialised */
+  char *error;  /* why not ready */
+  char **auth;  /* NULL-terminated header lines */
+  okegw_http *http;
+  uv_loop_t *loop;
+  size_t in_flight;
+};
+typedef struct oke_conn okegw_connector;
+
+/* Called once per exchange with the connector's answer. May run before
+ * okegw_connector_deliver returns. */
+typedef void (*okegw_exchange_done)(void *ud, okegw_connector *c, int status, const char *ctype,
+                                    const char *body, size_t body_len);
+
+/* Resolves and checks the plugin of `cc` (built-in name or .so path) and its
+ * plugin-specific keys. On failure returns -1 and reports file:line problems
+ * in diag; `c` then has `error` set and is not ready. Does not call init. */
+int okegw_connector_load(okegw_connector *c, const okegw_conf *conf,
+                         const okegw_conf_connector *cc, okegw_diag *diag);
+/* Calls the plugin's init. Returns 0 or -1 (error set). */
+int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http);
+/* Hands `req` to the connector. The request's strings are copied. */
+void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_exchange_done done,
+                             void *ud);
+/* Calls fini (if init ran) and unloads. */
+void okegw_connector_unload(okegw_connector *c);
+
+const char *okegw_interaction_name(int interaction);
+/* Space-separated names of the built-in plugins. */
+const char *okegw_builtin_plugins(void);
+
+#endif

@@ -1,0 +1,569 @@
+#include "server.h"
+#include "log.h"
+#include "problem.h"
+#include "util.h"
+
+#include <llhttp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct okegw_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  okegw_server_opts opts;
+  char *host;
+  int port;
+  int nconns;
+  size_t in_flight;
+  int draining;
+  int listener_closed;
+  okegw_conn *conns; /* all open connections */
+  void (*on_drained)(void *);
+  void *drained_arg;
+  llhttp_settings_t settings;
+};
+
+/* A connection owns its parser, the request being read and at most one
+ * request being answered. Freed in the close callback, or later when a
+ * request is still with the handler (refs). */
+struct okegw_conn {
+  uv_tcp_t tcp;
+  uv_timer_t idle;
+  okegw_server *srv;
+  okegw_conn *next, *prev;
+  llhttp_t parser;
+  okegw_req *cur;      /* request being parsed */
+  okegw_req *busy;     /* request handed to the handler, not answered yet */
+  size_t header_bytes; /* of the request being parsed */
+  int last_was_value;  /* header callbacks: field/value alternation */
+  int err_status;      /* status to answer when the parser stops with an error */
+  int closing;
+  int handles_open; /* tcp + idle timer */
+  int keep_alive;
+  char *pending; /* bytes read after a pipelined request, parsed later */
+  size_t pending_len;
+};
+
+typedef struct write_req {
+  uv_write_t w;
+  okegw_conn *conn;
+  int close_after;
+  char *data;
+} write_req;
+
+static void conn_close(okegw_conn *c);
+static void conn_parse(okegw_conn *c, const char *data, size_t len);
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void req_free(okegw_req *r) {
+  if (!r)
+    return;
+  free(r->target);
+  free(r->path);
+  free(r->query);
+  for (size_t i = 0; i < r->nheaders; i++) {
+    free(r->headers[i].name);
+    free(r->headers[i].value);
+  }
+  free(r->headers);
+  free(r->body);
+  free(r);
+}
+
+const char *okegw_req_header(const okegw_req *r, const char *name) {
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (strcasecmp(r->headers[i].name, name) == 0)
+      return r->headers[i].value;
+  return NULL;
+}
+
+static int append_str(char **dst, const char *at, size_t len) {
+  size_t old = *dst ? strlen(*dst) : 0;
+  char *p = realloc(*dst, old + len + 1);
+  if (!p)
+    return -1;
+  memcpy(p + old, at, len);
+  p[old + len] = '\0';
+  *dst = p;
+  return 0;
+}
+
+/* ---- llhttp callbacks -------------------------------------------------- */
+
+static okegw_conn *conn_of(llhttp_t *p) { return p->data; }
+
+static int fail(okegw_conn *c, int status) {
+  c->err_status = status;
+  return HPE_USER;
+}
+
+static int count_header_bytes(okegw_conn *c, size_t len) {
+  c->header_bytes += len;
+  return c->header_bytes > c->srv->opts.max_header_bytes ? -1 : 0;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  okegw_conn *c = conn_of(p);
+  c->cur = calloc(1, sizeof *c->cur);
+  if (!c->cur)
+    return fail(c, 503);
+  c->cur->conn = c;
+  c->cur->start_ms = okegw_now_ms();
+  c->header_bytes = 0;
+  c->last_was_value = 1;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  if (count_header_bytes(c, len) < 0)
+    return fail(c, 431);
+  return append_str(&c->cur->target, at, len) < 0 ? fail(c, 503) : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  okegw_req *r = c->cur;
+  if (count_header_bytes(c, len + 4) < 0)
+    return fail(c, 431);
+  if (c->last_was_value) {
+    if (r->nheaders == r->headers_cap) {
+      size_t cap = r->headers_cap ? r->headers_cap * 2 : 16;
+      okegw_header *h = realloc(r->headers, cap * sizeof *h);
+      if (!h)
+        return fail(c, 503);
+      r->headers = h;
+      r->headers_cap = cap;
+    }
+    r->headers[r->nheaders++] = (okegw_header){NULL, NULL};
+    c->last_was_value = 0;
+  }
+  return append_str(&r->headers[r->nheaders - 1].name, at, len) < 0 ? fail(c, 503) : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  okegw_req *r = c->cur;
+  if (count_header_bytes(c, len) < 0)
+    return fail(c, 431);
+  c->last_was_value = 1;
+  if (r->nheaders == 0)
+    return 0;
+  return append_str(&r->headers[r->nheaders - 1].value, at, len) < 0 ? fail(c, 503) : 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  okegw_conn *c = conn_of(p);
+  okegw_req *r = c->cur;
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (!r->headers[i].value && !(r->headers[i].value = okegw_strdup("")))
+      return fail(c, 503);
+  r->method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
+  if (!r->target)
+    return fail(c, 400);
+  const char *q = strchr(r->target, '?');
+  r->path = q ? okegw_strndup(r->target, (size_t)(q - r->target)) : okegw_strdup(r->target);
+  r->query = okegw_strdup(q ? q + 1 : "");
+  if (!r->path || !r->query)
+    return fail(c, 503);
+  /* Refuse an announced oversize body before reading it. */
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->opts.max_body_bytes)
+    return fail(c, 413);
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  okegw_req *r = c->cur;
+  if (r->body_len + len > c->srv->opts.max_body_bytes)
+    return fail(c, 413);
+  char *b = realloc(r->body, r->body_len + len + 1);
+  if (!b)
+    return fail(c, 503);
+  memcpy(b + r->body_len, at, len);
+  r->body = b;
+  r->body_len += len;
+  r->body[r->body_len] = '\0';
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  okegw_conn *c = conn_of(p);
+  okegw_req *r = c->cur;
+  c->cur = NULL;
+  c->busy = r;
+  c->header_bytes = 0;
+  c->keep_alive = llhttp_should_keep_alive(p);
+  okegw_uuid4(r->request_id);
+  c->srv->in_flight++;
+  uv_timer_stop(&c->idle);
+  /* Stop here: pipelined requests wait until this one is answered. */
+  return HPE_PAUSED;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static void arm_idle(okegw_conn *c);
+
+static void after_write(uv_write_t *w, int status) {
+  write_req *wr = (write_req *)w;
+  okegw_conn *c = wr->conn;
+  int close_after = wr->close_after || status < 0;
+  free(wr->data);
+  free(wr);
+  if (c->closing)
+    return;
+  if (close_after) {
+    conn_close(c);
+    return;
+  }
+  if (c->busy)
+    return;
+  /* Continue with pipelined bytes, then with the socket. */
+  char *pending = c->pending;
+  size_t plen = c->pending_len;
+  c->pending = NULL;
+  c->pending_len = 0;
+  arm_idle(c);
+  if (pending) {
+    conn_parse(c, pending, plen);
+    free(pending);
+  }
+}
+
+static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
+  write_req *wr = calloc(1, sizeof *wr);
+  if (!wr) {
+    free(data);
+    conn_close(c);
+    return -1;
+  }
+  wr->conn = c;
+  wr->close_after = close_after;
+  wr->data = data;
+  uv_buf_t buf = uv_buf_init(data, (unsigned)len);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &buf, 1, after_write) < 0) {
+    free(data);
+    free(wr);
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+static char *build_response(int status, const char *ctype, const char *body, size_t blen,
+                            const char *extra, int keep_alive, const char *request_id,
+                            size_t *out_len) {
+  okegw_buf b = {0};
+  okegw_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status,
+                   okegw_status_text(status), blen);
+  if (ctype)
+    okegw_buf_printf(&b, "Content-Type: %s\r\n", ctype);
+  if (request_id)
+    okegw_buf_printf(&b, "X-Request-Id: %s\r\n", request_id);
+  if (extra)
+    okegw_buf_append(&b, extra, strlen(extra));
+  if (!keep_alive)
+    okegw_buf_append(&b, "Connection: close\r\n", 19);
+  okegw_buf_append(&b, "\r\n", 2);
+  if (blen && okegw_buf_append(&b, body, blen) < 0) {
+    okegw_buf_free(&b);
+    return NULL;
+  }
+  *out_len = b.len;
+  return b.data;
+}
+
+static void conn_release(okegw_conn *c);
+
+int okegw_respond(okegw_req *r, int status, const char *content_type, const char *body,
+                  size_t body_len, const char *extra_headers) {
+  okegw_conn *c = r->conn;
+  if (!c || c->busy != r)
+    return -1;
+  c->busy = NULL;
+  c->srv->in_flight--;
+  int keep_alive = c->keep_alive && !c->srv->draining;
+  if (c->closing) {
+    /* The client left; the answer has nowhere to go. */
+    req_free(r);
+    conn_release(c);
+    return 0;
+  }
+  size_t len = 0;
+  char *data = build_response(status, content_type, body, body_len, extra_headers, keep_alive,
+                              r->request_id, &len);
+  req_free(r);
+  if (!data) {
+    conn_close(c);
+    return 0;
+  }
+  if (keep_alive)
+    llhttp_resume(&c->parser);
+  conn_write(c, data, len, !keep_alive);
+  return 0;
+}
+
+int okegw_respond_problem(okegw_req *r, int status, const char *title, const char *detail) {
+  char *body = okegw_problem_json(status, title, detail, NULL);
+  int rc = okegw_respond(r, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL);
+  free(body);
+  return rc;
+}
+
+/* An error found by the server itself, before any handler saw the request:
+ * answer and close, since the byte stream can no longer be trusted. */
+static void conn_error(okegw_conn *c, int status, const char *detail) {
+  char *body = okegw_problem_json(status, okegw_status_text(status), detail, NULL);
+  size_t len = 0;
+  char *data =
+      build_response(status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL, 0, NULL, &len);
+  free(body);
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.status = status;
+  okegw_log(OKEGW_LOG_INFO, &f, "request refused: %s", detail);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (data)
+    conn_write(c, data, len, 1);
+  else
+    conn_close(c);
+}
+
+/* ---- reading and parsing ----------------------------------------------- */
+
+static void conn_parse(okegw_conn *c, const char *data, size_t len) {
+  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+  if (err == HPE_OK)
+    return;
+  if (err == HPE_PAUSED) {
+    /* A complete request went to the handler; keep what follows it. */
+    const char *pos = llhttp_get_error_pos(&c->parser);
+    size_t used = pos ? (size_t)(pos - data) : len;
+    if (used < len) {
+      c->pending = okegw_strndup(data + used, len - used);
+      c->pending_len = c->pending ? len - used : 0;
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    okegw_req *r = c->busy;
+    c->srv->opts.handler(r, c->srv->opts.ud);
+    return;
+  }
+  int status = c->err_status ? c->err_status : 400;
+  const char *detail;
+  switch (status) {
+  case 431:
+    detail = "request header fields exceed max_header_bytes";
+    break;
+  case 413:
+    detail = "request body exceeds max_body_bytes";
+    break;
+  case 503:
+    detail = "out of memory while reading the request";
+    break;
+  default:
+    detail = llhttp_get_error_reason(&c->parser);
+    if (!detail)
+      detail = llhttp_errno_name(err);
+  }
+  req_free(c->cur);
+  c->cur = NULL;
+  conn_error(c, status, detail);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(suggested);
+  buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  okegw_conn *c = s->data;
+  if (nread < 0) {
+    free(buf->base);
+    conn_close(c);
+    return;
+  }
+  if (nread > 0 && !c->closing) {
+    arm_idle(c);
+    conn_parse(c, buf->base, (size_t)nread);
+  }
+  free(buf->base);
+}
+
+/* ---- connection lifetime ----------------------------------------------- */
+
+static void on_idle(uv_timer_t *t) {
+  okegw_conn *c = t->data;
+  if (c->busy)
+    return;
+  if (c->cur || c->header_bytes) {
+    /* Half a request after the idle time: a slow or stuck client. */
+    req_free(c->cur);
+    c->cur = NULL;
+    conn_error(c, 408, "request not completed within idle_timeout_ms");
+    return;
+  }
+  conn_close(c);
+}
+
+static void arm_idle(okegw_conn *c) {
+  if (!c->closing)
+    uv_timer_start(&c->idle, on_idle, (uint64_t)c->srv->opts.idle_timeout_ms, 0);
+}
+
+static void maybe_drained(okegw_server *s) {
+  if (s->draining && s->nconns == 0 && s->listener_closed && s->on_drained) {
+    void (*cb)(void *) = s->on_drained;
+    s->on_drained = NULL;
+    cb(s->drained_arg);
+  }
+}
+
+/* Frees the connection once both handles are closed and no request is with
+ * the handler. */
+static void conn_release(okegw_conn *c) {
+  if (c->handles_open > 0 || c->busy)
+    return;
+  okegw_server *s = c->srv;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  s->nconns--;
+  req_free(c->cur);
+  free(c->pending);
+  free(c);
+  maybe_drained(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  okegw_conn *c = h->data;
+  c->handles_open--;
+  conn_release(c);
+}
+
+static void conn_close(okegw_conn *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  uv_timer_stop(&c->idle);
+  uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  okegw_server *s = listener->data;
+  if (status < 0) {
+    okegw_log(OKEGW_LOG_WARN, NULL, "accept failed: %s", uv_strerror(status));
+    return;
+  }
+  okegw_conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return;
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->idle);
+  c->tcp.data = c->idle.data = c;
+  c->handles_open = 2;
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
+  c->parser.data = c;
+  if (s->nconns > s->opts.max_connections) {
+    conn_error(c, 503, "too many connections (max_connections)");
+    return;
+  }
+  arm_idle(c);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_server **out) {
+  okegw_server *s = calloc(1, sizeof *s);
+  if (!s)
+    return UV_ENOMEM;
+  s->loop = loop;
+  s->opts = *opts;
+  s->host = okegw_strdup(opts->host);
+  s->opts.host = s->host;
+  llhttp_settings_init(&s->settings);
+  s->settings.on_message_begin = on_message_begin;
+  s->settings.on_url = on_url;
+  s->settings.on_header_field = on_header_field;
+  s->settings.on_header_value = on_header_value;
+  s->settings.on_headers_complete = on_headers_complete;
+  s->settings.on_body = on_body;
+  s->settings.on_message_complete = on_message_complete;
+
+  struct sockaddr_storage addr;
+  int rc = uv_ip4_addr(opts->host, opts->port, (struct sockaddr_in *)&addr);
+  if (rc < 0)
+    rc = uv_ip6_addr(opts->host, opts->port, (struct sockaddr_in6 *)&addr);
+  if (rc < 0) {
+    free(s->host);
+    free(s);
+    return rc;
+  }
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  if (rc < 0) {
+    /* The handle must still be closed; the caller runs the loop once. */
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    *out = s;
+    s->listener_closed = 1;
+    return rc;
+  }
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+  s->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  *out = s;
+  return 0;
+}
+
+int okegw_server_port(const okegw_server *s) { return s->port; }
+size_t okegw_server_in_flight(const okegw_server *s) { return s->in_flight; }
+
+static void on_listener_closed(uv_handle_t *h) {
+  okegw_server *s = h->data;
+  s->listener_closed = 1;
+  maybe_drained(s);
+}
+
+void okegw_server_drain(okegw_server *s, void (*on_drained)(void *), void *arg) {
+  s->on_drained = on_drained;
+  s->drained_arg = arg;
+  if (!s->draining) {
+    s->draining = 1;
+    if (!s->listener_closed)
+      uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  }
+  /* Idle connections go now; busy ones after their answer (keep_alive off). */
+  for (okegw_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (!c->busy && !c->cur)
+      conn_close(c);
+  }
+  maybe_drained(s);
+}
+
+void okegw_server_free(okegw_server *s) {
+  if (!s)
+    return;
+  free(s->host);
+  free(s);
+}

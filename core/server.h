@@ -1,0 +1,76 @@
+/* HTTP/1.1 server on libuv + llhttp: keep-alive, pipelined requests handled
+ * one at a time per connection, chunked request bodies, limits on header
+ * bytes, body bytes, idle time and connection count. Every error answer it
+ * produces itself is application/problem+json. */
+#ifndef OKEGW_SERVER_H
+#define OKEGW_SERVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct okegw_server okegw_server;
+typedef struct okegw_conn okegw_conn;
+
+typedef struct okegw_header {
+  char *name; /* as received */
+  char *value;
+} okegw_header;
+
+/* One request. Owned by the server; the handler may read everything and set
+ * `data`. The request lives until okegw_respond() is called, even when the
+ * client has gone away meanwhile (the answer is then dropped). */
+typedef struct okegw_req {
+  /* read-only */
+  const char *method;
+  char *target; /* raw request target */
+  char *path;   /* target before '?', not decoded */
+  char *query;  /* after '?', "" if none */
+  okegw_header *headers;
+  size_t nheaders;
+  char *body; /* NUL-terminated; NULL when there is none */
+  size_t body_len;
+  char request_id[37];
+  double start_ms;
+  /* public */
+  void *data;
+  /* private */
+  okegw_conn *conn;
+  size_t headers_cap;
+} okegw_req;
+
+typedef void (*okegw_req_handler)(okegw_req *req, void *ud);
+
+typedef struct okegw_server_opts {
+  const char *host;
+  int port; /* 0 = let the OS pick */
+  size_t max_header_bytes;
+  size_t max_body_bytes;
+  long idle_timeout_ms;
+  int max_connections;
+  okegw_req_handler handler;
+  void *ud;
+} okegw_server_opts;
+
+/* Binds and listens. Returns 0 or a negative libuv error. */
+int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_server **out);
+/* The port actually bound (useful with port 0). */
+int okegw_server_port(const okegw_server *s);
+/* Stops accepting and closes idle connections; busy ones close after their
+ * answer. on_drained runs once no connection is left. */
+void okegw_server_drain(okegw_server *s, void (*on_drained)(void *), void *arg);
+/* Frees the server after it drained. */
+void okegw_server_free(okegw_server *s);
+size_t okegw_server_in_flight(const okegw_server *s);
+
+/* Header value by case-insensitive name, or NULL. */
+const char *okegw_req_header(const okegw_req *r, const char *name);
+
+/* Sends the answer and releases the request. extra_headers is NULL or
+ * "Name: value\r\n" lines. Returns 0, or -1 when the request was already
+ * answered. */
+int okegw_respond(okegw_req *r, int status, const char *content_type, const char *body,
+                  size_t body_len, const char *extra_headers);
+/* application/problem+json answer with status as a string (OKE style). */
+int okegw_respond_problem(okegw_req *r, int status, const char *title, const char *detail);
+
+#endif

@@ -1,0 +1,359 @@
+#include "store.h"
+#include "log.h"
+#include "util.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT };
+
+/* A unit of work for the store thread. Strings are owned by the job. The
+ * queues are intrusive singly linked FIFOs guarded by the store mutex. */
+typedef struct job {
+  struct job *next;
+  enum job_kind kind;
+  char *rkind, *id, *parent_kind, *parent_id, *connector;
+  char **ids;
+  size_t nids;
+  int rebind;
+  okegw_route result;
+  okegw_route_cb cb;
+  void *ud;
+} job;
+
+typedef struct queue {
+  job *head, *tail;
+} queue;
+
+struct okegw_store {
+  uv_loop_t *loop;
+  sqlite3 *db;
+  sqlite3_stmt *st_get, *st_upsert;
+  uv_thread_t thread;
+  uv_mutex_t mu;
+  uv_cond_t cond;
+  queue todo, done;
+  int stopping;
+  uv_async_t async;
+  void (*closed)(void *);
+  void *closed_arg;
+};
+
+static void q_push(queue *q, job *j) {
+  j->next = NULL;
+  if (q->tail)
+    q->tail->next = j;
+  else
+    q->head = j;
+  q->tail = j;
+}
+
+static job *q_take_all(queue *q) {
+  job *h = q->head;
+  q->head = q->tail = NULL;
+  return h;
+}
+
+static void job_free(job *j) {
+  free(j->rkind);
+  free(j->id);
+  free(j->parent_kind);
+  free(j->parent_id);
+  free(j->connector);
+  for (size_t i = 0; i < j->nids; i++)
+    free(j->ids[i]);
+  free(j->ids);
+  free(j);
+}
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
+    /* Correlation of OKE ids with the connector that owns them. */
+    "CREATE TABLE IF NOT EXISTS routes("
+    "  kind TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  parent TEXT,"
+    "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    "  PRIMARY KEY (kind, id)) WITHOUT ROWID;";
+
+/* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
+static int get_route(okegw_store *s, const char *kind, const char *id, char *out) {
+  sqlite3_stmt *st = s->st_get;
+  sqlite3_reset(st);
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  int res = OKEGW_STORE_NOTFOUND;
+  if (rc == SQLITE_ROW) {
+    const char *c = (const char *)sqlite3_column_text(st, 0);
+    snprintf(out, OKEGW_NAME_MAX, "%s", c ? c : "");
+    res = OKEGW_STORE_OK;
+  } else if (rc != SQLITE_DONE) {
+    res = OKEGW_STORE_ERROR;
+  }
+  sqlite3_reset(st);
+  return res;
+}
+
+static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
+                     const char *parent) {
+  sqlite3_stmt *st = s->st_upsert;
+  sqlite3_reset(st);
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, connector, -1, SQLITE_STATIC);
+  if (parent)
+    sqlite3_bind_text(st, 4, parent, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 4);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
+static void run_job(okegw_store *s, job *j) {
+  okegw_route *r = &j->result;
+  switch (j->kind) {
+  case JOB_LOOKUP:
+    r->rc = get_route(s, j->rkind, j->id, r->connector);
+    r->existed = r->rc == OKEGW_STORE_OK;
+    break;
+  case JOB_BIND: {
+    int had = get_route(s, j->rkind, j->id, r->prev_connector);
+    if (had == OKEGW_STORE_ERROR) {
+      r->rc = had;
+      break;
+    }
+    r->existed = had == OKEGW_STORE_OK;
+    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector);
+    if (r->rc != OKEGW_STORE_OK)
+      break;
+    if (!r->existed || (j->rebind && strcmp(r->prev_connector, r->connector) != 0) ||
+        strcmp(r->prev_connector, r->connector) == 0)
+      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id);
+    break;
+  }
+  case JOB_PUT:
+    r->rc = OKEGW_STORE_OK;
+    for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++)
+      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL);
+    snprintf(r->connector, sizeof r->connector, "%s", j->connector);
+    break;
+  }
+}
+
+static void exec_simple(okegw_store *s, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: %s: %s", sql, err ? err : "?");
+    sqlite3_free(err);
+  }
+}
+
+static void store_thread(void *arg) {
+  okegw_store *s = arg;
+  for (;;) {
+    uv_mutex_lock(&s->mu);
+    while (!s->todo.head && !s->stopping)
+      uv_cond_wait(&s->cond, &s->mu);
+    job *batch = q_take_all(&s->todo);
+    int stop = s->stopping && !batch;
+    uv_mutex_unlock(&s->mu);
+    if (stop)
+      break;
+    /* Group commit: everything that queued up while we were busy goes into
+     * one transaction, so one fsync serves many requests. */
+    exec_simple(s, "BEGIN IMMEDIATE");
+    for (job *j = batch; j; j = j->next)
+      run_job(s, j);
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
+      exec_simple(s, "ROLLBACK");
+      for (job *j = batch; j; j = j->next)
+        if (j->kind != JOB_LOOKUP)
+          j->result.rc = OKEGW_STORE_ERROR;
+    }
+    uv_mutex_lock(&s->mu);
+    for (job *j = batch, *next; j; j = next) {
+      next = j->next;
+      q_push(&s->done, j);
+    }
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+  }
+}
+
+static void on_async(uv_async_t *a) {
+  okegw_store *s = a->data;
+  uv_mutex_lock(&s->mu);
+  job *list = q_take_all(&s->done);
+  uv_mutex_unlock(&s->mu);
+  for (job *j = list, *next; j; j = next) {
+    next = j->next;
+    if (j->cb)
+      j->cb(j->ud, &j->result);
+    job_free(j);
+  }
+}
+
+int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char **err) {
+  okegw_store *s = calloc(1, sizeof *s);
+  if (!s) {
+    *err = okegw_strdup("out of memory");
+    return -1;
+  }
+  s->loop = loop;
+  /* Startup may block: nothing is being served yet. */
+  int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                            SQLITE_OPEN_NOMUTEX, NULL);
+  char *msg = NULL;
+  if (rc == SQLITE_OK)
+    sqlite3_busy_timeout(s->db, 5000);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(s->db, "SELECT connector FROM routes WHERE kind = ?1 AND id = ?2",
+                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(s->db,
+                            "INSERT INTO routes(kind, id, connector, parent) VALUES (?1,?2,?3,?4) "
+                            "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
+                            "parent = coalesce(excluded.parent, parent), updated_at = "
+                            "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
+                            "excluded.connector OR parent IS NOT excluded.parent",
+                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
+  if (rc != SQLITE_OK) {
+    *err = okegw_asprintf("store %s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    sqlite3_finalize(s->st_get);
+    sqlite3_finalize(s->st_upsert);
+    sqlite3_close(s->db);
+    free(s);
+    return -1;
+  }
+  uv_mutex_init(&s->mu);
+  uv_cond_init(&s->cond);
+  uv_async_init(loop, &s->async, on_async);
+  s->async.data = s;
+  if (uv_thread_create(&s->thread, store_thread, s) != 0) {
+    *err = okegw_strdup("cannot start the store thread");
+    uv_close((uv_handle_t *)&s->async, NULL);
+    sqlite3_finalize(s->st_get);
+    sqlite3_finalize(s->st_upsert);
+    sqlite3_close(s->db);
+    uv_mutex_destroy(&s->mu);
+    uv_cond_destroy(&s->cond);
+    free(s);
+    return -1;
+  }
+  *out = s;
+  return 0;
+}
+
+static int submit(okegw_store *s, job *j) {
+  uv_mutex_lock(&s->mu);
+  if (s->stopping) {
+    uv_mutex_unlock(&s->mu);
+    job_free(j);
+    return -1;
+  }
+  q_push(&s->todo, j);
+  uv_cond_signal(&s->cond);
+  uv_mutex_unlock(&s->mu);
+  return 0;
+}
+
+static job *job_new(enum job_kind k, const char *rkind, const char *id, okegw_route_cb cb,
+                    void *ud) {
+  job *j = calloc(1, sizeof *j);
+  if (!j)
+    return NULL;
+  j->kind = k;
+  j->rkind = okegw_strdup(rkind);
+  j->id = okegw_strdup(id ? id : "");
+  j->cb = cb;
+  j->ud = ud;
+  if (!j->rkind || !j->id) {
+    job_free(j);
+    return NULL;
+  }
+  return j;
+}
+
+int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
+                       void *ud) {
+  job *j = job_new(JOB_LOOKUP, kind, id, cb, ud);
+  return j ? submit(s, j) : -1;
+}
+
+int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
+                     const char *parent_id, int rebind, okegw_route_cb cb, void *ud) {
+  job *j = job_new(JOB_BIND, kind, id, cb, ud);
+  if (!j)
+    return -1;
+  j->parent_kind = okegw_strdup(parent_kind);
+  j->parent_id = okegw_strdup(parent_id);
+  j->rebind = rebind;
+  if (!j->parent_kind || !j->parent_id) {
+    job_free(j);
+    return -1;
+  }
+  return submit(s, j);
+}
+
+int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
+                    const char *connector, okegw_route_cb cb, void *ud) {
+  job *j = job_new(JOB_PUT, kind, NULL, cb, ud);
+  if (!j)
+    return -1;
+  j->connector = okegw_strdup(connector);
+  j->ids = calloc(n ? n : 1, sizeof *j->ids);
+  if (!j->connector || !j->ids) {
+    job_free(j);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!(j->ids[i] = okegw_strdup(ids[i]))) {
+      job_free(j);
+      return -1;
+    }
+    j->nids++;
+  }
+  return submit(s, j);
+}
+
+static void on_async_closed(uv_handle_t *h) {
+  okegw_store *s = h->data;
+  void (*cb)(void *) = s->closed;
+  void *arg = s->closed_arg;
+  uv_mutex_destroy(&s->mu);
+  uv_cond_destroy(&s->cond);
+  free(s);
+  if (cb)
+    cb(arg);
+}
+
+void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
+  if (!s) {
+    if (done)
+      done(arg);
+    return;
+  }
+  uv_mutex_lock(&s->mu);
+  s->stopping = 1;
+  uv_cond_signal(&s->cond);
+  uv_mutex_unlock(&s->mu);
+  uv_thread_join(&s->thread);
+  on_async(&s->async); /* deliver the last results */
+  sqlite3_finalize(s->st_get);
+  sqlite3_finalize(s->st_upsert);
+  sqlite3_close(s->db);
+  s->closed = done;
+  s->closed_arg = arg;
+  uv_close((uv_handle_t *)&s->async, on_async_closed);
+}

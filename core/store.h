@@ -1,0 +1,48 @@
+/* The embedded store: one SQLite file (WAL) owned by a dedicated thread.
+ * The loop thread never touches SQLite after startup: it queues jobs, the
+ * store thread runs every queued job in one transaction (group commit) and
+ * hands the results back through a uv_async. */
+#ifndef OKEGW_STORE_H
+#define OKEGW_STORE_H
+
+#include <uv.h>
+
+typedef struct okegw_store okegw_store;
+
+#define OKEGW_NAME_MAX 64 /* connector names, incl. NUL */
+
+enum { OKEGW_STORE_OK = 0, OKEGW_STORE_NOTFOUND = 1, OKEGW_STORE_ERROR = -1 };
+
+/* What a routing job found. */
+typedef struct okegw_route {
+  int rc;                              /* OKEGW_STORE_* */
+  int existed;                         /* the id was already routed */
+  char connector[OKEGW_NAME_MAX];      /* the id's connector */
+  char prev_connector[OKEGW_NAME_MAX]; /* bind: the id's connector before, if existed */
+} okegw_route;
+
+typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);
+
+/* Opens (creating the schema when new) and starts the store thread. On
+ * failure returns -1 with a message in *err (free it). */
+int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char **err);
+/* Finishes queued jobs, stops the thread, closes the database. `done` runs
+ * on the loop once everything is closed. */
+void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
+
+/* kind is "component", "offering" or "association". */
+int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
+                       void *ud);
+/* Routes (kind, id) to the connector that owns (parent_kind, parent_id) and
+ * records it durably before cb runs. r->connector is the parent's connector
+ * (NOTFOUND when the parent is unknown); r->existed/prev_connector tell
+ * whether the id was routed before and where. A known id is re-routed only
+ * when `rebind` is set. */
+int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
+                     const char *parent_id, int rebind, okegw_route_cb cb, void *ud);
+/* Records that `connector` owns every id of `ids` (count n) of `kind`;
+ * cb may be NULL. */
+int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
+                    const char *connector, okegw_route_cb cb, void *ud);
+
+#endif

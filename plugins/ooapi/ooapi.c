@@ -1,0 +1,147 @@
+/* ooapi: the generic connector for a supplier that speaks OKE itself. It
+ * forwards each exchange to {base_url}{path}?{query} with the supplier's
+ * credentials and relays the answer unchanged. Built against include/ only. */
+#include <oke/plugin.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ooapi {
+  oke_conn *conn;
+  const oke_host *host;
+  const char *base_url;
+} ooapi;
+
+/* One forwarded exchange; owns its URL and header lines. */
+typedef struct fwd {
+  ooapi *o;
+  oke_exchange *x;
+  char *url;
+  char *hdrs[8];
+  const char *hdr_ptrs[16];
+} fwd;
+
+static const oke_config_key ooapi_keys[] = {{NULL, NULL}};
+
+static void fwd_free(fwd *f) {
+  free(f->url);
+  for (size_t i = 0; i < sizeof f->hdrs / sizeof f->hdrs[0]; i++)
+    free(f->hdrs[i]);
+  free(f);
+}
+
+static char *dup_printf(const char *fmt, ...) OKE_PRINTF(1, 2);
+
+static char *dup_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s) {
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  return s;
+}
+
+static void on_answer(void *ud, const oke_http_response *res) {
+  fwd *f = ud;
+  const oke_host *h = f->o->host;
+  if (res->status == 0) {
+    char detail[512];
+    snprintf(detail, sizeof detail, "supplier at %s %s: %s", f->o->base_url,
+             res->timed_out ? "did not answer in time" : "could not be reached",
+             res->error ? res->error : "transport error");
+    h->log(f->o->conn, OKE_LOG_WARN, "%s", detail);
+    h->respond_problem(f->x, res->timed_out ? 504 : 502,
+                       res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
+  } else {
+    h->respond(f->x, res->status, res->content_type, res->body, res->body_len);
+  }
+  fwd_free(f);
+}
+
+static int ooapi_init(oke_conn *c, const oke_host *host, void **state) {
+  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < sizeof(oke_host))
+    return OKE_EUNSUP;
+  const char *base = host->config(c, "base_url");
+  if (!base || !*base) {
+    host->log(c, OKE_LOG_ERROR, "base_url is required for the ooapi plugin");
+    return OKE_EINVAL;
+  }
+  ooapi *o = calloc(1, sizeof *o);
+  if (!o)
+    return OKE_ENOMEM;
+  o->conn = c;
+  o->host = host;
+  o->base_url = base;
+  *state = o;
+  return OKE_OK;
+}
+
+static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
+  ooapi *o = state;
+  fwd *f = calloc(1, sizeof *f);
+  if (!f)
+    return OKE_ENOMEM;
+  f->o = o;
+  f->x = x;
+  int has_query = req->query && *req->query;
+  f->url = dup_printf("%s%s%s%s", o->base_url, req->path, has_query ? "?" : "",
+                      has_query ? req->query : "");
+  size_t n = 0;
+  f->hdrs[n++] = dup_printf("Accept: application/json");
+  if (req->body)
+    f->hdrs[n++] = dup_printf("Content-Type: %s",
+                              req->content_type ? req->content_type : "application/json");
+  if (req->request_id && *req->request_id)
+    f->hdrs[n++] = dup_printf("X-Request-Id: %s", req->request_id);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!f->hdrs[i]) {
+      fwd_free(f);
+      return OKE_ENOMEM;
+    }
+    f->hdr_ptrs[k++] = f->hdrs[i];
+  }
+  const char *const *auth = o->host->auth_headers(o->conn);
+  for (size_t i = 0; auth && auth[i] && k + 1 < sizeof f->hdr_ptrs / sizeof f->hdr_ptrs[0]; i++)
+    f->hdr_ptrs[k++] = auth[i];
+  f->hdr_ptrs[k] = NULL;
+  if (!f->url) {
+    fwd_free(f);
+    return OKE_ENOMEM;
+  }
+  oke_http_request hr = {.method = req->method,
+                         .url = f->url,
+                         .headers = f->hdr_ptrs,
+                         .body = req->body,
+                         .body_len = req->body_len};
+  int rc = o->host->http_request(o->conn, &hr, on_answer, f);
+  if (rc != OKE_OK) {
+    fwd_free(f);
+    return rc;
+  }
+  return OKE_OK;
+}
+
+static void ooapi_fini(void *state) { free(state); }
+
+static const oke_plugin ooapi_plugin = {
+    .abi_major = OKE_ABI_MAJOR,
+    .abi_minor = OKE_ABI_MINOR,
+    .struct_size = sizeof(oke_plugin),
+    .name = "ooapi",
+    .version = "1.0.0",
+    .description = "Forwards OKE interactions to a supplier that speaks OKE (OOAPI v5)",
+    .config_keys = ooapi_keys,
+    .init = ooapi_init,
+    .deliver = ooapi_deliver,
+    .fini = ooapi_fini,
+};
+
+OKE_EXPORT const oke_plugin *OKE_PLUGIN_ENTRY(void) { return &ooapi_plugin; }

@@ -1,0 +1,1425 @@
+/*
+ * sim: a simulated test supplier (toetsaanbieder, TA role) living inside the
+ * gateway process, so that the default configuration is a working demo with
+ * no network peer.
+ *
+ * It serves flow 0 (the test catalogue, fixed at init) and flow 2 (zittingen
+ * and deelnames, kept in memory per connector instance). Nothing is
+ * persisted: a restart starts from an empty session plan.
+ *
+ * Only the plugin ABI and the C standard library are used; JSON goes through
+ * the host's helpers. Every callback answers synchronously.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <oke/plugin.h>
+
+#define SIM_CONSUMER_KEY "nl-test-admin"
+#define SIM_URL_BASE_DEFAULT "https://sim.example/start"
+#define SIM_PAGE_SIZE_DEFAULT 10
+#define SIM_PAGE_SIZE_MAX 250
+#define SIM_MERGE_DEPTH_MAX 64
+#define SIM_JSON "application/json"
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct sim_entry {
+  char *id;
+  oke_json *doc; /* owned */
+} sim_entry;
+
+/* Insertion-ordered id -> document map. A demo holds a handful of objects,
+ * so linear lookups are fine and keep listings in a stable order. */
+typedef struct sim_store {
+  sim_entry *v;
+  size_t len;
+  size_t cap;
+} sim_store;
+
+typedef struct sim_state {
+  oke_conn *conn;
+  const oke_host *host;
+  char *url_base;         /* access_url_base without trailing '/' */
+  oke_json *catalogue;    /* array of Component, read-only after init */
+  sim_store offerings;    /* zittingen by offeringId */
+  sim_store associations; /* deelnames by associationId */
+} sim_state;
+
+typedef struct sim_paging {
+  long size;
+  long number;
+} sim_paging;
+
+static char *sim_strndup(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+
+static char *sim_strdup(const char *s) { return sim_strndup(s, strlen(s)); }
+
+static sim_entry *store_find(sim_store *st, const char *id) {
+  for (size_t i = 0; i < st->len; i++)
+    if (strcmp(st->v[i].id, id) == 0) return &st->v[i];
+  return NULL;
+}
+
+/* Create or replace. Takes ownership of doc only when it returns OKE_OK. */
+static int store_put(const oke_host *h, sim_store *st, const char *id, oke_json *doc,
+                     int *created) {
+  sim_entry *e = store_find(st, id);
+  if (e) {
+    h->json_free(e->doc);
+    e->doc = doc;
+    *created = 0;
+    return OKE_OK;
+  }
+  if (st->len == st->cap) {
+    size_t cap = st->cap ? st->cap * 2 : 16;
+    sim_entry *v = realloc(st->v, cap * sizeof *v);
+    if (!v) return OKE_ENOMEM;
+    st->v = v;
+    st->cap = cap;
+  }
+  char *key = sim_strdup(id);
+  if (!key) return OKE_ENOMEM;
+  st->v[st->len].id = key;
+  st->v[st->len].doc = doc;
+  st->len++;
+  *created = 1;
+  return OKE_OK;
+}
+
+static void store_free(const oke_host *h, sim_store *st) {
+  for (size_t i = 0; i < st->len; i++) {
+    free(st->v[i].id);
+    h->json_free(st->v[i].doc);
+  }
+  free(st->v);
+  st->v = NULL;
+  st->len = st->cap = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON helpers                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Set obj[key] = item, accumulating the first failure in *rc. Always
+ * consumes item, so builders can chain calls and check rc once at the end. */
+static void jset(const oke_host *h, oke_json *obj, const char *key, oke_json *item, int *rc) {
+  if (*rc == OKE_OK && obj && item) {
+    if (h->json_set(obj, key, item) != OKE_OK) *rc = OKE_ENOMEM;
+    return;
+  }
+  if (item) h->json_free(item);
+  if (*rc == OKE_OK) *rc = OKE_ENOMEM;
+}
+
+/* Same as jset for arrays. */
+static void jappend(const oke_host *h, oke_json *arr, oke_json *item, int *rc) {
+  if (*rc == OKE_OK && arr && item) {
+    if (h->json_append(arr, item) != OKE_OK) *rc = OKE_ENOMEM;
+    return;
+  }
+  if (item) h->json_free(item);
+  if (*rc == OKE_OK) *rc = OKE_ENOMEM;
+}
+
+/* The ABI has no boolean constructor, so let the parser make one. */
+static oke_json *jbool(const oke_host *h, int b) {
+  return b ? h->json_parse("true", 4) : h->json_parse("false", 5);
+}
+
+static oke_json *jget(const oke_host *h, const oke_json *obj, const char *key) {
+  if (!obj || h->json_type(obj) != OKE_JSON_OBJECT) return NULL;
+  return h->json_get(obj, key);
+}
+
+static const char *jstr(const oke_host *h, const oke_json *obj, const char *key) {
+  oke_json *v = jget(h, obj, key);
+  return v ? h->json_string(v) : NULL;
+}
+
+/* The consumers[] entry whose consumerKey is exactly nl-test-admin. */
+static oke_json *consumer_find(const oke_host *h, const oke_json *arr, const char *key) {
+  if (!arr || h->json_type(arr) != OKE_JSON_ARRAY) return NULL;
+  size_t n = h->json_size(arr);
+  for (size_t i = 0; i < n; i++) {
+    oke_json *c = h->json_at(arr, i);
+    const char *k = jstr(h, c, "consumerKey");
+    if (k && strcmp(k, key) == 0) return c;
+  }
+  return NULL;
+}
+
+static oke_json *consumer_nl(const oke_host *h, const oke_json *doc) {
+  return consumer_find(h, jget(h, doc, "consumers"), SIM_CONSUMER_KEY);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Catalogue                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct sim_component {
+  const char *id;
+  const char *code;
+  const char *name;
+  const char *abbreviation;
+  const char *description;
+  const char *assessment;
+  const char *mode_of_delivery;
+  const char *duration;
+  const char *result_value_type;
+  const char *pass_from;
+  int exam;
+  int licensed;
+  int additional_testing_time; /* minutes; >= 10000 means unlimited */
+  int retries;
+  const char *needs[4];  /* NULL-terminated */
+  const char *safety[4]; /* NULL-terminated */
+} sim_component;
+
+/* The simulated supplier, as organization reference of every test. */
+#define SIM_ORGANIZATION_ID "f5c1e8a2-3b7d-4c9e-8a1f-6d2b4e0c7f91"
+
+/* Sorted by name, the OOAPI default sort of GET /components. */
+static const sim_component sim_components[] = {
+    {
+        .id = "3d0a6c1e-8b2f-4f7a-9e4d-1c5b7a9e2f10",
+        .code = "BURG-KT-2026",
+        .name = "Burgerschap kennistoets",
+        .abbreviation = "BURG-KT",
+        .description =
+            "Kennistoets burgerschap mbo niveau 2, 3 en 4: politiek-juridische, economische, "
+            "sociaal-maatschappelijke en vitale dimensie. Cohort 24-25 en 25-26.",
+        .assessment = "Digitale kennistoets, automatisch gescoord",
+        .mode_of_delivery = "online",
+        .duration = "PT45M",
+        .result_value_type = "insufficient-satisfactory-good",
+        .pass_from = "satisfactory",
+        .exam = 0,
+        .licensed = 1,
+        .additional_testing_time = 15,
+        .retries = 2,
+        .needs = {"extraTime", "spoken", NULL},
+        .safety = {"securedComputer", NULL},
+    },
+    {
+        .id = "5a9e2b47-1c3d-4e8f-a6b2-7d0c9e4f1a22",
+        .code = "ENG-B1-LZ",
+        .name = "Engels B1 lezen",
+        .abbreviation = "ENG-B1-LZ",
+        .description =
+            "Leesvaardigheid Engels op ERK-niveau B1, generiek mbo niveau 4. Crebo 25190, cohort "
+            "24-25.",
+        .assessment = "Digitale toets met meerkeuzevragen, automatisch gescoord",
+        .mode_of_delivery = "situated",
+        .duration = "PT90M",
+        .result_value_type = "referenceLevelERK",
+        .pass_from = "B1",
+        .exam = 1,
+        .licensed = 1,
+        .additional_testing_time = 30,
+        .retries = 2,
+        .needs = {"extraTime", "spoken", NULL},
+        .safety = {"securedComputer", "fixedLocation", "surveillance", NULL},
+    },
+    {
+        .id = "7c4f1e93-2a6b-4d5c-8e1f-0b3a5c7d9e34",
+        .code = "KD-K0080",
+        .name = "Keuzedeel Ondernemerschap",
+        .abbreviation = "KD-OND",
+        .description =
+            "Examen keuzedeel K0080 Ondernemerschap mbo, kennistoets met casus. Cohort 24-25.",
+        .assessment = "Digitale toets met open en gesloten vragen, beoordeeld door een examinator",
+        .mode_of_delivery = "distance-learning",
+        .duration = "PT60M",
+        .result_value_type = "0-100",
+        .pass_from = "55",
+        .exam = 1,
+        .licensed = 0,
+        .additional_testing_time = 15,
+        .retries = 1,
+        .needs = {"extraTime", "spell-checker-on-screen", NULL},
+        .safety = {"securedComputer", NULL},
+    },
+    {
+        .id = "9e2b5d18-4f7a-4c3e-b1d6-2a8f0c4e6b46",
+        .code = "NED3F-LZ-2026",
+        .name = "Nederlands lezen 3F",
+        .abbreviation = "NED3F-LZ",
+        .description =
+            "Centraal examen Nederlands lezen op referentieniveau 3F, mbo niveau 4. Crebo 25190, "
+            "cohort 24-25 en 25-26.",
+        .assessment = "Digitale toetsing, automatisch gescoord",
+        .mode_of_delivery = "situated",
+        .duration = "PT120M",
+        .result_value_type = "0.0-10.0",
+        .pass_from = "5.5",
+        .exam = 1,
+        .licensed = 1,
+        .additional_testing_time = 30,
+        .retries = 2,
+        .needs = {"extraTime", "spoken", "spell-checker-on-screen", NULL},
+        .safety = {"securedComputer", "fixedLocation", "surveillance", NULL},
+    },
+    {
+        .id = "b16d3f2a-6e9c-4a1b-9f5e-3c7d1a8b0e58",
+        .code = "PVB-VIG-B1K1",
+        .name = "Proeve van bekwaamheid Verzorgende IG",
+        .abbreviation = "PVB-VIG",
+        .description =
+            "Proeve van bekwaamheid kerntaak B1-K1 Verzorgende-IG, niveau 3, uitgevoerd in de "
+            "beroepspraktijk. Crebo 25655, cohort 23-24 en 24-25.",
+        .assessment = "Praktijkbeoordeling door twee beoordelaars met een beoordelingsformulier",
+        .mode_of_delivery = "situated",
+        .duration = "PT240M",
+        .result_value_type = "pass-or-fail",
+        .pass_from = "passed",
+        .exam = 1,
+        .licensed = 1,
+        .additional_testing_time = 60,
+        .retries = 1,
+        .needs = {"extraTime", NULL},
+        .safety = {"fixedLocation", "surveillance", NULL},
+    },
+    {
+        .id = "d38a7c5e-0f1b-4e6d-a2c9-5e1b3d7f9a6a",
+        .code = "REK2F-2026",
+        .name = "Rekenen 2F",
+        .abbreviation = "REK2F",
+        .description =
+            "Rekenexamen mbo op referentieniveau 2F, niveau 2 en 3. Crebo 25655, cohort 24-25.",
+        .assessment = "Digitale toetsing, automatisch gescoord",
+        .mode_of_delivery = "situated",
+        .duration = "PT60M",
+        .result_value_type = "referenceLevelRKTR",
+        .pass_from = "2F",
+        .exam = 1,
+        .licensed = 1,
+        .additional_testing_time = 10000,
+        .retries = 2,
+        .needs = {"extraTime", "spoken", NULL},
+        .safety = {"securedComputer", "fixedLocation", "surveillance", NULL},
+    },
+};
+
+#define SIM_NCOMPONENTS (sizeof sim_components / sizeof sim_components[0])
+
+static oke_json *lts_new(const oke_host *h, const char *text) {
+  int rc = OKE_OK;
+  oke_json *arr = h->json_new_array();
+  oke_json *o = h->json_new_object();
+  jset(h, o, "language", h->json_new_string("nl-NL"), &rc);
+  jset(h, o, "value", h->json_new_string(text), &rc);
+  jappend(h, arr, o, &rc);
+  if (rc != OKE_OK && arr) {
+    h->json_free(arr);
+    arr = NULL;
+  }
+  return arr;
+}
+
+static oke_json *ident_new(const oke_host *h, const char *type, const char *code) {
+  int rc = OKE_OK;
+  oke_json *o = h->json_new_object();
+  jset(h, o, "codeType", h->json_new_string(type), &rc);
+  jset(h, o, "code", h->json_new_string(code), &rc);
+  if (rc != OKE_OK && o) {
+    h->json_free(o);
+    o = NULL;
+  }
+  return o;
+}
+
+static oke_json *strings_new(const oke_host *h, const char *const *v, size_t max) {
+  int rc = OKE_OK;
+  oke_json *arr = h->json_new_array();
+  for (size_t i = 0; i < max && v[i]; i++) jappend(h, arr, h->json_new_string(v[i]), &rc);
+  if (rc != OKE_OK && arr) {
+    h->json_free(arr);
+    arr = NULL;
+  }
+  return arr;
+}
+
+/* One full OOAPI Component (digest 2.1) from a table row. */
+static oke_json *component_new(const oke_host *h, const sim_component *d) {
+  int rc = OKE_OK;
+  oke_json *o = h->json_new_object();
+  const char *modes[] = {d->mode_of_delivery, NULL};
+
+  jset(h, o, "componentId", h->json_new_string(d->id), &rc);
+  jset(h, o, "primaryCode", ident_new(h, "componentCode", d->code), &rc);
+  jset(h, o, "componentType", h->json_new_string("test"), &rc);
+  jset(h, o, "name", lts_new(h, d->name), &rc);
+  jset(h, o, "abbreviation", h->json_new_string(d->abbreviation), &rc);
+  jset(h, o, "modeOfDelivery", strings_new(h, modes, 1), &rc);
+  jset(h, o, "duration", h->json_new_string(d->duration), &rc);
+  jset(h, o, "description", lts_new(h, d->description), &rc);
+  jset(h, o, "teachingLanguage", h->json_new_string("nld"), &rc);
+  jset(h, o, "assessment", lts_new(h, d->assessment), &rc);
+
+  oke_json *codes = h->json_new_array();
+  jappend(h, codes, ident_new(h, "x-testSystem", "okegw-sim"), &rc);
+  jappend(h, codes, ident_new(h, "x-testProvider", "Gesimuleerde Toetsaanbieder"), &rc);
+  jset(h, o, "otherCodes", codes, &rc);
+  jset(h, o, "organization", h->json_new_string(SIM_ORGANIZATION_ID), &rc);
+
+  oke_json *c = h->json_new_object();
+  jset(h, c, "consumerKey", h->json_new_string(SIM_CONSUMER_KEY), &rc);
+  jset(h, c, "additionalTestingTime", h->json_new_number(d->additional_testing_time), &rc);
+  jset(h, c, "availablePersonalNeeds", strings_new(h, d->needs, 4), &rc);
+  jset(h, c, "safety", strings_new(h, d->safety, 4), &rc);
+  jset(h, c, "exam", jbool(h, d->exam), &rc);
+  jset(h, c, "resultValueType", h->json_new_string(d->result_value_type), &rc);
+  jset(h, c, "passFrom", h->json_new_string(d->pass_from), &rc);
+  jset(h, c, "retries", h->json_new_number(d->retries), &rc);
+  jset(h, c, "status", h->json_new_string("active"), &rc);
+  jset(h, c, "licensed", jbool(h, d->licensed), &rc);
+  oke_json *consumers = h->json_new_array();
+  jappend(h, consumers, c, &rc);
+  jset(h, o, "consumers", consumers, &rc);
+
+  if (rc != OKE_OK && o) {
+    h->json_free(o);
+    o = NULL;
+  }
+  return o;
+}
+
+static oke_json *catalogue_new(const oke_host *h) {
+  int rc = OKE_OK;
+  oke_json *arr = h->json_new_array();
+  for (size_t i = 0; i < SIM_NCOMPONENTS; i++)
+    jappend(h, arr, component_new(h, &sim_components[i]), &rc);
+  if (rc != OKE_OK && arr) {
+    h->json_free(arr);
+    arr = NULL;
+  }
+  return arr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Query strings (application/x-www-form-urlencoded)                         */
+/* ------------------------------------------------------------------------ */
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decode %XX and '+'. A malformed escape is kept literally rather than
+ * refused: the value is then simply not what any filter expects. */
+static char *form_decode(const char *s, size_t n) {
+  char *out = malloc(n + 1);
+  if (!out) return NULL;
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    int hi, lo;
+    if (s[i] == '+') {
+      out[j++] = ' ';
+    } else if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+               (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+      out[j++] = (char)(hi * 16 + lo);
+      i += 2;
+    } else {
+      out[j++] = s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+/* Next name=value pair from *cur. Returns 1 with *key and *val (to free),
+ * 0 at the end, or OKE_ENOMEM. */
+static int query_next(const char **cur, char **key, char **val) {
+  const char *p = *cur;
+  while (*p == '&') p++;
+  if (*p == '\0') {
+    *cur = p;
+    return 0;
+  }
+  const char *end = strchr(p, '&');
+  if (!end) end = p + strlen(p);
+  const char *eq = memchr(p, '=', (size_t)(end - p));
+  *key = form_decode(p, (size_t)((eq ? eq : end) - p));
+  *val = eq ? form_decode(eq + 1, (size_t)(end - eq - 1)) : form_decode("", 0);
+  *cur = end;
+  if (!*key || !*val) {
+    free(*key);
+    free(*val);
+    *key = *val = NULL;
+    return OKE_ENOMEM;
+  }
+  return 1;
+}
+
+/* First value of parameter name, decoded, in *out (NULL when absent). */
+static int query_get(const char *query, const char *name, char **out) {
+  const char *cur = query;
+  char *k, *v;
+  int r;
+  *out = NULL;
+  while ((r = query_next(&cur, &k, &v)) == 1) {
+    int hit = strcmp(k, name) == 0;
+    free(k);
+    if (hit) {
+      *out = v;
+      return OKE_OK;
+    }
+    free(v);
+  }
+  return r;
+}
+
+/* Whether expand names item, in any expand parameter and comma list. */
+static int query_expands(const char *query, const char *item, int *found) {
+  const char *cur = query;
+  char *k, *v;
+  int r;
+  *found = 0;
+  while ((r = query_next(&cur, &k, &v)) == 1) {
+    if (strcmp(k, "expand") == 0) {
+      for (char *tok = v; tok && !*found;) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        while (*tok == ' ') tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && tok[n - 1] == ' ') n--;
+        if (n == strlen(item) && strncmp(tok, item, n) == 0) *found = 1;
+        tok = comma ? comma + 1 : NULL;
+      }
+    }
+    free(k);
+    free(v);
+    if (*found) return OKE_OK;
+  }
+  return r;
+}
+
+/* A strictly positive decimal integer no larger than max. */
+static int parse_posint(const char *s, long max, long *out) {
+  long v = 0;
+  if (!s || !*s) return OKE_EINVAL;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return OKE_EINVAL;
+    int d = *s - '0';
+    if (v > (max - d) / 10) return OKE_EINVAL;
+    v = v * 10 + d;
+  }
+  if (v < 1) return OKE_EINVAL;
+  *out = v;
+  return OKE_OK;
+}
+
+/* pageSize / pageNumber. On OKE_EINVAL *why says what to tell the client. */
+static int parse_paging(const char *query, sim_paging *pg, const char **why) {
+  char *size = NULL, *number = NULL;
+  int rc = query_get(query, "pageSize", &size);
+  if (rc == OKE_OK) rc = query_get(query, "pageNumber", &number);
+  if (rc == OKE_OK) {
+    pg->size = SIM_PAGE_SIZE_DEFAULT;
+    pg->number = 1;
+    if (size && parse_posint(size, SIM_PAGE_SIZE_MAX, &pg->size) != OKE_OK) {
+      *why = "pageSize must be a positive integer of at most 250";
+      rc = OKE_EINVAL;
+    } else if (number && parse_posint(number, INT_MAX, &pg->number) != OKE_OK) {
+      *why = "pageNumber must be a positive integer";
+      rc = OKE_EINVAL;
+    }
+  }
+  free(size);
+  free(number);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON merge patch (RFC 7396)                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The ABI cannot enumerate an object's member names, so print the object and
+ * scan its top level. The text comes from the host's printer, hence is valid
+ * JSON; the scanner still refuses anything it does not understand. */
+
+typedef struct sim_keys {
+  char **v;
+  size_t n;
+} sim_keys;
+
+static void keys_free(sim_keys *k) {
+  for (size_t i = 0; i < k->n; i++) free(k->v[i]);
+  free(k->v);
+  k->v = NULL;
+  k->n = 0;
+}
+
+static const char *skip_ws(const char *p) {
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  return p;
+}
+
+/* p at an opening quote; returns the char after the closing one or NULL. */
+static const char *skip_string(const char *p) {
+  for (p++; *p; p++) {
+    if (*p == '\\') {
+      if (!p[1]) return NULL;
+      p++;
+    } else if (*p == '"') {
+      return p + 1;
+    }
+  }
+  return NULL;
+}
+
+/* Skip a member value; stops at the ',' or '}' that ends the member. */
+static const char *skip_value(const char *p) {
+  size_t depth = 0;
+  for (;;) {
+    char c = *p;
+    if (c == '\0') return NULL;
+    if (c == '"') {
+      if (!(p = skip_string(p))) return NULL;
+    } else if (c == '{' || c == '[') {
+      depth++;
+      p++;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return p;
+      depth--;
+      p++;
+    } else if (c == ',' && depth == 0) {
+      return p;
+    } else {
+      p++;
+    }
+  }
+}
+
+static int hex4(const char *p, const char *lim, unsigned long *out) {
+  unsigned long v = 0;
+  if (lim - p < 4) return OKE_EINVAL;
+  for (int i = 0; i < 4; i++) {
+    int d = hexval((unsigned char)p[i]);
+    if (d < 0) return OKE_EINVAL;
+    v = v * 16 + (unsigned long)d;
+  }
+  *out = v;
+  return OKE_OK;
+}
+
+static size_t utf8_put(char *o, unsigned long cp) {
+  if (cp < 0x80) {
+    o[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (char)(0xC0 | (cp >> 6));
+    o[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (char)(0xE0 | (cp >> 12));
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (char)(0xF0 | (cp >> 18));
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Decode the JSON string at p (opening quote) into *out; *end = after it.
+ * A decoded string is never longer than its escaped form. Keys holding NUL
+ * or a lone surrogate cannot be passed to json_get, so they are refused. */
+static int json_unescape(const char *p, char **out, const char **end) {
+  const char *q = skip_string(p);
+  if (!q) return OKE_EINVAL;
+  const char *lim = q - 1; /* the closing quote */
+  char *s = malloc((size_t)(q - p));
+  if (!s) return OKE_ENOMEM;
+  size_t j = 0;
+  for (const char *r = p + 1; r < lim; r++) {
+    if (*r != '\\') {
+      s[j++] = *r;
+      continue;
+    }
+    r++;
+    switch (*r) {
+      case '"':
+      case '\\':
+      case '/':
+        s[j++] = *r;
+        break;
+      case 'b':
+        s[j++] = '\b';
+        break;
+      case 'f':
+        s[j++] = '\f';
+        break;
+      case 'n':
+        s[j++] = '\n';
+        break;
+      case 'r':
+        s[j++] = '\r';
+        break;
+      case 't':
+        s[j++] = '\t';
+        break;
+      case 'u': {
+        unsigned long cp, lo;
+        if (hex4(r + 1, lim, &cp) != OKE_OK) goto bad;
+        r += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (lim - r < 7 || r[1] != '\\' || r[2] != 'u' || hex4(r + 3, lim, &lo) != OKE_OK ||
+              lo < 0xDC00 || lo > 0xDFFF)
+            goto bad;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          r += 6;
+        } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+          goto bad;
+        }
+        j += utf8_put(s + j, cp);
+        break;
+      }
+      default:
+        goto bad;
+    }
+  }
+  s[j] = '\0';
+  *out = s;
+  *end = q;
+  return OKE_OK;
+bad:
+  free(s);
+  return OKE_EINVAL;
+}
+
+static int obj_keys(const oke_host *h, const oke_json *obj, sim_keys *out) {
+  out->v = NULL;
+  out->n = 0;
+  char *txt = h->json_print(obj);
+  if (!txt) return OKE_ENOMEM;
+  int rc = OKE_OK;
+  size_t cap = 0;
+  const char *p = skip_ws(txt);
+  if (*p++ != '{') rc = OKE_EINVAL;
+  while (rc == OKE_OK) {
+    char *key;
+    p = skip_ws(p);
+    if (*p == '}') break;
+    if (*p != '"') {
+      rc = OKE_EINVAL;
+      break;
+    }
+    if ((rc = json_unescape(p, &key, &p)) != OKE_OK) break;
+    if (out->n == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      char **v = realloc(out->v, ncap * sizeof *v);
+      if (!v) {
+        free(key);
+        rc = OKE_ENOMEM;
+        break;
+      }
+      out->v = v;
+      cap = ncap;
+    }
+    out->v[out->n++] = key;
+    p = skip_ws(p);
+    if (*p != ':') {
+      rc = OKE_EINVAL;
+      break;
+    }
+    if (!(p = skip_value(skip_ws(p + 1)))) {
+      rc = OKE_EINVAL;
+      break;
+    }
+    if (*p == ',') p++;
+  }
+  h->free(txt);
+  if (rc != OKE_OK) keys_free(out);
+  return rc;
+}
+
+static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patch, int depth);
+
+/* A patch value as it lands in the target: objects lose their null members
+ * (RFC 7396 applies the patch to {}), everything else is copied as is. */
+static int clean_copy(const oke_host *h, const oke_json *v, int depth, oke_json **out) {
+  *out = NULL;
+  if (h->json_type(v) != OKE_JSON_OBJECT) {
+    *out = h->json_duplicate(v);
+    return *out ? OKE_OK : OKE_ENOMEM;
+  }
+  oke_json *o = h->json_new_object();
+  if (!o) return OKE_ENOMEM;
+  int rc = merge_patch(h, o, v, depth);
+  if (rc != OKE_OK) {
+    h->json_free(o);
+    return rc;
+  }
+  *out = o;
+  return OKE_OK;
+}
+
+/* A non-empty array whose entries are all objects with a consumerKey. */
+static int keyed_consumers(const oke_host *h, const oke_json *arr) {
+  size_t n = h->json_size(arr);
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!jstr(h, h->json_at(arr, i), "consumerKey")) return 0;
+  return 1;
+}
+
+/* Profile rule R16: a consumers entry is merged field by field, matched on
+ * consumerKey, so that a cancel {consumerKey, offeringState} does not wipe the
+ * rest of the entry as a plain RFC 7396 array replacement would. */
+static int merge_consumers(const oke_host *h, oke_json *tarr, const oke_json *parr, int depth) {
+  int rc = OKE_OK;
+  size_t n = h->json_size(parr);
+  for (size_t i = 0; rc == OKE_OK && i < n; i++) {
+    oke_json *pe = h->json_at(parr, i);
+    oke_json *te = consumer_find(h, tarr, jstr(h, pe, "consumerKey"));
+    if (te) {
+      rc = merge_patch(h, te, pe, depth);
+    } else {
+      oke_json *nv;
+      if ((rc = clean_copy(h, pe, depth, &nv)) == OKE_OK) jappend(h, tarr, nv, &rc);
+    }
+  }
+  return rc;
+}
+
+/* Apply patch (an object) onto target in place. target must be a private
+ * copy: a failure halfway leaves it partly patched. */
+static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patch, int depth) {
+  if (depth > SIM_MERGE_DEPTH_MAX) return OKE_EINVAL;
+  sim_keys keys;
+  int rc = obj_keys(h, patch, &keys);
+  for (size_t i = 0; rc == OKE_OK && i < keys.n; i++) {
+    const char *k = keys.v[i];
+    oke_json *pv = h->json_get(patch, k);
+    if (!pv) continue;
+    int pt = h->json_type(pv);
+    oke_json *tv = h->json_get(target, k);
+    int tt = tv ? h->json_type(tv) : OKE_JSON_INVALID;
+    if (pt == OKE_JSON_NULL) {
+      if (tv) h->json_remove(target, k);
+    } else if (pt == OKE_JSON_OBJECT && tt == OKE_JSON_OBJECT) {
+      rc = merge_patch(h, tv, pv, depth + 1);
+    } else if (pt == OKE_JSON_ARRAY && tt == OKE_JSON_ARRAY && strcmp(k, "consumers") == 0 &&
+               keyed_consumers(h, pv)) {
+      rc = merge_consumers(h, tv, pv, depth + 1);
+    } else {
+      oke_json *nv;
+      if ((rc = clean_copy(h, pv, depth + 1, &nv)) == OKE_OK) jset(h, target, k, nv, &rc);
+    }
+  }
+  keys_free(&keys);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Once respond*() has been called the exchange belongs to the host, so a
+ * failure there is only logged and deliver() still returns OKE_OK. */
+static int respond_json(sim_state *s, oke_exchange *x, int status, const oke_json *j) {
+  const oke_host *h = s->host;
+  char *txt = h->json_print(j);
+  if (!txt) return OKE_ENOMEM;
+  if (h->respond(x, status, SIM_JSON, txt, strlen(txt)) != OKE_OK)
+    h->log(s->conn, OKE_LOG_WARN, "sim: respond(%d) failed", status);
+  h->free(txt);
+  return OKE_OK;
+}
+
+static int respond_empty(sim_state *s, oke_exchange *x, int status) {
+  if (s->host->respond(x, status, NULL, NULL, 0) != OKE_OK)
+    s->host->log(s->conn, OKE_LOG_WARN, "sim: respond(%d) failed", status);
+  return OKE_OK;
+}
+
+static int problem(sim_state *s, oke_exchange *x, int status, const char *fmt, ...)
+    OKE_PRINTF(4, 5);
+
+static int problem(sim_state *s, oke_exchange *x, int status, const char *fmt, ...) {
+  char detail[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  const char *title = status == 404 ? "Resource not found" : "Bad request";
+  if (s->host->respond_problem(x, status, title, detail) != OKE_OK)
+    s->host->log(s->conn, OKE_LOG_WARN, "sim: respond_problem(%d) failed", status);
+  return OKE_OK;
+}
+
+/* Parse a request body that must be a JSON object. On OKE_EINVAL *why is
+ * the reason for a 400. */
+static int parse_object(const oke_host *h, const oke_request *req, oke_json **out,
+                        const char **why) {
+  *out = NULL;
+  if (!req->body || req->body_len == 0) {
+    *why = "request body is missing";
+    return OKE_EINVAL;
+  }
+  oke_json *j = h->json_parse(req->body, req->body_len);
+  if (!j) {
+    *why = "request body is not valid JSON";
+    return OKE_EINVAL;
+  }
+  if (h->json_type(j) != OKE_JSON_OBJECT) {
+    h->json_free(j);
+    *why = "request body must be a JSON object";
+    return OKE_EINVAL;
+  }
+  *out = j;
+  return OKE_OK;
+}
+
+static const char *req_query(const oke_request *req) { return req->query ? req->query : ""; }
+
+static const char *req_id(const oke_request *req) { return req->id ? req->id : ""; }
+
+/* ------------------------------------------------------------------------ */
+/* Views and pages                                                           */
+/* ------------------------------------------------------------------------ */
+
+typedef int (*sim_view_fn)(sim_state *s, const oke_json *doc, oke_json **out);
+
+static int view_copy(sim_state *s, const oke_json *doc, oke_json **out) {
+  *out = s->host->json_duplicate(doc);
+  return *out ? OKE_OK : OKE_ENOMEM;
+}
+
+/* An association as GET shows it: person as its id unless expanded. */
+static int view_association(sim_state *s, const oke_json *doc, int expand_person, oke_json **out) {
+  const oke_host *h = s->host;
+  int rc = view_copy(s, doc, out);
+  if (rc != OKE_OK || expand_person) return rc;
+  const char *pid = jstr(h, jget(h, *out, "person"), "personId");
+  /* The new string is made before json_set frees the person it points into. */
+  if (pid) jset(h, *out, "person", h->json_new_string(pid), &rc);
+  if (rc != OKE_OK) {
+    h->json_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+static int view_association_ref(sim_state *s, const oke_json *doc, oke_json **out) {
+  return view_association(s, doc, 0, out);
+}
+
+/* An OOAPI page envelope over match[0..n), one page of it. */
+static int page_new(sim_state *s, const oke_json *const *match, size_t n, const sim_paging *pg,
+                    sim_view_fn view, oke_json **out) {
+  const oke_host *h = s->host;
+  int rc = OKE_OK;
+  size_t size = (size_t)pg->size;
+  size_t total = n ? (n + size - 1) / size : 1;
+  unsigned long long first = (unsigned long long)(pg->number - 1) * size;
+
+  oke_json *items = h->json_new_array();
+  for (unsigned long long i = first; rc == OKE_OK && i < n && i < first + size; i++) {
+    oke_json *v = NULL;
+    if ((rc = view(s, match[i], &v)) == OKE_OK) jappend(h, items, v, &rc);
+  }
+  oke_json *page = h->json_new_object();
+  jset(h, page, "pageSize", h->json_new_number((double)pg->size), &rc);
+  jset(h, page, "pageNumber", h->json_new_number((double)pg->number), &rc);
+  jset(h, page, "hasPreviousPage", jbool(h, pg->number > 1), &rc);
+  jset(h, page, "hasNextPage", jbool(h, (unsigned long long)pg->number < total), &rc);
+  jset(h, page, "totalPages", h->json_new_number((double)total), &rc);
+  jset(h, page, "items", items, &rc);
+  if (rc != OKE_OK && page) {
+    h->json_free(page);
+    page = NULL;
+  }
+  *out = page;
+  return rc;
+}
+
+static int respond_page(sim_state *s, oke_exchange *x, const oke_json *const *match, size_t n,
+                        const sim_paging *pg, sim_view_fn view) {
+  oke_json *page;
+  int rc = page_new(s, match, n, pg, view, &page);
+  if (rc == OKE_OK) {
+    rc = respond_json(s, x, 200, page);
+    s->host->json_free(page);
+  }
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flow 0: catalogue                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* ASCII case-insensitive substring test; UTF-8 bytes compare exactly. */
+static int ci_contains(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  if (n == 0) return 1;
+  for (; *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i]) {
+      int a = (unsigned char)hay[i], b = (unsigned char)needle[i];
+      if (a >= 'A' && a <= 'Z') a += 'a' - 'A';
+      if (b >= 'A' && b <= 'Z') b += 'a' - 'A';
+      if (a != b) break;
+      i++;
+    }
+    if (i == n) return 1;
+  }
+  return 0;
+}
+
+static int lts_contains(const oke_host *h, const oke_json *lts, const char *q) {
+  if (!lts || h->json_type(lts) != OKE_JSON_ARRAY) return 0;
+  size_t n = h->json_size(lts);
+  for (size_t i = 0; i < n; i++) {
+    const char *v = jstr(h, h->json_at(lts, i), "value");
+    if (v && ci_contains(v, q)) return 1;
+  }
+  return 0;
+}
+
+typedef struct sim_filter {
+  const char *q;    /* NULL or "" = any */
+  int licensed;     /* -1 any, 0 false, 1 true */
+  const char *type; /* NULL or "" = any */
+} sim_filter;
+
+static int component_matches(const oke_host *h, const oke_json *c, const sim_filter *f) {
+  if (f->type && *f->type) {
+    const char *t = jstr(h, c, "componentType");
+    if (!t || strcmp(t, f->type) != 0) return 0;
+  }
+  if (f->licensed >= 0) {
+    oke_json *l = jget(h, consumer_nl(h, c), "licensed");
+    int lic = l && h->json_type(l) == OKE_JSON_TRUE;
+    if (lic != f->licensed) return 0;
+  }
+  if (f->q && *f->q) {
+    const char *abbr = jstr(h, c, "abbreviation");
+    if (!lts_contains(h, jget(h, c, "name"), f->q) && !(abbr && ci_contains(abbr, f->q)) &&
+        !lts_contains(h, jget(h, c, "description"), f->q))
+      return 0;
+  }
+  return 1;
+}
+
+static int on_list_components(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  const char *query = req_query(req);
+  const char *why = NULL;
+  sim_paging pg;
+  int rc = parse_paging(query, &pg, &why);
+  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK) return rc;
+
+  char *q = NULL, *lic = NULL, *type = NULL;
+  const oke_json **match = NULL;
+  sim_filter f = {NULL, -1, NULL};
+  if ((rc = query_get(query, "q", &q)) != OKE_OK) goto out;
+  if ((rc = query_get(query, "licensed", &lic)) != OKE_OK) goto out;
+  if ((rc = query_get(query, "componentType", &type)) != OKE_OK) goto out;
+  if (lic && strcmp(lic, "true") == 0) {
+    f.licensed = 1;
+  } else if (lic && strcmp(lic, "false") == 0) {
+    f.licensed = 0;
+  } else if (lic) {
+    rc = problem(s, x, 400, "licensed must be true or false");
+    goto out;
+  }
+  f.q = q;
+  f.type = type;
+
+  size_t total = h->json_size(s->catalogue), n = 0;
+  match = malloc((total ? total : 1) * sizeof *match);
+  if (!match) {
+    rc = OKE_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < total; i++) {
+    const oke_json *c = h->json_at(s->catalogue, i);
+    if (c && component_matches(h, c, &f)) match[n++] = c;
+  }
+  rc = respond_page(s, x, match, n, &pg, view_copy);
+out:
+  free(match);
+  free(q);
+  free(lic);
+  free(type);
+  return rc;
+}
+
+static int on_get_component(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  size_t n = h->json_size(s->catalogue);
+  for (size_t i = 0; i < n; i++) {
+    const oke_json *c = h->json_at(s->catalogue, i);
+    const char *id = jstr(h, c, "componentId");
+    if (id && strcmp(id, req_id(req)) == 0) return respond_json(s, x, 200, c);
+  }
+  return problem(s, x, 404, "No component with id %s is known at this endpoint.", req_id(req));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flow 2: zittingen                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The offering id of an association: a plain id or an embedded offering. */
+static const char *assoc_offering_id(const oke_host *h, const oke_json *a) {
+  oke_json *o = jget(h, a, "offering");
+  if (!o) return NULL;
+  const char *id = h->json_string(o);
+  return id ? id : jstr(h, o, "offeringId");
+}
+
+static int offering_canceled(const oke_host *h, const oke_json *off) {
+  const char *st = jstr(h, consumer_nl(h, off), "offeringState");
+  return st && strcmp(st, "canceled") == 0;
+}
+
+/* Replace doc[key] with a copy of the id the object is stored under, since
+ * ids never change (R15) whatever a body says. */
+static int pin_id(const oke_host *h, oke_json *doc, const char *key, const char *id) {
+  int rc = OKE_OK;
+  jset(h, doc, key, h->json_new_string(id), &rc);
+  return rc;
+}
+
+/* Merge a PATCH body onto a copy of e->doc and swap it in on success, so a
+ * failure leaves the stored object untouched. A bad body is answered with a
+ * 400 here, which *done reports to the caller. */
+static int patch_entry(sim_state *s, oke_exchange *x, const oke_request *req, sim_entry *e,
+                       const char *id_key, int *done) {
+  const oke_host *h = s->host;
+  const char *why = NULL;
+  oke_json *patch, *copy;
+  *done = 0;
+  int rc = parse_object(h, req, &patch, &why);
+  if (rc == OKE_EINVAL) {
+    *done = 1;
+    return problem(s, x, 400, "%s", why);
+  }
+  if (rc != OKE_OK) return rc;
+  if (!(copy = h->json_duplicate(e->doc))) {
+    h->json_free(patch);
+    return OKE_ENOMEM;
+  }
+  rc = merge_patch(h, copy, patch, 0);
+  h->json_free(patch);
+  if (rc == OKE_OK) rc = pin_id(h, copy, id_key, e->id);
+  if (rc != OKE_OK) {
+    h->json_free(copy);
+    if (rc != OKE_EINVAL) return rc;
+    *done = 1;
+    return problem(s, x, 400, "the merge patch could not be applied");
+  }
+  h->json_free(e->doc);
+  e->doc = copy;
+  return OKE_OK;
+}
+
+static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  const char *why = NULL;
+  oke_json *doc;
+  int rc = parse_object(h, req, &doc, &why);
+  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK) return rc;
+  const char *id = jstr(h, doc, "offeringId");
+  if (!id || strcmp(id, req_id(req)) != 0) {
+    rc = id ? problem(s, x, 400, "offeringId %s does not match the path id %s", id, req_id(req))
+            : problem(s, x, 400, "offeringId is missing");
+    h->json_free(doc);
+    return rc;
+  }
+  int created;
+  if ((rc = store_put(h, &s->offerings, req_id(req), doc, &created)) != OKE_OK) {
+    h->json_free(doc);
+    return rc;
+  }
+  h->log(s->conn, OKE_LOG_DEBUG, "sim: offering %s %s", req_id(req),
+         created ? "created" : "replaced");
+  return respond_empty(s, x, created ? 201 : 200);
+}
+
+static int on_patch_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  sim_entry *e = store_find(&s->offerings, req_id(req));
+  if (!e)
+    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
+  int done;
+  int rc = patch_entry(s, x, req, e, "offeringId", &done);
+  if (rc != OKE_OK || done) return rc;
+
+  /* A canceled zitting takes its deelnames with it (R18). */
+  if (offering_canceled(h, e->doc)) {
+    for (size_t i = 0; i < s->associations.len; i++) {
+      oke_json *a = s->associations.v[i].doc;
+      const char *oid = assoc_offering_id(h, a);
+      if (!oid || strcmp(oid, e->id) != 0) continue;
+      int r = OKE_OK;
+      jset(h, a, "state", h->json_new_string("canceled"), &r);
+      if (r != OKE_OK)
+        h->log(s->conn, OKE_LOG_WARN, "sim: could not cancel association %s",
+               s->associations.v[i].id);
+    }
+  }
+  return respond_empty(s, x, 200);
+}
+
+static int on_get_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
+  sim_entry *e = store_find(&s->offerings, req_id(req));
+  if (!e)
+    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
+  return respond_json(s, x, 200, e->doc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flow 2: deelnames                                                         */
+/* ------------------------------------------------------------------------ */
+
+static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  const char *query = req_query(req);
+  if (!store_find(&s->offerings, req_id(req)))
+    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
+  const char *why = NULL;
+  sim_paging pg;
+  int rc = parse_paging(query, &pg, &why);
+  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK) return rc;
+
+  /* role and state are the cheap filters of the profile; others pass. */
+  char *role = NULL, *state = NULL;
+  const oke_json **match = NULL;
+  if ((rc = query_get(query, "role", &role)) != OKE_OK) goto out;
+  if ((rc = query_get(query, "state", &state)) != OKE_OK) goto out;
+  match = malloc((s->associations.len ? s->associations.len : 1) * sizeof *match);
+  if (!match) {
+    rc = OKE_ENOMEM;
+    goto out;
+  }
+  size_t n = 0;
+  for (size_t i = 0; i < s->associations.len; i++) {
+    const oke_json *a = s->associations.v[i].doc;
+    const char *oid = assoc_offering_id(h, a), *v;
+    if (!oid || strcmp(oid, req_id(req)) != 0) continue;
+    if (role && *role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0)) continue;
+    if (state && *state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0)) continue;
+    match[n++] = a;
+  }
+  rc = respond_page(s, x, match, n, &pg, view_association_ref);
+out:
+  free(match);
+  free(role);
+  free(state);
+  return rc;
+}
+
+static int on_put_association(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  const char *why = NULL;
+  oke_json *doc;
+  int rc = parse_object(h, req, &doc, &why);
+  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK) return rc;
+  const char *id = jstr(h, doc, "associationId");
+  const char *oid = assoc_offering_id(h, doc);
+  if (!id) {
+    rc = problem(s, x, 400, "associationId is missing");
+  } else if (strcmp(id, req_id(req)) != 0) {
+    rc = problem(s, x, 400, "associationId %s does not match the path id %s", id, req_id(req));
+  } else if (!oid) {
+    rc = problem(s, x, 400, "unknown offering: the association names no offering");
+  } else if (!store_find(&s->offerings, oid)) {
+    /* The zitting is PUT before its deelnames (R13). */
+    rc = problem(s, x, 400, "unknown offering %s", oid);
+  } else {
+    int created;
+    if ((rc = store_put(h, &s->associations, req_id(req), doc, &created)) == OKE_OK) {
+      h->log(s->conn, OKE_LOG_DEBUG, "sim: association %s %s", req_id(req),
+             created ? "created" : "replaced");
+      return respond_empty(s, x, created ? 201 : 200);
+    }
+  }
+  h->json_free(doc);
+  return rc;
+}
+
+static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request *req) {
+  sim_entry *e = store_find(&s->associations, req_id(req));
+  if (!e)
+    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
+  int done;
+  int rc = patch_entry(s, x, req, e, "associationId", &done);
+  if (rc != OKE_OK || done) return rc;
+  return respond_empty(s, x, 200);
+}
+
+static int on_get_association(sim_state *s, oke_exchange *x, const oke_request *req) {
+  sim_entry *e = store_find(&s->associations, req_id(req));
+  if (!e)
+    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
+  int expand;
+  int rc = query_expands(req_query(req), "person", &expand);
+  if (rc != OKE_OK) return rc;
+  oke_json *view;
+  if ((rc = view_association(s, e->doc, expand, &view)) != OKE_OK) return rc;
+  rc = respond_json(s, x, 200, view);
+  s->host->json_free(view);
+  return rc;
+}
+
+/* Percent-encode everything but RFC 3986 unreserved characters. */
+static char *url_join(const char *base, const char *id) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t bl = strlen(base), il = strlen(id);
+  char *u = malloc(bl + 1 + 3 * il + 1);
+  if (!u) return NULL;
+  memcpy(u, base, bl);
+  char *p = u + bl;
+  *p++ = '/';
+  for (const unsigned char *r = (const unsigned char *)id; *r; r++) {
+    if ((*r >= 'A' && *r <= 'Z') || (*r >= 'a' && *r <= 'z') || (*r >= '0' && *r <= '9') ||
+        *r == '-' || *r == '.' || *r == '_' || *r == '~') {
+      *p++ = (char)*r;
+    } else {
+      *p++ = '%';
+      *p++ = hex[*r >> 4];
+      *p++ = hex[*r & 15];
+    }
+  }
+  *p = '\0';
+  return u;
+}
+
+static int on_get_association_url(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  sim_entry *e = store_find(&s->associations, req_id(req));
+  if (!e)
+    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
+  char *url = url_join(s->url_base, e->id);
+  if (!url) return OKE_ENOMEM;
+  /* The body is a bare JSON string; the host's printer does the quoting. */
+  oke_json *j = h->json_new_string(url);
+  free(url);
+  if (!j) return OKE_ENOMEM;
+  int rc = respond_json(s, x, 200, j);
+  h->json_free(j);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Plugin callbacks                                                          */
+/* ------------------------------------------------------------------------ */
+
+static int sim_deliver(void *state, oke_exchange *x, const oke_request *req) {
+  sim_state *s = state;
+  if (!s || !x || !req) return OKE_EINVAL;
+  switch (req->interaction) {
+    case OKE_I_FLOW0_LIST_COMPONENTS:
+      return on_list_components(s, x, req);
+    case OKE_I_FLOW0_GET_COMPONENT:
+      return on_get_component(s, x, req);
+    case OKE_I_FLOW2_PUT_OFFERING:
+      return on_put_offering(s, x, req);
+    case OKE_I_FLOW2_PATCH_OFFERING:
+      return on_patch_offering(s, x, req);
+    case OKE_I_FLOW2_GET_OFFERING:
+      return on_get_offering(s, x, req);
+    case OKE_I_FLOW2_LIST_ASSOCIATIONS:
+      return on_list_associations(s, x, req);
+    case OKE_I_FLOW2_PUT_ASSOCIATION:
+      return on_put_association(s, x, req);
+    case OKE_I_FLOW2_PATCH_ASSOCIATION:
+      return on_patch_association(s, x, req);
+    case OKE_I_FLOW2_GET_ASSOCIATION:
+      return on_get_association(s, x, req);
+    case OKE_I_FLOW2_GET_ASSOCIATION_URL:
+      return on_get_association_url(s, x, req);
+    default:
+      return OKE_EUNSUP;
+  }
+}
+
+static void sim_fini(void *state) {
+  sim_state *s = state;
+  if (!s) return;
+  store_free(s->host, &s->associations);
+  store_free(s->host, &s->offerings);
+  if (s->catalogue) s->host->json_free(s->catalogue);
+  free(s->url_base);
+  free(s);
+}
+
+static int sim_init(oke_conn *c, const oke_host *host, void **state) {
+  if (!host || !state) return OKE_EINVAL;
+  *state = NULL;
+  /* Everything used here predates the reserved tail of ABI 1.0. */
+  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < offsetof(oke_host, reserved))
+    return OKE_EINVAL;
+
+  sim_state *s = calloc(1, sizeof *s);
+  if (!s) return OKE_ENOMEM;
+  s->conn = c;
+  s->host = host;
+
+  const char *base = host->config(c, "access_url_base");
+  if (!base || !*base) base = SIM_URL_BASE_DEFAULT;
+  size_t bl = strlen(base);
+  while (bl > 0 && base[bl - 1] == '/') bl--;
+  s->url_base = sim_strndup(base, bl);
+  s->catalogue = catalogue_new(host);
+  if (!s->url_base || !s->catalogue) {
+    sim_fini(s);
+    return OKE_ENOMEM;
+  }
+  host->log(c, OKE_LOG_INFO, "sim: simulated test supplier with %zu tests, start links under %s",
+            (size_t)SIM_NCOMPONENTS, s->url_base);
+  *state = s;
+  return OKE_OK;
+}
+
+static int sim_health(void *state) { return state ? OKE_OK : OKE_ESTATE; }
+
+static const oke_config_key sim_config_keys[] = {
+    {"access_url_base",
+     "base of the start links the simulated supplier hands out (default "
+     "https://sim.example/start)"},
+    {NULL, NULL}};
+
+static const oke_plugin sim_plugin = {
+    .abi_major = OKE_ABI_MAJOR,
+    .abi_minor = OKE_ABI_MINOR,
+    .struct_size = sizeof(oke_plugin),
+    .name = "sim",
+    .version = "1.0.0",
+    .description =
+        "simulated test supplier (TA) for demos and tests: a fixed catalogue of MBO "
+        "tests and in-memory zittingen and deelnames",
+    .config_keys = sim_config_keys,
+    .init = sim_init,
+    .deliver = sim_deliver,
+    .health = sim_health,
+    .fini = sim_fini,
+};
+
+OKE_EXPORT const oke_plugin *OKE_PLUGIN_ENTRY(void) { return &sim_plugin; }

@@ -1,0 +1,142 @@
+/* plugins.conf parsing: defaults, every error kind with its line number. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "conf.h"
+
+static int parse(const char *text, okegw_conf *c, okegw_diag *d) {
+  memset(d, 0, sizeof *d);
+  return okegw_conf_parse("/etc/okegw/plugins.conf", text, c, d);
+}
+
+static int has_diag(const okegw_diag *d, const char *needle) {
+  for (size_t i = 0; i < d->n; i++)
+    if (strstr(d->msgs[i], needle))
+      return 1;
+  return 0;
+}
+
+static void defaults_and_values(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  const char *text = "; comment\n"
+                     "[gateway]\n"
+                     "listen = 0.0.0.0:9090\n"
+                     "base_path = /a/ooapi/\n"
+                     "store = data/okegw.db ; trailing comment\n"
+                     "\n"
+                     "[connector remindo]\n"
+                     "plugin = ooapi\n"
+                     "role = ta\n"
+                     "phase = live\n"
+                     "base_url = https://remindo.example/ooapi/\n"
+                     "auth = bearer\n"
+                     "token = s3cret\n"
+                     "timeout_ms = 5000\n"
+                     "[connector sim]\n"
+                     "plugin = sim\n";
+  assert_int_equal(parse(text, &c, &d), 0);
+  assert_int_equal(d.n, 0);
+  assert_string_equal(c.listen_host, "0.0.0.0");
+  assert_int_equal(c.listen_port, 9090);
+  assert_string_equal(c.base_path, "/a/ooapi");
+  assert_string_equal(c.store, "/etc/okegw/data/okegw.db");
+  assert_int_equal(c.max_body_bytes, 1048576);
+  assert_int_equal(c.nconnectors, 2);
+  okegw_conf_connector *r = &c.connectors[0];
+  assert_string_equal(r->name, "remindo");
+  assert_int_equal(r->phase, OKEGW_PHASE_LIVE);
+  assert_int_equal(r->auth, OKEGW_AUTH_BEARER);
+  assert_string_equal(r->base_url, "https://remindo.example/ooapi");
+  assert_int_equal(r->timeout_ms, 5000);
+  assert_int_equal(r->connect_timeout_ms, 2000);
+  assert_string_equal(r->test_system, "remindo");
+  assert_string_equal(okegw_conf_get(r, "token"), "s3cret");
+  /* phase defaults to off: nothing goes live by accident */
+  assert_int_equal(c.connectors[1].phase, OKEGW_PHASE_OFF);
+  okegw_conf_free(&c);
+}
+
+static void errors_name_their_line(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  const char *text = "[gateway]\n"
+                     "listen = nowhere\n"             /* 2 */
+                     "colour = blue\n"                /* 3 */
+                     "[connector a]\n"                /* 4 */
+                     "plugin = ooapi\n"
+                     "phase = sometimes\n"            /* 6 */
+                     "role = examiner\n"              /* 7 */
+                     "base_url = ftp://x\n"           /* 8 */
+                     "timeout_ms = -5\n"              /* 9 */
+                     "auth = bearer\n"                /* 10 */
+                     "[connector a]\n"                /* 11 */
+                     "[connector b]\n"                /* 12: no plugin */
+                     "just text\n"                    /* 13 */
+                     "[elsewhere]\n";                 /* 14 */
+  assert_int_equal(parse(text, &c, &d), -1);
+  assert_true(has_diag(&d, "plugins.conf:2: listen"));
+  assert_true(has_diag(&d, "plugins.conf:3: unknown key 'colour'"));
+  assert_true(has_diag(&d, "plugins.conf:6: phase"));
+  assert_true(has_diag(&d, "plugins.conf:7: role"));
+  assert_true(has_diag(&d, "plugins.conf:8: base_url"));
+  assert_true(has_diag(&d, "plugins.conf:9: timeout_ms"));
+  assert_true(has_diag(&d, "plugins.conf:4: [connector a]: auth = bearer needs 'token'"));
+  assert_true(has_diag(&d, "plugins.conf:11: [connector a] appears twice"));
+  assert_true(has_diag(&d, "plugins.conf:12: [connector b]: 'plugin' is required"));
+  assert_true(has_diag(&d, "plugins.conf:13: expected 'key = value'"));
+  assert_true(has_diag(&d, "plugins.conf:14: unknown section"));
+  assert_null(c.connectors);
+  okegw_diag_free(&d);
+}
+
+static void missing_gateway_and_repeats(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[connector x]\nplugin = sim\nplugin = sim\n", &c, &d), -1);
+  assert_true(has_diag(&d, "missing [gateway] section"));
+  assert_true(has_diag(&d, "plugins.conf:3: key 'plugin' repeated"));
+  okegw_diag_free(&d);
+  assert_int_equal(parse("", &c, &d), -1);
+  okegw_diag_free(&d);
+}
+
+static void plugin_paths_resolve(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[gateway]\n[connector x]\nplugin = ./vendor/x.so\n"
+                         "[connector y]\nplugin = /opt/y.so\n",
+                         &c, &d),
+                   0);
+  assert_string_equal(c.connectors[0].plugin, "/etc/okegw/./vendor/x.so");
+  assert_string_equal(c.connectors[1].plugin, "/opt/y.so");
+  okegw_conf_free(&c);
+}
+
+static void load_missing_file(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d = {0};
+  assert_int_equal(okegw_conf_load("/nonexistent/plugins.conf", &c, &d), -1);
+  assert_true(has_diag(&d, "/nonexistent/plugins.conf:0: cannot read"));
+  okegw_diag_free(&d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(defaults_and_values),
+      cmocka_unit_test(errors_name_their_line),
+      cmocka_unit_test(missing_gateway_and_repeats),
+      cmocka_unit_test(plugin_paths_resolve),
+      cmocka_unit_test(load_missing_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
