@@ -206,6 +206,8 @@ static int on_message_complete(llhttp_t *p) {
 /* ---- writing ----------------------------------------------------------- */
 
 static void arm_idle(okegw_conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void after_write(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
@@ -231,6 +233,9 @@ static void after_write(uv_write_t *w, int status) {
     conn_parse(c, pending, plen);
     free(pending);
   }
+  /* Nothing left over is waiting for an answer: listen to the socket again. */
+  if (!c->busy && !c->closing)
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
@@ -552,10 +557,11 @@ void okegw_server_drain(okegw_server *s, void (*on_drained)(void *), void *arg) 
     if (!s->listener_closed)
       uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   }
-  /* Idle connections go now; busy ones after their answer (keep_alive off). */
+  /* Connections without a request in the handler go now (a half-received
+   * request was never accepted); busy ones close after their answer. */
   for (okegw_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
-    if (!c->busy && !c->cur)
+    if (!c->busy)
       conn_close(c);
   }
   maybe_drained(s);
