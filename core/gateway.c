@@ -321,17 +321,17 @@ static const char *lts_value(const cJSON *lts) {
 typedef struct sort_item {
   cJSON *item;
   const char *key;
-  size_t seq; /* stable order for equal keys */
+  size_t seq;  /* stable order for equal keys */
+  size_t part; /* index of the connector's part */
 } sort_item;
 
-static int sort_desc;
-
-static int cmp_items(const void *a, const void *b) {
+/* Case-insensitive first, so "algebra" sorts next to "Algebra". */
+static int cmp_items(const void *a, const void *b, void *desc) {
   const sort_item *x = a, *y = b;
   int r = strcasecmp(x->key, y->key);
   if (r == 0)
     r = strcmp(x->key, y->key);
-  if (sort_desc)
+  if (*(int *)desc)
     r = -r;
   if (r == 0)
     r = x->seq < y->seq ? -1 : x->seq > y->seq;
@@ -359,6 +359,12 @@ static int parse_page_params(call *c, int *page_size, int *page_number) {
       return -1;
     }
     *page_number = (int)n;
+  }
+  if (okegw_query_get(c->req->query, "sort", v, sizeof v) && strcmp(v, "name") &&
+      strcmp(v, "-name") && strcmp(v, "componentId") && strcmp(v, "-componentId")) {
+    finish_problem(c, 400, NULL, "sort must be name, -name, componentId or -componentId; got '%s'",
+                   v);
+    return -1;
   }
   return 0;
 }
@@ -398,47 +404,61 @@ static void catalogue_merge(fanout *f) {
     return;
   }
 
-  /* Collect unique components, remember their owners, and sort. */
+  /* Collect every component with its part, in connector order. */
   sort_item *all = calloc(total ? total : 1, sizeof *all);
   size_t n = 0;
-  char sort[32] = "name";
-  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
-  sort_desc = sort[0] == '-';
-  const char *sort_key = sort_desc ? sort + 1 : sort;
-  int by_id = strcmp(sort_key, "componentId") == 0;
   for (size_t i = 0; all && i < f->nparts; i++) {
-    part *p = &f->parts[i];
-    size_t nids = 0;
-    const char **ids = calloc((size_t)cJSON_GetArraySize(p->items) + 1, sizeof *ids);
     cJSON *it;
-    cJSON_ArrayForEach(it, p->items) {
+    cJSON_ArrayForEach(it, f->parts[i].items) {
       const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"));
       if (!id)
-        continue;
-      int dup = 0;
-      for (size_t k = 0; k < n && !dup; k++)
-        dup = strcmp(cJSON_GetObjectItemCaseSensitive(all[k].item, "componentId")->valuestring,
-                     id) == 0;
-      if (dup) {
-        okegw_log(OKEGW_LOG_WARN,
-                  &(okegw_log_fields){.connector = p->conn->conf->name, .latency_ms = -1},
-                  "component %s is offered by more than one connector; the first one keeps it",
-                  id);
-        continue;
-      }
-      tag_test_system(it, p->conn->conf->test_system);
-      all[n].item = it;
-      all[n].key = by_id ? id : lts_value(cJSON_GetObjectItemCaseSensitive(it, "name"));
-      all[n].seq = n;
+        continue; /* no identity, no route: cannot be offered */
+      all[n] = (sort_item){.item = it, .key = id, .seq = n, .part = i};
       n++;
-      if (ids)
-        ids[nids++] = id;
     }
-    if (ids && nids)
-      okegw_store_put(g->store, "component", ids, nids, p->conn->conf->name, NULL, NULL);
-    free(ids);
   }
-  qsort(all, n, sizeof *all, cmp_items);
+  /* Duplicates by sorting on id (O(n log n) for large catalogues): the
+   * first connector keeps a component that several offer. */
+  int asc = 0;
+  qsort_r(all, n, sizeof *all, cmp_items, &asc);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (kept && strcmp(all[kept - 1].key, all[i].key) == 0) {
+      okegw_log(OKEGW_LOG_WARN,
+                &(okegw_log_fields){.connector = f->parts[all[i].part].conn->conf->name,
+                                    .latency_ms = -1},
+                "component %s is offered by more than one connector; '%s' keeps it",
+                all[i].key, f->parts[all[kept - 1].part].conn->conf->name);
+      continue;
+    }
+    all[kept++] = all[i];
+  }
+  n = kept;
+  /* Remember the owners, one store job per connector. */
+  const char **ids = calloc(n ? n : 1, sizeof *ids);
+  for (size_t i = 0; ids && i < f->nparts; i++) {
+    size_t nids = 0;
+    for (size_t k = 0; k < n; k++)
+      if (all[k].part == i)
+        ids[nids++] = all[k].key;
+    if (nids)
+      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL,
+                      NULL);
+  }
+  free(ids);
+
+  char sort[32] = "name";
+  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
+  int desc = sort[0] == '-';
+  int by_id = strcmp(desc ? sort + 1 : sort, "componentId") == 0;
+  for (size_t i = 0; i < n; i++) {
+    part *p = &f->parts[all[i].part];
+    tag_test_system(all[i].item, p->conn->conf->test_system);
+    if (!by_id)
+      all[i].key = lts_value(cJSON_GetObjectItemCaseSensitive(all[i].item, "name"));
+    all[i].seq = i;
+  }
+  qsort_r(all, n, sizeof *all, cmp_items, &desc);
 
   size_t start = (size_t)(page_number - 1) * (size_t)page_size;
   cJSON *out = cJSON_CreateObject();
