@@ -34,9 +34,10 @@ void okegw_diag_free(okegw_diag *d) {
 }
 
 /* Host keys of a connector section, with the one-line help README repeats. */
-static const char *const connector_keys[] = {
-    "plugin", "role",     "phase",          "base_url",           "auth",       "token",
-    "api_key", "api_key_header", "connect_timeout_ms", "timeout_ms", "test_system", NULL};
+static const char *const connector_keys[] = {"plugin",     "role",           "phase",
+                                             "base_url",   "auth",           "token",
+                                             "api_key",    "api_key_header", "connect_timeout_ms",
+                                             "timeout_ms", "test_system",    NULL};
 
 int okegw_conf_is_host_key(const char *key) {
   for (size_t i = 0; connector_keys[i]; i++)
@@ -47,19 +48,14 @@ int okegw_conf_is_host_key(const char *key) {
 
 const char *okegw_role_name(enum okegw_role r) {
   switch (r) {
-  case OKEGW_ROLE_TA:
-    return "ta";
-  case OKEGW_ROLE_TPL:
-    return "tpl";
-  case OKEGW_ROLE_DR:
-    return "dr";
+  case OKEGW_ROLE_TA: return "ta";
+  case OKEGW_ROLE_TPL: return "tpl";
+  case OKEGW_ROLE_DR: return "dr";
   }
   return "?";
 }
 
-const char *okegw_phase_name(enum okegw_phase p) {
-  return p == OKEGW_PHASE_LIVE ? "live" : "off";
-}
+const char *okegw_phase_name(enum okegw_phase p) { return p == OKEGW_PHASE_LIVE ? "live" : "off"; }
 
 static char *trim(char *s) {
   while (isspace((unsigned char)*s))
@@ -112,7 +108,7 @@ typedef struct parse_state {
   int line;
   int in_gateway;
   int gateway_seen;
-  int in_bad_section; /* keys under a rejected header were reported with it */
+  int in_bad_section;         /* keys under a rejected header were reported with it */
   okegw_conf_connector *conn; /* current connector section, or NULL */
 } parse_state;
 

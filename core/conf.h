@@ -20,14 +20,14 @@ typedef struct okegw_conf_kv {
 
 typedef struct okegw_conf_connector {
   char *name;
-  int line; /* line of the [connector NAME] header */
+  int line;     /* line of the [connector NAME] header */
   char *plugin; /* built-in name or resolved path to a .so */
   int plugin_line;
   enum okegw_role role;
   enum okegw_phase phase;
-  char *base_url;    /* NULL if unset; no trailing slash */
+  char *base_url; /* NULL if unset; no trailing slash */
   enum okegw_auth auth;
-  char *token;       /* bearer token (auth = bearer) */
+  char *token;          /* bearer token (auth = bearer) */
   char *api_key_header; /* default "X-API-Key" */
   char *api_key;
   char *test_system; /* name used in otherCodes x-testSystem; default = name */
@@ -40,8 +40,8 @@ typedef struct okegw_conf_connector {
 } okegw_conf_connector;
 
 typedef struct okegw_conf {
-  char *path;      /* the file this was read from */
-  char *dir;       /* its directory, for resolving relative paths */
+  char *path; /* the file this was read from */
+  char *dir;  /* its directory, for resolving relative paths */
   char *listen_host;
   int listen_port;
   char *base_path; /* "" or "/ooapi" style: leading slash, no trailing one */

@@ -127,8 +127,8 @@ static void deliver_to(call *c, okegw_connector *conn) {
 static void deliver_to_named(call *c, const char *name) {
   okegw_connector *conn = connector_by_name(c->g, name);
   if (!conn) {
-    finish_problem(c, 503, name,
-                   "connector '%s' owns this resource but is no longer configured", name);
+    finish_problem(c, 503, name, "connector '%s' owns this resource but is no longer configured",
+                   name);
     return;
   }
   deliver_to(c, conn);
@@ -229,8 +229,8 @@ static void on_page_done(void *ud, okegw_connector *conn, int status, const char
     return;
   }
   if (more)
-    okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.connector = p->conn->conf->name,
-                                                   .latency_ms = -1},
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){.connector = p->conn->conf->name, .latency_ms = -1},
               "catalogue has more than catalogue_max_pages (%d) pages; the rest is left out",
               f->c->g->conf->catalogue_max_pages);
   fanout_part_done(f);
@@ -384,8 +384,8 @@ static void catalogue_merge(fanout *f) {
                                     .interaction = "flow0.list_components",
                                     .request_id = c->req->request_id,
                                     .latency_ms = -1},
-                "catalogue of connector '%s' left out of the merged page: %s",
-                p->conn->conf->name, p->reason);
+                "catalogue of connector '%s' left out of the merged page: %s", p->conn->conf->name,
+                p->reason);
       okegw_buf_printf(&failed, "%s%s=%s", nfailed ? ", " : "", p->conn->conf->name, p->reason);
       nfailed++;
     }
@@ -427,8 +427,8 @@ static void catalogue_merge(fanout *f) {
       okegw_log(OKEGW_LOG_WARN,
                 &(okegw_log_fields){.connector = f->parts[all[i].part].conn->conf->name,
                                     .latency_ms = -1},
-                "component %s is offered by more than one connector; '%s' keeps it",
-                all[i].key, f->parts[all[kept - 1].part].conn->conf->name);
+                "component %s is offered by more than one connector; '%s' keeps it", all[i].key,
+                f->parts[all[kept - 1].part].conn->conf->name);
       continue;
     }
     all[kept++] = all[i];
@@ -442,8 +442,7 @@ static void catalogue_merge(fanout *f) {
       if (all[k].part == i)
         ids[nids++] = all[k].key;
     if (nids)
-      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL,
-                      NULL);
+      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL, NULL);
   }
   free(ids);
 
@@ -466,7 +465,8 @@ static void catalogue_merge(fanout *f) {
   cJSON_AddNumberToObject(out, "pageNumber", page_number);
   cJSON_AddBoolToObject(out, "hasPreviousPage", page_number > 1);
   cJSON_AddBoolToObject(out, "hasNextPage", start + (size_t)page_size < n);
-  cJSON_AddNumberToObject(out, "totalPages", n ? (double)((n + (size_t)page_size - 1) / (size_t)page_size) : 1);
+  cJSON_AddNumberToObject(out, "totalPages",
+                          n ? (double)((n + (size_t)page_size - 1) / (size_t)page_size) : 1);
   cJSON *items = cJSON_AddArrayToObject(out, "items");
   for (size_t i = start; i < n && i < start + (size_t)page_size; i++)
     cJSON_AddItemReferenceToArray(items, all[i].item);
@@ -632,8 +632,8 @@ static void on_offering_component_probed(call *c, okegw_connector *owner, const 
 
 static void on_bind(void *ud, const okegw_route *r) {
   call *c = ud;
-  int offering = c->interaction == OKE_I_FLOW2_PUT_OFFERING ||
-                 c->interaction == -OKE_I_FLOW2_PUT_OFFERING;
+  int offering =
+      c->interaction == OKE_I_FLOW2_PUT_OFFERING || c->interaction == -OKE_I_FLOW2_PUT_OFFERING;
   if (r->rc == OKEGW_STORE_NOTFOUND) {
     if (offering && c->interaction > 0) {
       probe_component(c, c->ref_id, on_offering_component_probed);
@@ -668,8 +668,7 @@ static void on_bind(void *ud, const okegw_route *r) {
 }
 
 static void bind_offering(call *c) {
-  if (okegw_store_bind(c->g->store, "offering", c->id, "component", c->ref_id, 0, on_bind, c) <
-      0)
+  if (okegw_store_bind(c->g->store, "offering", c->id, "component", c->ref_id, 0, on_bind, c) < 0)
     finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
@@ -723,8 +722,8 @@ static void put_routed(call *c, const char *field, const char *id_field) {
   cJSON_Delete(body);
   if (c->interaction == OKE_I_FLOW2_PUT_OFFERING) {
     bind_offering(c);
-  } else if (okegw_store_bind(c->g->store, "association", c->id, "offering", c->ref_id, 0,
-                              on_bind, c) < 0) {
+  } else if (okegw_store_bind(c->g->store, "association", c->id, "offering", c->ref_id, 0, on_bind,
+                              c) < 0) {
     finish_problem(c, 503, NULL, "the gateway is shutting down");
   }
 }
@@ -874,27 +873,17 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   }
 
   switch (c->interaction) {
-  case OKE_I_FLOW0_LIST_COMPONENTS:
-    list_components(c);
-    break;
+  case OKE_I_FLOW0_LIST_COMPONENTS: list_components(c); break;
   case OKE_I_FLOW0_GET_COMPONENT:
     if (okegw_store_lookup(g->store, "component", c->id, on_component_route, c) < 0)
       finish_problem(c, 503, NULL, "the gateway is shutting down");
     break;
-  case OKE_I_FLOW2_PUT_OFFERING:
-    put_routed(c, "component", "componentId");
-    break;
-  case OKE_I_FLOW2_PUT_ASSOCIATION:
-    put_routed(c, "offering", "offeringId");
-    break;
+  case OKE_I_FLOW2_PUT_OFFERING: put_routed(c, "component", "componentId"); break;
+  case OKE_I_FLOW2_PUT_ASSOCIATION: put_routed(c, "offering", "offeringId"); break;
   case OKE_I_FLOW2_PATCH_OFFERING:
   case OKE_I_FLOW2_GET_OFFERING:
-  case OKE_I_FLOW2_LIST_ASSOCIATIONS:
-    lookup_routed(c, "offering");
-    break;
-  default:
-    lookup_routed(c, "association");
-    break;
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS: lookup_routed(c, "offering"); break;
+  default: lookup_routed(c, "association"); break;
   }
 }
 
@@ -927,7 +916,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     f.connector = conf->connectors[i].name;
     /* A refused plugin disables only its own connector. */
     if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0 ||
-        okegw_connector_init(c, loop, g->http) < 0) {
+        okegw_connector_init(c, loop, g->http, conf->request_timeout_ms) < 0) {
       okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
                 c->error ? c->error : "?");
       continue;

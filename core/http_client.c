@@ -66,7 +66,7 @@ static void xfer_finish(xfer *x, CURLcode code) {
   } else {
     res.status = 0;
     res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-    res.error = x->too_big ? "response body too large"
+    res.error = x->too_big     ? "response body too large"
                 : x->errbuf[0] ? x->errbuf
                                : curl_easy_strerror(code);
   }
@@ -218,7 +218,8 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 10000L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* TLS peers must present a valid chain (R1); curl verifies by default. */
@@ -269,4 +270,11 @@ void okegw_http_close(okegw_http *h) {
   curl_multi_cleanup(h->multi);
   uv_timer_stop(&h->timer);
   uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}
+
+void okegw_http_global_cleanup(void) {
+  if (curl_global_ok) {
+    curl_global_cleanup();
+    curl_global_ok = 0;
+  }
 }

@@ -10,8 +10,8 @@
 typedef struct okegw_http okegw_http;
 
 typedef struct okegw_http_result {
-  int status;         /* HTTP status, 0 on transport failure */
-  const char *error;  /* set when status == 0 */
+  int status;        /* HTTP status, 0 on transport failure */
+  const char *error; /* set when status == 0 */
   int timed_out;
   const char *content_type;
   const char *body;
@@ -40,5 +40,8 @@ size_t okegw_http_active(const okegw_http *h);
 /* Cancels what is running (their callbacks run with an error) and frees the
  * client once its handles are closed. */
 void okegw_http_close(okegw_http *h);
+
+/* Releases libcurl's global state; call once at exit. */
+void okegw_http_global_cleanup(void);
 
 #endif

@@ -20,7 +20,8 @@ typedef struct okegw_log_fields {
   double latency_ms; /* < 0 = not set; 0 is a valid latency */
 } okegw_log_fields;
 
-#define OKEGW_LOG_FIELDS_INIT {.latency_ms = -1}
+#define OKEGW_LOG_FIELDS_INIT                                                                      \
+  { .latency_ms = -1 }
 
 void okegw_log_set_level(int level);
 int okegw_log_level_from_name(const char *name);

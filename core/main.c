@@ -1,6 +1,7 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
 #include "conf.h"
 #include "gateway.h"
+#include "http_client.h"
 #include "log.h"
 #include "plugin_host.h"
 
@@ -100,6 +101,7 @@ static int run(const char *file) {
   if (uv_loop_close(a.loop) != 0)
     okegw_log(OKEGW_LOG_WARN, NULL, "event loop closed with handles still open");
   okegw_conf_free(&conf);
+  okegw_http_global_cleanup();
   return rc == 0 ? 0 : 1;
 }
 

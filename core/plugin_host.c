@@ -75,8 +75,7 @@ static void exchange_release(oke_exchange *x) {
   uv_close((uv_handle_t *)&x->guard, exchange_closed);
 }
 
-static int h_respond(oke_exchange *x, int status, const char *ctype, const char *body,
-                     size_t len) {
+static int h_respond(oke_exchange *x, int status, const char *ctype, const char *body, size_t len) {
   if (!x || x->responded)
     return OKE_ESTATE;
   if (status < 100 || status > 599)
@@ -99,8 +98,8 @@ static int h_respond_problem(oke_exchange *x, int status, const char *title, con
 static void on_guard(uv_timer_t *t) {
   oke_exchange *x = t->data;
   char detail[256];
-  snprintf(detail, sizeof detail, "connector '%s' did not answer within %ld ms",
-           x->conn->conf->name, x->conn->conf->timeout_ms);
+  snprintf(detail, sizeof detail, "connector '%s' did not answer within %llu ms",
+           x->conn->conf->name, (unsigned long long)x->conn->guard_ms);
   char *body = okegw_problem_json(504, "Gateway Timeout", detail, x->conn->conf->name);
   exchange_answer(x, 504, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
   free(body);
@@ -126,8 +125,8 @@ void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_e
   x->done = done;
   x->ud = ud;
   x->req = *req;
-  const char *src[7] = {req->method, req->path, req->query, req->id, req->body, req->content_type,
-                        req->request_id};
+  const char *src[7] = {req->method, req->path,         req->query,     req->id,
+                        req->body,   req->content_type, req->request_id};
   size_t lens[7];
   for (int i = 0; i < 7; i++) {
     lens[i] = i == 4 ? req->body_len : src[i] ? strlen(src[i]) : 0;
@@ -145,13 +144,12 @@ void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_e
   c->in_flight++;
   /* The plugin has its own timeouts; the guard only catches a plugin that
    * never answers, so a slow connector can never hang a caller. */
-  uv_timer_start(&x->guard, on_guard, (uint64_t)c->conf->timeout_ms + 1000, 0);
+  uv_timer_start(&x->guard, on_guard, c->guard_ms, 0);
   int rc = c->plugin->deliver(c->state, x, &x->req);
   if (rc != OKE_OK && !x->responded) {
     int status = rc == OKE_EUNSUP ? 501 : 502;
     snprintf(detail, sizeof detail, "connector '%s' (plugin %s) %s %s", c->conf->name,
-             c->plugin->name,
-             rc == OKE_EUNSUP ? "does not support" : "failed to carry",
+             c->plugin->name, rc == OKE_EUNSUP ? "does not support" : "failed to carry",
              okegw_interaction_name(req->interaction));
     h_respond_problem(x, status, okegw_status_text(status), detail);
   }
@@ -164,7 +162,9 @@ static void h_log(oke_conn *c, int level, const char *fmt, ...) {
   f.connector = c ? c->conf->name : NULL;
   va_list ap;
   va_start(ap, fmt);
-  okegw_logv(level < OKE_LOG_DEBUG ? OKE_LOG_DEBUG : level > OKE_LOG_ERROR ? OKE_LOG_ERROR : level,
+  okegw_logv(level < OKE_LOG_DEBUG   ? OKE_LOG_DEBUG
+             : level > OKE_LOG_ERROR ? OKE_LOG_ERROR
+                                     : level,
              &f, fmt, ap);
   va_end(ap);
 }
@@ -216,9 +216,8 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
                        .headers = req->headers,
                        .body = req->body,
                        .body_len = req->body_len,
-                       .connect_timeout_ms =
-                           req->connect_timeout_ms ? req->connect_timeout_ms
-                                                   : c->conf->connect_timeout_ms,
+                       .connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms
+                                                                     : c->conf->connect_timeout_ms,
                        .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
   if (okegw_http_request(c->http, &o, on_http_done, call) < 0) {
     free(call);
@@ -277,8 +276,8 @@ static int key_declared(const oke_plugin *p, const char *key) {
   return 0;
 }
 
-int okegw_connector_load(okegw_connector *c, const okegw_conf *conf,
-                         const okegw_conf_connector *cc, okegw_diag *diag) {
+int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw_conf_connector *cc,
+                         okegw_diag *diag) {
   memset(c, 0, sizeof *c);
   c->conf = cc;
   const char *file = conf->path;
@@ -331,8 +330,8 @@ int okegw_connector_load(okegw_connector *c, const okegw_conf *conf,
   for (size_t i = 0; i < cc->nkv; i++) {
     if (okegw_conf_is_host_key(cc->kv[i].key) || key_declared(p, cc->kv[i].key))
       continue;
-    load_fail(c, diag, file, cc->kv[i].line, "unknown key '%s' (plugin %s adds: %s)",
-              cc->kv[i].key, p->name, accepted[0] ? accepted : "no keys");
+    load_fail(c, diag, file, cc->kv[i].line, "unknown key '%s' (plugin %s adds: %s)", cc->kv[i].key,
+              p->name, accepted[0] ? accepted : "no keys");
     bad = 1;
   }
   return bad ? -1 : 0;
@@ -349,9 +348,11 @@ static char **make_auth(const okegw_conf_connector *cc) {
   return h;
 }
 
-int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http) {
+int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, long max_wait_ms) {
   if (!c->plugin)
     return -1;
+  long guard = c->conf->timeout_ms + 1000;
+  c->guard_ms = (uint64_t)(max_wait_ms > 0 && max_wait_ms < guard ? max_wait_ms : guard);
   c->loop = loop;
   c->http = http;
   c->auth = make_auth(c->conf);
@@ -359,8 +360,8 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http) 
     return load_fail(c, NULL, NULL, 0, "out of memory");
   int rc = c->plugin->init(c, host(), &c->state);
   if (rc != OKE_OK)
-    return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d)",
-                     c->plugin->name, rc);
+    return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d)", c->plugin->name,
+                     rc);
   c->ready = 1;
   return 0;
 }

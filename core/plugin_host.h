@@ -15,13 +15,14 @@
 struct oke_conn {
   const okegw_conf_connector *conf;
   const oke_plugin *plugin;
-  void *dl;     /* dlopen handle, NULL for a built-in */
-  void *state;  /* the plugin's per-instance state */
-  int ready;    /* loaded and initialised */
-  char *error;  /* why not ready */
-  char **auth;  /* NULL-terminated header lines */
+  void *dl;    /* dlopen handle, NULL for a built-in */
+  void *state; /* the plugin's per-instance state */
+  int ready;   /* loaded and initialised */
+  char *error; /* why not ready */
+  char **auth; /* NULL-terminated header lines */
   okegw_http *http;
   uv_loop_t *loop;
+  uint64_t guard_ms; /* an exchange not answered by then gets 504 */
   size_t in_flight;
 };
 typedef struct oke_conn okegw_connector;
@@ -34,10 +35,12 @@ typedef void (*okegw_exchange_done)(void *ud, okegw_connector *c, int status, co
 /* Resolves and checks the plugin of `cc` (built-in name or .so path) and its
  * plugin-specific keys. On failure returns -1 and reports file:line problems
  * in diag; `c` then has `error` set and is not ready. Does not call init. */
-int okegw_connector_load(okegw_connector *c, const okegw_conf *conf,
-                         const okegw_conf_connector *cc, okegw_diag *diag);
-/* Calls the plugin's init. Returns 0 or -1 (error set). */
-int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http);
+int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw_conf_connector *cc,
+                         okegw_diag *diag);
+/* Calls the plugin's init. An exchange gets 504 when the plugin has not
+ * answered within the connector's timeout_ms plus a second, capped at
+ * max_wait_ms. Returns 0 or -1 (error set). */
+int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, long max_wait_ms);
 /* Hands `req` to the connector. The request's strings are copied. */
 void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_exchange_done done,
                              void *ud);

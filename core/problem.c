@@ -3,8 +3,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-char *okegw_problem_json(int status, const char *title, const char *detail,
-                         const char *connector) {
+char *okegw_problem_json(int status, const char *title, const char *detail, const char *connector) {
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;

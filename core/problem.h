@@ -7,8 +7,7 @@
 
 /* A heap string with {"type","title","status","detail"} plus, when set, a
  * "connector" member. Returns NULL only when out of memory. */
-char *okegw_problem_json(int status, const char *title, const char *detail,
-                         const char *connector);
+char *okegw_problem_json(int status, const char *title, const char *detail, const char *connector);
 
 /* Reason phrase for a status code. */
 const char *okegw_status_text(int status);

@@ -323,8 +323,8 @@ int okegw_respond_problem(okegw_req *r, int status, const char *title, const cha
 static void conn_error(okegw_conn *c, int status, const char *detail) {
   char *body = okegw_problem_json(status, okegw_status_text(status), detail, NULL);
   size_t len = 0;
-  char *data =
-      build_response(status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL, 0, NULL, &len);
+  char *data = build_response(status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL, 0,
+                              NULL, &len);
   free(body);
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
   f.status = status;
@@ -358,15 +358,9 @@ static void conn_parse(okegw_conn *c, const char *data, size_t len) {
   int status = c->err_status ? c->err_status : 400;
   const char *detail;
   switch (status) {
-  case 431:
-    detail = "request header fields exceed max_header_bytes";
-    break;
-  case 413:
-    detail = "request body exceeds max_body_bytes";
-    break;
-  case 503:
-    detail = "out of memory while reading the request";
-    break;
+  case 431: detail = "request header fields exceed max_header_bytes"; break;
+  case 413: detail = "request body exceeds max_body_bytes"; break;
+  case 503: detail = "out of memory while reading the request"; break;
   default:
     detail = llhttp_get_error_reason(&c->parser);
     if (!detail)

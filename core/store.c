@@ -209,16 +209,16 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
   }
   s->loop = loop;
   /* Startup may block: nothing is being served yet. */
-  int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                            SQLITE_OPEN_NOMUTEX, NULL);
+  int rc = sqlite3_open_v2(path, &s->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   char *msg = NULL;
   if (rc == SQLITE_OK)
     sqlite3_busy_timeout(s->db, 5000);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(s->db, "SELECT connector FROM routes WHERE kind = ?1 AND id = ?2",
-                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
+    rc = sqlite3_prepare_v3(s->db, "SELECT connector FROM routes WHERE kind = ?1 AND id = ?2", -1,
+                            SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db,
                             "INSERT INTO routes(kind, id, connector, parent) VALUES (?1,?2,?3,?4) "

@@ -57,11 +57,11 @@ extern "C" {
 /* Error codes: 0 is success, failures are negative. */
 enum {
   OKE_OK = 0,
-  OKE_EINVAL = -1,  /* bad argument */
-  OKE_ENOMEM = -2,  /* out of memory */
-  OKE_ESTATE = -3,  /* call not valid in the current state */
-  OKE_EUNSUP = -4,  /* interaction or feature not supported */
-  OKE_EIO = -5      /* transport failure */
+  OKE_EINVAL = -1, /* bad argument */
+  OKE_ENOMEM = -2, /* out of memory */
+  OKE_ESTATE = -3, /* call not valid in the current state */
+  OKE_EUNSUP = -4, /* interaction or feature not supported */
+  OKE_EIO = -5     /* transport failure */
 };
 
 enum oke_log_level { OKE_LOG_DEBUG = 0, OKE_LOG_INFO, OKE_LOG_WARN, OKE_LOG_ERROR };
@@ -70,15 +70,15 @@ enum oke_log_level { OKE_LOG_DEBUG = 0, OKE_LOG_INFO, OKE_LOG_WARN, OKE_LOG_ERRO
  * the ABI: new ones are only appended. */
 enum oke_interaction {
   OKE_I_UNKNOWN = 0,
-  OKE_I_FLOW0_LIST_COMPONENTS = 1,   /* GET /components (one page) */
-  OKE_I_FLOW0_GET_COMPONENT = 2,     /* GET /components/{id} */
-  OKE_I_FLOW2_PUT_OFFERING = 3,      /* PUT /offerings/{id} */
-  OKE_I_FLOW2_PATCH_OFFERING = 4,    /* PATCH /offerings/{id} */
-  OKE_I_FLOW2_GET_OFFERING = 5,      /* GET /offerings/{id} */
-  OKE_I_FLOW2_LIST_ASSOCIATIONS = 6, /* GET /offerings/{id}/associations */
-  OKE_I_FLOW2_PUT_ASSOCIATION = 7,   /* PUT /associations/{id} */
-  OKE_I_FLOW2_PATCH_ASSOCIATION = 8, /* PATCH /associations/{id} */
-  OKE_I_FLOW2_GET_ASSOCIATION = 9,   /* GET /associations/{id} */
+  OKE_I_FLOW0_LIST_COMPONENTS = 1,     /* GET /components (one page) */
+  OKE_I_FLOW0_GET_COMPONENT = 2,       /* GET /components/{id} */
+  OKE_I_FLOW2_PUT_OFFERING = 3,        /* PUT /offerings/{id} */
+  OKE_I_FLOW2_PATCH_OFFERING = 4,      /* PATCH /offerings/{id} */
+  OKE_I_FLOW2_GET_OFFERING = 5,        /* GET /offerings/{id} */
+  OKE_I_FLOW2_LIST_ASSOCIATIONS = 6,   /* GET /offerings/{id}/associations */
+  OKE_I_FLOW2_PUT_ASSOCIATION = 7,     /* PUT /associations/{id} */
+  OKE_I_FLOW2_PATCH_ASSOCIATION = 8,   /* PATCH /associations/{id} */
+  OKE_I_FLOW2_GET_ASSOCIATION = 9,     /* GET /associations/{id} */
   OKE_I_FLOW2_GET_ASSOCIATION_URL = 10 /* GET /associations/{id}/url */
 };
 
@@ -89,12 +89,12 @@ typedef struct oke_json oke_json;         /* a JSON value (host-owned tree) */
 /* What the host asks a connector to carry. All pointers are host-owned and
  * stay valid until the plugin calls host->respond() for this exchange. */
 typedef struct oke_request {
-  int interaction;       /* enum oke_interaction */
-  const char *method;    /* "GET", "PUT", "PATCH" */
-  const char *path;      /* OKE path below the base, e.g. "/offerings/<id>" */
-  const char *query;     /* raw query string without '?', "" if none */
-  const char *id;        /* the path id, "" if none */
-  const char *body;      /* request body, NULL if none */
+  int interaction;    /* enum oke_interaction */
+  const char *method; /* "GET", "PUT", "PATCH" */
+  const char *path;   /* OKE path below the base, e.g. "/offerings/<id>" */
+  const char *query;  /* raw query string without '?', "" if none */
+  const char *id;     /* the path id, "" if none */
+  const char *body;   /* request body, NULL if none */
   size_t body_len;
   const char *content_type; /* of body, NULL if none */
   const char *request_id;   /* for log correlation */
@@ -121,8 +121,8 @@ typedef struct oke_http_response {
   const char *content_type; /* may be NULL */
   const char *body;         /* may be NULL when body_len is 0 */
   size_t body_len;
-  const char *error;       /* NULL unless status == 0 */
-  int timed_out;           /* 1 when the failure was a timeout */
+  const char *error; /* NULL unless status == 0 */
+  int timed_out;     /* 1 when the failure was a timeout */
   double total_ms;
   void *reserved[8];
 } oke_http_response;

@@ -96,8 +96,8 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
   size_t n = 0;
   f->hdrs[n++] = dup_printf("Accept: application/json");
   if (req->body)
-    f->hdrs[n++] = dup_printf("Content-Type: %s",
-                              req->content_type ? req->content_type : "application/json");
+    f->hdrs[n++] =
+        dup_printf("Content-Type: %s", req->content_type ? req->content_type : "application/json");
   if (req->request_id && *req->request_id)
     f->hdrs[n++] = dup_printf("X-Request-Id: %s", req->request_id);
   size_t k = 0;

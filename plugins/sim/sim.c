@@ -69,7 +69,8 @@ static char *sim_strdup(const char *s) { return sim_strndup(s, strlen(s)); }
 
 static sim_entry *store_find(sim_store *st, const char *id) {
   for (size_t i = 0; i < st->len; i++)
-    if (strcmp(st->v[i].id, id) == 0) return &st->v[i];
+    if (strcmp(st->v[i].id, id) == 0)
+      return &st->v[i];
   return NULL;
 }
 
@@ -86,12 +87,14 @@ static int store_put(const oke_host *h, sim_store *st, const char *id, oke_json 
   if (st->len == st->cap) {
     size_t cap = st->cap ? st->cap * 2 : 16;
     sim_entry *v = realloc(st->v, cap * sizeof *v);
-    if (!v) return OKE_ENOMEM;
+    if (!v)
+      return OKE_ENOMEM;
     st->v = v;
     st->cap = cap;
   }
   char *key = sim_strdup(id);
-  if (!key) return OKE_ENOMEM;
+  if (!key)
+    return OKE_ENOMEM;
   st->v[st->len].id = key;
   st->v[st->len].doc = doc;
   st->len++;
@@ -117,21 +120,27 @@ static void store_free(const oke_host *h, sim_store *st) {
  * consumes item, so builders can chain calls and check rc once at the end. */
 static void jset(const oke_host *h, oke_json *obj, const char *key, oke_json *item, int *rc) {
   if (*rc == OKE_OK && obj && item) {
-    if (h->json_set(obj, key, item) != OKE_OK) *rc = OKE_ENOMEM;
+    if (h->json_set(obj, key, item) != OKE_OK)
+      *rc = OKE_ENOMEM;
     return;
   }
-  if (item) h->json_free(item);
-  if (*rc == OKE_OK) *rc = OKE_ENOMEM;
+  if (item)
+    h->json_free(item);
+  if (*rc == OKE_OK)
+    *rc = OKE_ENOMEM;
 }
 
 /* Same as jset for arrays. */
 static void jappend(const oke_host *h, oke_json *arr, oke_json *item, int *rc) {
   if (*rc == OKE_OK && arr && item) {
-    if (h->json_append(arr, item) != OKE_OK) *rc = OKE_ENOMEM;
+    if (h->json_append(arr, item) != OKE_OK)
+      *rc = OKE_ENOMEM;
     return;
   }
-  if (item) h->json_free(item);
-  if (*rc == OKE_OK) *rc = OKE_ENOMEM;
+  if (item)
+    h->json_free(item);
+  if (*rc == OKE_OK)
+    *rc = OKE_ENOMEM;
 }
 
 /* The ABI has no boolean constructor, so let the parser make one. */
@@ -140,7 +149,8 @@ static oke_json *jbool(const oke_host *h, int b) {
 }
 
 static oke_json *jget(const oke_host *h, const oke_json *obj, const char *key) {
-  if (!obj || h->json_type(obj) != OKE_JSON_OBJECT) return NULL;
+  if (!obj || h->json_type(obj) != OKE_JSON_OBJECT)
+    return NULL;
   return h->json_get(obj, key);
 }
 
@@ -151,12 +161,14 @@ static const char *jstr(const oke_host *h, const oke_json *obj, const char *key)
 
 /* The consumers[] entry whose consumerKey is exactly nl-test-admin. */
 static oke_json *consumer_find(const oke_host *h, const oke_json *arr, const char *key) {
-  if (!arr || h->json_type(arr) != OKE_JSON_ARRAY) return NULL;
+  if (!arr || h->json_type(arr) != OKE_JSON_ARRAY)
+    return NULL;
   size_t n = h->json_size(arr);
   for (size_t i = 0; i < n; i++) {
     oke_json *c = h->json_at(arr, i);
     const char *k = jstr(h, c, "consumerKey");
-    if (k && strcmp(k, key) == 0) return c;
+    if (k && strcmp(k, key) == 0)
+      return c;
   }
   return NULL;
 }
@@ -344,7 +356,8 @@ static oke_json *ident_new(const oke_host *h, const char *type, const char *code
 static oke_json *strings_new(const oke_host *h, const char *const *v, size_t max) {
   int rc = OKE_OK;
   oke_json *arr = h->json_new_array();
-  for (size_t i = 0; i < max && v[i]; i++) jappend(h, arr, h->json_new_string(v[i]), &rc);
+  for (size_t i = 0; i < max && v[i]; i++)
+    jappend(h, arr, h->json_new_string(v[i]), &rc);
   if (rc != OKE_OK && arr) {
     h->json_free(arr);
     arr = NULL;
@@ -414,9 +427,12 @@ static oke_json *catalogue_new(const oke_host *h) {
 /* ------------------------------------------------------------------------ */
 
 static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -424,7 +440,8 @@ static int hexval(int c) {
  * refused: the value is then simply not what any filter expects. */
 static char *form_decode(const char *s, size_t n) {
   char *out = malloc(n + 1);
-  if (!out) return NULL;
+  if (!out)
+    return NULL;
   size_t j = 0;
   for (size_t i = 0; i < n; i++) {
     int hi, lo;
@@ -446,13 +463,15 @@ static char *form_decode(const char *s, size_t n) {
  * 0 at the end, or OKE_ENOMEM. */
 static int query_next(const char **cur, char **key, char **val) {
   const char *p = *cur;
-  while (*p == '&') p++;
+  while (*p == '&')
+    p++;
   if (*p == '\0') {
     *cur = p;
     return 0;
   }
   const char *end = strchr(p, '&');
-  if (!end) end = p + strlen(p);
+  if (!end)
+    end = p + strlen(p);
   const char *eq = memchr(p, '=', (size_t)(end - p));
   *key = form_decode(p, (size_t)((eq ? eq : end) - p));
   *val = eq ? form_decode(eq + 1, (size_t)(end - eq - 1)) : form_decode("", 0);
@@ -494,17 +513,22 @@ static int query_expands(const char *query, const char *item, int *found) {
     if (strcmp(k, "expand") == 0) {
       for (char *tok = v; tok && !*found;) {
         char *comma = strchr(tok, ',');
-        if (comma) *comma = '\0';
-        while (*tok == ' ') tok++;
+        if (comma)
+          *comma = '\0';
+        while (*tok == ' ')
+          tok++;
         size_t n = strlen(tok);
-        while (n > 0 && tok[n - 1] == ' ') n--;
-        if (n == strlen(item) && strncmp(tok, item, n) == 0) *found = 1;
+        while (n > 0 && tok[n - 1] == ' ')
+          n--;
+        if (n == strlen(item) && strncmp(tok, item, n) == 0)
+          *found = 1;
         tok = comma ? comma + 1 : NULL;
       }
     }
     free(k);
     free(v);
-    if (*found) return OKE_OK;
+    if (*found)
+      return OKE_OK;
   }
   return r;
 }
@@ -512,14 +536,18 @@ static int query_expands(const char *query, const char *item, int *found) {
 /* A strictly positive decimal integer no larger than max. */
 static int parse_posint(const char *s, long max, long *out) {
   long v = 0;
-  if (!s || !*s) return OKE_EINVAL;
+  if (!s || !*s)
+    return OKE_EINVAL;
   for (; *s; s++) {
-    if (*s < '0' || *s > '9') return OKE_EINVAL;
+    if (*s < '0' || *s > '9')
+      return OKE_EINVAL;
     int d = *s - '0';
-    if (v > (max - d) / 10) return OKE_EINVAL;
+    if (v > (max - d) / 10)
+      return OKE_EINVAL;
     v = v * 10 + d;
   }
-  if (v < 1) return OKE_EINVAL;
+  if (v < 1)
+    return OKE_EINVAL;
   *out = v;
   return OKE_OK;
 }
@@ -528,7 +556,8 @@ static int parse_posint(const char *s, long max, long *out) {
 static int parse_paging(const char *query, sim_paging *pg, const char **why) {
   char *size = NULL, *number = NULL;
   int rc = query_get(query, "pageSize", &size);
-  if (rc == OKE_OK) rc = query_get(query, "pageNumber", &number);
+  if (rc == OKE_OK)
+    rc = query_get(query, "pageNumber", &number);
   if (rc == OKE_OK) {
     pg->size = SIM_PAGE_SIZE_DEFAULT;
     pg->number = 1;
@@ -559,14 +588,16 @@ typedef struct sim_keys {
 } sim_keys;
 
 static void keys_free(sim_keys *k) {
-  for (size_t i = 0; i < k->n; i++) free(k->v[i]);
+  for (size_t i = 0; i < k->n; i++)
+    free(k->v[i]);
   free(k->v);
   k->v = NULL;
   k->n = 0;
 }
 
 static const char *skip_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
   return p;
 }
 
@@ -574,7 +605,8 @@ static const char *skip_ws(const char *p) {
 static const char *skip_string(const char *p) {
   for (p++; *p; p++) {
     if (*p == '\\') {
-      if (!p[1]) return NULL;
+      if (!p[1])
+        return NULL;
       p++;
     } else if (*p == '"') {
       return p + 1;
@@ -588,14 +620,17 @@ static const char *skip_value(const char *p) {
   size_t depth = 0;
   for (;;) {
     char c = *p;
-    if (c == '\0') return NULL;
+    if (c == '\0')
+      return NULL;
     if (c == '"') {
-      if (!(p = skip_string(p))) return NULL;
+      if (!(p = skip_string(p)))
+        return NULL;
     } else if (c == '{' || c == '[') {
       depth++;
       p++;
     } else if (c == '}' || c == ']') {
-      if (depth == 0) return p;
+      if (depth == 0)
+        return p;
       depth--;
       p++;
     } else if (c == ',' && depth == 0) {
@@ -608,10 +643,12 @@ static const char *skip_value(const char *p) {
 
 static int hex4(const char *p, const char *lim, unsigned long *out) {
   unsigned long v = 0;
-  if (lim - p < 4) return OKE_EINVAL;
+  if (lim - p < 4)
+    return OKE_EINVAL;
   for (int i = 0; i < 4; i++) {
     int d = hexval((unsigned char)p[i]);
-    if (d < 0) return OKE_EINVAL;
+    if (d < 0)
+      return OKE_EINVAL;
     v = v * 16 + (unsigned long)d;
   }
   *out = v;
@@ -646,10 +683,12 @@ static size_t utf8_put(char *o, unsigned long cp) {
  * or a lone surrogate cannot be passed to json_get, so they are refused. */
 static int json_unescape(const char *p, char **out, const char **end) {
   const char *q = skip_string(p);
-  if (!q) return OKE_EINVAL;
+  if (!q)
+    return OKE_EINVAL;
   const char *lim = q - 1; /* the closing quote */
   char *s = malloc((size_t)(q - p));
-  if (!s) return OKE_ENOMEM;
+  if (!s)
+    return OKE_ENOMEM;
   size_t j = 0;
   for (const char *r = p + 1; r < lim; r++) {
     if (*r != '\\') {
@@ -658,44 +697,32 @@ static int json_unescape(const char *p, char **out, const char **end) {
     }
     r++;
     switch (*r) {
-      case '"':
-      case '\\':
-      case '/':
-        s[j++] = *r;
-        break;
-      case 'b':
-        s[j++] = '\b';
-        break;
-      case 'f':
-        s[j++] = '\f';
-        break;
-      case 'n':
-        s[j++] = '\n';
-        break;
-      case 'r':
-        s[j++] = '\r';
-        break;
-      case 't':
-        s[j++] = '\t';
-        break;
-      case 'u': {
-        unsigned long cp, lo;
-        if (hex4(r + 1, lim, &cp) != OKE_OK) goto bad;
-        r += 4;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          if (lim - r < 7 || r[1] != '\\' || r[2] != 'u' || hex4(r + 3, lim, &lo) != OKE_OK ||
-              lo < 0xDC00 || lo > 0xDFFF)
-            goto bad;
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          r += 6;
-        } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
-          goto bad;
-        }
-        j += utf8_put(s + j, cp);
-        break;
-      }
-      default:
+    case '"':
+    case '\\':
+    case '/': s[j++] = *r; break;
+    case 'b': s[j++] = '\b'; break;
+    case 'f': s[j++] = '\f'; break;
+    case 'n': s[j++] = '\n'; break;
+    case 'r': s[j++] = '\r'; break;
+    case 't': s[j++] = '\t'; break;
+    case 'u': {
+      unsigned long cp, lo;
+      if (hex4(r + 1, lim, &cp) != OKE_OK)
         goto bad;
+      r += 4;
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (lim - r < 7 || r[1] != '\\' || r[2] != 'u' || hex4(r + 3, lim, &lo) != OKE_OK ||
+            lo < 0xDC00 || lo > 0xDFFF)
+          goto bad;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        r += 6;
+      } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+        goto bad;
+      }
+      j += utf8_put(s + j, cp);
+      break;
+    }
+    default: goto bad;
     }
   }
   s[j] = '\0';
@@ -711,20 +738,24 @@ static int obj_keys(const oke_host *h, const oke_json *obj, sim_keys *out) {
   out->v = NULL;
   out->n = 0;
   char *txt = h->json_print(obj);
-  if (!txt) return OKE_ENOMEM;
+  if (!txt)
+    return OKE_ENOMEM;
   int rc = OKE_OK;
   size_t cap = 0;
   const char *p = skip_ws(txt);
-  if (*p++ != '{') rc = OKE_EINVAL;
+  if (*p++ != '{')
+    rc = OKE_EINVAL;
   while (rc == OKE_OK) {
     char *key;
     p = skip_ws(p);
-    if (*p == '}') break;
+    if (*p == '}')
+      break;
     if (*p != '"') {
       rc = OKE_EINVAL;
       break;
     }
-    if ((rc = json_unescape(p, &key, &p)) != OKE_OK) break;
+    if ((rc = json_unescape(p, &key, &p)) != OKE_OK)
+      break;
     if (out->n == cap) {
       size_t ncap = cap ? cap * 2 : 8;
       char **v = realloc(out->v, ncap * sizeof *v);
@@ -746,10 +777,12 @@ static int obj_keys(const oke_host *h, const oke_json *obj, sim_keys *out) {
       rc = OKE_EINVAL;
       break;
     }
-    if (*p == ',') p++;
+    if (*p == ',')
+      p++;
   }
   h->free(txt);
-  if (rc != OKE_OK) keys_free(out);
+  if (rc != OKE_OK)
+    keys_free(out);
   return rc;
 }
 
@@ -764,7 +797,8 @@ static int clean_copy(const oke_host *h, const oke_json *v, int depth, oke_json 
     return *out ? OKE_OK : OKE_ENOMEM;
   }
   oke_json *o = h->json_new_object();
-  if (!o) return OKE_ENOMEM;
+  if (!o)
+    return OKE_ENOMEM;
   int rc = merge_patch(h, o, v, depth);
   if (rc != OKE_OK) {
     h->json_free(o);
@@ -777,9 +811,11 @@ static int clean_copy(const oke_host *h, const oke_json *v, int depth, oke_json 
 /* A non-empty array whose entries are all objects with a consumerKey. */
 static int keyed_consumers(const oke_host *h, const oke_json *arr) {
   size_t n = h->json_size(arr);
-  if (n == 0) return 0;
+  if (n == 0)
+    return 0;
   for (size_t i = 0; i < n; i++)
-    if (!jstr(h, h->json_at(arr, i), "consumerKey")) return 0;
+    if (!jstr(h, h->json_at(arr, i), "consumerKey"))
+      return 0;
   return 1;
 }
 
@@ -796,7 +832,8 @@ static int merge_consumers(const oke_host *h, oke_json *tarr, const oke_json *pa
       rc = merge_patch(h, te, pe, depth);
     } else {
       oke_json *nv;
-      if ((rc = clean_copy(h, pe, depth, &nv)) == OKE_OK) jappend(h, tarr, nv, &rc);
+      if ((rc = clean_copy(h, pe, depth, &nv)) == OKE_OK)
+        jappend(h, tarr, nv, &rc);
     }
   }
   return rc;
@@ -805,18 +842,21 @@ static int merge_consumers(const oke_host *h, oke_json *tarr, const oke_json *pa
 /* Apply patch (an object) onto target in place. target must be a private
  * copy: a failure halfway leaves it partly patched. */
 static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patch, int depth) {
-  if (depth > SIM_MERGE_DEPTH_MAX) return OKE_EINVAL;
+  if (depth > SIM_MERGE_DEPTH_MAX)
+    return OKE_EINVAL;
   sim_keys keys;
   int rc = obj_keys(h, patch, &keys);
   for (size_t i = 0; rc == OKE_OK && i < keys.n; i++) {
     const char *k = keys.v[i];
     oke_json *pv = h->json_get(patch, k);
-    if (!pv) continue;
+    if (!pv)
+      continue;
     int pt = h->json_type(pv);
     oke_json *tv = h->json_get(target, k);
     int tt = tv ? h->json_type(tv) : OKE_JSON_INVALID;
     if (pt == OKE_JSON_NULL) {
-      if (tv) h->json_remove(target, k);
+      if (tv)
+        h->json_remove(target, k);
     } else if (pt == OKE_JSON_OBJECT && tt == OKE_JSON_OBJECT) {
       rc = merge_patch(h, tv, pv, depth + 1);
     } else if (pt == OKE_JSON_ARRAY && tt == OKE_JSON_ARRAY && strcmp(k, "consumers") == 0 &&
@@ -824,7 +864,8 @@ static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patc
       rc = merge_consumers(h, tv, pv, depth + 1);
     } else {
       oke_json *nv;
-      if ((rc = clean_copy(h, pv, depth + 1, &nv)) == OKE_OK) jset(h, target, k, nv, &rc);
+      if ((rc = clean_copy(h, pv, depth + 1, &nv)) == OKE_OK)
+        jset(h, target, k, nv, &rc);
     }
   }
   keys_free(&keys);
@@ -840,7 +881,8 @@ static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patc
 static int respond_json(sim_state *s, oke_exchange *x, int status, const oke_json *j) {
   const oke_host *h = s->host;
   char *txt = h->json_print(j);
-  if (!txt) return OKE_ENOMEM;
+  if (!txt)
+    return OKE_ENOMEM;
   if (h->respond(x, status, SIM_JSON, txt, strlen(txt)) != OKE_OK)
     h->log(s->conn, OKE_LOG_WARN, "sim: respond(%d) failed", status);
   h->free(txt);
@@ -910,10 +952,12 @@ static int view_copy(sim_state *s, const oke_json *doc, oke_json **out) {
 static int view_association(sim_state *s, const oke_json *doc, int expand_person, oke_json **out) {
   const oke_host *h = s->host;
   int rc = view_copy(s, doc, out);
-  if (rc != OKE_OK || expand_person) return rc;
+  if (rc != OKE_OK || expand_person)
+    return rc;
   const char *pid = jstr(h, jget(h, *out, "person"), "personId");
   /* The new string is made before json_set frees the person it points into. */
-  if (pid) jset(h, *out, "person", h->json_new_string(pid), &rc);
+  if (pid)
+    jset(h, *out, "person", h->json_new_string(pid), &rc);
   if (rc != OKE_OK) {
     h->json_free(*out);
     *out = NULL;
@@ -937,7 +981,8 @@ static int page_new(sim_state *s, const oke_json *const *match, size_t n, const 
   oke_json *items = h->json_new_array();
   for (unsigned long long i = first; rc == OKE_OK && i < n && i < first + size; i++) {
     oke_json *v = NULL;
-    if ((rc = view(s, match[i], &v)) == OKE_OK) jappend(h, items, v, &rc);
+    if ((rc = view(s, match[i], &v)) == OKE_OK)
+      jappend(h, items, v, &rc);
   }
   oke_json *page = h->json_new_object();
   jset(h, page, "pageSize", h->json_new_number((double)pg->size), &rc);
@@ -972,27 +1017,34 @@ static int respond_page(sim_state *s, oke_exchange *x, const oke_json *const *ma
 /* ASCII case-insensitive substring test; UTF-8 bytes compare exactly. */
 static int ci_contains(const char *hay, const char *needle) {
   size_t n = strlen(needle);
-  if (n == 0) return 1;
+  if (n == 0)
+    return 1;
   for (; *hay; hay++) {
     size_t i = 0;
     while (i < n && hay[i]) {
       int a = (unsigned char)hay[i], b = (unsigned char)needle[i];
-      if (a >= 'A' && a <= 'Z') a += 'a' - 'A';
-      if (b >= 'A' && b <= 'Z') b += 'a' - 'A';
-      if (a != b) break;
+      if (a >= 'A' && a <= 'Z')
+        a += 'a' - 'A';
+      if (b >= 'A' && b <= 'Z')
+        b += 'a' - 'A';
+      if (a != b)
+        break;
       i++;
     }
-    if (i == n) return 1;
+    if (i == n)
+      return 1;
   }
   return 0;
 }
 
 static int lts_contains(const oke_host *h, const oke_json *lts, const char *q) {
-  if (!lts || h->json_type(lts) != OKE_JSON_ARRAY) return 0;
+  if (!lts || h->json_type(lts) != OKE_JSON_ARRAY)
+    return 0;
   size_t n = h->json_size(lts);
   for (size_t i = 0; i < n; i++) {
     const char *v = jstr(h, h->json_at(lts, i), "value");
-    if (v && ci_contains(v, q)) return 1;
+    if (v && ci_contains(v, q))
+      return 1;
   }
   return 0;
 }
@@ -1006,12 +1058,14 @@ typedef struct sim_filter {
 static int component_matches(const oke_host *h, const oke_json *c, const sim_filter *f) {
   if (f->type && *f->type) {
     const char *t = jstr(h, c, "componentType");
-    if (!t || strcmp(t, f->type) != 0) return 0;
+    if (!t || strcmp(t, f->type) != 0)
+      return 0;
   }
   if (f->licensed >= 0) {
     oke_json *l = jget(h, consumer_nl(h, c), "licensed");
     int lic = l && h->json_type(l) == OKE_JSON_TRUE;
-    if (lic != f->licensed) return 0;
+    if (lic != f->licensed)
+      return 0;
   }
   if (f->q && *f->q) {
     const char *abbr = jstr(h, c, "abbreviation");
@@ -1028,15 +1082,20 @@ static int on_list_components(sim_state *s, oke_exchange *x, const oke_request *
   const char *why = NULL;
   sim_paging pg;
   int rc = parse_paging(query, &pg, &why);
-  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK) return rc;
+  if (rc == OKE_EINVAL)
+    return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK)
+    return rc;
 
   char *q = NULL, *lic = NULL, *type = NULL;
   const oke_json **match = NULL;
   sim_filter f = {NULL, -1, NULL};
-  if ((rc = query_get(query, "q", &q)) != OKE_OK) goto out;
-  if ((rc = query_get(query, "licensed", &lic)) != OKE_OK) goto out;
-  if ((rc = query_get(query, "componentType", &type)) != OKE_OK) goto out;
+  if ((rc = query_get(query, "q", &q)) != OKE_OK)
+    goto out;
+  if ((rc = query_get(query, "licensed", &lic)) != OKE_OK)
+    goto out;
+  if ((rc = query_get(query, "componentType", &type)) != OKE_OK)
+    goto out;
   if (lic && strcmp(lic, "true") == 0) {
     f.licensed = 1;
   } else if (lic && strcmp(lic, "false") == 0) {
@@ -1056,7 +1115,8 @@ static int on_list_components(sim_state *s, oke_exchange *x, const oke_request *
   }
   for (size_t i = 0; i < total; i++) {
     const oke_json *c = h->json_at(s->catalogue, i);
-    if (c && component_matches(h, c, &f)) match[n++] = c;
+    if (c && component_matches(h, c, &f))
+      match[n++] = c;
   }
   rc = respond_page(s, x, match, n, &pg, view_copy);
 out:
@@ -1073,7 +1133,8 @@ static int on_get_component(sim_state *s, oke_exchange *x, const oke_request *re
   for (size_t i = 0; i < n; i++) {
     const oke_json *c = h->json_at(s->catalogue, i);
     const char *id = jstr(h, c, "componentId");
-    if (id && strcmp(id, req_id(req)) == 0) return respond_json(s, x, 200, c);
+    if (id && strcmp(id, req_id(req)) == 0)
+      return respond_json(s, x, 200, c);
   }
   return problem(s, x, 404, "No component with id %s is known at this endpoint.", req_id(req));
 }
@@ -1085,7 +1146,8 @@ static int on_get_component(sim_state *s, oke_exchange *x, const oke_request *re
 /* The offering id of an association: a plain id or an embedded offering. */
 static const char *assoc_offering_id(const oke_host *h, const oke_json *a) {
   oke_json *o = jget(h, a, "offering");
-  if (!o) return NULL;
+  if (!o)
+    return NULL;
   const char *id = h->json_string(o);
   return id ? id : jstr(h, o, "offeringId");
 }
@@ -1117,17 +1179,20 @@ static int patch_entry(sim_state *s, oke_exchange *x, const oke_request *req, si
     *done = 1;
     return problem(s, x, 400, "%s", why);
   }
-  if (rc != OKE_OK) return rc;
+  if (rc != OKE_OK)
+    return rc;
   if (!(copy = h->json_duplicate(e->doc))) {
     h->json_free(patch);
     return OKE_ENOMEM;
   }
   rc = merge_patch(h, copy, patch, 0);
   h->json_free(patch);
-  if (rc == OKE_OK) rc = pin_id(h, copy, id_key, e->id);
+  if (rc == OKE_OK)
+    rc = pin_id(h, copy, id_key, e->id);
   if (rc != OKE_OK) {
     h->json_free(copy);
-    if (rc != OKE_EINVAL) return rc;
+    if (rc != OKE_EINVAL)
+      return rc;
     *done = 1;
     return problem(s, x, 400, "the merge patch could not be applied");
   }
@@ -1141,8 +1206,10 @@ static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req
   const char *why = NULL;
   oke_json *doc;
   int rc = parse_object(h, req, &doc, &why);
-  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK) return rc;
+  if (rc == OKE_EINVAL)
+    return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK)
+    return rc;
   const char *id = jstr(h, doc, "offeringId");
   if (!id || strcmp(id, req_id(req)) != 0) {
     rc = id ? problem(s, x, 400, "offeringId %s does not match the path id %s", id, req_id(req))
@@ -1167,14 +1234,16 @@ static int on_patch_offering(sim_state *s, oke_exchange *x, const oke_request *r
     return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
   int done;
   int rc = patch_entry(s, x, req, e, "offeringId", &done);
-  if (rc != OKE_OK || done) return rc;
+  if (rc != OKE_OK || done)
+    return rc;
 
   /* A canceled zitting takes its deelnames with it (R18). */
   if (offering_canceled(h, e->doc)) {
     for (size_t i = 0; i < s->associations.len; i++) {
       oke_json *a = s->associations.v[i].doc;
       const char *oid = assoc_offering_id(h, a);
-      if (!oid || strcmp(oid, e->id) != 0) continue;
+      if (!oid || strcmp(oid, e->id) != 0)
+        continue;
       int r = OKE_OK;
       jset(h, a, "state", h->json_new_string("canceled"), &r);
       if (r != OKE_OK)
@@ -1204,14 +1273,18 @@ static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request
   const char *why = NULL;
   sim_paging pg;
   int rc = parse_paging(query, &pg, &why);
-  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK) return rc;
+  if (rc == OKE_EINVAL)
+    return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK)
+    return rc;
 
   /* role and state are the cheap filters of the profile; others pass. */
   char *role = NULL, *state = NULL;
   const oke_json **match = NULL;
-  if ((rc = query_get(query, "role", &role)) != OKE_OK) goto out;
-  if ((rc = query_get(query, "state", &state)) != OKE_OK) goto out;
+  if ((rc = query_get(query, "role", &role)) != OKE_OK)
+    goto out;
+  if ((rc = query_get(query, "state", &state)) != OKE_OK)
+    goto out;
   match = malloc((s->associations.len ? s->associations.len : 1) * sizeof *match);
   if (!match) {
     rc = OKE_ENOMEM;
@@ -1221,9 +1294,12 @@ static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request
   for (size_t i = 0; i < s->associations.len; i++) {
     const oke_json *a = s->associations.v[i].doc;
     const char *oid = assoc_offering_id(h, a), *v;
-    if (!oid || strcmp(oid, req_id(req)) != 0) continue;
-    if (role && *role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0)) continue;
-    if (state && *state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0)) continue;
+    if (!oid || strcmp(oid, req_id(req)) != 0)
+      continue;
+    if (role && *role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
+      continue;
+    if (state && *state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0))
+      continue;
     match[n++] = a;
   }
   rc = respond_page(s, x, match, n, &pg, view_association_ref);
@@ -1239,8 +1315,10 @@ static int on_put_association(sim_state *s, oke_exchange *x, const oke_request *
   const char *why = NULL;
   oke_json *doc;
   int rc = parse_object(h, req, &doc, &why);
-  if (rc == OKE_EINVAL) return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK) return rc;
+  if (rc == OKE_EINVAL)
+    return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK)
+    return rc;
   const char *id = jstr(h, doc, "associationId");
   const char *oid = assoc_offering_id(h, doc);
   if (!id) {
@@ -1270,7 +1348,8 @@ static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request
     return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
   int done;
   int rc = patch_entry(s, x, req, e, "associationId", &done);
-  if (rc != OKE_OK || done) return rc;
+  if (rc != OKE_OK || done)
+    return rc;
   return respond_empty(s, x, 200);
 }
 
@@ -1280,9 +1359,11 @@ static int on_get_association(sim_state *s, oke_exchange *x, const oke_request *
     return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
   int expand;
   int rc = query_expands(req_query(req), "person", &expand);
-  if (rc != OKE_OK) return rc;
+  if (rc != OKE_OK)
+    return rc;
   oke_json *view;
-  if ((rc = view_association(s, e->doc, expand, &view)) != OKE_OK) return rc;
+  if ((rc = view_association(s, e->doc, expand, &view)) != OKE_OK)
+    return rc;
   rc = respond_json(s, x, 200, view);
   s->host->json_free(view);
   return rc;
@@ -1293,7 +1374,8 @@ static char *url_join(const char *base, const char *id) {
   static const char hex[] = "0123456789ABCDEF";
   size_t bl = strlen(base), il = strlen(id);
   char *u = malloc(bl + 1 + 3 * il + 1);
-  if (!u) return NULL;
+  if (!u)
+    return NULL;
   memcpy(u, base, bl);
   char *p = u + bl;
   *p++ = '/';
@@ -1317,11 +1399,13 @@ static int on_get_association_url(sim_state *s, oke_exchange *x, const oke_reque
   if (!e)
     return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
   char *url = url_join(s->url_base, e->id);
-  if (!url) return OKE_ENOMEM;
+  if (!url)
+    return OKE_ENOMEM;
   /* The body is a bare JSON string; the host's printer does the quoting. */
   oke_json *j = h->json_new_string(url);
   free(url);
-  if (!j) return OKE_ENOMEM;
+  if (!j)
+    return OKE_ENOMEM;
   int rc = respond_json(s, x, 200, j);
   h->json_free(j);
   return rc;
@@ -1333,59 +1417,55 @@ static int on_get_association_url(sim_state *s, oke_exchange *x, const oke_reque
 
 static int sim_deliver(void *state, oke_exchange *x, const oke_request *req) {
   sim_state *s = state;
-  if (!s || !x || !req) return OKE_EINVAL;
+  if (!s || !x || !req)
+    return OKE_EINVAL;
   switch (req->interaction) {
-    case OKE_I_FLOW0_LIST_COMPONENTS:
-      return on_list_components(s, x, req);
-    case OKE_I_FLOW0_GET_COMPONENT:
-      return on_get_component(s, x, req);
-    case OKE_I_FLOW2_PUT_OFFERING:
-      return on_put_offering(s, x, req);
-    case OKE_I_FLOW2_PATCH_OFFERING:
-      return on_patch_offering(s, x, req);
-    case OKE_I_FLOW2_GET_OFFERING:
-      return on_get_offering(s, x, req);
-    case OKE_I_FLOW2_LIST_ASSOCIATIONS:
-      return on_list_associations(s, x, req);
-    case OKE_I_FLOW2_PUT_ASSOCIATION:
-      return on_put_association(s, x, req);
-    case OKE_I_FLOW2_PATCH_ASSOCIATION:
-      return on_patch_association(s, x, req);
-    case OKE_I_FLOW2_GET_ASSOCIATION:
-      return on_get_association(s, x, req);
-    case OKE_I_FLOW2_GET_ASSOCIATION_URL:
-      return on_get_association_url(s, x, req);
-    default:
-      return OKE_EUNSUP;
+  case OKE_I_FLOW0_LIST_COMPONENTS: return on_list_components(s, x, req);
+  case OKE_I_FLOW0_GET_COMPONENT: return on_get_component(s, x, req);
+  case OKE_I_FLOW2_PUT_OFFERING: return on_put_offering(s, x, req);
+  case OKE_I_FLOW2_PATCH_OFFERING: return on_patch_offering(s, x, req);
+  case OKE_I_FLOW2_GET_OFFERING: return on_get_offering(s, x, req);
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS: return on_list_associations(s, x, req);
+  case OKE_I_FLOW2_PUT_ASSOCIATION: return on_put_association(s, x, req);
+  case OKE_I_FLOW2_PATCH_ASSOCIATION: return on_patch_association(s, x, req);
+  case OKE_I_FLOW2_GET_ASSOCIATION: return on_get_association(s, x, req);
+  case OKE_I_FLOW2_GET_ASSOCIATION_URL: return on_get_association_url(s, x, req);
+  default: return OKE_EUNSUP;
   }
 }
 
 static void sim_fini(void *state) {
   sim_state *s = state;
-  if (!s) return;
+  if (!s)
+    return;
   store_free(s->host, &s->associations);
   store_free(s->host, &s->offerings);
-  if (s->catalogue) s->host->json_free(s->catalogue);
+  if (s->catalogue)
+    s->host->json_free(s->catalogue);
   free(s->url_base);
   free(s);
 }
 
 static int sim_init(oke_conn *c, const oke_host *host, void **state) {
-  if (!host || !state) return OKE_EINVAL;
+  if (!host || !state)
+    return OKE_EINVAL;
   *state = NULL;
   /* Everything used here predates the reserved tail of ABI 1.0. */
   if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < offsetof(oke_host, reserved))
     return OKE_EINVAL;
 
   sim_state *s = calloc(1, sizeof *s);
-  if (!s) return OKE_ENOMEM;
+  if (!s)
+    return OKE_ENOMEM;
   s->conn = c;
   s->host = host;
 
   const char *base = host->config(c, "access_url_base");
-  if (!base || !*base) base = SIM_URL_BASE_DEFAULT;
+  if (!base || !*base)
+    base = SIM_URL_BASE_DEFAULT;
   size_t bl = strlen(base);
-  while (bl > 0 && base[bl - 1] == '/') bl--;
+  while (bl > 0 && base[bl - 1] == '/')
+    bl--;
   s->url_base = sim_strndup(base, bl);
   s->catalogue = catalogue_new(host);
   if (!s->url_base || !s->catalogue) {
@@ -1401,9 +1481,8 @@ static int sim_init(oke_conn *c, const oke_host *host, void **state) {
 static int sim_health(void *state) { return state ? OKE_OK : OKE_ESTATE; }
 
 static const oke_config_key sim_config_keys[] = {
-    {"access_url_base",
-     "base of the start links the simulated supplier hands out (default "
-     "https://sim.example/start)"},
+    {"access_url_base", "base of the start links the simulated supplier hands out (default "
+                        "https://sim.example/start)"},
     {NULL, NULL}};
 
 static const oke_plugin sim_plugin = {
@@ -1412,9 +1491,8 @@ static const oke_plugin sim_plugin = {
     .struct_size = sizeof(oke_plugin),
     .name = "sim",
     .version = "1.0.0",
-    .description =
-        "simulated test supplier (TA) for demos and tests: a fixed catalogue of MBO "
-        "tests and in-memory zittingen and deelnames",
+    .description = "simulated test supplier (TA) for demos and tests: a fixed catalogue of MBO "
+                   "tests and in-memory zittingen and deelnames",
     .config_keys = sim_config_keys,
     .init = sim_init,
     .deliver = sim_deliver,

@@ -67,19 +67,19 @@ static void errors_name_their_line(void **state) {
   okegw_conf c;
   okegw_diag d;
   const char *text = "[gateway]\n"
-                     "listen = nowhere\n"             /* 2 */
-                     "colour = blue\n"                /* 3 */
-                     "[connector a]\n"                /* 4 */
+                     "listen = nowhere\n" /* 2 */
+                     "colour = blue\n"    /* 3 */
+                     "[connector a]\n"    /* 4 */
                      "plugin = ooapi\n"
-                     "phase = sometimes\n"            /* 6 */
-                     "role = examiner\n"              /* 7 */
-                     "base_url = ftp://x\n"           /* 8 */
-                     "timeout_ms = -5\n"              /* 9 */
-                     "auth = bearer\n"                /* 10 */
-                     "[connector a]\n"                /* 11 */
-                     "[connector b]\n"                /* 12: no plugin */
-                     "just text\n"                    /* 13 */
-                     "[elsewhere]\n";                 /* 14 */
+                     "phase = sometimes\n"  /* 6 */
+                     "role = examiner\n"    /* 7 */
+                     "base_url = ftp://x\n" /* 8 */
+                     "timeout_ms = -5\n"    /* 9 */
+                     "auth = bearer\n"      /* 10 */
+                     "[connector a]\n"      /* 11 */
+                     "[connector b]\n"      /* 12: no plugin */
+                     "just text\n"          /* 13 */
+                     "[elsewhere]\n";       /* 14 */
   assert_int_equal(parse(text, &c, &d), -1);
   assert_true(has_diag(&d, "plugins.conf:2: listen"));
   assert_true(has_diag(&d, "plugins.conf:3: unknown key 'colour'"));
@@ -132,10 +132,8 @@ static void load_missing_file(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(defaults_and_values),
-      cmocka_unit_test(errors_name_their_line),
-      cmocka_unit_test(missing_gateway_and_repeats),
-      cmocka_unit_test(plugin_paths_resolve),
+      cmocka_unit_test(defaults_and_values),         cmocka_unit_test(errors_name_their_line),
+      cmocka_unit_test(missing_gateway_and_repeats), cmocka_unit_test(plugin_paths_resolve),
       cmocka_unit_test(load_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
