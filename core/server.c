@@ -48,12 +48,13 @@ struct okegw_conn {
 typedef struct write_req {
   uv_write_t w;
   okegw_conn *conn;
-  int close_after;
+  int close_after; /* 1: close when written; -1: an interim (1xx) answer */
   char *data;
 } write_req;
 
 static void conn_close(okegw_conn *c);
 static void conn_parse(okegw_conn *c, const char *data, size_t len);
+static int conn_write(okegw_conn *c, char *data, size_t len, int close_after);
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -171,6 +172,14 @@ static int on_headers_complete(llhttp_t *p) {
   /* Refuse an announced oversize body before reading it. */
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->opts.max_body_bytes)
     return fail(c, 413);
+  /* Clients such as curl wait for this before sending a larger body. */
+  const char *expect = okegw_req_header(r, "Expect");
+  if (expect && strcasecmp(expect, "100-continue") == 0) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    char *data = okegw_strndup(cont, sizeof cont - 1);
+    if (!data || conn_write(c, data, sizeof cont - 1, -1) < 0)
+      return fail(c, 503);
+  }
   return 0;
 }
 
@@ -212,11 +221,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void after_write(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
   okegw_conn *c = wr->conn;
-  int close_after = wr->close_after || status < 0;
+  int close_after = wr->close_after > 0 || status < 0;
+  int interim = wr->close_after < 0;
   free(wr->data);
   free(wr);
   if (c->closing)
     return;
+  if (interim && !close_after)
+    return; /* a 100 Continue: the request is still being read */
   if (close_after) {
     conn_close(c);
     return;

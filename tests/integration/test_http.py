@@ -83,6 +83,28 @@ def test_chunked_request_body(t):
         check(r.status == 200, "GET after a chunked PUT on the same connection: %s" % r.short())
 
 
+def test_expect_100_continue(t):
+    """A client that sends Expect: 100-continue gets the interim answer before it sends the
+    body (curl does this for bodies over 1 KiB and would otherwise wait a second)."""
+    g, peer = setup(t)
+    r = g.request("GET", "/ooapi/components?componentType=test")
+    check(r.status == 200, "flow 0: %s" % r.short())
+    o = make_offering(peer.catalogue[0]["componentId"])
+    data = json.dumps(o).encode()
+    with RawConn(g.port) as c:
+        head = ("PUT /ooapi/offerings/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % (o["offeringId"], len(data)))
+        c.send(head.encode())
+        check(c.readable(2.0), "no 100 Continue within 2 s of the headers")
+        line = c._read_line()
+        check(line.startswith(b"HTTP/1.1 100"), "first answer should be 100 Continue, got %r" % line)
+        check(c._read_line() == b"", "100 Continue should have no headers")
+        c.send(data)
+        r = c.read_response()
+        check(r.status in (200, 201), "PUT after 100 Continue: %s" % r.short())
+    check(peer.find("PUT", "/offerings/" + o["offeringId"]), "the peer did not get the offering")
+
+
 def test_body_under_limit_accepted(t):
     g, peer = setup(t)
     r = g.request("GET", "/ooapi/components?componentType=test")
