@@ -10,19 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+void okegw_diag_add_msg(okegw_diag *d, const char *msg) {
+  char **m = realloc(d->msgs, (d->n + 1) * sizeof *m);
+  if (!m)
+    return;
+  d->msgs = m;
+  d->msgs[d->n] = okegw_strdup(msg);
+  if (d->msgs[d->n])
+    d->n++;
+}
+
 void okegw_diag_add(okegw_diag *d, const char *file, int line, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char **m = realloc(d->msgs, (d->n + 1) * sizeof *m);
-  if (!m)
-    return;
-  d->msgs = m;
-  d->msgs[d->n] = okegw_asprintf("%s:%d: %s", file, line, msg);
-  if (d->msgs[d->n])
-    d->n++;
+  char *full = okegw_asprintf("%s:%d: %s", file, line, msg);
+  if (full)
+    okegw_diag_add_msg(d, full);
+  free(full);
 }
 
 void okegw_diag_free(okegw_diag *d) {
@@ -179,6 +186,17 @@ static void gateway_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "log_level: expected debug, info, warn or error, got '%s'", v);
     else
       set_str(&c->log_level, v);
+  } else if (strcmp(k, "scripts_lib") == 0) {
+    free(c->scripts_lib);
+    c->scripts_lib = resolve_path(c, v);
+  } else if (strcmp(k, "lua_memory_kb") == 0) {
+    if (parse_long(v, 256, 4L << 20, &n) < 0)
+      ERR(ps, "lua_memory_kb: expected KiB from 256 to 4194304, got '%s'", v);
+    else
+      c->lua_memory_bytes = (size_t)n * 1024;
+  } else if (strcmp(k, "lua_instructions") == 0) {
+    if (parse_long(v, 1000, 1000000000L, &c->lua_instructions) < 0)
+      ERR(ps, "lua_instructions: expected a number from 1000 to 1000000000, got '%s'", v);
   } else if (strcmp(k, "contact_email") == 0) {
     set_str(&c->contact_email, v);
   } else if (strcmp(k, "documentation_url") == 0) {
@@ -262,6 +280,14 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "test_system: must not be empty");
     else
       set_str(&cc->test_system, v);
+  } else if (strcmp(k, "scripts") == 0) {
+    if (!*v) {
+      ERR(ps, "scripts: a folder is required");
+      return;
+    }
+    free(cc->scripts);
+    cc->scripts = resolve_path(ps->c, v);
+    cc->scripts_explicit = 1;
   } else if (strcmp(k, "connect_timeout_ms") == 0) {
     if (parse_long(v, 1, 600000, &cc->connect_timeout_ms) < 0)
       ERR(ps, "connect_timeout_ms: expected milliseconds from 1 to 600000, got '%s'", v);
@@ -327,6 +353,9 @@ static void defaults(okegw_conf *c) {
   c->max_connections = 1024;
   c->catalogue_max_pages = 40;
   c->log_level = okegw_strdup("info");
+  c->scripts_lib = resolve_path(c, "scripts/lib");
+  c->lua_memory_bytes = (size_t)32 << 20;
+  c->lua_instructions = 10000000L;
   c->contact_email = okegw_strdup("ict@school.invalid");
   c->documentation_url = okegw_strdup("https://github.com/okegw/okegw#readme");
   c->specification_url =
@@ -350,6 +379,11 @@ static void finish(parse_state *ps) {
       cc->api_key_header = okegw_strdup("X-API-Key");
     if (!cc->test_system)
       cc->test_system = okegw_strdup(cc->name);
+    if (!cc->scripts) {
+      char *rel = okegw_asprintf("scripts/%s", cc->name);
+      cc->scripts = rel ? resolve_path(c, rel) : NULL;
+      free(rel);
+    }
     if (cc->connect_timeout_ms > cc->timeout_ms)
       cc->connect_timeout_ms = cc->timeout_ms;
   }
@@ -466,6 +500,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);
+    free(cc->scripts);
     for (size_t j = 0; j < cc->nkv; j++) {
       free(cc->kv[j].key);
       free(cc->kv[j].value);
@@ -479,6 +514,7 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->base_path);
   free(c->store);
   free(c->log_level);
+  free(c->scripts_lib);
   free(c->contact_email);
   free(c->documentation_url);
   free(c->specification_url);

@@ -33,6 +33,8 @@ typedef struct okegw_conf_connector {
   char *test_system; /* name used in otherCodes x-testSystem; default = name */
   long connect_timeout_ms;
   long timeout_ms;
+  char *scripts;        /* Lua mapping folder, resolved */
+  int scripts_explicit; /* set in the file: the folder must exist */
   /* Every key of the section, host keys and plugin keys alike. Plugin keys
    * are checked against the plugin's declared list after it is loaded. */
   okegw_conf_kv *kv;
@@ -53,6 +55,9 @@ typedef struct okegw_conf {
   int max_connections;
   int catalogue_max_pages;
   char *log_level;
+  char *scripts_lib; /* folder require() loads from */
+  size_t lua_memory_bytes;
+  long lua_instructions;
   char *contact_email;
   char *documentation_url;
   char *specification_url;
@@ -68,6 +73,8 @@ typedef struct okegw_diag {
 
 void okegw_diag_add(okegw_diag *d, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Adds a message that already names its place (e.g. a Lua error). */
+void okegw_diag_add_msg(okegw_diag *d, const char *msg);
 void okegw_diag_free(okegw_diag *d);
 
 /* Reads and validates FILE. Returns 0 and fills *out when there are no

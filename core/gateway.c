@@ -35,9 +35,14 @@ typedef struct call {
   char id[64];          /* the path id */
   char ref_id[64];      /* offering: its component; association: its offering */
   okegw_connector *target;
+  cJSON *body;      /* the request body, parsed once */
+  char mapping[65]; /* hash of the mappings the exchange ran with */
 } call;
 
-static void call_free(call *c) { free(c); }
+static void call_free(call *c) {
+  cJSON_Delete(c->body);
+  free(c);
+}
 
 /* ---- answering --------------------------------------------------------- */
 
@@ -51,6 +56,7 @@ static void finish(call *c, int status, const char *ctype, const char *body, siz
   f.latency_ms = okegw_now_ms() - c->req->start_ms;
   f.interaction = c->interaction ? okegw_interaction_name(c->interaction) : NULL;
   f.connector = c->target ? c->target->conf->name : NULL;
+  f.mapping = c->mapping[0] && strcmp(c->mapping, "-") ? c->mapping : NULL;
   okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
   call_free(c);
@@ -93,11 +99,10 @@ static int is_live_ta(const okegw_connector *c) {
   return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE && c->ready;
 }
 
-static void on_routed_done(void *ud, okegw_connector *conn, int status, const char *ctype,
-                           const char *body, size_t len) {
+static void on_routed_done(void *ud, const okegw_answer *a) {
   call *c = ud;
-  (void)conn;
-  finish(c, status, ctype, body, len, NULL);
+  snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping);
+  finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
 }
 
 /* Hands the call to `conn` unchanged, after the phase check. */
@@ -120,7 +125,7 @@ static void deliver_to(call *c, okegw_connector *conn) {
                      .body_len = r->body_len,
                      .content_type = okegw_req_header(r, "Content-Type"),
                      .request_id = r->request_id};
-  okegw_connector_deliver(conn, &req, on_routed_done, c);
+  okegw_connector_deliver(conn, &req, c->body, on_routed_done, c);
 }
 
 /* A route from the store names a connector; it may have left plugins.conf. */
@@ -197,14 +202,14 @@ typedef struct page_ctx {
   part *p;
 } page_ctx;
 
-static void on_page_done(void *ud, okegw_connector *conn, int status, const char *ctype,
-                         const char *body, size_t len) {
+static void on_page_done(void *ud, const okegw_answer *a) {
   page_ctx *pc = ud;
   fanout *f = pc->f;
   part *p = pc->p;
   free(pc);
-  (void)ctype;
-  (void)conn;
+  int status = a->status;
+  const char *body = a->body;
+  size_t len = a->body_len;
   if (status != 200) {
     part_fail(p, status, NULL);
     fanout_part_done(f);
@@ -255,7 +260,7 @@ static void part_fetch(fanout *f, part *p) {
                      .query = query,
                      .id = "",
                      .request_id = f->c->req->request_id};
-  okegw_connector_deliver(p->conn, &req, on_page_done, pc);
+  okegw_connector_deliver(p->conn, &req, NULL, on_page_done, pc);
   free(query);
 }
 
@@ -522,14 +527,13 @@ static void list_components(call *c) {
 
 /* ---- flow 0: one component; finding an owner --------------------------- */
 
-static void on_probe_done(void *ud, okegw_connector *conn, int status, const char *ctype,
-                          const char *body, size_t len) {
+static void on_probe_done(void *ud, const okegw_answer *a) {
   fanout *f = ud;
-  if (status == 200 && !f->probe_owner) {
-    f->probe_owner = conn;
-    f->probe_body = okegw_strndup(body ? body : "", len);
-    f->probe_len = len;
-    f->probe_ctype = okegw_strdup(ctype ? ctype : "application/json");
+  if (a && a->status == 200 && !f->probe_owner) {
+    f->probe_owner = a->conn;
+    f->probe_body = okegw_strndup(a->body ? a->body : "", a->body_len);
+    f->probe_len = a->body_len;
+    f->probe_ctype = okegw_strdup(a->content_type ? a->content_type : "application/json");
   }
   if (--f->pending)
     return;
@@ -565,10 +569,10 @@ static void probe_component(call *c, const char *id,
                        .query = "",
                        .id = id,
                        .request_id = c->req->request_id};
-    okegw_connector_deliver(f->parts[i].conn, &req, on_probe_done, f);
+    okegw_connector_deliver(f->parts[i].conn, &req, NULL, on_probe_done, f);
   }
   free(path);
-  on_probe_done(f, NULL, 0, NULL, NULL, 0);
+  on_probe_done(f, NULL);
 }
 
 static void on_component_probed(call *c, okegw_connector *owner, const char *ctype,
@@ -719,7 +723,7 @@ static void put_routed(call *c, const char *field, const char *id_field) {
     return;
   }
   snprintf(c->ref_id, sizeof c->ref_id, "%s", ref);
-  cJSON_Delete(body);
+  c->body = body;
   if (c->interaction == OKE_I_FLOW2_PUT_OFFERING) {
     bind_offering(c);
   } else if (okegw_store_bind(c->g->store, "association", c->id, "offering", c->ref_id, 0, on_bind,
@@ -731,10 +735,8 @@ static void put_routed(call *c, const char *field, const char *id_field) {
 static void lookup_routed(call *c, const char *kind) {
   if ((c->interaction == OKE_I_FLOW2_PATCH_OFFERING ||
        c->interaction == OKE_I_FLOW2_PATCH_ASSOCIATION)) {
-    cJSON *body;
-    if (check_body(c, &body) < 0)
+    if (check_body(c, &c->body) < 0)
       return;
-    cJSON_Delete(body);
   }
   if (okegw_store_lookup(c->g->store, kind, c->id, on_lookup, c) < 0)
     finish_problem(c, 503, NULL, "the gateway is shutting down");
@@ -889,6 +891,54 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
 
 /* ---- lifetime ---------------------------------------------------------- */
 
+int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
+                                okegw_mapset **out, okegw_diag *diag) {
+  okegw_map_limits lim = {.memory_bytes = conf->lua_memory_bytes,
+                          .instructions = conf->lua_instructions,
+                          .lib_dir = conf->scripts_lib};
+  okegw_diag local = {0};
+  okegw_diag *d = diag ? diag : &local;
+  int rc = okegw_mapset_load(cc->scripts, !cc->scripts_explicit, &lim, out, d);
+  if (!diag) {
+    for (size_t i = 0; i < local.n; i++)
+      okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = cc->name, .latency_ms = -1}, "%s",
+                local.msgs[i]);
+    okegw_diag_free(&local);
+  }
+  return rc;
+}
+
+void okegw_gateway_reload(okegw_gateway *g) {
+  size_t changed = 0, failed = 0;
+  for (size_t i = 0; i < g->nconns; i++) {
+    okegw_connector *c = &g->conns[i];
+    if (!c->plugin)
+      continue;
+    okegw_mapset *fresh = NULL;
+    okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+    f.connector = c->conf->name;
+    if (okegw_gateway_load_mappings(g->conf, c->conf, &fresh, NULL) < 0) {
+      failed++;
+      f.mapping = okegw_mapset_hash(c->maps);
+      okegw_log(OKEGW_LOG_ERROR, &f, "mappings of '%s' not reloaded: the previous version stays",
+                c->conf->name);
+      continue;
+    }
+    if (strcmp(okegw_mapset_hash(fresh), okegw_mapset_hash(c->maps)) == 0) {
+      okegw_mapset_unref(fresh);
+      continue;
+    }
+    /* Exchanges in flight hold their own reference to the old set. */
+    okegw_mapset_unref(c->maps);
+    c->maps = fresh;
+    changed++;
+    f.mapping = okegw_mapset_hash(fresh);
+    okegw_log(OKEGW_LOG_INFO, &f, "mappings of '%s' reloaded", c->conf->name);
+  }
+  okegw_log(OKEGW_LOG_INFO, NULL, "reload: %zu connector(s) with new mappings, %zu failed", changed,
+            failed);
+}
+
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
   okegw_gateway *g = calloc(1, sizeof *g);
   if (!g)
@@ -914,16 +964,20 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     okegw_connector *c = &g->conns[i];
     okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
     f.connector = conf->connectors[i].name;
-    /* A refused plugin disables only its own connector. */
+    /* A refused plugin or broken mapping disables only its own connector. */
     if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0 ||
+        okegw_gateway_load_mappings(conf, &conf->connectors[i], &c->maps, NULL) < 0 ||
         okegw_connector_init(c, loop, g->http, conf->request_timeout_ms) < 0) {
       okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
                 c->error ? c->error : "?");
       continue;
     }
-    okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' ready: plugin %s %s, role %s, phase %s",
+    f.mapping = okegw_mapset_hash(c->maps);
+    okegw_log(OKEGW_LOG_INFO, &f,
+              "connector '%s' ready: plugin %s %s, role %s, phase %s, mappings %s (%s)",
               f.connector, c->plugin->name, c->plugin->version ? c->plugin->version : "",
-              okegw_role_name(c->conf->role), okegw_phase_name(c->conf->phase));
+              okegw_role_name(c->conf->role), okegw_phase_name(c->conf->phase),
+              okegw_mapset_dir(c->maps), f.mapping);
   }
   okegw_server_opts so = {.host = conf->listen_host,
                           .port = conf->listen_port,

@@ -5,6 +5,7 @@
 #define OKEGW_GATEWAY_H
 
 #include "conf.h"
+#include "mapping.h"
 #include "server.h"
 
 #include <uv.h>
@@ -16,6 +17,16 @@ typedef struct okegw_gateway okegw_gateway;
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out);
 /* Drains open requests, then releases everything; done runs when finished. */
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
+
+/* SIGHUP: recompiles every connector's Lua mappings. A connector whose
+ * scripts fail keeps its previous version (the errors are logged as
+ * file:line); requests in flight finish on the version they started with. */
+void okegw_gateway_reload(okegw_gateway *g);
+
+/* Compiles the mappings of one connector section. Errors go to diag, or to
+ * the log when diag is NULL. */
+int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
+                                okegw_mapset **out, okegw_diag *diag);
 
 /* Entry point of the HTTP server (exposed for tests). */
 void okegw_gateway_handle(okegw_req *req, void *gateway);

@@ -59,6 +59,8 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
       cJSON_AddNumberToObject(o, "status", f->status);
     if (f->latency_ms >= 0)
       cJSON_AddNumberToObject(o, "latency_ms", (double)(long)(f->latency_ms * 1000) / 1000.0);
+    if (f->mapping)
+      cJSON_AddStringToObject(o, "mapping", f->mapping);
     if (f->request_id)
       cJSON_AddStringToObject(o, "request_id", f->request_id);
   }

@@ -15,6 +15,7 @@ typedef struct okegw_log_fields {
   const char *method;
   const char *path;
   const char *addr;
+  const char *mapping; /* content hash of the Lua mappings used */
   int status;
   int port;
   double latency_ms; /* < 0 = not set; 0 is a valid latency */

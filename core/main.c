@@ -4,6 +4,9 @@
 #include "http_client.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +17,8 @@
 static const char usage[] =
     "usage: okegw -c FILE          run the gateway with configuration FILE\n"
     "       okegw -t -c FILE       check FILE, its plugins and scripts; exit 0 when ok\n"
+    "       okegw map -c FILE --connector NAME --interaction ID --in SAMPLE.json [--reverse]\n"
+    "                              run one Lua mapping offline and print the result\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 /* Loads the configuration and every plugin it names without starting
@@ -27,6 +32,9 @@ static int check_config(const char *file) {
       okegw_connector c;
       okegw_connector_load(&c, &conf, &conf.connectors[i], &diag);
       okegw_connector_unload(&c);
+      okegw_mapset *maps = NULL;
+      if (okegw_gateway_load_mappings(&conf, &conf.connectors[i], &maps, &diag) == 0)
+        okegw_mapset_unref(maps);
     }
     okegw_conf_free(&conf);
   }
@@ -44,7 +52,7 @@ static int check_config(const char *file) {
 typedef struct app {
   uv_loop_t *loop;
   okegw_gateway *gw;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
   int signals;
 } app;
 
@@ -53,6 +61,7 @@ static void on_stopped(void *arg) {
   a->gw = NULL;
   uv_close((uv_handle_t *)&a->sigterm, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sighup, NULL);
   okegw_log(OKEGW_LOG_INFO, NULL, "stopped");
 }
 
@@ -65,6 +74,14 @@ static void on_signal(uv_signal_t *s, int signum) {
   okegw_log(OKEGW_LOG_INFO, NULL, "signal %d: draining and stopping", signum);
   if (a->gw)
     okegw_gateway_stop(a->gw, on_stopped, a);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+  app *a = s->data;
+  (void)signum;
+  okegw_log(OKEGW_LOG_INFO, NULL, "SIGHUP: reloading mappings");
+  if (a->gw)
+    okegw_gateway_reload(a->gw);
 }
 
 static int run(const char *file) {
@@ -87,15 +104,18 @@ static int run(const char *file) {
   int rc = okegw_gateway_start(a.loop, &conf, &a.gw);
   uv_signal_init(a.loop, &a.sigterm);
   uv_signal_init(a.loop, &a.sigint);
-  a.sigterm.data = a.sigint.data = &a;
+  uv_signal_init(a.loop, &a.sighup);
+  a.sigterm.data = a.sigint.data = a.sighup.data = &a;
   if (rc == 0) {
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_signal_start(&a.sigint, on_signal, SIGINT);
+    uv_signal_start(&a.sighup, on_sighup, SIGHUP);
   } else if (a.gw) {
     okegw_gateway_stop(a.gw, on_stopped, &a);
   } else {
     uv_close((uv_handle_t *)&a.sigterm, NULL);
     uv_close((uv_handle_t *)&a.sigint, NULL);
+    uv_close((uv_handle_t *)&a.sighup, NULL);
   }
   uv_run(a.loop, UV_RUN_DEFAULT);
   if (uv_loop_close(a.loop) != 0)
@@ -105,8 +125,106 @@ static int run(const char *file) {
   return rc == 0 ? 0 : 1;
 }
 
+/* okegw map: one mapping, offline, on a sample. Exit 0 with the result on
+ * stdout, 1 when the mapping fails (file:line on stderr), 2 on bad usage. */
+static int map_command(int argc, char **argv) {
+  const char *file = NULL, *connector = NULL, *interaction = NULL, *in = NULL;
+  int reverse = 0;
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+      file = argv[++i];
+    else if (strcmp(argv[i], "--connector") == 0 && i + 1 < argc)
+      connector = argv[++i];
+    else if (strcmp(argv[i], "--interaction") == 0 && i + 1 < argc)
+      interaction = argv[++i];
+    else if (strcmp(argv[i], "--in") == 0 && i + 1 < argc)
+      in = argv[++i];
+    else if (strcmp(argv[i], "--reverse") == 0)
+      reverse = 1;
+    else {
+      fprintf(stderr, "okegw map: unknown argument '%s'\n%s", argv[i], usage);
+      return 2;
+    }
+  }
+  if (!file || !connector || !interaction || !in) {
+    fprintf(stderr, "okegw map: -c, --connector, --interaction and --in are required\n%s", usage);
+    return 2;
+  }
+  if (!okegw_interaction_by_name(interaction)) {
+    fprintf(stderr, "okegw map: '%s' is not an interaction id; known ids:\n", interaction);
+    for (int i = 1; i < okegw_interaction_count(); i++)
+      fprintf(stderr, "  %s\n", okegw_interaction_name(i));
+    return 2;
+  }
+  okegw_conf conf;
+  okegw_diag diag = {0};
+  if (okegw_conf_load(file, &conf, &diag) < 0) {
+    for (size_t i = 0; i < diag.n; i++)
+      fprintf(stderr, "%s\n", diag.msgs[i]);
+    okegw_diag_free(&diag);
+    return 2;
+  }
+  int rc = 2;
+  const okegw_conf_connector *cc = NULL;
+  for (size_t i = 0; i < conf.nconnectors; i++)
+    if (strcmp(conf.connectors[i].name, connector) == 0)
+      cc = &conf.connectors[i];
+  okegw_mapset *maps = NULL;
+  size_t len = 0;
+  char *text = NULL;
+  cJSON *sample = NULL, *out = NULL;
+  if (!cc) {
+    fprintf(stderr, "okegw map: no [connector %s] in %s\n", connector, file);
+    goto done;
+  }
+  if (okegw_gateway_load_mappings(&conf, cc, &maps, &diag) < 0) {
+    for (size_t i = 0; i < diag.n; i++)
+      fprintf(stderr, "%s\n", diag.msgs[i]);
+    rc = 1;
+    goto done;
+  }
+  if (!(text = okegw_read_file(in, 64u << 20, &len))) {
+    fprintf(stderr, "okegw map: cannot read %s\n", in);
+    goto done;
+  }
+  if (!(sample = cJSON_ParseWithLength(text, len))) {
+    fprintf(stderr, "okegw map: %s is not valid JSON\n", in);
+    goto done;
+  }
+  okegw_map_ctx ctx = {.connector = cc->name,
+                       .interaction = interaction,
+                       .id = "",
+                       .phase = okegw_phase_name(cc->phase),
+                       .conf = cc};
+  char err[1024];
+  if (okegw_mapset_run(maps, interaction, reverse, sample, &ctx, &out, err, sizeof err) < 0) {
+    fprintf(stderr, "%s\n", err);
+    rc = 1;
+    goto done;
+  }
+  if (!out)
+    fprintf(stderr, "okegw map: %s/%s.lua has no %s: the message passes unchanged\n",
+            okegw_mapset_dir(maps), interaction, reverse ? "from_peer" : "to_peer");
+  char *printed = cJSON_Print(out ? out : sample);
+  if (printed) {
+    printf("%s\n", printed);
+    free(printed);
+    rc = 0;
+  }
+done:
+  cJSON_Delete(out);
+  cJSON_Delete(sample);
+  free(text);
+  okegw_mapset_unref(maps);
+  okegw_diag_free(&diag);
+  okegw_conf_free(&conf);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   const char *file = NULL;
+  if (argc > 1 && strcmp(argv[1], "map") == 0)
+    return map_command(argc, argv);
   int test = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {

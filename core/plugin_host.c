@@ -22,27 +22,11 @@ static const struct {
 
 const char *okegw_builtin_plugins(void) { return OKEGW_BUILTINS; }
 
-const char *okegw_interaction_name(int i) {
-  switch (i) {
-  case OKE_I_FLOW0_LIST_COMPONENTS: return "flow0.list_components";
-  case OKE_I_FLOW0_GET_COMPONENT: return "flow0.get_component";
-  case OKE_I_FLOW2_PUT_OFFERING: return "flow2.put_offering";
-  case OKE_I_FLOW2_PATCH_OFFERING: return "flow2.patch_offering";
-  case OKE_I_FLOW2_GET_OFFERING: return "flow2.get_offering";
-  case OKE_I_FLOW2_LIST_ASSOCIATIONS: return "flow2.list_associations";
-  case OKE_I_FLOW2_PUT_ASSOCIATION: return "flow2.put_association";
-  case OKE_I_FLOW2_PATCH_ASSOCIATION: return "flow2.patch_association";
-  case OKE_I_FLOW2_GET_ASSOCIATION: return "flow2.get_association";
-  case OKE_I_FLOW2_GET_ASSOCIATION_URL: return "flow2.get_association_url";
-  }
-  return "unknown";
-}
-
 /* ---- exchanges --------------------------------------------------------- */
 
 /* One request in the hands of a plugin. Freed when the plugin responds; if
  * the guard timer fired first, the caller already got a 504 and the late
- * answer is dropped. */
+ * answer is dropped. The exchange keeps the mapping set it started with. */
 struct oke_exchange {
   okegw_connector *conn;
   okegw_exchange_done done;
@@ -52,13 +36,80 @@ struct oke_exchange {
   uv_timer_t guard;
   oke_request req;
   char *strs[7];
+  okegw_mapset *maps;
 };
 
 static void exchange_closed(uv_handle_t *h) {
   oke_exchange *x = h->data;
   for (size_t i = 0; i < sizeof x->strs / sizeof x->strs[0]; i++)
     free(x->strs[i]);
+  okegw_mapset_unref(x->maps);
   free(x);
+}
+
+static void answer(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
+                   int status, const char *ctype, const char *body, size_t len) {
+  okegw_answer a = {.conn = c,
+                    .status = status,
+                    .content_type = ctype,
+                    .body = body,
+                    .body_len = body ? len : 0,
+                    .mapping = okegw_mapset_hash(maps)};
+  done(ud, &a);
+}
+
+static void answer_problem(okegw_exchange_done done, void *ud, okegw_connector *c,
+                           okegw_mapset *maps, int status, const char *detail) {
+  char *body = okegw_problem_json(status, okegw_status_text(status), detail, c->conf->name);
+  answer(done, ud, c, maps, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
+  free(body);
+}
+
+static void map_ctx(const okegw_connector *c, const oke_request *req, okegw_map_ctx *ctx) {
+  *ctx = (okegw_map_ctx){.connector = c->conf->name,
+                         .interaction = okegw_interaction_name(req->interaction),
+                         .id = req->id,
+                         .phase = okegw_phase_name(c->conf->phase),
+                         .conf = c->conf};
+}
+
+/* Maps a JSON body in one direction. Returns 0 with *out set to a new body
+ * (or NULL: unchanged), or -1 with err set. */
+static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *req, int from_peer,
+                    const cJSON *parsed, const char *body, size_t len, char **out, char *err,
+                    size_t errsz) {
+  *out = NULL;
+  const char *id = okegw_interaction_name(req->interaction);
+  if (!okegw_mapset_has(maps, id, from_peer) || (!parsed && (!body || !len)))
+    return 0;
+  cJSON *tree = NULL;
+  if (!parsed) {
+    tree = cJSON_ParseWithLength(body, len);
+    if (!tree) {
+      if (from_peer)
+        return 0; /* not JSON (a document, a plain answer): nothing to map */
+      snprintf(err, errsz, "the body is not JSON, so %s/%s.lua cannot map it",
+               okegw_mapset_dir(maps), id);
+      return -1;
+    }
+    parsed = tree;
+  }
+  okegw_map_ctx ctx;
+  map_ctx(c, req, &ctx);
+  cJSON *mapped = NULL;
+  int rc = okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz);
+  cJSON_Delete(tree);
+  if (rc < 0)
+    return -1;
+  if (mapped) {
+    *out = cJSON_PrintUnformatted(mapped);
+    cJSON_Delete(mapped);
+    if (!*out) {
+      snprintf(err, errsz, "out of memory after mapping");
+      return -1;
+    }
+  }
+  return 0;
 }
 
 static void exchange_answer(oke_exchange *x, int status, const char *ctype, const char *body,
@@ -66,7 +117,24 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
   if (x->answered)
     return;
   x->answered = 1;
-  x->done(x->ud, x->conn, status, ctype, body, len);
+  char *mapped = NULL;
+  char err[1024];
+  if (map_body(x->conn, x->maps, &x->req, 1, NULL, body, len, &mapped, err, sizeof err) < 0) {
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = x->conn->conf->name,
+                                  .interaction = okegw_interaction_name(x->req.interaction),
+                                  .request_id = x->req.request_id,
+                                  .latency_ms = -1},
+              "mapping of the answer failed: %s", err);
+    answer_problem(x->done, x->ud, x->conn, x->maps, 502, err);
+    return;
+  }
+  if (mapped) {
+    answer(x->done, x->ud, x->conn, x->maps, status, "application/json", mapped, strlen(mapped));
+    free(mapped);
+    return;
+  }
+  answer(x->done, x->ud, x->conn, x->maps, status, ctype, body, len);
 }
 
 static void exchange_release(oke_exchange *x) {
@@ -100,44 +168,66 @@ static void on_guard(uv_timer_t *t) {
   char detail[256];
   snprintf(detail, sizeof detail, "connector '%s' did not answer within %llu ms",
            x->conn->conf->name, (unsigned long long)x->conn->guard_ms);
-  char *body = okegw_problem_json(504, "Gateway Timeout", detail, x->conn->conf->name);
-  exchange_answer(x, 504, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
-  free(body);
+  if (!x->answered) {
+    x->answered = 1;
+    answer_problem(x->done, x->ud, x->conn, x->maps, 504, detail);
+  }
 }
 
-void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_exchange_done done,
-                             void *ud) {
-  char detail[512];
+void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
+                             okegw_exchange_done done, void *ud) {
+  char detail[1024];
   if (!c->ready) {
     snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
              c->error ? c->error : "not initialised");
-    char *body = okegw_problem_json(503, "Service Unavailable", detail, c->conf->name);
-    done(ud, c, 503, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
-    free(body);
+    answer_problem(done, ud, c, NULL, 503, detail);
+    return;
+  }
+  /* The way to the peer is mapped before the plugin sees the request, with
+   * the mapping set current now; the way back uses the same set. */
+  okegw_mapset *maps = okegw_mapset_ref(c->maps);
+  char *mapped = NULL;
+  if (map_body(c, maps, req, 0, parsed, req->body, req->body_len, &mapped, detail, sizeof detail) <
+      0) {
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = c->conf->name,
+                                  .interaction = okegw_interaction_name(req->interaction),
+                                  .request_id = req->request_id,
+                                  .latency_ms = -1},
+              "mapping to the peer failed: %s", detail);
+    answer_problem(done, ud, c, maps, 502, detail);
+    okegw_mapset_unref(maps);
     return;
   }
   oke_exchange *x = calloc(1, sizeof *x);
   if (!x) {
-    done(ud, c, 503, NULL, NULL, 0);
+    answer_problem(done, ud, c, maps, 503, "out of memory");
+    okegw_mapset_unref(maps);
+    free(mapped);
     return;
   }
   x->conn = c;
   x->done = done;
   x->ud = ud;
+  x->maps = maps;
   x->req = *req;
   const char *src[7] = {req->method, req->path,         req->query,     req->id,
                         req->body,   req->content_type, req->request_id};
-  size_t lens[7];
   for (int i = 0; i < 7; i++) {
-    lens[i] = i == 4 ? req->body_len : src[i] ? strlen(src[i]) : 0;
-    x->strs[i] = src[i] || i < 4 ? okegw_strndup(src[i] ? src[i] : "", lens[i]) : NULL;
+    if (i == 4 && mapped) {
+      x->strs[i] = mapped;
+      x->req.body_len = strlen(mapped);
+      continue;
+    }
+    size_t len = i == 4 ? req->body_len : src[i] ? strlen(src[i]) : 0;
+    x->strs[i] = src[i] || i < 4 ? okegw_strndup(src[i] ? src[i] : "", len) : NULL;
   }
   x->req.method = x->strs[0];
   x->req.path = x->strs[1];
   x->req.query = x->strs[2];
   x->req.id = x->strs[3];
   x->req.body = x->strs[4];
-  x->req.content_type = x->strs[5];
+  x->req.content_type = mapped ? "application/json" : x->strs[5];
   x->req.request_id = x->strs[6] ? x->strs[6] : "";
   uv_timer_init(c->loop, &x->guard);
   x->guard.data = x;
@@ -378,5 +468,6 @@ void okegw_connector_unload(okegw_connector *c) {
     free(c->auth);
   }
   free(c->error);
+  okegw_mapset_unref(c->maps);
   memset(c, 0, sizeof *c);
 }

@@ -6,6 +6,10 @@
 
 #include "conf.h"
 #include "http_client.h"
+#include "interaction.h"
+#include "mapping.h"
+
+#include <cjson/cJSON.h>
 
 #include <oke/plugin.h>
 #include <uv.h>
@@ -24,13 +28,22 @@ struct oke_conn {
   uv_loop_t *loop;
   uint64_t guard_ms; /* an exchange not answered by then gets 504 */
   size_t in_flight;
+  okegw_mapset *maps; /* current Lua mappings (a reload swaps them) */
 };
 typedef struct oke_conn okegw_connector;
 
-/* Called once per exchange with the connector's answer. May run before
- * okegw_connector_deliver returns. */
-typedef void (*okegw_exchange_done)(void *ud, okegw_connector *c, int status, const char *ctype,
-                                    const char *body, size_t body_len);
+/* The connector's answer to one exchange, already mapped back. */
+typedef struct okegw_answer {
+  okegw_connector *conn;
+  int status;
+  const char *content_type; /* may be NULL */
+  const char *body;
+  size_t body_len;
+  const char *mapping; /* content hash of the mappings it ran with, "-" if none */
+} okegw_answer;
+
+/* Called once per exchange. May run before okegw_connector_deliver returns. */
+typedef void (*okegw_exchange_done)(void *ud, const okegw_answer *a);
 
 /* Resolves and checks the plugin of `cc` (built-in name or .so path) and its
  * plugin-specific keys. On failure returns -1 and reports file:line problems
@@ -41,13 +54,14 @@ int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw
  * answered within the connector's timeout_ms plus a second, capped at
  * max_wait_ms. Returns 0 or -1 (error set). */
 int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, long max_wait_ms);
-/* Hands `req` to the connector. The request's strings are copied. */
-void okegw_connector_deliver(okegw_connector *c, const oke_request *req, okegw_exchange_done done,
-                             void *ud);
+/* Hands `req` to the connector: maps its body to the peer (Lua), lets the
+ * plugin carry it, maps the answer back, and calls done. The request's
+ * strings are copied. `parsed` is req->body already parsed, or NULL. */
+void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
+                             okegw_exchange_done done, void *ud);
 /* Calls fini (if init ran) and unloads. */
 void okegw_connector_unload(okegw_connector *c);
 
-const char *okegw_interaction_name(int interaction);
 /* Space-separated names of the built-in plugins. */
 const char *okegw_builtin_plugins(void);
 

@@ -1,0 +1,344 @@
+#include "luajson.h"
+
+#include <inttypes.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Registry keys: addresses of these statics are unique light userdata. */
+static const char null_key = 'n';
+static const char array_mt_key = 'a';
+
+#define TWO_53 9007199254740992.0
+
+int okegw_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while (p < end) {
+    unsigned c = *p;
+    size_t n;
+    unsigned min;
+    if (c < 0x80) {
+      p++;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1, min = 0x80, c &= 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, min = 0x800, c &= 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, min = 0x10000, c &= 0x07;
+    } else {
+      return 0;
+    }
+    if ((size_t)(end - p) <= n)
+      return 0;
+    for (size_t i = 1; i <= n; i++) {
+      if ((p[i] & 0xc0) != 0x80)
+        return 0;
+      c = (c << 6) | (p[i] & 0x3f);
+    }
+    /* overlong forms, surrogates and values past U+10FFFF are not UTF-8 */
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+      return 0;
+    p += n + 1;
+  }
+  return 1;
+}
+
+static void push_null(lua_State *L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &null_key); }
+
+static int is_null(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TLIGHTUSERDATA)
+    return 0;
+  push_null(L);
+  int r = lua_rawequal(L, idx < 0 ? idx - 1 : idx, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+static int has_array_mt(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+  int r = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return r;
+}
+
+/* json.array(t): marks t (or a new table) as a JSON array. */
+static int l_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1))
+    lua_newtable(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+/* json.object(t): a table that stays a JSON object even when empty. */
+static int l_object(lua_State *L) {
+  if (lua_isnoneornil(L, 1))
+    lua_newtable(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  lua_setmetatable(L, 1);
+  return 1;
+}
+
+static int l_is_array(lua_State *L) {
+  lua_pushboolean(L, lua_type(L, 1) == LUA_TTABLE && has_array_mt(L, 1));
+  return 1;
+}
+
+void okegw_luajson_open(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&null_key);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &null_key);
+  lua_newtable(L);
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__name");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+
+  lua_newtable(L);
+  push_null(L);
+  lua_setfield(L, -2, "null");
+  lua_pushcfunction(L, l_array);
+  lua_setfield(L, -2, "array");
+  lua_pushcfunction(L, l_object);
+  lua_setfield(L, -2, "object");
+  lua_pushcfunction(L, l_is_array);
+  lua_setfield(L, -2, "is_array");
+}
+
+/* ---- JSON -> Lua ------------------------------------------------------- */
+
+static int push_value(lua_State *L, const cJSON *j, int depth, char *err, size_t errsz) {
+  if (depth > OKEGW_JSON_MAX_DEPTH) {
+    snprintf(err, errsz, "JSON nests deeper than %d levels", OKEGW_JSON_MAX_DEPTH);
+    return -1;
+  }
+  if (!lua_checkstack(L, 4)) {
+    snprintf(err, errsz, "Lua stack exhausted");
+    return -1;
+  }
+  if (cJSON_IsNull(j)) {
+    push_null(L);
+  } else if (cJSON_IsBool(j)) {
+    lua_pushboolean(L, cJSON_IsTrue(j));
+  } else if (cJSON_IsNumber(j)) {
+    double d = j->valuedouble;
+    if (d == floor(d) && fabs(d) <= TWO_53)
+      lua_pushinteger(L, (lua_Integer)d);
+    else
+      lua_pushnumber(L, d);
+  } else if (cJSON_IsString(j)) {
+    lua_pushstring(L, j->valuestring);
+  } else if (cJSON_IsArray(j)) {
+    lua_createtable(L, cJSON_GetArraySize(j), 0);
+    lua_Integer i = 1;
+    for (const cJSON *e = j->child; e; e = e->next) {
+      if (push_value(L, e, depth + 1, err, errsz) < 0) {
+        lua_pop(L, 1);
+        return -1;
+      }
+      lua_rawseti(L, -2, i++);
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
+    lua_setmetatable(L, -2);
+  } else if (cJSON_IsObject(j)) {
+    lua_createtable(L, 0, cJSON_GetArraySize(j));
+    for (const cJSON *e = j->child; e; e = e->next) {
+      if (push_value(L, e, depth + 1, err, errsz) < 0) {
+        lua_pop(L, 1);
+        return -1;
+      }
+      lua_setfield(L, -2, e->string ? e->string : "");
+    }
+  } else {
+    snprintf(err, errsz, "unsupported JSON value");
+    return -1;
+  }
+  return 0;
+}
+
+int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz) {
+  return push_value(L, j, 0, err, errsz);
+}
+
+/* ---- Lua -> JSON ------------------------------------------------------- */
+
+/* The JSON pointer of the value being converted, for error messages. */
+typedef struct path {
+  char buf[512];
+  size_t len;
+} path;
+
+static size_t path_push(path *p, const char *seg, size_t seglen) {
+  size_t old = p->len;
+  if (p->len + 1 < sizeof p->buf)
+    p->buf[p->len++] = '/';
+  for (size_t i = 0; i < seglen && p->len + 2 < sizeof p->buf; i++) {
+    /* RFC 6901 escapes */
+    if (seg[i] == '~' || seg[i] == '/') {
+      p->buf[p->len++] = '~';
+      p->buf[p->len++] = seg[i] == '~' ? '0' : '1';
+    } else {
+      p->buf[p->len++] = seg[i];
+    }
+  }
+  p->buf[p->len] = '\0';
+  return old;
+}
+
+static void path_pop(path *p, size_t old) {
+  p->len = old;
+  p->buf[old] = '\0';
+}
+
+static cJSON *fail(char *err, size_t errsz, const path *p, const char *what) {
+  snprintf(err, errsz, "%s at %s", what, p->len ? p->buf : "/ (the message itself)");
+  return NULL;
+}
+
+static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz);
+
+/* 1..n with n > 0 and nothing else: a Lua sequence. */
+static int is_sequence(lua_State *L, int idx, lua_Integer *n) {
+  lua_Integer count = 0, max = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1)) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    lua_Integer k = lua_tointeger(L, -1);
+    if (k < 1) {
+      lua_pop(L, 1);
+      return 0;
+    }
+    if (k > max)
+      max = k;
+    count++;
+  }
+  *n = max;
+  return count > 0 && count == max;
+}
+
+static cJSON *table_to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz) {
+  lua_Integer n = 0;
+  int array = has_array_mt(L, idx);
+  if (array) {
+    /* holes or other keys in a marked array are an error, not dropped */
+    if (!is_sequence(L, idx, &n)) {
+      lua_pushnil(L);
+      if (lua_next(L, idx)) {
+        lua_pop(L, 2);
+        return fail(err, errsz, p, "an array with keys other than 1..n");
+      }
+      n = 0;
+    }
+  } else {
+    array = is_sequence(L, idx, &n);
+  }
+  char seg[32];
+  if (array) {
+    cJSON *a = cJSON_CreateArray();
+    if (!a)
+      return fail(err, errsz, p, "out of memory");
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, idx, i);
+      size_t old =
+          path_push(p, seg, (size_t)snprintf(seg, sizeof seg, "%" PRId64, (int64_t)(i - 1)));
+      cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
+      path_pop(p, old);
+      lua_pop(L, 1);
+      if (!e || !cJSON_AddItemToArray(a, e)) {
+        cJSON_Delete(e);
+        cJSON_Delete(a);
+        return NULL;
+      }
+    }
+    return a;
+  }
+  cJSON *o = cJSON_CreateObject();
+  if (!o)
+    return fail(err, errsz, p, "out of memory");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 2);
+      cJSON_Delete(o);
+      return fail(err, errsz, p,
+                  "a table mixing string and number keys (JSON objects need string keys)");
+    }
+    size_t klen;
+    const char *k = lua_tolstring(L, -2, &klen);
+    size_t old = path_push(p, k, klen);
+    if (!okegw_utf8_valid(k, klen) || memchr(k, '\0', klen)) {
+      lua_pop(L, 2);
+      cJSON_Delete(o);
+      return fail(err, errsz, p, "a key that is not valid UTF-8");
+    }
+    cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
+    path_pop(p, old);
+    lua_pop(L, 1);
+    if (!e || !cJSON_AddItemToObject(o, k, e)) {
+      cJSON_Delete(e);
+      lua_pop(L, 1);
+      cJSON_Delete(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz) {
+  if (depth > OKEGW_JSON_MAX_DEPTH)
+    return fail(err, errsz, p, "nesting deeper than 64 levels");
+  if (!lua_checkstack(L, 6))
+    return fail(err, errsz, p, "Lua stack exhausted");
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: return fail(err, errsz, p, "nil (use json.null for a JSON null)");
+  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      lua_Integer i = lua_tointeger(L, idx);
+      if ((double)i >= -TWO_53 && (double)i <= TWO_53)
+        return cJSON_CreateNumber((double)i);
+      /* A double would round it: write the digits as they are. */
+      char digits[32];
+      snprintf(digits, sizeof digits, "%" PRId64, (int64_t)i);
+      return cJSON_CreateRaw(digits);
+    } else {
+      double d = lua_tonumber(L, idx);
+      if (!isfinite(d))
+        return fail(err, errsz, p, "a number JSON cannot hold (NaN or infinity)");
+      return cJSON_CreateNumber(d);
+    }
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!okegw_utf8_valid(s, len) || memchr(s, '\0', len))
+      return fail(err, errsz, p, "a string that is not valid UTF-8");
+    return cJSON_CreateString(s);
+  }
+  case LUA_TTABLE: return table_to_json(L, idx, depth, p, err, errsz);
+  case LUA_TLIGHTUSERDATA:
+    if (is_null(L, idx))
+      return cJSON_CreateNull();
+    /* fall through */
+  default: {
+    char what[64];
+    snprintf(what, sizeof what, "a %s (JSON has no such value)", luaL_typename(L, idx));
+    return fail(err, errsz, p, what);
+  }
+  }
+}
+
+cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz) {
+  path p = {.len = 0};
+  p.buf[0] = '\0';
+  return to_json(L, lua_absindex(L, idx), 0, &p, err, errsz);
+}

@@ -1,0 +1,37 @@
+/* One crossing per message between a cJSON tree and a Lua table, with no JSON
+ * text in between.
+ *
+ * JSON -> Lua: objects become tables with string keys, arrays become tables
+ * with keys 1..n that carry the `json.array` metatable (so an empty array
+ * stays an array), null becomes the `json.null` sentinel, integral numbers
+ * that fit exactly in a double (|n| <= 2^53) become Lua integers, others
+ * floats.
+ * Lua -> JSON: a table with the array metatable, or with only keys 1..n
+ * (n > 0), is an array; any other table is an object (an empty table without
+ * the metatable is {}). Integers beyond 2^53 are written digit for digit.
+ * Strings must be valid UTF-8. Nesting is limited to OKEGW_JSON_MAX_DEPTH. */
+#ifndef OKEGW_LUAJSON_H
+#define OKEGW_LUAJSON_H
+
+#include <cjson/cJSON.h>
+#include <lua.h>
+#include <stddef.h>
+
+#define OKEGW_JSON_MAX_DEPTH 64
+
+/* Creates the `json` library table (json.null, json.array(t), json.object(t),
+ * json.is_array(t)) and leaves it on the stack. Call once per state. */
+void okegw_luajson_open(lua_State *L);
+
+/* Pushes the Lua value for j. Returns 0, or -1 with a message in err when
+ * the tree nests too deep (nothing is pushed then). */
+int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz);
+
+/* Converts the value at idx. Returns a new tree, or NULL with a message in
+ * err naming the JSON pointer of the offending value. */
+cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz);
+
+/* 1 when s (len bytes) is valid UTF-8. */
+int okegw_utf8_valid(const char *s, size_t len);
+
+#endif
