@@ -305,7 +305,7 @@ static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) {
       lua_Integer i = lua_tointeger(L, idx);
-      if ((double)i >= -TWO_53 && (double)i <= TWO_53)
+      if (i >= -((lua_Integer)1 << 53) && i <= ((lua_Integer)1 << 53))
         return cJSON_CreateNumber((double)i);
       /* A double would round it: write the digits as they are. */
       char digits[32];
