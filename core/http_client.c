@@ -12,6 +12,8 @@ struct okegw_http {
   uv_timer_t timer;
   size_t active;
   struct xfer *xfers; /* running transfers, to fail them on close */
+  CURL *spare[64];    /* reset easy handles: cheaper than creating new ones */
+  size_t nspare;
   int closing;
   int handles_open;
 };
@@ -72,7 +74,12 @@ static void xfer_finish(xfer *x, CURLcode code) {
   }
   x->done(x->ud, &res);
   curl_multi_remove_handle(x->h->multi, x->easy);
-  curl_easy_cleanup(x->easy);
+  if (x->h->nspare < sizeof x->h->spare / sizeof x->h->spare[0] && !x->h->closing) {
+    curl_easy_reset(x->easy);
+    x->h->spare[x->h->nspare++] = x->easy;
+  } else {
+    curl_easy_cleanup(x->easy);
+  }
   curl_slist_free_all(x->headers);
   okegw_buf_free(&x->body);
   free(x->req_body);
@@ -205,7 +212,7 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   x->done = done;
   x->ud = ud;
   x->max_bytes = o->max_response_bytes ? o->max_response_bytes : (16u << 20);
-  x->easy = curl_easy_init();
+  x->easy = h->nspare ? h->spare[--h->nspare] : curl_easy_init();
   if (!x->easy) {
     free(x);
     return -1;
@@ -267,6 +274,8 @@ void okegw_http_close(okegw_http *h) {
   /* Fail what is still running so every caller hears back. */
   while (h->xfers)
     xfer_finish(h->xfers, CURLE_ABORTED_BY_CALLBACK);
+  while (h->nspare)
+    curl_easy_cleanup(h->spare[--h->nspare]);
   curl_multi_cleanup(h->multi);
   uv_timer_stop(&h->timer);
   uv_close((uv_handle_t *)&h->timer, on_timer_closed);

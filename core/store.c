@@ -133,8 +133,9 @@ static void run_job(okegw_store *s, job *j) {
     r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector);
     if (r->rc != OKEGW_STORE_OK)
       break;
-    if (!r->existed || (j->rebind && strcmp(r->prev_connector, r->connector) != 0) ||
-        strcmp(r->prev_connector, r->connector) == 0)
+    /* A known id with the same owner needs no write: the common case of a
+     * repeated PUT costs two indexed reads. */
+    if (!r->existed || (j->rebind && strcmp(r->prev_connector, r->connector) != 0))
       r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id);
     break;
   }
