@@ -41,10 +41,25 @@ void okegw_diag_free(okegw_diag *d) {
 }
 
 /* Host keys of a connector section, with the one-line help README repeats. */
-static const char *const connector_keys[] = {"plugin",     "role",           "phase",
-                                             "base_url",   "auth",           "token",
-                                             "api_key",    "api_key_header", "connect_timeout_ms",
-                                             "timeout_ms", "test_system",    NULL};
+static const char *const connector_keys[] = {"plugin",
+                                             "role",
+                                             "phase",
+                                             "base_url",
+                                             "auth",
+                                             "token",
+                                             "api_key",
+                                             "api_key_header",
+                                             "connect_timeout_ms",
+                                             "timeout_ms",
+                                             "test_system",
+                                             "scripts",
+                                             "callback_token",
+                                             NULL};
+
+int okegw_conf_is_secret(const char *key) {
+  return strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0 ||
+         strcmp(key, "callback_token") == 0;
+}
 
 int okegw_conf_is_host_key(const char *key) {
   for (size_t i = 0; connector_keys[i]; i++)
@@ -268,6 +283,11 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "auth: expected none, bearer or apikey, got '%s'", v);
   } else if (strcmp(k, "token") == 0) {
     set_str(&cc->token, v);
+  } else if (strcmp(k, "callback_token") == 0) {
+    if (strlen(v) < 16)
+      ERR(ps, "callback_token: use at least 16 characters");
+    else
+      set_str(&cc->callback_token, v);
   } else if (strcmp(k, "api_key") == 0) {
     set_str(&cc->api_key, v);
   } else if (strcmp(k, "api_key_header") == 0) {
@@ -497,6 +517,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->plugin);
     free(cc->base_url);
     free(cc->token);
+    free(cc->callback_token);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);

@@ -30,7 +30,8 @@ typedef struct okegw_conf_connector {
   char *token;          /* bearer token (auth = bearer) */
   char *api_key_header; /* default "X-API-Key" */
   char *api_key;
-  char *test_system; /* name used in otherCodes x-testSystem; default = name */
+  char *test_system;    /* name used in otherCodes x-testSystem; default = name */
+  char *callback_token; /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
   long connect_timeout_ms;
   long timeout_ms;
   char *scripts;        /* Lua mapping folder, resolved */
@@ -89,6 +90,9 @@ const char *okegw_conf_get(const okegw_conf_connector *c, const char *key);
 const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *key);
 /* 1 when KEY is one the host itself understands in a connector section. */
 int okegw_conf_is_host_key(const char *key);
+/* 1 for keys holding credentials: never shown to plugins' config lookups,
+ * scripts or logs. */
+int okegw_conf_is_secret(const char *key);
 
 const char *okegw_role_name(enum okegw_role r);
 const char *okegw_phase_name(enum okegw_phase p);

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +38,16 @@ typedef struct call {
   okegw_connector *target;
   cJSON *body;      /* the request body, parsed once */
   char mapping[65]; /* hash of the mappings the exchange ran with */
+  /* set when the gateway sends something else than it received (a supplier
+   * callback turned into an OKE flow-3 PATCH) */
+  const char *out_method;
+  char out_path[128];
+  char *out_body;
 } call;
 
 static void call_free(call *c) {
   cJSON_Delete(c->body);
+  free(c->out_body);
   free(c);
 }
 
@@ -125,6 +132,14 @@ static void deliver_to(call *c, okegw_connector *conn) {
                      .body_len = r->body_len,
                      .content_type = okegw_req_header(r, "Content-Type"),
                      .request_id = r->request_id};
+  if (c->out_method) {
+    req.method = c->out_method;
+    req.path = c->out_path;
+    req.query = "";
+    req.body = c->out_body;
+    req.body_len = c->out_body ? strlen(c->out_body) : 0;
+    req.content_type = "application/merge-patch+json";
+  }
   okegw_connector_deliver(conn, &req, c->body, on_routed_done, c);
 }
 
@@ -742,6 +757,163 @@ static void lookup_routed(call *c, const char *kind) {
     finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
+/* ---- supplier callbacks ------------------------------------------------ */
+
+/* A supplier that does not speak OKE pushes results to
+ * POST /callbacks/{connector}/...; its Lua mapping flow3.patch_association
+ * (from_peer) turns the body into an OKE flow-3 result and names the deelname
+ * in ctx.id. The result goes to the planning system only on the return route:
+ * for a deelname this gateway delivered to that same connector. */
+
+/* The TPL connector results go back to. Until callers are identified, that
+ * is the one live TPL connector. */
+static okegw_connector *return_tpl(okegw_gateway *g, char *why, size_t whysz) {
+  okegw_connector *found = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < g->nconns; i++) {
+    okegw_connector *c = &g->conns[i];
+    if (c->conf->role == OKEGW_ROLE_TPL && c->conf->phase == OKEGW_PHASE_LIVE && c->ready) {
+      found = c;
+      n++;
+    }
+  }
+  if (n == 1)
+    return found;
+  snprintf(why, whysz, "%s live TPL connector to return results to (exactly one is needed)",
+           n ? "more than one" : "no");
+  return NULL;
+}
+
+static void on_callback_route(void *ud, const okegw_route *r) {
+  call *c = ud;
+  const char *from = c->target->conf->name;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    finish_problem(c, 404, from,
+                   "deelname %s was never delivered through this gateway, so its result has no "
+                   "return route (OKE ground rule 5)",
+                   c->id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  if (strcmp(r->connector, from) != 0) {
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){.connector = from,
+                                  .interaction = "flow3.patch_association",
+                                  .request_id = c->req->request_id,
+                                  .latency_ms = -1},
+              "refused: connector '%s' sent a result for deelname %s of connector '%s'", from,
+              c->id, r->connector);
+    finish_problem(c, 403, from,
+                   "deelname %s belongs to another connector: a supplier may only return results "
+                   "for deelnames it was sent",
+                   c->id);
+    return;
+  }
+  char why[160];
+  okegw_connector *tpl = return_tpl(c->g, why, sizeof why);
+  if (!tpl) {
+    finish_problem(c, 503, NULL, "cannot forward the result of deelname %s: %s", c->id, why);
+    return;
+  }
+  deliver_to(c, tpl);
+}
+
+static int bearer_ok(const okegw_req *r, const char *token) {
+  const char *h = okegw_req_header(r, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    return 0;
+  h += 7;
+  size_t n = strlen(token);
+  /* constant time, so the token cannot be guessed byte by byte */
+  return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
+}
+
+static void supplier_callback(call *c, const char *rest) {
+  okegw_gateway *g = c->g;
+  char name[OKEGW_NAME_MAX];
+  size_t len = strcspn(rest, "/");
+  if (len == 0 || len >= sizeof name) {
+    finish_problem(c, 404, NULL, "no callback at %s", c->req->path);
+    return;
+  }
+  memcpy(name, rest, len);
+  name[len] = '\0';
+  okegw_connector *conn = connector_by_name(g, name);
+  if (!conn || !conn->conf->callback_token) {
+    finish_problem(c, 404, NULL, "no callbacks are configured for connector '%s'", name);
+    return;
+  }
+  c->interaction = OKE_I_FLOW3_PATCH_ASSOCIATION;
+  c->target = conn;
+  if (strcmp(c->req->method, "POST") != 0) {
+    char *body = okegw_problem_json(405, "Method Not Allowed", "callbacks take POST", name);
+    finish(c, 405, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, "Allow: POST\r\n");
+    free(body);
+    return;
+  }
+  if (!bearer_ok(c->req, conn->conf->callback_token)) {
+    finish(c, 401, OKEGW_PROBLEM_TYPE, NULL, 0, "WWW-Authenticate: Bearer\r\n");
+    return;
+  }
+  if (conn->conf->phase == OKEGW_PHASE_OFF || !conn->ready) {
+    finish_problem(c, 503, name, "connector '%s' is %s", name,
+                   conn->ready ? "in phase off" : "not available");
+    return;
+  }
+  if (check_body(c, &c->body) < 0)
+    return;
+  const char *id = okegw_interaction_name(c->interaction);
+  if (!okegw_mapset_has(conn->maps, id, 1)) {
+    finish_problem(c, 501, name,
+                   "connector '%s' has no %s.lua with from_peer to turn its callback into an OKE "
+                   "result",
+                   name, id);
+    return;
+  }
+  okegw_map_ctx ctx = {.connector = name,
+                       .interaction = id,
+                       .id = "",
+                       .phase = okegw_phase_name(conn->conf->phase),
+                       .conf = conn->conf,
+                       .id_out = c->id,
+                       .id_out_size = sizeof c->id};
+  cJSON *mapped = NULL;
+  char err[1024];
+  snprintf(c->mapping, sizeof c->mapping, "%s", okegw_mapset_hash(conn->maps));
+  if (okegw_mapset_run(conn->maps, id, 1, c->body, &ctx, &mapped, err, sizeof err) < 0) {
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = name,
+                                  .interaction = id,
+                                  .request_id = c->req->request_id,
+                                  .latency_ms = -1},
+              "mapping of a callback failed: %s", err);
+    finish_problem(c, 502, name, "%s", err);
+    return;
+  }
+  if (!okegw_is_uuid(c->id)) {
+    cJSON_Delete(mapped);
+    finish_problem(c, 502, name,
+                   "%s/%s.lua: from_peer must set ctx.id to the deelname (association) id, got "
+                   "'%s'",
+                   okegw_mapset_dir(conn->maps), id, c->id);
+    return;
+  }
+  cJSON_Delete(c->body);
+  c->body = mapped;
+  c->out_body = cJSON_PrintUnformatted(mapped);
+  c->out_method = "PATCH";
+  snprintf(c->out_path, sizeof c->out_path, "/associations/%s", c->id);
+  if (!c->out_body) {
+    finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  if (okegw_store_lookup(g->store, "association", c->id, on_callback_route, c) < 0)
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+}
+
 /* ---- GET / ------------------------------------------------------------- */
 
 static void service_metadata(call *c) {
@@ -818,6 +990,10 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
 
   if (strcmp(path, "/healthz") == 0) {
     finish(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+    return;
+  }
+  if (strncmp(path, "/callbacks/", 11) == 0) {
+    supplier_callback(c, path + 11);
     return;
   }
   size_t blen = strlen(g->conf->base_path);

@@ -15,6 +15,7 @@ static const char *const names[] = {
     [OKE_I_FLOW2_PATCH_ASSOCIATION] = "flow2.patch_association",
     [OKE_I_FLOW2_GET_ASSOCIATION] = "flow2.get_association",
     [OKE_I_FLOW2_GET_ASSOCIATION_URL] = "flow2.get_association_url",
+    [OKE_I_FLOW3_PATCH_ASSOCIATION] = "flow3.patch_association",
 };
 
 #define COUNT ((int)(sizeof names / sizeof names[0]))

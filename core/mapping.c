@@ -497,7 +497,7 @@ static void push_ctx(lua_State *L, const run_args *a) {
   for (size_t i = 0; c && c->conf && i < c->conf->nkv; i++) {
     const okegw_conf_kv *kv = &c->conf->kv[i];
     /* secrets stay out of scripts */
-    if (strcmp(kv->key, "token") == 0 || strcmp(kv->key, "api_key") == 0)
+    if (okegw_conf_is_secret(kv->key))
       continue;
     lua_pushstring(L, kv->value);
     lua_setfield(L, -2, kv->key);
@@ -509,24 +509,26 @@ static void push_ctx(lua_State *L, const run_args *a) {
  * converting, is an error and never a panic. */
 static int run_protected(lua_State *L) {
   run_args *a = lua_touserdata(L, 1);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &maps_key);
-  lua_getfield(L, -1, a->interaction);
-  lua_getfield(L, -1, a->from_peer ? "from_peer" : "to_peer");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &maps_key); /* 2 */
+  lua_getfield(L, 2, a->interaction);           /* 3: {to_peer, from_peer, file} */
   if (okegw_luajson_push(L, a->in, a->err, a->errsz) < 0)
     return luaL_error(L, "%s", a->err);
-  lua_pushvalue(L, -1); /* kept: the result when the function returns nothing */
-  lua_insert(L, -3);
-  push_ctx(L, a);
-  lua_call(L, 2, 1);
-  if (lua_isnil(L, -1))
-    lua_pop(L, 1);
+  push_ctx(L, a); /* 5; 4 is msg, kept as the result when the function returns nothing */
+  lua_getfield(L, 3, a->from_peer ? "from_peer" : "to_peer");
+  lua_pushvalue(L, 4);
+  lua_pushvalue(L, 5);
+  lua_call(L, 2, 1); /* 6 */
+  int result = lua_isnil(L, 6) ? 4 : 6;
   char cerr[512];
-  a->out = okegw_luajson_to_json(L, -1, cerr, sizeof cerr);
+  a->out = okegw_luajson_to_json(L, result, cerr, sizeof cerr);
   if (!a->out) {
-    lua_getfield(L, -3, "file");
+    lua_getfield(L, 3, "file");
     return luaL_error(L, "%s: %s returned %s", lua_tostring(L, -1),
                       a->from_peer ? "from_peer" : "to_peer", cerr);
   }
+  /* A script may name the resource: ctx.id = msg.candidate_ref */
+  if (a->ctx && a->ctx->id_out && lua_getfield(L, 5, "id") == LUA_TSTRING)
+    snprintf(a->ctx->id_out, a->ctx->id_out_size, "%s", lua_tostring(L, -1));
   return 0;
 }
 

@@ -35,6 +35,10 @@ typedef struct okegw_map_ctx {
   const char *id; /* path id, "" if none */
   const char *phase;
   const okegw_conf_connector *conf; /* its key/value pairs become ctx.config */
+  /* Optional output: what the script left in ctx.id (e.g. the deelname a
+   * supplier's callback is about). */
+  char *id_out;
+  size_t id_out_size;
 } okegw_map_ctx;
 
 /* The interaction ids a script file may be named after. */

@@ -267,7 +267,7 @@ static const char *h_config(oke_conn *c, const char *key) {
   if (strcmp(key, "test_system") == 0)
     return c->conf->test_system;
   /* Secrets are reachable only through auth_headers. */
-  if (strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0)
+  if (okegw_conf_is_secret(key))
     return NULL;
   return okegw_conf_get(c->conf, key);
 }

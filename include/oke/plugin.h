@@ -31,7 +31,11 @@ extern "C" {
 #endif
 
 #define OKE_ABI_MAJOR 1
-#define OKE_ABI_MINOR 0
+#define OKE_ABI_MINOR 1
+/* ABI history:
+ *   1.0  first release.
+ *   1.1  OKE_I_FLOW3_PATCH_ASSOCIATION added (a 1.0 plugin answers it with
+ *        OKE_EUNSUP, so 1.0 plugins keep working). */
 
 /* The exported entry point of a dynamically loaded plugin. */
 #define OKE_PLUGIN_ENTRY_SYMBOL "oke_plugin_entry"
@@ -70,16 +74,17 @@ enum oke_log_level { OKE_LOG_DEBUG = 0, OKE_LOG_INFO, OKE_LOG_WARN, OKE_LOG_ERRO
  * the ABI: new ones are only appended. */
 enum oke_interaction {
   OKE_I_UNKNOWN = 0,
-  OKE_I_FLOW0_LIST_COMPONENTS = 1,     /* GET /components (one page) */
-  OKE_I_FLOW0_GET_COMPONENT = 2,       /* GET /components/{id} */
-  OKE_I_FLOW2_PUT_OFFERING = 3,        /* PUT /offerings/{id} */
-  OKE_I_FLOW2_PATCH_OFFERING = 4,      /* PATCH /offerings/{id} */
-  OKE_I_FLOW2_GET_OFFERING = 5,        /* GET /offerings/{id} */
-  OKE_I_FLOW2_LIST_ASSOCIATIONS = 6,   /* GET /offerings/{id}/associations */
-  OKE_I_FLOW2_PUT_ASSOCIATION = 7,     /* PUT /associations/{id} */
-  OKE_I_FLOW2_PATCH_ASSOCIATION = 8,   /* PATCH /associations/{id} */
-  OKE_I_FLOW2_GET_ASSOCIATION = 9,     /* GET /associations/{id} */
-  OKE_I_FLOW2_GET_ASSOCIATION_URL = 10 /* GET /associations/{id}/url */
+  OKE_I_FLOW0_LIST_COMPONENTS = 1,      /* GET /components (one page) */
+  OKE_I_FLOW0_GET_COMPONENT = 2,        /* GET /components/{id} */
+  OKE_I_FLOW2_PUT_OFFERING = 3,         /* PUT /offerings/{id} */
+  OKE_I_FLOW2_PATCH_OFFERING = 4,       /* PATCH /offerings/{id} */
+  OKE_I_FLOW2_GET_OFFERING = 5,         /* GET /offerings/{id} */
+  OKE_I_FLOW2_LIST_ASSOCIATIONS = 6,    /* GET /offerings/{id}/associations */
+  OKE_I_FLOW2_PUT_ASSOCIATION = 7,      /* PUT /associations/{id} */
+  OKE_I_FLOW2_PATCH_ASSOCIATION = 8,    /* PATCH /associations/{id} */
+  OKE_I_FLOW2_GET_ASSOCIATION = 9,      /* GET /associations/{id} */
+  OKE_I_FLOW2_GET_ASSOCIATION_URL = 10, /* GET /associations/{id}/url */
+  OKE_I_FLOW3_PATCH_ASSOCIATION = 11    /* PATCH /associations/{id} at a TPL (ABI 1.1) */
 };
 
 typedef struct oke_conn oke_conn;         /* a connector instance (host-owned) */
