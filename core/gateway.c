@@ -1,5 +1,6 @@
 #include "gateway.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "problem.h"
@@ -84,7 +85,7 @@ static void finish_problem(call *c, int status, const char *connector, const cha
 }
 
 static void finish_json(call *c, int status, cJSON *j, const char *extra_headers) {
-  char *body = j ? cJSON_PrintUnformatted(j) : NULL;
+  char *body = j ? okegw_json_print(j) : NULL;
   if (!body) {
     finish_problem(c, 500, NULL, "out of memory");
     return;
@@ -903,7 +904,7 @@ static void supplier_callback(call *c, const char *rest) {
   }
   cJSON_Delete(c->body);
   c->body = mapped;
-  c->out_body = cJSON_PrintUnformatted(mapped);
+  c->out_body = okegw_json_print(mapped);
   c->out_method = "PATCH";
   snprintf(c->out_path, sizeof c->out_path, "/associations/%s", c->id);
   if (!c->out_body) {
@@ -1110,6 +1111,16 @@ void okegw_gateway_reload(okegw_gateway *g) {
     changed++;
     f.mapping = okegw_mapset_hash(fresh);
     okegw_log(OKEGW_LOG_INFO, &f, "mappings of '%s' reloaded", c->conf->name);
+    if (!c->ready && !c->initialised) {
+      /* disabled at startup by its mappings only: start it now */
+      free(c->error);
+      c->error = NULL;
+      if (okegw_connector_init(c, g->loop, g->http, g->conf->request_timeout_ms) == 0)
+        okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' ready", c->conf->name);
+      else
+        okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' still disabled: %s", c->conf->name,
+                  c->error ? c->error : "?");
+    }
   }
   okegw_log(OKEGW_LOG_INFO, NULL, "reload: %zu connector(s) with new mappings, %zu failed", changed,
             failed);
@@ -1140,10 +1151,23 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     okegw_connector *c = &g->conns[i];
     okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
     f.connector = conf->connectors[i].name;
-    /* A refused plugin or broken mapping disables only its own connector. */
-    if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0 ||
-        okegw_gateway_load_mappings(conf, &conf->connectors[i], &c->maps, NULL) < 0 ||
-        okegw_connector_init(c, loop, g->http, conf->request_timeout_ms) < 0) {
+    /* A refused plugin or broken mapping disables only its own connector;
+     * a SIGHUP with fixed scripts brings it up later. */
+    if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
+                c->error ? c->error : "?");
+      continue;
+    }
+    c->loop = loop;
+    c->http = g->http;
+    if (okegw_gateway_load_mappings(conf, &conf->connectors[i], &c->maps, NULL) < 0) {
+      free(c->error);
+      c->error = okegw_strdup("its Lua mappings do not compile (see the log); fix them and send "
+                              "SIGHUP");
+      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector, c->error);
+      continue;
+    }
+    if (okegw_connector_init(c, loop, g->http, conf->request_timeout_ms) < 0) {
       okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
                 c->error ? c->error : "?");
       continue;

@@ -1,15 +1,60 @@
 #include "json.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define C(j) ((cJSON *)(j))
 #define J(c) ((oke_json *)(c))
 
+void okegw_json_format_number(double d, char buf[32]) {
+  if (d == (double)(long long)d && d > -1e18 && d < 1e18) {
+    snprintf(buf, 32, "%lld", (long long)d);
+    return;
+  }
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, 32, "%.*g", prec, d);
+    if (strtod(buf, NULL) == d)
+      return;
+  }
+}
+
+int okegw_json_exact_numbers(cJSON *j) {
+  for (; j; j = j->next) {
+    if (cJSON_IsNumber(j)) {
+      char buf[32];
+      okegw_json_format_number(j->valuedouble, buf);
+      char *raw = cJSON_malloc(strlen(buf) + 1);
+      if (!raw)
+        return -1;
+      memcpy(raw, buf, strlen(buf) + 1);
+      /* a raw node is printed verbatim */
+      j->type = cJSON_Raw;
+      j->valuestring = raw;
+    } else if (j->child && okegw_json_exact_numbers(j->child) < 0) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+char *okegw_json_print(cJSON *j) {
+  if (okegw_json_exact_numbers(j) < 0)
+    return NULL;
+  return cJSON_PrintUnformatted(j);
+}
+
 static oke_json *j_parse(const char *text, size_t len) {
   return text ? J(cJSON_ParseWithLength(text, len)) : NULL;
 }
-static char *j_print(const oke_json *j) { return j ? cJSON_PrintUnformatted(C(j)) : NULL; }
+/* Prints a copy so that the caller's tree keeps its number nodes. */
+static char *j_print(const oke_json *j) {
+  cJSON *copy = j ? cJSON_Duplicate(C(j), 1) : NULL;
+  char *s = copy ? okegw_json_print(copy) : NULL;
+  cJSON_Delete(copy);
+  return s;
+}
 static void j_free(oke_json *j) { cJSON_Delete(C(j)); }
 
 static int j_type(const oke_json *j) {

@@ -5,7 +5,18 @@
 
 #include <oke/plugin.h>
 
+#include <cjson/cJSON.h>
+
 /* Fills the json_* members (and free) of a host table. */
 void okegw_json_fill_host(oke_host *h);
+
+/* The shortest text that reads back as exactly d ("0.1", "9007199254740992",
+ * "1e+21"): cJSON's own printer rounds to 15 digits. buf needs 32 bytes. */
+void okegw_json_format_number(double d, char buf[32]);
+/* Rewrites every number node of the tree so that printing it keeps each
+ * value exactly. Returns 0, or -1 when out of memory. */
+int okegw_json_exact_numbers(cJSON *j);
+/* cJSON_PrintUnformatted after okegw_json_exact_numbers. */
+char *okegw_json_print(cJSON *j);
 
 #endif

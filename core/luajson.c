@@ -98,6 +98,10 @@ void okegw_luajson_open(lua_State *L) {
   lua_newtable(L);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__name");
+  /* getmetatable() on an array answers "array" and cannot reach (and so
+   * cannot change) the metatable every array shares */
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__metatable");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
 
   lua_newtable(L);

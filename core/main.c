@@ -2,6 +2,7 @@
 #include "conf.h"
 #include "gateway.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "util.h"
@@ -205,7 +206,8 @@ static int map_command(int argc, char **argv) {
   if (!out)
     fprintf(stderr, "okegw map: %s/%s.lua has no %s: the message passes unchanged\n",
             okegw_mapset_dir(maps), interaction, reverse ? "from_peer" : "to_peer");
-  char *printed = cJSON_Print(out ? out : sample);
+  char *printed =
+      okegw_json_exact_numbers(out ? out : sample) == 0 ? cJSON_Print(out ? out : sample) : NULL;
   if (printed) {
     printf("%s\n", printed);
     free(printed);

@@ -27,6 +27,8 @@ struct okegw_mapset {
   long budget;      /* instructions per call */
   long ticks;       /* hook calls in the current call */
   int killed;       /* the budget ran out: every instruction now errors */
+  char where[160];  /* file:line last seen running, for errors without one */
+  int line_hook;    /* line events are on (memory is nearly used up) */
   /* per interaction: [0] to_peer, [1] from_peer present */
   unsigned char *has;
   int ninteractions;
@@ -54,6 +56,14 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     m->mem_exceeded = 1;
     return NULL;
   }
+  /* Close to the quota: follow the script line by line, so that a memory
+   * error can name its line (Lua reports it without one). lua_sethook is
+   * safe to call from anywhere. */
+  if (m->L && !m->line_hook && m->mem_used + nsize > m->mem_limit / 4 * 3) {
+    m->line_hook = 1;
+    lua_sethook(m->L, lua_gethook(m->L), lua_gethookmask(m->L) | LUA_MASKLINE,
+                lua_gethookcount(m->L));
+  }
   void *p = realloc(ptr, nsize);
   if (p)
     m->mem_used = m->mem_used - old + nsize;
@@ -71,6 +81,12 @@ static okegw_mapset *set_of(lua_State *L) {
  * in the script cannot catch the error and carry on (as Redis does). */
 static void budget_hook(lua_State *L, lua_Debug *ar) {
   okegw_mapset *m = set_of(L);
+  /* Remember where the script is, so a memory error (which Lua reports
+   * without a position) can still name a line. */
+  if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+    snprintf(m->where, sizeof m->where, "%s:%d", ar->short_src, ar->currentline);
+  if (ar->event == LUA_HOOKLINE)
+    return;
   if (!m->killed && ++m->ticks * HOOK_EVERY <= m->budget)
     return;
   if (!m->killed) {
@@ -78,7 +94,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
   }
   /* name the line that was running, which is where the loop is */
-  if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+  if (ar->currentline > 0)
     lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
   else
     lua_pushliteral(L, "");
@@ -89,6 +105,8 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
 
 static void budget_start(okegw_mapset *m) {
   m->ticks = 0;
+  m->line_hook = 0;
+  m->where[0] = '\0';
   m->killed = 0;
   m->mem_exceeded = 0;
   lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
@@ -128,7 +146,8 @@ static int l_collectgarbage(lua_State *L) {
   return 1;
 }
 
-static int load_file(lua_State *L, const char *path, char *err, size_t errsz);
+static int load_file(lua_State *L, const char *path, const char *chunk, char *err, size_t errsz);
+static void readonly(lua_State *L);
 
 /* require(name) loads scripts/lib/<name>.lua once; nothing else. */
 static int l_require(lua_State *L) {
@@ -144,21 +163,73 @@ static int l_require(lua_State *L) {
     return 1;
   lua_pop(L, 1);
   char *path = okegw_asprintf("%s/%s.lua", m->lib_dir, name);
+  char *chunk = okegw_asprintf("lib/%s.lua", name);
   char err[512];
-  if (!path || load_file(L, path, err, sizeof err) < 0) {
+  if (!path || !chunk || load_file(L, path, chunk, err, sizeof err) < 0) {
     free(path);
+    free(chunk);
     return luaL_error(L, "require('%s'): %s", name, err);
   }
   free(path);
+  free(chunk);
   lua_pushstring(L, name);
   lua_call(L, 1, 1);
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     lua_pushboolean(L, 1);
+  } else if (lua_istable(L, -1)) {
+    readonly(L); /* one script must not change a library for the others */
   }
   lua_pushvalue(L, -1);
   lua_setfield(L, -3, name);
   return 1;
+}
+
+static int l_readonly_newindex(lua_State *L) {
+  return luaL_error(L,
+                    "attempt to change a shared library (key '%s'): copy what you need into "
+                    "a local table instead",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+static int l_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  return lua_next(L, 1) ? 2 : 1;
+}
+
+static int l_proxy_pairs(lua_State *L) {
+  if (!lua_getmetatable(L, 1)) /* raw: the proxy's own metatable */
+    return luaL_error(L, "not a library table");
+  lua_pushcfunction(L, l_next);
+  lua_getfield(L, -2, "__index");
+  lua_pushnil(L);
+  return 3;
+}
+
+static int l_proxy_len(lua_State *L) {
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "__index");
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+/* Replaces the table on top of the stack with a read-only view of it. */
+static void readonly(lua_State *L) {
+  lua_newtable(L);          /* proxy */
+  lua_createtable(L, 0, 5); /* its metatable */
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_readonly_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, l_proxy_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushcfunction(L, l_proxy_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_replace(L, -2);
 }
 
 /* Copies allowed members of a library table into a fresh table. */
@@ -201,6 +272,7 @@ static void build_sandbox(lua_State *L) {
       {"string", string_f}, {"table", table_f}, {"math", math_f}, {"utf8", utf8_f}, {"os", os_f}};
   for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
     copy_fields(L, libs[i].lib, libs[i].names);
+    readonly(L);
     lua_setfield(L, -2, libs[i].lib);
   }
   lua_pushcfunction(L, l_print);
@@ -210,6 +282,7 @@ static void build_sandbox(lua_State *L) {
   lua_pushcfunction(L, l_require);
   lua_setfield(L, -2, "require");
   okegw_luajson_open(L);
+  readonly(L);
   lua_setfield(L, -2, "json");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_key);
 
@@ -245,14 +318,17 @@ static void push_env(lua_State *L) {
 
 /* Loads a text chunk (never bytecode) with its own environment, leaving the
  * function on the stack. */
-static int load_file(lua_State *L, const char *path, char *err, size_t errsz) {
+/* Chunks are named short ("flow2.put_offering.lua", "lib/oke.lua") because
+ * Lua cuts source names to 60 characters; errors are given the full path
+ * again by expand_where. */
+static int load_file(lua_State *L, const char *path, const char *chunk, char *err, size_t errsz) {
   size_t len;
   char *text = okegw_read_file(path, 1 << 20, &len);
   if (!text) {
     snprintf(err, errsz, "%s:0: cannot read: %s", path, strerror(errno));
     return -1;
   }
-  char *chunkname = okegw_asprintf("@%s", path);
+  char *chunkname = okegw_asprintf("@%s", chunk);
   int rc = luaL_loadbufferx(L, text, len, chunkname ? chunkname : "@?", "t");
   free(chunkname);
   free(text);
@@ -264,6 +340,23 @@ static int load_file(lua_State *L, const char *path, char *err, size_t errsz) {
   push_env(L);
   lua_setupvalue(L, -2, 1);
   return 0;
+}
+
+/* "flow2.put_offering.lua:3: x" -> "<dir>/flow2.put_offering.lua:3: x", and
+ * "lib/oke.lua:9: x" -> "<lib_dir>/oke.lua:9: x". */
+static void expand_where(const okegw_mapset *m, const char *msg, char *out, size_t outsz) {
+  const char *colon = strchr(msg, ':');
+  size_t n = colon ? (size_t)(colon - msg) : 0;
+  if (n > 4 && strncmp(msg + n - 4, ".lua", 4) == 0 && !memchr(msg, ' ', n)) {
+    if (strncmp(msg, "lib/", 4) == 0 && m->lib_dir)
+      snprintf(out, outsz, "%s/%s", m->lib_dir, msg + 4);
+    else if (!memchr(msg, '/', n))
+      snprintf(out, outsz, "%s/%s", m->dir, msg);
+    else
+      snprintf(out, outsz, "%s", msg);
+    return;
+  }
+  snprintf(out, outsz, "%s", msg);
 }
 
 /* ---- loading a set ----------------------------------------------------- */
@@ -310,7 +403,7 @@ static int register_script(okegw_mapset *m, const char *path, int interaction, o
   int rc = lua_pcall(L, 0, 0, 0);
   budget_stop(m);
   if (rc != LUA_OK) {
-    snprintf(err, sizeof err, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    expand_where(m, lua_tostring(L, -1) ? lua_tostring(L, -1) : "error", err, sizeof err);
     okegw_diag_add_msg(diag, err);
     lua_pop(L, 2);
     return -1;
@@ -413,8 +506,10 @@ int okegw_mapset_load(const char *dir, int optional, const okegw_map_limits *lim
       okegw_diag_add(diag, path ? path : names[i], 0,
                      "'%s' is not an interaction id (see scripts/README.md for the list)",
                      id ? id : "?");
-    } else if (load_file(m->L, path, err, sizeof err) < 0) {
-      okegw_diag_add_msg(diag, err);
+    } else if (load_file(m->L, path, names[i], err, sizeof err) < 0) {
+      char full[1200];
+      expand_where(m, err, full, sizeof full);
+      okegw_diag_add_msg(diag, full);
     } else {
       register_script(m, path, interaction, diag);
     }
@@ -515,6 +610,10 @@ static int run_protected(lua_State *L) {
     return luaL_error(L, "%s", a->err);
   push_ctx(L, a); /* 5; 4 is msg, kept as the result when the function returns nothing */
   lua_getfield(L, 3, a->from_peer ? "from_peer" : "to_peer");
+  lua_Debug ar;
+  lua_pushvalue(L, -1);
+  if (lua_getinfo(L, ">S", &ar))
+    snprintf(a->m->where, sizeof a->m->where, "%s:%d", ar.short_src, ar.linedefined);
   lua_pushvalue(L, 4);
   lua_pushvalue(L, 5);
   lua_call(L, 2, 1); /* 6 */
@@ -556,13 +655,16 @@ int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, co
   }
   cJSON_Delete(a.out);
   const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  char raw[1024];
   if (m->killed)
-    snprintf(err, errsz, "%s", msg ? msg : "instruction budget exceeded");
+    snprintf(raw, sizeof raw, "%s", msg ? msg : "instruction budget exceeded");
   else if (m->mem_exceeded || rc == LUA_ERRMEM)
-    snprintf(err, errsz, "%s/%s.lua: the mapping exceeded its memory quota of %zu KiB%s%s", m->dir,
-             interaction, m->mem_limit / 1024, msg ? ": " : "", msg ? msg : "");
+    snprintf(raw, sizeof raw,
+             "%s: the mapping exceeded its memory quota of %zu KiB (near this line)",
+             m->where[0] ? m->where : "?", m->mem_limit / 1024);
   else
-    snprintf(err, errsz, "%s", msg ? msg : "the mapping raised an error that is not a string");
+    snprintf(raw, sizeof raw, "%s", msg ? msg : "the mapping raised an error that is not a string");
+  expand_where(m, raw, err, errsz);
   lua_settop(L, 0);
   /* A script that ran out of memory may have left garbage behind. */
   lua_gc(L, LUA_GCCOLLECT, 0);

@@ -14,11 +14,14 @@
  * OKE_PLUGIN_BUILTIN_NAME so their entry points do not clash. */
 const oke_plugin *oke_plugin_entry_ooapi(void);
 const oke_plugin *oke_plugin_entry_sim(void);
+const oke_plugin *oke_plugin_entry_rest(void);
 
 static const struct {
   const char *name;
   oke_plugin_entry_fn entry;
-} builtins[] = {{"ooapi", oke_plugin_entry_ooapi}, {"sim", oke_plugin_entry_sim}};
+} builtins[] = {{"ooapi", oke_plugin_entry_ooapi},
+                {"sim", oke_plugin_entry_sim},
+                {"rest", oke_plugin_entry_rest}};
 
 const char *okegw_builtin_plugins(void) { return OKEGW_BUILTINS; }
 
@@ -102,7 +105,7 @@ static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *r
   if (rc < 0)
     return -1;
   if (mapped) {
-    *out = cJSON_PrintUnformatted(mapped);
+    *out = okegw_json_print(mapped);
     cJSON_Delete(mapped);
     if (!*out) {
       snprintf(err, errsz, "out of memory after mapping");
@@ -448,6 +451,7 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
   c->auth = make_auth(c->conf);
   if (!c->auth)
     return load_fail(c, NULL, NULL, 0, "out of memory");
+  c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
   if (rc != OKE_OK)
     return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d)", c->plugin->name,

@@ -19,11 +19,12 @@
 struct oke_conn {
   const okegw_conf_connector *conf;
   const oke_plugin *plugin;
-  void *dl;    /* dlopen handle, NULL for a built-in */
-  void *state; /* the plugin's per-instance state */
-  int ready;   /* loaded and initialised */
-  char *error; /* why not ready */
-  char **auth; /* NULL-terminated header lines */
+  void *dl;        /* dlopen handle, NULL for a built-in */
+  void *state;     /* the plugin's per-instance state */
+  int ready;       /* loaded and initialised */
+  int initialised; /* init was called (ready or refused) */
+  char *error;     /* why not ready */
+  char **auth;     /* NULL-terminated header lines */
   okegw_http *http;
   uv_loop_t *loop;
   uint64_t guard_ms; /* an exchange not answered by then gets 504 */

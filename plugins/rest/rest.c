@@ -1,0 +1,325 @@
+/* rest: the generic connector for a supplier that does NOT speak OKE. Per
+ * interaction it only changes method and path, as configured:
+ *
+ *   route.flow2.put_offering  = POST /api/v1/sessions
+ *   route.flow2.get_offering  = GET /api/v1/sessions/{id}
+ *
+ * {id} becomes the request's path id, percent-encoded. The exchange goes to
+ * {base_url}{path} with the body, its Content-Type, Accept: application/json,
+ * X-Request-Id and the connector's credentials; the answer is relayed
+ * unchanged. Field shapes are the host's Lua mappings' business (to_peer runs
+ * before deliver, from_peer after the answer), never this plugin's. The OKE
+ * query string is dropped unless forward_query = yes. An interaction without
+ * a route is refused with OKE_EUNSUP (the host answers 501). Built against
+ * include/ only. */
+#include <oke/plugin.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* plugin.h gained this interaction in ABI 1.1; keep building against 1.0. */
+#if OKE_ABI_MINOR < 1
+#define OKE_I_FLOW3_PATCH_ASSOCIATION 11
+#endif
+
+/* Every interaction a route may be given: enum value, id, whether the OKE
+ * path carries an id (so a {id} in its route can be filled). */
+#define REST_ROUTES(X)                                                                             \
+  X(OKE_I_FLOW0_LIST_COMPONENTS, "flow0.list_components", 0)                                       \
+  X(OKE_I_FLOW0_GET_COMPONENT, "flow0.get_component", 1)                                           \
+  X(OKE_I_FLOW2_PUT_OFFERING, "flow2.put_offering", 1)                                             \
+  X(OKE_I_FLOW2_PATCH_OFFERING, "flow2.patch_offering", 1)                                         \
+  X(OKE_I_FLOW2_GET_OFFERING, "flow2.get_offering", 1)                                             \
+  X(OKE_I_FLOW2_LIST_ASSOCIATIONS, "flow2.list_associations", 1)                                   \
+  X(OKE_I_FLOW2_PUT_ASSOCIATION, "flow2.put_association", 1)                                       \
+  X(OKE_I_FLOW2_PATCH_ASSOCIATION, "flow2.patch_association", 1)                                   \
+  X(OKE_I_FLOW2_GET_ASSOCIATION, "flow2.get_association", 1)                                       \
+  X(OKE_I_FLOW2_GET_ASSOCIATION_URL, "flow2.get_association_url", 1)                               \
+  X(OKE_I_FLOW3_PATCH_ASSOCIATION, "flow3.patch_association", 1)
+
+#define REST_MAX_INTERACTION 11 /* highest enum value above */
+
+typedef struct rest_route_def {
+  int interaction;
+  const char *key; /* "route.<id>" */
+  int has_id;
+} rest_route_def;
+
+#define REST_DEF(i, id, has) {i, "route." id, has},
+static const rest_route_def rest_defs[] = {REST_ROUTES(REST_DEF)};
+#define REST_NDEFS (sizeof rest_defs / sizeof rest_defs[0])
+
+#define REST_KEY(i, id, has) {"route." id, "METHOD /path for " id "; {id} is the path id"},
+static const oke_config_key rest_keys[] = {
+    REST_ROUTES(REST_KEY){"forward_query", "yes: append the OKE query string (default no)"},
+    {NULL, NULL}};
+
+typedef struct rest_route {
+  char method[8];   /* "" = no route */
+  const char *path; /* points into the config value, lives as long as the connector */
+  size_t path_len;
+} rest_route;
+
+typedef struct rest {
+  oke_conn *conn;
+  const oke_host *host;
+  const char *base_url;
+  int forward_query;
+  rest_route routes[REST_MAX_INTERACTION + 1];
+} rest;
+
+/* One forwarded exchange; owns its URL and header lines. */
+typedef struct fwd {
+  rest *r;
+  oke_exchange *x;
+  const char *method;
+  char *url;
+  char *hdrs[4];
+  const char *hdr_ptrs[16];
+} fwd;
+
+static void fwd_free(fwd *f) {
+  free(f->url);
+  for (size_t i = 0; i < sizeof f->hdrs / sizeof f->hdrs[0]; i++)
+    free(f->hdrs[i]);
+  free(f);
+}
+
+static char *dup_printf(const char *fmt, ...) OKE_PRINTF(1, 2);
+
+static char *dup_printf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+  if (s) {
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  return s;
+}
+
+/* ---- routes ------------------------------------------------------------ */
+
+static int is_blank(char ch) { return ch == ' ' || ch == '\t'; }
+
+/* Parses "METHOD /path" into *rt. Returns NULL or what is wrong with it. */
+static const char *parse_route(const char *v, int has_id, rest_route *rt) {
+  static const char *const methods[] = {"GET", "PUT", "POST", "PATCH", "DELETE"};
+  while (is_blank(*v))
+    v++;
+  size_t mlen = 0;
+  while (v[mlen] && !is_blank(v[mlen]))
+    mlen++;
+  const char *m = NULL;
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strlen(methods[i]) == mlen && strncmp(methods[i], v, mlen) == 0)
+      m = methods[i];
+  if (!m)
+    return "the method must be one of GET PUT POST PATCH DELETE";
+  const char *p = v + mlen;
+  while (is_blank(*p))
+    p++;
+  if (*p != '/')
+    return "expected 'METHOD /path' with a path starting with '/'";
+  size_t len = strlen(p);
+  while (len > 0 && is_blank(p[len - 1]))
+    len--;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)p[i];
+    if (ch <= ' ' || ch == 0x7f || ch == '#')
+      return "the path must not contain spaces, control characters or '#'";
+    if (ch == '}')
+      return "a '}' without '{' in the path";
+    if (ch == '{') {
+      if (strncmp(p + i, "{id}", 4) != 0)
+        return "the only placeholder is {id}";
+      if (!has_id)
+        return "this interaction has no path id to fill {id} with";
+      i += 3;
+    }
+  }
+  strcpy(rt->method, m);
+  rt->path = p;
+  rt->path_len = len;
+  return NULL;
+}
+
+static int unreserved(unsigned char ch) {
+  return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+         ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* base + route path with {id} filled in + optional query, or NULL. */
+static char *build_url(const rest *r, const rest_route *rt, const oke_request *req) {
+  static const char hex[] = "0123456789ABCDEF";
+  const char *id = req->id ? req->id : "";
+  const char *query = r->forward_query && req->query ? req->query : "";
+  size_t cap = strlen(r->base_url) + rt->path_len + 1 + strlen(query) + 1;
+  for (size_t i = 0; i + 4 <= rt->path_len; i++)
+    if (strncmp(rt->path + i, "{id}", 4) == 0)
+      cap += 3 * strlen(id);
+  char *url = malloc(cap);
+  if (!url)
+    return NULL;
+  size_t n = strlen(r->base_url);
+  memcpy(url, r->base_url, n);
+  for (size_t i = 0; i < rt->path_len; i++) {
+    if (strncmp(rt->path + i, "{id}", 4) == 0) {
+      for (const unsigned char *s = (const unsigned char *)id; *s; s++) {
+        if (unreserved(*s)) {
+          url[n++] = (char)*s;
+        } else {
+          url[n++] = '%';
+          url[n++] = hex[*s >> 4];
+          url[n++] = hex[*s & 15];
+        }
+      }
+      i += 3;
+    } else {
+      url[n++] = rt->path[i];
+    }
+  }
+  if (*query) {
+    url[n++] = memchr(rt->path, '?', rt->path_len) ? '&' : '?';
+    memcpy(url + n, query, strlen(query));
+    n += strlen(query);
+  }
+  url[n] = '\0';
+  return url;
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+static void on_answer(void *ud, const oke_http_response *res) {
+  fwd *f = ud;
+  const oke_host *h = f->r->host;
+  if (res->status == 0) {
+    char detail[512];
+    snprintf(detail, sizeof detail, "supplier at %s %s: %s", f->r->base_url,
+             res->timed_out ? "did not answer in time" : "could not be reached",
+             res->error ? res->error : "transport error");
+    h->log(f->r->conn, OKE_LOG_WARN, "%s %s: %s", f->method, f->url, detail);
+    h->respond_problem(f->x, res->timed_out ? 504 : 502,
+                       res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
+  } else {
+    h->respond(f->x, res->status, res->content_type, res->body, res->body_len);
+  }
+  fwd_free(f);
+}
+
+static int rest_init(oke_conn *c, const oke_host *host, void **state) {
+  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < sizeof(oke_host))
+    return OKE_EUNSUP;
+  const char *base = host->config(c, "base_url");
+  if (!base || !*base) {
+    host->log(c, OKE_LOG_ERROR, "base_url is required for the rest plugin");
+    return OKE_EINVAL;
+  }
+  rest *r = calloc(1, sizeof *r);
+  if (!r)
+    return OKE_ENOMEM;
+  r->conn = c;
+  r->host = host;
+  r->base_url = base;
+  int bad = 0, nroutes = 0;
+  const char *fq = host->config(c, "forward_query");
+  if (fq && strcmp(fq, "yes") == 0) {
+    r->forward_query = 1;
+  } else if (fq && strcmp(fq, "no") != 0) {
+    host->log(c, OKE_LOG_ERROR, "forward_query: expected yes or no, got '%s'", fq);
+    bad = 1;
+  }
+  for (size_t i = 0; i < REST_NDEFS; i++) {
+    const char *v = host->config(c, rest_defs[i].key);
+    if (!v)
+      continue;
+    const char *why = parse_route(v, rest_defs[i].has_id, &r->routes[rest_defs[i].interaction]);
+    if (why) {
+      host->log(c, OKE_LOG_ERROR, "%s = '%s': %s", rest_defs[i].key, v, why);
+      bad = 1;
+    } else {
+      nroutes++;
+    }
+  }
+  if (bad) {
+    free(r);
+    return OKE_EINVAL;
+  }
+  if (nroutes == 0)
+    host->log(c, OKE_LOG_WARN, "no route.* keys: every interaction will be answered with 501");
+  *state = r;
+  return OKE_OK;
+}
+
+static int rest_deliver(void *state, oke_exchange *x, const oke_request *req) {
+  rest *r = state;
+  if (req->interaction <= 0 || req->interaction > REST_MAX_INTERACTION ||
+      !r->routes[req->interaction].method[0])
+    return OKE_EUNSUP;
+  const rest_route *rt = &r->routes[req->interaction];
+  fwd *f = calloc(1, sizeof *f);
+  if (!f)
+    return OKE_ENOMEM;
+  f->r = r;
+  f->x = x;
+  f->method = rt->method;
+  f->url = build_url(r, rt, req);
+  size_t n = 0;
+  f->hdrs[n++] = dup_printf("Accept: application/json");
+  if (req->body)
+    f->hdrs[n++] =
+        dup_printf("Content-Type: %s", req->content_type ? req->content_type : "application/json");
+  if (req->request_id && *req->request_id)
+    f->hdrs[n++] = dup_printf("X-Request-Id: %s", req->request_id);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!f->hdrs[i]) {
+      fwd_free(f);
+      return OKE_ENOMEM;
+    }
+    f->hdr_ptrs[k++] = f->hdrs[i];
+  }
+  const char *const *auth = r->host->auth_headers(r->conn);
+  for (size_t i = 0; auth && auth[i] && k + 1 < sizeof f->hdr_ptrs / sizeof f->hdr_ptrs[0]; i++)
+    f->hdr_ptrs[k++] = auth[i];
+  f->hdr_ptrs[k] = NULL;
+  if (!f->url) {
+    fwd_free(f);
+    return OKE_ENOMEM;
+  }
+  r->host->log(r->conn, OKE_LOG_DEBUG, "%s %s -> %s %s", req->method, req->path, f->method, f->url);
+  oke_http_request hr = {.method = f->method,
+                         .url = f->url,
+                         .headers = f->hdr_ptrs,
+                         .body = req->body,
+                         .body_len = req->body_len};
+  int rc = r->host->http_request(r->conn, &hr, on_answer, f);
+  if (rc != OKE_OK) {
+    fwd_free(f);
+    return rc;
+  }
+  return OKE_OK;
+}
+
+static void rest_fini(void *state) { free(state); }
+
+static const oke_plugin rest_plugin = {
+    .abi_major = OKE_ABI_MAJOR,
+    .abi_minor = OKE_ABI_MINOR,
+    .struct_size = sizeof(oke_plugin),
+    .name = "rest",
+    .version = "1.0.0",
+    .description = "Forwards OKE interactions to a non-OKE REST supplier, one configured "
+                   "method and path per interaction (field shapes are mapped in Lua)",
+    .config_keys = rest_keys,
+    .init = rest_init,
+    .deliver = rest_deliver,
+    .fini = rest_fini,
+};
+
+OKE_EXPORT const oke_plugin *OKE_PLUGIN_ENTRY(void) { return &rest_plugin; }
