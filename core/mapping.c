@@ -474,7 +474,8 @@ int okegw_mapset_load(const char *dir, int optional, const okegw_map_limits *lim
       n++;
   }
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_str);
+  if (n > 1)
+    qsort(names, n, sizeof *names, cmp_str);
 
   if (n > 0) {
     m->L = lua_newstate(l_alloc, m);

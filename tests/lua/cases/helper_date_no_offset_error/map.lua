@@ -1,0 +1,4 @@
+local oke = require("oke")
+function to_peer(msg, ctx)
+  msg.start = oke.date_to_epoch(msg.startDateTime)
+end

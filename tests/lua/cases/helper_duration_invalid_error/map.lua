@@ -1,0 +1,4 @@
+local oke = require("oke")
+function to_peer(msg, ctx)
+  msg.minutes = oke.duration_to_minutes("PT")
+end

@@ -1,0 +1,7 @@
+local oke = require("oke")
+local rules = oke.rules {
+  { duration = "consumers.nl-test-admin.duration", to = "minutes" },
+}
+function to_peer(msg, ctx)
+  return rules(msg, ctx)
+end
