@@ -18,7 +18,8 @@
 static const char usage[] =
     "usage: okegw -c FILE          run the gateway with configuration FILE\n"
     "       okegw -t -c FILE       check FILE, its plugins and scripts; exit 0 when ok\n"
-    "       okegw map -c FILE --connector NAME --interaction ID --in SAMPLE.json [--reverse]\n"
+    "       okegw map -c FILE --connector NAME --interaction ID --in SAMPLE.json [--reverse "
+    "[--status N]]\n"
     "                              run one Lua mapping offline and print the result\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
@@ -130,7 +131,7 @@ static int run(const char *file) {
  * stdout, 1 when the mapping fails (file:line on stderr), 2 on bad usage. */
 static int map_command(int argc, char **argv) {
   const char *file = NULL, *connector = NULL, *interaction = NULL, *in = NULL;
-  int reverse = 0;
+  int reverse = 0, status = 200;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
       file = argv[++i];
@@ -142,6 +143,8 @@ static int map_command(int argc, char **argv) {
       in = argv[++i];
     else if (strcmp(argv[i], "--reverse") == 0)
       reverse = 1;
+    else if (strcmp(argv[i], "--status") == 0 && i + 1 < argc)
+      status = atoi(argv[++i]);
     else {
       fprintf(stderr, "okegw map: unknown argument '%s'\n%s", argv[i], usage);
       return 2;
@@ -196,6 +199,7 @@ static int map_command(int argc, char **argv) {
                        .interaction = interaction,
                        .id = "",
                        .phase = okegw_phase_name(cc->phase),
+                       .status = reverse ? status : 0,
                        .conf = cc};
   char err[1024];
   if (okegw_mapset_run(maps, interaction, reverse, sample, &ctx, &out, err, sizeof err) < 0) {

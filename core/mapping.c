@@ -589,6 +589,10 @@ static void push_ctx(lua_State *L, const run_args *a) {
   lua_setfield(L, -2, "phase");
   lua_pushstring(L, a->from_peer ? "from_peer" : "to_peer");
   lua_setfield(L, -2, "direction");
+  if (c && c->status > 0) {
+    lua_pushinteger(L, c->status);
+    lua_setfield(L, -2, "status");
+  }
   lua_newtable(L);
   for (size_t i = 0; c && c->conf && i < c->conf->nkv; i++) {
     const okegw_conf_kv *kv = &c->conf->kv[i];

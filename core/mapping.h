@@ -34,6 +34,7 @@ typedef struct okegw_map_ctx {
   const char *interaction;
   const char *id; /* path id, "" if none */
   const char *phase;
+  int status;                       /* from_peer: the peer's HTTP status (ctx.status); 0 = none */
   const okegw_conf_connector *conf; /* its key/value pairs become ctx.config */
   /* Optional output: what the script left in ctx.id (e.g. the deelname a
    * supplier's callback is about). */

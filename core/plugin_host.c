@@ -79,8 +79,8 @@ static void map_ctx(const okegw_connector *c, const oke_request *req, okegw_map_
 /* Maps a JSON body in one direction. Returns 0 with *out set to a new body
  * (or NULL: unchanged), or -1 with err set. */
 static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *req, int from_peer,
-                    const cJSON *parsed, const char *body, size_t len, char **out, char *err,
-                    size_t errsz) {
+                    int status, const cJSON *parsed, const char *body, size_t len, char **out,
+                    char *err, size_t errsz) {
   *out = NULL;
   const char *id = okegw_interaction_name(req->interaction);
   if (!okegw_mapset_has(maps, id, from_peer) || (!parsed && (!body || !len)))
@@ -99,6 +99,7 @@ static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *r
   }
   okegw_map_ctx ctx;
   map_ctx(c, req, &ctx);
+  ctx.status = status;
   cJSON *mapped = NULL;
   int rc = okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz);
   cJSON_Delete(tree);
@@ -122,7 +123,8 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
   x->answered = 1;
   char *mapped = NULL;
   char err[1024];
-  if (map_body(x->conn, x->maps, &x->req, 1, NULL, body, len, &mapped, err, sizeof err) < 0) {
+  if (map_body(x->conn, x->maps, &x->req, 1, status, NULL, body, len, &mapped, err, sizeof err) <
+      0) {
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = x->conn->conf->name,
                                   .interaction = okegw_interaction_name(x->req.interaction),
@@ -190,8 +192,8 @@ void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const c
    * the mapping set current now; the way back uses the same set. */
   okegw_mapset *maps = okegw_mapset_ref(c->maps);
   char *mapped = NULL;
-  if (map_body(c, maps, req, 0, parsed, req->body, req->body_len, &mapped, detail, sizeof detail) <
-      0) {
+  if (map_body(c, maps, req, 0, 0, parsed, req->body, req->body_len, &mapped, detail,
+               sizeof detail) < 0) {
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = c->conf->name,
                                   .interaction = okegw_interaction_name(req->interaction),

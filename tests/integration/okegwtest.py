@@ -850,6 +850,7 @@ class T:
         self._peers = []
         self._gateways = []
         self.notes = []
+        self.cleanups = []  # callables run at the end of the test (other processes)
 
     def peer(self, *a, **kw):
         p = Peer(*a, **kw)
@@ -898,6 +899,11 @@ class T:
                 p.stop()
             except Exception:
                 pass
+        for fn in self.cleanups:
+            try:
+                fn()
+            except Exception as e:
+                problems.append("cleanup: %s" % e)
         return "; ".join(problems)
 
 
