@@ -355,6 +355,10 @@ phase = live
 base_url = http://127.0.0.1:$PEER_PORT/ooapi
 timeout_ms = 10000
 EOF
+  if [[ -n ${MAPPING:-} ]]; then
+    printf 'scripts = %s\n' "$MAPPING" >>"$d/plugins.conf"
+    sed -i "s|^\[gateway\]|[gateway]\nscripts_lib = $ROOT/scripts/lib|" "$d/plugins.conf"
+  fi
 }
 
 # start_okegw DIR LIMIT_S [WRAPPER...]: sets OKEGW_PID and OKEGW_PORT
@@ -447,27 +451,36 @@ cg_total() { # OUTFILE -> total Ir: the totals: line (valgrind's "I refs"), else
   awk '/^totals:/ {t = $2} /^summary:/ {s = $2} END {print (t != "" ? t : s)}' "$1"
 }
 
-CG_RESULT=
-if [[ $DO_CALLGRIND == 1 ]]; then
-  declare -A CG_IR
+# cg_pair LABEL: instructions per association PUT, from a run with CG_BASE and
+# one with CG_BASE + CG_N requests (the difference cancels start-up and exit)
+declare -A CG_IR CG_PER
+cg_pair() {
+  local label=$1 n d
   for n in "$CG_BASE" $((CG_BASE + CG_N)); do
-    d=$TMP/cg-$n
+    d=$TMP/cg-$label-$n
     mkdir -p "$d"
-    log "callgrind run with $n association PUTs"
+    log "callgrind run ($label) with $n association PUTs"
     start_okegw "$d" 60 valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --log-file="$d/valgrind.log"
     prime_okegw "$OKEGW_PORT" # 3 requests, the same in both runs
     run "$d/client.log" timeout 120 python3 "$HERE/flow2_client.py" "$OKEGW_PORT" "$n" "$ASSOC_PATH" "$ASSOC_BODY" 60 ||
-      die "callgrind run ($n): $(tail -3 "$d/client.log")"
+      die "callgrind run ($label, $n): $(tail -3 "$d/client.log")"
     stop_pid "$OKEGW_PID" TERM 60 # callgrind writes its file at exit
     forget_pid "$OKEGW_PID"
     [[ $STOP_RC == 0 ]] || warn "okegw under callgrind exited with status $STOP_RC on SIGTERM"
     [[ -s $d/cg.out ]] || die "callgrind wrote no $d/cg.out: $(tail -5 "$d/valgrind.log")"
-    CG_IR[$n]=$(cg_total "$d/cg.out")
-    [[ ${CG_IR[$n]} =~ ^[0-9]+$ ]] || die "no summary/totals line in $d/cg.out"
-    log "  total Ir = ${CG_IR[$n]}"
+    CG_IR[$label-$n]=$(cg_total "$d/cg.out")
+    [[ ${CG_IR[$label-$n]} =~ ^[0-9]+$ ]] || die "no summary/totals line in $d/cg.out"
+    log "  total Ir = ${CG_IR[$label-$n]}"
   done
-  CG_RESULT=$(awk -v a="${CG_IR[$CG_BASE]}" -v b="${CG_IR[$((CG_BASE + CG_N))]}" -v n="$CG_N" \
-    'BEGIN {printf "%.0f", (b - a) / n}')
+  CG_PER[$label]=$(awk -v a="${CG_IR[$label-$CG_BASE]}" -v b="${CG_IR[$label-$((CG_BASE + CG_N))]}" \
+    -v n="$CG_N" 'BEGIN {printf "%.0f", (b - a) / n}')
+}
+
+CG_RESULT=
+if [[ $DO_CALLGRIND == 1 ]]; then
+  MAPPING= cg_pair plain
+  MAPPING=$HERE/mapping10 cg_pair mapped
+  CG_RESULT=${CG_PER[plain]}
 fi
 
 # ---- report -------------------------------------------------------------------
@@ -488,7 +501,9 @@ printf 'okegw / nginx proxy (c/b):  req/s %s   p99 latency %s\n' \
   "$(ratio "${RPS[okegw]}" "${RPS[nginx]}")" "$(ratio "${P99[okegw]}" "${P99[nginx]}")"
 if [[ -n $CG_RESULT ]]; then
   printf 'callgrind: okegw instructions per association PUT = %s  (Ir %s with %d PUTs, %s with %d; (diff)/%d)\n' \
-    "$CG_RESULT" "${CG_IR[$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) "${CG_IR[$CG_BASE]}" "$CG_BASE" "$CG_N"
+    "${CG_PER[plain]}" "${CG_IR[plain-$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) "${CG_IR[plain-$CG_BASE]}" "$CG_BASE" "$CG_N"
+  printf 'callgrind: with the 10-rule Lua mapping (tests/bench/mapping10) = %s  (+%s for the mapping, ratio %s)\n' \
+    "${CG_PER[mapped]}" $((CG_PER[mapped] - CG_PER[plain])) "$(ratio "${CG_PER[mapped]}" "${CG_PER[plain]}")"
 else
   echo "callgrind: skipped (BENCH_CALLGRIND=0)"
 fi
