@@ -41,30 +41,46 @@ void okegw_diag_free(okegw_diag *d) {
 }
 
 /* Host keys of a connector section, with the one-line help README repeats. */
-static const char *const connector_keys[] = {"plugin",
-                                             "role",
-                                             "phase",
-                                             "base_url",
-                                             "auth",
-                                             "token",
-                                             "api_key",
-                                             "api_key_header",
-                                             "connect_timeout_ms",
-                                             "timeout_ms",
-                                             "test_system",
-                                             "scripts",
-                                             "callback_token",
-                                             NULL};
+static const char *const connector_keys[] = {
+    "plugin",      "role",    "phase",          "base_url",           "auth",
+    "token",       "api_key", "api_key_header", "connect_timeout_ms", "timeout_ms",
+    "test_system", "scripts", "callback_token", "inbound_token",      "scopes",
+    NULL};
 
 int okegw_conf_is_secret(const char *key) {
   return strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0 ||
-         strcmp(key, "callback_token") == 0;
+         strcmp(key, "callback_token") == 0 || strcmp(key, "inbound_token") == 0;
 }
 
 int okegw_conf_is_host_key(const char *key) {
   for (size_t i = 0; connector_keys[i]; i++)
     if (strcmp(connector_keys[i], key) == 0)
       return 1;
+  return 0;
+}
+
+static const struct {
+  unsigned bit;
+  const char *name;
+} scope_names[] = {{OKEGW_SCOPE_FLOW0, "nl-test-admin-flow-0"},
+                   {OKEGW_SCOPE_FLOW15, "nl-test-admin-flow-1-5"},
+                   {OKEGW_SCOPE_FLOW234, "nl-test-admin-flow-2-3-4"},
+                   {OKEGW_SCOPE_FLOW6, "nl-test-admin-flow-6"}};
+
+const char *okegw_scope_name(unsigned scope) {
+  for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
+    if (scope_names[i].bit == scope)
+      return scope_names[i].name;
+  return "?";
+}
+
+/* The scopes a role needs by default: what the standard lets it call. */
+static unsigned default_scopes(enum okegw_role r) {
+  switch (r) {
+  case OKEGW_ROLE_TA: return OKEGW_SCOPE_FLOW234 | OKEGW_SCOPE_FLOW6;
+  case OKEGW_ROLE_TPL: return OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW15 | OKEGW_SCOPE_FLOW234;
+  case OKEGW_ROLE_DR: return OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW15;
+  }
   return 0;
 }
 
@@ -283,6 +299,28 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "auth: expected none, bearer or apikey, got '%s'", v);
   } else if (strcmp(k, "token") == 0) {
     set_str(&cc->token, v);
+  } else if (strcmp(k, "inbound_token") == 0) {
+    if (strlen(v) < 16)
+      ERR(ps, "inbound_token: use at least 16 characters");
+    else
+      set_str(&cc->inbound_token, v);
+  } else if (strcmp(k, "scopes") == 0) {
+    cc->scopes = 0;
+    cc->scopes_set = 1;
+    char *copy = okegw_strdup(v), *save = NULL;
+    for (char *w = copy ? strtok_r(copy, " ,", &save) : NULL; w; w = strtok_r(NULL, " ,", &save)) {
+      unsigned bit = 0;
+      for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
+        if (strcmp(w, scope_names[i].name) == 0 || strcmp(w, scope_names[i].name + 14) == 0)
+          bit = scope_names[i].bit;
+      if (!bit)
+        ERR(ps,
+            "scopes: unknown scope '%s' (use nl-test-admin-flow-0, -flow-1-5, -flow-2-3-4, "
+            "-flow-6)",
+            w);
+      cc->scopes |= bit;
+    }
+    free(copy);
   } else if (strcmp(k, "callback_token") == 0) {
     if (strlen(v) < 16)
       ERR(ps, "callback_token: use at least 16 characters");
@@ -395,6 +433,8 @@ static void finish(parse_state *ps) {
       ERR(ps, "[connector %s]: auth = bearer needs 'token'", cc->name);
     if (cc->auth == OKEGW_AUTH_APIKEY && !cc->api_key)
       ERR(ps, "[connector %s]: auth = apikey needs 'api_key'", cc->name);
+    if (!cc->scopes_set)
+      cc->scopes = default_scopes(cc->role);
     if (!cc->api_key_header)
       cc->api_key_header = okegw_strdup("X-API-Key");
     if (!cc->test_system)
@@ -518,6 +558,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->base_url);
     free(cc->token);
     free(cc->callback_token);
+    free(cc->inbound_token);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);

@@ -10,6 +10,16 @@ enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
 enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
 enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY };
 
+/* The OKE flow scopes (digest R2): what a caller may do. */
+enum {
+  OKEGW_SCOPE_FLOW0 = 1,   /* nl-test-admin-flow-0 */
+  OKEGW_SCOPE_FLOW15 = 2,  /* nl-test-admin-flow-1-5 */
+  OKEGW_SCOPE_FLOW234 = 4, /* nl-test-admin-flow-2-3-4 */
+  OKEGW_SCOPE_FLOW6 = 8    /* nl-test-admin-flow-6 */
+};
+/* "nl-test-admin-flow-2-3-4" for OKEGW_SCOPE_FLOW234. */
+const char *okegw_scope_name(unsigned scope);
+
 /* One key = value line as written, kept so that plugins can look up their own
  * keys and errors can point at the line. */
 typedef struct okegw_conf_kv {
@@ -32,6 +42,9 @@ typedef struct okegw_conf_connector {
   char *api_key;
   char *test_system;    /* name used in otherCodes x-testSystem; default = name */
   char *callback_token; /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
+  char *inbound_token;  /* bearer token this system presents when it calls okegw; NULL = none */
+  unsigned scopes;      /* OKEGW_SCOPE_* this system may use when it calls okegw */
+  int scopes_set;       /* scopes given in the file (else the role's defaults) */
   long connect_timeout_ms;
   long timeout_ms;
   char *scripts;        /* Lua mapping folder, resolved */

@@ -24,6 +24,7 @@ struct okegw_gateway {
   okegw_http *http;
   okegw_store *store;
   int stopping;
+  int identity; /* some connector has an inbound_token: every caller must present one */
   void (*stopped)(void *);
   void *stopped_arg;
 };
@@ -37,8 +38,9 @@ typedef struct call {
   char id[64];          /* the path id */
   char ref_id[64];      /* offering: its component; association: its offering */
   okegw_connector *target;
-  cJSON *body;      /* the request body, parsed once */
-  char mapping[65]; /* hash of the mappings the exchange ran with */
+  okegw_connector *caller; /* who called, by its credential; NULL = anonymous */
+  cJSON *body;             /* the request body, parsed once */
+  char mapping[65];        /* hash of the mappings the exchange ran with */
   /* set when the gateway sends something else than it received (a supplier
    * callback turned into an OKE flow-3 PATCH) */
   const char *out_method;
@@ -64,6 +66,7 @@ static void finish(call *c, int status, const char *ctype, const char *body, siz
   f.latency_ms = okegw_now_ms() - c->req->start_ms;
   f.interaction = c->interaction ? okegw_interaction_name(c->interaction) : NULL;
   f.connector = c->target ? c->target->conf->name : NULL;
+  f.caller = c->caller ? c->caller->conf->name : NULL;
   f.mapping = c->mapping[0] && strcmp(c->mapping, "-") ? c->mapping : NULL;
   okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
@@ -103,8 +106,10 @@ static okegw_connector *connector_by_name(okegw_gateway *g, const char *name) {
   return NULL;
 }
 
+/* A TA connector ICT has set live. One whose plugin or mappings failed to
+ * load still counts: it shows up as failed, not as silently missing. */
 static int is_live_ta(const okegw_connector *c) {
-  return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE && c->ready;
+  return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE;
 }
 
 static void on_routed_done(void *ud, const okegw_answer *a) {
@@ -785,14 +790,18 @@ static okegw_connector *return_tpl(okegw_gateway *g, char *why, size_t whysz) {
   return NULL;
 }
 
-static void on_callback_route(void *ud, const okegw_route *r) {
+/* The return route (OKE ground rule 5): a TA's result (flow 3) or session
+ * report (flow 4) goes back only for a deelname or zitting this gateway
+ * delivered to that same TA, and only to the planning system. */
+static void on_return_route(void *ud, const okegw_route *r) {
   call *c = ud;
   const char *from = c->target->conf->name;
+  const char *what = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? "zitting" : "deelname";
   if (r->rc == OKEGW_STORE_NOTFOUND) {
     finish_problem(c, 404, from,
-                   "deelname %s was never delivered through this gateway, so its result has no "
-                   "return route (OKE ground rule 5)",
-                   c->id);
+                   "%s %s was never delivered through this gateway, so it has no return route "
+                   "(OKE ground rule 5)",
+                   what, c->id);
     return;
   }
   if (r->rc != OKEGW_STORE_OK) {
@@ -802,24 +811,39 @@ static void on_callback_route(void *ud, const okegw_route *r) {
   if (strcmp(r->connector, from) != 0) {
     okegw_log(OKEGW_LOG_WARN,
               &(okegw_log_fields){.connector = from,
-                                  .interaction = "flow3.patch_association",
+                                  .interaction = okegw_interaction_name(c->interaction),
                                   .request_id = c->req->request_id,
                                   .latency_ms = -1},
-              "refused: connector '%s' sent a result for deelname %s of connector '%s'", from,
-              c->id, r->connector);
+              "refused: connector '%s' wrote to %s %s of connector '%s'", from, what, c->id,
+              r->connector);
     finish_problem(c, 403, from,
-                   "deelname %s belongs to another connector: a supplier may only return results "
-                   "for deelnames it was sent",
-                   c->id);
+                   "%s %s belongs to another connector: a supplier may only report on what it "
+                   "was sent",
+                   what, c->id);
     return;
   }
   char why[160];
   okegw_connector *tpl = return_tpl(c->g, why, sizeof why);
   if (!tpl) {
-    finish_problem(c, 503, NULL, "cannot forward the result of deelname %s: %s", c->id, why);
+    finish_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
     return;
   }
   deliver_to(c, tpl);
+}
+
+/* Sends the call's body, as PATCH {kind}s/{id}, back to the planning system
+ * once the return route is confirmed. */
+static void return_to_planning(call *c, const char *kind) {
+  if (!c->out_body)
+    c->out_body = okegw_strndup(c->req->body ? c->req->body : "", c->req->body_len);
+  c->out_method = "PATCH";
+  snprintf(c->out_path, sizeof c->out_path, "/%ss/%s", kind, c->id);
+  if (!c->out_body) {
+    finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  if (okegw_store_lookup(c->g->store, kind, c->id, on_return_route, c) < 0)
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
 static int bearer_ok(const okegw_req *r, const char *token) {
@@ -905,14 +929,11 @@ static void supplier_callback(call *c, const char *rest) {
   cJSON_Delete(c->body);
   c->body = mapped;
   c->out_body = okegw_json_print(mapped);
-  c->out_method = "PATCH";
-  snprintf(c->out_path, sizeof c->out_path, "/associations/%s", c->id);
   if (!c->out_body) {
     finish_problem(c, 503, NULL, "out of memory");
     return;
   }
-  if (okegw_store_lookup(g->store, "association", c->id, on_callback_route, c) < 0)
-    finish_problem(c, 503, NULL, "the gateway is shutting down");
+  return_to_planning(c, "association");
 }
 
 /* ---- GET / ------------------------------------------------------------- */
@@ -936,25 +957,74 @@ static void service_metadata(call *c) {
 
 /* ---- matching ---------------------------------------------------------- */
 
-/* The OKE interactions a TA host serves, by path shape and method. */
+/* Who may call an interaction: okegw answers in the role the caller calls
+ * (towards TPL it is the TA, towards a TA it is the TPL), so the same path
+ * means different interactions for different callers (digest §1.7). */
+enum { BY_TPL = 1, BY_TA = 2, BY_DR = 4 };
+
 typedef struct route_def {
   const char *shape; /* segments; "{id}" matches one path id */
   const char *method;
+  unsigned callers; /* BY_* */
   int interaction;
 } route_def;
 
 static const route_def routes[] = {
-    {"components", "GET", OKE_I_FLOW0_LIST_COMPONENTS},
-    {"components/{id}", "GET", OKE_I_FLOW0_GET_COMPONENT},
-    {"offerings/{id}", "PUT", OKE_I_FLOW2_PUT_OFFERING},
-    {"offerings/{id}", "PATCH", OKE_I_FLOW2_PATCH_OFFERING},
-    {"offerings/{id}", "GET", OKE_I_FLOW2_GET_OFFERING},
-    {"offerings/{id}/associations", "GET", OKE_I_FLOW2_LIST_ASSOCIATIONS},
-    {"associations/{id}", "PUT", OKE_I_FLOW2_PUT_ASSOCIATION},
-    {"associations/{id}", "PATCH", OKE_I_FLOW2_PATCH_ASSOCIATION},
-    {"associations/{id}", "GET", OKE_I_FLOW2_GET_ASSOCIATION},
-    {"associations/{id}/url", "GET", OKE_I_FLOW2_GET_ASSOCIATION_URL},
+    {"components", "GET", BY_TPL | BY_DR, OKE_I_FLOW0_LIST_COMPONENTS},
+    {"components/{id}", "GET", BY_TPL | BY_DR, OKE_I_FLOW0_GET_COMPONENT},
+    {"offerings/{id}", "PUT", BY_TPL, OKE_I_FLOW2_PUT_OFFERING},
+    {"offerings/{id}", "PATCH", BY_TPL, OKE_I_FLOW2_PATCH_OFFERING},
+    {"offerings/{id}", "PATCH", BY_TA, OKE_I_FLOW4_PATCH_OFFERING},
+    {"offerings/{id}", "GET", BY_TPL, OKE_I_FLOW2_GET_OFFERING},
+    {"offerings/{id}/associations", "GET", BY_TPL, OKE_I_FLOW2_LIST_ASSOCIATIONS},
+    {"associations/{id}", "PUT", BY_TPL, OKE_I_FLOW2_PUT_ASSOCIATION},
+    {"associations/{id}", "PATCH", BY_TPL, OKE_I_FLOW2_PATCH_ASSOCIATION},
+    {"associations/{id}", "PATCH", BY_TA, OKE_I_FLOW3_PATCH_ASSOCIATION},
+    {"associations/{id}", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION},
+    {"associations/{id}/url", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION_URL},
 };
+
+static unsigned scope_of(int interaction) {
+  switch (interaction) {
+  case OKE_I_FLOW0_LIST_COMPONENTS:
+  case OKE_I_FLOW0_GET_COMPONENT: return OKEGW_SCOPE_FLOW0;
+  case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: return OKEGW_SCOPE_FLOW6;
+  default: break;
+  }
+  return interaction >= OKE_I_FLOW1_LIST_OFFERINGS && interaction <= OKE_I_FLOW5_PUT_ASSOCIATION
+             ? OKEGW_SCOPE_FLOW15
+             : OKEGW_SCOPE_FLOW234;
+}
+
+static unsigned caller_bit(const okegw_connector *caller) {
+  if (!caller)
+    return BY_TPL; /* no identities configured: the caller is the school's TPL */
+  switch (caller->conf->role) {
+  case OKEGW_ROLE_TA: return BY_TA;
+  case OKEGW_ROLE_DR: return BY_DR;
+  case OKEGW_ROLE_TPL: return BY_TPL;
+  }
+  return 0;
+}
+
+/* Finds the connector whose inbound_token the request presents. Every token
+ * is compared in constant time, so timing tells nothing about any of them.
+ * Returns 0 (caller set, or anonymous when no identities are configured) or
+ * the status to refuse with. */
+static int identify(call *c) {
+  okegw_gateway *g = c->g;
+  const char *h = okegw_req_header(c->req, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    return g->identity ? 401 : 0;
+  okegw_connector *found = NULL;
+  for (size_t i = 0; i < g->nconns; i++)
+    if (g->conns[i].conf->inbound_token && bearer_ok(c->req, g->conns[i].conf->inbound_token))
+      found = &g->conns[i];
+  if (!found)
+    return 401;
+  c->caller = found;
+  return 0;
+}
 
 /* Matches "a/b/c" against a shape; copies the {id} segment into id. */
 static int shape_match(const char *shape, const char *path, char *id, size_t idsz) {
@@ -1014,8 +1084,20 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
 
+  int refuse = identify(c);
+  if (refuse) {
+    char *body = okegw_problem_json(401, "Unauthorized",
+                                    "present the bearer token this system was given for okegw "
+                                    "(its connector's inbound_token)",
+                                    NULL);
+    finish(c, 401, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0,
+           "WWW-Authenticate: Bearer\r\n");
+    free(body);
+    return;
+  }
+  unsigned who = caller_bit(c->caller);
   char allow[64] = "";
-  int matched_path = 0;
+  int matched_path = 0, other_caller = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     char id[sizeof c->id] = "";
     if (!shape_match(routes[i].shape, rel, id, sizeof id))
@@ -1023,12 +1105,23 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     matched_path = 1;
     if (strcmp(routes[i].method, req->method) != 0) {
       size_t used = strlen(allow);
-      snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+      if (!strstr(allow, routes[i].method))
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+      continue;
+    }
+    if (!(routes[i].callers & who)) {
+      other_caller = 1;
       continue;
     }
     c->interaction = routes[i].interaction;
     memcpy(c->id, id, sizeof id);
     break;
+  }
+  if (!c->interaction && other_caller) {
+    finish_problem(c, 403, c->caller ? c->caller->conf->name : NULL,
+                   "a %s system may not %s %s (OKE lets other roles do that)",
+                   c->caller ? okegw_role_name(c->caller->conf->role) : "tpl", req->method, path);
+    return;
   }
   if (!c->interaction) {
     if (matched_path) {
@@ -1050,8 +1143,31 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     finish_problem(c, 503, NULL, "the gateway is shutting down");
     return;
   }
+  if (c->caller) {
+    unsigned scope = scope_of(c->interaction);
+    if (!(c->caller->conf->scopes & scope)) {
+      finish_problem(
+          c, 403, c->caller->conf->name, "connector '%s' does not have the scope %s that %s needs",
+          c->caller->conf->name, okegw_scope_name(scope), okegw_interaction_name(c->interaction));
+      return;
+    }
+    if (c->caller->conf->phase == OKEGW_PHASE_OFF) {
+      finish_problem(c, 503, c->caller->conf->name,
+                     "connector '%s' is in phase off: okegw does not carry its requests yet",
+                     c->caller->conf->name);
+      return;
+    }
+  }
 
   switch (c->interaction) {
+  case OKE_I_FLOW3_PATCH_ASSOCIATION:
+  case OKE_I_FLOW4_PATCH_OFFERING:
+    if (check_body(c, &c->body) < 0)
+      return;
+    c->target = c->caller;
+    return_to_planning(c, c->interaction == OKE_I_FLOW3_PATCH_ASSOCIATION ? "association"
+                                                                          : "offering");
+    break;
   case OKE_I_FLOW0_LIST_COMPONENTS: list_components(c); break;
   case OKE_I_FLOW0_GET_COMPONENT:
     if (okegw_store_lookup(g->store, "component", c->id, on_component_route, c) < 0)
@@ -1179,6 +1295,13 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
               okegw_role_name(c->conf->role), okegw_phase_name(c->conf->phase),
               okegw_mapset_dir(c->maps), f.mapping);
   }
+  for (size_t i = 0; i < g->nconns; i++)
+    if (conf->connectors[i].inbound_token)
+      g->identity = 1;
+  if (!g->identity)
+    okegw_log(OKEGW_LOG_WARN, NULL,
+              "no connector has an inbound_token: every caller is trusted as the school's TPL "
+              "(fine for a demo; give each calling system its own token before going live)");
   okegw_server_opts so = {.host = conf->listen_host,
                           .port = conf->listen_port,
                           .max_header_bytes = conf->max_header_bytes,

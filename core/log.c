@@ -45,6 +45,8 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
   if (f) {
     if (f->connector)
       cJSON_AddStringToObject(o, "connector", f->connector);
+    if (f->caller)
+      cJSON_AddStringToObject(o, "caller", f->caller);
     if (f->interaction)
       cJSON_AddStringToObject(o, "interaction", f->interaction);
     if (f->method)

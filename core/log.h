@@ -10,6 +10,7 @@ enum { OKEGW_LOG_DEBUG = 0, OKEGW_LOG_INFO, OKEGW_LOG_WARN, OKEGW_LOG_ERROR };
 /* Optional structured fields; zero/NULL members are left out. */
 typedef struct okegw_log_fields {
   const char *connector;
+  const char *caller; /* the connector whose credential the request carried */
   const char *interaction;
   const char *request_id;
   const char *method;

@@ -34,8 +34,8 @@ extern "C" {
 #define OKE_ABI_MINOR 1
 /* ABI history:
  *   1.0  first release.
- *   1.1  OKE_I_FLOW3_PATCH_ASSOCIATION added (a 1.0 plugin answers it with
- *        OKE_EUNSUP, so 1.0 plugins keep working). */
+ *   1.1  interactions 11-32 (flows 1, 3, 4, 5, 6 and documents) added; a 1.0
+ *        plugin answers them with OKE_EUNSUP, so 1.0 plugins keep working. */
 
 /* The exported entry point of a dynamically loaded plugin. */
 #define OKE_PLUGIN_ENTRY_SYMBOL "oke_plugin_entry"
@@ -84,7 +84,30 @@ enum oke_interaction {
   OKE_I_FLOW2_PATCH_ASSOCIATION = 8,    /* PATCH /associations/{id} */
   OKE_I_FLOW2_GET_ASSOCIATION = 9,      /* GET /associations/{id} */
   OKE_I_FLOW2_GET_ASSOCIATION_URL = 10, /* GET /associations/{id}/url */
-  OKE_I_FLOW3_PATCH_ASSOCIATION = 11    /* PATCH /associations/{id} at a TPL (ABI 1.1) */
+  /* ABI 1.1: the other flows. A TA-side read of flow 3/4 (GET offering,
+   * its associations, one association) is the flow-2 interaction. */
+  OKE_I_FLOW3_PATCH_ASSOCIATION = 11,   /* PATCH /associations/{id} at a TPL: result */
+  OKE_I_GET_DOCUMENT = 12,              /* GET /documents/{id} (flows 3, 4, 5) */
+  OKE_I_FLOW4_PATCH_OFFERING = 13,      /* PATCH /offerings/{id} at a TPL: session report */
+  OKE_I_FLOW1_LIST_OFFERINGS = 14,      /* GET /offerings at a DR */
+  OKE_I_FLOW1_GET_OFFERING = 15,        /* GET /offerings/{id} at a DR */
+  OKE_I_FLOW1_LIST_ASSOCIATIONS = 16,   /* GET /offerings/{id}/associations at a DR */
+  OKE_I_FLOW1_GET_ASSOCIATION = 17,     /* GET /associations/{id} at a DR */
+  OKE_I_FLOW1_GET_ORGANIZATION = 18,    /* GET /organizations/{id} at a DR */
+  OKE_I_FLOW1_GET_PERSON = 19,          /* GET /persons/{id} at a DR */
+  OKE_I_FLOW1_LIST_GROUPS = 20,         /* GET /groups at a DR */
+  OKE_I_FLOW1_GET_GROUP = 21,           /* GET /groups/{id} at a DR */
+  OKE_I_FLOW1_LIST_GROUP_MEMBERS = 22,  /* GET /groups/{id}/members at a DR */
+  OKE_I_FLOW1_PUT_OFFERING = 23,        /* PUT /offerings/{id} at a TPL */
+  OKE_I_FLOW1_PATCH_OFFERING = 24,      /* PATCH /offerings/{id} at a TPL */
+  OKE_I_FLOW1_PUT_ASSOCIATION = 25,     /* PUT /associations/{id} at a TPL */
+  OKE_I_FLOW1_PATCH_ASSOCIATION = 26,   /* PATCH /associations/{id} at a TPL */
+  OKE_I_FLOW1_PUT_PERSON = 27,          /* PUT /persons/{id} at a TPL */
+  OKE_I_FLOW1_PUT_GROUP = 28,           /* PUT /groups/{id} at a TPL */
+  OKE_I_FLOW1_PUT_GROUP_MEMBER = 29,    /* PUT /groups/{id}/members/{personId} at a TPL */
+  OKE_I_FLOW5_PATCH_ASSOCIATION = 30,   /* PATCH /associations/{id} at a DR: result */
+  OKE_I_FLOW5_PUT_ASSOCIATION = 31,     /* PUT /associations/{id} at a DR: extra attempt */
+  OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS = 32 /* GET /persons/{id}/associations at a DR */
 };
 
 typedef struct oke_conn oke_conn;         /* a connector instance (host-owned) */

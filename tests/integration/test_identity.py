@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Caller identity and the return route: each system presents its own token; the same path
+means another interaction for another caller (a TA's PATCH of an association is a flow-3
+result for the planning system); a TA may only write back to what it was sent."""
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from okegwtest import (check, check_2xx, check_problem, conf, fixture, main,  # noqa: E402
+                       make_components, ooapi_connector)
+
+TOKENS = {"alpha": "alpha-calls-okegw-0001", "beta": "beta-calls-okegw-00002",
+          "planning": "planning-calls-okegw-3"}
+
+
+def auth(name):
+    return {"Authorization": "Bearer " + TOKENS[name]}
+
+
+def setup(t, planning_scopes=None):
+    a = t.peer(make_components(3), name="alpha")
+    b = t.peer(make_components(2), name="beta")
+    tpl = t.peer([], name="planning")
+    planning = {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": tpl.base_url,
+                "inbound_token": TOKENS["planning"]}
+    if planning_scopes:
+        planning["scopes"] = planning_scopes
+    g = t.gateway(conf([("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"])),
+                        ("beta", ooapi_connector(b, inbound_token=TOKENS["beta"])),
+                        ("planning", planning)]))
+    return g, a, b, tpl
+
+
+def plan_at_alpha(g, a, tpl):
+    r = g.request("GET", "/ooapi/components?componentType=test", headers=auth("planning"))
+    check(r.status == 200, "catalogue: %s" % r.short())
+    o = fixture("flow2_put_offering_request.json")
+    o["component"] = a.catalogue[0]["componentId"]
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("planning")),
+              "PUT offering")
+    s = fixture("flow2_put_association_student_request.json")
+    check_2xx(g.request("PUT", "/ooapi/associations/" + s["associationId"], s,
+                        headers=auth("planning")), "PUT association")
+    # the planning system knows what it planned
+    tpl.offerings[o["offeringId"]] = {"offeringId": o["offeringId"]}
+    tpl.associations[s["associationId"]] = {"associationId": s["associationId"]}
+    return o, s
+
+
+RESULT = {"associationType": "componentOfferingAssociation",
+          "result": {"state": "completed", "resultDate": "2026-06-16", "weight": 100, "score": "7.5",
+                     "pass": "passed",
+                     "consumers": [{"consumerKey": "nl-test-admin", "attendance": "present"}]}}
+REPORT = {"offeringType": "component",
+          "consumers": [{"consumerKey": "nl-test-admin", "irregularities": "Brandalarm om 10:12",
+                         "documents": []}]}
+
+
+def test_no_or_wrong_token_is_401(t):
+    g, _, _, _ = setup(t)
+    for headers in (None, {"Authorization": "Bearer not-a-token-of-anyone"},
+                    {"Authorization": "Basic cGxhbm5pbmc6eA=="}):
+        r = g.request("GET", "/ooapi/components?componentType=test", headers=headers)
+        check_problem(r, 401, "headers %r" % headers)
+        check(r.header("WWW-Authenticate", "").startswith("Bearer"), "no WWW-Authenticate: %r" % r)
+
+
+def test_result_goes_back_to_planning(t):
+    g, a, b, tpl = setup(t)
+    o, s = plan_at_alpha(g, a, tpl)
+    aid = s["associationId"]
+    r = g.request("PATCH", "/ooapi/associations/" + aid, RESULT, headers=auth("alpha"))
+    check(r.status == 200, "flow-3 PATCH from the TA that got the deelname: %s" % r.short())
+    got = tpl.find("PATCH", "/associations/" + aid)
+    check(len(got) == 1 and got[0].json == RESULT, "planning got %r" % got)
+    check(not a.find("PATCH") and not b.find("PATCH"), "a supplier got the result back")
+    rec = g.wait_log(lambda x: x.get("msg") == "request" and x.get("method") == "PATCH")
+    check(rec and rec.get("caller") == "alpha" and rec.get("connector") == "planning"
+          and rec.get("interaction") == "flow3.patch_association", "log line: %r" % rec)
+    # flow 4: the session report of its own zitting
+    r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"], REPORT, headers=auth("alpha"))
+    check(r.status == 200, "flow-4 PATCH: %s" % r.short())
+    got = tpl.find("PATCH", "/offerings/" + o["offeringId"])
+    check(len(got) == 1 and got[0].json == REPORT, "planning got %r" % got)
+
+
+def test_other_ta_is_refused_and_nothing_forwarded(t):
+    g, a, b, tpl = setup(t)
+    o, s = plan_at_alpha(g, a, tpl)
+    mark = tpl.mark()
+    r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], RESULT, headers=auth("beta"))
+    check_problem(r, 403, "beta writing alpha's deelname")
+    r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"], REPORT, headers=auth("beta"))
+    check_problem(r, 403, "beta reporting on alpha's zitting")
+    r = g.request("PATCH", "/ooapi/associations/0b8c2a53-9e4b-4d0e-8a7f-3f1d2c4b5a69", RESULT,
+                  headers=auth("alpha"))
+    check_problem(r, 404, "a deelname never delivered")
+    check(not tpl.find(since=mark), "the planning system got %r" % tpl.find(since=mark))
+    rec = g.wait_log(lambda x: x.get("level") == "warn" and x.get("connector") == "beta"
+                     and "refused" in x.get("msg", ""))
+    check(rec is not None, "the refusal is not in the log")
+
+
+def test_roles_and_scopes(t):
+    g, a, _, tpl = setup(t, planning_scopes="nl-test-admin-flow-0")
+    # a TA does not fetch the catalogue, nor plan zittingen
+    check_problem(g.request("GET", "/ooapi/components?componentType=test", headers=auth("alpha")),
+                  403, "a TA calling flow 0")
+    o = fixture("flow2_put_offering_request.json")
+    o["component"] = a.catalogue[0]["componentId"]
+    check_problem(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("alpha")),
+                  403, "a TA planning a zitting")
+    # planning with only the flow-0 scope: catalogue yes, zittingsplan no
+    r = g.request("GET", "/ooapi/components?componentType=test", headers=auth("planning"))
+    check(r.status == 200, "flow 0 with its scope: %s" % r.short())
+    r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("planning"))
+    check_problem(r, 403, "flow 2 without the flow-2-3-4 scope")
+    check("nl-test-admin-flow-2-3-4" in r.json().get("detail", ""), "detail: %r" % r.json())
+    check(not a.non_catalogue(), "the supplier got %r" % a.non_catalogue())
+
+
+if __name__ == "__main__":
+    main(globals())
