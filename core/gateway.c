@@ -36,6 +36,7 @@ typedef struct call {
   int interaction;
   const char *oke_path; /* path below base_path, points into req->path */
   char id[64];          /* the path id */
+  char sub_id[64];      /* a second path id (groups/{id}/members/{sub}) */
   char ref_id[64];      /* offering: its component; association: its offering */
   okegw_connector *target;
   okegw_connector *caller; /* who called, by its credential; NULL = anonymous */
@@ -119,8 +120,19 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
 }
 
 /* Hands the call to `conn` unchanged, after the phase check. */
+static unsigned scope_of(int interaction);
+
 static void deliver_to(call *c, okegw_connector *conn) {
   c->target = conn;
+  /* the interaction may have been settled only now (a TPL's PATCH of a
+   * toetsinschrijving is flow 5): check the caller's scope for it */
+  if (c->caller && !(c->caller->conf->scopes & scope_of(c->interaction))) {
+    finish_problem(c, 403, c->caller->conf->name,
+                   "connector '%s' does not have the scope %s that %s needs", c->caller->conf->name,
+                   okegw_scope_name(scope_of(c->interaction)),
+                   okegw_interaction_name(c->interaction));
+    return;
+  }
   if (conn->conf->phase == OKEGW_PHASE_OFF) {
     finish_problem(c, 503, conn->conf->name,
                    "connector '%s' is in phase off: it carries no traffic until ICT sets its "
@@ -159,6 +171,10 @@ static void deliver_to_named(call *c, const char *name) {
   }
   deliver_to(c, conn);
 }
+
+static okegw_connector *single_live(okegw_gateway *g, enum okegw_role role, char *why,
+                                    size_t whysz);
+static void to_dr(call *c, int interaction, const char *kind);
 
 /* ---- flow 0: the merged catalogue -------------------------------------- */
 
@@ -620,6 +636,18 @@ static void on_component_route(void *ud, const okegw_route *r) {
 
 /* ---- flow 2: routing by the correlation store --------------------------- */
 
+/* For a TPL, an id that is no zitting or deelname at a TA is one of the
+ * DR's (planbare toets, toetsinschrijving): flow 1 reads, flow 5 results. */
+static int dr_interaction(int flow2) {
+  switch (flow2) {
+  case OKE_I_FLOW2_GET_OFFERING: return OKE_I_FLOW1_GET_OFFERING;
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS: return OKE_I_FLOW1_LIST_ASSOCIATIONS;
+  case OKE_I_FLOW2_GET_ASSOCIATION: return OKE_I_FLOW1_GET_ASSOCIATION;
+  case OKE_I_FLOW2_PATCH_ASSOCIATION: return OKE_I_FLOW5_PATCH_ASSOCIATION;
+  }
+  return 0;
+}
+
 static void on_lookup(void *ud, const okegw_route *r) {
   call *c = ud;
   const char *kind = c->interaction == OKE_I_FLOW2_GET_OFFERING ||
@@ -627,12 +655,16 @@ static void on_lookup(void *ud, const okegw_route *r) {
                              c->interaction == OKE_I_FLOW2_LIST_ASSOCIATIONS
                          ? "offering"
                          : "association";
-  if (r->rc == OKEGW_STORE_OK)
+  if (r->rc == OKEGW_STORE_OK) {
     deliver_to_named(c, r->connector);
-  else if (r->rc == OKEGW_STORE_NOTFOUND)
+  } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
+    to_dr(c, dr_interaction(c->interaction),
+          strcmp(kind, "offering") == 0 ? "planbare_toets" : "toetsinschrijving");
+  } else if (r->rc == OKEGW_STORE_NOTFOUND) {
     finish_problem(c, 404, NULL, "%s %s is unknown to this gateway", kind, c->id);
-  else
+  } else {
     finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+  }
 }
 
 static void bind_offering(call *c);
@@ -666,7 +698,29 @@ static void on_bind(void *ud, const okegw_route *r) {
     }
     if (c->interaction < 0)
       c->interaction = -c->interaction;
-    if (offering)
+    const char *org = NULL;
+    const cJSON *cons = cJSON_GetObjectItemCaseSensitive(c->body, "consumers");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cons) {
+      const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "consumerKey"));
+      if (k && strcmp(k, "nl-test-admin") == 0)
+        org = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "orgAssociationId"));
+    }
+    if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION && org && okegw_is_uuid(org)) {
+      /* an extra attempt (flow 5 PUT): goes to the DR of the original
+       * toetsinschrijving, and the new id becomes one of its own */
+      snprintf(c->ref_id, sizeof c->ref_id, "%s", org);
+      c->interaction = OKE_I_FLOW5_PUT_ASSOCIATION;
+      if (okegw_store_bind(c->g->store, "toetsinschrijving", c->id, "toetsinschrijving", org, 0,
+                           on_bind, c) < 0)
+        finish_problem(c, 503, NULL, "the gateway is shutting down");
+      return;
+    }
+    if (c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION)
+      finish_problem(c, 404, NULL,
+                     "toetsinschrijving %s (orgAssociationId) is unknown to this gateway",
+                     c->ref_id);
+    else if (offering)
       finish_problem(c, 400, NULL, "no live test supplier owns component %s", c->ref_id);
     else
       finish_problem(c, 400, NULL,
@@ -688,6 +742,21 @@ static void on_bind(void *ud, const okegw_route *r) {
                    offering ? "offering" : "association", c->id, r->prev_connector,
                    offering ? "component" : "offering", c->ref_id, r->connector);
     return;
+  }
+  if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) {
+    /* flow 6 lets a TA read the enrolments of persons it holds a deelname
+     * for, and no others: remember whose deelname this is */
+    const cJSON *person = cJSON_GetObjectItemCaseSensitive(c->body, "person");
+    const char *pid =
+        cJSON_IsObject(person)
+            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
+            : cJSON_GetStringValue(person);
+    char key[160];
+    if (pid && strlen(pid) < 64) {
+      snprintf(key, sizeof key, "%s@%s", pid, r->connector);
+      const char *k = key;
+      okegw_store_put(c->g->store, "ta_person", &k, 1, r->connector, NULL, NULL);
+    }
   }
   deliver_to_named(c, r->connector);
 }
@@ -763,6 +832,120 @@ static void lookup_routed(call *c, const char *kind) {
     finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
+/* ---- flows 1, 5 and 6 --------------------------------------------------- */
+
+static void on_dr_route(void *ud, const okegw_route *r) {
+  call *c = ud;
+  char why[160];
+  if (r->rc == OKEGW_STORE_OK) {
+    deliver_to_named(c, r->connector);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_NOTFOUND) {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
+    /* a result goes only to the DR that sent the toetsinschrijving */
+    finish_problem(c, 404, NULL,
+                   "association %s is neither a deelname at a test supplier nor a "
+                   "toetsinschrijving received from a DR through this gateway",
+                   c->id);
+    return;
+  }
+  okegw_connector *dr = single_live(c->g, OKEGW_ROLE_DR, why, sizeof why);
+  int any_dr = 0;
+  for (size_t i = 0; i < c->g->nconns; i++)
+    any_dr |= c->g->conns[i].conf->role == OKEGW_ROLE_DR;
+  if (!dr && !any_dr && c->id[0]) {
+    /* no DR behind this gateway: the id is simply unknown */
+    finish_problem(c, 404, NULL, "%s is unknown to this gateway", c->id);
+    return;
+  }
+  if (!dr) {
+    finish_problem(c, 503, NULL, "cannot carry %s: %s", okegw_interaction_name(c->interaction),
+                   why);
+    return;
+  }
+  deliver_to(c, dr);
+}
+
+/* Flow 1 reads and flow 5 writes of a TPL: to the DR that owns the id when
+ * okegw saw it pass (kind), else to the one live DR. */
+static void to_dr(call *c, int interaction, const char *kind) {
+  c->interaction = interaction;
+  if (interaction == OKE_I_FLOW5_PATCH_ASSOCIATION && !c->body && check_body(c, &c->body) < 0)
+    return;
+  if (kind && c->id[0]) {
+    if (okegw_store_lookup(c->g->store, kind, c->id, on_dr_route, c) < 0)
+      finish_problem(c, 503, NULL, "the gateway is shutting down");
+    return;
+  }
+  okegw_route none = {.rc = OKEGW_STORE_NOTFOUND};
+  on_dr_route(c, &none);
+}
+
+static void on_flow1_recorded(void *ud, const okegw_route *r) {
+  call *c = ud;
+  char why[160];
+  if (r->rc != OKEGW_STORE_OK) {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  okegw_connector *tpl = single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
+  if (!tpl) {
+    finish_problem(c, 503, NULL, "cannot carry %s: %s", okegw_interaction_name(c->interaction),
+                   why);
+    return;
+  }
+  deliver_to(c, tpl);
+}
+
+/* Flow 1 push of a DR to the TPL. Planbare toetsen and toetsinschrijvingen
+ * are recorded as the DR's first, so flow-5 results find their way back. */
+static void flow1_push(call *c) {
+  if (check_body(c, &c->body) < 0)
+    return;
+  const char *kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"
+                     : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION ? "toetsinschrijving"
+                                                                     : NULL;
+  if (kind) {
+    const char *id = c->id;
+    if (okegw_store_put(c->g->store, kind, &id, 1, c->caller->conf->name, on_flow1_recorded, c) < 0)
+      finish_problem(c, 503, NULL, "the gateway is shutting down");
+    return;
+  }
+  okegw_route ok = {.rc = OKEGW_STORE_OK};
+  on_flow1_recorded(c, &ok);
+}
+
+static void on_flow6_route(void *ud, const okegw_route *r) {
+  call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){.connector = c->caller->conf->name,
+                                  .interaction = okegw_interaction_name(c->interaction),
+                                  .request_id = c->req->request_id,
+                                  .latency_ms = -1},
+              "refused: connector '%s' asked for enrolments of person %s without a deelname",
+              c->caller->conf->name, c->id);
+    finish_problem(c, 403, c->caller->conf->name,
+                   "connector '%s' holds no deelname of person %s, so it may not read that "
+                   "person's enrolments (flow 6 data minimisation)",
+                   c->caller->conf->name, c->id);
+    return;
+  }
+  okegw_route none = {.rc = OKEGW_STORE_NOTFOUND};
+  on_dr_route(c, r->rc == OKEGW_STORE_OK ? &none : r);
+}
+
+static void flow6(call *c) {
+  char key[160];
+  snprintf(key, sizeof key, "%s@%s", c->id, c->caller->conf->name);
+  if (okegw_store_lookup(c->g->store, "ta_person", key, on_flow6_route, c) < 0)
+    finish_problem(c, 503, NULL, "the gateway is shutting down");
+}
+
 /* ---- supplier callbacks ------------------------------------------------ */
 
 /* A supplier that does not speak OKE pushes results to
@@ -773,21 +956,26 @@ static void lookup_routed(call *c, const char *kind) {
 
 /* The TPL connector results go back to. Until callers are identified, that
  * is the one live TPL connector. */
-static okegw_connector *return_tpl(okegw_gateway *g, char *why, size_t whysz) {
+static okegw_connector *single_live(okegw_gateway *g, enum okegw_role role, char *why,
+                                    size_t whysz) {
   okegw_connector *found = NULL;
   size_t n = 0;
   for (size_t i = 0; i < g->nconns; i++) {
     okegw_connector *c = &g->conns[i];
-    if (c->conf->role == OKEGW_ROLE_TPL && c->conf->phase == OKEGW_PHASE_LIVE && c->ready) {
+    if (c->conf->role == role && c->conf->phase == OKEGW_PHASE_LIVE && c->ready) {
       found = c;
       n++;
     }
   }
   if (n == 1)
     return found;
-  snprintf(why, whysz, "%s live TPL connector to return results to (exactly one is needed)",
-           n ? "more than one" : "no");
+  snprintf(why, whysz, "%s live %s connector (exactly one is needed)", n ? "more than one" : "no",
+           okegw_role_name(role));
   return NULL;
+}
+
+static okegw_connector *return_tpl(okegw_gateway *g, char *why, size_t whysz) {
+  return single_live(g, OKEGW_ROLE_TPL, why, whysz);
 }
 
 /* The return route (OKE ground rule 5): a TA's result (flow 3) or session
@@ -982,6 +1170,24 @@ static const route_def routes[] = {
     {"associations/{id}", "PATCH", BY_TA, OKE_I_FLOW3_PATCH_ASSOCIATION},
     {"associations/{id}", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION},
     {"associations/{id}/url", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION_URL},
+    /* flow 1 pull: the TPL reads at the DR (offering and association reads
+     * that are not zittingen or deelnames fall through to the DR too) */
+    {"offerings", "GET", BY_TPL, OKE_I_FLOW1_LIST_OFFERINGS},
+    {"persons/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_PERSON},
+    {"organizations/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_ORGANIZATION},
+    {"groups", "GET", BY_TPL, OKE_I_FLOW1_LIST_GROUPS},
+    {"groups/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_GROUP},
+    {"groups/{id}/members", "GET", BY_TPL, OKE_I_FLOW1_LIST_GROUP_MEMBERS},
+    /* flow 1 push: the DR writes at the TPL */
+    {"offerings/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_OFFERING},
+    {"offerings/{id}", "PATCH", BY_DR, OKE_I_FLOW1_PATCH_OFFERING},
+    {"associations/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_ASSOCIATION},
+    {"associations/{id}", "PATCH", BY_DR, OKE_I_FLOW1_PATCH_ASSOCIATION},
+    {"persons/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_PERSON},
+    {"groups/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP},
+    {"groups/{id}/members/{sub}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP_MEMBER},
+    /* flow 6: a TA reads programme enrolments at the DR */
+    {"persons/{id}/associations", "GET", BY_TA, OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS},
 };
 
 static unsigned scope_of(int interaction) {
@@ -1027,16 +1233,18 @@ static int identify(call *c) {
 }
 
 /* Matches "a/b/c" against a shape; copies the {id} segment into id. */
-static int shape_match(const char *shape, const char *path, char *id, size_t idsz) {
+static int shape_match(const char *shape, const char *path, char *id, char *sub, size_t idsz) {
   while (*shape && *path) {
     const char *ss = strchr(shape, '/'), *ps = strchr(path, '/');
     size_t sl = ss ? (size_t)(ss - shape) : strlen(shape);
     size_t pl = ps ? (size_t)(ps - path) : strlen(path);
-    if (sl == 4 && strncmp(shape, "{id}", 4) == 0) {
+    int is_id = sl == 4 && strncmp(shape, "{id}", 4) == 0;
+    int is_sub = sl == 5 && strncmp(shape, "{sub}", 5) == 0;
+    if (is_id || is_sub) {
       if (pl == 0 || pl >= idsz)
         return 0;
-      memcpy(id, path, pl);
-      id[pl] = '\0';
+      memcpy(is_id ? id : sub, path, pl);
+      (is_id ? id : sub)[pl] = '\0';
     } else if (sl != pl || strncmp(shape, path, sl) != 0) {
       return 0;
     }
@@ -1099,8 +1307,8 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   char allow[64] = "";
   int matched_path = 0, other_caller = 0;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    char id[sizeof c->id] = "";
-    if (!shape_match(routes[i].shape, rel, id, sizeof id))
+    char id[sizeof c->id] = "", sub[sizeof c->sub_id] = "";
+    if (!shape_match(routes[i].shape, rel, id, sub, sizeof id))
       continue;
     matched_path = 1;
     if (strcmp(routes[i].method, req->method) != 0) {
@@ -1115,6 +1323,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     }
     c->interaction = routes[i].interaction;
     memcpy(c->id, id, sizeof id);
+    memcpy(c->sub_id, sub, sizeof sub);
     break;
   }
   if (!c->interaction && other_caller) {
@@ -1135,8 +1344,8 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     }
     return;
   }
-  if (c->id[0] && !okegw_is_uuid(c->id)) {
-    finish_problem(c, 400, NULL, "the id in the path is not a UUID: '%s'", c->id);
+  if ((c->id[0] && !okegw_is_uuid(c->id)) || (c->sub_id[0] && !okegw_is_uuid(c->sub_id))) {
+    finish_problem(c, 400, NULL, "an id in the path is not a UUID: %s", path);
     return;
   }
   if (g->stopping) {
@@ -1160,6 +1369,20 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   }
 
   switch (c->interaction) {
+  case OKE_I_FLOW1_LIST_OFFERINGS:
+  case OKE_I_FLOW1_LIST_GROUPS: to_dr(c, c->interaction, NULL); break;
+  case OKE_I_FLOW1_GET_PERSON:
+  case OKE_I_FLOW1_GET_ORGANIZATION:
+  case OKE_I_FLOW1_GET_GROUP:
+  case OKE_I_FLOW1_LIST_GROUP_MEMBERS: to_dr(c, c->interaction, NULL); break;
+  case OKE_I_FLOW1_PUT_OFFERING:
+  case OKE_I_FLOW1_PATCH_OFFERING:
+  case OKE_I_FLOW1_PUT_ASSOCIATION:
+  case OKE_I_FLOW1_PATCH_ASSOCIATION:
+  case OKE_I_FLOW1_PUT_PERSON:
+  case OKE_I_FLOW1_PUT_GROUP:
+  case OKE_I_FLOW1_PUT_GROUP_MEMBER: flow1_push(c); break;
+  case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: flow6(c); break;
   case OKE_I_FLOW3_PATCH_ASSOCIATION:
   case OKE_I_FLOW4_PATCH_OFFERING:
     if (check_body(c, &c->body) < 0)
