@@ -121,6 +121,8 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
 
 /* Hands the call to `conn` unchanged, after the phase check. */
 static unsigned scope_of(int interaction);
+static unsigned scope_for(const call *c);
+static void remember_documents(call *c, const char *holder);
 
 static void deliver_to(call *c, okegw_connector *conn) {
   c->target = conn;
@@ -838,6 +840,14 @@ static void on_dr_route(void *ud, const okegw_route *r) {
   call *c = ud;
   char why[160];
   if (r->rc == OKEGW_STORE_OK) {
+    if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION ||
+        c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION) {
+      /* the DR fetches flow-5 documents from the planning system */
+      okegw_connector *tpl =
+          c->caller ? c->caller : single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
+      if (tpl)
+        remember_documents(c, tpl->conf->name);
+    }
     deliver_to_named(c, r->connector);
     return;
   }
@@ -946,6 +956,58 @@ static void flow6(call *c) {
     finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
+/* ---- documents --------------------------------------------------------- */
+
+/* Every documentId in a "documents" list anywhere in the body. */
+static void collect_documents(const cJSON *j, const char **ids, size_t *n, size_t max) {
+  for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
+    if (e->string && strcmp(e->string, "documents") == 0 && cJSON_IsArray(e)) {
+      const cJSON *d;
+      cJSON_ArrayForEach(d, e) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "documentId"));
+        if (id && *n < max && strlen(id) < 64)
+          ids[(*n)++] = id;
+      }
+    } else if (cJSON_IsObject(e) || cJSON_IsArray(e)) {
+      collect_documents(e, ids, n, max);
+    }
+  }
+}
+
+/* A document is served later by the system whose message referenced it:
+ * remember that system for each documentId the body carries. */
+static void remember_documents(call *c, const char *holder) {
+  const char *ids[64];
+  size_t n = 0;
+  collect_documents(c->body, ids, &n, sizeof ids / sizeof ids[0]);
+  if (n)
+    okegw_store_put(c->g->store, "document", ids, n, holder, NULL, NULL);
+}
+
+static void on_document_route(void *ud, const okegw_route *r) {
+  call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    finish_problem(c, 404, NULL,
+                   "document %s was not referenced by any message through this "
+                   "gateway",
+                   c->id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  okegw_connector *holder = connector_by_name(c->g, r->connector);
+  /* a TPL fetches from a TA, a DR from the TPL: not from just anyone */
+  enum okegw_role want =
+      c->caller && c->caller->conf->role == OKEGW_ROLE_DR ? OKEGW_ROLE_TPL : OKEGW_ROLE_TA;
+  if (holder && holder->conf->role != want) {
+    finish_problem(c, 404, NULL, "document %s is not one this caller fetches", c->id);
+    return;
+  }
+  deliver_to_named(c, r->connector);
+}
+
 /* ---- supplier callbacks ------------------------------------------------ */
 
 /* A supplier that does not speak OKE pushes results to
@@ -1016,6 +1078,7 @@ static void on_return_route(void *ud, const okegw_route *r) {
     finish_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
     return;
   }
+  remember_documents(c, from);
   deliver_to(c, tpl);
 }
 
@@ -1186,6 +1249,9 @@ static const route_def routes[] = {
     {"persons/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_PERSON},
     {"groups/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP},
     {"groups/{id}/members/{sub}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP_MEMBER},
+    /* documents: a TPL fetches them from the TA that referenced them (flows
+     * 3, 4), a DR from the TPL (flow 5) */
+    {"documents/{id}", "GET", BY_TPL | BY_DR, OKE_I_GET_DOCUMENT},
     /* flow 6: a TA reads programme enrolments at the DR */
     {"persons/{id}/associations", "GET", BY_TA, OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS},
 };
@@ -1200,6 +1266,13 @@ static unsigned scope_of(int interaction) {
   return interaction >= OKE_I_FLOW1_LIST_OFFERINGS && interaction <= OKE_I_FLOW5_PUT_ASSOCIATION
              ? OKEGW_SCOPE_FLOW15
              : OKEGW_SCOPE_FLOW234;
+}
+
+/* Documents are flow 3/4 for a TPL and flow 5 for a DR. */
+static unsigned scope_for(const call *c) {
+  if (c->interaction == OKE_I_GET_DOCUMENT && c->caller && c->caller->conf->role == OKEGW_ROLE_DR)
+    return OKEGW_SCOPE_FLOW15;
+  return scope_of(c->interaction);
 }
 
 static unsigned caller_bit(const okegw_connector *caller) {
@@ -1353,7 +1426,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
   if (c->caller) {
-    unsigned scope = scope_of(c->interaction);
+    unsigned scope = scope_for(c);
     if (!(c->caller->conf->scopes & scope)) {
       finish_problem(
           c, 403, c->caller->conf->name, "connector '%s' does not have the scope %s that %s needs",
@@ -1383,6 +1456,10 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   case OKE_I_FLOW1_PUT_GROUP:
   case OKE_I_FLOW1_PUT_GROUP_MEMBER: flow1_push(c); break;
   case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: flow6(c); break;
+  case OKE_I_GET_DOCUMENT:
+    if (okegw_store_lookup(g->store, "document", c->id, on_document_route, c) < 0)
+      finish_problem(c, 503, NULL, "the gateway is shutting down");
+    break;
   case OKE_I_FLOW3_PATCH_ASSOCIATION:
   case OKE_I_FLOW4_PATCH_OFFERING:
     if (check_body(c, &c->body) < 0)

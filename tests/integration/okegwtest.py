@@ -703,6 +703,7 @@ class Peer:
         self.name = name
         self.offerings = {}
         self.associations = {}
+        self.documents = {}  # documentId -> bytes, served as application/octet-stream
         self.requests = []
         self.lock = threading.Lock()
         self.server = _PeerServer(("127.0.0.1", 0), _PeerHandler)
@@ -775,6 +776,14 @@ class Peer:
             if page is None:
                 return h._problem(400, "Bad Request", "bad paging parameters")
             return h._send(200, page)
+        mm = re.fullmatch(r"/documents/([^/]+)", p)
+        if mm:
+            doc = self.documents.get(mm.group(1))
+            if m != "GET":
+                return h._problem(405, "Method Not Allowed")
+            if doc is None:
+                return h._problem(404, "Not Found", "no such document")
+            return h._send(200, raw=doc, ctype="application/octet-stream")
         mm = re.fullmatch(r"/components/([^/]+)", p)
         if mm:
             if m != "GET":

@@ -121,5 +121,30 @@ def test_roles_and_scopes(t):
     check(not a.non_catalogue(), "the supplier got %r" % a.non_catalogue())
 
 
+def test_documents_come_from_the_ta_that_referenced_them(t):
+    g, a, b, tpl = setup(t)
+    o, s = plan_at_alpha(g, a, tpl)
+    doc_id = "9b7e4c1a-2d3f-4a5b-8c6d-7e8f9a0b1c2d"
+    pdf = b"%PDF-1.4\n" + bytes(range(256)) * 400  # binary, about 100 KiB
+    a.documents[doc_id] = pdf
+    b.documents[doc_id] = b"not this one"
+    # before any message referenced it, the document is unknown
+    check_problem(g.request("GET", "/ooapi/documents/" + doc_id, headers=auth("planning")), 404,
+                  "an unreferenced document")
+    report = json.loads(json.dumps(REPORT))
+    report["consumers"][0]["documents"] = [{"documentId": doc_id, "documentType": "sessionReport",
+                                            "documentName": "proces-verbaal.pdf"}]
+    r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"], report, headers=auth("alpha"))
+    check(r.status == 200, "flow-4 report with a document: %s" % r.short())
+    r = g.request("GET", "/ooapi/documents/" + doc_id, headers=auth("planning"))
+    check(r.status == 200 and r.body == pdf, "document: %d, %d bytes" % (r.status, len(r.body)))
+    check(r.header("Content-Type") == "application/octet-stream", "type: %r" % r.header("Content-Type"))
+    check(a.find("GET", "/documents/" + doc_id) and not b.find("GET", "/documents/" + doc_id),
+          "fetched from the wrong TA")
+    # a TA does not fetch documents
+    check_problem(g.request("GET", "/ooapi/documents/" + doc_id, headers=auth("alpha")), 403,
+                  "a TA fetching a document")
+
+
 if __name__ == "__main__":
     main(globals())
