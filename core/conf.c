@@ -41,11 +41,23 @@ void okegw_diag_free(okegw_diag *d) {
 }
 
 /* Host keys of a connector section, with the one-line help README repeats. */
-static const char *const connector_keys[] = {
-    "plugin",      "role",    "phase",          "base_url",           "auth",
-    "token",       "api_key", "api_key_header", "connect_timeout_ms", "timeout_ms",
-    "test_system", "scripts", "callback_token", "inbound_token",      "scopes",
-    NULL};
+static const char *const connector_keys[] = {"plugin",
+                                             "role",
+                                             "phase",
+                                             "base_url",
+                                             "auth",
+                                             "token",
+                                             "api_key",
+                                             "api_key_header",
+                                             "connect_timeout_ms",
+                                             "timeout_ms",
+                                             "test_system",
+                                             "scripts",
+                                             "callback_token",
+                                             "inbound_token",
+                                             "scopes",
+                                             "validate_answers",
+                                             NULL};
 
 int okegw_conf_is_secret(const char *key) {
   return strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0 ||
@@ -299,6 +311,15 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "auth: expected none, bearer or apikey, got '%s'", v);
   } else if (strcmp(k, "token") == 0) {
     set_str(&cc->token, v);
+  } else if (strcmp(k, "validate_answers") == 0) {
+    if (strcmp(v, "warn") == 0)
+      cc->validate_answers = OKEGW_CHECK_WARN;
+    else if (strcmp(v, "block") == 0)
+      cc->validate_answers = OKEGW_CHECK_BLOCK;
+    else if (strcmp(v, "off") == 0)
+      cc->validate_answers = OKEGW_CHECK_OFF;
+    else
+      ERR(ps, "validate_answers: expected warn, block or off, got '%s'", v);
   } else if (strcmp(k, "inbound_token") == 0) {
     if (strlen(v) < 16)
       ERR(ps, "inbound_token: use at least 16 characters");

@@ -9,6 +9,7 @@
 enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
 enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
 enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY };
+enum okegw_check { OKEGW_CHECK_WARN = 0, OKEGW_CHECK_BLOCK, OKEGW_CHECK_OFF };
 
 /* The OKE flow scopes (digest R2): what a caller may do. */
 enum {
@@ -45,6 +46,7 @@ typedef struct okegw_conf_connector {
   char *inbound_token;  /* bearer token this system presents when it calls okegw; NULL = none */
   unsigned scopes;      /* OKEGW_SCOPE_* this system may use when it calls okegw */
   int scopes_set;       /* scopes given in the file (else the role's defaults) */
+  enum okegw_check validate_answers; /* what to do with an answer that breaks the profile */
   long connect_timeout_ms;
   long timeout_ms;
   char *scripts;        /* Lua mapping folder, resolved */

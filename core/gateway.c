@@ -6,6 +6,7 @@
 #include "problem.h"
 #include "store.h"
 #include "util.h"
+#include "validate.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -113,15 +114,88 @@ static int is_live_ta(const okegw_connector *c) {
   return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE;
 }
 
+static int check_answer(call *c, const okegw_answer *a, char **out);
+
 static void on_routed_done(void *ud, const okegw_answer *a) {
   call *c = ud;
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping);
+  char *blocked = NULL;
+  if (check_answer(c, a, &blocked)) {
+    finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
+    free(blocked);
+    return;
+  }
   finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
 }
 
 /* Hands the call to `conn` unchanged, after the phase check. */
 static unsigned scope_of(int interaction);
 static unsigned scope_for(const call *c);
+
+/* Every request body is checked against the OKE profile once its
+ * interaction is settled, right before it leaves: 400 with every violation
+ * and its JSON pointer, nothing forwarded. Returns 1 when refused. */
+static int refuse_invalid(call *c) {
+  /* R12/R23: the body names the path's id; a PATCH on an extra attempt
+   * names the original toetsinschrijving instead */
+  const char *pid = c->sub_id[0] ? c->sub_id : c->id;
+  if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION && c->ref_id[0])
+    pid = c->ref_id;
+  okegw_validate_ctx vctx = {.path_id = pid};
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_REQUEST, c->body, &vctx, &v);
+  if (n == 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  char *body = n > 0 ? okegw_violations_problem(&v, 400) : NULL;
+  okegw_log(OKEGW_LOG_INFO,
+            &(okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "refused: %d violation(s) of the OKE profile, first %s: %s", n,
+            n > 0 ? v.v[0].pointer : "", n > 0 ? v.v[0].message : "out of memory");
+  okegw_violations_free(&v);
+  c->target = NULL;
+  if (body)
+    finish(c, 400, OKEGW_PROBLEM_TYPE, body, strlen(body), NULL);
+  else
+    finish_problem(c, 503, NULL, "out of memory while validating");
+  free(body);
+  return 1;
+}
+
+/* A peer's JSON answer checked against the profile. 0 = pass it on (perhaps
+ * with a warning logged); 1 = the connector blocks invalid answers and *out
+ * holds the 502 problem body to send instead. */
+static int check_answer(call *c, const okegw_answer *a, char **out) {
+  *out = NULL;
+  if (!a->conn || a->conn->conf->validate_answers == OKEGW_CHECK_OFF || a->status != 200 ||
+      !a->body_len)
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(a->body, a->body_len);
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, j, NULL, &v);
+  cJSON_Delete(j);
+  if (n <= 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  int block = a->conn->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_log(OKEGW_LOG_WARN,
+            &(okegw_log_fields){.connector = a->conn->conf->name,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "answer of connector '%s' breaks the OKE profile (%d violation(s), first %s: %s)%s",
+            a->conn->conf->name, n, v.v[0].pointer, v.v[0].message,
+            block ? ": blocked" : ": passed on (validate_answers = warn)");
+  if (block)
+    *out = okegw_violations_problem(&v, 502);
+  okegw_violations_free(&v);
+  return block;
+}
 static void remember_documents(call *c, const char *holder);
 
 static void deliver_to(call *c, okegw_connector *conn) {
@@ -142,6 +216,8 @@ static void deliver_to(call *c, okegw_connector *conn) {
                    conn->conf->name);
     return;
   }
+  if (c->body && refuse_invalid(c))
+    return;
   const okegw_req *r = c->req;
   oke_request req = {.interaction = c->interaction,
                      .method = r->method,
@@ -177,6 +253,7 @@ static void deliver_to_named(call *c, const char *name) {
 static okegw_connector *single_live(okegw_gateway *g, enum okegw_role role, char *why,
                                     size_t whysz);
 static void to_dr(call *c, int interaction, const char *kind);
+static int check_answer(call *c, const okegw_answer *a, char **out);
 
 /* ---- flow 0: the merged catalogue -------------------------------------- */
 
@@ -249,6 +326,13 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   int status = a->status;
   const char *body = a->body;
   size_t len = a->body_len;
+  char *blocked = NULL;
+  if (check_answer(f->c, a, &blocked)) {
+    free(blocked);
+    part_fail(p, status, "invalid-response");
+    fanout_part_done(f);
+    return;
+  }
   if (status != 200) {
     part_fail(p, status, NULL);
     fanout_part_done(f);
@@ -840,6 +924,8 @@ static void on_dr_route(void *ud, const okegw_route *r) {
   call *c = ud;
   char why[160];
   if (r->rc == OKEGW_STORE_OK) {
+    if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION && r->parent[0])
+      snprintf(c->ref_id, sizeof c->ref_id, "%s", r->parent); /* an extra attempt's original */
     if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION ||
         c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION) {
       /* the DR fetches flow-5 documents from the planning system */

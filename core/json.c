@@ -39,22 +39,18 @@ int okegw_json_exact_numbers(cJSON *j) {
   return 0;
 }
 
-char *okegw_json_print(cJSON *j) {
-  if (okegw_json_exact_numbers(j) < 0)
-    return NULL;
-  return cJSON_PrintUnformatted(j);
+char *okegw_json_print(const cJSON *j) {
+  /* on a copy: the caller's tree keeps real number nodes */
+  cJSON *copy = cJSON_Duplicate(j, 1);
+  char *out = copy && okegw_json_exact_numbers(copy) == 0 ? cJSON_PrintUnformatted(copy) : NULL;
+  cJSON_Delete(copy);
+  return out;
 }
 
 static oke_json *j_parse(const char *text, size_t len) {
   return text ? J(cJSON_ParseWithLength(text, len)) : NULL;
 }
-/* Prints a copy so that the caller's tree keeps its number nodes. */
-static char *j_print(const oke_json *j) {
-  cJSON *copy = j ? cJSON_Duplicate(C(j), 1) : NULL;
-  char *s = copy ? okegw_json_print(copy) : NULL;
-  cJSON_Delete(copy);
-  return s;
-}
+static char *j_print(const oke_json *j) { return j ? okegw_json_print(C(j)) : NULL; }
 static void j_free(oke_json *j) { cJSON_Delete(C(j)); }
 
 static int j_type(const oke_json *j) {

@@ -16,7 +16,8 @@ void okegw_json_format_number(double d, char buf[32]);
 /* Rewrites every number node of the tree so that printing it keeps each
  * value exactly. Returns 0, or -1 when out of memory. */
 int okegw_json_exact_numbers(cJSON *j);
-/* cJSON_PrintUnformatted after okegw_json_exact_numbers. */
-char *okegw_json_print(cJSON *j);
+/* Like cJSON_PrintUnformatted, with every number written exactly; the tree
+ * is not changed. */
+char *okegw_json_print(const cJSON *j);
 
 #endif

@@ -82,7 +82,7 @@ static const char schema[] =
     "  PRIMARY KEY (kind, id)) WITHOUT ROWID;";
 
 /* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
-static int get_route(okegw_store *s, const char *kind, const char *id, char *out) {
+static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent) {
   sqlite3_stmt *st = s->st_get;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -92,6 +92,9 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
   if (rc == SQLITE_ROW) {
     const char *c = (const char *)sqlite3_column_text(st, 0);
     snprintf(out, OKEGW_NAME_MAX, "%s", c ? c : "");
+    const char *p = (const char *)sqlite3_column_text(st, 1);
+    if (parent)
+      snprintf(parent, 64, "%s", p ? p : "");
     res = OKEGW_STORE_OK;
   } else if (rc != SQLITE_DONE) {
     res = OKEGW_STORE_ERROR;
@@ -120,17 +123,17 @@ static void run_job(okegw_store *s, job *j) {
   okegw_route *r = &j->result;
   switch (j->kind) {
   case JOB_LOOKUP:
-    r->rc = get_route(s, j->rkind, j->id, r->connector);
+    r->rc = get_route(s, j->rkind, j->id, r->connector, r->parent);
     r->existed = r->rc == OKEGW_STORE_OK;
     break;
   case JOB_BIND: {
-    int had = get_route(s, j->rkind, j->id, r->prev_connector);
+    int had = get_route(s, j->rkind, j->id, r->prev_connector, NULL);
     if (had == OKEGW_STORE_ERROR) {
       r->rc = had;
       break;
     }
     r->existed = had == OKEGW_STORE_OK;
-    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector);
+    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector, NULL);
     if (r->rc != OKEGW_STORE_OK)
       break;
     /* A known id with the same owner needs no write: the common case of a
@@ -218,7 +221,8 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(s->db, "SELECT connector FROM routes WHERE kind = ?1 AND id = ?2", -1,
+    rc = sqlite3_prepare_v3(s->db,
+                            "SELECT connector, parent FROM routes WHERE kind = ?1 AND id = ?2", -1,
                             SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db,

@@ -19,6 +19,7 @@ typedef struct okegw_route {
   int existed;                         /* the id was already routed */
   char connector[OKEGW_NAME_MAX];      /* the id's connector */
   char prev_connector[OKEGW_NAME_MAX]; /* bind: the id's connector before, if existed */
+  char parent[64];                     /* lookup: the id it was bound under, "" if none */
 } okegw_route;
 
 typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);

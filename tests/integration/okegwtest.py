@@ -704,6 +704,8 @@ class Peer:
         self.offerings = {}
         self.associations = {}
         self.documents = {}  # documentId -> bytes, served as application/octet-stream
+        self.canned = {}  # (method, rel path) -> (status, JSON value): answered as is
+        self.others = {}  # rel path -> JSON of PUT persons, groups, members
         self.requests = []
         self.lock = threading.Lock()
         self.server = _PeerServer(("127.0.0.1", 0), _PeerHandler)
@@ -751,6 +753,9 @@ class Peer:
 
     # behaviour -------------------------------------------------------------
     def handle(self, h, rec):
+        canned = self.canned.get((rec.method, rec.rel))
+        if canned is not None:
+            return h._send(canned[0], canned[1])
         if not rec.path.startswith("/ooapi"):
             return h._problem(404, "Not Found", "this supplier lives under /ooapi")
         if self.required_token is not None:
@@ -818,6 +823,13 @@ class Peer:
                     return h._problem(404, "Not Found", "no such association")
                 return h._send(200, self.url_for(aid))
             return self._resource(h, rec, self.associations, aid, "associationId")
+        # anything else a DR or TPL may be sent (persons, groups, members): stored as is
+        if m == "PUT" and re.fullmatch(r"/(persons|groups)/[^/]+(/members/[^/]+)?", p):
+            existed = p in self.others
+            self.others[p] = rec.json
+            return h._send(200 if existed else 201)
+        if m == "GET" and p in self.others:
+            return h._send(200, self.others[p])
         return h._problem(404, "Not Found", "unknown path %s" % p)
 
     def _resource(self, h, rec, store, rid, id_field):

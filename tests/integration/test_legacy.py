@@ -145,11 +145,16 @@ def test_flow2_in_classic_shapes(t):
           "deelnames of the zitting: %s" % r.short())
     r = g.request("GET", "/ooapi/offerings/" + o["offeringId"])
     check(r.status == 200 and r.json()["component"] == REKENEN_2F, "zitting: %s" % r.short())
-    # a change Classic cannot carry is refused with the mapping's own words
+    # a flow-2 PATCH that is no cancellation breaks the profile: refused before any mapping
+    mark = len(legacy.requests("POST", "/api/v1/sessions/%s/cancel" % o["offeringId"]))
     r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"],
-                  {"offeringType": "component", "name": [{"language": "nl-NL", "value": "x"}]})
-    check_problem(r, 502, "a PATCH that is not a cancel")
-    check("can only cancel" in r.json().get("detail", ""), "detail: %r" % r.json())
+                  {"offeringType": "component",
+                   "consumers": [{"consumerKey": "nl-test-admin", "offeringState": "active"}]})
+    check_problem(r, 400, "a PATCH that is not a cancel")
+    check([e["pointer"] for e in r.json().get("errors", [])] == ["/consumers/0/offeringState"],
+          "errors: %r" % r.json())
+    check(len(legacy.requests("POST", "/api/v1/sessions/%s/cancel" % o["offeringId"])) == mark,
+          "Classic got the refused PATCH")
     r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"],
                   fixture("flow2_patch_offering_cancel_request.json"))
     check(r.status == 200, "cancel: %s" % r.short())

@@ -121,6 +121,51 @@ static void plugin_paths_resolve(void **state) {
   okegw_conf_free(&c);
 }
 
+/* Every key the parser handles must also be known as a host key, or a
+ * plugin's key check would refuse it (the two lists live apart). */
+static void every_host_key_is_known(void **state) {
+  (void)state;
+  static const char *const keys[] = {"plugin",
+                                     "role",
+                                     "phase",
+                                     "base_url",
+                                     "auth",
+                                     "token",
+                                     "api_key",
+                                     "api_key_header",
+                                     "connect_timeout_ms",
+                                     "timeout_ms",
+                                     "test_system",
+                                     "scripts",
+                                     "callback_token",
+                                     "inbound_token",
+                                     "scopes",
+                                     "validate_answers",
+                                     NULL};
+  for (size_t i = 0; keys[i]; i++)
+    if (!okegw_conf_is_host_key(keys[i]))
+      fail_msg("'%s' is parsed but not a host key", keys[i]);
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\nrole = tpl\n"
+                         "inbound_token = 0123456789abcdef\nscopes = flow-0 nl-test-admin-flow-6\n"
+                         "validate_answers = block\n[connector b]\nplugin = sim\nrole = dr\n",
+                         &c, &d),
+                   0);
+  assert_int_equal(c.connectors[0].scopes, OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW6);
+  assert_int_equal(c.connectors[0].validate_answers, OKEGW_CHECK_BLOCK);
+  assert_int_equal(c.connectors[1].scopes, OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW15);
+  okegw_conf_free(&c);
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\nscopes = flow-7\n"
+                         "inbound_token = short\nvalidate_answers = maybe\n",
+                         &c, &d),
+                   -1);
+  assert_true(has_diag(&d, "plugins.conf:4: scopes: unknown scope 'flow-7'"));
+  assert_true(has_diag(&d, "plugins.conf:5: inbound_token: use at least 16 characters"));
+  assert_true(has_diag(&d, "plugins.conf:6: validate_answers"));
+  okegw_diag_free(&d);
+}
+
 static void load_missing_file(void **state) {
   (void)state;
   okegw_conf c;
@@ -134,7 +179,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults_and_values),         cmocka_unit_test(errors_name_their_line),
       cmocka_unit_test(missing_gateway_and_repeats), cmocka_unit_test(plugin_paths_resolve),
-      cmocka_unit_test(load_missing_file),
+      cmocka_unit_test(load_missing_file),           cmocka_unit_test(every_host_key_is_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

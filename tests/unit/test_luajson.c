@@ -130,9 +130,9 @@ static void unicode(void **state) {
   from_lua("return {['\\xc0\\x80'] = 1}", NULL, "key that is not valid UTF-8");
   from_lua("return 'a\\0b'", NULL, "not valid UTF-8");
   assert_true(okegw_utf8_valid("\xf0\x9f\x8e\x93", 4));
-  assert_false(okegw_utf8_valid("\xed\xa0\x80", 3)); /* a UTF-16 surrogate */
+  assert_false(okegw_utf8_valid("\xed\xa0\x80", 3));     /* a UTF-16 surrogate */
   assert_false(okegw_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
-  assert_false(okegw_utf8_valid("\xe2\x82", 2));        /* cut short */
+  assert_false(okegw_utf8_valid("\xe2\x82", 2));         /* cut short */
 }
 
 static void not_json(void **state) {
@@ -146,8 +146,10 @@ static void not_json(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(nulls_and_empty_containers), cmocka_unit_test(nested_and_depth),
-      cmocka_unit_test(integers_and_floats),        cmocka_unit_test(unicode),
+      cmocka_unit_test(nulls_and_empty_containers),
+      cmocka_unit_test(nested_and_depth),
+      cmocka_unit_test(integers_and_floats),
+      cmocka_unit_test(unicode),
       cmocka_unit_test(not_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
