@@ -208,6 +208,11 @@ static void gateway_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "max_body_bytes: expected a number from 1024 to 1073741824, got '%s'", v);
     else
       c->max_body_bytes = (size_t)n;
+  } else if (strcmp(k, "max_document_bytes") == 0) {
+    if (parse_long(v, 1024, 1L << 32, &n) < 0)
+      ERR(ps, "max_document_bytes: expected a number from 1024 to 4294967296, got '%s'", v);
+    else
+      c->max_document_bytes = (size_t)n;
   } else if (strcmp(k, "idle_timeout_ms") == 0) {
     if (parse_long(v, 100, 86400000L, &c->idle_timeout_ms) < 0)
       ERR(ps, "idle_timeout_ms: expected milliseconds from 100 to 86400000, got '%s'", v);
@@ -427,6 +432,7 @@ static void defaults(okegw_conf *c) {
   c->store = resolve_path(c, "okegw.db");
   c->max_header_bytes = 16384;
   c->max_body_bytes = 1048576;
+  c->max_document_bytes = (size_t)64 << 20;
   c->idle_timeout_ms = 30000;
   c->request_timeout_ms = 30000;
   c->max_connections = 1024;

@@ -66,6 +66,7 @@ typedef struct okegw_conf {
   char *store;     /* SQLite file path, resolved against dir */
   size_t max_header_bytes;
   size_t max_body_bytes;
+  size_t max_document_bytes;
   long idle_timeout_ms;
   long request_timeout_ms;
   int max_connections;

@@ -48,6 +48,8 @@ typedef struct call {
   const char *out_method;
   char out_path[128];
   char *out_body;
+  int stream_status; /* a streamed answer (documents) */
+  size_t stream_bytes;
 } call;
 
 static void call_free(call *c) {
@@ -74,6 +76,39 @@ static void finish(call *c, int status, const char *ctype, const char *body, siz
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
   call_free(c);
 }
+
+/* A document passes through piece by piece: never whole in memory, never
+ * inlined in JSON. */
+static void doc_begin(void *ud, okegw_connector *conn, int status, const char *ctype) {
+  call *c = ud;
+  c->target = conn;
+  c->stream_status = status;
+  okegw_respond_begin(c->req, status, ctype ? ctype : "application/octet-stream", NULL);
+}
+
+static int doc_write(void *ud, const char *data, size_t len) {
+  call *c = ud;
+  c->stream_bytes += len;
+  return okegw_respond_write(c->req, data, len) < 0 ? -1 : 0;
+}
+
+static void doc_end(void *ud, int ok) {
+  call *c = ud;
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.method = c->req->method;
+  f.path = c->req->path;
+  f.status = c->stream_status;
+  f.request_id = c->req->request_id;
+  f.latency_ms = okegw_now_ms() - c->req->start_ms;
+  f.interaction = okegw_interaction_name(c->interaction);
+  f.connector = c->target ? c->target->conf->name : NULL;
+  f.caller = c->caller ? c->caller->conf->name : NULL;
+  okegw_log(ok ? OKEGW_LOG_INFO : OKEGW_LOG_WARN, &f, ok ? "request" : "request (cut off)");
+  okegw_respond_end(c->req, ok);
+  call_free(c);
+}
+
+static const okegw_stream_ops document_stream = {doc_begin, doc_write, doc_end};
 
 static void finish_problem(call *c, int status, const char *connector, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -236,7 +271,10 @@ static void deliver_to(call *c, okegw_connector *conn) {
     req.body_len = c->out_body ? strlen(c->out_body) : 0;
     req.content_type = "application/merge-patch+json";
   }
-  okegw_connector_deliver(conn, &req, c->body, on_routed_done, c);
+  if (c->interaction == OKE_I_GET_DOCUMENT)
+    okegw_connector_deliver_stream(conn, &req, on_routed_done, &document_stream, c);
+  else
+    okegw_connector_deliver(conn, &req, c->body, on_routed_done, c);
 }
 
 /* A route from the store names a connector; it may have left plugins.conf. */
@@ -1662,6 +1700,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     }
     c->loop = loop;
     c->http = g->http;
+    c->max_document_bytes = conf->max_document_bytes;
     if (okegw_gateway_load_mappings(conf, &conf->connectors[i], &c->maps, NULL) < 0) {
       free(c->error);
       c->error = okegw_strdup("its Lua mappings do not compile (see the log); fix them and send "

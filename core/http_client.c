@@ -37,13 +37,42 @@ typedef struct xfer {
   char errbuf[CURL_ERROR_SIZE];
   okegw_http_done done;
   void *ud;
+  void (*on_head)(void *ud, int status, const char *content_type);
+  int (*on_data)(void *ud, const char *data, size_t len);
+  int head_sent;
+  size_t streamed;
+  int aborted;
 } xfer;
 
 static int curl_global_ok;
 
+static void send_head(xfer *x) {
+  if (x->head_sent || !x->on_head)
+    return;
+  long status = 0;
+  char *ctype = NULL;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ctype);
+  x->head_sent = 1;
+  x->on_head(x->ud, (int)status, ctype);
+}
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
   xfer *x = ud;
   size_t n = size * nmemb;
+  if (x->on_data) {
+    if (x->streamed + n > x->max_bytes) {
+      x->too_big = 1;
+      return 0;
+    }
+    x->streamed += n;
+    send_head(x);
+    if (x->on_data(x->ud, ptr, n) != 0) {
+      x->aborted = 1;
+      return 0;
+    }
+    return n;
+  }
   if (x->body.len + n > x->max_bytes) {
     x->too_big = 1;
     return 0; /* aborts the transfer */
@@ -60,6 +89,8 @@ static void xfer_finish(xfer *x, CURLcode code) {
   curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ctype);
   curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
   res.total_ms = total * 1000.0;
+  if (code == CURLE_OK)
+    send_head(x); /* an answer without a body */
   if (code == CURLE_OK) {
     res.status = (int)status;
     res.content_type = ctype;
@@ -211,6 +242,8 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   x->h = h;
   x->done = done;
   x->ud = ud;
+  x->on_head = o->on_head;
+  x->on_data = o->on_data;
   x->max_bytes = o->max_response_bytes ? o->max_response_bytes : (16u << 20);
   x->easy = h->nspare ? h->spare[--h->nspare] : curl_easy_init();
   if (!x->easy) {

@@ -30,6 +30,11 @@ typedef struct okegw_http_opts {
   long connect_timeout_ms;
   long timeout_ms;
   size_t max_response_bytes; /* 0 = 16 MiB */
+  /* Streaming: when on_data is set the body is handed over piece by piece
+   * (and not kept); on_head runs first, once. on_data returns non-zero to
+   * abort. The done callback then has no body. */
+  void (*on_head)(void *ud, int status, const char *content_type);
+  int (*on_data)(void *ud, const char *data, size_t len);
 } okegw_http_opts;
 
 int okegw_http_init(uv_loop_t *loop, okegw_http **out);

@@ -40,10 +40,19 @@ struct oke_exchange {
   oke_request req;
   char *strs[7];
   okegw_mapset *maps;
+  /* streaming: ops of the receiver (NULL: collect into buf and answer whole) */
+  const okegw_stream_ops *ops;
+  int begun;     /* respond_begin ran */
+  int sink;      /* the receiver is gone: writes are refused */
+  int st_status; /* collected answer (no ops) */
+  char *st_ctype;
+  okegw_buf st_buf;
 };
 
 static void exchange_closed(uv_handle_t *h) {
   oke_exchange *x = h->data;
+  free(x->st_ctype);
+  okegw_buf_free(&x->st_buf);
   for (size_t i = 0; i < sizeof x->strs / sizeof x->strs[0]; i++)
     free(x->strs[i]);
   okegw_mapset_unref(x->maps);
@@ -173,14 +182,104 @@ static void on_guard(uv_timer_t *t) {
   char detail[256];
   snprintf(detail, sizeof detail, "connector '%s' did not answer within %llu ms",
            x->conn->conf->name, (unsigned long long)x->conn->guard_ms);
+  if (x->begun && x->ops && !x->sink) {
+    /* a stream that stalled: cut it off; later writes go nowhere */
+    x->sink = 1;
+    x->ops->end(x->ud, 0);
+    return;
+  }
   if (!x->answered) {
     x->answered = 1;
     answer_problem(x->done, x->ud, x->conn, x->maps, 504, detail);
   }
 }
 
+/* ---- streamed answers (ABI 1.1) ---------------------------------------- */
+
+#define STREAM_COLLECT_MAX ((size_t)64 << 20)
+
+static int h_respond_begin(oke_exchange *x, int status, const char *ctype) {
+  if (!x || x->responded || x->begun)
+    return OKE_ESTATE;
+  if (status < 100 || status > 599)
+    return OKE_EINVAL;
+  x->begun = 1;
+  if (x->answered) { /* the guard answered already */
+    x->sink = 1;
+    return OKE_OK;
+  }
+  x->answered = 1;
+  if (x->ops) {
+    x->ops->begin(x->ud, x->conn, status, ctype);
+    return OKE_OK;
+  }
+  x->st_status = status;
+  x->st_ctype = ctype ? okegw_strdup(ctype) : NULL;
+  return OKE_OK;
+}
+
+static int h_respond_write(oke_exchange *x, const char *data, size_t len) {
+  if (!x || x->responded || !x->begun)
+    return OKE_ESTATE;
+  if (x->sink)
+    return OKE_EIO;
+  if (x->ops) {
+    if (x->ops->write(x->ud, data, len) != 0) {
+      x->sink = 1;
+      return OKE_EIO;
+    }
+    /* progress: a slow but moving stream is fine */
+    uv_timer_start(&x->guard, on_guard, x->conn->guard_ms, 0);
+    return OKE_OK;
+  }
+  if (x->st_buf.len + len > STREAM_COLLECT_MAX || okegw_buf_append(&x->st_buf, data, len) < 0) {
+    x->sink = 1;
+    return OKE_ENOMEM;
+  }
+  return OKE_OK;
+}
+
+static int h_respond_end(oke_exchange *x, int ok) {
+  if (!x || x->responded || !x->begun)
+    return OKE_ESTATE;
+  x->responded = 1;
+  if (x->ops && !x->sink) {
+    x->ops->end(x->ud, ok);
+  } else if (!x->ops && !x->sink) {
+    if (ok) {
+      okegw_answer a = {.conn = x->conn,
+                        .status = x->st_status,
+                        .content_type = x->st_ctype,
+                        .body = x->st_buf.data ? x->st_buf.data : "",
+                        .body_len = x->st_buf.len,
+                        .mapping = okegw_mapset_hash(x->maps)};
+      x->done(x->ud, &a);
+    } else {
+      answer_problem(x->done, x->ud, x->conn, x->maps, 502, "the connector's answer broke off");
+    }
+  } else if (!x->ops && x->sink && x->st_status) {
+    answer_problem(x->done, x->ud, x->conn, x->maps, 502, "the answer is too large to collect");
+  }
+  exchange_release(x);
+  return OKE_OK;
+}
+
+static void deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
+                    okegw_exchange_done done, const okegw_stream_ops *ops, void *ud);
+
 void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
                              okegw_exchange_done done, void *ud) {
+  deliver(c, req, parsed, done, NULL, ud);
+}
+
+void okegw_connector_deliver_stream(okegw_connector *c, const oke_request *req,
+                                    okegw_exchange_done done, const okegw_stream_ops *ops,
+                                    void *ud) {
+  deliver(c, req, NULL, done, ops, ud);
+}
+
+static void deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
+                    okegw_exchange_done done, const okegw_stream_ops *ops, void *ud) {
   char detail[1024];
   if (!c->ready) {
     snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
@@ -214,6 +313,7 @@ void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const c
   x->conn = c;
   x->done = done;
   x->ud = ud;
+  x->ops = ops;
   x->maps = maps;
   x->req = *req;
   const char *src[7] = {req->method, req->path,         req->query,     req->id,
@@ -321,6 +421,61 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
   return OKE_OK;
 }
 
+typedef struct stream_call {
+  oke_http_head_cb on_head;
+  oke_http_data_cb on_data;
+  oke_http_cb cb;
+  void *ud;
+} stream_call;
+
+static void on_stream_head(void *ud, int status, const char *ctype) {
+  stream_call *sc = ud;
+  sc->on_head(sc->ud, status, ctype);
+}
+
+static int on_stream_data(void *ud, const char *data, size_t len) {
+  stream_call *sc = ud;
+  return sc->on_data(sc->ud, data, len);
+}
+
+static void on_stream_done(void *ud, const okegw_http_result *r) {
+  stream_call *sc = ud;
+  oke_http_response res = {0};
+  res.status = r->status;
+  res.content_type = r->content_type;
+  res.error = r->error;
+  res.timed_out = r->timed_out;
+  res.total_ms = r->total_ms;
+  sc->cb(sc->ud, &res);
+  free(sc);
+}
+
+static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head_cb on_head,
+                         oke_http_data_cb on_data, oke_http_cb cb, void *ud) {
+  if (!c || !req || !req->method || !req->url || !on_head || !on_data || !cb)
+    return OKE_EINVAL;
+  stream_call *sc = malloc(sizeof *sc);
+  if (!sc)
+    return OKE_ENOMEM;
+  *sc = (stream_call){on_head, on_data, cb, ud};
+  okegw_http_opts o = {.method = req->method,
+                       .url = req->url,
+                       .headers = req->headers,
+                       .body = req->body,
+                       .body_len = req->body_len,
+                       .connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms
+                                                                     : c->conf->connect_timeout_ms,
+                       .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms,
+                       .max_response_bytes = c->max_document_bytes,
+                       .on_head = on_stream_head,
+                       .on_data = on_stream_data};
+  if (okegw_http_request(c->http, &o, on_stream_done, sc) < 0) {
+    free(sc);
+    return OKE_EIO;
+  }
+  return OKE_OK;
+}
+
 static const char *const *h_auth_headers(oke_conn *c) {
   static const char *const none[] = {NULL};
   return c && c->auth ? (const char *const *)c->auth : none;
@@ -340,6 +495,10 @@ static const oke_host *host(void) {
     host_table.auth_headers = h_auth_headers;
     host_table.respond = h_respond;
     host_table.respond_problem = h_respond_problem;
+    host_table.http_stream = h_http_stream;
+    host_table.respond_begin = h_respond_begin;
+    host_table.respond_write = h_respond_write;
+    host_table.respond_end = h_respond_end;
     okegw_json_fill_host(&host_table);
   }
   return &host_table;

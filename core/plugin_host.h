@@ -27,7 +27,8 @@ struct oke_conn {
   char **auth;     /* NULL-terminated header lines */
   okegw_http *http;
   uv_loop_t *loop;
-  uint64_t guard_ms; /* an exchange not answered by then gets 504 */
+  uint64_t guard_ms;         /* an exchange not answered by then gets 504 */
+  size_t max_document_bytes; /* largest streamed answer (documents) */
   size_t in_flight;
   okegw_mapset *maps; /* current Lua mappings (a reload swaps them) */
 };
@@ -55,6 +56,21 @@ int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw
  * answered within the connector's timeout_ms plus a second, capped at
  * max_wait_ms. Returns 0 or -1 (error set). */
 int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, long max_wait_ms);
+/* A streamed answer (documents): begin once, write pieces (return non-zero
+ * when the receiver is gone), end once (ok = 0: cut off). When the plugin
+ * streams, these replace the done callback; when it answers whole, done
+ * runs as usual. */
+typedef struct okegw_stream_ops {
+  void (*begin)(void *ud, okegw_connector *c, int status, const char *content_type);
+  int (*write)(void *ud, const char *data, size_t len);
+  void (*end)(void *ud, int ok);
+} okegw_stream_ops;
+
+/* Like okegw_connector_deliver, for an answer that may be streamed. */
+void okegw_connector_deliver_stream(okegw_connector *c, const oke_request *req,
+                                    okegw_exchange_done done, const okegw_stream_ops *ops,
+                                    void *ud);
+
 /* Hands `req` to the connector: maps its body to the peer (Lua), lets the
  * plugin carry it, maps the answer back, and calls done. The request's
  * strings are copied. `parsed` is req->body already parsed, or NULL. */

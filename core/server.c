@@ -41,6 +41,7 @@ struct okegw_conn {
   int closing;
   int handles_open; /* tcp + idle timer */
   int keep_alive;
+  int streaming; /* a streamed answer has begun and not ended */
   char *pending; /* bytes read after a pipelined request, parsed later */
   size_t pending_len;
 };
@@ -298,7 +299,7 @@ static void conn_release(okegw_conn *c);
 int okegw_respond(okegw_req *r, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers) {
   okegw_conn *c = r->conn;
-  if (!c || c->busy != r)
+  if (!c || c->busy != r || c->streaming)
     return -1;
   c->busy = NULL;
   c->srv->in_flight--;
@@ -321,6 +322,74 @@ int okegw_respond(okegw_req *r, int status, const char *content_type, const char
     llhttp_resume(&c->parser);
   conn_write(c, data, len, !keep_alive);
   return 0;
+}
+
+int okegw_respond_begin(okegw_req *r, int status, const char *content_type,
+                        const char *extra_headers) {
+  okegw_conn *c = r->conn;
+  if (!c || c->busy != r || c->streaming)
+    return -1;
+  c->streaming = 1;
+  if (c->closing)
+    return -1;
+  okegw_buf b = {0};
+  okegw_buf_printf(&b, "HTTP/1.1 %d %s\r\nTransfer-Encoding: chunked\r\n", status,
+                   okegw_status_text(status));
+  if (content_type)
+    okegw_buf_printf(&b, "Content-Type: %s\r\n", content_type);
+  okegw_buf_printf(&b, "X-Request-Id: %s\r\n", r->request_id);
+  if (extra_headers)
+    okegw_buf_append(&b, extra_headers, strlen(extra_headers));
+  if (!c->keep_alive || c->srv->draining)
+    okegw_buf_append(&b, "Connection: close\r\n", 19);
+  if (okegw_buf_append(&b, "\r\n", 2) < 0) {
+    okegw_buf_free(&b);
+    return -1;
+  }
+  return conn_write(c, b.data, b.len, -1);
+}
+
+int okegw_respond_write(okegw_req *r, const char *data, size_t len) {
+  okegw_conn *c = r->conn;
+  if (!c || c->busy != r || !c->streaming || c->closing)
+    return -1;
+  if (len == 0)
+    return 0;
+  okegw_buf b = {0};
+  okegw_buf_printf(&b, "%zx\r\n", len);
+  okegw_buf_append(&b, data, len);
+  if (okegw_buf_append(&b, "\r\n", 2) < 0) {
+    okegw_buf_free(&b);
+    return -1;
+  }
+  return conn_write(c, b.data, b.len, -1);
+}
+
+int okegw_respond_end(okegw_req *r, int ok) {
+  okegw_conn *c = r->conn;
+  if (!c || c->busy != r || !c->streaming)
+    return -1;
+  c->streaming = 0;
+  c->busy = NULL;
+  c->srv->in_flight--;
+  int keep_alive = ok && c->keep_alive && !c->srv->draining;
+  req_free(r);
+  if (c->closing) {
+    conn_release(c);
+    return 0;
+  }
+  if (!ok) {
+    conn_close(c); /* no last chunk: the client knows the answer is cut off */
+    return 0;
+  }
+  if (keep_alive)
+    llhttp_resume(&c->parser);
+  char *last = okegw_strndup("0\r\n\r\n", 5);
+  if (!last) {
+    conn_close(c);
+    return 0;
+  }
+  return conn_write(c, last, 5, !keep_alive);
 }
 
 int okegw_respond_problem(okegw_req *r, int status, const char *title, const char *detail) {

@@ -70,6 +70,16 @@ const char *okegw_req_header(const okegw_req *r, const char *name);
  * answered. */
 int okegw_respond(okegw_req *r, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers);
+/* A streamed answer: the head (chunked transfer encoding), then the body
+ * piece by piece, then the end, which releases the request like
+ * okegw_respond. write returns -1 when the client has gone (stop sending);
+ * end with ok = 0 cuts the answer off and closes the connection, so the
+ * client sees it incomplete. */
+int okegw_respond_begin(okegw_req *r, int status, const char *content_type,
+                        const char *extra_headers);
+int okegw_respond_write(okegw_req *r, const char *data, size_t len);
+int okegw_respond_end(okegw_req *r, int ok);
+
 /* application/problem+json answer with status as a string (OKE style). */
 int okegw_respond_problem(okegw_req *r, int status, const char *title, const char *detail);
 

@@ -35,7 +35,9 @@ extern "C" {
 /* ABI history:
  *   1.0  first release.
  *   1.1  interactions 11-32 (flows 1, 3, 4, 5, 6 and documents) added; a 1.0
- *        plugin answers them with OKE_EUNSUP, so 1.0 plugins keep working. */
+ *        plugin answers them with OKE_EUNSUP, so 1.0 plugins keep working.
+ *        oke_host gained http_stream and respond_begin/write/end in four of
+ *        its reserved slots (its size is unchanged). */
 
 /* The exported entry point of a dynamically loaded plugin. */
 #define OKE_PLUGIN_ENTRY_SYMBOL "oke_plugin_entry"
@@ -86,27 +88,27 @@ enum oke_interaction {
   OKE_I_FLOW2_GET_ASSOCIATION_URL = 10, /* GET /associations/{id}/url */
   /* ABI 1.1: the other flows. A TA-side read of flow 3/4 (GET offering,
    * its associations, one association) is the flow-2 interaction. */
-  OKE_I_FLOW3_PATCH_ASSOCIATION = 11,   /* PATCH /associations/{id} at a TPL: result */
-  OKE_I_GET_DOCUMENT = 12,              /* GET /documents/{id} (flows 3, 4, 5) */
-  OKE_I_FLOW4_PATCH_OFFERING = 13,      /* PATCH /offerings/{id} at a TPL: session report */
-  OKE_I_FLOW1_LIST_OFFERINGS = 14,      /* GET /offerings at a DR */
-  OKE_I_FLOW1_GET_OFFERING = 15,        /* GET /offerings/{id} at a DR */
-  OKE_I_FLOW1_LIST_ASSOCIATIONS = 16,   /* GET /offerings/{id}/associations at a DR */
-  OKE_I_FLOW1_GET_ASSOCIATION = 17,     /* GET /associations/{id} at a DR */
-  OKE_I_FLOW1_GET_ORGANIZATION = 18,    /* GET /organizations/{id} at a DR */
-  OKE_I_FLOW1_GET_PERSON = 19,          /* GET /persons/{id} at a DR */
-  OKE_I_FLOW1_LIST_GROUPS = 20,         /* GET /groups at a DR */
-  OKE_I_FLOW1_GET_GROUP = 21,           /* GET /groups/{id} at a DR */
-  OKE_I_FLOW1_LIST_GROUP_MEMBERS = 22,  /* GET /groups/{id}/members at a DR */
-  OKE_I_FLOW1_PUT_OFFERING = 23,        /* PUT /offerings/{id} at a TPL */
-  OKE_I_FLOW1_PATCH_OFFERING = 24,      /* PATCH /offerings/{id} at a TPL */
-  OKE_I_FLOW1_PUT_ASSOCIATION = 25,     /* PUT /associations/{id} at a TPL */
-  OKE_I_FLOW1_PATCH_ASSOCIATION = 26,   /* PATCH /associations/{id} at a TPL */
-  OKE_I_FLOW1_PUT_PERSON = 27,          /* PUT /persons/{id} at a TPL */
-  OKE_I_FLOW1_PUT_GROUP = 28,           /* PUT /groups/{id} at a TPL */
-  OKE_I_FLOW1_PUT_GROUP_MEMBER = 29,    /* PUT /groups/{id}/members/{personId} at a TPL */
-  OKE_I_FLOW5_PATCH_ASSOCIATION = 30,   /* PATCH /associations/{id} at a DR: result */
-  OKE_I_FLOW5_PUT_ASSOCIATION = 31,     /* PUT /associations/{id} at a DR: extra attempt */
+  OKE_I_FLOW3_PATCH_ASSOCIATION = 11,       /* PATCH /associations/{id} at a TPL: result */
+  OKE_I_GET_DOCUMENT = 12,                  /* GET /documents/{id} (flows 3, 4, 5) */
+  OKE_I_FLOW4_PATCH_OFFERING = 13,          /* PATCH /offerings/{id} at a TPL: session report */
+  OKE_I_FLOW1_LIST_OFFERINGS = 14,          /* GET /offerings at a DR */
+  OKE_I_FLOW1_GET_OFFERING = 15,            /* GET /offerings/{id} at a DR */
+  OKE_I_FLOW1_LIST_ASSOCIATIONS = 16,       /* GET /offerings/{id}/associations at a DR */
+  OKE_I_FLOW1_GET_ASSOCIATION = 17,         /* GET /associations/{id} at a DR */
+  OKE_I_FLOW1_GET_ORGANIZATION = 18,        /* GET /organizations/{id} at a DR */
+  OKE_I_FLOW1_GET_PERSON = 19,              /* GET /persons/{id} at a DR */
+  OKE_I_FLOW1_LIST_GROUPS = 20,             /* GET /groups at a DR */
+  OKE_I_FLOW1_GET_GROUP = 21,               /* GET /groups/{id} at a DR */
+  OKE_I_FLOW1_LIST_GROUP_MEMBERS = 22,      /* GET /groups/{id}/members at a DR */
+  OKE_I_FLOW1_PUT_OFFERING = 23,            /* PUT /offerings/{id} at a TPL */
+  OKE_I_FLOW1_PATCH_OFFERING = 24,          /* PATCH /offerings/{id} at a TPL */
+  OKE_I_FLOW1_PUT_ASSOCIATION = 25,         /* PUT /associations/{id} at a TPL */
+  OKE_I_FLOW1_PATCH_ASSOCIATION = 26,       /* PATCH /associations/{id} at a TPL */
+  OKE_I_FLOW1_PUT_PERSON = 27,              /* PUT /persons/{id} at a TPL */
+  OKE_I_FLOW1_PUT_GROUP = 28,               /* PUT /groups/{id} at a TPL */
+  OKE_I_FLOW1_PUT_GROUP_MEMBER = 29,        /* PUT /groups/{id}/members/{personId} at a TPL */
+  OKE_I_FLOW5_PATCH_ASSOCIATION = 30,       /* PATCH /associations/{id} at a DR: result */
+  OKE_I_FLOW5_PUT_ASSOCIATION = 31,         /* PUT /associations/{id} at a DR: extra attempt */
   OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS = 32 /* GET /persons/{id}/associations at a DR */
 };
 
@@ -156,6 +158,14 @@ typedef struct oke_http_response {
 } oke_http_response;
 
 typedef void (*oke_http_cb)(void *ud, const oke_http_response *res);
+
+/* Streaming outbound HTTP (ABI 1.1, host->http_stream): on_head runs once,
+ * when the peer's status and content type are known; on_data for each piece
+ * of the answer body as it arrives (data valid only during the call; return
+ * 0 to go on, non-zero to abort the transfer). The final oke_http_cb then
+ * runs as for http_request, with body NULL. */
+typedef void (*oke_http_head_cb)(void *ud, int status, const char *content_type);
+typedef int (*oke_http_data_cb)(void *ud, const char *data, size_t len);
 
 enum oke_json_type {
   OKE_JSON_INVALID = 0,
@@ -228,7 +238,18 @@ typedef struct oke_host {
 
   void (*free)(void *p);
 
-  void *reserved[32];
+  /* ABI 1.1: streaming, for documents that must not be held whole in
+   * memory. Check struct_size before use. An exchange is answered either by
+   * respond/respond_problem or by respond_begin, respond_write..., and
+   * respond_end (ok = 0 aborts: the caller sees a cut-off answer).
+   * respond_write returns non-zero when the caller is gone: stop then. */
+  int (*http_stream)(oke_conn *c, const oke_http_request *req, oke_http_head_cb on_head,
+                     oke_http_data_cb on_data, oke_http_cb done, void *ud);
+  int (*respond_begin)(oke_exchange *x, int status, const char *content_type);
+  int (*respond_write)(oke_exchange *x, const char *data, size_t len);
+  int (*respond_end)(oke_exchange *x, int ok);
+
+  void *reserved[28];
 } oke_host;
 
 /* A configuration key a plugin accepts in its connector's section, on top of

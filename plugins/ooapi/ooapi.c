@@ -4,6 +4,7 @@
 #include <oke/plugin.h>
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct fwd {
   char *url;
   char *hdrs[8];
   const char *hdr_ptrs[16];
+  int begun; /* a streamed answer has started */
 } fwd;
 
 static const oke_config_key ooapi_keys[] = {{NULL, NULL}};
@@ -46,6 +48,33 @@ static char *dup_printf(const char *fmt, ...) {
     va_end(ap);
   }
   return s;
+}
+
+/* Documents stream through (ABI 1.1): head, pieces, end. */
+static void on_doc_head(void *ud, int status, const char *content_type) {
+  fwd *f = ud;
+  f->o->host->respond_begin(f->x, status, content_type);
+  f->begun = 1;
+}
+
+static int on_doc_data(void *ud, const char *data, size_t len) {
+  fwd *f = ud;
+  return f->o->host->respond_write(f->x, data, len) == OKE_OK ? 0 : 1;
+}
+
+static void on_doc_done(void *ud, const oke_http_response *res) {
+  fwd *f = ud;
+  const oke_host *h = f->o->host;
+  if (f->begun) {
+    h->respond_end(f->x, res->status != 0);
+  } else {
+    char detail[512];
+    snprintf(detail, sizeof detail, "supplier at %s: %s", f->o->base_url,
+             res->error ? res->error : "transport error");
+    h->respond_problem(f->x, res->timed_out ? 504 : 502,
+                       res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
+  }
+  fwd_free(f);
 }
 
 static void on_answer(void *ud, const oke_http_response *res) {
@@ -121,7 +150,11 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
                          .headers = f->hdr_ptrs,
                          .body = req->body,
                          .body_len = req->body_len};
-  int rc = o->host->http_request(o->conn, &hr, on_answer, f);
+  /* http_stream is ABI 1.1: present when the host's table is long enough */
+  int stream = req->interaction == OKE_I_GET_DOCUMENT &&
+               o->host->struct_size >= offsetof(oke_host, reserved) && o->host->http_stream;
+  int rc = stream ? o->host->http_stream(o->conn, &hr, on_doc_head, on_doc_data, on_doc_done, f)
+                  : o->host->http_request(o->conn, &hr, on_answer, f);
   if (rc != OKE_OK) {
     fwd_free(f);
     return rc;

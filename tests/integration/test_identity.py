@@ -19,7 +19,7 @@ def auth(name):
     return {"Authorization": "Bearer " + TOKENS[name]}
 
 
-def setup(t, planning_scopes=None):
+def setup(t, planning_scopes=None, **gateway):
     a = t.peer(make_components(3), name="alpha")
     b = t.peer(make_components(2), name="beta")
     tpl = t.peer([], name="planning")
@@ -29,7 +29,7 @@ def setup(t, planning_scopes=None):
         planning["scopes"] = planning_scopes
     g = t.gateway(conf([("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"])),
                         ("beta", ooapi_connector(b, inbound_token=TOKENS["beta"])),
-                        ("planning", planning)]))
+                        ("planning", planning)], **gateway))
     return g, a, b, tpl
 
 
@@ -144,6 +144,34 @@ def test_documents_come_from_the_ta_that_referenced_them(t):
     # a TA does not fetch documents
     check_problem(g.request("GET", "/ooapi/documents/" + doc_id, headers=auth("alpha")), 403,
                   "a TA fetching a document")
+
+
+def test_large_documents_stream_and_are_capped(t):
+    g, a, b, tpl = setup(t, max_document_bytes=8 << 20)
+    o, s = plan_at_alpha(g, a, tpl)
+    big, huge = "1f1e1d1c-1b1a-4918-8716-151413121110", "2f2e2d2c-2b2a-4928-8726-252423222120"
+    a.documents[big] = os.urandom(6 << 20)    # under the cap: passes whole, in pieces
+    a.documents[huge] = os.urandom(12 << 20)  # over it: cut off, never buffered whole
+    report = json.loads(json.dumps(REPORT))
+    report["consumers"][0]["documents"] = [
+        {"documentId": big, "documentType": "sessionReport", "documentName": "pv.pdf"},
+        {"documentId": huge, "documentType": "attendanceReport", "documentName": "lijst.pdf"}]
+    check(g.request("PATCH", "/ooapi/offerings/" + o["offeringId"], report,
+                    headers=auth("alpha")).status == 200, "flow-4 report")
+    r = g.request("GET", "/ooapi/documents/" + big, headers=auth("planning"), timeout=60)
+    check(r.status == 200 and r.body == a.documents[big], "6 MiB document: %d, %d bytes"
+          % (r.status, len(r.body)))
+    check((r.header("Transfer-Encoding") or "").lower() == "chunked", "not streamed: %r" % r)
+    try:
+        r = g.request("GET", "/ooapi/documents/" + huge, headers=auth("planning"), timeout=60)
+        check(len(r.body) < len(a.documents[huge]), "a 12 MiB document passed an 8 MiB cap")
+    except Exception as e:  # the cut-off answer: the client sees it incomplete
+        check("Incomplete" in type(e).__name__ or "Remote" in type(e).__name__
+              or "Connection" in type(e).__name__, "unexpected error %r" % e)
+    rec = g.wait_log(lambda x: x.get("msg") == "request (cut off)")
+    check(rec is not None, "the cut-off is not in the log")
+    r = g.request("GET", "/healthz")
+    check(r.status == 200, "okegw after a cut-off document: %s" % r.short())
 
 
 if __name__ == "__main__":
