@@ -260,7 +260,16 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 10000L);
+  long timeout = o->timeout_ms > 0 ? o->timeout_ms : 10000L;
+  if (o->on_data) {
+    /* a stream may take long as long as it moves: stall detection instead
+     * of a total limit */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (timeout + 999) / 1000);
+  } else {
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+  }
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* TLS peers must present a valid chain (R1); curl verifies by default. */
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
