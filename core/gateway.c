@@ -48,12 +48,18 @@ typedef struct call {
   const char *out_method;
   char out_path[128];
   char *out_body;
+  int validated;   /* the body passed the profile check already */
+  int held_status; /* an answer kept while its delivery is recorded */
+  char *held_ctype, *held_body;
+  size_t held_len;
   int stream_status; /* a streamed answer (documents) */
   size_t stream_bytes;
 } call;
 
 static void call_free(call *c) {
   cJSON_Delete(c->body);
+  free(c->held_ctype);
+  free(c->held_body);
   free(c->out_body);
   free(c);
 }
@@ -151,6 +157,46 @@ static int is_live_ta(const okegw_connector *c) {
 
 static int check_answer(call *c, const okegw_answer *a, char **out);
 
+/* A zitting or deelname counts as delivered once its TA said 2xx: only then
+ * does it open the return route (flows 3, 4) and flow 6 for its person. The
+ * caller hears back after that is durable. */
+static void on_confirmed(void *ud, const okegw_route *r) {
+  call *c = ud;
+  if (r->rc != OKEGW_STORE_OK)
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = c->target ? c->target->conf->name : NULL,
+                                  .request_id = c->req->request_id,
+                                  .latency_ms = -1},
+              "could not record the delivery of %s; its results will be refused", c->id);
+  finish(c, c->held_status, c->held_ctype, c->held_body, c->held_len, NULL);
+}
+
+static void confirm_delivery(call *c, const okegw_answer *a) {
+  okegw_store *st = c->g->store;
+  c->held_status = a->status;
+  c->held_ctype = a->content_type ? okegw_strdup(a->content_type) : NULL;
+  c->held_body = okegw_strndup(a->body ? a->body : "", a->body_len);
+  c->held_len = a->body_len;
+  if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) {
+    /* flow 6 lets a TA read the enrolments of persons it holds a deelname
+     * for, and no others: remember whose deelname this is */
+    const cJSON *person = cJSON_GetObjectItemCaseSensitive(c->body, "person");
+    const char *pid =
+        cJSON_IsObject(person)
+            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
+            : cJSON_GetStringValue(person);
+    char key[160];
+    if (pid && strlen(pid) < 64) {
+      snprintf(key, sizeof key, "%s@%s", pid, a->conn->conf->name);
+      const char *k = key;
+      okegw_store_put(st, "ta_person", &k, 1, a->conn->conf->name, NULL, NULL);
+    }
+  }
+  const char *kind = c->interaction == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association";
+  if (!c->held_body || okegw_store_confirm(st, kind, c->id, on_confirmed, c) < 0)
+    finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
+}
+
 static void on_routed_done(void *ud, const okegw_answer *a) {
   call *c = ud;
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping);
@@ -158,6 +204,12 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
   if (check_answer(c, a, &blocked)) {
     finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
     free(blocked);
+    return;
+  }
+  if ((c->interaction == OKE_I_FLOW2_PUT_OFFERING ||
+       c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) &&
+      a->status >= 200 && a->status < 300) {
+    confirm_delivery(c, a);
     return;
   }
   finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
@@ -170,6 +222,7 @@ static unsigned scope_for(const call *c);
 /* Every request body is checked against the OKE profile once its
  * interaction is settled, right before it leaves: 400 with every violation
  * and its JSON pointer, nothing forwarded. Returns 1 when refused. */
+static int refuse_invalid(call *c);
 static int refuse_invalid(call *c) {
   /* R12/R23: the body names the path's id; a PATCH on an extra attempt
    * names the original toetsinschrijving instead */
@@ -231,17 +284,16 @@ static int check_answer(call *c, const okegw_answer *a, char **out) {
   okegw_violations_free(&v);
   return block;
 }
-static void remember_documents(call *c, const char *holder);
+static void remember_documents(call *c, const okegw_connector *holder);
 
 static void deliver_to(call *c, okegw_connector *conn) {
   c->target = conn;
   /* the interaction may have been settled only now (a TPL's PATCH of a
    * toetsinschrijving is flow 5): check the caller's scope for it */
-  if (c->caller && !(c->caller->conf->scopes & scope_of(c->interaction))) {
+  if (c->caller && !(c->caller->conf->scopes & scope_for(c))) {
     finish_problem(c, 403, c->caller->conf->name,
                    "connector '%s' does not have the scope %s that %s needs", c->caller->conf->name,
-                   okegw_scope_name(scope_of(c->interaction)),
-                   okegw_interaction_name(c->interaction));
+                   okegw_scope_name(scope_for(c)), okegw_interaction_name(c->interaction));
     return;
   }
   if (conn->conf->phase == OKEGW_PHASE_OFF) {
@@ -251,7 +303,7 @@ static void deliver_to(call *c, okegw_connector *conn) {
                    conn->conf->name);
     return;
   }
-  if (c->body && refuse_invalid(c))
+  if (c->body && !c->validated && refuse_invalid(c))
     return;
   const okegw_req *r = c->req;
   oke_request req = {.interaction = c->interaction,
@@ -822,24 +874,6 @@ static void on_bind(void *ud, const okegw_route *r) {
     }
     if (c->interaction < 0)
       c->interaction = -c->interaction;
-    const char *org = NULL;
-    const cJSON *cons = cJSON_GetObjectItemCaseSensitive(c->body, "consumers");
-    const cJSON *e;
-    cJSON_ArrayForEach(e, cons) {
-      const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "consumerKey"));
-      if (k && strcmp(k, "nl-test-admin") == 0)
-        org = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "orgAssociationId"));
-    }
-    if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION && org && okegw_is_uuid(org)) {
-      /* an extra attempt (flow 5 PUT): goes to the DR of the original
-       * toetsinschrijving, and the new id becomes one of its own */
-      snprintf(c->ref_id, sizeof c->ref_id, "%s", org);
-      c->interaction = OKE_I_FLOW5_PUT_ASSOCIATION;
-      if (okegw_store_bind(c->g->store, "toetsinschrijving", c->id, "toetsinschrijving", org, 0,
-                           on_bind, c) < 0)
-        finish_problem(c, 503, NULL, "the gateway is shutting down");
-      return;
-    }
     if (c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION)
       finish_problem(c, 404, NULL,
                      "toetsinschrijving %s (orgAssociationId) is unknown to this gateway",
@@ -867,20 +901,13 @@ static void on_bind(void *ud, const okegw_route *r) {
                    offering ? "component" : "offering", c->ref_id, r->connector);
     return;
   }
-  if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) {
-    /* flow 6 lets a TA read the enrolments of persons it holds a deelname
-     * for, and no others: remember whose deelname this is */
-    const cJSON *person = cJSON_GetObjectItemCaseSensitive(c->body, "person");
-    const char *pid =
-        cJSON_IsObject(person)
-            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
-            : cJSON_GetStringValue(person);
-    char key[160];
-    if (pid && strlen(pid) < 64) {
-      snprintf(key, sizeof key, "%s@%s", pid, r->connector);
-      const char *k = key;
-      okegw_store_put(c->g->store, "ta_person", &k, 1, r->connector, NULL, NULL);
-    }
+  if (c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION) {
+    /* the DR fetches the attempt's documents from the planning system */
+    char why[160];
+    okegw_connector *tpl =
+        c->caller ? c->caller : single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
+    if (tpl)
+      remember_documents(c, tpl);
   }
   deliver_to_named(c, r->connector);
 }
@@ -888,6 +915,17 @@ static void on_bind(void *ud, const okegw_route *r) {
 static void bind_offering(call *c) {
   if (okegw_store_bind(c->g->store, "offering", c->id, "component", c->ref_id, 0, on_bind, c) < 0)
     finish_problem(c, 503, NULL, "the gateway is shutting down");
+}
+
+/* A member of the body's consumers entry "nl-test-admin", as a string. */
+static const char *nl_test_admin_field(const cJSON *body, const char *field) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "consumers")) {
+    const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "consumerKey"));
+    if (k && strcmp(k, "nl-test-admin") == 0)
+      return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, field));
+  }
+  return NULL;
 }
 
 /* The id of a reference that is either an id string or an embedded object
@@ -938,6 +976,23 @@ static void put_routed(call *c, const char *field, const char *id_field) {
   }
   snprintf(c->ref_id, sizeof c->ref_id, "%s", ref);
   c->body = body;
+  const char *org = nl_test_admin_field(body, "orgAssociationId");
+  if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION && org) {
+    /* an extra attempt (flow 5 PUT, only flow 5 carries orgAssociationId):
+     * to the DR of the original toetsinschrijving; the new id becomes one of
+     * its own */
+    snprintf(c->ref_id, sizeof c->ref_id, "%.63s", org);
+    c->interaction = OKE_I_FLOW5_PUT_ASSOCIATION;
+    if (okegw_store_bind(c->g->store, "toetsinschrijving", c->id, "toetsinschrijving", c->ref_id, 0,
+                         on_bind, c) < 0)
+      finish_problem(c, 503, NULL, "the gateway is shutting down");
+    return;
+  }
+  /* checked before anything is recorded: a refused zitting or deelname must
+   * leave no route behind */
+  if (refuse_invalid(c))
+    return;
+  c->validated = 1;
   if (c->interaction == OKE_I_FLOW2_PUT_OFFERING) {
     bind_offering(c);
   } else if (okegw_store_bind(c->g->store, "association", c->id, "offering", c->ref_id, 0, on_bind,
@@ -970,7 +1025,7 @@ static void on_dr_route(void *ud, const okegw_route *r) {
       okegw_connector *tpl =
           c->caller ? c->caller : single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
       if (tpl)
-        remember_documents(c, tpl->conf->name);
+        remember_documents(c, tpl);
     }
     deliver_to_named(c, r->connector);
     return;
@@ -1099,13 +1154,20 @@ static void collect_documents(const cJSON *j, const char **ids, size_t *n, size_
 }
 
 /* A document is served later by the system whose message referenced it:
- * remember that system for each documentId the body carries. */
-static void remember_documents(call *c, const char *holder) {
+ * remember that system for each documentId the body carries. A TA's
+ * documents (flows 3, 4) and the TPL's (flow 5) are kept apart, since the
+ * same id may pass both ways. */
+static const char *document_kind(enum okegw_role holder) {
+  return holder == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta";
+}
+
+static void remember_documents(call *c, const okegw_connector *holder) {
   const char *ids[64];
   size_t n = 0;
   collect_documents(c->body, ids, &n, sizeof ids / sizeof ids[0]);
   if (n)
-    okegw_store_put(c->g->store, "document", ids, n, holder, NULL, NULL);
+    okegw_store_put(c->g->store, document_kind(holder->conf->role), ids, n, holder->conf->name,
+                    NULL, NULL);
 }
 
 static void on_document_route(void *ud, const okegw_route *r) {
@@ -1119,14 +1181,6 @@ static void on_document_route(void *ud, const okegw_route *r) {
   }
   if (r->rc != OKEGW_STORE_OK) {
     finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
-    return;
-  }
-  okegw_connector *holder = connector_by_name(c->g, r->connector);
-  /* a TPL fetches from a TA, a DR from the TPL: not from just anyone */
-  enum okegw_role want =
-      c->caller && c->caller->conf->role == OKEGW_ROLE_DR ? OKEGW_ROLE_TPL : OKEGW_ROLE_TA;
-  if (holder && holder->conf->role != want) {
-    finish_problem(c, 404, NULL, "document %s is not one this caller fetches", c->id);
     return;
   }
   deliver_to_named(c, r->connector);
@@ -1171,7 +1225,7 @@ static void on_return_route(void *ud, const okegw_route *r) {
   call *c = ud;
   const char *from = c->target->conf->name;
   const char *what = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? "zitting" : "deelname";
-  if (r->rc == OKEGW_STORE_NOTFOUND) {
+  if (r->rc == OKEGW_STORE_NOTFOUND || (r->rc == OKEGW_STORE_OK && !r->confirmed)) {
     finish_problem(c, 404, from,
                    "%s %s was never delivered through this gateway, so it has no return route "
                    "(OKE ground rule 5)",
@@ -1202,7 +1256,7 @@ static void on_return_route(void *ud, const okegw_route *r) {
     finish_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
     return;
   }
-  remember_documents(c, from);
+  remember_documents(c, c->target);
   deliver_to(c, tpl);
 }
 
@@ -1581,7 +1635,12 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   case OKE_I_FLOW1_PUT_GROUP_MEMBER: flow1_push(c); break;
   case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: flow6(c); break;
   case OKE_I_GET_DOCUMENT:
-    if (okegw_store_lookup(g->store, "document", c->id, on_document_route, c) < 0)
+    /* a TPL fetches from a TA, a DR from the TPL: not from just anyone */
+    if (okegw_store_lookup(g->store,
+                           document_kind(c->caller && c->caller->conf->role == OKEGW_ROLE_DR
+                                             ? OKEGW_ROLE_TPL
+                                             : OKEGW_ROLE_TA),
+                           c->id, on_document_route, c) < 0)
       finish_problem(c, 503, NULL, "the gateway is shutting down");
     break;
   case OKE_I_FLOW3_PATCH_ASSOCIATION:

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT };
+enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT, JOB_CONFIRM };
 
 /* A unit of work for the store thread. Strings are owned by the job. The
  * queues are intrusive singly linked FIFOs guarded by the store mutex. */
@@ -29,7 +29,7 @@ typedef struct queue {
 struct okegw_store {
   uv_loop_t *loop;
   sqlite3 *db;
-  sqlite3_stmt *st_get, *st_upsert;
+  sqlite3_stmt *st_get, *st_upsert, *st_confirm;
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
@@ -79,10 +79,12 @@ static const char schema[] =
     "  connector TEXT NOT NULL,"
     "  parent TEXT,"
     "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
+    "  confirmed INTEGER NOT NULL DEFAULT 1,"
     "  PRIMARY KEY (kind, id)) WITHOUT ROWID;";
 
 /* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
-static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent) {
+static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent,
+                     int *confirmed) {
   sqlite3_stmt *st = s->st_get;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -95,6 +97,8 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
     const char *p = (const char *)sqlite3_column_text(st, 1);
     if (parent)
       snprintf(parent, 64, "%s", p ? p : "");
+    if (confirmed)
+      *confirmed = sqlite3_column_int(st, 2);
     res = OKEGW_STORE_OK;
   } else if (rc != SQLITE_DONE) {
     res = OKEGW_STORE_ERROR;
@@ -104,7 +108,7 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
 }
 
 static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
-                     const char *parent) {
+                     const char *parent, int confirmed) {
   sqlite3_stmt *st = s->st_upsert;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -114,6 +118,7 @@ static int put_route(okegw_store *s, const char *kind, const char *id, const cha
     sqlite3_bind_text(st, 4, parent, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(st, 4);
+  sqlite3_bind_int(st, 5, confirmed);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
@@ -123,29 +128,38 @@ static void run_job(okegw_store *s, job *j) {
   okegw_route *r = &j->result;
   switch (j->kind) {
   case JOB_LOOKUP:
-    r->rc = get_route(s, j->rkind, j->id, r->connector, r->parent);
+    r->rc = get_route(s, j->rkind, j->id, r->connector, r->parent, &r->confirmed);
     r->existed = r->rc == OKEGW_STORE_OK;
     break;
   case JOB_BIND: {
-    int had = get_route(s, j->rkind, j->id, r->prev_connector, NULL);
+    int had = get_route(s, j->rkind, j->id, r->prev_connector, NULL, NULL);
     if (had == OKEGW_STORE_ERROR) {
       r->rc = had;
       break;
     }
     r->existed = had == OKEGW_STORE_OK;
-    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector, NULL);
+    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector, NULL, NULL);
     if (r->rc != OKEGW_STORE_OK)
       break;
     /* A known id with the same owner needs no write: the common case of a
      * repeated PUT costs two indexed reads. */
     if (!r->existed || (j->rebind && strcmp(r->prev_connector, r->connector) != 0))
-      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id);
+      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0);
+    break;
+  }
+  case JOB_CONFIRM: {
+    sqlite3_stmt *st = s->st_confirm;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, j->rkind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+    r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+    sqlite3_reset(st);
     break;
   }
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++)
-      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL);
+      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1);
     snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
   }
@@ -220,23 +234,36 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
     sqlite3_busy_timeout(s->db, 5000);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+  if (rc == SQLITE_OK) {
+    /* stores made before routes had `confirmed`: add it (an error only says
+     * it is there already) */
+    sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1", NULL,
+                 NULL, NULL);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(
+        s->db, "SELECT connector, parent, confirmed FROM routes WHERE kind = ?1 AND id = ?2", -1,
+        SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(
+        s->db,
+        "INSERT INTO routes(kind, id, connector, parent, confirmed) VALUES (?1,?2,?3,?4,?5) "
+        "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
+        "parent = coalesce(excluded.parent, parent), updated_at = "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
+        "excluded.connector OR parent IS NOT excluded.parent",
+        -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db,
-                            "SELECT connector, parent FROM routes WHERE kind = ?1 AND id = ?2", -1,
-                            SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(s->db,
-                            "INSERT INTO routes(kind, id, connector, parent) VALUES (?1,?2,?3,?4) "
-                            "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
-                            "parent = coalesce(excluded.parent, parent), updated_at = "
-                            "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
-                            "excluded.connector OR parent IS NOT excluded.parent",
-                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
+                            "UPDATE routes SET confirmed = 1 WHERE kind = ?1 AND id = ?2 AND "
+                            "confirmed = 0",
+                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_confirm, NULL);
   if (rc != SQLITE_OK) {
     *err = okegw_asprintf("store %s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     sqlite3_finalize(s->st_get);
     sqlite3_finalize(s->st_upsert);
+    sqlite3_finalize(s->st_confirm);
     sqlite3_close(s->db);
     free(s);
     return -1;
@@ -311,6 +338,12 @@ int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const cha
   return submit(s, j);
 }
 
+int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
+                        void *ud) {
+  job *j = job_new(JOB_CONFIRM, kind, id, cb, ud);
+  return j ? submit(s, j) : -1;
+}
+
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
                     const char *connector, okegw_route_cb cb, void *ud) {
   job *j = job_new(JOB_PUT, kind, NULL, cb, ud);
@@ -357,6 +390,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   on_async(&s->async); /* deliver the last results */
   sqlite3_finalize(s->st_get);
   sqlite3_finalize(s->st_upsert);
+  sqlite3_finalize(s->st_confirm);
   sqlite3_close(s->db);
   s->closed = done;
   s->closed_arg = arg;

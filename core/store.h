@@ -20,6 +20,7 @@ typedef struct okegw_route {
   char connector[OKEGW_NAME_MAX];      /* the id's connector */
   char prev_connector[OKEGW_NAME_MAX]; /* bind: the id's connector before, if existed */
   char parent[64];                     /* lookup: the id it was bound under, "" if none */
+  int confirmed;                       /* lookup: the peer accepted it (okegw_store_confirm) */
 } okegw_route;
 
 typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);
@@ -41,6 +42,10 @@ int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_r
  * when `rebind` is set. */
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
                      const char *parent_id, int rebind, okegw_route_cb cb, void *ud);
+/* Marks (kind, id) as accepted by its peer; a bound id starts unconfirmed.
+ * cb may be NULL. */
+int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
+                        void *ud);
 /* Records that `connector` owns every id of `ids` (count n) of `kind`;
  * cb may be NULL. */
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
