@@ -1,0 +1,482 @@
+/* Flow 0: the catalogue merged from every live TA connector, and finding the
+ * owner of a component. */
+#include "call.h"
+#include "interaction.h"
+#include "json.h"
+#include "log.h"
+#include "problem.h"
+#include "util.h"
+#include "validate.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- flow 0: the merged catalogue -------------------------------------- */
+
+typedef struct part {
+  okegw_connector *conn;
+  cJSON *items; /* array, collected over the pages */
+  int page;
+  int failed;
+  char reason[48];
+} part;
+
+typedef struct fanout {
+  okegw_call *c;
+  size_t pending;
+  part *parts;
+  size_t nparts;
+  char *base_query; /* the caller's filters, without paging and sort */
+  char *probe_id;   /* probe mode: GET /components/{id} at every connector */
+  void (*probe_done)(okegw_call *c, okegw_connector *owner, const char *ctype, const char *body,
+                     size_t len);
+  okegw_connector *probe_owner;
+  char *probe_body, *probe_ctype;
+  size_t probe_len;
+} fanout;
+
+static void fanout_free(fanout *f) {
+  for (size_t i = 0; i < f->nparts; i++)
+    cJSON_Delete(f->parts[i].items);
+  free(f->parts);
+  free(f->base_query);
+  free(f->probe_id);
+  free(f->probe_body);
+  free(f->probe_ctype);
+  free(f);
+}
+
+static void part_fail(part *p, int status, const char *why) {
+  p->failed = 1;
+  if (why)
+    snprintf(p->reason, sizeof p->reason, "%s", why);
+  else if (status == 504)
+    snprintf(p->reason, sizeof p->reason, "timeout");
+  else if (status == 502)
+    snprintf(p->reason, sizeof p->reason, "unreachable");
+  else if (status == 503)
+    snprintf(p->reason, sizeof p->reason, "unavailable");
+  else
+    snprintf(p->reason, sizeof p->reason, "status-%d", status);
+}
+
+static void catalogue_merge(fanout *f);
+static void part_fetch(fanout *f, part *p);
+
+static void fanout_part_done(fanout *f) {
+  if (--f->pending == 0)
+    catalogue_merge(f);
+}
+
+/* The callback context of one page request. */
+typedef struct page_ctx {
+  fanout *f;
+  part *p;
+} page_ctx;
+
+static void on_page_done(void *ud, const okegw_answer *a) {
+  page_ctx *pc = ud;
+  fanout *f = pc->f;
+  part *p = pc->p;
+  free(pc);
+  int status = a->status;
+  const char *body = a->body;
+  size_t len = a->body_len;
+  char *blocked = NULL;
+  if (okegw_check_answer(f->c, a, &blocked)) {
+    free(blocked);
+    part_fail(p, status, "invalid-response");
+    fanout_part_done(f);
+    return;
+  }
+  if (status != 200) {
+    part_fail(p, status, NULL);
+    fanout_part_done(f);
+    return;
+  }
+  cJSON *page = cJSON_ParseWithLength(body ? body : "", len);
+  cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
+  if (!cJSON_IsArray(items)) {
+    cJSON_Delete(page);
+    part_fail(p, status, "invalid-response");
+    fanout_part_done(f);
+    return;
+  }
+  cJSON *it;
+  while ((it = cJSON_DetachItemFromArray(items, 0)))
+    cJSON_AddItemToArray(p->items, it);
+  int more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "hasNextPage"));
+  cJSON_Delete(page);
+  if (more && p->page < f->c->g->conf->catalogue_max_pages) {
+    p->page++;
+    part_fetch(f, p);
+    return;
+  }
+  if (more)
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){.connector = p->conn->conf->name, .latency_ms = -1},
+              "catalogue has more than catalogue_max_pages (%d) pages; the rest is left out",
+              f->c->g->conf->catalogue_max_pages);
+  fanout_part_done(f);
+}
+
+static void part_fetch(fanout *f, part *p) {
+  page_ctx *pc = malloc(sizeof *pc);
+  char *query = okegw_asprintf("%s%spageSize=250&pageNumber=%d", f->base_query,
+                               f->base_query[0] ? "&" : "", p->page);
+  if (!pc || !query) {
+    free(pc);
+    free(query);
+    part_fail(p, 503, "out-of-memory");
+    fanout_part_done(f);
+    return;
+  }
+  pc->f = f;
+  pc->p = p;
+  oke_request req = {.interaction = OKE_I_FLOW0_LIST_COMPONENTS,
+                     .method = "GET",
+                     .path = "/components",
+                     .query = query,
+                     .id = "",
+                     .request_id = f->c->req->request_id};
+  okegw_connector_deliver(p->conn, &req, NULL, on_page_done, pc);
+  free(query);
+}
+
+/* The caller's query minus the parameters the gateway itself answers. */
+static char *filter_query(const char *q) {
+  okegw_buf b = {0};
+  okegw_buf_append(&b, "", 0);
+  const char *p = q;
+  while (p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    int skip = len == 0 || (len >= 9 && strncmp(p, "pageSize=", 9) == 0) ||
+               (len >= 11 && strncmp(p, "pageNumber=", 11) == 0) ||
+               (len >= 5 && strncmp(p, "sort=", 5) == 0);
+    if (!skip) {
+      if (b.len)
+        okegw_buf_append(&b, "&", 1);
+      okegw_buf_append(&b, p, len);
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return b.data;
+}
+
+/* Every component names the test system it came from (otherCodes
+ * x-testSystem), so TPL and DR can tell suppliers apart. */
+static void tag_test_system(cJSON *item, const char *system) {
+  cJSON *codes = cJSON_GetObjectItemCaseSensitive(item, "otherCodes");
+  if (!cJSON_IsArray(codes)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(item, "otherCodes");
+    codes = cJSON_AddArrayToObject(item, "otherCodes");
+    if (!codes)
+      return;
+  }
+  cJSON *e;
+  cJSON_ArrayForEach(e, codes) {
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "codeType"));
+    if (t && strcmp(t, "x-testSystem") == 0)
+      return;
+  }
+  cJSON *entry = cJSON_CreateObject();
+  cJSON_AddStringToObject(entry, "codeType", "x-testSystem");
+  cJSON_AddStringToObject(entry, "code", system);
+  cJSON_AddItemToArray(codes, entry);
+}
+
+static const char *lts_value(const cJSON *lts) {
+  const cJSON *e;
+  const char *first = NULL;
+  cJSON_ArrayForEach(e, lts) {
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "value"));
+    const char *lang = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "language"));
+    if (v && lang && strcmp(lang, "nl-NL") == 0)
+      return v;
+    if (v && !first)
+      first = v;
+  }
+  return first ? first : "";
+}
+
+typedef struct sort_item {
+  cJSON *item;
+  const char *key;
+  size_t seq;  /* stable order for equal keys */
+  size_t part; /* index of the connector's part */
+} sort_item;
+
+/* Case-insensitive first, so "algebra" sorts next to "Algebra". */
+static int cmp_items(const void *a, const void *b, void *desc) {
+  const sort_item *x = a, *y = b;
+  int r = strcasecmp(x->key, y->key);
+  if (r == 0)
+    r = strcmp(x->key, y->key);
+  if (*(int *)desc)
+    r = -r;
+  if (r == 0)
+    r = x->seq < y->seq ? -1 : x->seq > y->seq;
+  return r;
+}
+
+static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
+  char v[32];
+  *page_size = 10;
+  *page_number = 1;
+  if (okegw_query_get(c->req->query, "pageSize", v, sizeof v)) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || (n != 10 && n != 20 && n != 50 && n != 100 && n != 250)) {
+      okegw_finish_problem(c, 400, NULL, "pageSize must be one of 10, 20, 50, 100, 250; got '%s'",
+                           v);
+      return -1;
+    }
+    *page_size = (int)n;
+  }
+  if (okegw_query_get(c->req->query, "pageNumber", v, sizeof v)) {
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || !*v || n < 1 || n > 1000000) {
+      okegw_finish_problem(c, 400, NULL, "pageNumber must be a whole number from 1; got '%s'", v);
+      return -1;
+    }
+    *page_number = (int)n;
+  }
+  if (okegw_query_get(c->req->query, "sort", v, sizeof v) && strcmp(v, "name") &&
+      strcmp(v, "-name") && strcmp(v, "componentId") && strcmp(v, "-componentId")) {
+    okegw_finish_problem(c, 400, NULL,
+                         "sort must be name, -name, componentId or -componentId; got '%s'", v);
+    return -1;
+  }
+  return 0;
+}
+
+static void catalogue_merge(fanout *f) {
+  okegw_call *c = f->c;
+  okegw_gateway *g = c->g;
+  int page_size, page_number;
+  okegw_buf failed = {0};
+  size_t nfailed = 0, total = 0;
+
+  for (size_t i = 0; i < f->nparts; i++) {
+    part *p = &f->parts[i];
+    if (p->failed) {
+      okegw_log(OKEGW_LOG_WARN,
+                &(okegw_log_fields){.connector = p->conn->conf->name,
+                                    .interaction = "flow0.okegw_list_components",
+                                    .request_id = c->req->request_id,
+                                    .latency_ms = -1},
+                "catalogue of connector '%s' left out of the merged page: %s", p->conn->conf->name,
+                p->reason);
+      okegw_buf_printf(&failed, "%s%s=%s", nfailed ? ", " : "", p->conn->conf->name, p->reason);
+      nfailed++;
+    }
+    total += (size_t)cJSON_GetArraySize(p->items);
+  }
+  if (nfailed && nfailed == f->nparts) {
+    okegw_finish_problem(c, 502, NULL, "no test supplier answered the catalogue request: %s",
+                         failed.data);
+    okegw_buf_free(&failed);
+    fanout_free(f);
+    return;
+  }
+  if (parse_page_params(c, &page_size, &page_number) < 0) {
+    okegw_buf_free(&failed);
+    fanout_free(f);
+    return;
+  }
+
+  /* Collect every component with its part, in connector order. */
+  sort_item *all = calloc(total ? total : 1, sizeof *all);
+  size_t n = 0;
+  for (size_t i = 0; all && i < f->nparts; i++) {
+    cJSON *it;
+    cJSON_ArrayForEach(it, f->parts[i].items) {
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"));
+      if (!id)
+        continue; /* no identity, no route: cannot be offered */
+      all[n] = (sort_item){.item = it, .key = id, .seq = n, .part = i};
+      n++;
+    }
+  }
+  /* Duplicates by sorting on id (O(n log n) for large catalogues): the
+   * first connector keeps a component that several offer. */
+  int asc = 0;
+  qsort_r(all, n, sizeof *all, cmp_items, &asc);
+  size_t kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (kept && strcmp(all[kept - 1].key, all[i].key) == 0) {
+      okegw_log(OKEGW_LOG_WARN,
+                &(okegw_log_fields){.connector = f->parts[all[i].part].conn->conf->name,
+                                    .latency_ms = -1},
+                "component %s is offered by more than one connector; '%s' keeps it", all[i].key,
+                f->parts[all[kept - 1].part].conn->conf->name);
+      continue;
+    }
+    all[kept++] = all[i];
+  }
+  n = kept;
+  /* Remember the owners, one store job per connector. */
+  const char **ids = calloc(n ? n : 1, sizeof *ids);
+  for (size_t i = 0; ids && i < f->nparts; i++) {
+    size_t nids = 0;
+    for (size_t k = 0; k < n; k++)
+      if (all[k].part == i)
+        ids[nids++] = all[k].key;
+    if (nids)
+      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL, NULL);
+  }
+  free(ids);
+
+  char sort[32] = "name";
+  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
+  int desc = sort[0] == '-';
+  int by_id = strcmp(desc ? sort + 1 : sort, "componentId") == 0;
+  for (size_t i = 0; i < n; i++) {
+    part *p = &f->parts[all[i].part];
+    tag_test_system(all[i].item, p->conn->conf->test_system);
+    if (!by_id)
+      all[i].key = lts_value(cJSON_GetObjectItemCaseSensitive(all[i].item, "name"));
+    all[i].seq = i;
+  }
+  qsort_r(all, n, sizeof *all, cmp_items, &desc);
+
+  size_t start = (size_t)(page_number - 1) * (size_t)page_size;
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddNumberToObject(out, "pageSize", page_size);
+  cJSON_AddNumberToObject(out, "pageNumber", page_number);
+  cJSON_AddBoolToObject(out, "hasPreviousPage", page_number > 1);
+  cJSON_AddBoolToObject(out, "hasNextPage", start + (size_t)page_size < n);
+  cJSON_AddNumberToObject(out, "totalPages",
+                          n ? (double)((n + (size_t)page_size - 1) / (size_t)page_size) : 1);
+  cJSON *items = cJSON_AddArrayToObject(out, "items");
+  for (size_t i = start; i < n && i < start + (size_t)page_size; i++)
+    cJSON_AddItemReferenceToArray(items, all[i].item);
+  char *extra = nfailed ? okegw_asprintf("Okegw-Failed-Connectors: %s\r\n", failed.data) : NULL;
+  okegw_finish_json(c, 200, out, extra);
+  free(extra);
+  cJSON_Delete(out);
+  free(all);
+  okegw_buf_free(&failed);
+  fanout_free(f);
+}
+
+static fanout *fanout_new(okegw_call *c) {
+  fanout *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  f->c = c;
+  f->parts = calloc(c->g->nconns ? c->g->nconns : 1, sizeof *f->parts);
+  if (!f->parts) {
+    free(f);
+    return NULL;
+  }
+  for (size_t i = 0; i < c->g->nconns; i++) {
+    okegw_connector *conn = &c->g->conns[i];
+    if (!okegw_is_live_ta(conn))
+      continue;
+    part *p = &f->parts[f->nparts++];
+    p->conn = conn;
+    p->page = 1;
+    p->items = cJSON_CreateArray();
+  }
+  return f;
+}
+
+void okegw_list_components(okegw_call *c) {
+  int ps, pn;
+  if (parse_page_params(c, &ps, &pn) < 0)
+    return;
+  fanout *f = fanout_new(c);
+  if (!f || !(f->base_query = filter_query(c->req->query))) {
+    if (f)
+      fanout_free(f);
+    okegw_finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  /* +1 so that parts answering synchronously cannot okegw_finish the merge
+   * before every part has started. */
+  f->pending = f->nparts + 1;
+  for (size_t i = 0; i < f->nparts; i++)
+    part_fetch(f, &f->parts[i]);
+  fanout_part_done(f);
+}
+
+/* ---- flow 0: one component; finding an owner --------------------------- */
+
+static void on_probe_done(void *ud, const okegw_answer *a) {
+  fanout *f = ud;
+  if (a && a->status == 200 && !f->probe_owner) {
+    f->probe_owner = a->conn;
+    f->probe_body = okegw_strndup(a->body ? a->body : "", a->body_len);
+    f->probe_len = a->body_len;
+    f->probe_ctype = okegw_strdup(a->content_type ? a->content_type : "application/json");
+  }
+  if (--f->pending)
+    return;
+  okegw_call *c = f->c;
+  if (f->probe_owner) {
+    const char *id = f->probe_id;
+    okegw_store_put(c->g->store, "component", &id, 1, f->probe_owner->conf->name, NULL, NULL);
+  }
+  f->probe_done(c, f->probe_owner, f->probe_ctype, f->probe_body, f->probe_len);
+  fanout_free(f);
+}
+
+/* Asks every live TA connector for component `id` (one the store does not
+ * know yet, e.g. a catalogue the caller had before okegw). The first 200
+ * wins and is recorded as the owner. */
+void okegw_probe_component(okegw_call *c, const char *id,
+                           void (*done)(okegw_call *, okegw_connector *, const char *, const char *,
+                                        size_t)) {
+  fanout *f = fanout_new(c);
+  if (!f || !(f->probe_id = okegw_strdup(id))) {
+    if (f)
+      fanout_free(f);
+    okegw_finish_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  f->probe_done = done;
+  f->pending = f->nparts + 1;
+  char *path = okegw_asprintf("/components/%s", id);
+  for (size_t i = 0; i < f->nparts; i++) {
+    oke_request req = {.interaction = OKE_I_FLOW0_GET_COMPONENT,
+                       .method = "GET",
+                       .path = path ? path : "/components",
+                       .query = "",
+                       .id = id,
+                       .request_id = c->req->request_id};
+    okegw_connector_deliver(f->parts[i].conn, &req, NULL, on_probe_done, f);
+  }
+  free(path);
+  on_probe_done(f, NULL);
+}
+
+static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
+                                const char *body, size_t len) {
+  if (!owner) {
+    okegw_finish_problem(c, 404, NULL,
+                         "component %s is not in the catalogue of any live test supplier", c->id);
+    return;
+  }
+  c->target = owner;
+  okegw_finish(c, 200, ctype, body, len, NULL);
+}
+
+void okegw_on_component_route(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    okegw_deliver_to_named(c, r->connector);
+  } else if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_probe_component(c, c->id, on_component_probed);
+  } else {
+    okegw_finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+  }
+}
