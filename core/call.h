@@ -47,6 +47,7 @@ typedef struct okegw_call {
   char out_path[128];
   char *out_body;
   int validated;   /* the body passed the profile check already */
+  int probed;      /* the TAs were asked who owns the offering's component */
   int held_status; /* an answer kept while its delivery is recorded */
   char *held_ctype, *held_body;
   size_t held_len;

@@ -65,21 +65,19 @@ static void on_offering_component_probed(okegw_call *c, okegw_connector *owner, 
   }
   /* The owner was recorded before this ran (same store queue), so binding
    * again finds it. */
-  c->interaction = -c->interaction;
+  c->probed = 1;
   bind_offering(c);
 }
 
 static void on_bind(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
-  int offering =
-      c->interaction == OKE_I_FLOW2_PUT_OFFERING || c->interaction == -OKE_I_FLOW2_PUT_OFFERING;
+  int offering = c->interaction == OKE_I_FLOW2_PUT_OFFERING;
   if (r->rc == OKEGW_STORE_NOTFOUND) {
-    if (offering && c->interaction > 0) {
+    if (offering && !c->probed) {
+      /* a component the catalogue never showed: ask the TAs once */
       okegw_probe_component(c, c->ref_id, on_offering_component_probed);
       return;
     }
-    if (c->interaction < 0)
-      c->interaction = -c->interaction;
     if (c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION)
       okegw_finish_problem(c, 404, NULL,
                            "toetsinschrijving %s (orgAssociationId) is unknown to this gateway",
@@ -93,8 +91,6 @@ static void on_bind(void *ud, const okegw_route *r) {
                            c->ref_id, c->ref_id);
     return;
   }
-  if (c->interaction < 0)
-    c->interaction = -c->interaction;
   if (r->rc != OKEGW_STORE_OK) {
     okegw_finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
     return;
