@@ -1215,10 +1215,33 @@ static size_t ptr_push(walk *w, const char *key) {
   return old;
 }
 
+/* Decimal digits of i into b (24 bytes): snprintf costs more than the whole
+ * check of a field, and this runs for every element of every list. */
+static const char *utoa(size_t i, char b[24]) {
+  char *p = b + 23;
+  *p = '\0';
+  do {
+    *--p = (char)('0' + i % 10);
+    i /= 10;
+  } while (i && p > b);
+  return p;
+}
+
+/* Appends n bytes of s at dst[*len] (capacity cap), cutting short rather
+ * than overrunning; keeps dst NUL-terminated. */
+static void append(char *dst, size_t *len, size_t cap, const char *s, size_t n) {
+  if (*len + 1 >= cap)
+    return;
+  if (n > cap - 1 - *len)
+    n = cap - 1 - *len;
+  memcpy(dst + *len, s, n);
+  *len += n;
+  dst[*len] = '\0';
+}
+
 static size_t ptr_push_index(walk *w, size_t i) {
   char b[24];
-  snprintf(b, sizeof b, "%zu", i);
-  return ptr_push(w, b);
+  return ptr_push(w, utoa(i, b));
 }
 
 static void ptr_pop(walk *w, size_t old) {
@@ -1228,9 +1251,9 @@ static void ptr_pop(walk *w, size_t old) {
 
 static size_t name_push(walk *w, const char *name) {
   size_t old = w->nlen;
-  int n = snprintf(w->names + old, sizeof w->names - old, "%s%s", old ? "." : "", name);
-  if (n > 0)
-    w->nlen = old + (size_t)n < sizeof w->names ? old + (size_t)n : sizeof w->names - 1;
+  if (old)
+    append(w->names, &w->nlen, sizeof w->names, ".", 1);
+  append(w->names, &w->nlen, sizeof w->names, name, strlen(name));
   return old;
 }
 
@@ -1604,16 +1627,21 @@ static int resolve(const cJSON *obj, const char *path, const char *base, char *p
                    const cJSON **out) {
   char seg[64];
   const cJSON *cur = obj;
-  snprintf(ptr, cap, "%s", base);
+  size_t len = 0;
+  if (cap)
+    ptr[0] = '\0';
+  append(ptr, &len, cap, base, strlen(base));
   while (*path) {
     size_t n = strcspn(path, ".");
-    snprintf(seg, sizeof seg, "%.*s", (int)n, path);
+    size_t sn = n < sizeof seg - 1 ? n : sizeof seg - 1;
+    memcpy(seg, path, sn);
+    seg[sn] = '\0';
     path += n + (path[n] == '.');
     if (!cJSON_IsObject(cur))
       return PATH_BLOCKED;
     const cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, seg);
-    size_t len = strlen(ptr);
-    snprintf(ptr + len, cap - len, "/%s", seg);
+    append(ptr, &len, cap, "/", 1);
+    append(ptr, &len, cap, seg, sn);
     if (!next)
       return PATH_MISSING;
     if (strcmp(seg, "consumers") == 0) {
@@ -1634,8 +1662,10 @@ static int resolve(const cJSON *obj, const char *path, const char *base, char *p
       }
       if (!entry)
         return PATH_MISSING;
-      len = strlen(ptr);
-      snprintf(ptr + len, cap - len, "/%zu", i);
+      char b[24];
+      append(ptr, &len, cap, "/", 1);
+      const char *digits = utoa(i, b);
+      append(ptr, &len, cap, digits, strlen(digits));
       next = entry;
     }
     if (*path && cJSON_IsNull(next))
