@@ -26,6 +26,13 @@ Notes for the next engineer:
 ]]
 
 local json = json -- the gateway's json table: null, array, object, is_array
+-- Library functions as locals: each lookup through the shared, read-only
+-- library tables costs a metamethod call, and rules run for every message.
+local json_is_array, json_array, json_null = json.is_array, json.array, json.null
+local sformat = string.format
+local tconcat, tsort, tmove, tremove, tunpack, tpack =
+  table.concat, table.sort, table.move, table.remove, table.unpack, table.pack
+local mtointeger, mfloor, mhuge, mabs = math.tointeger, math.floor, math.huge, math.abs
 
 local oke = {}
 
@@ -37,7 +44,7 @@ local oke = {}
 local Fail = {}
 
 local function fail(fmt, ...)
-  error(setmetatable({ msg = string.format(fmt, ...) }, Fail), 0)
+  error(setmetatable({ msg = sformat(fmt, ...) }, Fail), 0)
 end
 
 local function message_of(e)
@@ -51,9 +58,9 @@ end
 -- the function that called the helper).
 local function public(f)
   return function(...)
-    local r = table.pack(pcall(f, ...))
+    local r = tpack(pcall(f, ...))
     if r[1] then
-      return table.unpack(r, 2, r.n)
+      return tunpack(r, 2, r.n)
     end
     if getmetatable(r[2]) == Fail then
       error(r[2].msg, 2)
@@ -72,7 +79,7 @@ oke.remove = function() end -- a fn rule's answer: delete the field
 local function describe(v)
   if v == nil then
     return "nothing"
-  elseif v == json.null then
+  elseif v == json_null then
     return "null"
   elseif type(v) == "string" then
     if #v > 60 then
@@ -80,17 +87,17 @@ local function describe(v)
     end
     return '"' .. v .. '"'
   elseif type(v) == "table" then
-    return (json.is_array(v) or v[1] ~= nil) and "a list" or "an object"
+    return (json_is_array(v) or v[1] ~= nil) and "a list" or "an object"
   end
   return tostring(v)
 end
 
 -- ---- values ----------------------------------------------------------------
 
--- A table converted from a JSON array carries the json.array marker; one
+-- A table converted from a JSON array carries the json_array marker; one
 -- built in Lua is a list when it has an element 1.
 local function is_list(t)
-  return type(t) == "table" and (json.is_array(t) or t[1] ~= nil)
+  return type(t) == "table" and (json_is_array(t) or t[1] ~= nil)
 end
 
 -- Deep copy, so a value from a rule (set/default) is never shared between
@@ -103,8 +110,8 @@ local function copy(v)
   for k, x in pairs(v) do
     t[k] = copy(x)
   end
-  if json.is_array(v) then
-    json.array(t)
+  if json_is_array(v) then
+    json_array(t)
   end
   return t
 end
@@ -117,8 +124,8 @@ local function parse_path(path)
   local segs = {}
   if type(path) == "table" then
     for i, p in ipairs(path) do
-      if type(p) == "number" and math.tointeger(p) and p >= 0 then
-        segs[i] = { text = tostring(p), index = math.tointeger(p) }
+      if type(p) == "number" and mtointeger(p) and p >= 0 then
+        segs[i] = { text = tostring(p), index = mtointeger(p) }
       elseif type(p) == "string" then
         segs[i] = { text = p, key = p }
       else
@@ -142,7 +149,7 @@ local function parse_path(path)
     elseif part == "*" then
       s = { each = true }
     elseif part:match("^%d+$") then
-      s = { index = math.tointeger(tonumber(part)) }
+      s = { index = mtointeger(tonumber(part)) }
     elseif part:find("=", 1, true) then
       local field, value = part:match("^([^=]+)=(.*)$")
       if not field then
@@ -168,7 +175,7 @@ local function path_text(segs)
   for i, s in ipairs(segs) do
     t[i] = s.text
   end
-  return table.concat(t, ".")
+  return tconcat(t, ".")
 end
 
 local function has_each(segs)
@@ -248,27 +255,27 @@ local function put(node, s, v, where)
     end
     if v == nil then
       if i <= n then
-        table.remove(node, i)
+        tremove(node, i)
       end
     else
       node[i] = v
-      json.array(node)
+      json_array(node)
     end
   elseif s.field then
     if next(node) == nil or is_list(node) then
       local _, k = child(node, s)
       if v == nil then
         if k then
-          table.remove(node, k)
+          tremove(node, k)
         end
         return
       end
       -- the element keeps (or gets) the field it was found by
-      if type(v) == "table" and not json.is_array(v) and v[s.field] == nil then
+      if type(v) == "table" and not json_is_array(v) and v[s.field] == nil then
         v[s.field] = s.value
       end
       node[k or #node + 1] = v
-      json.array(node)
+      json_array(node)
     elseif s.plain then
       node[s.plain] = v
     else
@@ -292,14 +299,14 @@ local function set(msg, segs, v)
     local s = segs[i]
     done[i] = s.text
     local c = child(node, s)
-    if c == nil or c == json.null then
+    if c == nil or c == json_null then
       local nxt = segs[i + 1]
       -- what to create follows from the segment that will look inside it
-      c = (nxt.index or nxt.field) and json.array() or {}
-      put(node, s, c, table.concat(done, "."))
+      c = (nxt.index or nxt.field) and json_array() or {}
+      put(node, s, c, tconcat(done, "."))
     elseif type(c) ~= "table" then
       fail('cannot set "%s": "%s" holds %s, not an object or a list',
-        path_text(segs), table.concat(done, "."), describe(c))
+        path_text(segs), tconcat(done, "."), describe(c))
     end
     node = c
   end
@@ -311,15 +318,15 @@ local function delete(msg, segs)
   if #segs == 0 then
     fail("cannot delete the whole message")
   end
-  local parent = get(msg, table.move(segs, 1, #segs - 1, 1, {}))
+  local parent = get(msg, tmove(segs, 1, #segs - 1, 1, {}))
   local last = segs[#segs]
   local old, k = child(parent, last)
   if old == nil then
     return nil
   end
   if is_list(parent) then
-    table.remove(parent, k)
-    json.array(parent) -- stays a list when it becomes empty
+    tremove(parent, k)
+    json_array(parent) -- stays a list when it becomes empty
   else
     parent[k] = nil
   end
@@ -359,12 +366,12 @@ local function known_values(map)
   for k in pairs(map) do
     keys[#keys + 1] = tostring(k)
   end
-  table.sort(keys)
+  tsort(keys)
   if #keys > 20 then
-    keys = table.move(keys, 1, 20, 1, {})
+    keys = tmove(keys, 1, 20, 1, {})
     keys[21] = "..."
   end
-  return table.concat(keys, ", ")
+  return tconcat(keys, ", ")
 end
 
 local function map_enum(value, map, default)
@@ -476,8 +483,8 @@ local function offset_text(secs, z)
     return "Z"
   end
   local sign = secs < 0 and "-" or "+"
-  secs = math.abs(secs)
-  return string.format("%s%02d:%02d", sign, secs // 3600, secs % 3600 // 60)
+  secs = mabs(secs)
+  return sformat("%s%02d:%02d", sign, secs // 3600, secs % 3600 // 60)
 end
 
 -- Splits a date-time text. Seconds may be left out (read as :00), the
@@ -532,7 +539,7 @@ local function format_datetime(epoch, frac, off)
   local days = wall // 86400
   local y, m, d = civil_from_days(days)
   local r = wall - days * 86400
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02d%s", y, m, d, r // 3600, r % 3600 // 60,
+  return sformat("%04d-%02d-%02dT%02d:%02d:%02d%s", y, m, d, r // 3600, r % 3600 // 60,
     r % 60, frac), offset_text(secs, off.z)
 end
 
@@ -562,25 +569,25 @@ local function date_from_epoch(n, offset, unit)
   if type(n) == "string" and tonumber(n) then
     n = tonumber(n) -- some suppliers send epoch seconds as text
   end
-  if type(n) ~= "number" or n ~= n or n == math.huge or n == -math.huge then
+  if type(n) ~= "number" or n ~= n or n == mhuge or n == -mhuge then
     fail("expected a number of seconds since 1970, got %s", describe(n))
   end
   local off = parse_offset(offset or "Z")
   local whole, ms
   if unit == "ms" then
-    whole, ms = math.floor(n) // 1000, math.floor(n) % 1000
+    whole, ms = mfloor(n) // 1000, mfloor(n) % 1000
   else
-    whole = math.floor(n)
-    ms = math.floor((n - whole) * 1000 + 0.5)
+    whole = mfloor(n)
+    ms = mfloor((n - whole) * 1000 + 0.5)
     if ms == 1000 then
       whole, ms = whole + 1, 0
     end
   end
-  whole = math.tointeger(whole)
+  whole = mtointeger(whole)
   if not whole then
     fail("the time %s falls outside the years 1 to 9999", tostring(n))
   end
-  return format_with_offset(whole, ms > 0 and string.format(".%03d", ms) or "", off)
+  return format_with_offset(whole, ms > 0 and sformat(".%03d", ms) or "", off)
 end
 
 -- "2026-03-17T09:00:00" + "+01:00" -> "2026-03-17T09:00:00+01:00". A text
@@ -659,7 +666,7 @@ local function duration_seconds(s)
   elseif datepart == "" then
     fail('%s has no amount; write for example "PT40M"', describe(s))
   end
-  total = math.tointeger(total) or total
+  total = mtointeger(total) or total
   return sign == "-" and -total or total
 end
 
@@ -667,7 +674,7 @@ local function whole_number(n, what)
   if type(n) == "string" and tonumber(n) then
     n = tonumber(n)
   end
-  local i = type(n) == "number" and math.tointeger(n)
+  local i = type(n) == "number" and mtointeger(n)
   if not i then
     fail("expected a whole number of %s, got %s", what, describe(n))
   end
@@ -676,21 +683,21 @@ end
 
 local function duration_to(s, per)
   local secs = duration_seconds(s)
-  return math.tointeger(secs / per) or secs / per
+  return mtointeger(secs / per) or secs / per
 end
 
 -- 90 minutes -> "PT90M" (the form OKE's own examples use).
 local function duration_from_seconds(n)
   n = whole_number(n, "seconds")
   local sign = n < 0 and "-" or ""
-  n = math.abs(n)
+  n = mabs(n)
   local m, s = n // 60, n % 60
   if s == 0 then
-    return string.format("%sPT%dM", sign, m)
+    return sformat("%sPT%dM", sign, m)
   elseif m == 0 then
-    return string.format("%sPT%dS", sign, s)
+    return sformat("%sPT%dS", sign, s)
   end
-  return string.format("%sPT%dM%dS", sign, m, s)
+  return sformat("%sPT%dM%dS", sign, m, s)
 end
 
 local function duration_from_minutes(n)
@@ -700,16 +707,16 @@ end
 -- ---- language-typed strings ------------------------------------------------
 
 local function lts(value, language)
-  if value == nil or value == json.null or is_list(value) then
+  if value == nil or value == json_null or is_list(value) then
     return value -- nothing to wrap, or already a list
   end
-  return json.array({ { language = language or "nl-NL", value = value } })
+  return json_array({ { language = language or "nl-NL", value = value } })
 end
 
 -- The nl-NL text of an LTS list (OKE ignores other languages). A plain text
 -- is returned as it is, so a mapping works on either form.
 local function lts_value(list, language)
-  if list == json.null then
+  if list == json_null then
     return nil
   elseif type(list) ~= "table" then
     return list
@@ -746,8 +753,8 @@ local function settings_list(kind)
   for k in pairs(KINDS[kind]) do
     t[#t + 1] = k
   end
-  table.sort(t)
-  return #t > 0 and table.concat(t, ", ") or "nothing else"
+  tsort(t)
+  return #t > 0 and tconcat(t, ", ") or "nothing else"
 end
 
 local function one_of(rule, name, allowed)
@@ -757,7 +764,7 @@ local function one_of(rule, name, allowed)
       return v
     end
   end
-  fail('%s = %s is not possible here; use one of: "%s"', name, describe(v), table.concat(allowed, '", "'))
+  fail('%s = %s is not possible here; use one of: "%s"', name, describe(v), tconcat(allowed, '", "'))
 end
 
 -- Checks one rule as written and returns it compiled: { kind, segs, each,
@@ -780,9 +787,9 @@ local function compile(rule)
     for k in pairs(rule) do
       keys[#keys + 1] = tostring(k)
     end
-    table.sort(keys)
+    tsort(keys)
     fail("no rule kind found (it has: %s); start the rule with one of: %s",
-      #keys > 0 and table.concat(keys, ", ") or "nothing", table.concat(KIND_ORDER, ", "))
+      #keys > 0 and tconcat(keys, ", ") or "nothing", tconcat(KIND_ORDER, ", "))
   end
   for k in pairs(rule) do
     if k ~= kind and not KINDS[kind][k] then
@@ -890,14 +897,14 @@ local function compile(rule)
 end
 
 local function is_missing(v)
-  return v == nil or v == json.null
+  return v == nil or v == json_null
 end
 
 -- The new value for a field, by rule kind. nil = leave the field alone.
 local convert = {
   enum = function(c, v)
     if is_list(v) then
-      local out = json.array()
+      local out = json_array()
       for i, e in ipairs(v) do
         out[i] = map_enum(e, c.map, c.default)
       end
@@ -979,7 +986,7 @@ end
 -- found on the way, so that it need not be looked up again.
 local function expand(node, segs, i, prefix, stars, out)
   if i > #segs then
-    out[#out + 1] = { table.move(prefix, 1, #segs, 1, {}), table.move(stars, 1, #stars, 1, {}), node }
+    out[#out + 1] = { tmove(prefix, 1, #segs, 1, {}), tmove(stars, 1, #stars, 1, {}), node }
     return
   end
   local s = segs[i]
@@ -1001,7 +1008,7 @@ local function expand(node, segs, i, prefix, stars, out)
     for k in pairs(node) do
       keys[#keys + 1] = k
     end
-    table.sort(keys)
+    tsort(keys)
     for k, key in ipairs(keys) do
       picks[k] = { text = key, key = key }
     end
@@ -1030,7 +1037,7 @@ local function rules(list)
   local compiled = {}
   for i, rule in ipairs(list) do
     if type(rule) ~= "table" then
-      error(string.format("%srule %d is %s; each rule is a table like { drop = \"description\" }",
+      error(sformat("%srule %d is %s; each rule is a table like { drop = \"description\" }",
         where, i, describe(rule)), 0)
     end
     local ok, c = pcall(compile, rule)
@@ -1039,11 +1046,11 @@ local function rules(list)
       for _, k in ipairs(KIND_ORDER) do
         local p = k == "fn" and rule.path or rule[k]
         if rule[k] ~= nil and type(p) == "string" then
-          kind_path = string.format(" (%s \"%s\")", k, p)
+          kind_path = sformat(" (%s \"%s\")", k, p)
           break
         end
       end
-      error(string.format("%srule %d%s: %s", where, i, kind_path, message_of(c)), 0)
+      error(sformat("%srule %d%s: %s", where, i, kind_path, message_of(c)), 0)
     end
     compiled[i] = c
   end
@@ -1073,7 +1080,7 @@ local function rules(list)
         local ok, r = pcall(apply, c, msg, t[1], t[2], v, ctx)
         if not ok then
           local at = path_text(t[1])
-          error(string.format("%srule %d (%s%s): %s", where, i, c.kind,
+          error(sformat("%srule %d (%s%s): %s", where, i, c.kind,
             at ~= "" and ' "' .. at .. '"' or "", message_of(r)), 0)
         end
         msg = r
