@@ -9,6 +9,7 @@
 #include "validate.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,34 @@ static void call_free(okegw_call *c) {
 
 /* ---- answering --------------------------------------------------------- */
 
+/* The audit row of the call (after its answer is known). */
+static void audit(okegw_call *c, int status, double latency_ms) {
+  char digest[65] = "";
+  if (c->req->body && c->req->body_len) {
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)c->req->body, c->req->body_len, md);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+      digest[2 * i] = hex[md[i] >> 4];
+      digest[2 * i + 1] = hex[md[i] & 15];
+    }
+    digest[64] = '\0';
+  }
+  okegw_audit_rec r = {.request_id = c->req->request_id,
+                       .interaction =
+                           c->interaction ? okegw_interaction_name(c->interaction) : NULL,
+                       .caller = c->caller ? c->caller->conf->name : NULL,
+                       .connector = c->target ? c->target->conf->name : NULL,
+                       .method = c->req->method,
+                       .path = c->req->path,
+                       .resource_id = c->id,
+                       .mapping = strcmp(c->mapping, "-") ? c->mapping : NULL,
+                       .body_sha256 = digest,
+                       .status = status,
+                       .latency_ms = latency_ms};
+  okegw_store_audit(c->g->store, &r);
+}
+
 void okegw_finish(okegw_call *c, int status, const char *ctype, const char *body, size_t len,
                   const char *extra_headers) {
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
@@ -38,6 +67,8 @@ void okegw_finish(okegw_call *c, int status, const char *ctype, const char *body
   f.caller = c->caller ? c->caller->conf->name : NULL;
   f.mapping = c->mapping[0] && strcmp(c->mapping, "-") ? c->mapping : NULL;
   okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
+  if (c->interaction)
+    audit(c, status, f.latency_ms);
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
   call_free(c);
 }
@@ -69,6 +100,7 @@ static void doc_end(void *ud, int ok) {
   f.connector = c->target ? c->target->conf->name : NULL;
   f.caller = c->caller ? c->caller->conf->name : NULL;
   okegw_log(ok ? OKEGW_LOG_INFO : OKEGW_LOG_WARN, &f, ok ? "request" : "request (cut off)");
+  audit(c, ok ? c->stream_status : 502, f.latency_ms);
   okegw_respond_end(c->req, ok);
   call_free(c);
 }

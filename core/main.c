@@ -1,4 +1,5 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
+#include "admin.h"
 #include "conf.h"
 #include "gateway.h"
 #include "http_client.h"
@@ -21,6 +22,8 @@ static const char usage[] =
     "       okegw map -c FILE --connector NAME --interaction ID --in SAMPLE.json [--reverse "
     "[--status N]]\n"
     "                              run one Lua mapping offline and print the result\n"
+    "       okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N]\n"
+    "                              print the audit trail as JSON lines\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 /* Loads the configuration and every plugin it names without starting
@@ -231,6 +234,8 @@ int main(int argc, char **argv) {
   const char *file = NULL;
   if (argc > 1 && strcmp(argv[1], "map") == 0)
     return map_command(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "audit") == 0)
+    return okegw_admin_audit(argc, argv);
   int test = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {

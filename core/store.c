@@ -5,8 +5,10 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
-enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT, JOB_CONFIRM };
+enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT, JOB_CONFIRM, JOB_AUDIT };
 
 /* A unit of work for the store thread. Strings are owned by the job. The
  * queues are intrusive singly linked FIFOs guarded by the store mutex. */
@@ -17,6 +19,10 @@ typedef struct job {
   char **ids;
   size_t nids;
   int rebind;
+  char *audit[9]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  int status;
+  double latency_ms;
+  char at[32];
   okegw_route result;
   okegw_route_cb cb;
   void *ud;
@@ -29,7 +35,7 @@ typedef struct queue {
 struct okegw_store {
   uv_loop_t *loop;
   sqlite3 *db;
-  sqlite3_stmt *st_get, *st_upsert, *st_confirm;
+  sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
@@ -64,6 +70,8 @@ static void job_free(job *j) {
   for (size_t i = 0; i < j->nids; i++)
     free(j->ids[i]);
   free(j->ids);
+  for (size_t i = 0; i < sizeof j->audit / sizeof j->audit[0]; i++)
+    free(j->audit[i]);
   free(j);
 }
 
@@ -80,7 +88,17 @@ static const char schema[] =
     "  parent TEXT,"
     "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
     "  confirmed INTEGER NOT NULL DEFAULT 1,"
-    "  PRIMARY KEY (kind, id)) WITHOUT ROWID;";
+    "  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
+    /* One row per exchange: who, what, when, how it ended, which mapping;
+     * a body digest, never the body (personal data). */
+    "CREATE TABLE IF NOT EXISTS audit("
+    "  id INTEGER PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
+    "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
+    "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT);"
+    "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
+    "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);";
 
 /* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
 static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent,
@@ -152,6 +170,28 @@ static void run_job(okegw_store *s, job *j) {
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, j->rkind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+    r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+    sqlite3_reset(st);
+    break;
+  }
+  case JOB_AUDIT: {
+    sqlite3_stmt *st = s->st_audit;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, j->at, -1, SQLITE_STATIC);
+    for (int i = 0; i < 9; i++) {
+      if (j->audit[i])
+        sqlite3_bind_text(st, 2 + i, j->audit[i], -1, SQLITE_STATIC);
+      else
+        sqlite3_bind_null(st, 2 + i);
+    }
+    /* "flow3.patch_association" -> 3 */
+    const char *in = j->audit[1];
+    if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
+      sqlite3_bind_int(st, 11, in[4] - '0');
+    else
+      sqlite3_bind_null(st, 11);
+    sqlite3_bind_int(st, 12, j->status);
+    sqlite3_bind_double(st, 13, (double)(long long)(j->latency_ms * 1000) / 1000.0);
     r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
     sqlite3_reset(st);
     break;
@@ -258,12 +298,20 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
                             "UPDATE routes SET confirmed = 1 WHERE kind = ?1 AND id = ?2 AND "
                             "confirmed = 0",
                             -1, SQLITE_PREPARE_PERSISTENT, &s->st_confirm, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(
+        s->db,
+        "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
+        "resource_id, mapping, body_sha256, flow, status, latency_ms) "
+        "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        -1, SQLITE_PREPARE_PERSISTENT, &s->st_audit, NULL);
   if (rc != SQLITE_OK) {
     *err = okegw_asprintf("store %s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     sqlite3_finalize(s->st_get);
     sqlite3_finalize(s->st_upsert);
     sqlite3_finalize(s->st_confirm);
+    sqlite3_finalize(s->st_audit);
     sqlite3_close(s->db);
     free(s);
     return -1;
@@ -338,6 +386,26 @@ int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const cha
   return submit(s, j);
 }
 
+int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
+  job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
+  if (!j)
+    return -1;
+  const char *src[9] = {a->request_id, a->interaction, a->caller,  a->connector,  a->method,
+                        a->path,       a->resource_id, a->mapping, a->body_sha256};
+  for (int i = 0; i < 9; i++)
+    j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
+  j->status = a->status;
+  j->latency_ms = a->latency_ms;
+  /* the time it ended, as RFC 3339 UTC with milliseconds */
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  struct tm tm;
+  gmtime_r(&tv.tv_sec, &tm);
+  size_t n = strftime(j->at, sizeof j->at, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(j->at + n, sizeof j->at - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+  return submit(s, j);
+}
+
 int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                         void *ud) {
   job *j = job_new(JOB_CONFIRM, kind, id, cb, ud);
@@ -391,6 +459,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   sqlite3_finalize(s->st_get);
   sqlite3_finalize(s->st_upsert);
   sqlite3_finalize(s->st_confirm);
+  sqlite3_finalize(s->st_audit);
   sqlite3_close(s->db);
   s->closed = done;
   s->closed_arg = arg;

@@ -46,6 +46,25 @@ int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const cha
  * cb may be NULL. */
 int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                         void *ud);
+/* One exchange for the audit trail (aantoonbaarheid). No bodies: only the
+ * SHA-256 of the request body. Strings may be NULL; all are copied. */
+typedef struct okegw_audit_rec {
+  const char *request_id;
+  const char *interaction; /* "flow3.patch_association" */
+  const char *caller;      /* connector whose credential was presented */
+  const char *connector;   /* the connector that carried it */
+  const char *method;
+  const char *path;
+  const char *resource_id; /* the OKE id it was about */
+  const char *mapping;     /* content hash of the Lua mappings used */
+  const char *body_sha256; /* of the request body as received */
+  int status;
+  double latency_ms;
+} okegw_audit_rec;
+
+/* Appends an audit row (written with the next group commit). */
+int okegw_store_audit(okegw_store *s, const okegw_audit_rec *r);
+
 /* Records that `connector` owns every id of `ids` (count n) of `kind`;
  * cb may be NULL. */
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,

@@ -174,5 +174,37 @@ def test_large_documents_stream_and_are_capped(t):
     check(r.status == 200, "okegw after a cut-off document: %s" % r.short())
 
 
+def test_audit_trail(t):
+    """Every exchange leaves one audit row: who, what, which connector, how it ended, the
+    mapping hash and the body's SHA-256 -- never the body."""
+    import hashlib
+    import subprocess
+    g, a, b, tpl = setup(t)
+    o, s = plan_at_alpha(g, a, tpl)
+    aid = s["associationId"]
+    raw = json.dumps(RESULT).encode()
+    r = g.request("PATCH", "/ooapi/associations/" + aid, raw,
+                  headers=dict(auth("alpha"), **{"Content-Type": "application/json"}))
+    check(r.status == 200, "flow-3 PATCH: %s" % r.short())
+    check_problem(g.request("PATCH", "/ooapi/associations/" + aid, RESULT, headers=auth("beta")),
+                  403, "beta writing alpha's deelname")
+    g.stop()  # the rows are committed before okegw exits
+    out = subprocess.run([t.binary, "audit", "-c", g.conf_path, "--resource", aid],
+                         capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0, "okegw audit: %s" % out.stderr)
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    kinds = [(x.get("interaction"), x.get("caller"), x.get("status")) for x in rows]
+    check(("flow2.put_association", "planning", 201) in kinds, "no deelname PUT row: %r" % kinds)
+    check(("flow3.patch_association", "alpha", 200) in kinds, "no flow-3 row: %r" % kinds)
+    check(("flow3.patch_association", "beta", 403) in kinds, "the refusal is not audited: %r" % kinds)
+    f3 = next(x for x in rows if x.get("caller") == "alpha")
+    check(f3.get("connector") == "planning" and f3.get("flow") == 3, "row: %r" % f3)
+    check(f3.get("body_sha256") == hashlib.sha256(raw).hexdigest(), "digest: %r" % f3)
+    check(not any("result" in json.dumps(x) for x in rows), "a body leaked into the trail")
+    out = subprocess.run([t.binary, "audit", "-c", g.conf_path, "--since", "2000-01-01",
+                          "--until", "2000-12-31"], capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0 and out.stdout == "", "a time range with nothing in it: %r" % out.stdout)
+
+
 if __name__ == "__main__":
     main(globals())
