@@ -178,6 +178,12 @@ static void confirm_delivery(okegw_call *c, const okegw_answer *a) {
       okegw_store_put(st, "ta_person", &k, 1, a->conn->conf->name, NULL, NULL);
     }
   }
+  if (c->interaction == OKE_I_FLOW2_PUT_OFFERING && c->caller &&
+      c->caller->conf->role == OKEGW_ROLE_TPL) {
+    /* results and reports go back to the TPL that planned the zitting */
+    const char *id = c->id;
+    okegw_store_put(st, "planned_by", &id, 1, c->caller->conf->name, NULL, NULL);
+  }
   const char *kind = c->interaction == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association";
   if (!c->held_body || okegw_store_confirm(st, kind, c->id, on_confirmed, c) < 0)
     okegw_finish(c, a->status, a->content_type, a->body, a->body_len, NULL);

@@ -398,6 +398,23 @@ void okegw_on_document_route(void *ud, const okegw_route *r) {
 
 /* The TPL connector results go back to. Until callers are identified, that
  * is the one live TPL connector. */
+/* The TPL that planned the zitting (its identity on the flow-2 PUT); without
+ * identities, the one live TPL. */
+static void on_planner(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    okegw_deliver_to_named(c, r->connector);
+    return;
+  }
+  char why[160];
+  okegw_connector *tpl = okegw_return_tpl(c->g, why, sizeof why);
+  if (!tpl) {
+    okegw_finish_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
+    return;
+  }
+  okegw_deliver_to(c, tpl);
+}
+
 /* The return route (OKE ground rule 5): a TA's result (flow 3) or session
  * report (flow 4) goes back only for a deelname or zitting this gateway
  * delivered to that same TA, and only to the planning system. */
@@ -432,14 +449,14 @@ static void on_return_route(void *ud, const okegw_route *r) {
         what, c->id);
     return;
   }
-  char why[160];
-  okegw_connector *tpl = okegw_return_tpl(c->g, why, sizeof why);
-  if (!tpl) {
-    okegw_finish_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
-    return;
-  }
   okegw_remember_documents(c, c->target);
-  okegw_deliver_to(c, tpl);
+  /* the zitting: the id itself (flow 4) or the deelname's offering (flow 3) */
+  const char *zitting = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? c->id : r->parent;
+  if (zitting && *zitting &&
+      okegw_store_lookup(c->g->store, "planned_by", zitting, on_planner, c) == 0)
+    return;
+  okegw_route none = {.rc = OKEGW_STORE_NOTFOUND};
+  on_planner(c, &none);
 }
 
 /* Sends the call's body, as PATCH {kind}s/{id}, back to the planning system

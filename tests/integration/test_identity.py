@@ -9,7 +9,7 @@ import sys
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (check, check_2xx, check_problem, conf, fixture, main,  # noqa: E402
-                       make_components, ooapi_connector)
+                       make_association, make_components, make_offering, ooapi_connector)
 
 TOKENS = {"alpha": "alpha-calls-okegw-0001", "beta": "beta-calls-okegw-00002",
           "planning": "planning-calls-okegw-3"}
@@ -172,6 +172,40 @@ def test_large_documents_stream_and_are_capped(t):
     check(rec is not None, "the cut-off is not in the log")
     r = g.request("GET", "/healthz")
     check(r.status == 200, "okegw after a cut-off document: %s" % r.short())
+
+
+def test_results_go_to_the_tpl_that_planned(t):
+    """Two planning systems share one supplier (ground rule 3): each result and report goes
+    back to the one that planned the zitting (ground rule 5)."""
+    a = t.peer(make_components(2), name="alpha")
+    tpls = {n: t.peer([], name=n) for n in ("north", "south")}
+    tokens = {"north": "north-plans-zittingen-1", "south": "south-plans-zittingen-2"}
+    conns = [("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"]))]
+    conns += [(n, {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": p.base_url,
+                   "inbound_token": tokens[n]}) for n, p in tpls.items()]
+    g = t.gateway(conf(conns))
+    deelnames = {}
+    for n in ("north", "south"):
+        h = {"Authorization": "Bearer " + tokens[n]}
+        check(g.request("GET", "/ooapi/components?componentType=test", headers=h).status == 200,
+              "catalogue for %s" % n)
+        o = make_offering(a.catalogue[0]["componentId"])
+        check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=h), n + " zitting")
+        d = make_association(o["offeringId"])
+        check_2xx(g.request("PUT", "/ooapi/associations/" + d["associationId"], d, headers=h),
+                  n + " deelname")
+        tpls[n].offerings[o["offeringId"]] = {}
+        tpls[n].associations[d["associationId"]] = {}
+        deelnames[n] = (o["offeringId"], d["associationId"])
+    for n, (oid, did) in deelnames.items():
+        other = "south" if n == "north" else "north"
+        r = g.request("PATCH", "/ooapi/associations/" + did, RESULT, headers=auth("alpha"))
+        check(r.status == 200, "result for %s's deelname: %s" % (n, r.short()))
+        check(tpls[n].find("PATCH", "/associations/" + did), "%s did not get its result" % n)
+        check(not tpls[other].find("PATCH", "/associations/" + did), "%s got %s's result" % (other, n))
+        r = g.request("PATCH", "/ooapi/offerings/" + oid, REPORT, headers=auth("alpha"))
+        check(r.status == 200 and tpls[n].find("PATCH", "/offerings/" + oid)
+              and not tpls[other].find("PATCH", "/offerings/" + oid), "report for %s" % n)
 
 
 def test_audit_trail(t):
