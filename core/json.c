@@ -39,6 +39,38 @@ int okegw_json_exact_numbers(cJSON *j) {
   return 0;
 }
 
+static int dup_walk(const cJSON *j, char *ptr, size_t len, size_t cap) {
+  for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
+    size_t n = len;
+    if (cJSON_IsObject(j)) {
+      for (const cJSON *f = j->child; f != e; f = f->next)
+        if (e->string && f->string && strcmp(e->string, f->string) == 0) {
+          snprintf(ptr + len, cap - len, "/%s", e->string);
+          return 1;
+        }
+      n += (size_t)snprintf(ptr + len, cap - len, "/%s", e->string ? e->string : "");
+    } else {
+      size_t i = 0;
+      for (const cJSON *f = j->child; f != e; f = f->next)
+        i++;
+      n += (size_t)snprintf(ptr + len, cap - len, "/%zu", i);
+    }
+    if (n >= cap)
+      n = cap - 1;
+    if ((cJSON_IsObject(e) || cJSON_IsArray(e)) && dup_walk(e, ptr, n, cap))
+      return 1;
+    ptr[len] = '\0';
+  }
+  return 0;
+}
+
+int okegw_json_find_duplicate(const cJSON *j, char *ptr, size_t ptrsz) {
+  if (!ptrsz)
+    return 0;
+  ptr[0] = '\0';
+  return dup_walk(j, ptr, 0, ptrsz);
+}
+
 char *okegw_json_print(const cJSON *j) {
   /* on a copy: the caller's tree keeps real number nodes */
   cJSON *copy = cJSON_Duplicate(j, 1);

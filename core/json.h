@@ -16,6 +16,12 @@ void okegw_json_format_number(double d, char buf[32]);
 /* Rewrites every number node of the tree so that printing it keeps each
  * value exactly. Returns 0, or -1 when out of memory. */
 int okegw_json_exact_numbers(cJSON *j);
+/* Finds an object with the same member name twice anywhere in the tree:
+ * returns 1 and writes its JSON pointer (RFC 6901) to ptr, else 0. okegw
+ * refuses such bodies: parsers disagree on which value wins, and the
+ * validator must see what the peer and the mappings see. */
+int okegw_json_find_duplicate(const cJSON *j, char *ptr, size_t ptrsz);
+
 /* Like cJSON_PrintUnformatted, with every number written exactly; the tree
  * is not changed. */
 char *okegw_json_print(const cJSON *j);

@@ -153,6 +153,12 @@ static int push_value(lua_State *L, const cJSON *j, int depth, char *err, size_t
   } else if (cJSON_IsObject(j)) {
     lua_createtable(L, 0, cJSON_GetArraySize(j));
     for (const cJSON *e = j->child; e; e = e->next) {
+      /* a repeated name keeps its first value, as cJSON's lookups do */
+      if (lua_getfield(L, -1, e->string ? e->string : "") != LUA_TNIL) {
+        lua_pop(L, 1);
+        continue;
+      }
+      lua_pop(L, 1);
       if (push_value(L, e, depth + 1, err, errsz) < 0) {
         lua_pop(L, 1);
         return -1;

@@ -161,6 +161,13 @@ int okegw_check_body(okegw_call *c, cJSON **out) {
     okegw_finish_problem(c, 400, NULL, "the body is not a JSON object");
     return -1;
   }
+  char dup[256];
+  if (okegw_json_find_duplicate(j, dup, sizeof dup)) {
+    cJSON_Delete(j);
+    okegw_finish_problem(c, 400, NULL,
+                         "the member %s appears twice in its object; send each name once", dup);
+    return -1;
+  }
   *out = j;
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "luajson.h"
 
 static lua_State *new_state(void) {
@@ -144,6 +145,29 @@ static void not_json(void **state) {
   from_lua("return {['a/b~c'] = {print}}", NULL, "at /a~1b~0c/0");
 }
 
+/* A name twice in one object: found with its pointer (okegw refuses such a
+ * body), and the crossing keeps the first value, as cJSON's lookups do. */
+static void duplicate_names(void **state) {
+  (void)state;
+  char ptr[64];
+  cJSON *j = cJSON_Parse("{\"a\":1,\"b\":[{\"x\":1},{\"y\":2,\"y\":3}],\"c\":{}}");
+  assert_true(okegw_json_find_duplicate(j, ptr, sizeof ptr));
+  assert_string_equal(ptr, "/b/1/y");
+  lua_State *L = new_state();
+  char err[128];
+  assert_int_equal(okegw_luajson_push(L, j, err, sizeof err), 0);
+  cJSON *back = okegw_luajson_to_json(L, -1, err, sizeof err);
+  char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(back, "b"));
+  assert_string_equal(text, "[{\"x\":1},{\"y\":2}]");
+  free(text);
+  cJSON_Delete(back);
+  cJSON_Delete(j);
+  lua_close(L);
+  j = cJSON_Parse("{\"a\":{\"b\":1},\"b\":{\"a\":2}}");
+  assert_false(okegw_json_find_duplicate(j, ptr, sizeof ptr));
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(nulls_and_empty_containers),
@@ -151,6 +175,7 @@ int main(void) {
       cmocka_unit_test(integers_and_floats),
       cmocka_unit_test(unicode),
       cmocka_unit_test(not_json),
+      cmocka_unit_test(duplicate_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
