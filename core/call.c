@@ -204,7 +204,7 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
     confirm_delivery(c, a);
     return;
   }
-  okegw_finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
+  okegw_finish(c, a->status, a->content_type, a->body, a->body_len, a->extra_headers);
 }
 
 /* Hands the call to `conn` unchanged, after the phase check. */

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct okegw_http {
   uv_loop_t *loop;
@@ -42,7 +43,27 @@ typedef struct xfer {
   int head_sent;
   size_t streamed;
   int aborted;
+  char retry_after[64];
 } xfer;
+
+/* Keeps the headers a caller may act on (Retry-After); the rest is curl's. */
+static size_t on_header(char *buf, size_t size, size_t n, void *ud) {
+  xfer *x = ud;
+  size_t len = size * n;
+  if (len > 12 && strncasecmp(buf, "Retry-After:", 12) == 0) {
+    const char *v = buf + 12;
+    size_t vl = len - 12;
+    while (vl && (*v == ' ' || *v == '\t'))
+      v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+      vl--;
+    if (vl < sizeof x->retry_after) {
+      memcpy(x->retry_after, v, vl);
+      x->retry_after[vl] = '\0';
+    }
+  }
+  return len;
+}
 
 static int curl_global_ok;
 
@@ -96,6 +117,7 @@ static void xfer_finish(xfer *x, CURLcode code) {
     res.content_type = ctype;
     res.body = x->body.data ? x->body.data : "";
     res.body_len = x->body.len;
+    res.retry_after = x->retry_after[0] ? x->retry_after : NULL;
   } else {
     res.status = 0;
     res.timed_out = code == CURLE_OPERATION_TIMEDOUT;
@@ -256,6 +278,8 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,

@@ -17,6 +17,7 @@ typedef struct okegw_http_result {
   const char *body;
   size_t body_len;
   double total_ms;
+  const char *retry_after; /* the peer's Retry-After, or NULL */
 } okegw_http_result;
 
 typedef void (*okegw_http_done)(void *ud, const okegw_http_result *res);

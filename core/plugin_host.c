@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Built-in plugins: the same sources as the .so builds, compiled with
  * OKE_PLUGIN_BUILTIN_NAME so their entry points do not clash. */
@@ -42,9 +43,10 @@ struct oke_exchange {
   okegw_mapset *maps;
   /* streaming: ops of the receiver (NULL: collect into buf and answer whole) */
   const okegw_stream_ops *ops;
-  int begun;     /* respond_begin ran */
-  int sink;      /* the receiver is gone: writes are refused */
-  int st_status; /* collected answer (no ops) */
+  int begun;         /* respond_begin ran */
+  int sink;          /* the receiver is gone: writes are refused */
+  int st_status;     /* collected answer (no ops) */
+  okegw_buf headers; /* respond_header lines */
   char *st_ctype;
   okegw_buf st_buf;
 };
@@ -53,21 +55,29 @@ static void exchange_closed(uv_handle_t *h) {
   oke_exchange *x = h->data;
   free(x->st_ctype);
   okegw_buf_free(&x->st_buf);
+  okegw_buf_free(&x->headers);
   for (size_t i = 0; i < sizeof x->strs / sizeof x->strs[0]; i++)
     free(x->strs[i]);
   okegw_mapset_unref(x->maps);
   free(x);
 }
 
-static void answer(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
-                   int status, const char *ctype, const char *body, size_t len) {
+static void answer_h(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
+                     int status, const char *ctype, const char *body, size_t len,
+                     const char *headers) {
   okegw_answer a = {.conn = c,
                     .status = status,
                     .content_type = ctype,
                     .body = body,
                     .body_len = body ? len : 0,
-                    .mapping = okegw_mapset_hash(maps)};
+                    .mapping = okegw_mapset_hash(maps),
+                    .extra_headers = headers};
   done(ud, &a);
+}
+
+static void answer(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
+                   int status, const char *ctype, const char *body, size_t len) {
+  answer_h(done, ud, c, maps, status, ctype, body, len, NULL);
 }
 
 static void answer_problem(okegw_exchange_done done, void *ud, okegw_connector *c,
@@ -144,11 +154,12 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
     return;
   }
   if (mapped) {
-    answer(x->done, x->ud, x->conn, x->maps, status, "application/json", mapped, strlen(mapped));
+    answer_h(x->done, x->ud, x->conn, x->maps, status, "application/json", mapped, strlen(mapped),
+             x->headers.data);
     free(mapped);
     return;
   }
-  answer(x->done, x->ud, x->conn, x->maps, status, ctype, body, len);
+  answer_h(x->done, x->ud, x->conn, x->maps, status, ctype, body, len, x->headers.data);
 }
 
 static void exchange_release(oke_exchange *x) {
@@ -192,6 +203,17 @@ static void on_guard(uv_timer_t *t) {
     x->answered = 1;
     answer_problem(x->done, x->ud, x->conn, x->maps, 504, detail);
   }
+}
+
+static int h_respond_header(oke_exchange *x, const char *name, const char *value) {
+  if (!x || x->responded || x->begun)
+    return OKE_ESTATE;
+  /* only what a caller may act on, and nothing that could split headers */
+  if (!name || !value || strcasecmp(name, "Retry-After") != 0 || strpbrk(value, "\r\n") ||
+      strlen(value) > 64)
+    return OKE_EINVAL;
+  return okegw_buf_printf(&x->headers, "%s: %s\r\n", "Retry-After", value) < 0 ? OKE_ENOMEM
+                                                                               : OKE_OK;
 }
 
 /* ---- streamed answers (ABI 1.1) ---------------------------------------- */
@@ -394,6 +416,7 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
   res.error = r->error;
   res.timed_out = r->timed_out;
   res.total_ms = r->total_ms;
+  res.retry_after = r->retry_after;
   call->cb(call->ud, &res);
   free(call);
 }
@@ -499,6 +522,7 @@ static const oke_host *host(void) {
     host_table.respond_begin = h_respond_begin;
     host_table.respond_write = h_respond_write;
     host_table.respond_end = h_respond_end;
+    host_table.respond_header = h_respond_header;
     okegw_json_fill_host(&host_table);
   }
   return &host_table;

@@ -41,7 +41,8 @@ typedef struct okegw_answer {
   const char *content_type; /* may be NULL */
   const char *body;
   size_t body_len;
-  const char *mapping; /* content hash of the mappings it ran with, "-" if none */
+  const char *mapping;       /* content hash of the mappings it ran with, "-" if none */
+  const char *extra_headers; /* "Name: value\r\n" lines the plugin set, or NULL */
 } okegw_answer;
 
 /* Called once per exchange. May run before okegw_connector_deliver returns. */

@@ -36,8 +36,9 @@ extern "C" {
  *   1.0  first release.
  *   1.1  interactions 11-32 (flows 1, 3, 4, 5, 6 and documents) added; a 1.0
  *        plugin answers them with OKE_EUNSUP, so 1.0 plugins keep working.
- *        oke_host gained http_stream and respond_begin/write/end in four of
- *        its reserved slots (its size is unchanged). */
+ *        oke_host gained http_stream, respond_begin/write/end and
+ *        respond_header in five of its reserved slots, oke_http_response
+ *        gained retry_after in one of its own (sizes unchanged). */
 
 /* The exported entry point of a dynamically loaded plugin. */
 #define OKE_PLUGIN_ENTRY_SYMBOL "oke_plugin_entry"
@@ -154,7 +155,8 @@ typedef struct oke_http_response {
   const char *error; /* NULL unless status == 0 */
   int timed_out;     /* 1 when the failure was a timeout */
   double total_ms;
-  void *reserved[8];
+  const char *retry_after; /* ABI 1.1: the peer's Retry-After header, or NULL */
+  void *reserved[7];
 } oke_http_response;
 
 typedef void (*oke_http_cb)(void *ud, const oke_http_response *res);
@@ -248,8 +250,12 @@ typedef struct oke_host {
   int (*respond_begin)(oke_exchange *x, int status, const char *content_type);
   int (*respond_write)(oke_exchange *x, const char *data, size_t len);
   int (*respond_end)(oke_exchange *x, int ok);
+  /* ABI 1.1: a header for the answer, before respond/respond_begin. Only
+   * headers a caller may act on are passed (Retry-After); others are
+   * refused with OKE_EINVAL. */
+  int (*respond_header)(oke_exchange *x, const char *name, const char *value);
 
-  void *reserved[28];
+  void *reserved[27];
 } oke_host;
 
 /* A configuration key a plugin accepts in its connector's section, on top of

@@ -89,6 +89,9 @@ static void on_answer(void *ud, const oke_http_response *res) {
     h->respond_problem(f->x, res->timed_out ? 504 : 502,
                        res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
   } else {
+    /* a 429 or 503 says when to come back: the caller needs that (ABI 1.1) */
+    if (res->retry_after && h->struct_size >= offsetof(oke_host, reserved) && h->respond_header)
+      h->respond_header(f->x, "Retry-After", res->retry_after);
     h->respond(f->x, res->status, res->content_type, res->body, res->body_len);
   }
   fwd_free(f);
