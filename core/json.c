@@ -64,11 +64,25 @@ static int dup_walk(const cJSON *j, char *ptr, size_t len, size_t cap) {
   return 0;
 }
 
+/* The fast pass: no pointer text, which only a body that has a duplicate
+ * needs (then dup_walk runs again to name it). */
+static int has_dup(const cJSON *j) {
+  for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
+    if (cJSON_IsObject(j) && e->string)
+      for (const cJSON *f = j->child; f != e; f = f->next)
+        if (f->string && f->string[0] == e->string[0] && strcmp(e->string, f->string) == 0)
+          return 1;
+    if ((cJSON_IsObject(e) || cJSON_IsArray(e)) && has_dup(e))
+      return 1;
+  }
+  return 0;
+}
+
 int okegw_json_find_duplicate(const cJSON *j, char *ptr, size_t ptrsz) {
   if (!ptrsz)
     return 0;
   ptr[0] = '\0';
-  return dup_walk(j, ptr, 0, ptrsz);
+  return has_dup(j) && dup_walk(j, ptr, 0, ptrsz);
 }
 
 char *okegw_json_print(const cJSON *j) {
