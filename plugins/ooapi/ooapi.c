@@ -1,6 +1,7 @@
 /* ooapi: the generic connector for a supplier that speaks OKE itself. It
  * forwards each exchange to {base_url}{path}?{query} with the supplier's
  * credentials and relays the answer unchanged. Built against include/ only. */
+#include <oke/forward.h>
 #include <oke/plugin.h>
 
 #include <stdarg.h>
@@ -20,8 +21,8 @@ typedef struct fwd {
   ooapi *o;
   oke_exchange *x;
   char *url;
-  char *hdrs[8];
-  const char *hdr_ptrs[16];
+  char hdr_buf[512];
+  const char *hdrs[16];
   int begun; /* a streamed answer has started */
 } fwd;
 
@@ -29,8 +30,6 @@ static const oke_config_key ooapi_keys[] = {{NULL, NULL}};
 
 static void fwd_free(fwd *f) {
   free(f->url);
-  for (size_t i = 0; i < sizeof f->hdrs / sizeof f->hdrs[0]; i++)
-    free(f->hdrs[i]);
   free(f);
 }
 
@@ -79,21 +78,7 @@ static void on_doc_done(void *ud, const oke_http_response *res) {
 
 static void on_answer(void *ud, const oke_http_response *res) {
   fwd *f = ud;
-  const oke_host *h = f->o->host;
-  if (res->status == 0) {
-    char detail[512];
-    snprintf(detail, sizeof detail, "supplier at %s %s: %s", f->o->base_url,
-             res->timed_out ? "did not answer in time" : "could not be reached",
-             res->error ? res->error : "transport error");
-    h->log(f->o->conn, OKE_LOG_WARN, "%s", detail);
-    h->respond_problem(f->x, res->timed_out ? 504 : 502,
-                       res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
-  } else {
-    /* a 429 or 503 says when to come back: the caller needs that (ABI 1.1) */
-    if (res->retry_after && h->struct_size >= offsetof(oke_host, reserved) && h->respond_header)
-      h->respond_header(f->x, "Retry-After", res->retry_after);
-    h->respond(f->x, res->status, res->content_type, res->body, res->body_len);
-  }
+  oke_forward_answer(f->o->host, f->o->conn, f->x, f->o->base_url, res);
   fwd_free(f);
 }
 
@@ -125,32 +110,18 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
   int has_query = req->query && *req->query;
   f->url = dup_printf("%s%s%s%s", o->base_url, req->path, has_query ? "?" : "",
                       has_query ? req->query : "");
-  size_t n = 0;
-  f->hdrs[n++] = dup_printf("Accept: application/json");
-  if (req->body)
-    f->hdrs[n++] =
-        dup_printf("Content-Type: %s", req->content_type ? req->content_type : "application/json");
-  if (req->request_id && *req->request_id)
-    f->hdrs[n++] = dup_printf("X-Request-Id: %s", req->request_id);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!f->hdrs[i]) {
-      fwd_free(f);
-      return OKE_ENOMEM;
-    }
-    f->hdr_ptrs[k++] = f->hdrs[i];
+  if (oke_forward_headers(o->host, o->conn, req, f->hdr_buf, sizeof f->hdr_buf, f->hdrs,
+                          sizeof f->hdrs / sizeof f->hdrs[0]) < 0) {
+    fwd_free(f);
+    return OKE_EINVAL;
   }
-  const char *const *auth = o->host->auth_headers(o->conn);
-  for (size_t i = 0; auth && auth[i] && k + 1 < sizeof f->hdr_ptrs / sizeof f->hdr_ptrs[0]; i++)
-    f->hdr_ptrs[k++] = auth[i];
-  f->hdr_ptrs[k] = NULL;
   if (!f->url) {
     fwd_free(f);
     return OKE_ENOMEM;
   }
   oke_http_request hr = {.method = req->method,
                          .url = f->url,
-                         .headers = f->hdr_ptrs,
+                         .headers = f->hdrs,
                          .body = req->body,
                          .body_len = req->body_len};
   /* http_stream is ABI 1.1: present when the host's table is long enough */

@@ -12,6 +12,7 @@
  * query string is dropped unless forward_query = yes. An interaction without
  * a route is refused with OKE_EUNSUP (the host answers 501). Built against
  * include/ only. */
+#include <oke/forward.h>
 #include <oke/plugin.h>
 
 #include <stdarg.h>
@@ -76,31 +77,13 @@ typedef struct fwd {
   oke_exchange *x;
   const char *method;
   char *url;
-  char *hdrs[4];
-  const char *hdr_ptrs[16];
+  char hdr_buf[512];
+  const char *hdrs[16];
 } fwd;
 
 static void fwd_free(fwd *f) {
   free(f->url);
-  for (size_t i = 0; i < sizeof f->hdrs / sizeof f->hdrs[0]; i++)
-    free(f->hdrs[i]);
   free(f);
-}
-
-static char *dup_printf(const char *fmt, ...) OKE_PRINTF(1, 2);
-
-static char *dup_printf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (s) {
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-  }
-  return s;
 }
 
 /* ---- routes ------------------------------------------------------------ */
@@ -197,18 +180,7 @@ static char *build_url(const rest *r, const rest_route *rt, const oke_request *r
 
 static void on_answer(void *ud, const oke_http_response *res) {
   fwd *f = ud;
-  const oke_host *h = f->r->host;
-  if (res->status == 0) {
-    char detail[512];
-    snprintf(detail, sizeof detail, "supplier at %s %s: %s", f->r->base_url,
-             res->timed_out ? "did not answer in time" : "could not be reached",
-             res->error ? res->error : "transport error");
-    h->log(f->r->conn, OKE_LOG_WARN, "%s %s: %s", f->method, f->url, detail);
-    h->respond_problem(f->x, res->timed_out ? 504 : 502,
-                       res->timed_out ? "Gateway Timeout" : "Bad Gateway", detail);
-  } else {
-    h->respond(f->x, res->status, res->content_type, res->body, res->body_len);
-  }
+  oke_forward_answer(f->r->host, f->r->conn, f->x, f->url, res);
   fwd_free(f);
 }
 
@@ -269,25 +241,11 @@ static int rest_deliver(void *state, oke_exchange *x, const oke_request *req) {
   f->x = x;
   f->method = rt->method;
   f->url = build_url(r, rt, req);
-  size_t n = 0;
-  f->hdrs[n++] = dup_printf("Accept: application/json");
-  if (req->body)
-    f->hdrs[n++] =
-        dup_printf("Content-Type: %s", req->content_type ? req->content_type : "application/json");
-  if (req->request_id && *req->request_id)
-    f->hdrs[n++] = dup_printf("X-Request-Id: %s", req->request_id);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!f->hdrs[i]) {
-      fwd_free(f);
-      return OKE_ENOMEM;
-    }
-    f->hdr_ptrs[k++] = f->hdrs[i];
+  if (oke_forward_headers(r->host, r->conn, req, f->hdr_buf, sizeof f->hdr_buf, f->hdrs,
+                          sizeof f->hdrs / sizeof f->hdrs[0]) < 0) {
+    fwd_free(f);
+    return OKE_EINVAL;
   }
-  const char *const *auth = r->host->auth_headers(r->conn);
-  for (size_t i = 0; auth && auth[i] && k + 1 < sizeof f->hdr_ptrs / sizeof f->hdr_ptrs[0]; i++)
-    f->hdr_ptrs[k++] = auth[i];
-  f->hdr_ptrs[k] = NULL;
   if (!f->url) {
     fwd_free(f);
     return OKE_ENOMEM;
@@ -295,7 +253,7 @@ static int rest_deliver(void *state, oke_exchange *x, const oke_request *req) {
   r->host->log(r->conn, OKE_LOG_DEBUG, "%s %s -> %s %s", req->method, req->path, f->method, f->url);
   oke_http_request hr = {.method = f->method,
                          .url = f->url,
-                         .headers = f->hdr_ptrs,
+                         .headers = f->hdrs,
                          .body = req->body,
                          .body_len = req->body_len};
   int rc = r->host->http_request(r->conn, &hr, on_answer, f);
