@@ -29,13 +29,22 @@ static const char usage[] =
 /* Loads the configuration and every plugin it names without starting
  * anything; prints each problem as FILE:LINE: message. */
 static int check_config(const char *file) {
+  okegw_log_set_level(OKEGW_LOG_WARN); /* only what is wrong */
   okegw_conf conf;
   okegw_diag diag = {0};
   int rc = okegw_conf_load(file, &conf, &diag);
   if (rc == 0) {
     for (size_t i = 0; i < conf.nconnectors; i++) {
       okegw_connector c;
-      okegw_connector_load(&c, &conf, &conf.connectors[i], &diag);
+      /* init too: a plugin checks its own settings there (e.g. rest's
+       * routes); with no loop it cannot reach the network */
+      if (okegw_connector_load(&c, &conf, &conf.connectors[i], &diag) == 0 &&
+          okegw_connector_init(&c, NULL, NULL, 0) < 0)
+        okegw_diag_add(&diag, conf.path,
+                       conf.connectors[i].plugin_line ? conf.connectors[i].plugin_line
+                                                      : conf.connectors[i].line,
+                       "[connector %s] %s (see the plugin's log line above)",
+                       conf.connectors[i].name, c.error ? c.error : "refused to initialise");
       okegw_connector_unload(&c);
       okegw_mapset *maps = NULL;
       if (okegw_gateway_load_mappings(&conf, &conf.connectors[i], &maps, &diag) == 0)

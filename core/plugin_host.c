@@ -424,6 +424,8 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
 static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb cb, void *ud) {
   if (!c || !req || !req->method || !req->url || !cb)
     return OKE_EINVAL;
+  if (!c->http)
+    return OKE_ESTATE; /* okegw -t: no network */
   http_call *call = malloc(sizeof *call);
   if (!call)
     return OKE_ENOMEM;
@@ -477,6 +479,8 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
                          oke_http_data_cb on_data, oke_http_cb cb, void *ud) {
   if (!c || !req || !req->method || !req->url || !on_head || !on_data || !cb)
     return OKE_EINVAL;
+  if (!c->http)
+    return OKE_ESTATE;
   stream_call *sc = malloc(sizeof *sc);
   if (!sc)
     return OKE_ENOMEM;

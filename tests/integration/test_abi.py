@@ -93,6 +93,20 @@ def test_refused_plugins_say_why(t):
               "no error log line for connector %s saying %r" % (name, why))
 
 
+def test_check_config_runs_plugin_checks(t):
+    """-t initialises each plugin (without network), so a plugin's own settings are checked
+    too: a rest route with an unknown placeholder is reported on the connector's plugin line."""
+    text = conf([("classic", {"plugin": "rest", "role": "ta", "phase": "live",
+                              "base_url": "http://127.0.0.1:9",
+                              "route.flow2.get_offering": "GET /sessions/{ref}"})])
+    path = t.write("plugins.conf", text)
+    rc, out = run_okegw(t.binary, ["-t", "-c", path])
+    check(rc == 1, "okegw -t with a bad rest route should exit 1, got %d: %s" % (rc, out[-500:]))
+    check("plugins.conf:%d: [connector classic]" % conf_line_of(text, r"^plugin = rest") in out,
+          "no error on the plugin line: %s" % out[-800:])
+    check("route.flow2.get_offering" in out, "the plugin's reason is missing: %s" % out[-800:])
+
+
 def test_check_config_good(t):
     text = conf([("good", ooapi_connector(9, auth="bearer", token="x")),
                  ("sim", {"plugin": "sim", "role": "ta", "phase": "off"})])
