@@ -207,8 +207,6 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
   okegw_finish(c, a->status, a->content_type, a->body, a->body_len, a->extra_headers);
 }
 
-/* Hands the call to `conn` unchanged, after the phase check. */
-
 /* Every request body is checked against the OKE profile once its
  * interaction is settled, right before it leaves: 400 with every violation
  * and its JSON pointer, nothing forwarded. Returns 1 when refused. */
@@ -274,6 +272,9 @@ int okegw_check_answer(okegw_call *c, const okegw_answer *a, char **out) {
   return block;
 }
 
+/* The single exit towards a connector: scope for the settled interaction,
+ * the connector's phase, the profile check, then the exchange (documents
+ * streamed). */
 void okegw_deliver_to(okegw_call *c, okegw_connector *conn) {
   c->target = conn;
   /* the interaction may have been settled only now (a TPL's PATCH of a
