@@ -193,7 +193,7 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
   okegw_call *c = ud;
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping);
   char *blocked = NULL;
-  if (okegw_check_answer(c, a, &blocked)) {
+  if (okegw_check_answer(c, a, NULL, &blocked)) {
     okegw_finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
     free(blocked);
     return;
@@ -244,15 +244,15 @@ int okegw_refuse_invalid(okegw_call *c) {
 /* A peer's JSON answer checked against the profile. 0 = pass it on (perhaps
  * with a warning logged); 1 = the connector blocks invalid answers and *out
  * holds the 502 problem body to send instead. */
-int okegw_check_answer(okegw_call *c, const okegw_answer *a, char **out) {
+int okegw_check_answer(okegw_call *c, const okegw_answer *a, const cJSON *parsed, char **out) {
   *out = NULL;
   if (!a->conn || a->conn->conf->validate_answers == OKEGW_CHECK_OFF || a->status != 200 ||
       !a->body_len)
     return 0;
-  cJSON *j = cJSON_ParseWithLength(a->body, a->body_len);
+  cJSON *own = parsed ? NULL : cJSON_ParseWithLength(a->body, a->body_len);
   okegw_violations v = {0};
-  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, j, NULL, &v);
-  cJSON_Delete(j);
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, parsed ? parsed : own, NULL, &v);
+  cJSON_Delete(own);
   if (n <= 0) {
     okegw_violations_free(&v);
     return 0;

@@ -86,19 +86,21 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   int status = a->status;
   const char *body = a->body;
   size_t len = a->body_len;
-  char *blocked = NULL;
-  if (okegw_check_answer(f->c, a, &blocked)) {
-    free(blocked);
-    part_fail(p, status, "invalid-response");
-    fanout_part_done(f);
-    return;
-  }
   if (status != 200) {
     part_fail(p, status, NULL);
     fanout_part_done(f);
     return;
   }
+  /* parsed once: for the profile check and for the merge */
   cJSON *page = cJSON_ParseWithLength(body ? body : "", len);
+  char *blocked = NULL;
+  if (okegw_check_answer(f->c, a, page, &blocked)) {
+    free(blocked);
+    cJSON_Delete(page);
+    part_fail(p, status, "invalid-response");
+    fanout_part_done(f);
+    return;
+  }
   cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
   if (!cJSON_IsArray(items)) {
     cJSON_Delete(page);

@@ -2,6 +2,7 @@
  * Helpers for a plugin that forwards an exchange over HTTP (header-only,
  * part of the SDK; uses nothing but <oke/plugin.h> and the C library).
  *
+ *   oke_forward_base_url the base_url setting, checked, for init
  *   oke_forward_headers  the usual header lines of the outbound request
  *   oke_forward_answer   relays the peer's answer, transport failures as
  *                        502/504 problems, Retry-After passed on
@@ -17,6 +18,19 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The peer's base URL for a forwarding plugin's init: NULL (with the reason
+ * logged) when the host speaks another ABI or base_url is not set. */
+static inline const char *oke_forward_base_url(const oke_host *h, oke_conn *c, const char *plugin) {
+  if (h->abi_major != OKE_ABI_MAJOR || h->struct_size < sizeof(oke_host))
+    return NULL;
+  const char *base = h->config(c, "base_url");
+  if (!base || !*base) {
+    h->log(c, OKE_LOG_ERROR, "base_url is required for the %s plugin", plugin);
+    return NULL;
+  }
+  return base;
+}
 
 /* The header lines of a forwarded request: Accept: application/json, the
  * body's Content-Type (when there is a body), X-Request-Id, and the

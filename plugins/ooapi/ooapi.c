@@ -83,13 +83,9 @@ static void on_answer(void *ud, const oke_http_response *res) {
 }
 
 static int ooapi_init(oke_conn *c, const oke_host *host, void **state) {
-  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < sizeof(oke_host))
-    return OKE_EUNSUP;
-  const char *base = host->config(c, "base_url");
-  if (!base || !*base) {
-    host->log(c, OKE_LOG_ERROR, "base_url is required for the ooapi plugin");
+  const char *base = oke_forward_base_url(host, c, "ooapi");
+  if (!base)
     return OKE_EINVAL;
-  }
   ooapi *o = calloc(1, sizeof *o);
   if (!o)
     return OKE_ENOMEM;

@@ -185,13 +185,9 @@ static void on_answer(void *ud, const oke_http_response *res) {
 }
 
 static int rest_init(oke_conn *c, const oke_host *host, void **state) {
-  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < sizeof(oke_host))
-    return OKE_EUNSUP;
-  const char *base = host->config(c, "base_url");
-  if (!base || !*base) {
-    host->log(c, OKE_LOG_ERROR, "base_url is required for the rest plugin");
+  const char *base = oke_forward_base_url(host, c, "rest");
+  if (!base)
     return OKE_EINVAL;
-  }
   rest *r = calloc(1, sizeof *r);
   if (!r)
     return OKE_ENOMEM;
