@@ -18,27 +18,31 @@
 
 static void call_free(okegw_call *c) {
   cJSON_Delete(c->body);
-  free(c->held_ctype);
-  free(c->held_body);
   free(c->out_body);
   free(c);
 }
 
 /* ---- answering --------------------------------------------------------- */
 
+/* Hex SHA-256 of a body ("" for none). */
+static void sha256_hex(const char *body, size_t len, char out[65]) {
+  out[0] = '\0';
+  if (!body || !len)
+    return;
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)body, len, md);
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[64] = '\0';
+}
+
 /* The audit row of the call (after its answer is known). */
 static void audit(okegw_call *c, int status, double latency_ms) {
-  char digest[65] = "";
-  if (c->req->body && c->req->body_len) {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)c->req->body, c->req->body_len, md);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-      digest[2 * i] = hex[md[i] >> 4];
-      digest[2 * i + 1] = hex[md[i] & 15];
-    }
-    digest[64] = '\0';
-  }
+  char digest[65];
+  sha256_hex(c->req->body, c->req->body_len, digest);
   okegw_audit_rec r = {.request_id = c->req->request_id,
                        .interaction =
                            c->interaction ? okegw_interaction_name(c->interaction) : NULL,
@@ -49,8 +53,10 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .resource_id = c->id,
                        .mapping = strcmp(c->mapping, "-") ? c->mapping : NULL,
                        .body_sha256 = digest,
+                       .event = "request",
                        .status = status,
-                       .latency_ms = latency_ms};
+                       .latency_ms = latency_ms,
+                       .delivery_id = c->delivery_id};
   okegw_store_audit(c->g->store, &r);
 }
 
@@ -145,48 +151,41 @@ int okegw_is_live_ta(const okegw_connector *c) {
 
 /* A zitting or deelname counts as delivered once its TA said 2xx: only then
  * does it open the return route (flows 3, 4) and flow 6 for its person. The
- * caller hears back after that is durable. */
-static void on_confirmed(void *ud, const okegw_route *r) {
-  okegw_call *c = ud;
-  if (r->rc != OKEGW_STORE_OK)
-    okegw_log(OKEGW_LOG_ERROR,
-              &(okegw_log_fields){.connector = c->target ? c->target->conf->name : NULL,
-                                  .request_id = c->req->request_id,
-                                  .latency_ms = -1},
-              "could not record the delivery of %s; its results will be refused", c->id);
-  okegw_finish(c, c->held_status, c->held_ctype, c->held_body, c->held_len, NULL);
-}
-
-static void confirm_delivery(okegw_call *c, const okegw_answer *a) {
-  okegw_store *st = c->g->store;
-  c->held_status = a->status;
-  c->held_ctype = a->content_type ? okegw_strdup(a->content_type) : NULL;
-  c->held_body = okegw_strndup(a->body ? a->body : "", a->body_len);
-  c->held_len = a->body_len;
-  if (c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) {
+ * outbox calls this before it writes the delivery's end, so what it opens
+ * is durable before the sender hears back. */
+void okegw_on_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                        const cJSON *body) {
+  okegw_gateway *g = ud;
+  int in = okegw_interaction_by_name(d->interaction);
+  if ((in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) || !d->resource_id)
+    return;
+  okegw_store *st = g->store;
+  const char *name = conn->conf->name;
+  if (in == OKE_I_FLOW2_PUT_ASSOCIATION) {
     /* flow 6 lets a TA read the enrolments of persons it holds a deelname
      * for, and no others: remember whose deelname this is */
-    const cJSON *person = cJSON_GetObjectItemCaseSensitive(c->body, "person");
+    cJSON *own = body || !d->body ? NULL : cJSON_ParseWithLength(d->body, d->body_len);
+    const cJSON *person = cJSON_GetObjectItemCaseSensitive(body ? body : own, "person");
     const char *pid =
         cJSON_IsObject(person)
             ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
             : cJSON_GetStringValue(person);
     char key[160];
     if (pid && strlen(pid) < 64) {
-      snprintf(key, sizeof key, "%s@%s", pid, a->conn->conf->name);
+      snprintf(key, sizeof key, "%s@%s", pid, name);
       const char *k = key;
-      okegw_store_put(st, "ta_person", &k, 1, a->conn->conf->name, NULL, NULL);
+      okegw_store_put(st, "ta_person", &k, 1, name, NULL, NULL);
     }
+    cJSON_Delete(own);
   }
-  if (c->interaction == OKE_I_FLOW2_PUT_OFFERING && c->caller &&
-      c->caller->conf->role == OKEGW_ROLE_TPL) {
+  okegw_connector *caller = d->caller ? okegw_connector_by_name(g, d->caller) : NULL;
+  if (in == OKE_I_FLOW2_PUT_OFFERING && caller && caller->conf->role == OKEGW_ROLE_TPL) {
     /* results and reports go back to the TPL that planned the zitting */
-    const char *id = c->id;
-    okegw_store_put(st, "planned_by", &id, 1, c->caller->conf->name, NULL, NULL);
+    const char *id = d->resource_id;
+    okegw_store_put(st, "planned_by", &id, 1, caller->conf->name, NULL, NULL);
   }
-  const char *kind = c->interaction == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association";
-  if (!c->held_body || okegw_store_confirm(st, kind, c->id, on_confirmed, c) < 0)
-    okegw_finish(c, a->status, a->content_type, a->body, a->body_len, NULL);
+  okegw_store_confirm(st, in == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association",
+                      d->resource_id, NULL, NULL);
 }
 
 static void on_routed_done(void *ud, const okegw_answer *a) {
@@ -198,13 +197,136 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
     free(blocked);
     return;
   }
-  if ((c->interaction == OKE_I_FLOW2_PUT_OFFERING ||
-       c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION) &&
-      a->status >= 200 && a->status < 300) {
-    confirm_delivery(c, a);
+  okegw_finish(c, a->status, a->content_type, a->body, a->body_len, a->extra_headers);
+}
+
+/* ---- pushes (the outbox) ----------------------------------------------- */
+
+static void add_ms(cJSON *o, const char *name, long long ms) {
+  if (ms) {
+    char t[40];
+    okegw_ms_to_rfc3339(ms, t, sizeof t);
+    cJSON_AddStringToObject(o, name, t);
+  }
+}
+
+/* The delivery-status resource (GET /deliveries/{id}, and a 202's body). */
+static cJSON *delivery_json(const okegw_delivery_rec *d) {
+  cJSON *o = cJSON_CreateObject();
+  char href[48];
+  snprintf(href, sizeof href, "/deliveries/%lld", d->id);
+  cJSON_AddNumberToObject(o, "id", (double)d->id);
+  cJSON_AddStringToObject(o, "state", d->state);
+  cJSON_AddStringToObject(o, "connector", d->connector ? d->connector : "");
+  cJSON_AddStringToObject(o, "interaction", d->interaction ? d->interaction : "");
+  if (d->resource_id)
+    cJSON_AddStringToObject(o, "resourceId", d->resource_id);
+  add_ms(o, "createdAt", d->created_ms);
+  cJSON_AddNumberToObject(o, "attempts", d->attempts);
+  if (d->last_status)
+    cJSON_AddNumberToObject(o, "lastStatus", d->last_status);
+  if (d->last_error)
+    cJSON_AddStringToObject(o, "lastError", d->last_error);
+  if (!strcmp(d->state, "pending"))
+    add_ms(o, "nextAttemptAt", d->next_ms);
+  add_ms(o, "deliveredAt", d->delivered_ms);
+  cJSON_AddStringToObject(o, "href", href);
+  return o;
+}
+
+static void on_pushed(void *ud, const okegw_push_result *r) {
+  okegw_call *c = ud;
+  if (r->rc != OKEGW_STORE_OK) {
+    okegw_finish_problem(c, 503, NULL,
+                         "the push could not be stored, so it was not accepted: send it again");
     return;
   }
-  okegw_finish(c, a->status, a->content_type, a->body, a->body_len, a->extra_headers);
+  c->delivery_id = r->id;
+  char hdr[320];
+  const okegw_answer *a = r->answer;
+  if (a) {
+    /* it ended in time: the sender gets the peer's own answer */
+    snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
+    char *blocked = NULL;
+    int block = okegw_check_answer(c, a, NULL, &blocked);
+    snprintf(hdr, sizeof hdr, "Okegw-Delivery: %lld\r\n%s", r->id,
+             !block && a->extra_headers ? a->extra_headers : "");
+    if (block)
+      okegw_finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, hdr);
+    else
+      okegw_finish(c, a->status, a->content_type, a->body, a->body_len, hdr);
+    free(blocked);
+    return;
+  }
+  /* durable and under way: okegw carries on (202) */
+  snprintf(hdr, sizeof hdr, "Location: /deliveries/%lld\r\nOkegw-Delivery: %lld\r\n", r->id, r->id);
+  cJSON *o = delivery_json(r->rec);
+  okegw_finish_json(c, 202, o, hdr);
+  cJSON_Delete(o);
+}
+
+static int is_push(const char *method) {
+  return strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+}
+
+static void push(okegw_call *c, okegw_connector *conn, const oke_request *req) {
+  if (!conn->ready) {
+    okegw_finish_problem(c, 503, conn->conf->name, "connector '%s' is not available: %s",
+                         conn->conf->name, conn->error ? conn->error : "not initialised");
+    return;
+  }
+  char digest[65];
+  sha256_hex(req->body, req->body_len, digest);
+  okegw_push p = {.interaction = c->interaction,
+                  .caller = c->caller ? c->caller->conf->name : NULL,
+                  .resource_id = req->id,
+                  .method = req->method,
+                  .path = req->path,
+                  .query = req->query,
+                  .content_type = req->content_type,
+                  .body = req->body,
+                  .body_len = req->body_len,
+                  .body_sha256 = digest,
+                  .request_id = req->request_id};
+  if (okegw_outbox_push(c->g->outbox, conn, &p, c->body, on_pushed, c) < 0)
+    okegw_finish_problem(c, 503, NULL,
+                         "the push could not be stored, so it was not accepted: send it again");
+}
+
+static void on_delivery_read(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  okegw_call *c = ud;
+  /* with identities, a sender sees its own deliveries only */
+  int mine = n && (!c->g->identity ||
+                   (c->caller && recs[0].caller && !strcmp(recs[0].caller, c->caller->conf->name)));
+  if (rc == OKEGW_STORE_OK && mine) {
+    cJSON *o = delivery_json(&recs[0]);
+    okegw_finish_json(c, 200, o, NULL);
+    cJSON_Delete(o);
+  } else if (rc == OKEGW_STORE_ERROR) {
+    okegw_finish_problem(c, 500, NULL, "the store failed; see the gateway log");
+  } else {
+    okegw_finish_problem(c, 404, NULL, "no delivery %s of yours", c->id);
+  }
+  for (size_t i = 0; i < n; i++)
+    okegw_delivery_rec_free(&recs[i]);
+  free(recs);
+}
+
+void okegw_delivery_status(okegw_call *c, const char *id) {
+  char *end;
+  long long n = strtoll(id, &end, 10);
+  snprintf(c->id, sizeof c->id, "%.40s", id);
+  if (strcmp(c->req->method, "GET") != 0) {
+    okegw_finish(c, 405, OKEGW_PROBLEM_TYPE, NULL, 0, "Allow: GET\r\n");
+    return;
+  }
+  if (end == id || *end || n <= 0) {
+    okegw_finish_problem(c, 404, NULL, "no delivery %s", c->id);
+    return;
+  }
+  if (okegw_store_delivery_get(c->g->store, n, on_delivery_read, c) < 0)
+    okegw_finish_problem(c, 503, NULL, "the gateway is shutting down");
 }
 
 /* Every request body is checked against the OKE profile once its
@@ -274,7 +396,7 @@ int okegw_check_answer(okegw_call *c, const okegw_answer *a, const cJSON *parsed
 
 /* The single exit towards a connector: scope for the settled interaction,
  * the connector's phase, the profile check, then the exchange (documents
- * streamed). */
+ * streamed; pushes through the outbox). */
 void okegw_deliver_to(okegw_call *c, okegw_connector *conn) {
   c->target = conn;
   /* the interaction may have been settled only now (a TPL's PATCH of a
@@ -315,6 +437,8 @@ void okegw_deliver_to(okegw_call *c, okegw_connector *conn) {
   }
   if (c->interaction == OKE_I_GET_DOCUMENT)
     okegw_connector_deliver_stream(conn, &req, on_routed_done, &document_stream, c);
+  else if (is_push(req.method))
+    push(c, conn, &req);
   else
     okegw_connector_deliver(conn, &req, c->body, on_routed_done, c);
 }

@@ -7,6 +7,7 @@
 #include "conf.h"
 #include "gateway.h"
 #include "http_client.h"
+#include "outbox.h"
 #include "plugin_host.h"
 #include "server.h"
 #include "store.h"
@@ -22,6 +23,7 @@ struct okegw_gateway {
   okegw_server *server;
   okegw_http *http;
   okegw_store *store;
+  okegw_outbox *outbox;
   int stopping;
   int identity; /* some connector has an inbound_token: every caller must present one */
   void (*stopped)(void *);
@@ -46,12 +48,10 @@ typedef struct okegw_call {
   const char *out_method;
   char out_path[128];
   char *out_body;
-  int validated;   /* the body passed the profile check already */
-  int probed;      /* the TAs were asked who owns the offering's component */
-  int held_status; /* an answer kept while its delivery is recorded */
-  char *held_ctype, *held_body;
-  size_t held_len;
-  int stream_status; /* a streamed answer (documents) */
+  int validated;         /* the body passed the profile check already */
+  int probed;            /* the TAs were asked who owns the offering's component */
+  long long delivery_id; /* a push: its outbox delivery */
+  int stream_status;     /* a streamed answer (documents) */
   size_t stream_bytes;
 } okegw_call;
 
@@ -83,9 +83,15 @@ int okegw_refuse_invalid(okegw_call *c);
  * by the caller, or NULL. */
 int okegw_check_answer(okegw_call *c, const okegw_answer *a, const cJSON *parsed, char **out);
 
-/* Hands the call to a connector (scope, phase and profile checks first). */
+/* Hands the call to a connector (scope, phase and profile checks first);
+ * a push goes through the outbox. */
 void okegw_deliver_to(okegw_call *c, okegw_connector *conn);
 void okegw_deliver_to_named(okegw_call *c, const char *name);
+/* The outbox's hook: a delivery reached its peer (records what that opens). */
+void okegw_on_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                        const cJSON *body);
+/* GET /deliveries/{id}: how a push is doing. */
+void okegw_delivery_status(okegw_call *c, const char *id);
 
 /* ---- catalogue.c: flow 0 ------------------------------------------------ */
 

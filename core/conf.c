@@ -57,6 +57,12 @@ static const char *const connector_keys[] = {"plugin",
                                              "inbound_token",
                                              "scopes",
                                              "validate_answers",
+                                             "delivery_wait_ms",
+                                             "delivery_max_age_s",
+                                             "delivery_concurrency",
+                                             "retry_first_ms",
+                                             "retry_max_ms",
+                                             "keep_bodies_s",
                                              NULL};
 
 int okegw_conf_is_secret(const char *key) {
@@ -198,6 +204,15 @@ static void gateway_key(parse_state *ps, const char *k, const char *v) {
     }
     free(c->store);
     c->store = resolve_path(c, v);
+  } else if (strcmp(k, "store_sync") == 0) {
+    if (strcmp(v, "full") && strcmp(v, "normal"))
+      ERR(ps, "store_sync: expected full or normal, got '%s'", v);
+    else
+      set_str(&c->store_sync, v);
+  } else if (strcmp(k, "delivery_retention_s") == 0) {
+    if (parse_long(v, 60, 3660L * 86400, &c->delivery_retention_s) < 0)
+      ERR(ps, "delivery_retention_s: expected seconds from 60 to 316224000 (3660 days), got '%s'",
+          v);
   } else if (strcmp(k, "max_header_bytes") == 0) {
     if (parse_long(v, 1024, 1 << 20, &n) < 0)
       ERR(ps, "max_header_bytes: expected a number from 1024 to 1048576, got '%s'", v);
@@ -378,6 +393,24 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
   } else if (strcmp(k, "timeout_ms") == 0) {
     if (parse_long(v, 1, 3600000, &cc->timeout_ms) < 0)
       ERR(ps, "timeout_ms: expected milliseconds from 1 to 3600000, got '%s'", v);
+  } else if (strcmp(k, "delivery_wait_ms") == 0) {
+    if (parse_long(v, 0, 600000, &cc->delivery_wait_ms) < 0)
+      ERR(ps, "delivery_wait_ms: expected milliseconds from 0 to 600000, got '%s'", v);
+  } else if (strcmp(k, "delivery_max_age_s") == 0) {
+    if (parse_long(v, 1, 31L * 86400, &cc->delivery_max_age_s) < 0)
+      ERR(ps, "delivery_max_age_s: expected seconds from 1 to 2678400 (31 days), got '%s'", v);
+  } else if (strcmp(k, "delivery_concurrency") == 0) {
+    if (parse_long(v, 1, 1000, &cc->delivery_concurrency) < 0)
+      ERR(ps, "delivery_concurrency: expected a number from 1 to 1000, got '%s'", v);
+  } else if (strcmp(k, "retry_first_ms") == 0) {
+    if (parse_long(v, 10, 3600000, &cc->retry_first_ms) < 0)
+      ERR(ps, "retry_first_ms: expected milliseconds from 10 to 3600000, got '%s'", v);
+  } else if (strcmp(k, "retry_max_ms") == 0) {
+    if (parse_long(v, 10, 86400000L, &cc->retry_max_ms) < 0)
+      ERR(ps, "retry_max_ms: expected milliseconds from 10 to 86400000, got '%s'", v);
+  } else if (strcmp(k, "keep_bodies_s") == 0) {
+    if (parse_long(v, 0, 366L * 86400, &cc->keep_bodies_s) < 0)
+      ERR(ps, "keep_bodies_s: expected seconds from 0 to 31622400 (366 days), got '%s'", v);
   }
   /* Other keys are the plugin's; they are checked once it is loaded. */
 }
@@ -418,6 +451,11 @@ static void section(parse_state *ps, char *name) {
     cc->role = OKEGW_ROLE_TA;
     cc->connect_timeout_ms = 2000;
     cc->timeout_ms = 10000;
+    cc->delivery_wait_ms = 2000;
+    cc->delivery_max_age_s = 86400;
+    cc->delivery_concurrency = 8;
+    cc->retry_first_ms = 1000;
+    cc->retry_max_ms = 300000;
     ps->conn = cc;
     ps->in_bad_section = 0;
     return;
@@ -430,6 +468,8 @@ static void defaults(okegw_conf *c) {
   c->listen_port = 8080;
   c->base_path = okegw_strdup("/ooapi");
   c->store = resolve_path(c, "okegw.db");
+  c->store_sync = okegw_strdup("full");
+  c->delivery_retention_s = 30L * 86400;
   c->max_header_bytes = 16384;
   c->max_body_bytes = 1048576;
   c->max_document_bytes = (size_t)64 << 20;
@@ -473,6 +513,9 @@ static void finish(parse_state *ps) {
     }
     if (cc->connect_timeout_ms > cc->timeout_ms)
       cc->connect_timeout_ms = cc->timeout_ms;
+    if (cc->retry_first_ms > cc->retry_max_ms)
+      ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,
+          cc->retry_first_ms, cc->retry_max_ms);
   }
 }
 
@@ -602,6 +645,7 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->listen_host);
   free(c->base_path);
   free(c->store);
+  free(c->store_sync);
   free(c->log_level);
   free(c->scripts_lib);
   free(c->contact_email);

@@ -49,6 +49,16 @@ typedef struct okegw_conf_connector {
   enum okegw_check validate_answers; /* what to do with an answer that breaks the profile */
   long connect_timeout_ms;
   long timeout_ms;
+  /* the outbox (pushes): how long a sender waits for the peer's answer
+   * before it gets 202; the age after which retrying stops (dead letter);
+   * attempts in flight at once; the first and the longest pause between
+   * attempts; how long a delivered body is kept (0: dropped at once) */
+  long delivery_wait_ms;
+  long delivery_max_age_s;
+  long delivery_concurrency;
+  long retry_first_ms;
+  long retry_max_ms;
+  long keep_bodies_s;
   char *scripts;        /* Lua mapping folder, resolved */
   int scripts_explicit; /* set in the file: the folder must exist */
   /* Every key of the section, host keys and plugin keys alike. Plugin keys
@@ -62,8 +72,10 @@ typedef struct okegw_conf {
   char *dir;  /* its directory, for resolving relative paths */
   char *listen_host;
   int listen_port;
-  char *base_path; /* "" or "/ooapi" style: leading slash, no trailing one */
-  char *store;     /* SQLite file path, resolved against dir */
+  char *base_path;           /* "" or "/ooapi" style: leading slash, no trailing one */
+  char *store;               /* SQLite file path, resolved against dir */
+  char *store_sync;          /* SQLite synchronous: "full" or "normal" */
+  long delivery_retention_s; /* ended deliveries are forgotten after this */
   size_t max_header_bytes;
   size_t max_body_bytes;
   size_t max_document_bytes;

@@ -109,6 +109,20 @@ static int identify(okegw_call *c) {
   return 0;
 }
 
+/* Answers 401 and returns 1 when the caller presents no known token. */
+static int refuse_unidentified(okegw_call *c) {
+  if (!identify(c))
+    return 0;
+  char *body = okegw_problem_json(401, "Unauthorized",
+                                  "present the bearer token this system was given for okegw "
+                                  "(its connector's inbound_token)",
+                                  NULL);
+  okegw_finish(c, 401, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0,
+               "WWW-Authenticate: Bearer\r\n");
+  free(body);
+  return 1;
+}
+
 /* Matches "a/b/c" against a shape; copies the {id} segment into id. */
 static int shape_match(const char *shape, const char *path, char *id, char *sub, size_t idsz) {
   while (*shape && *path) {
@@ -152,6 +166,11 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     okegw_supplier_callback(c, path + 11);
     return;
   }
+  if (strncmp(path, "/deliveries/", 12) == 0) {
+    if (!refuse_unidentified(c))
+      okegw_delivery_status(c, path + 12);
+    return;
+  }
   size_t blen = strlen(g->conf->base_path);
   if (strncmp(path, g->conf->base_path, blen) != 0 || (path[blen] && path[blen] != '/')) {
     okegw_finish_problem(c, 404, NULL, "no OKE resource at %s (the OKE base path is '%s')", path,
@@ -169,17 +188,8 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
 
-  int refuse = identify(c);
-  if (refuse) {
-    char *body = okegw_problem_json(401, "Unauthorized",
-                                    "present the bearer token this system was given for okegw "
-                                    "(its connector's inbound_token)",
-                                    NULL);
-    okegw_finish(c, 401, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0,
-                 "WWW-Authenticate: Bearer\r\n");
-    free(body);
+  if (refuse_unidentified(c))
     return;
-  }
   unsigned who = caller_bit(c->caller);
   char allow[64] = "";
   int matched_path = 0, other_caller = 0;
@@ -359,7 +369,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
   g->loop = loop;
   g->conf = conf;
   char *err = NULL;
-  if (okegw_store_open(loop, conf->store, &g->store, &err) < 0) {
+  if (okegw_store_open_sync(loop, conf->store, conf->store_sync, &g->store, &err) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "%s", err ? err : "cannot open the store");
     free(err);
     free(g);
@@ -409,6 +419,12 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
   for (size_t i = 0; i < g->nconns; i++)
     if (conf->connectors[i].inbound_token)
       g->identity = 1;
+  if (!g->conns || okegw_outbox_start(loop, g->store, conf, g->conns, g->nconns, okegw_on_delivered,
+                                      g, &g->outbox) < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory");
+    *out = g;
+    return -1;
+  }
   if (!g->identity)
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
@@ -450,7 +466,9 @@ static void on_store_closed(void *arg) {
 static void on_drained(void *arg) {
   okegw_gateway *g = arg;
   /* No request is left; plugins may still have exchanges only when their
-   * guard fired, and those end with the HTTP client. */
+   * guard fired or the outbox retries, and those end with the HTTP client
+   * (deliveries under way stay pending in the store for the next start). */
+  okegw_outbox_close(g->outbox);
   okegw_http_close(g->http);
   for (size_t i = 0; i < g->nconns; i++)
     okegw_connector_unload(&g->conns[i]);

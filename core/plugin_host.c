@@ -75,16 +75,27 @@ static void answer_h(okegw_exchange_done done, void *ud, okegw_connector *c, oke
   done(ud, &a);
 }
 
-static void answer(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
-                   int status, const char *ctype, const char *body, size_t len) {
-  answer_h(done, ud, c, maps, status, ctype, body, len, NULL);
+/* A problem answer made here, not by the peer; origin and peer_status tell
+ * the outbox whether trying again can help. */
+static void answer_failure(okegw_exchange_done done, void *ud, okegw_connector *c,
+                           okegw_mapset *maps, int status, const char *detail,
+                           enum okegw_answer_origin origin, int peer_status) {
+  char *body = okegw_problem_json(status, okegw_status_text(status), detail, c->conf->name);
+  okegw_answer a = {.conn = c,
+                    .status = status,
+                    .content_type = OKEGW_PROBLEM_TYPE,
+                    .body = body,
+                    .body_len = body ? strlen(body) : 0,
+                    .mapping = okegw_mapset_hash(maps),
+                    .origin = origin,
+                    .peer_status = peer_status};
+  done(ud, &a);
+  free(body);
 }
 
 static void answer_problem(okegw_exchange_done done, void *ud, okegw_connector *c,
                            okegw_mapset *maps, int status, const char *detail) {
-  char *body = okegw_problem_json(status, okegw_status_text(status), detail, c->conf->name);
-  answer(done, ud, c, maps, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0);
-  free(body);
+  answer_failure(done, ud, c, maps, status, detail, OKEGW_ANSWER_PEER, 0);
 }
 
 static void map_ctx(const okegw_connector *c, const oke_request *req, okegw_map_ctx *ctx) {
@@ -150,7 +161,7 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
                                   .request_id = x->req.request_id,
                                   .latency_ms = -1},
               "mapping of the answer failed: %s", err);
-    answer_problem(x->done, x->ud, x->conn, x->maps, 502, err);
+    answer_failure(x->done, x->ud, x->conn, x->maps, 502, err, OKEGW_ANSWER_UNMAPPED, status);
     return;
   }
   if (mapped) {
@@ -201,7 +212,7 @@ static void on_guard(uv_timer_t *t) {
   }
   if (!x->answered) {
     x->answered = 1;
-    answer_problem(x->done, x->ud, x->conn, x->maps, 504, detail);
+    answer_failure(x->done, x->ud, x->conn, x->maps, 504, detail, OKEGW_ANSWER_HOST, 0);
   }
 }
 
@@ -306,7 +317,7 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
   if (!c->ready) {
     snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
              c->error ? c->error : "not initialised");
-    answer_problem(done, ud, c, NULL, 503, detail);
+    answer_failure(done, ud, c, NULL, 503, detail, OKEGW_ANSWER_HOST, 0);
     return;
   }
   /* The way to the peer is mapped before the plugin sees the request, with
@@ -321,13 +332,13 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
                                   .request_id = req->request_id,
                                   .latency_ms = -1},
               "mapping to the peer failed: %s", detail);
-    answer_problem(done, ud, c, maps, 502, detail);
+    answer_failure(done, ud, c, maps, 502, detail, OKEGW_ANSWER_UNSENT, 0);
     okegw_mapset_unref(maps);
     return;
   }
   oke_exchange *x = calloc(1, sizeof *x);
   if (!x) {
-    answer_problem(done, ud, c, maps, 503, "out of memory");
+    answer_failure(done, ud, c, maps, 503, "out of memory", OKEGW_ANSWER_HOST, 0);
     okegw_mapset_unref(maps);
     free(mapped);
     return;
@@ -368,7 +379,14 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
     snprintf(detail, sizeof detail, "connector '%s' (plugin %s) %s %s", c->conf->name,
              c->plugin->name, rc == OKE_EUNSUP ? "does not support" : "failed to carry",
              okegw_interaction_name(req->interaction));
-    h_respond_problem(x, status, okegw_status_text(status), detail);
+    if (rc == OKE_EUNSUP && !x->answered) {
+      /* nothing left, and trying again will not change that */
+      x->responded = x->answered = 1;
+      answer_failure(done, ud, c, x->maps, 501, detail, OKEGW_ANSWER_UNSENT, 0);
+      exchange_release(x);
+    } else {
+      h_respond_problem(x, status, okegw_status_text(status), detail);
+    }
   }
 }
 

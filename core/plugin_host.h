@@ -34,6 +34,15 @@ struct oke_conn {
 };
 typedef struct oke_conn okegw_connector;
 
+/* Who made an answer. The outbox retries only what may succeed later. */
+enum okegw_answer_origin {
+  OKEGW_ANSWER_PEER = 0, /* the peer's answer, or the plugin's word on the transport */
+  OKEGW_ANSWER_HOST,     /* okegw itself: connector unavailable, no answer in time, no memory */
+  OKEGW_ANSWER_UNSENT,   /* nothing left and trying again will not help: the mapping to the
+                            peer failed, or the plugin does not carry the interaction */
+  OKEGW_ANSWER_UNMAPPED  /* the peer answered peer_status, but the mapping back failed */
+};
+
 /* The connector's answer to one exchange, already mapped back. */
 typedef struct okegw_answer {
   okegw_connector *conn;
@@ -43,6 +52,8 @@ typedef struct okegw_answer {
   size_t body_len;
   const char *mapping;       /* content hash of the mappings it ran with, "-" if none */
   const char *extra_headers; /* "Name: value\r\n" lines the plugin set, or NULL */
+  enum okegw_answer_origin origin;
+  int peer_status; /* OKEGW_ANSWER_UNMAPPED: what the peer answered */
 } okegw_answer;
 
 /* Called once per exchange. May run before okegw_connector_deliver returns. */

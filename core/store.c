@@ -8,7 +8,19 @@
 #include <sys/time.h>
 #include <time.h>
 
-enum job_kind { JOB_LOOKUP, JOB_BIND, JOB_PUT, JOB_CONFIRM, JOB_AUDIT };
+enum job_kind {
+  JOB_LOOKUP,
+  JOB_BIND,
+  JOB_PUT,
+  JOB_CONFIRM,
+  JOB_AUDIT,
+  JOB_DADD,
+  JOB_DUPDATE,
+  JOB_DLOAD,
+  JOB_DREQUEUE,
+  JOB_DGET,
+  JOB_DPRUNE
+};
 
 /* A unit of work for the store thread. Strings are owned by the job. The
  * queues are intrusive singly linked FIFOs guarded by the store mutex. */
@@ -19,13 +31,26 @@ typedef struct job {
   char **ids;
   size_t nids;
   int rebind;
-  char *audit[9]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char *audit[10]; /* JOB_AUDIT strings, in okegw_audit_rec order */
   int status;
   double latency_ms;
+  long long delivery_id;
+  int attempts;
   char at[32];
   okegw_route result;
   okegw_route_cb cb;
   void *ud;
+  /* deliveries: the record to write (borrowed for DADD, owned for
+   * DUPDATE), what was read, and the callback */
+  const okegw_delivery_rec *drec;
+  okegw_delivery_rec dcopy;
+  int drop_body;
+  long long num; /* DGET: the id; DPRUNE: the cut-off */
+  okegw_delivery_rec *recs;
+  size_t nrecs;
+  int drc;
+  long long did;
+  okegw_delivery_cb dcb;
 } job;
 
 typedef struct queue {
@@ -36,6 +61,7 @@ struct okegw_store {
   uv_loop_t *loop;
   sqlite3 *db;
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
+  sqlite3_stmt *st_dadd, *st_dupdate, *st_dget; /* prepared on first use */
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
@@ -72,12 +98,222 @@ static void job_free(job *j) {
   free(j->ids);
   for (size_t i = 0; i < sizeof j->audit / sizeof j->audit[0]; i++)
     free(j->audit[i]);
+  okegw_delivery_rec_free(&j->dcopy);
+  for (size_t i = 0; i < j->nrecs; i++)
+    okegw_delivery_rec_free(&j->recs[i]);
+  free(j->recs);
   free(j);
+}
+
+void okegw_delivery_rec_free(okegw_delivery_rec *r) {
+  char **strs[] = {&r->connector,   &r->caller,     &r->interaction, &r->resource, &r->resource_id,
+                   &r->request_id,  &r->method,     &r->path,        &r->query,    &r->content_type,
+                   &r->body_sha256, &r->last_error, &r->body};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    free(*strs[i]);
+    *strs[i] = NULL;
+  }
+}
+
+static long long wall_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Prepares a statement once, on the store thread. */
+static sqlite3_stmt *stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql) {
+  if (!*slot &&
+      sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: %s", sqlite3_errmsg(s->db));
+    return NULL;
+  }
+  sqlite3_reset(*slot);
+  sqlite3_clear_bindings(*slot);
+  return *slot;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+  if (v)
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static void bind_ms(sqlite3_stmt *st, int i, long long v) {
+  if (v)
+    sqlite3_bind_int64(st, i, v);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+static char *col_str(sqlite3_stmt *st, int i) {
+  const char *v = (const char *)sqlite3_column_text(st, i);
+  return v ? okegw_strdup(v) : NULL;
+}
+
+#define DELIVERY_COLUMNS                                                                           \
+  "id, created_ms, updated_ms, since_ms, next_ms, delivered_ms, keep_until_ms, connector, "        \
+  "caller, interaction, resource, resource_id, request_id, method, path, query, "                  \
+  "content_type, body_sha256, last_error, state, attempts, last_status"
+
+/* Reads one row selected with DELIVERY_COLUMNS (and the body after them
+ * when with_body). Returns 0 or -1 (out of memory). */
+static int read_delivery(sqlite3_stmt *st, okegw_delivery_rec *r, int with_body) {
+  memset(r, 0, sizeof *r);
+  r->id = sqlite3_column_int64(st, 0);
+  long long *ms[] = {&r->created_ms, &r->updated_ms,   &r->since_ms,
+                     &r->next_ms,    &r->delivered_ms, &r->keep_until_ms};
+  for (int i = 0; i < 6; i++)
+    *ms[i] = sqlite3_column_int64(st, 1 + i);
+  char **strs[] = {&r->connector,   &r->caller,       &r->interaction, &r->resource,
+                   &r->resource_id, &r->request_id,   &r->method,      &r->path,
+                   &r->query,       &r->content_type, &r->body_sha256, &r->last_error};
+  for (int i = 0; i < 12; i++)
+    *strs[i] = col_str(st, 7 + i);
+  const char *state = (const char *)sqlite3_column_text(st, 19);
+  snprintf(r->state, sizeof r->state, "%s", state ? state : "");
+  r->attempts = sqlite3_column_int(st, 20);
+  r->last_status = sqlite3_column_int(st, 21);
+  if (with_body && sqlite3_column_type(st, 22) != SQLITE_NULL) {
+    const void *b = sqlite3_column_blob(st, 22);
+    r->body_len = (size_t)sqlite3_column_bytes(st, 22);
+    r->body = okegw_strndup(b ? b : "", r->body_len);
+    if (!r->body)
+      return -1;
+  }
+  if (!r->connector || !r->interaction || !r->resource || !r->method || !r->path)
+    return -1;
+  return 0;
+}
+
+/* Runs a SELECT of DELIVERY_COLUMNS (+ body) into j->recs. */
+static int read_deliveries(okegw_store *s, sqlite3_stmt *st, job *j, int with_body) {
+  (void)s;
+  size_t cap = 0;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (j->nrecs == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      okegw_delivery_rec *n = realloc(j->recs, ncap * sizeof *n);
+      if (!n)
+        return OKEGW_STORE_ERROR;
+      j->recs = n;
+      cap = ncap;
+    }
+    if (read_delivery(st, &j->recs[j->nrecs], with_body) < 0) {
+      okegw_delivery_rec_free(&j->recs[j->nrecs]);
+      return OKEGW_STORE_ERROR;
+    }
+    j->nrecs++;
+  }
+  return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
+static int run_delivery_job(okegw_store *s, job *j) {
+  sqlite3_stmt *st;
+  const okegw_delivery_rec *r = j->drec;
+  switch (j->kind) {
+  case JOB_DADD:
+    st = stmt(s, &s->st_dadd,
+              "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
+              "caller, interaction, resource, resource_id, request_id, method, path, query, "
+              "content_type, body, body_sha256, state, attempts) VALUES "
+              "(?1,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,'pending',0)");
+    if (!st)
+      return OKEGW_STORE_ERROR;
+    sqlite3_bind_int64(st, 1, r->created_ms);
+    sqlite3_bind_int64(st, 2, r->since_ms);
+    bind_ms(st, 3, r->next_ms);
+    const char *txt[] = {r->connector,  r->caller, r->interaction, r->resource, r->resource_id,
+                         r->request_id, r->method, r->path,        r->query,    r->content_type};
+    for (int i = 0; i < 10; i++)
+      bind_text(st, 4 + i, txt[i]);
+    sqlite3_bind_blob(st, 14, r->body ? r->body : "", (int)r->body_len, SQLITE_STATIC);
+    bind_text(st, 15, r->body_sha256);
+    if (sqlite3_step(st) != SQLITE_DONE)
+      return OKEGW_STORE_ERROR;
+    j->did = sqlite3_last_insert_rowid(s->db);
+    return OKEGW_STORE_OK;
+  case JOB_DUPDATE:
+    r = &j->dcopy;
+    st = stmt(s, &s->st_dupdate,
+              "UPDATE deliveries SET updated_ms = ?2, state = ?3, attempts = ?4, next_ms = ?5, "
+              "since_ms = ?6, last_status = ?7, last_error = ?8, delivered_ms = ?9, "
+              "keep_until_ms = ?10, body = CASE WHEN ?11 THEN NULL ELSE body END WHERE id = ?1");
+    if (!st)
+      return OKEGW_STORE_ERROR;
+    sqlite3_bind_int64(st, 1, r->id);
+    sqlite3_bind_int64(st, 2, wall_ms());
+    bind_text(st, 3, r->state);
+    sqlite3_bind_int(st, 4, r->attempts);
+    bind_ms(st, 5, r->next_ms);
+    sqlite3_bind_int64(st, 6, r->since_ms);
+    if (r->last_status)
+      sqlite3_bind_int(st, 7, r->last_status);
+    bind_text(st, 8, r->last_error);
+    bind_ms(st, 9, r->delivered_ms);
+    bind_ms(st, 10, r->keep_until_ms);
+    sqlite3_bind_int(st, 11, j->drop_body);
+    return sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  case JOB_DLOAD:
+  case JOB_DREQUEUE: {
+    /* not kept prepared: they run once at startup, or when an operator
+     * changed something */
+    const char *sql = j->kind == JOB_DLOAD
+                          ? "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE state IN "
+                            "('pending', 'dead') ORDER BY id"
+                          : "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE requeue = 1 "
+                            "ORDER BY id";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+      return OKEGW_STORE_ERROR;
+    int rc = read_deliveries(s, st, j, 1);
+    sqlite3_finalize(st);
+    if (rc == OKEGW_STORE_OK && j->kind == JOB_DREQUEUE && j->nrecs)
+      rc = sqlite3_exec(s->db, "UPDATE deliveries SET requeue = 0 WHERE requeue = 1", NULL, NULL,
+                        NULL) == SQLITE_OK
+               ? OKEGW_STORE_OK
+               : OKEGW_STORE_ERROR;
+    return rc;
+  }
+  case JOB_DGET: {
+    st = stmt(s, &s->st_dget, "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE id = ?1");
+    if (!st)
+      return OKEGW_STORE_ERROR;
+    sqlite3_bind_int64(st, 1, j->num);
+    int rc = read_deliveries(s, st, j, 0);
+    sqlite3_reset(st);
+    return rc == OKEGW_STORE_OK && !j->nrecs ? OKEGW_STORE_NOTFOUND : rc;
+  }
+  case JOB_DPRUNE: {
+    /* retention never touches what is still to be delivered (pending) or
+     * waits for an operator (dead) */
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND state IN "
+                           "('delivered', 'failed', 'dropped') AND keep_until_ms < ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+      return OKEGW_STORE_ERROR;
+    sqlite3_bind_int64(st, 1, wall_ms());
+    int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+    sqlite3_finalize(st);
+    if (rc != OKEGW_STORE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "DELETE FROM deliveries WHERE state IN ('delivered', 'failed', "
+                           "'dropped') AND updated_ms < ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+      return OKEGW_STORE_ERROR;
+    sqlite3_bind_int64(st, 1, j->num);
+    rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+    j->did = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    return rc;
+  }
+  default: return OKEGW_STORE_ERROR;
+  }
 }
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
     /* Correlation of OKE ids with the connector that owns them. */
@@ -96,9 +332,35 @@ static const char schema[] =
     "  at TEXT NOT NULL,"
     "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
-    "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT);"
+    "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
+    "  event TEXT);"
     "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
-    "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);";
+    "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
+    /* The outbox: every push (PUT/PATCH of flows 1-5) is a row here before
+     * its sender hears anything. `resource` orders deliveries: the same
+     * resource at the same connector leaves in id order. Times *_ms are Unix
+     * milliseconds. `requeue` is set by `okegw deliveries retry|drop` so the
+     * running gateway picks the change up. */
+    "CREATE TABLE IF NOT EXISTS deliveries("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  since_ms INTEGER NOT NULL,"
+    "  connector TEXT NOT NULL, caller TEXT, interaction TEXT NOT NULL,"
+    "  resource TEXT NOT NULL, resource_id TEXT, request_id TEXT,"
+    "  method TEXT NOT NULL, path TEXT NOT NULL, query TEXT, content_type TEXT,"
+    "  body BLOB, body_sha256 TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_ms INTEGER, last_status INTEGER, last_error TEXT, delivered_ms INTEGER,"
+    "  keep_until_ms INTEGER,"
+    "  requeue INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state, id) "
+    "  WHERE state IN ('pending', 'dead');"
+    "CREATE INDEX IF NOT EXISTS deliveries_requeue ON deliveries(id) WHERE requeue = 1;"
+    "CREATE INDEX IF NOT EXISTS deliveries_connector ON deliveries(connector, state, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(updated_ms) "
+    "  WHERE state IN ('delivered', 'failed', 'dropped');";
 
 /* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
 static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent,
@@ -178,12 +440,8 @@ static void run_job(okegw_store *s, job *j) {
     sqlite3_stmt *st = s->st_audit;
     sqlite3_reset(st);
     sqlite3_bind_text(st, 1, j->at, -1, SQLITE_STATIC);
-    for (int i = 0; i < 9; i++) {
-      if (j->audit[i])
-        sqlite3_bind_text(st, 2 + i, j->audit[i], -1, SQLITE_STATIC);
-      else
-        sqlite3_bind_null(st, 2 + i);
-    }
+    for (int i = 0; i < 9; i++)
+      bind_text(st, 2 + i, j->audit[i]);
     /* "flow3.patch_association" -> 3 */
     const char *in = j->audit[1];
     if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
@@ -192,10 +450,25 @@ static void run_job(okegw_store *s, job *j) {
       sqlite3_bind_null(st, 11);
     sqlite3_bind_int(st, 12, j->status);
     sqlite3_bind_double(st, 13, (double)(long long)(j->latency_ms * 1000) / 1000.0);
+    bind_text(st, 14, j->audit[9]);
+    if (j->delivery_id) {
+      char did[24];
+      snprintf(did, sizeof did, "%lld", j->delivery_id);
+      sqlite3_bind_text(st, 15, did, -1, SQLITE_TRANSIENT);
+    } else {
+      sqlite3_bind_null(st, 15);
+    }
+    sqlite3_bind_int(st, 16, j->attempts ? j->attempts : 1);
     r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
     sqlite3_reset(st);
     break;
   }
+  case JOB_DADD:
+  case JOB_DUPDATE:
+  case JOB_DLOAD:
+  case JOB_DREQUEUE:
+  case JOB_DGET:
+  case JOB_DPRUNE: j->drc = run_delivery_job(s, j); break;
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++)
@@ -233,8 +506,10 @@ static void store_thread(void *arg) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
       exec_simple(s, "ROLLBACK");
       for (job *j = batch; j; j = j->next)
-        if (j->kind != JOB_LOOKUP)
+        if (j->kind != JOB_LOOKUP) {
           j->result.rc = OKEGW_STORE_ERROR;
+          j->drc = OKEGW_STORE_ERROR;
+        }
     }
     uv_mutex_lock(&s->mu);
     for (job *j = batch, *next; j; j = next) {
@@ -253,13 +528,36 @@ static void on_async(uv_async_t *a) {
   uv_mutex_unlock(&s->mu);
   for (job *j = list, *next; j; j = next) {
     next = j->next;
-    if (j->cb)
+    if (j->dcb) {
+      j->dcb(j->ud, j->drc, j->did, j->recs, j->nrecs);
+      j->recs = NULL; /* the callback owns them */
+      j->nrecs = 0;
+    } else if (j->cb) {
       j->cb(j->ud, &j->result);
+    }
     job_free(j);
   }
 }
 
 int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char **err) {
+  return okegw_store_open_sync(loop, path, "normal", out, err);
+}
+
+static void finalize_all(okegw_store *s) {
+  sqlite3_stmt **all[] = {&s->st_get,  &s->st_upsert,  &s->st_confirm, &s->st_audit,
+                          &s->st_dadd, &s->st_dupdate, &s->st_dget};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    sqlite3_finalize(*all[i]);
+    *all[i] = NULL;
+  }
+}
+
+int okegw_store_open_sync(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
+                          char **err) {
+  if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
+    *err = okegw_asprintf("store: synchronous must be full or normal, not '%s'", sync);
+    return -1;
+  }
   okegw_store *s = calloc(1, sizeof *s);
   if (!s) {
     *err = okegw_strdup("out of memory");
@@ -279,6 +577,12 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
      * it is there already) */
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1", NULL,
                  NULL, NULL);
+    sqlite3_exec(s->db, "ALTER TABLE audit ADD COLUMN event TEXT", NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    char *sql = okegw_asprintf("PRAGMA synchronous=%s", sync);
+    rc = sql ? sqlite3_exec(s->db, sql, NULL, NULL, &msg) : SQLITE_NOMEM;
+    free(sql);
   }
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(
@@ -302,16 +606,13 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
     rc = sqlite3_prepare_v3(
         s->db,
         "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
-        "resource_id, mapping, body_sha256, flow, status, latency_ms) "
-        "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+        "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
+        "attempts) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
         -1, SQLITE_PREPARE_PERSISTENT, &s->st_audit, NULL);
   if (rc != SQLITE_OK) {
     *err = okegw_asprintf("store %s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
-    sqlite3_finalize(s->st_get);
-    sqlite3_finalize(s->st_upsert);
-    sqlite3_finalize(s->st_confirm);
-    sqlite3_finalize(s->st_audit);
+    finalize_all(s);
     sqlite3_close(s->db);
     free(s);
     return -1;
@@ -323,8 +624,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
   if (uv_thread_create(&s->thread, store_thread, s) != 0) {
     *err = okegw_strdup("cannot start the store thread");
     uv_close((uv_handle_t *)&s->async, NULL);
-    sqlite3_finalize(s->st_get);
-    sqlite3_finalize(s->st_upsert);
+    finalize_all(s);
     sqlite3_close(s->db);
     uv_mutex_destroy(&s->mu);
     uv_cond_destroy(&s->cond);
@@ -390,10 +690,13 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
     return -1;
-  const char *src[9] = {a->request_id, a->interaction, a->caller,  a->connector,  a->method,
-                        a->path,       a->resource_id, a->mapping, a->body_sha256};
-  for (int i = 0; i < 9; i++)
+  const char *src[10] = {
+      a->request_id, a->interaction, a->caller,  a->connector,   a->method,
+      a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request"};
+  for (int i = 0; i < 10; i++)
     j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
+  j->delivery_id = a->delivery_id;
+  j->attempts = a->attempts;
   j->status = a->status;
   j->latency_ms = a->latency_ms;
   /* the time it ended, as RFC 3339 UTC with milliseconds */
@@ -410,6 +713,71 @@ int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_
                         void *ud) {
   job *j = job_new(JOB_CONFIRM, kind, id, cb, ud);
   return j ? submit(s, j) : -1;
+}
+
+static job *delivery_job(enum job_kind k, okegw_delivery_cb cb, void *ud) {
+  job *j = job_new(k, "delivery", NULL, NULL, ud);
+  if (j)
+    j->dcb = cb;
+  return j;
+}
+
+int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_delivery_cb cb,
+                             void *ud) {
+  job *j = delivery_job(JOB_DADD, cb, ud);
+  if (!j)
+    return -1;
+  j->drec = r;
+  return submit(s, j);
+}
+
+int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
+                                okegw_delivery_cb cb, void *ud) {
+  job *j = delivery_job(JOB_DUPDATE, cb, ud);
+  if (!j)
+    return -1;
+  /* only what the UPDATE writes */
+  okegw_delivery_rec *c = &j->dcopy;
+  c->id = r->id;
+  memcpy(c->state, r->state, sizeof c->state);
+  c->attempts = r->attempts;
+  c->next_ms = r->next_ms;
+  c->since_ms = r->since_ms;
+  c->last_status = r->last_status;
+  c->delivered_ms = r->delivered_ms;
+  c->keep_until_ms = r->keep_until_ms;
+  j->drop_body = drop_body;
+  if (r->last_error && !(c->last_error = okegw_strdup(r->last_error))) {
+    job_free(j);
+    return -1;
+  }
+  return submit(s, j);
+}
+
+int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *ud) {
+  job *j = delivery_job(JOB_DLOAD, cb, ud);
+  return j ? submit(s, j) : -1;
+}
+
+int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud) {
+  job *j = delivery_job(JOB_DREQUEUE, cb, ud);
+  return j ? submit(s, j) : -1;
+}
+
+int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb, void *ud) {
+  job *j = delivery_job(JOB_DGET, cb, ud);
+  if (!j)
+    return -1;
+  j->num = id;
+  return submit(s, j);
+}
+
+int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms) {
+  job *j = delivery_job(JOB_DPRUNE, NULL, NULL);
+  if (!j)
+    return -1;
+  j->num = ended_before_ms;
+  return submit(s, j);
 }
 
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
@@ -456,10 +824,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   uv_mutex_unlock(&s->mu);
   uv_thread_join(&s->thread);
   on_async(&s->async); /* deliver the last results */
-  sqlite3_finalize(s->st_get);
-  sqlite3_finalize(s->st_upsert);
-  sqlite3_finalize(s->st_confirm);
-  sqlite3_finalize(s->st_audit);
+  finalize_all(s);
   sqlite3_close(s->db);
   s->closed = done;
   s->closed_arg = arg;

@@ -1293,6 +1293,18 @@ class ScenarioRun:
         return p
 
     def check_then(self, chk, marks, sent, ctx):
+        """A check after the step's answer. With "within": N it is repeated
+        until it holds or N seconds pass (for what okegw delivers later, from
+        its outbox)."""
+        deadline = time.monotonic() + float(chk.get("within", 0)) * float(
+            os.environ.get("OKEGW_TIME_SCALE", "1"))
+        while True:
+            errs, notes = self._check_then_once(chk, marks, sent, ctx)
+            if not errs or time.monotonic() >= deadline:
+                return errs, notes
+            time.sleep(0.05)
+
+    def _check_then_once(self, chk, marks, sent, ctx):
         chk = self.vars.resolve(chk, ctx)
         name = chk.get("peer")
         notes = []

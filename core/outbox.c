@@ -1,0 +1,895 @@
+/* The outbox (see outbox.h). Everything here runs on the loop thread; the
+ * store thread only writes and reads rows.
+ *
+ * In memory: one resource queue per (connector, resource) holding its open
+ * deliveries in id order (found through a POSIX tsearch tree), a FIFO of
+ * queues whose head may go now per connector, a list of queues whose head
+ * waits for its next try, and the senders still waiting for an answer. One
+ * 50 ms tick runs while anyone waits; a 1 s poll picks up what an operator
+ * changed with `okegw deliveries` and prunes by retention. */
+#include "outbox.h"
+#include "interaction.h"
+#include "log.h"
+#include "util.h"
+
+#include <search.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 50
+#define POLL_MS 1000
+#define PRUNE_EVERY 60 /* polls */
+
+enum phase {
+  P_ADDING, /* being written; not in a queue yet */
+  P_QUEUED, /* behind another delivery of its resource */
+  P_READY,  /* head, in its connector's ready FIFO */
+  P_TIMED,  /* head, waiting for next_ms */
+  P_FLIGHT, /* head, an attempt is running */
+  P_ENDING, /* head, its end is being written */
+  P_DEAD    /* head, dead-lettered: holds its resource until an operator acts */
+};
+
+typedef struct rq rq;
+typedef struct dlv dlv;
+
+struct dlv {
+  okegw_delivery_rec r;
+  okegw_outbox *ob;
+  size_t ci; /* index of its connector */
+  int interaction;
+  enum phase phase;
+  rq *q;
+  dlv *next;   /* in its resource queue, by id */
+  int dropped; /* an operator dropped it during an attempt */
+  double started;
+  /* the sender, while it waits */
+  okegw_push_cb cb;
+  void *cb_ud;
+  const cJSON *parsed;
+  long long wait_until;
+  dlv *wprev, *wnext;
+  /* the answer, kept while the delivery's end is written */
+  int held;
+  okegw_answer ha;
+  char *h_ctype, *h_body, *h_headers, *h_mapping;
+};
+
+struct rq {
+  char *key; /* connector "\n" resource */
+  size_t ci;
+  dlv *head, *tail;
+  rq *rnext;         /* connector's ready FIFO */
+  rq *tprev, *tnext; /* timed list */
+  rq *aprev, *anext; /* every queue */
+};
+
+typedef struct cstate {
+  okegw_connector *conn;
+  size_t in_flight;
+  rq *rhead, *rtail;
+} cstate;
+
+struct okegw_outbox {
+  uv_loop_t *loop;
+  okegw_store *store;
+  const okegw_conf *conf;
+  cstate *cs;
+  size_t ncs;
+  void *tree;
+  rq *all, *timed;
+  dlv *waiting;
+  size_t depth;  /* deliveries in queues */
+  size_t flying; /* attempts running */
+  size_t jobs;   /* store jobs that call back here */
+  uv_timer_t tick, poll;
+  int tick_on, loaded, closing, handles_open, polling;
+  unsigned polls;
+  okegw_delivered_fn delivered;
+  void *ud;
+  uint64_t rnd;
+};
+
+static long long wall_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void okegw_ms_to_rfc3339(long long ms, char *buf, size_t bufsz) {
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  size_t n = strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, bufsz - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static uint64_t rnd(okegw_outbox *ob) {
+  /* xorshift64: jitter needs spread, not secrecy */
+  uint64_t x = ob->rnd;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return ob->rnd = x;
+}
+
+static void dlv_free(dlv *d) {
+  okegw_delivery_rec_free(&d->r);
+  free(d->h_ctype);
+  free(d->h_body);
+  free(d->h_headers);
+  free(d->h_mapping);
+  free(d);
+}
+
+static void maybe_free(okegw_outbox *ob) {
+  if (ob->closing && !ob->handles_open && !ob->flying && !ob->jobs) {
+    free(ob->cs);
+    free(ob);
+  }
+}
+
+static const okegw_conf_connector *cconf(const okegw_outbox *ob, const dlv *d) {
+  return ob->cs[d->ci].conn->conf;
+}
+
+/* ---- queues ------------------------------------------------------------ */
+
+static int rq_cmp(const void *a, const void *b) {
+  return strcmp(((const rq *)a)->key, ((const rq *)b)->key);
+}
+
+static rq *rq_get(okegw_outbox *ob, size_t ci, const char *resource, int create) {
+  char *key = okegw_asprintf("%s\n%s", ob->cs[ci].conn->conf->name, resource);
+  if (!key)
+    return NULL;
+  rq probe = {.key = key};
+  void *found = tfind(&probe, &ob->tree, rq_cmp);
+  if (found || !create) {
+    free(key);
+    return found ? *(rq **)found : NULL;
+  }
+  rq *q = calloc(1, sizeof *q);
+  if (q)
+    q->key = key;
+  if (!q || !tsearch(q, &ob->tree, rq_cmp)) {
+    free(q);
+    free(key);
+    return NULL;
+  }
+  q->ci = ci;
+  q->anext = ob->all;
+  if (ob->all)
+    ob->all->aprev = q;
+  ob->all = q;
+  return q;
+}
+
+static void rq_free(okegw_outbox *ob, rq *q) {
+  tdelete(q, &ob->tree, rq_cmp);
+  if (q->aprev)
+    q->aprev->anext = q->anext;
+  else
+    ob->all = q->anext;
+  if (q->anext)
+    q->anext->aprev = q->aprev;
+  free(q->key);
+  free(q);
+}
+
+/* Takes the queue out of the ready FIFO or the timed list. */
+static void unlist(okegw_outbox *ob, rq *q) {
+  dlv *h = q->head;
+  if (h && h->phase == P_READY) {
+    cstate *c = &ob->cs[q->ci];
+    rq **pp = &c->rhead, *prev = NULL;
+    while (*pp && *pp != q) {
+      prev = *pp;
+      pp = &(*pp)->rnext;
+    }
+    if (*pp) {
+      *pp = q->rnext;
+      if (c->rtail == q)
+        c->rtail = prev;
+    }
+    q->rnext = NULL;
+  } else if (h && h->phase == P_TIMED) {
+    if (q->tprev)
+      q->tprev->tnext = q->tnext;
+    else
+      ob->timed = q->tnext;
+    if (q->tnext)
+      q->tnext->tprev = q->tprev;
+    q->tprev = q->tnext = NULL;
+  }
+  if (h)
+    h->phase = P_QUEUED;
+}
+
+static void on_tick(uv_timer_t *t);
+
+static void tick_on(okegw_outbox *ob) {
+  if (!ob->tick_on && !ob->closing) {
+    ob->tick_on = 1;
+    uv_timer_start(&ob->tick, on_tick, TICK_MS, TICK_MS);
+  }
+}
+
+static void attempt(okegw_outbox *ob, dlv *d);
+
+static void pump(okegw_outbox *ob, size_t ci) {
+  cstate *c = &ob->cs[ci];
+  while (c->rhead && c->in_flight < (size_t)c->conn->conf->delivery_concurrency) {
+    rq *q = c->rhead;
+    c->rhead = q->rnext;
+    if (!c->rhead)
+      c->rtail = NULL;
+    q->rnext = NULL;
+    attempt(ob, q->head);
+  }
+}
+
+/* Decides what the queue's head does next (the queue must not be listed). */
+static void schedule(okegw_outbox *ob, rq *q) {
+  dlv *h = q->head;
+  if (!h) {
+    rq_free(ob, q);
+    return;
+  }
+  if (!ob->loaded || ob->closing) {
+    h->phase = P_QUEUED;
+    return;
+  }
+  if (strcmp(h->r.state, "dead") == 0) {
+    h->phase = P_DEAD;
+    return;
+  }
+  if (h->r.next_ms > wall_ms()) {
+    h->phase = P_TIMED;
+    q->tprev = NULL;
+    q->tnext = ob->timed;
+    if (ob->timed)
+      ob->timed->tprev = q;
+    ob->timed = q;
+    tick_on(ob);
+    return;
+  }
+  h->phase = P_READY;
+  cstate *c = &ob->cs[q->ci];
+  if (c->rtail)
+    c->rtail->rnext = q;
+  else
+    c->rhead = q;
+  c->rtail = q;
+  pump(ob, q->ci);
+}
+
+/* Puts d in id order into its queue. An older delivery an operator retried
+ * goes before the waiting ones, never before one already under way. */
+static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
+  d->q = q;
+  d->next = NULL;
+  dlv *old = q->head;
+  if (!q->tail || q->tail->r.id < d->r.id) {
+    if (q->tail)
+      q->tail->next = d;
+    else
+      q->head = d;
+    q->tail = d;
+  } else {
+    dlv **pp = &q->head;
+    if ((*pp)->phase == P_FLIGHT || (*pp)->phase == P_ENDING)
+      pp = &(*pp)->next;
+    while (*pp && (*pp)->r.id < d->r.id)
+      pp = &(*pp)->next;
+    d->next = *pp;
+    *pp = d;
+    if (!d->next)
+      q->tail = d;
+  }
+  ob->depth++;
+  d->phase = P_QUEUED;
+  if (q->head != d)
+    return;
+  if (old) {
+    /* d displaced the old head: list the queue again under d */
+    dlv *keep = q->head;
+    q->head = old;
+    unlist(ob, q);
+    q->head = keep;
+  }
+  schedule(ob, q);
+}
+
+/* Removes d (not under way) from its queue and frees it. */
+static void remove_dlv(okegw_outbox *ob, dlv *d) {
+  rq *q = d->q;
+  int was_head = q->head == d;
+  if (was_head)
+    unlist(ob, q);
+  dlv **pp = &q->head, *prev = NULL;
+  while (*pp && *pp != d) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (*pp)
+    *pp = d->next;
+  if (q->tail == d)
+    q->tail = prev;
+  ob->depth--;
+  dlv_free(d);
+  if (was_head || !q->head)
+    schedule(ob, q);
+}
+
+/* ---- the sender -------------------------------------------------------- */
+
+static void wait_add(okegw_outbox *ob, dlv *d, long wait_ms) {
+  d->wait_until = wall_ms() + wait_ms;
+  d->wprev = NULL;
+  d->wnext = ob->waiting;
+  if (ob->waiting)
+    ob->waiting->wprev = d;
+  ob->waiting = d;
+  tick_on(ob);
+}
+
+/* Tells the waiting sender how it went (a = NULL: still under way). */
+static void release(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
+  if (!d->cb)
+    return;
+  if (d->wprev)
+    d->wprev->wnext = d->wnext;
+  else if (ob->waiting == d)
+    ob->waiting = d->wnext;
+  if (d->wnext)
+    d->wnext->wprev = d->wprev;
+  d->wprev = d->wnext = NULL;
+  okegw_push_cb cb = d->cb;
+  d->cb = NULL;
+  d->parsed = NULL;
+  okegw_push_result res = {.rc = OKEGW_STORE_OK, .id = d->r.id, .answer = a, .rec = &d->r};
+  cb(d->cb_ud, &res);
+}
+
+static void hold_answer(dlv *d, const okegw_answer *a) {
+  d->held = 1;
+  d->ha = *a;
+  d->h_ctype = a->content_type ? okegw_strdup(a->content_type) : NULL;
+  d->h_body = okegw_strndup(a->body ? a->body : "", a->body_len);
+  d->h_headers = a->extra_headers ? okegw_strdup(a->extra_headers) : NULL;
+  d->h_mapping = a->mapping ? okegw_strdup(a->mapping) : NULL;
+  d->ha.content_type = d->h_ctype;
+  d->ha.body = d->h_body;
+  d->ha.body_len = d->h_body ? a->body_len : 0;
+  d->ha.extra_headers = d->h_headers;
+  d->ha.mapping = d->h_mapping ? d->h_mapping : "-";
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+enum outcome { DELIVERED, FAILED, RETRY };
+
+static enum outcome classify(const okegw_answer *a, int status) {
+  if (a->origin == OKEGW_ANSWER_UNSENT)
+    return FAILED;
+  if (status >= 200 && status < 300)
+    return DELIVERED;
+  if (status == 0 || status == 408 || status == 425 || status == 429 || status >= 500)
+    return RETRY;
+  return FAILED;
+}
+
+/* A line for `okegw deliveries`: who said what. */
+static char *describe(const okegw_answer *a, int status) {
+  const char *who = a->origin == OKEGW_ANSWER_UNSENT     ? "not sent"
+                    : a->origin == OKEGW_ANSWER_HOST     ? "okegw"
+                    : a->origin == OKEGW_ANSWER_UNMAPPED ? "peer answer not mapped"
+                                                         : "peer";
+  char detail[256] = "";
+  if (a->body && a->body_len) {
+    cJSON *j = cJSON_ParseWithLength(a->body, a->body_len);
+    const char *t = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "detail")) : NULL;
+    if (!t && j)
+      t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "title"));
+    if (t) {
+      snprintf(detail, sizeof detail, "%s", t);
+    } else {
+      size_t n = a->body_len < sizeof detail - 1 ? a->body_len : sizeof detail - 1;
+      for (size_t i = 0; i < n; i++)
+        detail[i] = (unsigned char)a->body[i] < 0x20 ? ' ' : a->body[i];
+      detail[n] = '\0';
+    }
+    cJSON_Delete(j);
+  }
+  return okegw_asprintf("%s: %d%s%s", who, status, *detail ? " " : "", detail);
+}
+
+/* A peer's Retry-After in seconds, as milliseconds (0: none). */
+static long long retry_after_ms(const okegw_answer *a) {
+  const char *h = a->extra_headers ? strcasestr(a->extra_headers, "Retry-After:") : NULL;
+  if (!h)
+    return 0;
+  char *end;
+  long s = strtol(h + 12, &end, 10);
+  return s > 0 && s < 86400 ? (long long)s * 1000 : 0;
+}
+
+/* Exponential, with equal jitter: half fixed, half random, so what failed
+ * together does not come back together. */
+static long long backoff(okegw_outbox *ob, const okegw_conf_connector *cc, int attempts) {
+  long long b = cc->retry_first_ms;
+  for (int i = 1; i < attempts && b < cc->retry_max_ms; i++)
+    b *= 2;
+  if (b > cc->retry_max_ms)
+    b = cc->retry_max_ms;
+  long long half = b / 2;
+  return half + (long long)(rnd(ob) % (uint64_t)(half + 1));
+}
+
+static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int status,
+                          double latency_ms) {
+  okegw_audit_rec r = {.request_id = d->r.request_id,
+                       .interaction = d->r.interaction,
+                       .caller = d->r.caller,
+                       .connector = d->r.connector,
+                       .method = d->r.method,
+                       .path = d->r.path,
+                       .resource_id = d->r.resource_id,
+                       .mapping = a->mapping && strcmp(a->mapping, "-") ? a->mapping : NULL,
+                       .body_sha256 = d->r.body_sha256,
+                       .event = "delivery",
+                       .status = status,
+                       .latency_ms = latency_ms,
+                       .delivery_id = d->r.id,
+                       .attempts = d->r.attempts};
+  okegw_store_audit(ob->store, &r);
+}
+
+static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
+
+/* Writes d's end (delivered, failed, dropped or dead); the sender hears
+ * and the next delivery of the resource goes once that is durable. */
+static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body) {
+  if (a && d->cb)
+    hold_answer(d, a);
+  d->phase = P_ENDING;
+  if (okegw_store_delivery_update(ob->store, &d->r, drop_body, on_ended, d) == 0) {
+    ob->jobs++;
+    return;
+  }
+  ob->jobs++;
+  on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
+}
+
+static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  (void)recs;
+  (void)n;
+  dlv *d = ud;
+  okegw_outbox *ob = d->ob;
+  ob->jobs--;
+  if (ob->closing) {
+    dlv_free(d);
+    maybe_free(ob);
+    return;
+  }
+  if (rc != OKEGW_STORE_OK)
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){
+                  .connector = d->r.connector, .request_id = d->r.request_id, .latency_ms = -1},
+              "could not record that delivery %lld is %s; after a restart it is sent again",
+              d->r.id, d->r.state);
+  release(ob, d, d->held ? &d->ha : NULL);
+  rq *q = d->q;
+  if (strcmp(d->r.state, "dead") == 0) {
+    schedule(ob, q); /* stays at the head, holding the resource */
+    return;
+  }
+  q->head = d->next;
+  if (!q->head)
+    q->tail = NULL;
+  ob->depth--;
+  dlv_free(d);
+  schedule(ob, q);
+}
+
+static void on_attempt_done(void *ud, const okegw_answer *a) {
+  dlv *d = ud;
+  okegw_outbox *ob = d->ob;
+  ob->cs[d->ci].in_flight--;
+  ob->flying--;
+  if (ob->closing) {
+    dlv_free(d);
+    maybe_free(ob);
+    return;
+  }
+  const okegw_conf_connector *cc = cconf(ob, d);
+  int status = a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status;
+  audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);
+  long long now = wall_ms();
+  enum outcome o = classify(a, status);
+  d->r.last_status = status;
+  free(d->r.last_error);
+  d->r.last_error = o == DELIVERED ? NULL : describe(a, status);
+  d->r.next_ms = 0;
+  long long keep = cc->keep_bodies_s ? now + cc->keep_bodies_s * 1000LL : 0;
+  if (o == DELIVERED) {
+    if (ob->delivered)
+      ob->delivered(ob->ud, ob->cs[d->ci].conn, &d->r, d->cb ? d->parsed : NULL);
+    snprintf(d->r.state, sizeof d->r.state, "delivered");
+    d->r.delivered_ms = now;
+    d->r.keep_until_ms = keep;
+    end(ob, d, a, !keep);
+    return;
+  }
+  if (o == FAILED || d->dropped) {
+    /* a failed body stays for an operator's retry until retention */
+    snprintf(d->r.state, sizeof d->r.state, "%s", d->dropped ? "dropped" : "failed");
+    d->r.keep_until_ms = d->dropped ? keep : 0;
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){.connector = d->r.connector,
+                                  .interaction = d->r.interaction,
+                                  .request_id = d->r.request_id,
+                                  .status = status,
+                                  .latency_ms = -1},
+              "delivery %lld %s: %s", d->r.id, d->r.state, d->r.last_error);
+    end(ob, d, a, d->dropped && !keep);
+    return;
+  }
+  long long max_at = d->r.since_ms + cc->delivery_max_age_s * 1000LL;
+  if (now >= max_at) {
+    snprintf(d->r.state, sizeof d->r.state, "dead");
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = d->r.connector,
+                                  .interaction = d->r.interaction,
+                                  .request_id = d->r.request_id,
+                                  .status = status,
+                                  .latency_ms = -1},
+              "delivery %lld dead after %d attempt(s) in %lld s (%s); later deliveries of %s wait "
+              "until it is retried or dropped (okegw deliveries)",
+              d->r.id, d->r.attempts, (now - d->r.since_ms) / 1000, d->r.last_error, d->r.resource);
+    end(ob, d, NULL, 0);
+    return;
+  }
+  long long wait = backoff(ob, cc, d->r.attempts), ra = retry_after_ms(a);
+  if (ra > wait)
+    wait = ra;
+  d->r.next_ms = now + wait < max_at ? now + wait : max_at;
+  okegw_store_delivery_update(ob->store, &d->r, 0, NULL, NULL);
+  okegw_log(OKEGW_LOG_INFO,
+            &(okegw_log_fields){.connector = d->r.connector,
+                                .interaction = d->r.interaction,
+                                .request_id = d->r.request_id,
+                                .status = status,
+                                .latency_ms = -1},
+            "delivery %lld attempt %d: %s; next in %lld ms", d->r.id, d->r.attempts,
+            d->r.last_error, d->r.next_ms - now);
+  release(ob, d, NULL); /* accepted (202): okegw carries on */
+  schedule(ob, d->q);
+}
+
+static void attempt(okegw_outbox *ob, dlv *d) {
+  cstate *c = &ob->cs[d->ci];
+  d->phase = P_FLIGHT;
+  c->in_flight++;
+  ob->flying++;
+  d->r.attempts++;
+  d->started = okegw_now_ms();
+  oke_request req = {.interaction = d->interaction,
+                     .method = d->r.method,
+                     .path = d->r.path,
+                     .query = d->r.query ? d->r.query : "",
+                     .id = d->r.resource_id ? d->r.resource_id : "",
+                     .body = d->r.body ? d->r.body : "",
+                     .body_len = d->r.body ? d->r.body_len : 0,
+                     .content_type = d->r.content_type,
+                     .request_id = d->r.request_id ? d->r.request_id : ""};
+  okegw_connector_deliver(c->conn, &req, d->cb ? d->parsed : NULL, on_attempt_done, d);
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void on_tick(uv_timer_t *t) {
+  okegw_outbox *ob = t->data;
+  long long now = wall_ms();
+  for (dlv *d = ob->waiting, *next; d; d = next) {
+    next = d->wnext;
+    if (d->wait_until <= now)
+      release(ob, d, NULL);
+  }
+  for (rq *q = ob->timed, *next; q; q = next) {
+    next = q->tnext;
+    if (q->head->r.next_ms <= now) {
+      unlist(ob, q);
+      schedule(ob, q);
+    }
+  }
+  if (!ob->waiting && !ob->timed) {
+    uv_timer_stop(&ob->tick);
+    ob->tick_on = 0;
+  }
+}
+
+static size_t conn_index(okegw_outbox *ob, const char *name) {
+  for (size_t i = 0; i < ob->ncs; i++)
+    if (strcmp(ob->cs[i].conn->conf->name, name) == 0)
+      return i;
+  return (size_t)-1;
+}
+
+/* A delivery read from the store becomes a queue entry; NULL when its
+ * connector is gone or off (it stays in the store). Takes rec's strings. */
+static dlv *adopt(okegw_outbox *ob, okegw_delivery_rec *rec, size_t *skipped) {
+  size_t ci = conn_index(ob, rec->connector);
+  if (ci == (size_t)-1 || ob->cs[ci].conn->conf->phase == OKEGW_PHASE_OFF) {
+    (*skipped)++;
+    return NULL;
+  }
+  dlv *d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  d->r = *rec;
+  memset(rec, 0, sizeof *rec);
+  d->ob = ob;
+  d->ci = ci;
+  d->interaction = okegw_interaction_by_name(d->r.interaction);
+  return d;
+}
+
+static dlv *find(rq *q, long long id) {
+  for (dlv *d = q ? q->head : NULL; d; d = d->next)
+    if (d->r.id == id)
+      return d;
+  return NULL;
+}
+
+static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  okegw_outbox *ob = ud;
+  ob->jobs--;
+  ob->polling = 0;
+  for (size_t i = 0; i < n; i++) {
+    okegw_delivery_rec *rec = &recs[i];
+    size_t ci = ob->closing || rc != OKEGW_STORE_OK ? (size_t)-1 : conn_index(ob, rec->connector);
+    rq *q = ci != (size_t)-1 ? rq_get(ob, ci, rec->resource, 0) : NULL;
+    dlv *d = find(q, rec->id);
+    int pending = strcmp(rec->state, "pending") == 0;
+    if (ci == (size_t)-1) {
+      /* closing, or a connector this gateway does not carry */
+    } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING)) {
+      d->dropped = !pending;
+    } else if (d && pending) {
+      int head = q->head == d;
+      if (head)
+        unlist(ob, q);
+      memcpy(d->r.state, rec->state, sizeof d->r.state);
+      d->r.since_ms = rec->since_ms;
+      d->r.next_ms = rec->next_ms;
+      if (head)
+        schedule(ob, q);
+    } else if (d) {
+      okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = rec->connector, .latency_ms = -1},
+                "delivery %lld %s by an operator", rec->id, rec->state);
+      remove_dlv(ob, d);
+    } else if (pending) {
+      size_t skipped = 0;
+      dlv *nd = adopt(ob, rec, &skipped);
+      q = nd ? rq_get(ob, nd->ci, nd->r.resource, 1) : NULL;
+      if (q) {
+        okegw_log(OKEGW_LOG_INFO,
+                  &(okegw_log_fields){.connector = nd->r.connector, .latency_ms = -1},
+                  "delivery %lld retried by an operator", nd->r.id);
+        enqueue(ob, q, nd);
+      } else if (nd) {
+        dlv_free(nd);
+      }
+    }
+    okegw_delivery_rec_free(rec);
+  }
+  free(recs);
+  maybe_free(ob);
+}
+
+static void on_poll(uv_timer_t *t) {
+  okegw_outbox *ob = t->data;
+  if (!ob->loaded || ob->polling)
+    return;
+  if (okegw_store_delivery_requeued(ob->store, on_requeued, ob) == 0) {
+    ob->jobs++;
+    ob->polling = 1;
+  }
+  if (++ob->polls % PRUNE_EVERY == 0)
+    okegw_store_delivery_prune(ob->store, wall_ms() - ob->conf->delivery_retention_s * 1000LL);
+}
+
+static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  okegw_outbox *ob = ud;
+  ob->jobs--;
+  size_t skipped = 0, loaded = 0, dead = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ob->closing && rc == OKEGW_STORE_OK) {
+      dlv *d = adopt(ob, &recs[i], &skipped);
+      rq *q = d ? rq_get(ob, d->ci, d->r.resource, 1) : NULL;
+      if (q) {
+        enqueue(ob, q, d);
+        loaded++;
+        dead += strcmp(d->r.state, "dead") == 0;
+      } else if (d) {
+        dlv_free(d);
+      }
+    }
+    okegw_delivery_rec_free(&recs[i]);
+  }
+  free(recs);
+  if (ob->closing) {
+    maybe_free(ob);
+    return;
+  }
+  if (rc != OKEGW_STORE_OK)
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "outbox: could not read the open deliveries; they are sent after the next start");
+  else if (loaded || skipped)
+    okegw_log(OKEGW_LOG_INFO, NULL,
+              "outbox: %zu open deliveries resumed (%zu dead, waiting for an operator); %zu wait "
+              "for a connector that is off or gone",
+              loaded, dead, skipped);
+  ob->loaded = 1;
+  for (rq *q = ob->all, *next; q; q = next) {
+    next = q->anext;
+    schedule(ob, q);
+  }
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
+                       okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
+                       void *ud, okegw_outbox **out) {
+  okegw_outbox *ob = calloc(1, sizeof *ob);
+  if (!ob || !(ob->cs = calloc(nconns ? nconns : 1, sizeof *ob->cs))) {
+    free(ob);
+    return -1;
+  }
+  ob->loop = loop;
+  ob->store = store;
+  ob->conf = conf;
+  ob->ncs = nconns;
+  for (size_t i = 0; i < nconns; i++)
+    ob->cs[i].conn = &conns[i];
+  ob->delivered = delivered;
+  ob->ud = ud;
+  ob->rnd = (uint64_t)wall_ms() * 2654435761u ^ (uint64_t)getpid();
+  if (!ob->rnd)
+    ob->rnd = 88172645463325252ULL;
+  uv_timer_init(loop, &ob->tick);
+  uv_timer_init(loop, &ob->poll);
+  ob->tick.data = ob->poll.data = ob;
+  ob->handles_open = 2;
+  uv_timer_start(&ob->poll, on_poll, POLL_MS, POLL_MS);
+  uv_unref((uv_handle_t *)&ob->poll);
+  if (okegw_store_delivery_load_open(store, on_loaded, ob) == 0)
+    ob->jobs++;
+  else
+    ob->loaded = 1;
+  *out = ob;
+  return 0;
+}
+
+static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)recs;
+  (void)n;
+  dlv *d = ud;
+  okegw_outbox *ob = d->ob;
+  ob->jobs--;
+  if (ob->closing || rc != OKEGW_STORE_OK) {
+    okegw_push_cb cb = d->cb;
+    void *cb_ud = d->cb_ud;
+    dlv_free(d);
+    if (cb && !ob->closing) {
+      okegw_push_result res = {.rc = OKEGW_STORE_ERROR};
+      cb(cb_ud, &res);
+    }
+    maybe_free(ob);
+    return;
+  }
+  d->r.id = id;
+  const okegw_conf_connector *cc = cconf(ob, d);
+  rq *q = rq_get(ob, d->ci, d->r.resource, 1);
+  if (!q) {
+    /* durable already: it goes after the next start */
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: delivery %lld is sent after a restart", id);
+    release(ob, d, NULL);
+    dlv_free(d);
+    return;
+  }
+  if (cc->delivery_wait_ms)
+    wait_add(ob, d, cc->delivery_wait_ms);
+  else
+    release(ob, d, NULL); /* the sender never waits for the peer */
+  enqueue(ob, q, d);
+}
+
+int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
+                      const cJSON *parsed, okegw_push_cb cb, void *ud) {
+  size_t ci = (size_t)(conn - ob->cs[0].conn);
+  if (ob->closing || !ob->ncs || ci >= ob->ncs)
+    return -1;
+  dlv *d = calloc(1, sizeof *d);
+  if (!d)
+    return -1;
+  d->ob = ob;
+  d->ci = ci;
+  d->interaction = p->interaction;
+  d->phase = P_ADDING;
+  d->cb = cb;
+  d->cb_ud = ud;
+  d->parsed = parsed;
+  okegw_delivery_rec *r = &d->r;
+  r->created_ms = r->since_ms = wall_ms();
+  snprintf(r->state, sizeof r->state, "pending");
+  const char *src[] = {conn->conf->name, p->caller,      okegw_interaction_name(p->interaction),
+                       p->path,          p->resource_id, p->request_id,
+                       p->method,        p->path,        p->query,
+                       p->content_type,  p->body_sha256};
+  char **dst[] = {&r->connector,   &r->caller,       &r->interaction, &r->resource,
+                  &r->resource_id, &r->request_id,   &r->method,      &r->path,
+                  &r->query,       &r->content_type, &r->body_sha256};
+  int oom = 0;
+  for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
+    if (src[i] && *src[i] && !(*dst[i] = okegw_strdup(src[i])))
+      oom = 1;
+  r->body = okegw_strndup(p->body ? p->body : "", p->body_len);
+  r->body_len = p->body_len;
+  if (oom || !r->body || !r->method || !r->path) {
+    dlv_free(d);
+    return -1;
+  }
+  if (okegw_store_delivery_add(ob->store, r, on_added, d) < 0) {
+    dlv_free(d);
+    return -1;
+  }
+  ob->jobs++;
+  return 0;
+}
+
+size_t okegw_outbox_depth(const okegw_outbox *ob) { return ob ? ob->depth : 0; }
+
+static void on_handle_closed(uv_handle_t *h) {
+  okegw_outbox *ob = h->data;
+  ob->handles_open--;
+  maybe_free(ob);
+}
+
+void okegw_outbox_close(okegw_outbox *ob) {
+  if (!ob || ob->closing)
+    return;
+  /* nobody should still wait (the server drained): answer them anyway */
+  while (ob->waiting)
+    release(ob, ob->waiting, NULL);
+  ob->closing = 1;
+  for (rq *q = ob->all, *qn; q; q = qn) {
+    qn = q->anext;
+    for (dlv *d = q->head, *dn; d; d = dn) {
+      dn = d->next;
+      d->q = NULL;
+      /* those under way are freed when their attempt or write ends */
+      if (d->phase != P_FLIGHT && d->phase != P_ENDING)
+        dlv_free(d);
+    }
+    q->head = NULL;
+    rq_free(ob, q);
+  }
+  ob->depth = 0;
+  uv_timer_stop(&ob->tick);
+  uv_timer_stop(&ob->poll);
+  uv_close((uv_handle_t *)&ob->tick, on_handle_closed);
+  uv_close((uv_handle_t *)&ob->poll, on_handle_closed);
+}

@@ -1,0 +1,74 @@
+/* The outbox: durable delivery of pushes (PUT/PATCH of flows 1-5).
+ *
+ * A push is a row in the store before its sender hears anything. Delivery
+ * runs from there: tried at once; the sender gets the peer's answer when the
+ * delivery ends within the connector's delivery_wait_ms, else 202 and the
+ * delivery id. Deliveries of one resource (same path at the same connector)
+ * leave one at a time in the order received, the next only once the end of
+ * the previous one is durable, so a repeat after a crash is never a reorder.
+ * Different resources go in parallel, up to delivery_concurrency per
+ * connector. 5xx, 408, 429, timeouts and transport errors are retried with
+ * exponential backoff and jitter until delivery_max_age_s, then the delivery
+ * is dead and holds back later ones of its resource until an operator
+ * retries or drops it (`okegw deliveries`). Other 4xx and mapping errors
+ * are final (failed). */
+#ifndef OKEGW_OUTBOX_H
+#define OKEGW_OUTBOX_H
+
+#include "conf.h"
+#include "plugin_host.h"
+#include "store.h"
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+typedef struct okegw_outbox okegw_outbox;
+
+/* A push as the gateway hands it over. Strings are copied. */
+typedef struct okegw_push {
+  int interaction;
+  const char *caller;      /* the sender's connector name, NULL = anonymous */
+  const char *resource_id; /* the OKE id in the path */
+  const char *method, *path, *query, *content_type;
+  const char *body;
+  size_t body_len;
+  const char *body_sha256;
+  const char *request_id;
+} okegw_push;
+
+/* What the sender hears, exactly once. */
+typedef struct okegw_push_result {
+  int rc;                        /* OKEGW_STORE_OK, or _ERROR: not stored, not accepted */
+  long long id;                  /* the delivery id */
+  const okegw_answer *answer;    /* ended in time: the peer's answer; NULL: under way */
+  const okegw_delivery_rec *rec; /* state, attempts, last status and error, next try */
+} okegw_push_result;
+
+typedef void (*okegw_push_cb)(void *ud, const okegw_push_result *r);
+
+/* Runs when a delivery reached its peer (2xx), before its end is written:
+ * what that opens (flow 2 return routes) is recorded in the same order.
+ * `body` is the delivered body parsed, or NULL. */
+typedef void (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                                   const cJSON *body);
+
+/* Starts the outbox over conns (which must outlive it) and loads what is
+ * still open in the store; deliveries start once that is loaded. */
+int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
+                       okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
+                       void *ud, okegw_outbox **out);
+/* Makes p durable and starts delivering it; cb runs once, later. `parsed`
+ * is p->body parsed (or NULL); it is used only before this returns or while
+ * cb has not run. Returns -1 (cb will not run) when the store refuses. */
+int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
+                      const cJSON *parsed, okegw_push_cb cb, void *ud);
+/* Deliveries held in memory (pending, in flight, dead). */
+size_t okegw_outbox_depth(const okegw_outbox *ob);
+/* Stops timers and frees what is idle; attempts in flight end later
+ * without touching the store (their deliveries stay pending there). */
+void okegw_outbox_close(okegw_outbox *ob);
+
+/* RFC 3339 UTC with milliseconds for Unix ms; buf of 32 bytes. */
+void okegw_ms_to_rfc3339(long long ms, char *buf, size_t bufsz);
+
+#endif
