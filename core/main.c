@@ -24,6 +24,9 @@ static const char usage[] =
     "                              run one Lua mapping offline and print the result\n"
     "       okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N]\n"
     "                              print the audit trail as JSON lines\n"
+    "       okegw deliveries list|show|retry|drop -c FILE [...]\n"
+    "                              inspect the outbox; send dead or failed deliveries again or\n"
+    "                              drop them (okegw deliveries --help for the details)\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 /* Loads the configuration and every plugin it names without starting
@@ -245,6 +248,8 @@ int main(int argc, char **argv) {
     return map_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit") == 0)
     return okegw_admin_audit(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "deliveries") == 0)
+    return okegw_admin_deliveries(argc, argv);
   int test = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
