@@ -705,7 +705,8 @@ static void on_poll(uv_timer_t *t) {
     ob->jobs++;
     ob->polling = 1;
   }
-  if (++ob->polls % PRUNE_EVERY == 0)
+  /* retention right after a start, then once a minute */
+  if (ob->polls++ % PRUNE_EVERY == 0)
     okegw_store_delivery_prune(ob->store, wall_ms() - ob->conf->delivery_retention_s * 1000LL);
 }
 
