@@ -236,11 +236,14 @@ static int run_delivery_job(okegw_store *s, job *j) {
     j->did = sqlite3_last_insert_rowid(s->db);
     return OKEGW_STORE_OK;
   case JOB_DUPDATE:
+    /* an operator's drop (okegw deliveries drop) is not undone by an
+     * attempt that was already under way */
     r = &j->dcopy;
     st = stmt(s, &s->st_dupdate,
               "UPDATE deliveries SET updated_ms = ?2, state = ?3, attempts = ?4, next_ms = ?5, "
               "since_ms = ?6, last_status = ?7, last_error = ?8, delivered_ms = ?9, "
-              "keep_until_ms = ?10, body = CASE WHEN ?11 THEN NULL ELSE body END WHERE id = ?1");
+              "keep_until_ms = ?10, body = CASE WHEN ?11 THEN NULL ELSE body END WHERE id = ?1 "
+              "AND state <> 'dropped'");
     if (!st)
       return OKEGW_STORE_ERROR;
     sqlite3_bind_int64(st, 1, r->id);

@@ -166,6 +166,49 @@ static void every_host_key_is_known(void **state) {
   okegw_diag_free(&d);
 }
 
+/* The outbox keys: defaults, values, and refusals with their line. */
+static void outbox_keys(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\n", &c, &d), 0);
+  assert_string_equal(c.store_sync, "full");
+  assert_int_equal(c.delivery_retention_s, 30L * 86400);
+  okegw_conf_connector *a = &c.connectors[0];
+  assert_int_equal(a->delivery_wait_ms, 2000);
+  assert_int_equal(a->delivery_max_age_s, 86400);
+  assert_int_equal(a->delivery_concurrency, 8);
+  assert_int_equal(a->retry_first_ms, 1000);
+  assert_int_equal(a->retry_max_ms, 300000);
+  assert_int_equal(a->keep_bodies_s, 0);
+  okegw_conf_free(&c);
+
+  assert_int_equal(parse("[gateway]\nstore_sync = normal\ndelivery_retention_s = 3600\n"
+                         "[connector a]\nplugin = sim\ndelivery_wait_ms = 0\n"
+                         "delivery_max_age_s = 60\ndelivery_concurrency = 1\n"
+                         "retry_first_ms = 50\nretry_max_ms = 50\nkeep_bodies_s = 600\n",
+                         &c, &d),
+                   0);
+  assert_string_equal(c.store_sync, "normal");
+  a = &c.connectors[0];
+  assert_int_equal(a->delivery_wait_ms, 0);
+  assert_int_equal(a->delivery_max_age_s, 60);
+  assert_int_equal(a->delivery_concurrency, 1);
+  assert_int_equal(a->retry_first_ms, 50);
+  assert_int_equal(a->keep_bodies_s, 600);
+  okegw_conf_free(&c);
+
+  assert_int_equal(parse("[gateway]\nstore_sync = off\n"
+                         "[connector a]\nplugin = sim\ndelivery_concurrency = 0\n"
+                         "retry_first_ms = 5000\nretry_max_ms = 1000\n",
+                         &c, &d),
+                   -1);
+  assert_true(has_diag(&d, "plugins.conf:2: store_sync: expected full or normal"));
+  assert_true(has_diag(&d, "plugins.conf:5: delivery_concurrency"));
+  assert_true(has_diag(&d, "retry_first_ms (5000) is larger than retry_max_ms (1000)"));
+  okegw_diag_free(&d);
+}
+
 static void load_missing_file(void **state) {
   (void)state;
   okegw_conf c;
@@ -177,9 +220,13 @@ static void load_missing_file(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(defaults_and_values),         cmocka_unit_test(errors_name_their_line),
-      cmocka_unit_test(missing_gateway_and_repeats), cmocka_unit_test(plugin_paths_resolve),
-      cmocka_unit_test(load_missing_file),           cmocka_unit_test(every_host_key_is_known),
+      cmocka_unit_test(defaults_and_values),
+      cmocka_unit_test(errors_name_their_line),
+      cmocka_unit_test(missing_gateway_and_repeats),
+      cmocka_unit_test(plugin_paths_resolve),
+      cmocka_unit_test(load_missing_file),
+      cmocka_unit_test(every_host_key_is_known),
+      cmocka_unit_test(outbox_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
