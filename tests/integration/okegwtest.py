@@ -681,6 +681,31 @@ class _PeerServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, *a, **kw):
+        self.open_conns = set()
+        self.conns_lock = threading.Lock()
+        super().__init__(*a, **kw)
+
+    def process_request(self, request, client_address):
+        with self.conns_lock:
+            self.open_conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.conns_lock:
+            self.open_conns.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self):
+        """Cuts every connection still open (e.g. a client's idle keep-alive)."""
+        with self.conns_lock:
+            conns = list(self.open_conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 UUID_RE = r"[0-9a-fA-F-]{1,64}"
 
@@ -691,10 +716,13 @@ class Peer:
     catalogue: list of Component dicts; delay: seconds before every answer;
     required_token: answer 401 unless `Authorization: Bearer <token>`;
     required_api_key: (header, value) checked likewise;
-    fail_components: an HTTP status to answer GET /components with."""
+    fail_components: an HTTP status to answer GET /components with;
+    port: the port to listen on (0: any free one).
+    down() makes it refuse connections (listener closed, open connections cut)
+    and up() listens again on the same port, keeping what it recorded."""
 
     def __init__(self, catalogue=(), delay=0.0, required_token=None, required_api_key=None,
-                 fail_components=None, name="peer"):
+                 fail_components=None, name="peer", port=0):
         self.catalogue = list(catalogue)
         self.delay = delay
         self.required_token = required_token
@@ -708,20 +736,39 @@ class Peer:
         self.others = {}  # rel path -> JSON of PUT persons, groups, members
         self.requests = []
         self.lock = threading.Lock()
-        self.server = _PeerServer(("127.0.0.1", 0), _PeerHandler)
+        self.serving = False
+        self._listen(int(port or 0))
+
+    def _listen(self, port):
+        self.server = _PeerServer(("127.0.0.1", port), _PeerHandler)
         self.server.peer = self
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True, name="peer-%s" % name)
+                                       daemon=True, name="peer-%s" % self.name)
         self.thread.start()
+        self.serving = True
 
     @property
     def base_url(self):
         return "http://127.0.0.1:%d/ooapi" % self.port
 
     def stop(self):
+        if not self.serving:
+            return
+        self.serving = False
         self.server.shutdown()
         self.server.server_close()
+
+    def down(self):
+        """Stops listening and cuts open connections: connecting is refused."""
+        if self.serving:
+            self.stop()
+        self.server.drop_connections()
+
+    def up(self):
+        """Listens again on the same port (after down() or stop())."""
+        if not self.serving:
+            self._listen(self.port)
 
     def __enter__(self):
         return self
