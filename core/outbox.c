@@ -73,6 +73,7 @@ struct rq {
 typedef struct cstate {
   okegw_connector *conn;
   size_t in_flight;
+  int pumping; /* pump() is on the stack: it picks up what frees meanwhile */
   rq *rhead, *rtail;
 } cstate;
 
@@ -223,8 +224,13 @@ static void tick_on(okegw_outbox *ob) {
 
 static void attempt(okegw_outbox *ob, dlv *d);
 
+/* Starts what may go now. A plugin may answer inside attempt(), which frees
+ * its slot at once: the loop here takes the next one instead of recursing. */
 static void pump(okegw_outbox *ob, size_t ci) {
   cstate *c = &ob->cs[ci];
+  if (c->pumping)
+    return;
+  c->pumping = 1;
   while (c->rhead && c->in_flight < (size_t)c->conn->conf->delivery_concurrency) {
     rq *q = c->rhead;
     c->rhead = q->rnext;
@@ -233,6 +239,7 @@ static void pump(okegw_outbox *ob, size_t ci) {
     q->rnext = NULL;
     attempt(ob, q->head);
   }
+  c->pumping = 0;
 }
 
 /* Decides what the queue's head does next (the queue must not be listed). */
@@ -500,16 +507,25 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
   schedule(ob, q);
 }
 
+static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a);
+
 static void on_attempt_done(void *ud, const okegw_answer *a) {
   dlv *d = ud;
   okegw_outbox *ob = d->ob;
-  ob->cs[d->ci].in_flight--;
+  size_t ci = d->ci;
+  ob->cs[ci].in_flight--;
   ob->flying--;
   if (ob->closing) {
     dlv_free(d);
     maybe_free(ob);
     return;
   }
+  settle(ob, d, a);
+  pump(ob, ci); /* the slot is free for another resource */
+}
+
+/* What an attempt's answer means for the delivery. */
+static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   const okegw_conf_connector *cc = cconf(ob, d);
   int status = a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status;
   audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -259,6 +260,34 @@ def test_slow_peer_202_then_delivered(t):
     check(j.get("lastStatus") == 201 and j.get("attempts") == 1, "delivery %d: %r" % (did, j))
     check(len(p.find("PUT", "/offerings/" + o["offeringId"])) == 1,
           "the slow peer got %d PUTs" % len(p.find("PUT", "/offerings/" + o["offeringId"])))
+
+
+def test_concurrency_limit_frees_slots(t):
+    """With one attempt at a time to a slow peer, pushes of other resources
+    queue up and each goes once the slot before it is free: none is left
+    waiting when no further push arrives."""
+    delay = 0.3
+    g, p = setup_ta(t, 1, delivery_wait_ms=200, delivery_concurrency=1,
+                    timeout_ms=int(20000 * time_scale()))
+    offs = [make_offering(p.catalogue[0]["componentId"]) for _ in range(4)]
+    p.delay = delay
+    results = [None] * len(offs)
+
+    def send(i):
+        results[i] = put_named(g, offs[i], "c%d" % i)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(offs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30 * time_scale())
+    check(all(r is not None and r.status in (201, 202) for r in results),
+          "answers: %r" % [r and r.short() for r in results])
+    poll("every offering delivered one at a time",
+         lambda: all(len(p.find("PUT", "/offerings/" + o["offeringId"])) == 1 for o in offs),
+         timeout=10 * time_scale())
+    poll("no delivery left pending", lambda: not listed(t, g, "--state", "pending"),
+         timeout=5 * time_scale())
 
 
 def test_restart_resumes(t):
