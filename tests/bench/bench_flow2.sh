@@ -19,6 +19,7 @@
 # Only 127.0.0.1 is ever contacted. Every process started here is stopped on
 # exit, including on failure, Ctrl-C and the BENCH_TIMEOUT watchdog.
 
+# shellcheck disable=SC2034 # the settings below are also read by lib.sh
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,86 +43,9 @@ OFFERING_ID=8557ada3-553e-58c2-b4e2-f69f35e91c78
 ASSOCIATION_ID=0f57a72a-7f7d-5cea-87ec-6245bd3a2363
 ASSOC_PATH=/ooapi/associations/$ASSOCIATION_ID
 
-T0=$SECONDS
-PIDS=()      # every long-lived process we started, in start order
-OK=0         # set to 1 at the very end
-WATCHDOG=
-
-log() { printf '[bench %3ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
-warn() { printf '[bench %3ds] WARNING: %s\n' $((SECONDS - T0)) "$*" >&2; }
-die() {
-  printf '[bench %3ds] ERROR: %s\n' $((SECONDS - T0)) "$*" >&2
-  exit 1
-}
-
-# ---- cleanup ----------------------------------------------------------------
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# stop PID: SIGTERM (or $2), wait up to $3 s (default 5), then SIGKILL. Only our
-# own pids. STOP_RC: its exit status.
-stop_pid() {
-  local pid=$1 sig=${2:-TERM} limit=${3:-5} i
-  STOP_RC=
-  if ! alive "$pid"; then
-    wait "$pid" 2>/dev/null
-    STOP_RC=$?
-    return 0
-  fi
-  kill -"$sig" "$pid" 2>/dev/null
-  for ((i = 0; i < limit * 20; i++)); do
-    alive "$pid" || break
-    sleep 0.05
-  done
-  if alive "$pid"; then
-    warn "pid $pid did not exit within ${limit}s of SIG$sig; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  wait "$pid" 2>/dev/null
-  STOP_RC=$?
-  return 0
-}
-
-forget_pid() {
-  local p keep=()
-  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
-cleanup() {
-  local rc=$? i
-  trap - EXIT INT TERM
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-  [[ -n $WATCHDOG ]] && stop_pid "$WATCHDOG" TERM 2
-  if [[ -n ${TMP:-} && -d $TMP ]]; then
-    if [[ $OK == 1 && $KEEP != 1 ]]; then
-      rm -rf "$TMP"
-    else
-      log "temp dir kept: $TMP"
-    fi
-  fi
-  [[ $OK == 1 || $rc != 0 ]] || rc=1
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'warn "interrupted"; exit 130' INT
-trap 'warn "terminated (BENCH_TIMEOUT=${TIMEOUT}s watchdog or SIGTERM)"; exit 143' TERM
-
-# run OUTFILE CMD...: run CMD in the background (stdout+stderr to OUTFILE),
-# tracked, and wait for it. Keeps traps responsive (bash defers traps while a
-# foreground child runs); the redirection is on CMD only, so trap messages
-# still reach our stderr.
-run() {
-  local outfile=$1
-  shift
-  "$@" >"$outfile" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  wait "$pid"
-  local rc=$?
-  forget_pid "$pid"
-  return $rc
-}
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+bench_traps
 
 # ---- prerequisites ----------------------------------------------------------
 
@@ -137,22 +61,7 @@ for f in flow2_put_offering_request.json flow2_put_association_student_request.j
 done
 [[ $CG_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_CG_REQUESTS must be a positive integer"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/okegw-bench-flow2.XXXXXX") || die "mktemp failed"
-chmod 755 "$TMP" # nginx workers may run as another user when started by root
-
-# a private copy of the binary: a rebuild during the run cannot change what is measured
-cp "$OKEGW" "$TMP/okegw" || die "cannot copy $OKEGW"
-OKEGW_ID="$OKEGW, $(date -r "$OKEGW" '+%F %T'), sha256 $(sha256sum "$TMP/okegw" | cut -c1-12)"
-OKEGW=$TMP/okegw
-
-# watchdog: SIGTERM to this script after TIMEOUT seconds
-(
-  trap 'kill $sp 2>/dev/null; wait $sp 2>/dev/null; exit 0' TERM
-  sleep "$TIMEOUT" &
-  sp=$!
-  wait $sp && kill -TERM $$ 2>/dev/null
-) &
-WATCHDOG=$!
+bench_tmpdir flow2
 
 # ---- bodies -----------------------------------------------------------------
 
@@ -174,91 +83,12 @@ EOF
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(0 if a["associationId"]==sys.argv[2] and a["offering"]==sys.argv[3] else 1)' \
   "$ASSOC_BODY" "$ASSOCIATION_ID" "$OFFERING_ID" || die "the association fixture does not match the expected ids"
 
-# ---- helpers ------------------------------------------------------------------
-
-free_ports() { # N free TCP ports on 127.0.0.1, held open together so they differ
-  python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
-
-# http_status METHOD URL [BODY_FILE] -> prints the status code (000 on failure)
-http_status() {
-  local method=$1 url=$2 body=${3:-} out=$TMP/curl.out
-  local args=(-sS -o "$out" -w '%{http_code}' --max-time 30 -X "$method" -H 'Expect:')
-  [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
-  curl "${args[@]}" "$url" 2>>"$TMP/curl.err" || true
-}
-
-is_2xx() { [[ $1 =~ ^2[0-9][0-9]$ ]]; }
-
-wait_http() { # URL PID LIMIT_S: until anything answers, or PID dies
-  local url=$1 pid=$2 limit=$3 i
-  for ((i = 0; i < limit * 10; i++)); do
-    alive "$pid" || return 1
-    curl -s -o /dev/null --max-time 2 "$url" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# the TCP port PID listens on (okegw with listen = 127.0.0.1:0): the "listening"
-# log line when the log level shows it, otherwise the socket table (log_level =
-# warn hides the info-level "listening" line).
-listen_port() {
-  local pid=$1 errlog=$2 port
-  port=$(grep -m1 '"msg":"listening"' "$errlog" 2>/dev/null | grep -o '"port":[0-9]*' | grep -o '[0-9]*$')
-  [[ -n $port ]] || port=$(ss -Hltnp 2>/dev/null | grep -F "pid=$pid," | awk '{print $4}' | grep -m1 -o '[0-9]*$')
-  [[ -n $port ]] && echo "$port"
-}
-
 # ---- 1. the supplier stand-in (nginx) -----------------------------------------
 
 read -r PEER_PORT PROXY_PORT <<<"$(free_ports 2)"
 [[ -n ${PROXY_PORT:-} ]] || die "cannot find free ports"
 
 COMPONENTS_PAGE='{"pageSize":250,"pageNumber":1,"hasPreviousPage":false,"hasNextPage":false,"totalPages":1,"items":[{"componentId":"'$COMPONENT_ID'","primaryCode":{"codeType":"componentCode","code":"BENCH-1"},"componentType":"test","name":[{"language":"nl-NL","value":"Bench toets"}],"abbreviation":"BENCH","otherCodes":[{"codeType":"x-testProvider","code":"Bench"}],"organization":"fcc36869-ce45-58e7-95ec-947878aef3b2"}]}'
-
-nginx_common() { # DIR: the parts every instance shares
-  local d=$1
-  cat <<EOF
-worker_processes 1;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-EOF
-}
-
-nginx_http_common() {
-  local d=$1
-  cat <<EOF
-  access_log off;
-  default_type application/octet-stream;
-  client_body_temp_path $d/client_body;
-  proxy_temp_path $d/proxy;
-  fastcgi_temp_path $d/fastcgi;
-  uwsgi_temp_path $d/uwsgi;
-  scgi_temp_path $d/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 75s;
-  client_max_body_size 1m;
-  client_body_buffer_size 64k;
-EOF
-}
-
-start_nginx() { # NAME: conf in $TMP/NAME/nginx.conf; sets NGINX_PID
-  local d=$TMP/$1
-  nginx -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/test.log" 2>&1 ||
-    die "nginx ($1) config test failed: $(cat "$d/test.log")"
-  nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 &
-  NGINX_PID=$!
-  PIDS+=("$NGINX_PID")
-}
 
 mkdir -p "$TMP/peer" "$TMP/proxy"
 {
@@ -289,27 +119,7 @@ log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT"
 
 # ---- 2. nginx as a plain reverse proxy ----------------------------------------
 
-{
-  nginx_common "$TMP/proxy"
-  echo "http {"
-  nginx_http_common "$TMP/proxy"
-  cat <<EOF
-  upstream peer {
-    server 127.0.0.1:$PEER_PORT;
-    keepalive 64;
-    keepalive_requests 10000000;
-  }
-  server {
-    listen 127.0.0.1:$PROXY_PORT;
-    location / {
-      proxy_pass http://peer;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-EOF
-} >"$TMP/proxy/nginx.conf"
+nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
 start_nginx proxy
 PROXY_PID=$NGINX_PID
 wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
@@ -332,8 +142,8 @@ done
 # a curl --data (not --data-binary) PUT as well, as a client would send it
 st=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X PUT --data "@$ASSOC_BODY" "http://127.0.0.1:$PEER_PORT$ASSOC_PATH")
 is_2xx "$st" || die "curl -X PUT --data @file to the peer gave $st"
-if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$TMP/peer/error.log" "$TMP/proxy/error.log" 2>/dev/null; then
-  die "nginx logged errors: $(grep -h '\[\(error\|crit\|alert\|emerg\)\]' "$TMP/peer/error.log" "$TMP/proxy/error.log" | tail -3)"
+if errs=$(nginx_errors "$TMP/peer/error.log" "$TMP/proxy/error.log"); then
+  die "nginx logged errors: $errs"
 fi
 
 # ---- 3. okegw -----------------------------------------------------------------
@@ -361,23 +171,6 @@ EOF
   fi
 }
 
-# start_okegw DIR LIMIT_S [WRAPPER...]: sets OKEGW_PID and OKEGW_PORT
-start_okegw() {
-  local d=$1 limit=$2 i
-  shift 2
-  write_okegw_conf "$d"
-  (cd "$d" && exec "$@" "$OKEGW" -c "$d/plugins.conf") </dev/null >"$d/stdout.log" 2>"$d/stderr.log" &
-  OKEGW_PID=$!
-  PIDS+=("$OKEGW_PID")
-  OKEGW_PORT=
-  for ((i = 0; i < limit * 10; i++)); do
-    alive "$OKEGW_PID" || die "okegw exited before listening: $(tail -5 "$d/stderr.log")"
-    OKEGW_PORT=$(listen_port "$OKEGW_PID" "$d/stderr.log") && break
-    sleep 0.1
-  done
-  [[ -n $OKEGW_PORT ]] || die "okegw did not listen within ${limit}s: $(tail -5 "$d/stderr.log")"
-}
-
 # prime_okegw PORT: flow 0 (learn the owner), flow-2 offering, one association
 prime_okegw() {
   local port=$1 st
@@ -399,38 +192,12 @@ log "okegw primed: catalogue has the component, offering and association PUT 2xx
 
 # ---- 4. wrk -------------------------------------------------------------------
 
-declare -A RPS P99 NON2XX SOCKERR
-# to_ms VALUE_WITH_UNIT (wrk prints us, ms, s, m)
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
-    if (f < 0) { print "nan"; exit }
-    printf "%.3f", n * f }'
-}
-
+WRK_WHAT=PUT
 bench() { # NAME PORT
-  local name=$1 port=$2 url=http://127.0.0.1:$2$ASSOC_PATH out=$TMP/wrk-$1.txt st
+  local name=$1 url=http://127.0.0.1:$2$ASSOC_PATH st
   st=$(http_status PUT "$url" "$ASSOC_BODY")
   is_2xx "$st" || die "$name: the benchmark request gives $st before the run: $(head -c 300 "$TMP/curl.out")"
-  if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
-    run "$TMP/wrk-$name-warmup.txt" timeout 60 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
-      -s "$HERE/flow2_put.lua" "$url" ||
-      die "$name: wrk warm-up failed: $(tail -3 "$TMP/wrk-$name-warmup.txt")"
-  fi
-  log "wrk $name: -t$THREADS -c$CONNECTIONS -d$DURATION PUT $url"
-  run "$out" timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-    -s "$HERE/flow2_put.lua" "$url" || die "$name: wrk failed: $(tail -5 "$out")"
-  sed 's/^/    /' "$out" >&2
-  RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-  P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-  NON2XX[$name]=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
-  NON2XX[$name]=${NON2XX[$name]:-0}
-  SOCKERR[$name]=$(grep -m1 'Socket errors:' "$out" | sed 's/^ *Socket errors: *//')
-  [[ -n ${RPS[$name]} && ${P99[$name]} != nan && -n ${P99[$name]} ]] || die "$name: cannot read wrk's output"
-  [[ ${NON2XX[$name]} == 0 ]] ||
-    warn "$name: ${NON2XX[$name]} responses were not 2xx/3xx (wrk: Non-2xx or 3xx responses); its figures are not comparable"
-  [[ -z ${SOCKERR[$name]} ]] || warn "$name: wrk socket errors: ${SOCKERR[$name]}"
+  wrk_bench "$name" "$url" "$HERE/flow2_put.lua"
 }
 
 bench peer "$PEER_PORT"
@@ -447,34 +214,10 @@ forget_pid "$GW_PID"
 
 # ---- 5. callgrind: instructions per request -----------------------------------
 
-cg_total() { # OUTFILE -> total Ir: the totals: line (valgrind's "I refs"), else summary:
-  awk '/^totals:/ {t = $2} /^summary:/ {s = $2} END {print (t != "" ? t : s)}' "$1"
-}
-
-# cg_pair LABEL: instructions per association PUT, from a run with CG_BASE and
-# one with CG_BASE + CG_N requests (the difference cancels start-up and exit)
-declare -A CG_IR CG_PER
-cg_pair() {
-  local label=$1 n d
-  for n in "$CG_BASE" $((CG_BASE + CG_N)); do
-    d=$TMP/cg-$label-$n
-    mkdir -p "$d"
-    log "callgrind run ($label) with $n association PUTs"
-    start_okegw "$d" 60 valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --log-file="$d/valgrind.log"
-    prime_okegw "$OKEGW_PORT" # 3 requests, the same in both runs
-    run "$d/client.log" timeout 120 python3 "$HERE/flow2_client.py" "$OKEGW_PORT" "$n" "$ASSOC_PATH" "$ASSOC_BODY" 60 ||
-      die "callgrind run ($label, $n): $(tail -3 "$d/client.log")"
-    stop_pid "$OKEGW_PID" TERM 60 # callgrind writes its file at exit
-    forget_pid "$OKEGW_PID"
-    [[ $STOP_RC == 0 ]] || warn "okegw under callgrind exited with status $STOP_RC on SIGTERM"
-    [[ -s $d/cg.out ]] || die "callgrind wrote no $d/cg.out: $(tail -5 "$d/valgrind.log")"
-    CG_IR[$label-$n]=$(cg_total "$d/cg.out")
-    [[ ${CG_IR[$label-$n]} =~ ^[0-9]+$ ]] || die "no summary/totals line in $d/cg.out"
-    log "  total Ir = ${CG_IR[$label-$n]}"
-  done
-  CG_PER[$label]=$(awk -v a="${CG_IR[$label-$CG_BASE]}" -v b="${CG_IR[$label-$((CG_BASE + CG_N))]}" \
-    -v n="$CG_N" 'BEGIN {printf "%.0f", (b - a) / n}')
-}
+# the hooks of cg_pair: primed like the wrk run, then N association PUTs on one connection
+CG_WHAT="association PUTs"
+cg_prime() { prime_okegw "$1"; }
+cg_client() { exec timeout 120 python3 "$HERE/flow2_client.py" "$1" "$2" "$ASSOC_PATH" "$ASSOC_BODY" 60; }
 
 CG_RESULT=
 if [[ $DO_CALLGRIND == 1 ]]; then
@@ -484,8 +227,6 @@ if [[ $DO_CALLGRIND == 1 ]]; then
 fi
 
 # ---- report -------------------------------------------------------------------
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }'; }
 
 echo
 echo "okegw flow-2 benchmark: PUT $ASSOC_PATH ($(wc -c <"$ASSOC_BODY") byte JSON body)"

@@ -1,0 +1,456 @@
+#!/usr/bin/env bash
+# Durable pushes through okegw's outbox: flow-3 result PATCHes (TA -> okegw -> TPL),
+# each stored in SQLite before its sender is answered, for store_sync=full and
+# normal, against nginx as a plain proxy; plus a callgrind figure (instructions
+# per durable push). See tests/bench/README.md.
+#
+#   tests/bench/bench_outbox.sh
+#
+# Environment (all optional):
+#   OKEGW               okegw binary (default: build/okegw under the repo root)
+#   BENCH_SYNC          the store_sync settings to measure, in order (default "full normal")
+#   BENCH_DURATION      wrk -d per target          (default 10s)
+#   BENCH_CONNECTIONS   wrk -c                     (default 64)
+#   BENCH_THREADS       wrk -t                     (default: BENCH_CONNECTIONS, i.e. one
+#                       connection per wrk thread)
+#   BENCH_ASSOCIATIONS  deelnames (associations) the PATCHes go to (default: BENCH_CONNECTIONS);
+#                       wrk thread i PATCHes its own BENCH_ASSOCIATIONS/BENCH_THREADS of them
+#   BENCH_WARMUP        unmeasured wrk run per target before the measured one (default 1s; 0 = none)
+#   BENCH_STORE_DIR     where okegw's SQLite stores go (default: the temp dir); the
+#                       figures depend on what fsync costs there (the run measures it)
+#   BENCH_DELIVERY_CONCURRENCY  delivery_concurrency of the TPL connector (default: not
+#                       set, okegw's default 8)
+#   BENCH_CG_REQUESTS   the N of the callgrind figure (default 200; runs with 20 and 20+N)
+#   BENCH_CALLGRIND     0 skips the callgrind part (default 1)
+#   BENCH_TIMEOUT       hard limit for the whole run in seconds (default 300)
+#   BENCH_KEEP          1 keeps the temp dir (logs, confs, stores, callgrind files); it
+#                       is always kept when the run fails
+#
+# Only 127.0.0.1 is ever contacted. Every process started here is stopped on
+# exit, including on failure, Ctrl-C and the BENCH_TIMEOUT watchdog.
+
+# shellcheck disable=SC2034 # the settings below are also read by lib.sh
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+FIXTURES=$ROOT/tests/integration/fixtures
+
+OKEGW=${OKEGW:-$ROOT/build/okegw}
+case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
+SYNCS=${BENCH_SYNC:-full normal}
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-$CONNECTIONS}
+ASSOCIATIONS=${BENCH_ASSOCIATIONS:-$CONNECTIONS}
+WARMUP=${BENCH_WARMUP:-1s}
+STORE_DIR=${BENCH_STORE_DIR:-}
+DELIVERY_CONCURRENCY=${BENCH_DELIVERY_CONCURRENCY:-}
+CG_N=${BENCH_CG_REQUESTS:-200}
+CG_BASE=20
+DO_CALLGRIND=${BENCH_CALLGRIND:-1}
+TIMEOUT=${BENCH_TIMEOUT:-300}
+KEEP=${BENCH_KEEP:-0}
+AIM=5000 # durable pushes per second, the issue's aim
+
+COMPONENT_ID=d38a7c5e-0f1b-4e6d-a2c9-5e1b3d7f9a6a
+OFFERING_ID=8557ada3-553e-58c2-b4e2-f69f35e91c78
+# the callers' bearer tokens (okegw identifies each system by its inbound_token)
+TA_TOKEN=bench-ta-calls-okegw-0000000001
+TPL_TOKEN=bench-tpl-calls-okegw-000000002
+
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+bench_traps
+
+# ---- prerequisites ----------------------------------------------------------
+
+for tool in nginx wrk curl python3 ss; do
+  command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install -y nginx-light wrk curl iproute2)"
+done
+if [[ $DO_CALLGRIND == 1 ]]; then
+  command -v valgrind >/dev/null || die "valgrind not found (apt-get install -y valgrind), or set BENCH_CALLGRIND=0"
+fi
+[[ -x $OKEGW ]] || die "okegw binary not found at $OKEGW (build: cmake -S . -B build && cmake --build build -j2)"
+for f in flow2_put_offering_request.json flow2_put_association_student_request.json \
+  examples/flow3_patch_association_result_request.json; do
+  [[ -f $FIXTURES/$f ]] || die "fixture missing: $FIXTURES/$f"
+done
+[[ $CG_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_CG_REQUESTS must be a positive integer"
+for v in CONNECTIONS THREADS ASSOCIATIONS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer"
+done
+((CONNECTIONS % THREADS == 0)) || die "BENCH_CONNECTIONS ($CONNECTIONS) must be a multiple of BENCH_THREADS ($THREADS)"
+((ASSOCIATIONS % THREADS == 0)) || die "BENCH_ASSOCIATIONS ($ASSOCIATIONS) must be a multiple of BENCH_THREADS ($THREADS)"
+for s in $SYNCS; do
+  [[ $s == full || $s == normal ]] || die "BENCH_SYNC: store_sync is full or normal, not '$s'"
+done
+[[ -n $SYNCS ]] || die "BENCH_SYNC is empty"
+[[ -z $DELIVERY_CONCURRENCY || $DELIVERY_CONCURRENCY =~ ^[1-9][0-9]*$ ]] ||
+  die "BENCH_DELIVERY_CONCURRENCY must be a positive integer"
+
+bench_tmpdir outbox
+
+if [[ -n $STORE_DIR ]]; then
+  [[ -d $STORE_DIR ]] || die "BENCH_STORE_DIR $STORE_DIR is not a directory"
+  STORES=$(mktemp -d "$STORE_DIR/okegw-bench-outbox-stores.XXXXXX") || die "mktemp in $STORE_DIR failed"
+  CLEAN_DIRS+=("$STORES")
+else
+  STORES=$TMP/stores
+  mkdir -p "$STORES"
+fi
+read -r STORE_DEV STORE_FS < <(df -PT "$STORES" 2>/dev/null | awk 'NR == 2 {print $1, $2}')
+case ${STORE_FS:-} in
+  tmpfs | ramfs) warn "the stores are on $STORE_FS ($STORES): fsync costs nothing there, so store_sync=full and normal measure the same; set BENCH_STORE_DIR to a disk" ;;
+esac
+# what one small synchronous write costs there (what synchronous=FULL pays per commit)
+FSYNC_MS=$(python3 - "$STORES" <<'EOF'
+import os, sys, time
+fn = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(fn, os.O_WRONLY | os.O_CREAT, 0o600)
+n, t = 200, time.perf_counter()
+for i in range(n):
+    os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+    os.fsync(fd)
+print("%.3f" % ((time.perf_counter() - t) / n * 1000))
+os.close(fd)
+os.unlink(fn)
+EOF
+) || FSYNC_MS="?"
+
+# ---- bodies and ids -----------------------------------------------------------
+
+# ASSOCIATIONS deelnames of one zitting (the student fixture, each its own
+# associationId), and the flow-3 result the TA PATCHes onto each of them
+# (the components page the TA serves is the first component of the flow-0 fixture)
+BODIES=$TMP/bodies
+IDS_FILE=$TMP/ids.txt
+RESULT_BODY=$TMP/result.json
+OFFERING_BODY=$TMP/offering.json
+PAGE=$TMP/components.json
+mkdir -p "$BODIES"
+python3 - "$FIXTURES" "$BODIES" "$IDS_FILE" "$OFFERING_BODY" "$RESULT_BODY" "$COMPONENT_ID" \
+  "$OFFERING_ID" "$ASSOCIATIONS" "$PAGE" <<'EOF' ||
+import json, os, shutil, sys, uuid
+fixtures, bodies, ids_file, offering_body, result_body, component, offering, n, page = sys.argv[1:]
+with open(os.path.join(fixtures, "flow0_get_components_response.json")) as f:
+    p = json.load(f)
+c = p["items"][0]
+c["componentId"] = component
+# the gateway stamps x-testSystem itself
+c["otherCodes"] = [x for x in c.get("otherCodes", []) if x.get("codeType") != "x-testSystem"]
+p.update(items=[c], pageSize=250, totalPages=1, hasNextPage=False)
+with open(page, "w") as f:
+    json.dump(p, f)
+with open(os.path.join(fixtures, "flow2_put_offering_request.json")) as f:
+    o = json.load(f)
+o["component"] = component
+o["offeringId"] = offering
+with open(offering_body, "w") as f:
+    json.dump(o, f, indent=2)
+with open(os.path.join(fixtures, "flow2_put_association_student_request.json")) as f:
+    a = json.load(f)
+ns = uuid.UUID(offering)
+ids = [str(uuid.uuid5(ns, "okegw-bench-deelname-%d" % i)) for i in range(int(n))]
+for i, aid in enumerate(ids):
+    a["associationId"] = aid
+    a["offering"] = offering
+    with open(os.path.join(bodies, "%d.json" % i), "w") as f:
+        json.dump(a, f, indent=2)
+with open(ids_file, "w") as f:
+    f.write("".join(aid + "\n" for aid in ids))
+shutil.copyfile(os.path.join(fixtures, "examples", "flow3_patch_association_result_request.json"),
+                result_body)
+EOF
+  die "cannot write the bodies"
+mapfile -t IDS <"$IDS_FILE"
+((${#IDS[@]} == ASSOCIATIONS)) || die "expected $ASSOCIATIONS ids in $IDS_FILE, got ${#IDS[@]}"
+
+# read by outbox_patch.lua
+export BENCH_BODY_FILE=$RESULT_BODY BENCH_IDS_FILE=$IDS_FILE
+export BENCH_IDS_PER_THREAD=$((ASSOCIATIONS / THREADS))
+if ((BENCH_IDS_PER_THREAD == 1 && CONNECTIONS == THREADS)); then
+  SPREAD="one association per connection"
+else
+  SPREAD="$BENCH_IDS_PER_THREAD associations per wrk thread of $((CONNECTIONS / THREADS)) connections, round-robin"
+fi
+
+# ---- 1. the stand-in for both peers (nginx) ------------------------------------
+#
+# One nginx is the test supplier (TA) under /ta/ and the planning system (TPL)
+# under /tpl/. Everything okegw sends answers 200 with an empty body, except a
+# PATCH at the TA: a result must go to the TPL, so that is a 409 (visible as
+# non-2xx) should okegw ever send it the wrong way.
+
+read -r PEER_PORT PROXY_PORT <<<"$(free_ports 2)"
+[[ -n ${PROXY_PORT:-} ]] || die "cannot find free ports"
+
+mkdir -p "$TMP/peer" "$TMP/proxy"
+{
+  nginx_common "$TMP/peer"
+  echo "http {"
+  nginx_http_common "$TMP/peer"
+  cat <<EOF
+  server {
+    listen 127.0.0.1:$PEER_PORT;
+    location = /ta/ooapi/components {
+      default_type application/json;
+      alias $PAGE;
+    }
+    # the TA: PUT offering/association (flow 2): 200, empty body. return
+    # discards (reads) the request body, so keep-alive stays in sync.
+    location /ta/ {
+      if (\$request_method = PATCH) {
+        return 409 '';
+      }
+      return 200 '';
+    }
+    # the TPL: PATCH association (flow 3): 200, empty body
+    location /tpl/ {
+      return 200 '';
+    }
+    location / {
+      return 404 '';
+    }
+  }
+}
+EOF
+} >"$TMP/peer/nginx.conf"
+start_nginx peer
+PEER_PID=$NGINX_PID
+wait_http "http://127.0.0.1:$PEER_PORT/" "$PEER_PID" 10 ||
+  die "the peer nginx did not come up: $(tail -5 "$TMP/peer/error.log" 2>/dev/null)"
+log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT: TA under /ta/ooapi, TPL under /tpl/ooapi"
+
+# ---- 2. nginx as a plain reverse proxy ----------------------------------------
+
+nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
+start_nginx proxy
+PROXY_PID=$NGINX_PID
+wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
+  die "the proxy nginx did not come up: $(tail -5 "$TMP/proxy/error.log" 2>/dev/null)"
+log "proxy nginx (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
+
+# the peer and the proxy answer the benchmark request, keep-alive survives a
+# PATCH body (two PATCHes on one curl connection, then a GET of the page), and
+# a result PATCH at the TA is refused
+TPL_PATH=/tpl/ooapi/associations/${IDS[0]}
+for port in "$PEER_PORT" "$PROXY_PORT"; do
+  out=$(curl -sS --max-time 10 -H 'Expect:' -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -X PATCH -H 'Content-Type: application/json' --data-binary "@$RESULT_BODY" "http://127.0.0.1:$port$TPL_PATH" \
+    --next -sS --max-time 10 -H 'Expect:' -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -X PATCH -H 'Content-Type: application/json' --data-binary "@$RESULT_BODY" "http://127.0.0.1:$port/tpl/ooapi/associations/${IDS[-1]}" \
+    --next -sS --max-time 10 -o "$TMP/page.json" -w '%{http_code} %{num_connects}\n' \
+    "http://127.0.0.1:$port/ta/ooapi/components?componentType=test" 2>>"$TMP/curl.err")
+  [[ $out == $'200 1\n200 0\n200 0' ]] || die "127.0.0.1:$port: PATCH/PATCH/GET on one connection gave [${out//$'\n'/, }] (want 200 1, 200 0, 200 0)"
+  python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["items"][0]["componentId"]==sys.argv[2] else 1)' \
+    "$TMP/page.json" "$COMPONENT_ID" || die "127.0.0.1:$port: the components page is not the expected JSON"
+done
+st=$(http_status PATCH "http://127.0.0.1:$PEER_PORT/ta/ooapi/associations/${IDS[0]}" "$RESULT_BODY")
+[[ $st == 409 ]] || die "a PATCH at the TA's location gave $st (want 409)"
+if errs=$(nginx_errors "$TMP/peer/error.log" "$TMP/proxy/error.log"); then
+  die "nginx logged errors: $errs"
+fi
+
+# ---- 3. okegw -----------------------------------------------------------------
+
+# STORE_SYNC picks the store_sync of the conf; the store is DIR's name under STORES
+write_okegw_conf() { # DIR
+  local d=$1 sd=$STORES/${1##*/}
+  mkdir -p "$d" "$sd"
+  cat >"$d/plugins.conf" <<EOF
+; generated by tests/bench/bench_outbox.sh
+[gateway]
+listen = 127.0.0.1:0
+store = $sd/bench.db
+store_sync = $STORE_SYNC
+log_level = warn
+
+[connector ta]
+plugin = ooapi
+role = ta
+phase = live
+base_url = http://127.0.0.1:$PEER_PORT/ta/ooapi
+timeout_ms = 10000
+inbound_token = $TA_TOKEN
+
+[connector planning]
+plugin = ooapi
+role = tpl
+phase = live
+base_url = http://127.0.0.1:$PEER_PORT/tpl/ooapi
+timeout_ms = 10000
+inbound_token = $TPL_TOKEN
+EOF
+  [[ -z $DELIVERY_CONCURRENCY ]] || echo "delivery_concurrency = $DELIVERY_CONCURRENCY" >>"$d/plugins.conf"
+}
+
+# prime_okegw PORT N: the TPL plans a zitting at the TA with N deelnames (flow 0,
+# flow-2 offering, N flow-2 association PUTs, each delivered to the TA), so the
+# TA may PATCH a result onto each of them (the return route)
+prime_okegw() {
+  local port=$1 n=$2 st i args=() codes bad
+  st=$(http_status GET "http://127.0.0.1:$port/ooapi/components?componentType=test" "" "Authorization: Bearer $TPL_TOKEN")
+  [[ $st == 200 ]] || die "okegw GET /ooapi/components gave $st: $(head -c 300 "$TMP/curl.out")"
+  grep -q "$COMPONENT_ID" "$TMP/curl.out" || die "okegw's catalogue lacks $COMPONENT_ID: $(head -c 300 "$TMP/curl.out")"
+  st=$(http_status PUT "http://127.0.0.1:$port/ooapi/offerings/$OFFERING_ID" "$OFFERING_BODY" "Authorization: Bearer $TPL_TOKEN")
+  is_2xx "$st" || die "okegw PUT offering gave $st: $(head -c 300 "$TMP/curl.out")"
+  # the N deelnames on one curl connection
+  for ((i = 0; i < n; i++)); do
+    ((i == 0)) || args+=(--next)
+    args+=(-sS --max-time 30 -H 'Expect:' -o /dev/null -w '%{http_code}\n' -X PUT
+      -H 'Content-Type: application/json' -H "Authorization: Bearer $TPL_TOKEN"
+      --data-binary "@$BODIES/$i.json" "http://127.0.0.1:$port/ooapi/associations/${IDS[i]}")
+  done
+  codes=$(curl "${args[@]}" 2>>"$TMP/curl.err")
+  bad=$(grep -cv '^20[01]$' <<<"$codes")
+  [[ $(grep -c . <<<"$codes") == "$n" && $bad == 0 ]] ||
+    die "okegw PUT association: want $n answers 200/201, got: $(sort <<<"$codes" | uniq -c | tr '\n' ' ')"
+}
+
+# check_result PORT ID: one result PATCH by the TA, answered 200 (delivered)
+check_result() {
+  local st
+  st=$(http_status PATCH "http://127.0.0.1:$1/ooapi/associations/$2" "$RESULT_BODY" "Authorization: Bearer $TA_TOKEN")
+  [[ $st == 200 ]] || die "okegw flow-3 PATCH (TA token) gave $st (want 200, delivered): $(head -c 300 "$TMP/curl.out")"
+}
+
+# okegw_cli DIR ARGS...: the operator commands on DIR's store
+okegw_cli() {
+  local d=$1
+  shift
+  "$OKEGW" "$@" -c "$d/plugins.conf"
+}
+
+# ---- 4. wrk -------------------------------------------------------------------
+
+WRK_WHAT="PATCH ($SPREAD)"
+bench() { # NAME PORT PATH_PREFIX
+  local name=$1 port=$2 prefix=$3 st
+  st=$(http_status PATCH "http://127.0.0.1:$port$prefix${IDS[0]}" "$RESULT_BODY" "Authorization: Bearer $TA_TOKEN")
+  is_2xx "$st" || die "$name: the benchmark request gives $st before the run: $(head -c 300 "$TMP/curl.out")"
+  BENCH_PATH_PREFIX=$prefix BENCH_TOKEN=$TA_TOKEN wrk_bench "$name" "http://127.0.0.1:$port/" "$HERE/outbox_patch.lua"
+}
+
+bench peer "$PEER_PORT" /tpl/ooapi/associations/
+bench nginx "$PROXY_PORT" /tpl/ooapi/associations/
+
+declare -A GW_STATS
+for sync in $SYNCS; do
+  d=$TMP/gw-$sync
+  STORE_SYNC=$sync start_okegw "$d" 15
+  GW_PID=$OKEGW_PID
+  GW_PORT=$OKEGW_PORT
+  log "okegw store_sync=$sync (pid $GW_PID; $OKEGW_ID) on 127.0.0.1:$GW_PORT, store $STORES/gw-$sync/bench.db"
+  prime_okegw "$GW_PORT" "$ASSOCIATIONS"
+  check_result "$GW_PORT" "${IDS[0]}"
+  log "okegw primed: $ASSOCIATIONS deelnames delivered to the TA; a result PATCH by the TA is delivered to the TPL (200)"
+  bench "okegw-$sync" "$GW_PORT" /ooapi/associations/
+  alive "$GW_PID" || die "okegw (store_sync=$sync) died during the run: $(tail -5 "$d/stderr.log")"
+
+  # what wrk cut off at its end still goes out: wait until nothing is pending
+  deadline=$((SECONDS + 10))
+  while :; do
+    pending=$(okegw_cli "$d" deliveries list --state pending --limit 1000000 --json 2>>"$d/cli.err" | grep -c .)
+    [[ $pending == 0 || $SECONDS -ge $deadline ]] && break
+    sleep 0.2
+  done
+  [[ $pending == 0 ]] || warn "okegw (store_sync=$sync): $pending deliveries still pending 10 s after wrk ended"
+  # okegw at warn logs only problems: count them (5xx answers, connector failures)
+  GW_WARN=$(grep -c '"level":"\(warn\|error\)"' "$d/stderr.log")
+  [[ $GW_WARN == 0 ]] || warn "okegw (store_sync=$sync) logged $GW_WARN warn/error lines, e.g.: $(grep -m1 '"level":"\(warn\|error\)"' "$d/stderr.log")"
+  stop_pid "$GW_PID" TERM 15
+  forget_pid "$GW_PID"
+  [[ $STOP_RC == 0 ]] || warn "okegw (store_sync=$sync) exited with status $STOP_RC on SIGTERM"
+
+  # from the store (okegw has exited): how okegw answered the TA's PATCHes (its
+  # audit rows of event "request"), where the deliveries to the TPL ended, and
+  # the journal mode (it persists in the file)
+  GW_STATS[$sync]=$(python3 - "$STORES/gw-$sync/bench.db" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+answers = db.execute("SELECT status, count(*) FROM audit WHERE event = 'request' AND "
+                     "interaction = 'flow3.patch_association' GROUP BY status ORDER BY status").fetchall()
+states = db.execute("SELECT state, count(*), sum(attempts) FROM deliveries WHERE "
+                    "connector = 'planning' GROUP BY state ORDER BY state").fetchall()
+journal = db.execute("PRAGMA journal_mode").fetchone()[0]
+a = ", ".join("%s %d" % (k, v) for k, v in answers) or "none"
+s = ", ".join("%s %d" % (k, v) for k, v, _ in states) or "none"
+tries = sum(t or 0 for _, _, t in states) - sum(v for k, v, _ in states if k != "pending")
+print("answers to the TA's PATCHes: %s; deliveries to the TPL: %s; extra attempts %d; "
+      "journal_mode %s" % (a, s, tries, journal))
+bad = sum(v for k, v in answers if k != 200) + sum(v for k, v, _ in states if k != "delivered")
+sys.exit(3 if bad or tries else 0)
+EOF
+  ) || warn "okegw (store_sync=$sync): not every PATCH was answered 200 and delivered at the first attempt: ${GW_STATS[$sync]}"
+  [[ -n ${GW_STATS[$sync]} ]] || die "cannot read okegw's store (store_sync=$sync)"
+  log "okegw store_sync=$sync: ${GW_STATS[$sync]}"
+done
+
+# ---- 5. callgrind: instructions per durable push --------------------------------
+
+# the hooks of cg_pair: one deelname delivered to the TA, then N result PATCHes
+# by the TA onto it on one connection (each answered once delivered to the TPL)
+CG_WHAT="result PATCHes"
+cg_prime() {
+  prime_okegw "$1" 1
+}
+cg_client() {
+  exec timeout 120 python3 "$HERE/push_client.py" "$1" "$2" PATCH "/ooapi/associations/${IDS[0]}" \
+    "$RESULT_BODY" -H "Authorization: Bearer $TA_TOKEN" --timeout 60
+}
+
+CG_RESULT=
+if [[ $DO_CALLGRIND == 1 ]]; then
+  for sync in $SYNCS; do
+    STORE_SYNC=$sync cg_pair "$sync"
+    for n in "$CG_BASE" $((CG_BASE + CG_N)); do
+      grep -q '(0 of them 202)' "$TMP/cg-$sync-$n/client.log" ||
+        warn "callgrind run ($sync, $n): some PATCHes were answered 202 (not delivered within delivery_wait_ms): $(cat "$TMP/cg-$sync-$n/client.log")"
+    done
+  done
+  CG_RESULT=1
+fi
+
+# ---- report -------------------------------------------------------------------
+
+pragma() { [[ $1 == full ]] && echo FULL || echo NORMAL; }
+
+echo
+echo "okegw outbox benchmark: durable pushes = flow-3 result PATCH /ooapi/associations/{id}"
+echo "  by the TA, stored, delivered to the TPL, its end stored, then answered ($(wc -c <"$RESULT_BODY") byte JSON body)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over $ASSOCIATIONS deelnames ($SPREAD); $(nproc) CPUs"
+echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
+echo "stores: $STORES (${STORE_FS:-?} on ${STORE_DEV:-?}; 4 KiB write + fsync there: $FSYNC_MS ms)"
+echo "TPL connector: delivery_concurrency ${DELIVERY_CONCURRENCY:-8 (default)}, delivery_wait_ms 2000 (default)"
+echo "aim (issue): at least $AIM durable pushes/s"
+echo
+printf '%-46s %10s %9s %9s %8s\n' target req/s "p50 (ms)" "p99 (ms)" non-2xx
+printf '%-46s %10s %9s %9s %8s\n' "(a) peer nginx, direct" "${RPS[peer]}" "${P50[peer]}" "${P99[peer]}" "${NON2XX[peer]}"
+printf '%-46s %10s %9s %9s %8s\n' "(b) nginx reverse proxy -> peer" "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "${NON2XX[nginx]}"
+letter=(c d e f)
+i=0
+for sync in $SYNCS; do
+  printf '%-46s %10s %9s %9s %8s\n' "(${letter[i++]}) okegw, store_sync=$sync (synchronous=$(pragma "$sync"))" \
+    "${RPS[okegw-$sync]}" "${P50[okegw-$sync]}" "${P99[okegw-$sync]}" "${NON2XX[okegw-$sync]}"
+done
+echo
+for sync in $SYNCS; do
+  met=$(awk -v r="${RPS[okegw-$sync]}" -v a="$AIM" 'BEGIN {print (r + 0 >= a) ? "met" : "NOT met"}')
+  printf 'store_sync=%-6s (synchronous=%-6s): okegw/nginx proxy req/s %s, p50 %s, p99 %s; aim %d/s %s\n' \
+    "$sync" "$(pragma "$sync")" "$(ratio "${RPS[okegw-$sync]}" "${RPS[nginx]}")" \
+    "$(ratio "${P50[okegw-$sync]}" "${P50[nginx]}")" "$(ratio "${P99[okegw-$sync]}" "${P99[nginx]}")" "$AIM" "$met"
+  printf '  %s\n' "${GW_STATS[$sync]}"
+done
+if [[ -n $CG_RESULT ]]; then
+  for sync in $SYNCS; do
+    printf 'callgrind: okegw instructions per durable push, store_sync=%s (synchronous=%s) = %s  (Ir %s with %d PATCHes, %s with %d; (diff)/%d)\n' \
+      "$sync" "$(pragma "$sync")" "${CG_PER[$sync]}" "${CG_IR[$sync-$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) \
+      "${CG_IR[$sync-$CG_BASE]}" "$CG_BASE" "$CG_N"
+  done
+else
+  echo "callgrind: skipped (BENCH_CALLGRIND=0)"
+fi
+echo "elapsed: $((SECONDS - T0)) s"
+
+OK=1

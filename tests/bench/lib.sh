@@ -1,0 +1,342 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # globals shared with the scripts that source it
+# Shell functions shared by the okegw benchmarks (bench_flow2.sh, bench_outbox.sh).
+# Sourced, never run:
+#
+#   HERE=...; ROOT=...; TIMEOUT=...; KEEP=...   # read by the functions below
+#   . "$HERE/lib.sh"
+#   bench_traps                  # cleanup on exit, Ctrl-C, SIGTERM
+#   bench_tmpdir NAME            # TMP, a private copy of $OKEGW, the watchdog
+#
+# What every bench script relies on:
+# - Only 127.0.0.1 is contacted.
+# - Every long-lived process is started in the background and its pid kept in
+#   PIDS; cleanup stops them (SIGTERM, then SIGKILL) in reverse start order on
+#   any exit, including failure, Ctrl-C and the BENCH_TIMEOUT watchdog. Only
+#   those pids are ever signalled.
+# - The temp dir is removed after a successful run (OK=1) and kept, with its
+#   path printed, after a failed one or with BENCH_KEEP=1.
+#
+# Hooks the script defines before using start_okegw / cg_pair:
+#   write_okegw_conf DIR          writes DIR/plugins.conf (store in DIR)
+#   cg_prime PORT                 the requests before the measured ones (the same in both runs)
+#   cg_client PORT N              sends the N measured requests, exits non-zero on any
+#                                 failure; runs in the background under `run`, so it should
+#                                 `exec` its client (then stop_pid reaches the client itself)
+
+T0=$SECONDS
+PIDS=()   # every long-lived process we started, in start order
+OK=0      # set to 1 at the very end
+WATCHDOG=
+CLEAN_DIRS=() # more dirs of ours outside TMP, removed or kept like TMP
+
+log() { printf '[bench %3ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
+warn() { printf '[bench %3ds] WARNING: %s\n' $((SECONDS - T0)) "$*" >&2; }
+die() {
+  printf '[bench %3ds] ERROR: %s\n' $((SECONDS - T0)) "$*" >&2
+  exit 1
+}
+
+# ---- processes and cleanup ------------------------------------------------------
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# stop PID: SIGTERM (or $2), wait up to $3 s (default 5), then SIGKILL. Only our
+# own pids. STOP_RC: its exit status.
+stop_pid() {
+  local pid=$1 sig=${2:-TERM} limit=${3:-5} i
+  STOP_RC=
+  if ! alive "$pid"; then
+    wait "$pid" 2>/dev/null
+    STOP_RC=$?
+    return 0
+  fi
+  kill -"$sig" "$pid" 2>/dev/null
+  for ((i = 0; i < limit * 20; i++)); do
+    alive "$pid" || break
+    sleep 0.05
+  done
+  if alive "$pid"; then
+    warn "pid $pid did not exit within ${limit}s of SIG$sig; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  wait "$pid" 2>/dev/null
+  STOP_RC=$?
+  return 0
+}
+
+forget_pid() {
+  local p keep=()
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  [[ -n $WATCHDOG ]] && stop_pid "$WATCHDOG" TERM 2
+  local d
+  for d in "${CLEAN_DIRS[@]}" "${TMP:-}"; do
+    [[ -n $d && -d $d ]] || continue
+    if [[ $OK == 1 && $KEEP != 1 ]]; then
+      rm -rf "$d"
+    else
+      log "temp dir kept: $d"
+    fi
+  done
+  [[ $OK == 1 || $rc != 0 ]] || rc=1
+  exit "$rc"
+}
+
+bench_traps() {
+  trap cleanup EXIT
+  trap 'warn "interrupted"; exit 130' INT
+  trap 'warn "terminated (BENCH_TIMEOUT=${TIMEOUT}s watchdog or SIGTERM)"; exit 143' TERM
+}
+
+# run OUTFILE CMD...: run CMD in the background (stdout+stderr to OUTFILE),
+# tracked, and wait for it. Keeps traps responsive (bash defers traps while a
+# foreground child runs); the redirection is on CMD only, so trap messages
+# still reach our stderr.
+run() {
+  local outfile=$1
+  shift
+  "$@" >"$outfile" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait "$pid"
+  local rc=$?
+  forget_pid "$pid"
+  return $rc
+}
+
+# bench_tmpdir NAME: the temp dir TMP, a private copy of $OKEGW in it (a rebuild
+# during the run cannot change what is measured; OKEGW then names the copy and
+# OKEGW_ID the original: path, date, sha256) and the watchdog (SIGTERM to this
+# script after TIMEOUT seconds).
+bench_tmpdir() {
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/okegw-bench-$1.XXXXXX") || die "mktemp failed"
+  chmod 755 "$TMP" # nginx workers may run as another user when started by root
+  cp "$OKEGW" "$TMP/okegw" || die "cannot copy $OKEGW"
+  OKEGW_ID="$OKEGW, $(date -r "$OKEGW" '+%F %T'), sha256 $(sha256sum "$TMP/okegw" | cut -c1-12)"
+  OKEGW=$TMP/okegw
+  (
+    trap 'kill $sp 2>/dev/null; wait $sp 2>/dev/null; exit 0' TERM
+    sleep "$TIMEOUT" &
+    sp=$!
+    wait $sp && kill -TERM $$ 2>/dev/null
+  ) &
+  WATCHDOG=$!
+}
+
+# ---- HTTP helpers -----------------------------------------------------------------
+
+free_ports() { # N free TCP ports on 127.0.0.1, held open together so they differ
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# http_status METHOD URL [BODY_FILE [HEADER...]] -> prints the status code (000
+# on failure); the answer's body is in $TMP/curl.out
+http_status() {
+  local method=$1 url=$2 body=${3:-} out=$TMP/curl.out h
+  local args=(-sS -o "$out" -w '%{http_code}' --max-time 30 -X "$method" -H 'Expect:')
+  [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+  for h in "${@:4}"; do args+=(-H "$h"); done
+  curl "${args[@]}" "$url" 2>>"$TMP/curl.err" || true
+}
+
+is_2xx() { [[ $1 =~ ^2[0-9][0-9]$ ]]; }
+
+wait_http() { # URL PID LIMIT_S: until anything answers, or PID dies
+  local url=$1 pid=$2 limit=$3 i
+  for ((i = 0; i < limit * 10; i++)); do
+    alive "$pid" || return 1
+    curl -s -o /dev/null --max-time 2 "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# the TCP port PID listens on (okegw with listen = 127.0.0.1:0): the "listening"
+# log line when the log level shows it, otherwise the socket table (log_level =
+# warn hides the info-level "listening" line).
+listen_port() {
+  local pid=$1 errlog=$2 port
+  port=$(grep -m1 '"msg":"listening"' "$errlog" 2>/dev/null | grep -o '"port":[0-9]*' | grep -o '[0-9]*$')
+  [[ -n $port ]] || port=$(ss -Hltnp 2>/dev/null | grep -F "pid=$pid," | awk '{print $4}' | grep -m1 -o '[0-9]*$')
+  [[ -n $port ]] && echo "$port"
+}
+
+# ---- nginx ------------------------------------------------------------------------
+
+nginx_common() { # DIR: the parts every instance shares
+  local d=$1
+  cat <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+EOF
+}
+
+nginx_http_common() {
+  local d=$1
+  cat <<EOF
+  access_log off;
+  default_type application/octet-stream;
+  client_body_temp_path $d/client_body;
+  proxy_temp_path $d/proxy;
+  fastcgi_temp_path $d/fastcgi;
+  uwsgi_temp_path $d/uwsgi;
+  scgi_temp_path $d/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 75s;
+  client_max_body_size 1m;
+  client_body_buffer_size 64k;
+EOF
+}
+
+# nginx_proxy_conf DIR LISTEN_PORT UPSTREAM_PORT: a plain reverse proxy (HTTP/1.1,
+# upstream keep-alive), the reference for "a good reverse proxy on this machine"
+nginx_proxy_conf() {
+  local d=$1
+  nginx_common "$d"
+  echo "http {"
+  nginx_http_common "$d"
+  cat <<EOF
+  upstream peer {
+    server 127.0.0.1:$3;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$2;
+    location / {
+      proxy_pass http://peer;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+}
+
+start_nginx() { # NAME: conf in $TMP/NAME/nginx.conf; sets NGINX_PID
+  local d=$TMP/$1
+  nginx -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/test.log" 2>&1 ||
+    die "nginx ($1) config test failed: $(cat "$d/test.log")"
+  nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+}
+
+nginx_errors() { # FILE...: fails (prints the last lines) when nginx logged errors
+  if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$@" 2>/dev/null; then
+    grep -h '\[\(error\|crit\|alert\|emerg\)\]' "$@" | tail -3
+    return 0
+  fi
+  return 1
+}
+
+# ---- okegw ------------------------------------------------------------------------
+
+# start_okegw DIR LIMIT_S [WRAPPER...]: writes the conf (hook write_okegw_conf),
+# starts okegw in DIR, sets OKEGW_PID and OKEGW_PORT
+start_okegw() {
+  local d=$1 limit=$2 i
+  shift 2
+  write_okegw_conf "$d"
+  (cd "$d" && exec "$@" "$OKEGW" -c "$d/plugins.conf") </dev/null >"$d/stdout.log" 2>"$d/stderr.log" &
+  OKEGW_PID=$!
+  PIDS+=("$OKEGW_PID")
+  OKEGW_PORT=
+  for ((i = 0; i < limit * 10; i++)); do
+    alive "$OKEGW_PID" || die "okegw exited before listening: $(tail -5 "$d/stderr.log")"
+    OKEGW_PORT=$(listen_port "$OKEGW_PID" "$d/stderr.log") && break
+    sleep 0.1
+  done
+  [[ -n $OKEGW_PORT ]] || die "okegw did not listen within ${limit}s: $(tail -5 "$d/stderr.log")"
+}
+
+# ---- wrk ----------------------------------------------------------------------------
+
+declare -A RPS P50 P99 NON2XX SOCKERR
+
+# to_ms VALUE_WITH_UNIT (wrk prints us, ms, s, m)
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+    if (f < 0) { print "nan"; exit }
+    printf "%.3f", n * f }'
+}
+
+# wrk_bench NAME URL LUA_SCRIPT: an unmeasured warm-up (WARMUP), then the measured
+# run (wrk -tTHREADS -cCONNECTIONS -dDURATION --latency); the figures go to
+# RPS/P50/P99/NON2XX/SOCKERR[NAME], the raw output to $TMP/wrk-NAME.txt and stderr.
+wrk_bench() {
+  local name=$1 url=$2 lua=$3 out=$TMP/wrk-$1.txt
+  if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
+    run "$TMP/wrk-$name-warmup.txt" timeout 60 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
+      -s "$lua" "$url" ||
+      die "$name: wrk warm-up failed: $(tail -3 "$TMP/wrk-$name-warmup.txt")"
+  fi
+  log "wrk $name: -t$THREADS -c$CONNECTIONS -d$DURATION ${WRK_WHAT:-} $url"
+  run "$out" timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+    -s "$lua" "$url" || die "$name: wrk failed: $(tail -5 "$out")"
+  sed 's/^/    /' "$out" >&2
+  RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+  P99[$name]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+  NON2XX[$name]=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  NON2XX[$name]=${NON2XX[$name]:-0}
+  SOCKERR[$name]=$(grep -m1 'Socket errors:' "$out" | sed 's/^ *Socket errors: *//')
+  [[ -n ${RPS[$name]} && ${P99[$name]} != nan && -n ${P99[$name]} ]] || die "$name: cannot read wrk's output"
+  [[ ${NON2XX[$name]} == 0 ]] ||
+    warn "$name: ${NON2XX[$name]} responses were not 2xx/3xx (wrk: Non-2xx or 3xx responses); its figures are not comparable"
+  [[ -z ${SOCKERR[$name]} ]] || warn "$name: wrk socket errors: ${SOCKERR[$name]}"
+}
+
+# ---- callgrind ------------------------------------------------------------------
+
+cg_total() { # OUTFILE -> total Ir: the totals: line (valgrind's "I refs"), else summary:
+  awk '/^totals:/ {t = $2} /^summary:/ {s = $2} END {print (t != "" ? t : s)}' "$1"
+}
+
+# cg_pair LABEL: instructions per measured request, from a run with CG_BASE and
+# one with CG_BASE + CG_N requests (the difference cancels start-up, priming and
+# exit). okegw runs under callgrind in $TMP/cg-LABEL-N with its own store; hooks
+# cg_prime and cg_client send the requests. Sets CG_IR[LABEL-N] and CG_PER[LABEL].
+declare -A CG_IR CG_PER
+cg_pair() {
+  local label=$1 n d
+  for n in "$CG_BASE" $((CG_BASE + CG_N)); do
+    d=$TMP/cg-$label-$n
+    mkdir -p "$d"
+    log "callgrind run ($label) with $n ${CG_WHAT:-requests}"
+    start_okegw "$d" 60 valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" --log-file="$d/valgrind.log"
+    cg_prime "$OKEGW_PORT"
+    run "$d/client.log" cg_client "$OKEGW_PORT" "$n" ||
+      die "callgrind run ($label, $n): $(tail -3 "$d/client.log")"
+    stop_pid "$OKEGW_PID" TERM 60 # callgrind writes its file at exit
+    forget_pid "$OKEGW_PID"
+    [[ $STOP_RC == 0 ]] || warn "okegw under callgrind exited with status $STOP_RC on SIGTERM"
+    [[ -s $d/cg.out ]] || die "callgrind wrote no $d/cg.out: $(tail -5 "$d/valgrind.log")"
+    CG_IR[$label-$n]=$(cg_total "$d/cg.out")
+    [[ ${CG_IR[$label-$n]} =~ ^[0-9]+$ ]] || die "no summary/totals line in $d/cg.out"
+    log "  total Ir = ${CG_IR[$label-$n]}"
+  done
+  CG_PER[$label]=$(awk -v a="${CG_IR[$label-$CG_BASE]}" -v b="${CG_IR[$label-$((CG_BASE + CG_N))]}" \
+    -v n="$CG_N" 'BEGIN {printf "%.0f", (b - a) / n}')
+}
+
+# ---- report -------------------------------------------------------------------------
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.3f", a / b }'; }
