@@ -51,6 +51,7 @@ typedef struct okegw_call {
   int validated;         /* the body passed the profile check already */
   int probed;            /* the TAs were asked who owns the offering's component */
   long long delivery_id; /* a push: its outbox delivery */
+  char digest[65];       /* SHA-256 of the request body, once computed */
   int stream_status;     /* a streamed answer (documents) */
   size_t stream_bytes;
 } okegw_call;
