@@ -62,6 +62,7 @@ struct okegw_store {
   sqlite3 *db;
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget; /* prepared on first use */
+  sqlite3_stmt *st_begin, *st_commit;
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
@@ -361,7 +362,6 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state, id) "
     "  WHERE state IN ('pending', 'dead');"
     "CREATE INDEX IF NOT EXISTS deliveries_requeue ON deliveries(id) WHERE requeue = 1;"
-    "CREATE INDEX IF NOT EXISTS deliveries_connector ON deliveries(connector, state, id);"
     "CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(updated_ms) "
     "  WHERE state IN ('delivered', 'failed', 'dropped');";
 
@@ -489,6 +489,15 @@ static void exec_simple(okegw_store *s, const char *sql) {
   }
 }
 
+/* A failed commit: nothing of the batch was written. */
+static void rollback(okegw_store *s, job *batch) {
+  okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
+  exec_simple(s, "ROLLBACK");
+  for (job *j = batch; j; j = j->next)
+    if (j->kind != JOB_LOOKUP && j->kind != JOB_DGET)
+      j->result.rc = j->drc = OKEGW_STORE_ERROR;
+}
+
 static void store_thread(void *arg) {
   okegw_store *s = arg;
   for (;;) {
@@ -501,20 +510,27 @@ static void store_thread(void *arg) {
     if (stop)
       break;
     /* Group commit: everything that queued up while we were busy goes into
-     * one transaction, so one fsync serves many requests. */
-    exec_simple(s, "BEGIN IMMEDIATE");
-    for (job *j = batch; j; j = j->next)
-      run_job(s, j);
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-      okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
-      exec_simple(s, "ROLLBACK");
+     * one transaction, so one fsync serves many requests. Reads alone need
+     * none: each runs on its own snapshot. */
+    int writes = 0;
+    for (job *j = batch; j && !writes; j = j->next)
+      writes = j->kind != JOB_LOOKUP && j->kind != JOB_DGET;
+    if (!writes) {
       for (job *j = batch; j; j = j->next)
-        if (j->kind != JOB_LOOKUP) {
-          j->result.rc = OKEGW_STORE_ERROR;
-          j->drc = OKEGW_STORE_ERROR;
-        }
+        run_job(s, j);
+    } else if (sqlite3_step(s->st_begin), sqlite3_reset(s->st_begin) != SQLITE_OK) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
+      for (job *j = batch; j; j = j->next)
+        j->result.rc = j->drc = OKEGW_STORE_ERROR;
+    } else {
+      for (job *j = batch; j; j = j->next)
+        run_job(s, j);
+      sqlite3_step(s->st_commit);
+      if (sqlite3_reset(s->st_commit) != SQLITE_OK)
+        rollback(s, batch);
     }
     uv_mutex_lock(&s->mu);
+
     for (job *j = batch, *next; j; j = next) {
       next = j->next;
       q_push(&s->done, j);
@@ -547,8 +563,8 @@ int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char 
 }
 
 static void finalize_all(okegw_store *s) {
-  sqlite3_stmt **all[] = {&s->st_get,  &s->st_upsert,  &s->st_confirm, &s->st_audit,
-                          &s->st_dadd, &s->st_dupdate, &s->st_dget};
+  sqlite3_stmt **all[] = {&s->st_get,     &s->st_upsert, &s->st_confirm, &s->st_audit, &s->st_dadd,
+                          &s->st_dupdate, &s->st_dget,   &s->st_begin,   &s->st_commit};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -612,6 +628,11 @@ int okegw_store_open_sync(uv_loop_t *loop, const char *path, const char *sync, o
         "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
         "attempts) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
         -1, SQLITE_PREPARE_PERSISTENT, &s->st_audit, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(s->db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &s->st_begin,
+                            NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(s->db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &s->st_commit, NULL);
   if (rc != SQLITE_OK) {
     *err = okegw_asprintf("store %s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
