@@ -55,10 +55,6 @@ struct dlv {
   const cJSON *parsed;
   long long wait_until;
   dlv *wprev, *wnext;
-  /* the answer, kept while the delivery's end is written */
-  int held;
-  okegw_answer ha;
-  char *h_ctype, *h_body, *h_headers, *h_mapping;
 };
 
 struct rq {
@@ -122,10 +118,6 @@ static uint64_t rnd(okegw_outbox *ob) {
 
 static void dlv_free(dlv *d) {
   okegw_delivery_rec_free(&d->r);
-  free(d->h_ctype);
-  free(d->h_body);
-  free(d->h_headers);
-  free(d->h_mapping);
   free(d);
 }
 
@@ -365,20 +357,6 @@ static void release(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   cb(d->cb_ud, &res);
 }
 
-static void hold_answer(dlv *d, const okegw_answer *a) {
-  d->held = 1;
-  d->ha = *a;
-  d->h_ctype = a->content_type ? okegw_strdup(a->content_type) : NULL;
-  d->h_body = okegw_strndup(a->body ? a->body : "", a->body_len);
-  d->h_headers = a->extra_headers ? okegw_strdup(a->extra_headers) : NULL;
-  d->h_mapping = a->mapping ? okegw_strdup(a->mapping) : NULL;
-  d->ha.content_type = d->h_ctype;
-  d->ha.body = d->h_body;
-  d->ha.body_len = d->h_body ? a->body_len : 0;
-  d->ha.extra_headers = d->h_headers;
-  d->ha.mapping = d->h_mapping ? d->h_mapping : "-";
-}
-
 /* ---- attempts ---------------------------------------------------------- */
 
 enum outcome { DELIVERED, FAILED, RETRY };
@@ -461,11 +439,14 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
 
-/* Writes d's end (delivered, failed, dropped or dead); the sender hears
- * and the next delivery of the resource goes once that is durable. */
+/* Writes d's end (delivered, failed, dropped or dead). The sender hears the
+ * peer's answer now: its push is durable already, and should okegw die
+ * before the end is, the push goes again after the restart (at least once).
+ * The next delivery of the resource waits until the end is durable, so such
+ * a repeat is never a reorder. */
 static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body) {
-  if (a && d->cb)
-    hold_answer(d, a);
+  if (a)
+    release(ob, d, a);
   d->phase = P_ENDING;
   if (okegw_store_delivery_update(ob->store, &d->r, drop_body, on_ended, d) == 0) {
     ob->jobs++;
@@ -493,7 +474,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
                   .connector = d->r.connector, .request_id = d->r.request_id, .latency_ms = -1},
               "could not record that delivery %lld is %s; after a restart it is sent again",
               d->r.id, d->r.state);
-  release(ob, d, d->held ? &d->ha : NULL);
+  release(ob, d, NULL); /* dead: still someone's to act on (202) */
   rq *q = d->q;
   if (strcmp(d->r.state, "dead") == 0) {
     schedule(ob, q); /* stays at the head, holding the resource */

@@ -11,9 +11,9 @@
 #   BENCH_SYNC          the store_sync settings to measure, in order (default "full normal")
 #   BENCH_DURATION      wrk -d per target          (default 10s)
 #   BENCH_CONNECTIONS   wrk -c                     (default 64)
-#   BENCH_THREADS       wrk -t                     (default: BENCH_CONNECTIONS, i.e. one
-#                       connection per wrk thread)
-#   BENCH_ASSOCIATIONS  deelnames (associations) the PATCHes go to (default: BENCH_CONNECTIONS);
+#   BENCH_THREADS       wrk -t                     (default 2: one per CPU; more wrk threads
+#                       than CPUs take the CPU from what is measured)
+#   BENCH_ASSOCIATIONS  deelnames (associations) the PATCHes go to (default 256);
 #                       wrk thread i PATCHes its own BENCH_ASSOCIATIONS/BENCH_THREADS of them
 #   BENCH_WARMUP        unmeasured wrk run per target before the measured one (default 1s; 0 = none)
 #   BENCH_STORE_DIR     where okegw's SQLite stores go (default: the temp dir); the
@@ -41,8 +41,8 @@ case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 SYNCS=${BENCH_SYNC:-full normal}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
-THREADS=${BENCH_THREADS:-$CONNECTIONS}
-ASSOCIATIONS=${BENCH_ASSOCIATIONS:-$CONNECTIONS}
+THREADS=${BENCH_THREADS:-2}
+ASSOCIATIONS=${BENCH_ASSOCIATIONS:-256}
 WARMUP=${BENCH_WARMUP:-1s}
 STORE_DIR=${BENCH_STORE_DIR:-}
 DELIVERY_CONCURRENCY=${BENCH_DELIVERY_CONCURRENCY:-}
