@@ -159,7 +159,11 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   const char *path = req->path;
 
   if (strcmp(path, "/healthz") == 0) {
-    okegw_finish(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+    /* the outbox depth tells ICT at a glance whether a peer is behind */
+    char body[96];
+    int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"outbox\":%zu}",
+                     okegw_outbox_depth(g->outbox));
+    okegw_finish(c, 200, "application/json", body, (size_t)n, NULL);
     return;
   }
   if (strncmp(path, "/callbacks/", 11) == 0) {

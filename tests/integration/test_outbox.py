@@ -164,6 +164,9 @@ def test_peer_down_then_back(t):
     for oid, v in ids.items():
         check(v == sorted(v), "ids of %s not in storage order: %r" % (oid, v))
     check(not p.non_catalogue(), "the peer was down but got %r" % p.non_catalogue())
+    h = g.request("GET", "/healthz").json()
+    check(h.get("outbox") == len(every), "/healthz with the peer down: %r (want outbox %d)"
+          % (h, len(every)))
     p.up()
     want = ["seq %d" % k for k in range(1, 5)]
     for o in offs:
@@ -181,6 +184,7 @@ def test_peer_down_then_back(t):
     for did in every:
         check(did in rows and rows[did]["state"] == "delivered",
               "deliveries list: %d is %r" % (did, rows.get(did)))
+    poll("/healthz outbox back to 0", lambda: g.request("GET", "/healthz").json().get("outbox") == 0, 5)
     firsts = [v[0] for v in ids.values()]
     check(all(rows[d]["attempts"] >= 2 for d in firsts),
           "the first push of each resource was tried while the peer was down: %r"
@@ -301,6 +305,9 @@ def test_restart_resumes(t):
     rc = g.stop()
     check(rc == 0, "okegw exited with %s on SIGTERM" % rc)
     check(not p.non_catalogue(), "the peer was down but got %r" % p.non_catalogue())
+    h = g.request("GET", "/healthz").json()
+    check(h.get("outbox") == len(every), "/healthz with the peer down: %r (want outbox %d)"
+          % (h, len(every)))
     p.up()
     g.start()
     rec = g.wait_log(lambda x: "open deliveries resumed" in str(x.get("msg", "")), 5 * time_scale())
