@@ -157,8 +157,8 @@ int okegw_is_live_ta(const okegw_connector *c) {
 
 /* A zitting or deelname counts as delivered once its TA said 2xx: only then
  * does it open the return route (flows 3, 4) and flow 6 for its person. The
- * outbox calls this before it writes the delivery's end, so what it opens
- * is durable before the sender hears back. */
+ * outbox calls this before the sender hears back; the store runs its jobs in
+ * order, so the sender's next request already finds what this opened. */
 void okegw_on_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
                         const cJSON *body) {
   okegw_gateway *g = ud;

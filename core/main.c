@@ -118,18 +118,25 @@ static int run(const char *file) {
   a.loop = uv_default_loop();
   okegw_log(OKEGW_LOG_INFO, NULL, "okegw %s starting with %s (%zu connector(s))", OKEGW_VERSION,
             file, conf.nconnectors);
-  int rc = okegw_gateway_start(a.loop, &conf, &a.gw);
+  /* Signals are caught before the gateway listens: a SIGTERM right after
+   * the "listening" line is a drain, not a kill. They are handled once the
+   * loop runs, when a.gw is set. */
   uv_signal_init(a.loop, &a.sigterm);
   uv_signal_init(a.loop, &a.sigint);
   uv_signal_init(a.loop, &a.sighup);
   a.sigterm.data = a.sigint.data = a.sighup.data = &a;
-  if (rc == 0) {
-    uv_signal_start(&a.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&a.sigint, on_signal, SIGINT);
-    uv_signal_start(&a.sighup, on_sighup, SIGHUP);
-  } else if (a.gw) {
+  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&a.sigint, on_signal, SIGINT);
+  uv_signal_start(&a.sighup, on_sighup, SIGHUP);
+  int rc = okegw_gateway_start(a.loop, &conf, &a.gw);
+  if (rc != 0) {
+    uv_signal_stop(&a.sigterm);
+    uv_signal_stop(&a.sigint);
+    uv_signal_stop(&a.sighup);
+  }
+  if (rc != 0 && a.gw) {
     okegw_gateway_stop(a.gw, on_stopped, &a);
-  } else {
+  } else if (rc != 0) {
     uv_close((uv_handle_t *)&a.sigterm, NULL);
     uv_close((uv_handle_t *)&a.sigint, NULL);
     uv_close((uv_handle_t *)&a.sighup, NULL);

@@ -27,13 +27,14 @@
 #define PRUNE_EVERY 60 /* polls */
 
 enum phase {
-  P_ADDING, /* being written; not in a queue yet */
-  P_QUEUED, /* behind another delivery of its resource */
-  P_READY,  /* head, in its connector's ready FIFO */
-  P_TIMED,  /* head, waiting for next_ms */
-  P_FLIGHT, /* head, an attempt is running */
-  P_ENDING, /* head, its end is being written */
-  P_DEAD    /* head, dead-lettered: holds its resource until an operator acts */
+  P_ADDING,  /* being written; not in a queue yet */
+  P_QUEUED,  /* behind another delivery of its resource */
+  P_READY,   /* head, in its connector's ready FIFO */
+  P_TIMED,   /* head, waiting for next_ms */
+  P_FLIGHT,  /* head, an attempt is running */
+  P_ENDING,  /* head, its end is being written */
+  P_STALLED, /* head, writing its end failed: written again from the tick */
+  P_DEAD     /* head, dead-lettered: holds its resource until an operator acts */
 };
 
 typedef struct rq rq;
@@ -46,8 +47,11 @@ struct dlv {
   int interaction;
   enum phase phase;
   rq *q;
-  dlv *next;   /* in its resource queue, by id */
-  int dropped; /* an operator dropped it during an attempt */
+  dlv *next;     /* in its resource queue, by id */
+  int dropped;   /* an operator dropped it during an attempt */
+  int drop_body; /* its end forgets the body */
+  long long end_again_at;
+  dlv *snext; /* stalled list */
   double started;
   /* the sender, while it waits */
   okegw_push_cb cb;
@@ -82,11 +86,12 @@ struct okegw_outbox {
   void *tree;
   rq *all, *timed;
   dlv *waiting;
+  dlv *stalled;
   size_t depth;  /* deliveries in queues */
   size_t flying; /* attempts running */
   size_t jobs;   /* store jobs that call back here */
   uv_timer_t tick, poll;
-  int tick_on, loaded, closing, handles_open, polling;
+  int tick_on, loaded, loading, closing, handles_open, polling;
   unsigned polls;
   okegw_delivered_fn delivered;
   void *ud;
@@ -438,6 +443,7 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
+static void write_end(okegw_outbox *ob, dlv *d);
 
 /* Writes d's end (delivered, failed, dropped or dead). The sender hears the
  * peer's answer now: its push is durable already, and should okegw die
@@ -447,13 +453,15 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
 static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body) {
   if (a)
     release(ob, d, a);
+  d->drop_body = drop_body;
+  write_end(ob, d);
+}
+
+static void write_end(okegw_outbox *ob, dlv *d) {
   d->phase = P_ENDING;
-  if (okegw_store_delivery_update(ob->store, &d->r, drop_body, on_ended, d) == 0) {
-    ob->jobs++;
-    return;
-  }
   ob->jobs++;
-  on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
+  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, on_ended, d) < 0)
+    on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
@@ -468,15 +476,25 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     maybe_free(ob);
     return;
   }
-  if (rc != OKEGW_STORE_OK)
+  release(ob, d, NULL); /* dead: still someone's to act on (202) */
+  if (rc != OKEGW_STORE_OK) {
+    /* the resource waits: were the next one to go now, this one would go
+     * again after a restart, after it */
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){
                   .connector = d->r.connector, .request_id = d->r.request_id, .latency_ms = -1},
-              "could not record that delivery %lld is %s; after a restart it is sent again",
-              d->r.id, d->r.state);
-  release(ob, d, NULL); /* dead: still someone's to act on (202) */
+              "could not record that delivery %lld is %s; trying again in a second, later "
+              "deliveries of %s wait",
+              d->r.id, d->r.state, d->r.resource);
+    d->phase = P_STALLED;
+    d->end_again_at = wall_ms() + 1000;
+    d->snext = ob->stalled;
+    ob->stalled = d;
+    tick_on(ob);
+    return;
+  }
   rq *q = d->q;
-  if (strcmp(d->r.state, "dead") == 0) {
+  if (strcmp(d->r.state, "dead") == 0 && !d->dropped) {
     schedule(ob, q); /* stays at the head, holding the resource */
     return;
   }
@@ -608,7 +626,16 @@ static void on_tick(uv_timer_t *t) {
       schedule(ob, q);
     }
   }
-  if (!ob->waiting && !ob->timed) {
+  for (dlv **pp = &ob->stalled; *pp;) {
+    dlv *d = *pp;
+    if (d->end_again_at <= now) {
+      *pp = d->snext;
+      write_end(ob, d);
+    } else {
+      pp = &d->snext;
+    }
+  }
+  if (!ob->waiting && !ob->timed && !ob->stalled) {
     uv_timer_stop(&ob->tick);
     ob->tick_on = 0;
   }
@@ -660,7 +687,7 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
     int pending = strcmp(rec->state, "pending") == 0;
     if (ci == (size_t)-1) {
       /* closing, or a connector this gateway does not carry */
-    } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING)) {
+    } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING || d->phase == P_STALLED)) {
       d->dropped = !pending;
     } else if (d && pending) {
       int head = q->head == d;
@@ -694,8 +721,12 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
   maybe_free(ob);
 }
 
+static void load(okegw_outbox *ob);
+
 static void on_poll(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
+  if (!ob->loaded && !ob->loading)
+    load(ob); /* the first read failed: nothing may go before it worked */
   if (!ob->loaded || ob->polling)
     return;
   if (okegw_store_delivery_requeued(ob->store, on_requeued, ob) == 0) {
@@ -711,10 +742,15 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
   (void)id;
   okegw_outbox *ob = ud;
   ob->jobs--;
+  ob->loading = 0;
   size_t skipped = 0, loaded = 0, dead = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!ob->closing && rc == OKEGW_STORE_OK) {
-      dlv *d = adopt(ob, &recs[i], &skipped);
+    okegw_delivery_rec *rec = &recs[i];
+    size_t ci = conn_index(ob, rec->connector);
+    /* a read again after a failed one also finds pushes stored meanwhile */
+    int known = ci != (size_t)-1 && find(rq_get(ob, ci, rec->resource, 0), rec->id);
+    if (!ob->closing && rc == OKEGW_STORE_OK && !known) {
+      dlv *d = adopt(ob, rec, &skipped);
       rq *q = d ? rq_get(ob, d->ci, d->r.resource, 1) : NULL;
       if (q) {
         enqueue(ob, q, d);
@@ -724,17 +760,20 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
         dlv_free(d);
       }
     }
-    okegw_delivery_rec_free(&recs[i]);
+    okegw_delivery_rec_free(rec);
   }
   free(recs);
   if (ob->closing) {
     maybe_free(ob);
     return;
   }
-  if (rc != OKEGW_STORE_OK)
+  if (rc != OKEGW_STORE_OK) {
     okegw_log(OKEGW_LOG_ERROR, NULL,
-              "outbox: could not read the open deliveries; they are sent after the next start");
-  else if (loaded || skipped)
+              "outbox: could not read the open deliveries; nothing is sent until that works "
+              "(tried again every second)");
+    return;
+  }
+  if (loaded || skipped)
     okegw_log(OKEGW_LOG_INFO, NULL,
               "outbox: %zu open deliveries resumed (%zu dead, waiting for an operator); %zu wait "
               "for a connector that is off or gone",
@@ -743,6 +782,13 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
   for (rq *q = ob->all, *next; q; q = next) {
     next = q->anext;
     schedule(ob, q);
+  }
+}
+
+static void load(okegw_outbox *ob) {
+  if (okegw_store_delivery_load_open(ob->store, on_loaded, ob) == 0) {
+    ob->jobs++;
+    ob->loading = 1;
   }
 }
 
@@ -773,10 +819,7 @@ int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *co
   ob->handles_open = 2;
   uv_timer_start(&ob->poll, on_poll, POLL_MS, POLL_MS);
   uv_unref((uv_handle_t *)&ob->poll);
-  if (okegw_store_delivery_load_open(store, on_loaded, ob) == 0)
-    ob->jobs++;
-  else
-    ob->loaded = 1;
+  load(ob);
   *out = ob;
   return 0;
 }
@@ -817,9 +860,9 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
 
 int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
                       const cJSON *parsed, okegw_push_cb cb, void *ud) {
-  size_t ci = (size_t)(conn - ob->cs[0].conn);
-  if (ob->closing || !ob->ncs || ci >= ob->ncs)
+  if (ob->closing || !ob->ncs || conn < ob->cs[0].conn || conn >= ob->cs[0].conn + ob->ncs)
     return -1;
+  size_t ci = (size_t)(conn - ob->cs[0].conn);
   dlv *d = calloc(1, sizeof *d);
   if (!d)
     return -1;
@@ -869,16 +912,16 @@ static void on_handle_closed(uv_handle_t *h) {
 void okegw_outbox_close(okegw_outbox *ob) {
   if (!ob || ob->closing)
     return;
-  /* nobody should still wait (the server drained): answer them anyway */
-  while (ob->waiting)
-    release(ob, ob->waiting, NULL);
+  /* nobody waits any more: the server answered every request before the
+   * gateway closes the outbox */
   ob->closing = 1;
   for (rq *q = ob->all, *qn; q; q = qn) {
     qn = q->anext;
     for (dlv *d = q->head, *dn; d; d = dn) {
       dn = d->next;
       d->q = NULL;
-      /* those under way are freed when their attempt or write ends */
+      /* those under way are freed when their attempt or write ends (a
+       * stalled one has neither) */
       if (d->phase != P_FLIGHT && d->phase != P_ENDING)
         dlv_free(d);
     }

@@ -7,7 +7,7 @@
  * leave one at a time in the order received, the next only once the end of
  * the previous one is durable, so a repeat after a crash is never a reorder.
  * Different resources go in parallel, up to delivery_concurrency per
- * connector. 5xx, 408, 429, timeouts and transport errors are retried with
+ * connector. 5xx, 408, 425, 429, timeouts and transport errors are retried with
  * exponential backoff and jitter until delivery_max_age_s, then the delivery
  * is dead and holds back later ones of its resource until an operator
  * retries or drops it (`okegw deliveries`). Other 4xx and mapping errors

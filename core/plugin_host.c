@@ -35,6 +35,7 @@ struct oke_exchange {
   okegw_connector *conn;
   okegw_exchange_done done;
   void *ud;
+  uint64_t guard_ms;
   int answered;  /* done() ran */
   int responded; /* the plugin called respond */
   uv_timer_t guard;
@@ -203,7 +204,7 @@ static void on_guard(uv_timer_t *t) {
   oke_exchange *x = t->data;
   char detail[256];
   snprintf(detail, sizeof detail, "connector '%s' did not answer within %llu ms",
-           x->conn->conf->name, (unsigned long long)x->conn->guard_ms);
+           x->conn->conf->name, (unsigned long long)x->guard_ms);
   if (x->begun && x->ops && !x->sink) {
     /* a stream that stalled: cut it off; later writes go nowhere */
     x->sink = 1;
@@ -262,7 +263,7 @@ static int h_respond_write(oke_exchange *x, const char *data, size_t len) {
       return OKE_EIO;
     }
     /* progress: a slow but moving stream is fine */
-    uv_timer_start(&x->guard, on_guard, x->conn->guard_ms, 0);
+    uv_timer_start(&x->guard, on_guard, x->guard_ms, 0);
     return OKE_OK;
   }
   if (x->st_buf.len + len > STREAM_COLLECT_MAX || okegw_buf_append(&x->st_buf, data, len) < 0) {
@@ -372,7 +373,9 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
   c->in_flight++;
   /* The plugin has its own timeouts; the guard only catches a plugin that
    * never answers, so a slow connector can never hang a caller. */
-  uv_timer_start(&x->guard, on_guard, c->guard_ms, 0);
+  x->guard_ms =
+      strcmp(req->method, "PUT") && strcmp(req->method, "PATCH") ? c->guard_ms : c->push_guard_ms;
+  uv_timer_start(&x->guard, on_guard, x->guard_ms, 0);
   int rc = c->plugin->deliver(c->state, x, &x->req);
   if (rc != OKE_OK && !x->responded) {
     int status = rc == OKE_EUNSUP ? 501 : 502;
@@ -653,6 +656,10 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
     return -1;
   long guard = c->conf->timeout_ms + 1000;
   c->guard_ms = (uint64_t)(max_wait_ms > 0 && max_wait_ms < guard ? max_wait_ms : guard);
+  /* a push the guard gave up on while the plugin still carries it would be
+   * tried again by the outbox, and the second attempt could overtake the
+   * first: its guard waits out the plugin's own timeout */
+  c->push_guard_ms = (uint64_t)guard;
   c->loop = loop;
   c->http = http;
   c->auth = make_auth(c->conf);

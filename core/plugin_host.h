@@ -28,6 +28,7 @@ struct oke_conn {
   okegw_http *http;
   uv_loop_t *loop;
   uint64_t guard_ms;         /* an exchange not answered by then gets 504 */
+  uint64_t push_guard_ms;    /* same for a PUT/PATCH: never before timeout_ms has passed */
   size_t max_document_bytes; /* largest streamed answer (documents) */
   size_t in_flight;
   okegw_mapset *maps; /* current Lua mappings (a reload swaps them) */

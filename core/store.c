@@ -262,8 +262,8 @@ static int run_delivery_job(okegw_store *s, job *j) {
     return sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
   case JOB_DLOAD:
   case JOB_DREQUEUE: {
-    /* not kept prepared: they run once at startup, or when an operator
-     * changed something */
+    /* not kept prepared: the load runs at startup, the requeue read once a
+     * second and finds nothing most of the time */
     const char *sql = j->kind == JOB_DLOAD
                           ? "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE state IN "
                             "('pending', 'dead') ORDER BY id"
@@ -292,10 +292,12 @@ static int run_delivery_job(okegw_store *s, job *j) {
   case JOB_DPRUNE: {
     /* retention never touches what is still to be delivered (pending) or
      * waits for an operator (dead) */
-    if (sqlite3_prepare_v2(s->db,
-                           "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND state IN "
-                           "('delivered', 'failed', 'dropped') AND keep_until_ms < ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            s->db,
+            "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND keep_until_ms IS "
+            "NOT NULL AND keep_until_ms < ?1 AND state IN ('delivered', 'failed', "
+            "'dropped')",
+            -1, &st, NULL) != SQLITE_OK)
       return OKEGW_STORE_ERROR;
     sqlite3_bind_int64(st, 1, wall_ms());
     int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
@@ -362,6 +364,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(state, id) "
     "  WHERE state IN ('pending', 'dead');"
     "CREATE INDEX IF NOT EXISTS deliveries_requeue ON deliveries(id) WHERE requeue = 1;"
+    "CREATE INDEX IF NOT EXISTS deliveries_kept ON deliveries(keep_until_ms) "
+    "  WHERE body IS NOT NULL AND keep_until_ms IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(updated_ms) "
     "  WHERE state IN ('delivered', 'failed', 'dropped');";
 
@@ -489,10 +493,11 @@ static void exec_simple(okegw_store *s, const char *sql) {
   }
 }
 
-/* A failed commit: nothing of the batch was written. */
+/* A failed batch: nothing of it was written. */
 static void rollback(okegw_store *s, job *batch) {
-  okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
-  exec_simple(s, "ROLLBACK");
+  okegw_log(OKEGW_LOG_ERROR, NULL, "store: transaction failed: %s", sqlite3_errmsg(s->db));
+  if (!sqlite3_get_autocommit(s->db))
+    exec_simple(s, "ROLLBACK");
   for (job *j = batch; j; j = j->next)
     if (j->kind != JOB_LOOKUP && j->kind != JOB_DGET)
       j->result.rc = j->drc = OKEGW_STORE_ERROR;
@@ -523,10 +528,18 @@ static void store_thread(void *arg) {
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
     } else {
-      for (job *j = batch; j; j = j->next)
+      /* after a disk-full or I/O error SQLite may have rolled the whole
+       * transaction back itself: then the rest must not run outside it */
+      int lost = 0;
+      for (job *j = batch; j && !lost; j = j->next) {
         run_job(s, j);
-      sqlite3_step(s->st_commit);
-      if (sqlite3_reset(s->st_commit) != SQLITE_OK)
+        lost = sqlite3_get_autocommit(s->db);
+      }
+      if (!lost) {
+        sqlite3_step(s->st_commit);
+        lost = sqlite3_reset(s->st_commit) != SQLITE_OK;
+      }
+      if (lost)
         rollback(s, batch);
     }
     uv_mutex_lock(&s->mu);
