@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 50
 #define POLL_MS 1000
 #define PRUNE_EVERY 60 /* polls */
 
@@ -92,6 +91,7 @@ struct okegw_outbox {
   size_t jobs;   /* store jobs that call back here */
   uv_timer_t tick, poll;
   int tick_on, loaded, loading, closing, handles_open, polling;
+  long long tick_at; /* when the armed tick fires */
   unsigned polls;
   okegw_delivered_fn delivered;
   void *ud;
@@ -212,11 +212,14 @@ static void unlist(okegw_outbox *ob, rq *q) {
 
 static void on_tick(uv_timer_t *t);
 
-static void tick_on(okegw_outbox *ob) {
-  if (!ob->tick_on && !ob->closing) {
-    ob->tick_on = 1;
-    uv_timer_start(&ob->tick, on_tick, TICK_MS, TICK_MS);
-  }
+/* Makes the tick fire at `at` (wall ms) or sooner. */
+static void tick_at(okegw_outbox *ob, long long at) {
+  if (ob->closing || (ob->tick_on && ob->tick_at <= at))
+    return;
+  long long now = wall_ms(), ms = at > now ? at - now : 0;
+  ob->tick_on = 1;
+  ob->tick_at = now + ms;
+  uv_timer_start(&ob->tick, on_tick, (uint64_t)ms, 0);
 }
 
 static void attempt(okegw_outbox *ob, dlv *d);
@@ -261,7 +264,7 @@ static void schedule(okegw_outbox *ob, rq *q) {
     if (ob->timed)
       ob->timed->tprev = q;
     ob->timed = q;
-    tick_on(ob);
+    tick_at(ob, h->r.next_ms);
     return;
   }
   h->phase = P_READY;
@@ -341,7 +344,7 @@ static void wait_add(okegw_outbox *ob, dlv *d, long wait_ms) {
   if (ob->waiting)
     ob->waiting->wprev = d;
   ob->waiting = d;
-  tick_on(ob);
+  tick_at(ob, d->wait_until);
 }
 
 /* Tells the waiting sender how it went (a = NULL: still under way). */
@@ -490,7 +493,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     d->end_again_at = wall_ms() + 1000;
     d->snext = ob->stalled;
     ob->stalled = d;
-    tick_on(ob);
+    tick_at(ob, d->end_again_at);
     return;
   }
   rq *q = d->q;
@@ -611,8 +614,11 @@ static void attempt(okegw_outbox *ob, dlv *d) {
 
 /* ---- timers ------------------------------------------------------------ */
 
+/* Releases senders whose wait is over, starts deliveries whose pause is
+ * over, writes stalled ends again; then sleeps until the next of those. */
 static void on_tick(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
+  ob->tick_on = 0;
   long long now = wall_ms();
   for (dlv *d = ob->waiting, *next; d; d = next) {
     next = d->wnext;
@@ -635,10 +641,15 @@ static void on_tick(uv_timer_t *t) {
       pp = &d->snext;
     }
   }
-  if (!ob->waiting && !ob->timed && !ob->stalled) {
-    uv_timer_stop(&ob->tick);
-    ob->tick_on = 0;
-  }
+  long long next = 0;
+  for (dlv *d = ob->waiting; d; d = d->wnext)
+    next = !next || d->wait_until < next ? d->wait_until : next;
+  for (rq *q = ob->timed; q; q = q->tnext)
+    next = !next || q->head->r.next_ms < next ? q->head->r.next_ms : next;
+  for (dlv *d = ob->stalled; d; d = d->snext)
+    next = !next || d->end_again_at < next ? d->end_again_at : next;
+  if (next)
+    tick_at(ob, next);
 }
 
 static size_t conn_index(okegw_outbox *ob, const char *name) {
