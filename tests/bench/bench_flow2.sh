@@ -229,7 +229,7 @@ fi
 # ---- report -------------------------------------------------------------------
 
 echo
-echo "okegw flow-2 benchmark: PUT $ASSOC_PATH ($(wc -c <"$ASSOC_BODY") byte JSON body)"
+echo "okegw flow-2 benchmark: PUT /ooapi/associations/{new id} per request ($(wc -c <"$ASSOC_BODY") byte JSON body; each a durable push)"
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
 echo
