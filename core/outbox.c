@@ -291,7 +291,7 @@ static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
     q->tail = d;
   } else {
     dlv **pp = &q->head;
-    if ((*pp)->phase == P_FLIGHT || (*pp)->phase == P_ENDING)
+    if ((*pp)->phase == P_FLIGHT || (*pp)->phase == P_ENDING || (*pp)->phase == P_STALLED)
       pp = &(*pp)->next;
     while (*pp && (*pp)->r.id < d->r.id)
       pp = &(*pp)->next;
