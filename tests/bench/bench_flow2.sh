@@ -83,7 +83,7 @@ EOF
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); sys.exit(0 if a["associationId"]==sys.argv[2] and a["offering"]==sys.argv[3] else 1)' \
   "$ASSOC_BODY" "$ASSOCIATION_ID" "$OFFERING_ID" || die "the association fixture does not match the expected ids"
 
-# ---- 1. the supplier stand-in (nginx) -----------------------------------------
+# ---- 1, 2. the supplier stand-in (nginx) and nginx as a plain proxy -----------
 
 read -r PEER_PORT PROXY_PORT <<<"$(free_ports 2)"
 [[ -n ${PROXY_PORT:-} ]] || die "cannot find free ports"
@@ -111,20 +111,7 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
 }
 EOF
 } >"$TMP/peer/nginx.conf"
-start_nginx peer
-PEER_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$PEER_PORT/" "$PEER_PID" 10 ||
-  die "the peer nginx did not come up: $(tail -5 "$TMP/peer/error.log" 2>/dev/null)"
-log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT"
-
-# ---- 2. nginx as a plain reverse proxy ----------------------------------------
-
-nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
-start_nginx proxy
-PROXY_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
-  die "the proxy nginx did not come up: $(tail -5 "$TMP/proxy/error.log" 2>/dev/null)"
-log "proxy nginx (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
+start_peer_and_proxy
 
 # the peer and the proxy answer the benchmark request, and keep-alive survives a
 # PUT body (two PUTs on one curl connection, then a GET of the page)

@@ -175,7 +175,7 @@ else
   SPREAD="$BENCH_IDS_PER_THREAD associations per wrk thread of $((CONNECTIONS / THREADS)) connections, round-robin"
 fi
 
-# ---- 1. the stand-in for both peers (nginx) ------------------------------------
+# ---- 1, 2. the stand-in for both peers (nginx) and nginx as a plain proxy ------
 #
 # One nginx is the test supplier (TA) under /ta/ and the planning system (TPL)
 # under /tpl/. Everything okegw sends answers 200 with an empty body, except a
@@ -216,20 +216,7 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
 }
 EOF
 } >"$TMP/peer/nginx.conf"
-start_nginx peer
-PEER_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$PEER_PORT/" "$PEER_PID" 10 ||
-  die "the peer nginx did not come up: $(tail -5 "$TMP/peer/error.log" 2>/dev/null)"
-log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT: TA under /ta/ooapi, TPL under /tpl/ooapi"
-
-# ---- 2. nginx as a plain reverse proxy ----------------------------------------
-
-nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
-start_nginx proxy
-PROXY_PID=$NGINX_PID
-wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
-  die "the proxy nginx did not come up: $(tail -5 "$TMP/proxy/error.log" 2>/dev/null)"
-log "proxy nginx (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
+start_peer_and_proxy ": TA under /ta/ooapi, TPL under /tpl/ooapi"
 
 # the peer and the proxy answer the benchmark request, keep-alive survives a
 # PATCH body (two PATCHes on one curl connection, then a GET of the page), and

@@ -237,6 +237,23 @@ start_nginx() { # NAME: conf in $TMP/NAME/nginx.conf; sets NGINX_PID
   PIDS+=("$NGINX_PID")
 }
 
+# start_peer_and_proxy [WHAT]: the peer nginx (its $TMP/peer/nginx.conf written
+# already) and, in front of it, nginx as a plain reverse proxy; sets PEER_PID and
+# PROXY_PID. WHAT is appended to the peer's log line.
+start_peer_and_proxy() {
+  start_nginx peer
+  PEER_PID=$NGINX_PID
+  wait_http "http://127.0.0.1:$PEER_PORT/" "$PEER_PID" 10 ||
+    die "the peer nginx did not come up: $(tail -5 "$TMP/peer/error.log" 2>/dev/null)"
+  log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT${1:-}"
+  nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
+  start_nginx proxy
+  PROXY_PID=$NGINX_PID
+  wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
+    die "the proxy nginx did not come up: $(tail -5 "$TMP/proxy/error.log" 2>/dev/null)"
+  log "proxy nginx (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
+}
+
 nginx_errors() { # FILE...: fails (prints the last lines) when nginx logged errors
   if grep -q '\[\(error\|crit\|alert\|emerg\)\]' "$@" 2>/dev/null; then
     grep -h '\[\(error\|crit\|alert\|emerg\)\]' "$@" | tail -3

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -33,9 +32,9 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from okegwtest import (check, check_2xx, conf, fixture, free_port, make_association,  # noqa: E402
-                       make_components, make_offering, ooapi_connector, run_tests, time_scale,
-                       wrapper)
+from okegwtest import (QuietHandler, check, check_2xx, conf, fixture, free_port,  # noqa: E402
+                       make_association, make_components, make_offering, ooapi_connector,
+                       run_tests, time_scale, wrapper)
 
 TOKENS = {"planning": "planning-calls-okegw-crash-1", "alpha": "alpha-calls-okegw-crash-22"}
 PER_OFFERING = 25  # deelnames per zitting
@@ -87,32 +86,8 @@ def result_body(aid, seq):
 # --------------------------------------------------------------------------
 # The planning system (TPL): records every flow-3 PATCH it gets
 
-class _TplHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _TplHandler(QuietHandler):
     server_version = "RecordingTPL/1.0"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def handle(self):
-        try:
-            super().handle()
-        except (ConnectionError, socket.timeout, OSError):
-            pass
-
-    def _body(self):
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            body = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return body
-                body += self.rfile.read(size)
-                self.rfile.readline()
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
 
     def _answer(self, status):
         self.send_response(status)
@@ -122,7 +97,7 @@ class _TplHandler(http.server.BaseHTTPRequestHandler):
 
     def _dispatch(self):
         rec = self.server.recorder
-        body = self._body()
+        body = self._read_body()
         key = rec.begin(self.command, self.path, body)
         try:
             if rec.delay:

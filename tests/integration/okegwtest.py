@@ -610,9 +610,10 @@ def _page(items, query, default_size=10):
             "items": items[start:start + size]}
 
 
-class _PeerHandler(http.server.BaseHTTPRequestHandler):
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive handler base for test peers: no request log, a
+    dropped connection is not an error, bodies by length or chunked."""
     protocol_version = "HTTP/1.1"
-    server_version = "FakeTA/1.0"
 
     def log_message(self, fmt, *args):  # quiet
         pass
@@ -637,6 +638,10 @@ class _PeerHandler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
+
+
+class _PeerHandler(QuietHandler):
+    server_version = "FakeTA/1.0"
 
     def _send(self, status, obj=None, ctype="application/json", raw=None):
         if raw is not None:
