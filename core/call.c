@@ -301,9 +301,19 @@ static void push(okegw_call *c, okegw_connector *conn, const oke_request *req) {
                   .body_len = req->body_len,
                   .body_sha256 = digest,
                   .request_id = req->request_id};
-  if (okegw_outbox_push(c->g->outbox, conn, &p, c->body, on_pushed, c) < 0)
+  int rc = okegw_outbox_push(c->g->outbox, conn, &p, c->body, on_pushed, c);
+  if (rc == OKEGW_OUTBOX_FULL) {
+    char *body = okegw_problem_json(
+        503, "Service Unavailable",
+        "okegw holds as many undelivered pushes as it may (outbox_max_open); this one was not "
+        "accepted: send it again later",
+        conn->conf->name);
+    okegw_finish(c, 503, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, "Retry-After: 60\r\n");
+    free(body);
+  } else if (rc < 0) {
     okegw_finish_problem(c, 503, NULL,
                          "the push could not be stored, so it was not accepted: send it again");
+  }
 }
 
 static void on_delivery_read(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {

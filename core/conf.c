@@ -209,6 +209,9 @@ static void gateway_key(parse_state *ps, const char *k, const char *v) {
       ERR(ps, "store_sync: expected full or normal, got '%s'", v);
     else
       set_str(&c->store_sync, v);
+  } else if (strcmp(k, "outbox_max_open") == 0) {
+    if (parse_long(v, 1, 10000000L, &c->outbox_max_open) < 0)
+      ERR(ps, "outbox_max_open: expected a number from 1 to 10000000, got '%s'", v);
   } else if (strcmp(k, "delivery_retention_s") == 0) {
     if (parse_long(v, 60, 3660L * 86400, &c->delivery_retention_s) < 0)
       ERR(ps, "delivery_retention_s: expected seconds from 60 to 316224000 (3660 days), got '%s'",
@@ -470,6 +473,7 @@ static void defaults(okegw_conf *c) {
   c->store = resolve_path(c, "okegw.db");
   c->store_sync = okegw_strdup("full");
   c->delivery_retention_s = 30L * 86400;
+  c->outbox_max_open = 100000;
   c->max_header_bytes = 16384;
   c->max_body_bytes = 1048576;
   c->max_document_bytes = (size_t)64 << 20;

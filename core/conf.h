@@ -76,6 +76,7 @@ typedef struct okegw_conf {
   char *store;               /* SQLite file path, resolved against dir */
   char *store_sync;          /* SQLite synchronous: "full" or "normal" */
   long delivery_retention_s; /* ended deliveries are forgotten after this */
+  long outbox_max_open;      /* undelivered pushes held at most; more get 503 */
   size_t max_header_bytes;
   size_t max_body_bytes;
   size_t max_document_bytes;

@@ -87,6 +87,7 @@ struct okegw_outbox {
   dlv *waiting;
   dlv *stalled;
   size_t depth;  /* deliveries in queues */
+  size_t adding; /* pushes being stored */
   size_t flying; /* attempts running */
   size_t jobs;   /* store jobs that call back here */
   uv_timer_t tick, poll;
@@ -841,6 +842,7 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
   dlv *d = ud;
   okegw_outbox *ob = d->ob;
   ob->jobs--;
+  ob->adding--;
   if (ob->closing || rc != OKEGW_STORE_OK) {
     okegw_push_cb cb = d->cb;
     void *cb_ud = d->cb_ud;
@@ -873,6 +875,9 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
                       const cJSON *parsed, okegw_push_cb cb, void *ud) {
   if (ob->closing || !ob->ncs || conn < ob->cs[0].conn || conn >= ob->cs[0].conn + ob->ncs)
     return -1;
+  /* memory holds every open delivery: past the limit the sender must wait */
+  if (ob->depth + ob->adding >= (size_t)ob->conf->outbox_max_open)
+    return OKEGW_OUTBOX_FULL;
   size_t ci = (size_t)(conn - ob->cs[0].conn);
   dlv *d = calloc(1, sizeof *d);
   if (!d)
@@ -909,6 +914,7 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
     return -1;
   }
   ob->jobs++;
+  ob->adding++;
   return 0;
 }
 

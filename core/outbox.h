@@ -57,9 +57,12 @@ typedef void (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_
 int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
                        okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
                        void *ud, okegw_outbox **out);
+enum { OKEGW_OUTBOX_FULL = -2 };
+
 /* Makes p durable and starts delivering it; cb runs once, later. `parsed`
  * is p->body parsed (or NULL); it is used only before this returns or while
- * cb has not run. Returns -1 (cb will not run) when the store refuses. */
+ * cb has not run. Returns -1 (cb will not run) when the store refuses, and
+ * OKEGW_OUTBOX_FULL when outbox_max_open pushes are undelivered already. */
 int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
                       const cJSON *parsed, okegw_push_cb cb, void *ud);
 /* Deliveries held in memory (pending, in flight, dead). */

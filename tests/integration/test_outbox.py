@@ -294,6 +294,30 @@ def test_concurrency_limit_frees_slots(t):
          timeout=5 * time_scale())
 
 
+def test_outbox_full_refuses_with_retry_after(t):
+    """Past outbox_max_open undelivered pushes a new one is refused (503 with
+    Retry-After, nothing stored); once the peer caught up, pushes are accepted
+    again."""
+    p = Peer(make_components(1), name="ta")
+    t.cleanups.append(p.stop)
+    g = t.gateway(conf([("ta", ooapi_connector(p, **FAST))], outbox_max_open=2))
+    flow0(g, 1)
+    offs = [make_offering(p.catalogue[0]["componentId"]) for _ in range(3)]
+    p.down()
+    ids = [accepted(put_named(g, o, "full"), "push %d" % i) for i, o in enumerate(offs[:2])]
+    r = put_named(g, offs[2], "full")
+    prob = check_problem(r, 503, "a push past outbox_max_open")
+    check(r.header("Retry-After") == "60", "no Retry-After on the refusal: %r" % r.headers)
+    check("outbox_max_open" in prob.get("detail", ""), "the refusal does not say why: %r" % prob)
+    check(len(listed(t, g)) == 2, "the refused push was stored: %r" % listed(t, g))
+    p.up()
+    for did in ids:
+        wait_state(g, did, "delivered", 10)
+    poll("the outbox emptied", lambda: g.request("GET", "/healthz").json().get("outbox") == 0, 5)
+    r = put_named(g, offs[2], "full")
+    check(r.status in (201, 202), "a push after the outbox emptied: %s" % r.short())
+
+
 def test_restart_resumes(t):
     g, p = setup_ta(t, 2, **FAST)
     offs = [make_offering(c["componentId"]) for c in p.catalogue]

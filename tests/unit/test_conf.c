@@ -174,6 +174,7 @@ static void outbox_keys(void **state) {
   assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\n", &c, &d), 0);
   assert_string_equal(c.store_sync, "full");
   assert_int_equal(c.delivery_retention_s, 30L * 86400);
+  assert_int_equal(c.outbox_max_open, 100000);
   okegw_conf_connector *a = &c.connectors[0];
   assert_int_equal(a->delivery_wait_ms, 2000);
   assert_int_equal(a->delivery_max_age_s, 86400);
