@@ -5,8 +5,8 @@
  * deliveries in id order (found through a POSIX tsearch tree), a FIFO of
  * queues whose head may go now per connector, a list of queues whose head
  * waits for its next try, and the senders still waiting for an answer. One
- * 50 ms tick runs while anyone waits; a 1 s poll picks up what an operator
- * changed with `okegw deliveries` and prunes by retention. */
+ * timer (the tick) fires when the next of those is due; a 1 s poll picks up
+ * what an operator changed with `okegw deliveries` and prunes by retention. */
 #include "outbox.h"
 #include "interaction.h"
 #include "log.h"
