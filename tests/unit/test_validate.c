@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include <oke/plugin.h>
 
+#include "util.h"
 #include "validate.h"
 
 /* core/interaction.c's names; this test links validate.c alone. */
@@ -78,40 +79,11 @@ typedef struct test_case {
 
 static char dir[1024]; /* the folder of cases.txt */
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
-  char *buf = NULL;
-  size_t len = 0, cap = 0, n;
-  char chunk[4096];
-  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-    if (len + n + 1 > cap) {
-      cap = (len + n + 1) * 2;
-      char *b = realloc(buf, cap);
-      if (!b) {
-        free(buf);
-        fclose(f);
-        return NULL;
-      }
-      buf = b;
-    }
-    memcpy(buf + len, chunk, n);
-    len += n;
-  }
-  fclose(f);
-  if (!buf)
-    buf = calloc(1, 1);
-  else
-    buf[len] = '\0';
-  return buf;
-}
-
 /* A fixture relative to the cases folder, parsed; NULL when it is not JSON. */
 static cJSON *load_json(const char *name) {
   char path[2048];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  char *text = read_text(path);
+  char *text = okegw_read_file(path, 16u << 20, NULL);
   if (!text) {
     fail_msg("cannot read %s", path);
     return NULL;
