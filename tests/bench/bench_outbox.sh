@@ -65,18 +65,8 @@ bench_traps
 
 # ---- prerequisites ----------------------------------------------------------
 
-for tool in nginx wrk curl python3 ss; do
-  command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install -y nginx-light wrk curl iproute2)"
-done
-if [[ $DO_CALLGRIND == 1 ]]; then
-  command -v valgrind >/dev/null || die "valgrind not found (apt-get install -y valgrind), or set BENCH_CALLGRIND=0"
-fi
-[[ -x $OKEGW ]] || die "okegw binary not found at $OKEGW (build: cmake -S . -B build && cmake --build build -j2)"
-for f in flow2_put_offering_request.json flow2_put_association_student_request.json \
-  examples/flow3_patch_association_result_request.json; do
-  [[ -f $FIXTURES/$f ]] || die "fixture missing: $FIXTURES/$f"
-done
-[[ $CG_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_CG_REQUESTS must be a positive integer"
+bench_prerequisites flow2_put_offering_request.json flow2_put_association_student_request.json \
+  examples/flow3_patch_association_result_request.json
 for v in CONNECTIONS THREADS ASSOCIATIONS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer"
 done

@@ -110,6 +110,23 @@ run() {
   return $rc
 }
 
+# bench_prerequisites FIXTURE...: the tools, valgrind when the callgrind part
+# runs, the okegw binary, the named fixtures (under $FIXTURES) and CG_N.
+bench_prerequisites() {
+  local tool f
+  for tool in nginx wrk curl python3 ss; do
+    command -v "$tool" >/dev/null || die "$tool not found (Debian: apt-get install -y nginx-light wrk curl iproute2)"
+  done
+  if [[ $DO_CALLGRIND == 1 ]]; then
+    command -v valgrind >/dev/null || die "valgrind not found (apt-get install -y valgrind), or set BENCH_CALLGRIND=0"
+  fi
+  [[ -x $OKEGW ]] || die "okegw binary not found at $OKEGW (build: cmake -S . -B build && cmake --build build -j2)"
+  for f in "$@"; do
+    [[ -f $FIXTURES/$f ]] || die "fixture missing: $FIXTURES/$f"
+  done
+  [[ $CG_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_CG_REQUESTS must be a positive integer"
+}
+
 # bench_tmpdir NAME: the temp dir TMP, a private copy of $OKEGW in it (a rebuild
 # during the run cannot change what is measured; OKEGW then names the copy and
 # OKEGW_ID the original: path, date, sha256) and the watchdog (SIGTERM to this
