@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char audit_usage[] =
     "usage: okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N]\n"
@@ -167,31 +166,6 @@ enum {
   C_LAST_ERROR = 19
 };
 
-static long long wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Unix milliseconds as RFC 3339 in UTC: 2026-11-29T10:44:18.123Z, or to the
- * second (2026-11-29T10:44:18Z) when millis is not set. */
-static void format_time(char *out, size_t size, long long ms, int millis) {
-  long long sec = ms / 1000, frac = ms % 1000;
-  if (frac < 0) {
-    frac += 1000;
-    sec--;
-  }
-  time_t t = (time_t)sec;
-  struct tm tm;
-  size_t n = gmtime_r(&t, &tm) ? strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
-  if (n == 0)
-    snprintf(out, size, "%lld", ms); /* beyond what struct tm holds */
-  else if (millis)
-    snprintf(out + n, size - n, ".%03lldZ", frac);
-  else
-    snprintf(out + n, size - n, "Z");
-}
-
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {
   unsigned c = s[0], cp, min;
@@ -289,7 +263,7 @@ static cJSON *delivery_json(sqlite3_stmt *st) {
       v = cJSON_CreateBool(sqlite3_column_int64(st, i) != 0);
     } else if (delivery_fields[i].kind == F_TIME) {
       char t[64];
-      format_time(t, sizeof t, sqlite3_column_int64(st, i), 1);
+      okegw_format_rfc3339(sqlite3_column_int64(st, i), 1, t, sizeof t);
       v = cJSON_CreateString(t);
     } else {
       char *text = clean_text((const char *)sqlite3_column_text(st, i), 0, 0);
@@ -356,7 +330,7 @@ static int table_add(table *t, sqlite3_stmt *st) {
   }
   char **r = t->rows[t->n];
   char created[64];
-  format_time(created, sizeof created, sqlite3_column_int64(st, C_CREATED), 0);
+  okegw_format_rfc3339(sqlite3_column_int64(st, C_CREATED), 0, created, sizeof created);
   r[0] = okegw_asprintf("%lld", (long long)sqlite3_column_int64(st, C_ID));
   r[1] = okegw_strdup(created);
   r[2] = cell_text(st, C_CONNECTOR, 0);
@@ -525,7 +499,7 @@ static int deliveries_change(sqlite3 *db, int retry, const long long *given, siz
   size_t n = ngiven, refused = 0;
   okegw_buf report = {0};
   int rc = 1, step;
-  long long now = wall_ms();
+  long long now = okegw_wall_ms();
   if (sqlite3_prepare_v2(db,
                          "SELECT state, body IS NULL, keep_until_ms FROM deliveries "
                          "WHERE id = ?1",
@@ -586,7 +560,7 @@ static int deliveries_change(sqlite3 *db, int retry, const long long *given, siz
     int kept = sqlite3_column_type(sel, 2) != SQLITE_NULL && sqlite3_column_int64(sel, 2) > now;
     char until[64] = "";
     if (kept)
-      format_time(until, sizeof until, sqlite3_column_int64(sel, 2), 0);
+      okegw_format_rfc3339(sqlite3_column_int64(sel, 2), 0, until, sizeof until);
     if (retry && strcmp(was, "dead") != 0 && strcmp(was, "failed") != 0) {
       fprintf(stderr,
               "okegw deliveries: delivery %lld is %s: only dead or failed deliveries can be "

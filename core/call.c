@@ -211,7 +211,7 @@ static void on_routed_done(void *ud, const okegw_answer *a) {
 static void add_ms(cJSON *o, const char *name, long long ms) {
   if (ms) {
     char t[40];
-    okegw_ms_to_rfc3339(ms, t, sizeof t);
+    okegw_format_rfc3339(ms, 1, t, sizeof t);
     cJSON_AddStringToObject(o, name, t);
   }
 }

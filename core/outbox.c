@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 1000
@@ -98,20 +96,6 @@ struct okegw_outbox {
   void *ud;
   uint64_t rnd;
 };
-
-static long long wall_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-void okegw_ms_to_rfc3339(long long ms, char *buf, size_t bufsz) {
-  time_t s = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  size_t n = strftime(buf, bufsz, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, bufsz - n, ".%03dZ", (int)(ms % 1000));
-}
 
 static uint64_t rnd(okegw_outbox *ob) {
   /* xorshift64: jitter needs spread, not secrecy */
@@ -217,7 +201,7 @@ static void on_tick(uv_timer_t *t);
 static void tick_at(okegw_outbox *ob, long long at) {
   if (ob->closing || (ob->tick_on && ob->tick_at <= at))
     return;
-  long long now = wall_ms(), ms = at > now ? at - now : 0;
+  long long now = okegw_wall_ms(), ms = at > now ? at - now : 0;
   ob->tick_on = 1;
   ob->tick_at = now + ms;
   uv_timer_start(&ob->tick, on_tick, (uint64_t)ms, 0);
@@ -258,7 +242,7 @@ static void schedule(okegw_outbox *ob, rq *q) {
     h->phase = P_DEAD;
     return;
   }
-  if (h->r.next_ms > wall_ms()) {
+  if (h->r.next_ms > okegw_wall_ms()) {
     h->phase = P_TIMED;
     q->tprev = NULL;
     q->tnext = ob->timed;
@@ -339,7 +323,7 @@ static void remove_dlv(okegw_outbox *ob, dlv *d) {
 /* ---- the sender -------------------------------------------------------- */
 
 static void wait_add(okegw_outbox *ob, dlv *d, long wait_ms) {
-  d->wait_until = wall_ms() + wait_ms;
+  d->wait_until = okegw_wall_ms() + wait_ms;
   d->wprev = NULL;
   d->wnext = ob->waiting;
   if (ob->waiting)
@@ -491,7 +475,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
               "deliveries of %s wait",
               d->r.id, d->r.state, d->r.resource);
     d->phase = P_STALLED;
-    d->end_again_at = wall_ms() + 1000;
+    d->end_again_at = okegw_wall_ms() + 1000;
     d->snext = ob->stalled;
     ob->stalled = d;
     tick_at(ob, d->end_again_at);
@@ -532,7 +516,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   const okegw_conf_connector *cc = cconf(ob, d);
   int status = a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status;
   audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);
-  long long now = wall_ms();
+  long long now = okegw_wall_ms();
   enum outcome o = classify(a, status);
   d->r.last_status = status;
   free(d->r.last_error);
@@ -620,7 +604,7 @@ static void attempt(okegw_outbox *ob, dlv *d) {
 static void on_tick(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
   ob->tick_on = 0;
-  long long now = wall_ms();
+  long long now = okegw_wall_ms();
   for (dlv *d = ob->waiting, *next; d; d = next) {
     next = d->wnext;
     if (d->wait_until <= now)
@@ -747,7 +731,8 @@ static void on_poll(uv_timer_t *t) {
   }
   /* retention right after a start, then once a minute */
   if (ob->polls++ % PRUNE_EVERY == 0)
-    okegw_store_delivery_prune(ob->store, wall_ms() - ob->conf->delivery_retention_s * 1000LL);
+    okegw_store_delivery_prune(ob->store,
+                               okegw_wall_ms() - ob->conf->delivery_retention_s * 1000LL);
 }
 
 static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
@@ -822,7 +807,7 @@ int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *co
     ob->cs[i].conn = &conns[i];
   ob->delivered = delivered;
   ob->ud = ud;
-  ob->rnd = (uint64_t)wall_ms() * 2654435761u ^ (uint64_t)getpid();
+  ob->rnd = (uint64_t)okegw_wall_ms() * 2654435761u ^ (uint64_t)getpid();
   if (!ob->rnd)
     ob->rnd = 88172645463325252ULL;
   uv_timer_init(loop, &ob->tick);
@@ -890,7 +875,7 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
   d->cb_ud = ud;
   d->parsed = parsed;
   okegw_delivery_rec *r = &d->r;
-  r->created_ms = r->since_ms = wall_ms();
+  r->created_ms = r->since_ms = okegw_wall_ms();
   snprintf(r->state, sizeof r->state, "pending");
   const char *src[] = {conn->conf->name, p->caller,      okegw_interaction_name(p->interaction),
                        p->path,          p->resource_id, p->request_id,

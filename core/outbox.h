@@ -71,7 +71,4 @@ size_t okegw_outbox_depth(const okegw_outbox *ob);
  * without touching the store (their deliveries stay pending there). */
 void okegw_outbox_close(okegw_outbox *ob);
 
-/* RFC 3339 UTC with milliseconds for Unix ms; buf of 32 bytes. */
-void okegw_ms_to_rfc3339(long long ms, char *buf, size_t bufsz);
-
 #endif

@@ -5,8 +5,6 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 enum job_kind {
   JOB_LOOKUP,
@@ -114,12 +112,6 @@ void okegw_delivery_rec_free(okegw_delivery_rec *r) {
     free(*strs[i]);
     *strs[i] = NULL;
   }
-}
-
-static long long wall_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
 /* Prepares a statement once, on the store thread. */
@@ -248,7 +240,7 @@ static int run_delivery_job(okegw_store *s, job *j) {
     if (!st)
       return OKEGW_STORE_ERROR;
     sqlite3_bind_int64(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, wall_ms());
+    sqlite3_bind_int64(st, 2, okegw_wall_ms());
     bind_text(st, 3, r->state);
     sqlite3_bind_int(st, 4, r->attempts);
     bind_ms(st, 5, r->next_ms);
@@ -299,7 +291,7 @@ static int run_delivery_job(okegw_store *s, job *j) {
             "'dropped')",
             -1, &st, NULL) != SQLITE_OK)
       return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, wall_ms());
+    sqlite3_bind_int64(st, 1, okegw_wall_ms());
     int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
     sqlite3_finalize(st);
     if (rc != OKEGW_STORE_OK ||
@@ -737,12 +729,7 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   j->status = a->status;
   j->latency_ms = a->latency_ms;
   /* the time it ended, as RFC 3339 UTC with milliseconds */
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  struct tm tm;
-  gmtime_r(&tv.tv_sec, &tm);
-  size_t n = strftime(j->at, sizeof j->at, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(j->at + n, sizeof j->at - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+  okegw_format_rfc3339(okegw_wall_ms(), 1, j->at, sizeof j->at);
   return submit(s, j);
 }
 

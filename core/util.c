@@ -74,6 +74,29 @@ double okegw_now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+long long okegw_wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void okegw_format_rfc3339(long long ms, int millis, char *out, size_t size) {
+  long long sec = ms / 1000, frac = ms % 1000;
+  if (frac < 0) {
+    frac += 1000;
+    sec--;
+  }
+  time_t t = (time_t)sec;
+  struct tm tm;
+  size_t n = gmtime_r(&t, &tm) ? strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm) : 0;
+  if (n == 0)
+    snprintf(out, size, "%lld", ms);
+  else if (millis)
+    snprintf(out + n, size - n, ".%03lldZ", frac);
+  else
+    snprintf(out + n, size - n, "Z");
+}
+
 int okegw_buf_append(okegw_buf *b, const void *p, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;

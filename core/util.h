@@ -13,6 +13,12 @@ char *okegw_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 char *okegw_read_file(const char *path, size_t max, size_t *len);
 /* Monotonic milliseconds (for latency figures). */
 double okegw_now_ms(void);
+/* Wall-clock Unix milliseconds (for what is stored and shown). */
+long long okegw_wall_ms(void);
+/* Unix milliseconds as RFC 3339 in UTC: 2026-11-29T10:44:18.123Z, or to the
+ * second (2026-11-29T10:44:18Z) without millis; the number itself when
+ * beyond what struct tm holds. */
+void okegw_format_rfc3339(long long ms, int millis, char *out, size_t size);
 
 /* A growable byte buffer; data is NUL-terminated whenever len < cap. */
 typedef struct okegw_buf {

@@ -68,12 +68,26 @@ static void buffers_and_problems(void **state) {
   assert_string_equal(okegw_status_text(431), "Request Header Fields Too Large");
 }
 
+/* Stored times shown as RFC 3339 in UTC. */
+static void rfc3339_times(void **state) {
+  (void)state;
+  char t[40];
+  okegw_format_rfc3339(1796294658123LL, 1, t, sizeof t);
+  assert_string_equal(t, "2026-12-03T10:44:18.123Z");
+  okegw_format_rfc3339(1796294658123LL, 0, t, sizeof t);
+  assert_string_equal(t, "2026-12-03T10:44:18Z");
+  okegw_format_rfc3339(-1, 1, t, sizeof t);
+  assert_string_equal(t, "1969-12-31T23:59:59.999Z");
+  assert_true(okegw_wall_ms() > 1796294658123LL - 400LL * 86400000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(query_values),
       cmocka_unit_test(bad_escapes_and_overflow),
       cmocka_unit_test(uuids),
       cmocka_unit_test(buffers_and_problems),
+      cmocka_unit_test(rfc3339_times),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
