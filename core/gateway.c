@@ -373,7 +373,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
   g->loop = loop;
   g->conf = conf;
   char *err = NULL;
-  if (okegw_store_open_sync(loop, conf->store, conf->store_sync, &g->store, &err) < 0) {
+  if (okegw_store_open(loop, conf->store, conf->store_sync, &g->store, &err) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "%s", err ? err : "cannot open the store");
     free(err);
     free(g);

@@ -181,8 +181,7 @@ static int read_delivery(sqlite3_stmt *st, okegw_delivery_rec *r, int with_body)
 }
 
 /* Runs a SELECT of DELIVERY_COLUMNS (+ body) into j->recs. */
-static int read_deliveries(okegw_store *s, sqlite3_stmt *st, job *j, int with_body) {
-  (void)s;
+static int read_deliveries(sqlite3_stmt *st, job *j, int with_body) {
   size_t cap = 0;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -263,7 +262,7 @@ static int run_delivery_job(okegw_store *s, job *j) {
                             "ORDER BY id";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
       return OKEGW_STORE_ERROR;
-    int rc = read_deliveries(s, st, j, 1);
+    int rc = read_deliveries(st, j, 1);
     sqlite3_finalize(st);
     if (rc == OKEGW_STORE_OK && j->kind == JOB_DREQUEUE && j->nrecs)
       rc = sqlite3_exec(s->db, "UPDATE deliveries SET requeue = 0 WHERE requeue = 1", NULL, NULL,
@@ -277,7 +276,7 @@ static int run_delivery_job(okegw_store *s, job *j) {
     if (!st)
       return OKEGW_STORE_ERROR;
     sqlite3_bind_int64(st, 1, j->num);
-    int rc = read_deliveries(s, st, j, 0);
+    int rc = read_deliveries(st, j, 0);
     sqlite3_reset(st);
     return rc == OKEGW_STORE_OK && !j->nrecs ? OKEGW_STORE_NOTFOUND : rc;
   }
@@ -563,10 +562,6 @@ static void on_async(uv_async_t *a) {
   }
 }
 
-int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char **err) {
-  return okegw_store_open_sync(loop, path, "normal", out, err);
-}
-
 static void finalize_all(okegw_store *s) {
   sqlite3_stmt **all[] = {&s->st_get,     &s->st_upsert, &s->st_confirm, &s->st_audit, &s->st_dadd,
                           &s->st_dupdate, &s->st_dget,   &s->st_begin,   &s->st_commit};
@@ -576,8 +571,8 @@ static void finalize_all(okegw_store *s) {
   }
 }
 
-int okegw_store_open_sync(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
-                          char **err) {
+int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
+                     char **err) {
   if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
     *err = okegw_asprintf("store: synchronous must be full or normal, not '%s'", sync);
     return -1;

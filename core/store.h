@@ -26,14 +26,13 @@ typedef struct okegw_route {
 
 typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);
 
-/* Opens (creating the schema when new) and starts the store thread. On
- * failure returns -1 with a message in *err (free it). */
-int okegw_store_open(uv_loop_t *loop, const char *path, okegw_store **out, char **err);
-/* Same, with SQLite's synchronous setting for the commits: "full" (each
- * group commit is on disk before its callbacks run: survives a power cut)
- * or "normal" (survives a crash of okegw, not of the machine). */
-int okegw_store_open_sync(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
-                          char **err);
+/* Opens (creating the schema when new) and starts the store thread. sync
+ * is SQLite's synchronous setting for the commits: "full" (each group commit
+ * is on disk before its callbacks run: survives a power cut) or "normal"
+ * (survives a crash of okegw, not of the machine). On failure returns -1
+ * with a message in *err (free it). */
+int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
+                     char **err);
 /* Finishes queued jobs, stops the thread, closes the database. `done` runs
  * on the loop once everything is closed. */
 void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
