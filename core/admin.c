@@ -3,6 +3,8 @@
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -230,20 +232,13 @@ static char *clean_text(const char *s, int oneline, size_t max) {
   return b.data;
 }
 
+/* Standard base64 of a binary body (OpenSSL's encoder). */
 static char *base64(const unsigned char *s, size_t n) {
-  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-  if (!out)
+  if (n > (size_t)INT_MAX / 4 * 3)
     return NULL;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-                 (i + 2 < n ? s[i + 2] : 0);
-    *o++ = abc[v >> 18 & 63];
-    *o++ = abc[v >> 12 & 63];
-    *o++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
-    *o++ = i + 2 < n ? abc[v & 63] : '=';
-  }
-  *o = '\0';
+  char *out = malloc((n + 2) / 3 * 4 + 1);
+  if (out)
+    EVP_EncodeBlock((unsigned char *)out, s, (int)n);
   return out;
 }
 
