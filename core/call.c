@@ -194,17 +194,23 @@ void okegw_on_delivered(void *ud, okegw_connector *conn, const okegw_delivery_re
                       d->resource_id, NULL, NULL);
 }
 
-static void on_routed_done(void *ud, const okegw_answer *a) {
-  okegw_call *c = ud;
-  snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping);
+/* Passes a peer's answer on (502 instead when the connector blocks answers
+ * that break the profile); `headers` go first, then the plugin's own. */
+static void relay(okegw_call *c, const okegw_answer *a, const char *headers) {
+  snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
   char *blocked = NULL;
-  if (okegw_check_answer(c, a, NULL, &blocked)) {
-    okegw_finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
-    free(blocked);
-    return;
-  }
-  okegw_finish(c, a->status, a->content_type, a->body, a->body_len, a->extra_headers);
+  int block = okegw_check_answer(c, a, NULL, &blocked);
+  char *hdr = okegw_asprintf("%s%s", headers ? headers : "",
+                             !block && a->extra_headers ? a->extra_headers : "");
+  if (block)
+    okegw_finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, hdr);
+  else
+    okegw_finish(c, a->status, a->content_type, a->body, a->body_len, hdr);
+  free(hdr);
+  free(blocked);
 }
+
+static void on_routed_done(void *ud, const okegw_answer *a) { relay(ud, a, NULL); }
 
 /* ---- pushes (the outbox) ----------------------------------------------- */
 
@@ -240,28 +246,23 @@ static cJSON *delivery_json(const okegw_delivery_rec *d) {
   return o;
 }
 
+static void refuse_unstored(okegw_call *c) {
+  okegw_finish_problem(c, 503, NULL,
+                       "the push could not be stored, so it was not accepted: send it again");
+}
+
 static void on_pushed(void *ud, const okegw_push_result *r) {
   okegw_call *c = ud;
   if (r->rc != OKEGW_STORE_OK) {
-    okegw_finish_problem(c, 503, NULL,
-                         "the push could not be stored, so it was not accepted: send it again");
+    refuse_unstored(c);
     return;
   }
   c->delivery_id = r->id;
-  char hdr[320];
-  const okegw_answer *a = r->answer;
-  if (a) {
+  char hdr[96];
+  if (r->answer) {
     /* it ended in time: the sender gets the peer's own answer */
-    snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
-    char *blocked = NULL;
-    int block = okegw_check_answer(c, a, NULL, &blocked);
-    snprintf(hdr, sizeof hdr, "Okegw-Delivery: %lld\r\n%s", r->id,
-             !block && a->extra_headers ? a->extra_headers : "");
-    if (block)
-      okegw_finish(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, hdr);
-    else
-      okegw_finish(c, a->status, a->content_type, a->body, a->body_len, hdr);
-    free(blocked);
+    snprintf(hdr, sizeof hdr, "Okegw-Delivery: %lld\r\n", r->id);
+    relay(c, r->answer, hdr);
     return;
   }
   /* durable and under way: okegw carries on (202) */
@@ -311,8 +312,7 @@ static void push(okegw_call *c, okegw_connector *conn, const oke_request *req) {
     okegw_finish(c, 503, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, "Retry-After: 60\r\n");
     free(body);
   } else if (rc < 0) {
-    okegw_finish_problem(c, 503, NULL,
-                         "the push could not be stored, so it was not accepted: send it again");
+    refuse_unstored(c);
   }
 }
 
