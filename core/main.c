@@ -1,12 +1,12 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
-#include "admin.h"
-#include "conf.h"
-#include "gateway.h"
-#include "http_client.h"
-#include "json.h"
-#include "log.h"
-#include "plugin_host.h"
-#include "util.h"
+#include "admin/admin.h"
+#include "base/conf.h"
+#include "pipeline/gateway.h"
+#include "http/http_client.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "connector/plugin_host.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 

@@ -1,5 +1,5 @@
 /* libFuzzer target: any bytes as plugins.conf. */
-#include "conf.h"
+#include "base/conf.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target: any JSON through the Lua crossing and back; the value
  * must come back equal (numbers within what a double holds). */
-#include "json.h"
-#include "luajson.h"
+#include "base/json.h"
+#include "connector/luajson.h"
 
 #include <lauxlib.h>
 #include <lualib.h>

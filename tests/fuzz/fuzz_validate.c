@@ -1,6 +1,6 @@
 /* libFuzzer target: any bytes as a body of any interaction, both ways. The
  * validator must never crash, hang or leak, whatever it is given. */
-#include "validate.h"
+#include "oke/validate.h"
 
 #include <cjson/cJSON.h>
 #include <oke/plugin.h>

@@ -22,7 +22,7 @@ from okegwtest import FIXTURES, check, conf, main, time_scale, wrapper  # noqa: 
 
 EXAMPLES = os.path.join(FIXTURES, "examples")
 
-# the interaction ids okegw knows (core/interaction.c)
+# the interaction ids okegw knows (core/oke/interaction.c)
 INTERACTIONS = ["flow0.list_components", "flow0.get_component", "flow2.put_offering",
                 "flow2.patch_offering", "flow2.get_offering", "flow2.list_associations",
                 "flow2.put_association", "flow2.patch_association", "flow2.get_association",

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "conf.h"
+#include "base/conf.h"
 
 static int parse(const char *text, okegw_conf *c, okegw_diag *d) {
   memset(d, 0, sizeof *d);

@@ -19,8 +19,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "mapping.h"
-#include "util.h"
+#include "connector/mapping.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "luajson.h"
+#include "base/json.h"
+#include "connector/luajson.h"
 
 static lua_State *new_state(void) {
   lua_State *L = luaL_newstate();

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "problem.h"
-#include "util.h"
+#include "oke/problem.h"
+#include "base/util.h"
 
 static void query_values(void **state) {
   (void)state;

@@ -16,8 +16,8 @@
 #include <cjson/cJSON.h>
 #include <oke/plugin.h>
 
-#include "util.h"
-#include "validate.h"
+#include "base/util.h"
+#include "oke/validate.h"
 
 /* core/interaction.c's names; this test links validate.c alone. */
 static const struct {

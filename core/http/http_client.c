@@ -1,6 +1,6 @@
-#include "http_client.h"
-#include "log.h"
-#include "util.h"
+#include "http/http_client.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-#include "mapping.h"
-#include "interaction.h"
-#include "log.h"
-#include "luajson.h"
-#include "util.h"
+#include "connector/mapping.h"
+#include "oke/interaction.h"
+#include "base/log.h"
+#include "connector/luajson.h"
+#include "base/util.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,4 +1,4 @@
-#include "interaction.h"
+#include "oke/interaction.h"
 
 #include <oke/plugin.h>
 #include <string.h>

@@ -7,10 +7,10 @@
  * waits for its next try, and the senders still waiting for an answer. One
  * timer (the tick) fires when the next of those is due; a 1 s poll picks up
  * what an operator changed with `okegw deliveries` and prunes by retention. */
-#include "outbox.h"
-#include "interaction.h"
-#include "log.h"
-#include "util.h"
+#include "delivery/outbox.h"
+#include "oke/interaction.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #include <search.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
-#include "call.h"
-#include "interaction.h"
-#include "log.h"
-#include "mapping.h"
-#include "problem.h"
-#include "util.h"
+#include "pipeline/call.h"
+#include "oke/interaction.h"
+#include "base/log.h"
+#include "connector/mapping.h"
+#include "oke/problem.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 #ifndef OKEGW_MAPPING_H
 #define OKEGW_MAPPING_H
 
-#include "conf.h"
+#include "base/conf.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

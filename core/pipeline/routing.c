@@ -1,12 +1,12 @@
 /* Flows 1-6 after matching: routing by the correlation store, the return
  * route, flows 1/5/6 between DR and TPL, documents, supplier callbacks. */
-#include "call.h"
-#include "interaction.h"
-#include "json.h"
-#include "log.h"
-#include "problem.h"
-#include "util.h"
-#include "validate.h"
+#include "pipeline/call.h"
+#include "oke/interaction.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "oke/problem.h"
+#include "base/util.h"
+#include "oke/validate.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>

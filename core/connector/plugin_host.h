@@ -4,10 +4,10 @@
 #ifndef OKEGW_PLUGIN_HOST_H
 #define OKEGW_PLUGIN_HOST_H
 
-#include "conf.h"
-#include "http_client.h"
-#include "interaction.h"
-#include "mapping.h"
+#include "base/conf.h"
+#include "http/http_client.h"
+#include "oke/interaction.h"
+#include "connector/mapping.h"
 
 #include <cjson/cJSON.h>
 

@@ -1,6 +1,6 @@
-#include "admin.h"
-#include "conf.h"
-#include "util.h"
+#include "admin/admin.h"
+#include "base/conf.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 #include <limits.h>

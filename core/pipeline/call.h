@@ -4,13 +4,13 @@
 #ifndef OKEGW_CALL_H
 #define OKEGW_CALL_H
 
-#include "conf.h"
-#include "gateway.h"
-#include "http_client.h"
-#include "outbox.h"
-#include "plugin_host.h"
-#include "server.h"
-#include "store.h"
+#include "base/conf.h"
+#include "pipeline/gateway.h"
+#include "http/http_client.h"
+#include "delivery/outbox.h"
+#include "connector/plugin_host.h"
+#include "http/server.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

@@ -1,12 +1,12 @@
 /* Flow 0: the catalogue merged from every live TA connector, and finding the
  * owner of a component. */
-#include "call.h"
-#include "interaction.h"
-#include "json.h"
-#include "log.h"
-#include "problem.h"
-#include "util.h"
-#include "validate.h"
+#include "pipeline/call.h"
+#include "oke/interaction.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "oke/problem.h"
+#include "base/util.h"
+#include "oke/validate.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "problem.h"
+#include "oke/problem.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

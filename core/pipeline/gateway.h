@@ -4,9 +4,9 @@
 #ifndef OKEGW_GATEWAY_H
 #define OKEGW_GATEWAY_H
 
-#include "conf.h"
-#include "mapping.h"
-#include "server.h"
+#include "base/conf.h"
+#include "connector/mapping.h"
+#include "http/server.h"
 
 #include <uv.h>
 

@@ -1,4 +1,4 @@
-#include "luajson.h"
+#include "connector/luajson.h"
 
 #include <inttypes.h>
 #include <lauxlib.h>

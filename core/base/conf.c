@@ -1,6 +1,6 @@
 /* plugins.conf reader: INI sections, key = value, ';' or '#' comments. */
-#include "conf.h"
-#include "util.h"
+#include "base/conf.h"
+#include "base/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,12 +1,12 @@
 /* A request on its way through the gateway: answering it, handing it to a
  * connector, and the checks on the way (scope, phase, OKE profile). */
-#include "call.h"
-#include "interaction.h"
-#include "json.h"
-#include "log.h"
-#include "problem.h"
-#include "util.h"
-#include "validate.h"
+#include "pipeline/call.h"
+#include "oke/interaction.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "oke/problem.h"
+#include "base/util.h"
+#include "oke/validate.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

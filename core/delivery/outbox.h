@@ -15,9 +15,9 @@
 #ifndef OKEGW_OUTBOX_H
 #define OKEGW_OUTBOX_H
 
-#include "conf.h"
-#include "plugin_host.h"
-#include "store.h"
+#include "base/conf.h"
+#include "connector/plugin_host.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
 #include <uv.h>

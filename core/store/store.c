@@ -1,6 +1,6 @@
-#include "store.h"
-#include "log.h"
-#include "util.h"
+#include "store/store.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-#include "server.h"
-#include "log.h"
-#include "problem.h"
-#include "util.h"
+#include "http/server.h"
+#include "base/log.h"
+#include "oke/problem.h"
+#include "base/util.h"
 
 #include <llhttp.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-#include "plugin_host.h"
-#include "json.h"
-#include "log.h"
-#include "problem.h"
-#include "util.h"
+#include "connector/plugin_host.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "oke/problem.h"
+#include "base/util.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>

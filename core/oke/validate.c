@@ -40,7 +40,7 @@
  * A violation is reported once per (pointer, message); at most
  * OKEGW_VIOLATIONS_MAX are kept.
  */
-#include "validate.h"
+#include "oke/validate.h"
 
 #include <oke/plugin.h>
 
