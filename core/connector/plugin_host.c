@@ -48,6 +48,7 @@ struct oke_exchange {
   int sink;          /* the receiver is gone: writes are refused */
   int st_status;     /* collected answer (no ops) */
   okegw_buf headers; /* respond_header lines */
+  int retry_after_s;  /* respond_header("Retry-After"), in seconds */
   char *st_ctype;
   okegw_buf st_buf;
 };
@@ -63,17 +64,21 @@ static void exchange_closed(uv_handle_t *h) {
   free(x);
 }
 
-static void answer_h(okegw_exchange_done done, void *ud, okegw_connector *c, okegw_mapset *maps,
-                     int status, const char *ctype, const char *body, size_t len,
-                     const char *headers) {
-  okegw_answer a = {.conn = c,
-                    .status = status,
-                    .content_type = ctype,
-                    .body = body,
-                    .body_len = body ? len : 0,
-                    .mapping = okegw_mapset_hash(maps),
-                    .extra_headers = headers};
-  done(ud, &a);
+cJSON *okegw_answer_json(const okegw_answer *a) {
+  /* the cache is the one part of an answer a reader may fill in */
+  okegw_answer *m = (okegw_answer *)a;
+  if (!m->json_tried_) {
+    m->json_tried_ = 1;
+    if (!m->json_ && m->body && m->body_len)
+      m->json_ = cJSON_ParseWithLength(m->body, m->body_len);
+  }
+  return m->json_;
+}
+
+/* Hands the answer over; what it parsed on the way dies with it. */
+static void answer_done(okegw_exchange_done done, void *ud, okegw_answer *a) {
+  done(ud, a);
+  cJSON_Delete(a->json_);
 }
 
 /* A problem answer made here, not by the peer; origin and peer_status tell
@@ -90,7 +95,7 @@ static void answer_failure(okegw_exchange_done done, void *ud, okegw_connector *
                     .mapping = okegw_mapset_hash(maps),
                     .origin = origin,
                     .peer_status = peer_status};
-  done(ud, &a);
+  answer_done(done, ud, &a);
   free(body);
 }
 
@@ -108,11 +113,15 @@ static void map_ctx(const okegw_connector *c, const oke_request *req, okegw_map_
 }
 
 /* Maps a JSON body in one direction. Returns 0 with *out set to a new body
- * (or NULL: unchanged), or -1 with err set. */
+ * (or NULL: unchanged), or -1 with err set. When tree_out is given it gets
+ * the tree the body now stands for (the mapped one, or the body parsed
+ * here), or NULL when nothing was parsed. */
 static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *req, int from_peer,
                     int status, const cJSON *parsed, const char *body, size_t len, char **out,
-                    char *err, size_t errsz) {
+                    cJSON **tree_out, char *err, size_t errsz) {
   *out = NULL;
+  if (tree_out)
+    *tree_out = NULL;
   const char *id = okegw_interaction_name(req->interaction);
   if (!okegw_mapset_has(maps, id, from_peer) || (!parsed && (!body || !len)))
     return 0;
@@ -133,17 +142,25 @@ static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *r
   ctx.status = status;
   cJSON *mapped = NULL;
   int rc = okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz);
-  cJSON_Delete(tree);
-  if (rc < 0)
+  if (rc < 0) {
+    cJSON_Delete(tree);
     return -1;
+  }
   if (mapped) {
+    cJSON_Delete(tree);
+    tree = NULL;
     *out = okegw_json_print(mapped);
-    cJSON_Delete(mapped);
     if (!*out) {
+      cJSON_Delete(mapped);
       snprintf(err, errsz, "out of memory after mapping");
       return -1;
     }
   }
+  cJSON *keep = mapped ? mapped : tree;
+  if (tree_out)
+    *tree_out = keep;
+  else
+    cJSON_Delete(keep);
   return 0;
 }
 
@@ -153,9 +170,10 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
     return;
   x->answered = 1;
   char *mapped = NULL;
+  cJSON *tree = NULL;
   char err[1024];
-  if (map_body(x->conn, x->maps, &x->req, 1, status, NULL, body, len, &mapped, err, sizeof err) <
-      0) {
+  if (map_body(x->conn, x->maps, &x->req, 1, status, NULL, body, len, &mapped, &tree, err,
+               sizeof err) < 0) {
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = x->conn->conf->name,
                                   .interaction = okegw_interaction_name(x->req.interaction),
@@ -165,13 +183,18 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
     answer_failure(x->done, x->ud, x->conn, x->maps, 502, err, OKEGW_ANSWER_UNMAPPED, status);
     return;
   }
-  if (mapped) {
-    answer_h(x->done, x->ud, x->conn, x->maps, status, "application/json", mapped, strlen(mapped),
-             x->headers.data);
-    free(mapped);
-    return;
-  }
-  answer_h(x->done, x->ud, x->conn, x->maps, status, ctype, body, len, x->headers.data);
+  okegw_answer a = {.conn = x->conn,
+                    .status = status,
+                    .content_type = mapped ? "application/json" : ctype,
+                    .body = mapped ? mapped : body,
+                    .body_len = mapped ? strlen(mapped) : body ? len : 0,
+                    .mapping = okegw_mapset_hash(x->maps),
+                    .extra_headers = x->headers.data,
+                    .retry_after_s = x->retry_after_s,
+                    .json_ = tree,
+                    .json_tried_ = tree != NULL};
+  answer_done(x->done, x->ud, &a);
+  free(mapped);
 }
 
 static void exchange_release(oke_exchange *x) {
@@ -224,6 +247,11 @@ static int h_respond_header(oke_exchange *x, const char *name, const char *value
   if (!name || !value || strcasecmp(name, "Retry-After") != 0 || strpbrk(value, "\r\n") ||
       strlen(value) > 64)
     return OKE_EINVAL;
+  /* delta-seconds (RFC 9110); an HTTP-date is passed on but not acted on */
+  char *end;
+  long s = strtol(value, &end, 10);
+  if (end != value && !*end && s > 0 && s < 86400)
+    x->retry_after_s = (int)s;
   return okegw_buf_printf(&x->headers, "%s: %s\r\n", "Retry-After", value) < 0 ? OKE_ENOMEM
                                                                                : OKE_OK;
 }
@@ -287,7 +315,7 @@ static int h_respond_end(oke_exchange *x, int ok) {
                         .body = x->st_buf.data ? x->st_buf.data : "",
                         .body_len = x->st_buf.len,
                         .mapping = okegw_mapset_hash(x->maps)};
-      x->done(x->ud, &a);
+      answer_done(x->done, x->ud, &a);
     } else {
       answer_problem(x->done, x->ud, x->conn, x->maps, 502, "the connector's answer broke off");
     }
@@ -325,7 +353,7 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
    * the mapping set current now; the way back uses the same set. */
   okegw_mapset *maps = okegw_mapset_ref(c->maps);
   char *mapped = NULL;
-  if (map_body(c, maps, req, 0, 0, parsed, req->body, req->body_len, &mapped, detail,
+  if (map_body(c, maps, req, 0, 0, parsed, req->body, req->body_len, &mapped, NULL, detail,
                sizeof detail) < 0) {
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = c->conf->name,

@@ -44,7 +44,8 @@ enum okegw_answer_origin {
   OKEGW_ANSWER_UNMAPPED  /* the peer answered peer_status, but the mapping back failed */
 };
 
-/* The connector's answer to one exchange, already mapped back. */
+/* The connector's answer to one exchange, already mapped back. Everything
+ * is owned by the host and valid only during the done callback. */
 typedef struct okegw_answer {
   okegw_connector *conn;
   int status;
@@ -54,8 +55,18 @@ typedef struct okegw_answer {
   const char *mapping;       /* content hash of the mappings it ran with, "-" if none */
   const char *extra_headers; /* "Name: value\r\n" lines the plugin set, or NULL */
   enum okegw_answer_origin origin;
-  int peer_status; /* OKEGW_ANSWER_UNMAPPED: what the peer answered */
+  int peer_status;   /* OKEGW_ANSWER_UNMAPPED: what the peer answered */
+  int retry_after_s; /* the peer's Retry-After in seconds, 0 = none */
+  /* private: the body parsed, read through okegw_answer_json */
+  cJSON *json_;
+  int json_tried_;
 } okegw_answer;
+
+/* The answer's body as a JSON tree, parsed at most once per answer (the
+ * mapping's own result when a from_peer mapping ran), or NULL when it is
+ * empty or not JSON. Owned by the answer: a reader may detach parts of it
+ * (and owns those then), after which the tree no longer matches `body`. */
+cJSON *okegw_answer_json(const okegw_answer *a);
 
 /* Called once per exchange. May run before okegw_connector_deliver returns. */
 typedef void (*okegw_exchange_done)(void *ud, const okegw_answer *a);

@@ -372,7 +372,7 @@ static char *describe(const okegw_answer *a, int status) {
                                                          : "peer";
   char detail[256] = "";
   if (a->body && a->body_len) {
-    cJSON *j = cJSON_ParseWithLength(a->body, a->body_len);
+    const cJSON *j = okegw_answer_json(a);
     const char *t = j ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "detail")) : NULL;
     if (!t && j)
       t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "title"));
@@ -384,20 +384,10 @@ static char *describe(const okegw_answer *a, int status) {
         detail[i] = (unsigned char)a->body[i] < 0x20 ? ' ' : a->body[i];
       detail[n] = '\0';
     }
-    cJSON_Delete(j);
   }
   return okegw_asprintf("%s: %d%s%s", who, status, *detail ? " " : "", detail);
 }
 
-/* A peer's Retry-After in seconds, as milliseconds (0: none). */
-static long long retry_after_ms(const okegw_answer *a) {
-  const char *h = a->extra_headers ? strcasestr(a->extra_headers, "Retry-After:") : NULL;
-  if (!h)
-    return 0;
-  char *end;
-  long s = strtol(h + 12, &end, 10);
-  return s > 0 && s < 86400 ? (long long)s * 1000 : 0;
-}
 
 /* Exponential, with equal jitter: half fixed, half random, so what failed
  * together does not come back together. */
@@ -561,7 +551,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
     end(ob, d, NULL, 0);
     return;
   }
-  long long wait = backoff(ob, cc, d->r.attempts), ra = retry_after_ms(a);
+  long long wait = backoff(ob, cc, d->r.attempts), ra = (long long)a->retry_after_s * 1000;
   if (ra > wait)
     wait = ra;
   d->r.next_ms = now + wait < max_at ? now + wait : max_at;

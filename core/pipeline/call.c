@@ -199,7 +199,7 @@ void okegw_on_delivered(void *ud, okegw_connector *conn, const okegw_delivery_re
 static void relay(okegw_call *c, const okegw_answer *a, const char *headers) {
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
   char *blocked = NULL;
-  int block = okegw_check_answer(c, a, NULL, &blocked);
+  int block = okegw_check_answer(c, a, &blocked);
   char *hdr = okegw_asprintf("%s%s", headers ? headers : "",
                              !block && a->extra_headers ? a->extra_headers : "");
   if (block)
@@ -389,15 +389,13 @@ int okegw_refuse_invalid(okegw_call *c) {
 /* A peer's JSON answer checked against the profile. 0 = pass it on (perhaps
  * with a warning logged); 1 = the connector blocks invalid answers and *out
  * holds the 502 problem body to send instead. */
-int okegw_check_answer(okegw_call *c, const okegw_answer *a, const cJSON *parsed, char **out) {
+int okegw_check_answer(okegw_call *c, const okegw_answer *a, char **out) {
   *out = NULL;
   if (!a->conn || a->conn->conf->validate_answers == OKEGW_CHECK_OFF || a->status != 200 ||
       !a->body_len)
     return 0;
-  cJSON *own = parsed ? NULL : cJSON_ParseWithLength(a->body, a->body_len);
   okegw_violations v = {0};
-  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, parsed ? parsed : own, NULL, &v);
-  cJSON_Delete(own);
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, okegw_answer_json(a), NULL, &v);
   if (n <= 0) {
     okegw_violations_free(&v);
     return 0;

@@ -80,9 +80,8 @@ unsigned okegw_scope_for(const okegw_call *c);
 /* 1 when the call's body breaks the profile (then answered 400). */
 int okegw_refuse_invalid(okegw_call *c);
 /* 1 when a peer's answer breaks the profile and the connector blocks it;
- * *out is then the 502 problem body. `parsed` is the answer already parsed
- * by the caller, or NULL. */
-int okegw_check_answer(okegw_call *c, const okegw_answer *a, const cJSON *parsed, char **out);
+ * *out is then the 502 problem body. */
+int okegw_check_answer(okegw_call *c, const okegw_answer *a, char **out);
 
 /* Hands the call to a connector (scope, phase and profile checks first);
  * a push goes through the outbox. */

@@ -84,26 +84,22 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   part *p = pc->p;
   free(pc);
   int status = a->status;
-  const char *body = a->body;
-  size_t len = a->body_len;
   if (status != 200) {
     part_fail(p, status, NULL);
     fanout_part_done(f);
     return;
   }
   /* parsed once: for the profile check and for the merge */
-  cJSON *page = cJSON_ParseWithLength(body ? body : "", len);
+  cJSON *page = okegw_answer_json(a);
   char *blocked = NULL;
-  if (okegw_check_answer(f->c, a, page, &blocked)) {
+  if (okegw_check_answer(f->c, a, &blocked)) {
     free(blocked);
-    cJSON_Delete(page);
     part_fail(p, status, "invalid-response");
     fanout_part_done(f);
     return;
   }
   cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
   if (!cJSON_IsArray(items)) {
-    cJSON_Delete(page);
     part_fail(p, status, "invalid-response");
     fanout_part_done(f);
     return;
@@ -112,7 +108,6 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   while ((it = cJSON_DetachItemFromArray(items, 0)))
     cJSON_AddItemToArray(p->items, it);
   int more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "hasNextPage"));
-  cJSON_Delete(page);
   if (more && p->page < f->c->g->conf->catalogue_max_pages) {
     p->page++;
     part_fetch(f, p);
