@@ -1,6 +1,8 @@
 /* Flow 0: the catalogue merged from every live TA connector, and finding the
  * owner of a component. */
-#include "pipeline/call.h"
+#include "pipeline/route.h"
+#include "pipeline/answer.h"
+#include "pipeline/dispatch.h"
 #include "oke/interaction.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -92,7 +94,7 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   /* parsed once: for the profile check and for the merge */
   cJSON *page = okegw_answer_json(a);
   char *blocked = NULL;
-  if (okegw_check_answer(f->c, a, &blocked)) {
+  if (okegw_answer_check(f->c, a, &blocked)) {
     free(blocked);
     part_fail(p, status, "invalid-response");
     fanout_part_done(f);
@@ -231,7 +233,7 @@ static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || (n != 10 && n != 20 && n != 50 && n != 100 && n != 250)) {
-      okegw_finish_problem(c, 400, NULL, "pageSize must be one of 10, 20, 50, 100, 250; got '%s'",
+      okegw_answer_problem(c, 400, NULL, "pageSize must be one of 10, 20, 50, 100, 250; got '%s'",
                            v);
       return -1;
     }
@@ -241,14 +243,14 @@ static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
     char *end;
     long n = strtol(v, &end, 10);
     if (*end || !*v || n < 1 || n > 1000000) {
-      okegw_finish_problem(c, 400, NULL, "pageNumber must be a whole number from 1; got '%s'", v);
+      okegw_answer_problem(c, 400, NULL, "pageNumber must be a whole number from 1; got '%s'", v);
       return -1;
     }
     *page_number = (int)n;
   }
   if (okegw_query_get(c->req->query, "sort", v, sizeof v) && strcmp(v, "name") &&
       strcmp(v, "-name") && strcmp(v, "componentId") && strcmp(v, "-componentId")) {
-    okegw_finish_problem(c, 400, NULL,
+    okegw_answer_problem(c, 400, NULL,
                          "sort must be name, -name, componentId or -componentId; got '%s'", v);
     return -1;
   }
@@ -278,7 +280,7 @@ static void catalogue_merge(fanout *f) {
     total += (size_t)cJSON_GetArraySize(p->items);
   }
   if (nfailed && nfailed == f->nparts) {
-    okegw_finish_problem(c, 502, NULL, "no test supplier answered the catalogue request: %s",
+    okegw_answer_problem(c, 502, NULL, "no test supplier answered the catalogue request: %s",
                          failed.data);
     okegw_buf_free(&failed);
     fanout_free(f);
@@ -357,7 +359,7 @@ static void catalogue_merge(fanout *f) {
   for (size_t i = start; i < n && i < start + (size_t)page_size; i++)
     cJSON_AddItemReferenceToArray(items, all[i].item);
   char *extra = nfailed ? okegw_asprintf("Okegw-Failed-Connectors: %s\r\n", failed.data) : NULL;
-  okegw_finish_json(c, 200, out, extra);
+  okegw_answer_send_json(c, 200, out, extra);
   free(extra);
   cJSON_Delete(out);
   free(all);
@@ -387,7 +389,7 @@ static fanout *fanout_new(okegw_call *c) {
   return f;
 }
 
-void okegw_list_components(okegw_call *c) {
+void okegw_route_components(okegw_call *c) {
   int ps, pn;
   if (parse_page_params(c, &ps, &pn) < 0)
     return;
@@ -395,7 +397,7 @@ void okegw_list_components(okegw_call *c) {
   if (!f || !(f->base_query = filter_query(c->req->query))) {
     if (f)
       fanout_free(f);
-    okegw_finish_problem(c, 503, NULL, "out of memory");
+    okegw_answer_problem(c, 503, NULL, "out of memory");
     return;
   }
   /* +1 so that parts answering synchronously cannot okegw_finish the merge
@@ -430,14 +432,12 @@ static void on_probe_done(void *ud, const okegw_answer *a) {
 /* Asks every live TA connector for component `id` (one the store does not
  * know yet, e.g. a catalogue the caller had before okegw). The first 200
  * wins and is recorded as the owner. */
-void okegw_probe_component(okegw_call *c, const char *id,
-                           void (*done)(okegw_call *, okegw_connector *, const char *, const char *,
-                                        size_t)) {
+void okegw_probe_component(okegw_call *c, const char *id, okegw_probe_done done) {
   fanout *f = fanout_new(c);
   if (!f || !(f->probe_id = okegw_strdup(id))) {
     if (f)
       fanout_free(f);
-    okegw_finish_problem(c, 503, NULL, "out of memory");
+    okegw_answer_problem(c, 503, NULL, "out of memory");
     return;
   }
   f->probe_done = done;
@@ -459,21 +459,30 @@ void okegw_probe_component(okegw_call *c, const char *id,
 static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
                                 const char *body, size_t len) {
   if (!owner) {
-    okegw_finish_problem(c, 404, NULL,
+    okegw_answer_problem(c, 404, NULL,
                          "component %s is not in the catalogue of any live test supplier", c->id);
     return;
   }
   c->target = owner;
-  okegw_finish(c, 200, ctype, body, len, NULL);
+  okegw_answer_send(c, 200, ctype, body, len, NULL);
 }
 
-void okegw_on_component_route(void *ud, const okegw_route *r) {
+static void on_component_route(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (r->rc == OKEGW_STORE_OK) {
-    okegw_deliver_to_named(c, r->connector);
+    okegw_dispatch_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
     okegw_probe_component(c, c->id, on_component_probed);
   } else {
-    okegw_finish_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
   }
+}
+
+void okegw_route_component(okegw_call *c) {
+  if (okegw_store_lookup(c->g->store, "component", c->id, on_component_route, c) < 0)
+    okegw_answer_store_down(c);
+}
+
+int okegw_is_live_ta(const okegw_connector *c) {
+  return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE;
 }

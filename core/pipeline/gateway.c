@@ -1,129 +1,106 @@
-#include "pipeline/call.h"
-#include "oke/interaction.h"
+/* The gateway: the entry of every request (system endpoints, the OKE base
+ * path, the route table that matches an OKE interaction and the body it
+ * carries) and the gateway's lifetime (start, reload, drain). */
+#include "pipeline/gateway.h"
+#include "base/json.h"
 #include "base/log.h"
-#include "connector/mapping.h"
-#include "oke/problem.h"
 #include "base/util.h"
+#include "connector/mapping.h"
+#include "oke/interaction.h"
+#include "oke/problem.h"
+#include "pipeline/answer.h"
+#include "pipeline/authorise.h"
+#include "pipeline/dispatch.h"
+#include "pipeline/request.h"
+#include "pipeline/route.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* ---- GET / ------------------------------------------------------------- */
+/* ---- the route table ----------------------------------------------------- */
 
-static void service_metadata(okegw_call *c) {
-  const okegw_conf *conf = c->g->conf;
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "contactEmail", conf->contact_email);
-  cJSON_AddStringToObject(o, "specification", conf->specification_url);
-  cJSON_AddStringToObject(o, "documentation", conf->documentation_url);
-  cJSON *v = cJSON_AddArrayToObject(o, "supportedVersions");
-  cJSON_AddItemToArray(v, cJSON_CreateString("v5"));
-  cJSON *cons = cJSON_AddArrayToObject(o, "supportedConsumers");
-  cJSON *e = cJSON_CreateObject();
-  cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin");
-  cJSON_AddStringToObject(e, "version", "1.0.1");
-  cJSON_AddItemToArray(cons, e);
-  okegw_finish_json(c, 200, o, NULL);
-  cJSON_Delete(o);
-}
-
-/* ---- matching ---------------------------------------------------------- */
-
-/* Who may call an interaction: okegw answers in the role the caller calls
- * (towards TPL it is the TA, towards a TA it is the TPL), so the same path
- * means different interactions for different callers (digest §1.7). */
-enum { BY_TPL = 1, BY_TA = 2, BY_DR = 4 };
-
-typedef struct route_def {
-  const char *shape; /* segments; "{id}" matches one path id */
-  const char *method;
-  unsigned callers; /* BY_* */
-  int interaction;
-} route_def;
-
-static const route_def routes[] = {
-    {"components", "GET", BY_TPL | BY_DR, OKE_I_FLOW0_LIST_COMPONENTS},
-    {"components/{id}", "GET", BY_TPL | BY_DR, OKE_I_FLOW0_GET_COMPONENT},
-    {"offerings/{id}", "PUT", BY_TPL, OKE_I_FLOW2_PUT_OFFERING},
-    {"offerings/{id}", "PATCH", BY_TPL, OKE_I_FLOW2_PATCH_OFFERING},
-    {"offerings/{id}", "PATCH", BY_TA, OKE_I_FLOW4_PATCH_OFFERING},
-    {"offerings/{id}", "GET", BY_TPL, OKE_I_FLOW2_GET_OFFERING},
-    {"offerings/{id}/associations", "GET", BY_TPL, OKE_I_FLOW2_LIST_ASSOCIATIONS},
-    {"associations/{id}", "PUT", BY_TPL, OKE_I_FLOW2_PUT_ASSOCIATION},
-    {"associations/{id}", "PATCH", BY_TPL, OKE_I_FLOW2_PATCH_ASSOCIATION},
-    {"associations/{id}", "PATCH", BY_TA, OKE_I_FLOW3_PATCH_ASSOCIATION},
-    {"associations/{id}", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION},
-    {"associations/{id}/url", "GET", BY_TPL, OKE_I_FLOW2_GET_ASSOCIATION_URL},
-    /* flow 1 pull: the TPL reads at the DR (offering and association reads
-     * that are not zittingen or deelnames fall through to the DR too) */
-    {"offerings", "GET", BY_TPL, OKE_I_FLOW1_LIST_OFFERINGS},
-    {"persons/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_PERSON},
-    {"organizations/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_ORGANIZATION},
-    {"groups", "GET", BY_TPL, OKE_I_FLOW1_LIST_GROUPS},
-    {"groups/{id}", "GET", BY_TPL, OKE_I_FLOW1_GET_GROUP},
-    {"groups/{id}/members", "GET", BY_TPL, OKE_I_FLOW1_LIST_GROUP_MEMBERS},
-    /* flow 1 push: the DR writes at the TPL */
-    {"offerings/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_OFFERING},
-    {"offerings/{id}", "PATCH", BY_DR, OKE_I_FLOW1_PATCH_OFFERING},
-    {"associations/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_ASSOCIATION},
-    {"associations/{id}", "PATCH", BY_DR, OKE_I_FLOW1_PATCH_ASSOCIATION},
-    {"persons/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_PERSON},
-    {"groups/{id}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP},
-    {"groups/{id}/members/{sub}", "PUT", BY_DR, OKE_I_FLOW1_PUT_GROUP_MEMBER},
-    /* documents: a TPL fetches them from the TA that referenced them (flows
-     * 3, 4), a DR from the TPL (flow 5) */
-    {"documents/{id}", "GET", BY_TPL | BY_DR, OKE_I_GET_DOCUMENT},
-    /* flow 6: a TA reads programme enrolments at the DR */
-    {"persons/{id}/associations", "GET", BY_TA, OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS},
+/* okegw answers in the role the caller calls (towards TPL it is the TA,
+ * towards a TA it is the TPL), so the same path means different
+ * interactions for different callers (digest §1.7). */
+enum {
+  BODY = 1,      /* carries a JSON body, parsed here once */
+  LATE_CHECK = 2 /* the route settles the interaction: the profile check waits for it */
 };
 
-static unsigned caller_bit(const okegw_connector *caller) {
-  if (!caller)
-    return BY_TPL; /* no identities configured: the caller is the school's TPL */
-  switch (caller->conf->role) {
-  case OKEGW_ROLE_TA: return BY_TA;
-  case OKEGW_ROLE_DR: return BY_DR;
-  case OKEGW_ROLE_TPL: return BY_TPL;
-  }
-  return 0;
-}
+typedef struct route_row {
+  const char *shape; /* segments; "{id}" and "{sub}" match one path id */
+  const char *method;
+  unsigned callers; /* OKEGW_BY_* */
+  int interaction;
+  void (*handler)(okegw_call *c);
+  unsigned flags;
+  /* a PUT is routed by the reference its body makes: field, or its id
+   * member when the reference is an expanded object */
+  const char *ref, *ref_id;
+} route_row;
 
-/* Finds the connector whose inbound_token the request presents. Every token
- * is compared in constant time, so timing tells nothing about any of them.
- * Returns 0 (caller set, or anonymous when no identities are configured) or
- * the status to refuse with. */
-static int identify(okegw_call *c) {
-  okegw_gateway *g = c->g;
-  const char *h = okegw_req_header(c->req, "Authorization");
-  if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-    return g->identity ? 401 : 0;
-  okegw_connector *found = NULL;
-  for (size_t i = 0; i < g->nconns; i++)
-    if (g->conns[i].conf->inbound_token && okegw_bearer_ok(c->req, g->conns[i].conf->inbound_token))
-      found = &g->conns[i];
-  if (!found)
-    return 401;
-  c->caller = found;
-  return 0;
-}
+#define TPL OKEGW_BY_TPL
+#define TA OKEGW_BY_TA
+#define DR OKEGW_BY_DR
 
-/* Answers 401 and returns 1 when the caller presents no known token. */
-static int refuse_unidentified(okegw_call *c) {
-  if (!identify(c))
-    return 0;
-  char *body = okegw_problem_json(401, "Unauthorized",
-                                  "present the bearer token this system was given for okegw "
-                                  "(its connector's inbound_token)",
-                                  NULL);
-  okegw_finish(c, 401, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0,
-               "WWW-Authenticate: Bearer\r\n");
-  free(body);
-  return 1;
-}
+static const route_row routes[] = {
+    {"components", "GET", TPL | DR, OKE_I_FLOW0_LIST_COMPONENTS, okegw_route_components, 0, NULL,
+     NULL},
+    {"components/{id}", "GET", TPL | DR, OKE_I_FLOW0_GET_COMPONENT, okegw_route_component, 0, NULL,
+     NULL},
+    {"offerings/{id}", "PUT", TPL, OKE_I_FLOW2_PUT_OFFERING, okegw_route_put_offering, BODY,
+     "component", "componentId"},
+    {"offerings/{id}", "PATCH", TPL, OKE_I_FLOW2_PATCH_OFFERING, okegw_route_offering, BODY, NULL,
+     NULL},
+    {"offerings/{id}", "PATCH", TA, OKE_I_FLOW4_PATCH_OFFERING, okegw_route_return, BODY, NULL,
+     NULL},
+    {"offerings/{id}", "GET", TPL, OKE_I_FLOW2_GET_OFFERING, okegw_route_offering, 0, NULL, NULL},
+    {"offerings/{id}/associations", "GET", TPL, OKE_I_FLOW2_LIST_ASSOCIATIONS, okegw_route_offering,
+     0, NULL, NULL},
+    {"associations/{id}", "PUT", TPL, OKE_I_FLOW2_PUT_ASSOCIATION, okegw_route_put_association,
+     BODY, "offering", "offeringId"},
+    {"associations/{id}", "PATCH", TPL, OKE_I_FLOW2_PATCH_ASSOCIATION, okegw_route_association,
+     BODY | LATE_CHECK, NULL, NULL},
+    {"associations/{id}", "PATCH", TA, OKE_I_FLOW3_PATCH_ASSOCIATION, okegw_route_return, BODY,
+     NULL, NULL},
+    {"associations/{id}", "GET", TPL, OKE_I_FLOW2_GET_ASSOCIATION, okegw_route_association, 0, NULL,
+     NULL},
+    {"associations/{id}/url", "GET", TPL, OKE_I_FLOW2_GET_ASSOCIATION_URL, okegw_route_association,
+     0, NULL, NULL},
+    /* flow 1 pull: the TPL reads at the DR (offering and association reads
+     * that are not zittingen or deelnames fall through to the DR too) */
+    {"offerings", "GET", TPL, OKE_I_FLOW1_LIST_OFFERINGS, okegw_route_to_dr, 0, NULL, NULL},
+    {"persons/{id}", "GET", TPL, OKE_I_FLOW1_GET_PERSON, okegw_route_to_dr, 0, NULL, NULL},
+    {"organizations/{id}", "GET", TPL, OKE_I_FLOW1_GET_ORGANIZATION, okegw_route_to_dr, 0, NULL,
+     NULL},
+    {"groups", "GET", TPL, OKE_I_FLOW1_LIST_GROUPS, okegw_route_to_dr, 0, NULL, NULL},
+    {"groups/{id}", "GET", TPL, OKE_I_FLOW1_GET_GROUP, okegw_route_to_dr, 0, NULL, NULL},
+    {"groups/{id}/members", "GET", TPL, OKE_I_FLOW1_LIST_GROUP_MEMBERS, okegw_route_to_dr, 0, NULL,
+     NULL},
+    /* flow 1 push: the DR writes at the TPL */
+    {"offerings/{id}", "PUT", DR, OKE_I_FLOW1_PUT_OFFERING, okegw_route_flow1_push, BODY, NULL,
+     NULL},
+    {"offerings/{id}", "PATCH", DR, OKE_I_FLOW1_PATCH_OFFERING, okegw_route_flow1_push, BODY, NULL,
+     NULL},
+    {"associations/{id}", "PUT", DR, OKE_I_FLOW1_PUT_ASSOCIATION, okegw_route_flow1_push, BODY,
+     NULL, NULL},
+    {"associations/{id}", "PATCH", DR, OKE_I_FLOW1_PATCH_ASSOCIATION, okegw_route_flow1_push, BODY,
+     NULL, NULL},
+    {"persons/{id}", "PUT", DR, OKE_I_FLOW1_PUT_PERSON, okegw_route_flow1_push, BODY, NULL, NULL},
+    {"groups/{id}", "PUT", DR, OKE_I_FLOW1_PUT_GROUP, okegw_route_flow1_push, BODY, NULL, NULL},
+    {"groups/{id}/members/{sub}", "PUT", DR, OKE_I_FLOW1_PUT_GROUP_MEMBER, okegw_route_flow1_push,
+     BODY, NULL, NULL},
+    /* documents: a TPL fetches them from the TA that referenced them (flows
+     * 3, 4), a DR from the TPL (flow 5) */
+    {"documents/{id}", "GET", TPL | DR, OKE_I_GET_DOCUMENT, okegw_route_document, 0, NULL, NULL},
+    /* flow 6: a TA reads programme enrolments at the DR */
+    {"persons/{id}/associations", "GET", TA, OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS,
+     okegw_route_flow6, 0, NULL, NULL},
+};
 
-/* Matches "a/b/c" against a shape; copies the {id} segment into id. */
+/* Matches "a/b/c" against a shape; copies the {id} and {sub} segments. */
 static int shape_match(const char *shape, const char *path, char *id, char *sub, size_t idsz) {
   while (*shape && *path) {
     const char *ss = strchr(shape, '/'), *ps = strchr(path, '/');
@@ -147,6 +124,202 @@ static int shape_match(const char *shape, const char *path, char *id, char *sub,
   return !*shape && !*path;
 }
 
+/* The row for the caller, or NULL with the call answered (403, 404, 405). */
+static const route_row *match(okegw_call *c, const char *rel) {
+  unsigned who = okegw_authorise_role(c);
+  char allow[64] = "";
+  int matched_path = 0, other_caller = 0;
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    char id[sizeof c->id] = "", sub[sizeof c->sub_id] = "";
+    if (!shape_match(routes[i].shape, rel, id, sub, sizeof id))
+      continue;
+    matched_path = 1;
+    if (strcmp(routes[i].method, c->req->method) != 0) {
+      size_t used = strlen(allow);
+      if (!strstr(allow, routes[i].method))
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+      continue;
+    }
+    if (!(routes[i].callers & who)) {
+      other_caller = 1;
+      continue;
+    }
+    c->interaction = routes[i].interaction;
+    memcpy(c->id, id, sizeof id);
+    memcpy(c->sub_id, sub, sizeof sub);
+    return &routes[i];
+  }
+  if (other_caller) {
+    okegw_authorise_refuse_role(c);
+  } else if (matched_path) {
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    okegw_answer_problem_h(c, 405, NULL, hdr, "%s is not allowed on %s (allowed: %s)",
+                           c->req->method, c->req->path, allow);
+  } else {
+    okegw_answer_problem(c, 404, NULL, "no OKE interaction at %s", c->req->path);
+  }
+  return NULL;
+}
+
+/* ---- the body ------------------------------------------------------------ */
+
+/* Parses the request body (a JSON object) into c->body, or answers 400/415. */
+static int parse_body(okegw_call *c) {
+  const char *ct = okegw_req_header(c->req, "Content-Type");
+  if (ct && strncasecmp(ct, "application/json", 16) != 0 &&
+      strncasecmp(ct, "application/merge-patch+json", 28) != 0) {
+    okegw_answer_problem(c, 415, NULL,
+                         "Content-Type must be application/json or "
+                         "application/merge-patch+json, got '%s'",
+                         ct);
+    return -1;
+  }
+  if (!c->req->body || !c->req->body_len) {
+    okegw_answer_problem(c, 400, NULL, "a JSON body is required");
+    return -1;
+  }
+  cJSON *j = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+  if (!cJSON_IsObject(j)) {
+    cJSON_Delete(j);
+    okegw_answer_problem(c, 400, NULL, "the body is not a JSON object");
+    return -1;
+  }
+  char dup[256];
+  if (okegw_json_find_duplicate(j, dup, sizeof dup)) {
+    cJSON_Delete(j);
+    okegw_answer_problem(c, 400, NULL,
+                         "the member %s appears twice in its object; send each name once", dup);
+    return -1;
+  }
+  c->body = j;
+  return 0;
+}
+
+/* A member of the body's consumers entry "nl-test-admin", as a string. */
+static const char *nl_test_admin_field(const cJSON *body, const char *field) {
+  const cJSON *e;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "consumers")) {
+    const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "consumerKey"));
+    if (k && strcmp(k, "nl-test-admin") == 0)
+      return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, field));
+  }
+  return NULL;
+}
+
+/* The reference a PUT is routed by (an id string or an expanded object,
+ * e.g. offering.component); a deelname that names an orgAssociationId is
+ * an extra attempt (flow 5), routed by its original toetsinschrijving. */
+static int settle_reference(okegw_call *c, const route_row *row) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->body, row->ref);
+  const char *ref = cJSON_IsString(v) ? v->valuestring
+                    : cJSON_IsObject(v)
+                        ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, row->ref_id))
+                        : NULL;
+  const char *org = c->interaction == OKE_I_FLOW2_PUT_ASSOCIATION
+                        ? nl_test_admin_field(c->body, "orgAssociationId")
+                        : NULL;
+  if (org) {
+    c->interaction = OKE_I_FLOW5_PUT_ASSOCIATION;
+    ref = org;
+  } else if (!ref || !*ref || strlen(ref) >= sizeof c->ref_id) {
+    okegw_answer_problem(c, 400, NULL, "'%s' is required to route this request (pointer /%s)",
+                         row->ref, row->ref);
+    return -1;
+  }
+  snprintf(c->ref_id, sizeof c->ref_id, "%.63s", ref);
+  return 0;
+}
+
+/* ---- system endpoints ---------------------------------------------------- */
+
+/* GET {base}/: the OKE service metadata. */
+static void service_metadata(okegw_call *c) {
+  if (strcmp(c->req->method, "GET") != 0) {
+    okegw_answer_problem_h(c, 405, NULL, "Allow: GET\r\n", "only GET is allowed on %s",
+                           c->req->path);
+    return;
+  }
+  const okegw_conf *conf = c->g->conf;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "contactEmail", conf->contact_email);
+  cJSON_AddStringToObject(o, "specification", conf->specification_url);
+  cJSON_AddStringToObject(o, "documentation", conf->documentation_url);
+  cJSON *v = cJSON_AddArrayToObject(o, "supportedVersions");
+  cJSON_AddItemToArray(v, cJSON_CreateString("v5"));
+  cJSON *cons = cJSON_AddArrayToObject(o, "supportedConsumers");
+  cJSON *e = cJSON_CreateObject();
+  cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin");
+  cJSON_AddStringToObject(e, "version", "1.0.1");
+  cJSON_AddItemToArray(cons, e);
+  okegw_answer_send_json(c, 200, o, NULL);
+  cJSON_Delete(o);
+}
+
+static void on_delivery_read(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  okegw_call *c = ud;
+  if (rc == OKEGW_STORE_OK && n && okegw_authorise_delivery(c, &recs[0])) {
+    cJSON *o = okegw_delivery_status_json(&recs[0]);
+    okegw_answer_send_json(c, 200, o, NULL);
+    cJSON_Delete(o);
+  } else if (rc == OKEGW_STORE_ERROR) {
+    okegw_answer_problem(c, 500, NULL, "the store failed; see the gateway log");
+  } else {
+    okegw_answer_problem(c, 404, NULL, "no delivery %s of yours", c->id);
+  }
+  for (size_t i = 0; i < n; i++)
+    okegw_delivery_rec_free(&recs[i]);
+  free(recs);
+}
+
+/* GET /deliveries/{id}: how a push is doing. */
+static void delivery_status(okegw_call *c, const char *id) {
+  char *end;
+  long long n = strtoll(id, &end, 10);
+  snprintf(c->id, sizeof c->id, "%.40s", id);
+  if (strcmp(c->req->method, "GET") != 0) {
+    okegw_answer_problem_h(c, 405, NULL, "Allow: GET\r\n", "only GET is allowed on %s",
+                           c->req->path);
+    return;
+  }
+  if (end == id || *end || n <= 0) {
+    okegw_answer_problem(c, 404, NULL, "no delivery %s", c->id);
+    return;
+  }
+  if (okegw_store_delivery_get(c->g->store, n, on_delivery_read, c) < 0)
+    okegw_answer_store_down(c);
+}
+
+/* POST /callbacks/{connector}/...: a non-OKE supplier's result. */
+static void supplier_callback(okegw_call *c, const char *rest) {
+  char name[OKEGW_NAME_MAX];
+  size_t len = strcspn(rest, "/");
+  if (len == 0 || len >= sizeof name) {
+    okegw_answer_problem(c, 404, NULL, "no callback at %s", c->req->path);
+    return;
+  }
+  memcpy(name, rest, len);
+  name[len] = '\0';
+  okegw_connector *conn = okegw_connector_by_name(c->g, name);
+  if (!conn || !conn->conf->callback_token) {
+    okegw_answer_problem(c, 404, NULL, "no callbacks are configured for connector '%s'", name);
+    return;
+  }
+  c->interaction = OKE_I_FLOW3_PATCH_ASSOCIATION;
+  c->target = conn;
+  if (strcmp(c->req->method, "POST") != 0) {
+    okegw_answer_problem_h(c, 405, name, "Allow: POST\r\n", "callbacks take POST");
+    return;
+  }
+  if (okegw_authorise_callback(c, conn) < 0 || parse_body(c) < 0)
+    return;
+  c->caller = conn; /* the supplier, known by its callback token */
+  okegw_route_callback(c, rest + len);
+}
+
+/* ---- the entry ----------------------------------------------------------- */
+
 void okegw_gateway_handle(okegw_req *req, void *ud) {
   okegw_gateway *g = ud;
   okegw_call *c = calloc(1, sizeof *c);
@@ -163,150 +336,58 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     char body[96];
     int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"outbox\":%zu}",
                      okegw_outbox_depth(g->outbox));
-    okegw_finish(c, 200, "application/json", body, (size_t)n, NULL);
+    okegw_answer_send(c, 200, "application/json", body, (size_t)n, NULL);
     return;
   }
   if (strncmp(path, "/callbacks/", 11) == 0) {
-    okegw_supplier_callback(c, path + 11);
+    supplier_callback(c, path + 11);
     return;
   }
   if (strncmp(path, "/deliveries/", 12) == 0) {
-    if (!refuse_unidentified(c))
-      okegw_delivery_status(c, path + 12);
+    if (okegw_authorise_identify(c) == 0)
+      delivery_status(c, path + 12);
     return;
   }
   size_t blen = strlen(g->conf->base_path);
   if (strncmp(path, g->conf->base_path, blen) != 0 || (path[blen] && path[blen] != '/')) {
-    okegw_finish_problem(c, 404, NULL, "no OKE resource at %s (the OKE base path is '%s')", path,
+    okegw_answer_problem(c, 404, NULL, "no OKE resource at %s (the OKE base path is '%s')", path,
                          g->conf->base_path);
     return;
   }
   c->oke_path = path + blen;
   const char *rel = c->oke_path[0] == '/' ? c->oke_path + 1 : c->oke_path;
   if (!*rel) {
-    if (strcmp(req->method, "GET") != 0) {
-      okegw_finish(c, 405, OKEGW_PROBLEM_TYPE, NULL, 0, "Allow: GET\r\n");
-      return;
-    }
     service_metadata(c);
     return;
   }
 
-  if (refuse_unidentified(c))
+  if (okegw_authorise_identify(c) < 0)
     return;
-  unsigned who = caller_bit(c->caller);
-  char allow[64] = "";
-  int matched_path = 0, other_caller = 0;
-  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    char id[sizeof c->id] = "", sub[sizeof c->sub_id] = "";
-    if (!shape_match(routes[i].shape, rel, id, sub, sizeof id))
-      continue;
-    matched_path = 1;
-    if (strcmp(routes[i].method, req->method) != 0) {
-      size_t used = strlen(allow);
-      if (!strstr(allow, routes[i].method))
-        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
-      continue;
-    }
-    if (!(routes[i].callers & who)) {
-      other_caller = 1;
-      continue;
-    }
-    c->interaction = routes[i].interaction;
-    memcpy(c->id, id, sizeof id);
-    memcpy(c->sub_id, sub, sizeof sub);
-    break;
-  }
-  if (!c->interaction && other_caller) {
-    okegw_finish_problem(c, 403, c->caller ? c->caller->conf->name : NULL,
-                         "a %s system may not %s %s (OKE lets other roles do that)",
-                         c->caller ? okegw_role_name(c->caller->conf->role) : "tpl", req->method,
-                         path);
+  const route_row *row = match(c, rel);
+  if (!row)
     return;
-  }
-  if (!c->interaction) {
-    if (matched_path) {
-      char *body = okegw_problem_json(405, "Method Not Allowed", "method not allowed here", NULL);
-      char hdr[96];
-      snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-      okegw_finish(c, 405, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, hdr);
-      free(body);
-    } else {
-      okegw_finish_problem(c, 404, NULL, "no OKE interaction at %s", path);
-    }
-    return;
-  }
   if ((c->id[0] && !okegw_is_uuid(c->id)) || (c->sub_id[0] && !okegw_is_uuid(c->sub_id))) {
-    okegw_finish_problem(c, 400, NULL, "an id in the path is not a UUID: %s", path);
+    okegw_answer_problem(c, 400, NULL, "an id in the path is not a UUID: %s", path);
     return;
   }
   if (g->stopping) {
-    okegw_finish_problem(c, 503, NULL, "the gateway is shutting down");
+    okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n", "the gateway is shutting down");
     return;
   }
-  if (c->caller) {
-    unsigned scope = okegw_scope_for(c);
-    if (!(c->caller->conf->scopes & scope)) {
-      okegw_finish_problem(
-          c, 403, c->caller->conf->name, "connector '%s' does not have the scope %s that %s needs",
-          c->caller->conf->name, okegw_scope_name(scope), okegw_interaction_name(c->interaction));
+  if (okegw_authorise_call(c) < 0)
+    return;
+  if (row->flags & BODY) {
+    if (parse_body(c) < 0 || (row->ref && settle_reference(c, row) < 0))
       return;
-    }
-    if (c->caller->conf->phase == OKEGW_PHASE_OFF) {
-      okegw_finish_problem(c, 503, c->caller->conf->name,
-                           "connector '%s' is in phase off: okegw does not carry its requests yet",
-                           c->caller->conf->name);
+    /* checked as soon as the interaction is settled: nothing is looked up,
+     * probed or recorded for a body that breaks the profile */
+    if (!(row->flags & LATE_CHECK) && okegw_dispatch_check(c) < 0)
       return;
-    }
   }
-
-  switch (c->interaction) {
-  case OKE_I_FLOW1_LIST_OFFERINGS:
-  case OKE_I_FLOW1_LIST_GROUPS: okegw_to_dr(c, c->interaction, NULL); break;
-  case OKE_I_FLOW1_GET_PERSON:
-  case OKE_I_FLOW1_GET_ORGANIZATION:
-  case OKE_I_FLOW1_GET_GROUP:
-  case OKE_I_FLOW1_LIST_GROUP_MEMBERS: okegw_to_dr(c, c->interaction, NULL); break;
-  case OKE_I_FLOW1_PUT_OFFERING:
-  case OKE_I_FLOW1_PATCH_OFFERING:
-  case OKE_I_FLOW1_PUT_ASSOCIATION:
-  case OKE_I_FLOW1_PATCH_ASSOCIATION:
-  case OKE_I_FLOW1_PUT_PERSON:
-  case OKE_I_FLOW1_PUT_GROUP:
-  case OKE_I_FLOW1_PUT_GROUP_MEMBER: okegw_flow1_push(c); break;
-  case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: okegw_flow6(c); break;
-  case OKE_I_GET_DOCUMENT:
-    /* a TPL fetches from a TA, a DR from the TPL: not from just anyone */
-    if (okegw_store_lookup(g->store,
-                           okegw_document_kind(c->caller && c->caller->conf->role == OKEGW_ROLE_DR
-                                                   ? OKEGW_ROLE_TPL
-                                                   : OKEGW_ROLE_TA),
-                           c->id, okegw_on_document_route, c) < 0)
-      okegw_finish_problem(c, 503, NULL, "the gateway is shutting down");
-    break;
-  case OKE_I_FLOW3_PATCH_ASSOCIATION:
-  case OKE_I_FLOW4_PATCH_OFFERING:
-    if (okegw_check_body(c, &c->body) < 0)
-      return;
-    c->target = c->caller;
-    okegw_return_to_planning(c, c->interaction == OKE_I_FLOW3_PATCH_ASSOCIATION ? "association"
-                                                                                : "offering");
-    break;
-  case OKE_I_FLOW0_LIST_COMPONENTS: okegw_list_components(c); break;
-  case OKE_I_FLOW0_GET_COMPONENT:
-    if (okegw_store_lookup(g->store, "component", c->id, okegw_on_component_route, c) < 0)
-      okegw_finish_problem(c, 503, NULL, "the gateway is shutting down");
-    break;
-  case OKE_I_FLOW2_PUT_OFFERING: okegw_put_routed(c, "component", "componentId"); break;
-  case OKE_I_FLOW2_PUT_ASSOCIATION: okegw_put_routed(c, "offering", "offeringId"); break;
-  case OKE_I_FLOW2_PATCH_OFFERING:
-  case OKE_I_FLOW2_GET_OFFERING:
-  case OKE_I_FLOW2_LIST_ASSOCIATIONS: okegw_lookup_routed(c, "offering"); break;
-  default: okegw_lookup_routed(c, "association"); break;
-  }
+  row->handler(c);
 }
 
-/* ---- lifetime ---------------------------------------------------------- */
+/* ---- lifetime ------------------------------------------------------------ */
 
 int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
                                 okegw_mapset **out, okegw_diag *diag) {
@@ -423,8 +504,8 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
   for (size_t i = 0; i < g->nconns; i++)
     if (conf->connectors[i].inbound_token)
       g->identity = 1;
-  if (!g->conns || okegw_outbox_start(loop, g->store, conf, g->conns, g->nconns, okegw_on_delivered,
-                                      g, &g->outbox) < 0) {
+  if (!g->conns || okegw_outbox_start(loop, g->store, conf, g->conns, g->nconns,
+                                      okegw_dispatch_delivered, g, &g->outbox) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory");
     *out = g;
     return -1;

@@ -1,0 +1,195 @@
+/* The answer stage (see answer.h). */
+#include "pipeline/answer.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "oke/interaction.h"
+#include "oke/problem.h"
+#include "oke/validate.h"
+
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void call_free(okegw_call *c) {
+  cJSON_Delete(c->body);
+  free(c->out_body);
+  free(c);
+}
+
+void okegw_body_digest(const char *body, size_t len, char out[65]) {
+  out[0] = '\0';
+  if (!body || !len)
+    return;
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256((const unsigned char *)body, len, md);
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[64] = '\0';
+}
+
+const char *okegw_call_digest(okegw_call *c) {
+  if (!c->digest[0])
+    okegw_body_digest(c->req->body, c->req->body_len, c->digest);
+  return c->digest;
+}
+
+/* The request line's log fields. */
+static okegw_log_fields call_fields(okegw_call *c, int status) {
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.method = c->req->method;
+  f.path = c->req->path;
+  f.status = status;
+  f.request_id = c->req->request_id;
+  f.latency_ms = okegw_now_ms() - c->req->start_ms;
+  f.interaction = c->interaction ? okegw_interaction_name(c->interaction) : NULL;
+  f.connector = c->target ? c->target->conf->name : NULL;
+  f.caller = c->caller ? c->caller->conf->name : NULL;
+  f.mapping = c->mapping[0] && strcmp(c->mapping, "-") ? c->mapping : NULL;
+  return f;
+}
+
+/* The audit row of the call (after its answer is known). */
+static void audit(okegw_call *c, int status, double latency_ms) {
+  if (!c->interaction)
+    return;
+  okegw_audit_rec r = {.request_id = c->req->request_id,
+                       .interaction = okegw_interaction_name(c->interaction),
+                       .caller = c->caller ? c->caller->conf->name : NULL,
+                       .connector = c->target ? c->target->conf->name : NULL,
+                       .method = c->req->method,
+                       .path = c->req->path,
+                       .resource_id = c->id,
+                       .mapping = strcmp(c->mapping, "-") ? c->mapping : NULL,
+                       .body_sha256 = okegw_call_digest(c),
+                       .event = "request",
+                       .status = status,
+                       .latency_ms = latency_ms,
+                       .delivery_id = c->delivery_id};
+  okegw_store_audit(c->g->store, &r);
+}
+
+void okegw_answer_send(okegw_call *c, int status, const char *ctype, const char *body, size_t len,
+                       const char *extra_headers) {
+  okegw_log_fields f = call_fields(c, status);
+  okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
+  audit(c, status, f.latency_ms);
+  okegw_respond(c->req, status, ctype, body, len, extra_headers);
+  call_free(c);
+}
+
+static void problem_v(okegw_call *c, int status, const char *connector, const char *headers,
+                      const char *fmt, va_list ap) {
+  char detail[1024];
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  char *body = okegw_problem_json(status, okegw_status_text(status), detail, connector);
+  okegw_answer_send(c, status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, headers);
+  free(body);
+}
+
+void okegw_answer_problem(okegw_call *c, int status, const char *connector, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  problem_v(c, status, connector, NULL, fmt, ap);
+  va_end(ap);
+}
+
+void okegw_answer_problem_h(okegw_call *c, int status, const char *connector,
+                            const char *extra_headers, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  problem_v(c, status, connector, extra_headers, fmt, ap);
+  va_end(ap);
+}
+
+void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers) {
+  char *body = j ? okegw_json_print(j) : NULL;
+  if (!body) {
+    okegw_answer_problem(c, 500, NULL, "out of memory");
+    return;
+  }
+  okegw_answer_send(c, status, "application/json", body, strlen(body), extra_headers);
+  free(body);
+}
+
+void okegw_answer_store_down(okegw_call *c) {
+  okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
+                         "the store cannot take work now (the gateway is shutting down or its "
+                         "store failed); send the request again");
+}
+
+/* ---- a peer's answer --------------------------------------------------- */
+
+int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out) {
+  *out = NULL;
+  if (!a->conn || a->conn->conf->validate_answers == OKEGW_CHECK_OFF || a->status != 200 ||
+      !a->body_len)
+    return 0;
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, okegw_answer_json(a), NULL, &v);
+  if (n <= 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  int block = a->conn->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_log(OKEGW_LOG_WARN,
+            &(okegw_log_fields){.connector = a->conn->conf->name,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "answer of connector '%s' breaks the OKE profile (%d violation(s), first %s: %s)%s",
+            a->conn->conf->name, n, v.v[0].pointer, v.v[0].message,
+            block ? ": blocked" : ": passed on (validate_answers = warn)");
+  if (block)
+    *out = okegw_violations_problem(&v, 502);
+  okegw_violations_free(&v);
+  return block;
+}
+
+void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *headers) {
+  snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
+  char *blocked = NULL;
+  int block = okegw_answer_check(c, a, &blocked);
+  char *hdr = okegw_asprintf("%s%s", headers ? headers : "",
+                             !block && a->extra_headers ? a->extra_headers : "");
+  if (block)
+    okegw_answer_send(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, hdr);
+  else
+    okegw_answer_send(c, a->status, a->content_type, a->body, a->body_len, hdr);
+  free(hdr);
+  free(blocked);
+}
+
+void okegw_answer_relay_cb(void *ud, const okegw_answer *a) { okegw_answer_relay(ud, a, NULL); }
+
+/* ---- documents: streamed, never whole in memory ------------------------ */
+
+static void doc_begin(void *ud, okegw_connector *conn, int status, const char *ctype) {
+  okegw_call *c = ud;
+  c->target = conn;
+  c->stream_status = status;
+  okegw_respond_begin(c->req, status, ctype ? ctype : "application/octet-stream", NULL);
+}
+
+static int doc_write(void *ud, const char *data, size_t len) {
+  okegw_call *c = ud;
+  c->stream_bytes += len;
+  return okegw_respond_write(c->req, data, len) < 0 ? -1 : 0;
+}
+
+static void doc_end(void *ud, int ok) {
+  okegw_call *c = ud;
+  okegw_log_fields f = call_fields(c, c->stream_status);
+  f.mapping = NULL;
+  okegw_log(ok ? OKEGW_LOG_INFO : OKEGW_LOG_WARN, &f, ok ? "request" : "request (cut off)");
+  audit(c, ok ? c->stream_status : 502, f.latency_ms);
+  okegw_respond_end(c->req, ok);
+  call_free(c);
+}
+
+const okegw_stream_ops okegw_answer_stream = {doc_begin, doc_write, doc_end};

@@ -1,0 +1,42 @@
+/* The answer stage: the last of every request. Logs the request line,
+ * writes its audit row, answers the caller and frees the call. A peer's
+ * answer is checked against the profile here before it is passed on. */
+#ifndef OKEGW_ANSWER_H
+#define OKEGW_ANSWER_H
+
+#include "pipeline/request.h"
+
+/* Answers with a body as given; extra_headers is NULL or "Name: value\r\n"
+ * lines. Frees the call. */
+void okegw_answer_send(okegw_call *c, int status, const char *ctype, const char *body, size_t len,
+                       const char *extra_headers);
+/* An application/problem+json answer; connector (may be NULL) is named in it. */
+void okegw_answer_problem(okegw_call *c, int status, const char *connector, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same with extra header lines (WWW-Authenticate, Allow, Retry-After). */
+void okegw_answer_problem_h(okegw_call *c, int status, const char *connector,
+                            const char *extra_headers, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* A JSON answer from a tree (not consumed). */
+void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers);
+/* The common refusal when the store cannot take a job. */
+void okegw_answer_store_down(okegw_call *c);
+
+/* A peer's answer passed on: 502 instead when it breaks the profile and its
+ * connector blocks such answers. `headers` go first, then the plugin's own. */
+void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *headers);
+/* An okegw_exchange_done that relays (ud is the call). */
+void okegw_answer_relay_cb(void *ud, const okegw_answer *a);
+/* 1 when a peer's answer breaks the profile and the connector blocks it;
+ * *out is then the 502 problem body (free it). Logs a warning either way. */
+int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out);
+
+/* A document passes through piece by piece (ud is the call). */
+extern const okegw_stream_ops okegw_answer_stream;
+
+/* The SHA-256 of the request body, computed once (audit row and push). */
+const char *okegw_call_digest(okegw_call *c);
+/* Hex SHA-256 of a body ("" for none). */
+void okegw_body_digest(const char *body, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,192 @@
+/* The authorise stage (see authorise.h). */
+#include "pipeline/authorise.h"
+#include "base/log.h"
+#include "oke/interaction.h"
+#include "pipeline/answer.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* The request presents `token` as its bearer token; constant time, so the
+ * token cannot be guessed byte by byte. */
+static int bearer_ok(const okegw_req *r, const char *token) {
+  const char *h = okegw_req_header(r, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+    return 0;
+  h += 7;
+  size_t n = strlen(token);
+  return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
+}
+
+int okegw_authorise_identify(okegw_call *c) {
+  okegw_gateway *g = c->g;
+  const char *h = okegw_req_header(c->req, "Authorization");
+  int presented = h && strncasecmp(h, "Bearer ", 7) == 0;
+  okegw_connector *found = NULL;
+  /* every token is compared, so timing tells nothing about any of them */
+  for (size_t i = 0; presented && i < g->nconns; i++)
+    if (g->conns[i].conf->inbound_token && bearer_ok(c->req, g->conns[i].conf->inbound_token))
+      found = &g->conns[i];
+  /* without identities (a demo) a token means nothing: the caller is trusted */
+  if (found || !g->identity) {
+    c->caller = found;
+    return 0;
+  }
+  okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
+                         "present the bearer token this system was given for okegw (its "
+                         "connector's inbound_token)");
+  return -1;
+}
+
+unsigned okegw_authorise_role(const okegw_call *c) {
+  if (!c->caller)
+    return OKEGW_BY_TPL; /* no identities configured: the caller is the school's TPL */
+  switch (c->caller->conf->role) {
+  case OKEGW_ROLE_TA: return OKEGW_BY_TA;
+  case OKEGW_ROLE_DR: return OKEGW_BY_DR;
+  case OKEGW_ROLE_TPL: return OKEGW_BY_TPL;
+  }
+  return 0;
+}
+
+void okegw_authorise_refuse_role(okegw_call *c) {
+  okegw_answer_problem(c, 403, c->caller ? c->caller->conf->name : NULL,
+                       "a %s system may not %s %s (OKE lets other roles do that)",
+                       c->caller ? okegw_role_name(c->caller->conf->role) : "tpl", c->req->method,
+                       c->req->path);
+}
+
+unsigned okegw_scope_of(int interaction) {
+  switch (interaction) {
+  case OKE_I_FLOW0_LIST_COMPONENTS:
+  case OKE_I_FLOW0_GET_COMPONENT: return OKEGW_SCOPE_FLOW0;
+  case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: return OKEGW_SCOPE_FLOW6;
+  default: break;
+  }
+  return interaction >= OKE_I_FLOW1_LIST_OFFERINGS && interaction <= OKE_I_FLOW5_PUT_ASSOCIATION
+             ? OKEGW_SCOPE_FLOW15
+             : OKEGW_SCOPE_FLOW234;
+}
+
+unsigned okegw_scope_for(const okegw_call *c) {
+  if (c->interaction == OKE_I_GET_DOCUMENT && c->caller && c->caller->conf->role == OKEGW_ROLE_DR)
+    return OKEGW_SCOPE_FLOW15;
+  return okegw_scope_of(c->interaction);
+}
+
+/* The caller's scope for the interaction as settled now. */
+static int scope_ok(okegw_call *c) {
+  if (!c->caller || (c->caller->conf->scopes & okegw_scope_for(c)))
+    return 0;
+  okegw_answer_problem(c, 403, c->caller->conf->name,
+                       "connector '%s' does not have the scope %s that %s needs",
+                       c->caller->conf->name, okegw_scope_name(okegw_scope_for(c)),
+                       okegw_interaction_name(c->interaction));
+  return -1;
+}
+
+int okegw_authorise_call(okegw_call *c) {
+  if (scope_ok(c) < 0)
+    return -1;
+  if (c->caller && c->caller->conf->phase == OKEGW_PHASE_OFF) {
+    okegw_answer_problem(c, 503, c->caller->conf->name,
+                         "connector '%s' is in phase off: okegw does not carry its requests yet",
+                         c->caller->conf->name);
+    return -1;
+  }
+  return 0;
+}
+
+int okegw_authorise_target(okegw_call *c, okegw_connector *conn) {
+  c->target = conn;
+  if (scope_ok(c) < 0)
+    return -1;
+  if (conn->conf->phase == OKEGW_PHASE_OFF) {
+    okegw_answer_problem(c, 503, conn->conf->name,
+                         "connector '%s' is in phase off: it carries no traffic until ICT sets "
+                         "its phase in plugins.conf",
+                         conn->conf->name);
+    return -1;
+  }
+  if (!conn->ready) {
+    okegw_answer_problem(c, 503, conn->conf->name, "connector '%s' is not available: %s",
+                         conn->conf->name, conn->error ? conn->error : "not initialised");
+    return -1;
+  }
+  return 0;
+}
+
+static void log_refusal(okegw_call *c, const char *connector, const char *fmt, const char *a,
+                        const char *b, const char *d) {
+  okegw_log(OKEGW_LOG_WARN,
+            &(okegw_log_fields){.connector = connector,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            fmt, a, b, d);
+}
+
+int okegw_authorise_return(okegw_call *c, const okegw_route *r) {
+  const char *from = c->caller ? c->caller->conf->name : "";
+  const char *what = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? "zitting" : "deelname";
+  if (r->rc == OKEGW_STORE_NOTFOUND || (r->rc == OKEGW_STORE_OK && !r->confirmed)) {
+    okegw_answer_problem(c, 404, from,
+                         "%s %s was never delivered through this gateway, so it has no return "
+                         "route (OKE ground rule 5)",
+                         what, c->id);
+    return -1;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return -1;
+  }
+  if (strcmp(r->connector, from) != 0) {
+    log_refusal(c, from, "refused: connector '%s' wrote to %s of connector '%s'", from, what,
+                r->connector);
+    okegw_answer_problem(c, 403, from,
+                         "%s %s belongs to another connector: a supplier may only report on "
+                         "what it was sent",
+                         what, c->id);
+    return -1;
+  }
+  return 0;
+}
+
+int okegw_authorise_person(okegw_call *c, const okegw_route *r) {
+  if (r->rc == OKEGW_STORE_OK)
+    return 0;
+  if (r->rc != OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return -1;
+  }
+  const char *name = c->caller->conf->name;
+  log_refusal(c, name, "refused: connector '%s' asked for enrolments of %s %s without a deelname",
+              name, "person", c->id);
+  okegw_answer_problem(c, 403, name,
+                       "connector '%s' holds no deelname of person %s, so it may not read that "
+                       "person's enrolments (flow 6 data minimisation)",
+                       name, c->id);
+  return -1;
+}
+
+int okegw_authorise_callback(okegw_call *c, okegw_connector *conn) {
+  const char *name = conn->conf->name;
+  if (!bearer_ok(c->req, conn->conf->callback_token)) {
+    okegw_answer_problem_h(c, 401, name, "WWW-Authenticate: Bearer\r\n",
+                           "present the callback token of connector '%s'", name);
+    return -1;
+  }
+  if (conn->conf->phase == OKEGW_PHASE_OFF || !conn->ready) {
+    okegw_answer_problem(c, 503, name, "connector '%s' is %s", name,
+                         conn->ready ? "in phase off" : "not available");
+    return -1;
+  }
+  return 0;
+}
+
+int okegw_authorise_delivery(const okegw_call *c, const okegw_delivery_rec *d) {
+  return !c->g->identity ||
+         (c->caller && d->caller && strcmp(d->caller, c->caller->conf->name) == 0);
+}

@@ -1,0 +1,51 @@
+/* The authorise stage: the one place that decides who may do what to which
+ * resource. Identity (bearer token), role (which interactions a system of
+ * that role may call), scope (OKE R2, per flow), phase (of the caller and of
+ * the connector that would carry the request) and ownership (the return
+ * route, flow 6, documents, deliveries).
+ *
+ * Every okegw_authorise_* that takes a call returns 0 when the request may go
+ * on, or -1 when it was refused: the call is then answered (401, 403, 404 or
+ * 503 problem+json) and gone. */
+#ifndef OKEGW_AUTHORISE_H
+#define OKEGW_AUTHORISE_H
+
+#include "pipeline/request.h"
+
+/* Which kinds of caller a route-table row admits. */
+enum { OKEGW_BY_TPL = 1, OKEGW_BY_TA = 2, OKEGW_BY_DR = 4 };
+
+/* Sets c->caller from the request's bearer token (every configured token
+ * is compared in constant time). Without identities configured every caller
+ * is the school's TPL. */
+int okegw_authorise_identify(okegw_call *c);
+/* The OKEGW_BY_* bit of the caller's role. */
+unsigned okegw_authorise_role(const okegw_call *c);
+/* Answers 403: the path exists for other roles only. */
+void okegw_authorise_refuse_role(okegw_call *c);
+/* The caller's scope covers c->interaction (which may have been settled only
+ * by the route: a TPL's PATCH of a toetsinschrijving is flow 5) and the
+ * caller is not in phase off. */
+int okegw_authorise_call(okegw_call *c);
+/* The connector may carry the call now: the caller's scope for the settled
+ * interaction, the connector's phase, its plugin ready. */
+int okegw_authorise_target(okegw_call *c, okegw_connector *conn);
+/* Flow 3/4 (OKE ground rule 5): the TA writes about a deelname or zitting
+ * this gateway delivered to that same TA. r is the resource's route. */
+int okegw_authorise_return(okegw_call *c, const okegw_route *r);
+/* Flow 6 (data minimisation): r is the lookup of the caller's deelname of
+ * person c->id. */
+int okegw_authorise_person(okegw_call *c, const okegw_route *r);
+/* A supplier's callback presents the connector's callback_token, and the
+ * connector is not off. */
+int okegw_authorise_callback(okegw_call *c, okegw_connector *conn);
+/* 1 when the caller may read the delivery (its own, or every one without
+ * identities). */
+int okegw_authorise_delivery(const okegw_call *c, const okegw_delivery_rec *d);
+
+/* The OKE scope an interaction needs (digest R2); scope_for knows that a
+ * document is flow 5 for a DR. */
+unsigned okegw_scope_of(int interaction);
+unsigned okegw_scope_for(const okegw_call *c);
+
+#endif

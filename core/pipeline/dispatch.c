@@ -1,0 +1,308 @@
+/* The dispatch stage (see dispatch.h). */
+#include "pipeline/dispatch.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "oke/interaction.h"
+#include "oke/problem.h"
+#include "oke/validate.h"
+#include "pipeline/answer.h"
+#include "pipeline/authorise.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void send_to(okegw_call *c);
+static void push(okegw_call *c, const oke_request *req);
+
+/* ---- the profile check --------------------------------------------------- */
+
+int okegw_dispatch_check(okegw_call *c) {
+  if (!c->body || c->validated)
+    return 0;
+  c->validated = 1;
+  /* R12/R23: the body names the path's id; a PATCH on an extra attempt
+   * names the original toetsinschrijving instead */
+  const char *pid = c->sub_id[0] ? c->sub_id : c->id;
+  if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION && c->ref_id[0])
+    pid = c->ref_id;
+  okegw_validate_ctx vctx = {.path_id = pid};
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_REQUEST, c->body, &vctx, &v);
+  if (n == 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  char *body = n > 0 ? okegw_violations_problem(&v, 400) : NULL;
+  okegw_log(OKEGW_LOG_INFO,
+            &(okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "refused: %d violation(s) of the OKE profile, first %s: %s", n,
+            n > 0 ? v.v[0].pointer : "", n > 0 ? v.v[0].message : "out of memory");
+  okegw_violations_free(&v);
+  c->target = NULL;
+  if (body)
+    okegw_answer_send(c, 400, OKEGW_PROBLEM_TYPE, body, strlen(body), NULL);
+  else
+    okegw_answer_problem(c, 503, NULL, "out of memory while validating");
+  free(body);
+  return -1;
+}
+
+/* ---- records: what the message opens ------------------------------------- */
+
+/* Every documentId in a "documents" list anywhere in the body. */
+static void collect_documents(const cJSON *j, const char **ids, size_t *n, size_t max) {
+  for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
+    if (e->string && strcmp(e->string, "documents") == 0 && cJSON_IsArray(e)) {
+      const cJSON *d;
+      cJSON_ArrayForEach(d, e) {
+        const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "documentId"));
+        if (id && *n < max && strlen(id) < 64)
+          ids[(*n)++] = id;
+      }
+    } else if (cJSON_IsObject(e) || cJSON_IsArray(e)) {
+      collect_documents(e, ids, n, max);
+    }
+  }
+}
+
+/* A document is served later by the system whose message referenced it. A
+ * TA's documents (flows 3, 4) and the TPL's (flow 5) are kept apart, since
+ * the same id may pass both ways (route.c reads them by the same kinds). */
+static void record_documents(okegw_call *c) {
+  const okegw_connector *holder = c->records.documents;
+  const char *ids[64];
+  size_t n = 0;
+  collect_documents(c->body, ids, &n, sizeof ids / sizeof ids[0]);
+  if (n)
+    okegw_store_put(c->g->store,
+                    holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", ids, n,
+                    holder->conf->name, NULL, NULL);
+}
+
+static void on_owned(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc != OKEGW_STORE_OK) {
+    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  c->records.own_kind = NULL;
+  send_to(c);
+}
+
+static void on_bound(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  const char *kind = c->records.bind_kind;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 404, NULL, "%s %s is no longer known to this gateway", kind, c->ref_id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  if ((r->existed && strcmp(r->prev_connector, r->connector) != 0) ||
+      strcmp(r->connector, c->target->conf->name) != 0) {
+    const char *prev = r->existed ? r->prev_connector : r->connector;
+    okegw_answer_problem(c, 409, prev,
+                         "%s %s is already with connector '%s', but its %s %s belongs to "
+                         "connector '%s': cancel it there and create a new one",
+                         kind, c->id, prev, c->records.bind_parent_kind, c->ref_id,
+                         c->target->conf->name);
+    return;
+  }
+  c->records.bind_kind = NULL;
+  send_to(c);
+}
+
+/* Writes what the checked message opens, then sends it. A route is bound
+ * first: its store job also refuses an id that another connector holds. */
+static void send_to(okegw_call *c) {
+  okegw_records *rec = &c->records;
+  int rc = 0;
+  if (rec->bind_kind) {
+    rc = okegw_store_bind(c->g->store, rec->bind_kind, c->id, rec->bind_parent_kind, c->ref_id, 0,
+                          on_bound, c);
+  } else if (rec->own_kind) {
+    const char *id = c->id;
+    rc = okegw_store_put(c->g->store, rec->own_kind, &id, 1, c->caller->conf->name, on_owned, c);
+  } else {
+    if (rec->documents) {
+      record_documents(c);
+      rec->documents = NULL;
+    }
+    const okegw_req *r = c->req;
+    oke_request req = {.interaction = c->interaction,
+                       .method = r->method,
+                       .path = c->oke_path,
+                       .query = r->query,
+                       .id = c->id,
+                       .body = r->body,
+                       .body_len = r->body_len,
+                       .content_type = okegw_req_header(r, "Content-Type"),
+                       .request_id = r->request_id};
+    if (c->out_method) {
+      req.method = c->out_method;
+      req.path = c->out_path;
+      req.query = "";
+      req.body = c->out_body;
+      req.body_len = c->out_body ? strlen(c->out_body) : 0;
+      req.content_type = "application/merge-patch+json";
+    }
+    if (c->interaction == OKE_I_GET_DOCUMENT) {
+      okegw_connector_deliver_stream(c->target, &req, okegw_answer_relay_cb, &okegw_answer_stream,
+                                     c);
+    } else if (!strcmp(req.method, "PUT") || !strcmp(req.method, "PATCH")) {
+      push(c, &req);
+    } else {
+      okegw_connector_deliver(c->target, &req, c->body, okegw_answer_relay_cb, c);
+    }
+    return;
+  }
+  if (rc < 0)
+    okegw_answer_store_down(c);
+}
+
+void okegw_dispatch(okegw_call *c, okegw_connector *conn) {
+  if (okegw_authorise_target(c, conn) < 0 || okegw_dispatch_check(c) < 0)
+    return;
+  send_to(c);
+}
+
+void okegw_dispatch_named(okegw_call *c, const char *name) {
+  okegw_connector *conn = okegw_connector_by_name(c->g, name);
+  if (!conn) {
+    okegw_answer_problem(c, 503, name,
+                         "connector '%s' owns this resource but is no longer configured", name);
+    return;
+  }
+  okegw_dispatch(c, conn);
+}
+
+/* ---- pushes: the outbox -------------------------------------------------- */
+
+static void add_ms(cJSON *o, const char *name, long long ms) {
+  if (ms) {
+    char t[40];
+    okegw_format_rfc3339(ms, 1, t, sizeof t);
+    cJSON_AddStringToObject(o, name, t);
+  }
+}
+
+cJSON *okegw_delivery_status_json(const okegw_delivery_rec *d) {
+  cJSON *o = cJSON_CreateObject();
+  char href[48];
+  snprintf(href, sizeof href, "/deliveries/%lld", d->id);
+  cJSON_AddNumberToObject(o, "id", (double)d->id);
+  cJSON_AddStringToObject(o, "state", d->state);
+  cJSON_AddStringToObject(o, "connector", d->connector ? d->connector : "");
+  cJSON_AddStringToObject(o, "interaction", d->interaction ? d->interaction : "");
+  if (d->resource_id)
+    cJSON_AddStringToObject(o, "resourceId", d->resource_id);
+  add_ms(o, "createdAt", d->created_ms);
+  cJSON_AddNumberToObject(o, "attempts", d->attempts);
+  if (d->last_status)
+    cJSON_AddNumberToObject(o, "lastStatus", d->last_status);
+  if (d->last_error)
+    cJSON_AddStringToObject(o, "lastError", d->last_error);
+  if (!strcmp(d->state, "pending"))
+    add_ms(o, "nextAttemptAt", d->next_ms);
+  add_ms(o, "deliveredAt", d->delivered_ms);
+  cJSON_AddStringToObject(o, "href", href);
+  return o;
+}
+
+static void on_pushed(void *ud, const okegw_push_result *r) {
+  okegw_call *c = ud;
+  if (r->rc != OKEGW_STORE_OK) {
+    okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
+                           "the push could not be stored, so it was not accepted: send it again");
+    return;
+  }
+  c->delivery_id = r->id;
+  char hdr[96];
+  if (r->answer) {
+    /* it ended in time: the sender gets the peer's own answer */
+    snprintf(hdr, sizeof hdr, "Okegw-Delivery: %lld\r\n", r->id);
+    okegw_answer_relay(c, r->answer, hdr);
+    return;
+  }
+  /* durable and under way: okegw carries on (202) */
+  snprintf(hdr, sizeof hdr, "Location: /deliveries/%lld\r\nOkegw-Delivery: %lld\r\n", r->id, r->id);
+  cJSON *o = okegw_delivery_status_json(r->rec);
+  okegw_answer_send_json(c, 202, o, hdr);
+  cJSON_Delete(o);
+}
+
+static void push(okegw_call *c, const oke_request *req) {
+  /* what leaves is mostly what came in (a flow-3 result is returned as is) */
+  const okegw_req *in = c->req;
+  char own[65];
+  const char *digest = own;
+  if (req->body_len == in->body_len &&
+      (!req->body_len || req->body == in->body || !memcmp(req->body, in->body, req->body_len)))
+    digest = okegw_call_digest(c);
+  else
+    okegw_body_digest(req->body, req->body_len, own);
+  okegw_push p = {.interaction = c->interaction,
+                  .caller = c->caller ? c->caller->conf->name : NULL,
+                  .resource_id = req->id,
+                  .method = req->method,
+                  .path = req->path,
+                  .query = req->query,
+                  .content_type = req->content_type,
+                  .body = req->body,
+                  .body_len = req->body_len,
+                  .body_sha256 = digest,
+                  .request_id = req->request_id};
+  int rc = okegw_outbox_push(c->g->outbox, c->target, &p, c->body, on_pushed, c);
+  if (rc == OKEGW_OUTBOX_FULL)
+    okegw_answer_problem_h(c, 503, c->target->conf->name, "Retry-After: 60\r\n",
+                           "okegw holds as many undelivered pushes as it may (outbox_max_open); "
+                           "this one was not accepted: send it again later");
+  else if (rc < 0)
+    okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
+                           "the push could not be stored, so it was not accepted: send it again");
+}
+
+/* A zitting or deelname counts as delivered once its TA said 2xx: only then
+ * does it open the return route (flows 3, 4) and flow 6 for its person. The
+ * outbox calls this before the sender hears back; the store runs its jobs in
+ * order, so the sender's next request already finds what this opened. */
+void okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                              const cJSON *body) {
+  okegw_gateway *g = ud;
+  int in = okegw_interaction_by_name(d->interaction);
+  if ((in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) || !d->resource_id)
+    return;
+  okegw_store *st = g->store;
+  const char *name = conn->conf->name;
+  if (in == OKE_I_FLOW2_PUT_ASSOCIATION) {
+    /* flow 6 lets a TA read the enrolments of persons it holds a deelname
+     * for, and no others: remember whose deelname this is */
+    cJSON *own = body || !d->body ? NULL : cJSON_ParseWithLength(d->body, d->body_len);
+    const cJSON *person = cJSON_GetObjectItemCaseSensitive(body ? body : own, "person");
+    const char *pid =
+        cJSON_IsObject(person)
+            ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
+            : cJSON_GetStringValue(person);
+    char key[160];
+    if (pid && strlen(pid) < 64) {
+      snprintf(key, sizeof key, "%s@%s", pid, name);
+      const char *k = key;
+      okegw_store_put(st, "ta_person", &k, 1, name, NULL, NULL);
+    }
+    cJSON_Delete(own);
+  }
+  okegw_connector *caller = d->caller ? okegw_connector_by_name(g, d->caller) : NULL;
+  if (in == OKE_I_FLOW2_PUT_OFFERING && caller && caller->conf->role == OKEGW_ROLE_TPL) {
+    /* results and reports go back to the TPL that planned the zitting */
+    const char *id = d->resource_id;
+    okegw_store_put(st, "planned_by", &id, 1, caller->conf->name, NULL, NULL);
+  }
+  okegw_store_confirm(st, in == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association",
+                      d->resource_id, NULL, NULL);
+}

@@ -1,0 +1,88 @@
+/* One request on its way through the pipeline, and the gateway state the
+ * stages share. Not part of the plugin SDK.
+ *
+ * The stages, in request order, each in its own file (core/README.md):
+ *   gateway    match the OKE interaction (route table, caller role), parse the body
+ *   route      find the resource and the connector that carries it
+ *   authorise  decide who may do what to which resource (identity, scope,
+ *              role, phase, ownership)
+ *   dispatch   check the body against the profile, record what the message
+ *              opens, then the outbox (pushes) or the connector
+ *   answer     check the peer's answer, audit, log, respond
+ * A stage calls only stages below it; the answer stage ends every request.
+ * Authorisation is consulted twice: before routing (who calls, with which
+ * scope) and once the route knows whose resource it is (ownership, the
+ * target's phase), as nginx runs its access phase after find-config. */
+#ifndef OKEGW_REQUEST_H
+#define OKEGW_REQUEST_H
+
+#include "base/conf.h"
+#include "connector/plugin_host.h"
+#include "delivery/outbox.h"
+#include "http/http_client.h"
+#include "http/server.h"
+#include "store/store.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct okegw_gateway {
+  uv_loop_t *loop;
+  okegw_conf *conf;
+  okegw_connector *conns;
+  size_t nconns;
+  okegw_server *server;
+  okegw_http *http;
+  okegw_store *store;
+  okegw_outbox *outbox;
+  int stopping;
+  int identity; /* some connector has an inbound_token: every caller must present one */
+  void (*stopped)(void *);
+  void *stopped_arg;
+} okegw_gateway;
+
+/* What dispatch records once every check passed (route stage decides). */
+typedef struct okegw_records {
+  /* bind c->id of this kind under (parent_kind, c->ref_id): the route of a
+   * zitting, deelname or extra attempt; NULL = none */
+  const char *bind_kind, *bind_parent_kind;
+  /* record c->id as this kind, owned by the caller (flow 1: the DR's
+   * planbare toetsen and toetsinschrijvingen); NULL = none */
+  const char *own_kind;
+  /* remember every documentId of the body as served by this system */
+  const okegw_connector *documents;
+} okegw_records;
+
+/* One incoming request. Owns body and out_body; freed by the answer stage. */
+typedef struct okegw_call {
+  okegw_gateway *g;
+  okegw_req *req;
+  int interaction;
+  const char *oke_path; /* path below base_path, points into req->path */
+  char id[64];          /* the path id */
+  char sub_id[64];      /* a second path id (groups/{id}/members/{sub}) */
+  char ref_id[64];      /* offering: its component; association: its offering */
+  okegw_connector *target;
+  okegw_connector *caller; /* who called, by its credential; NULL = anonymous */
+  cJSON *body;             /* the request body, parsed once (gateway) */
+  okegw_records records;
+  char mapping[65]; /* hash of the mappings the exchange ran with */
+  /* set when the gateway sends something else than it received (a flow-3/4
+   * return, or a supplier callback turned into an OKE flow-3 PATCH) */
+  const char *out_method;
+  char out_path[128];
+  char *out_body;
+  int validated;         /* the body passed the profile check already */
+  int probed;            /* the TAs were asked who owns the offering's component */
+  long long delivery_id; /* a push: its outbox delivery */
+  char digest[65];       /* SHA-256 of the request body, once computed */
+  int stream_status;     /* a streamed answer (documents) */
+  size_t stream_bytes;
+} okegw_call;
+
+okegw_connector *okegw_connector_by_name(okegw_gateway *g, const char *name);
+/* The one live and ready connector of a role, or NULL with the reason in why. */
+okegw_connector *okegw_single_live(okegw_gateway *g, enum okegw_role role, char *why, size_t whysz);
+
+#endif

@@ -1,0 +1,378 @@
+/* The route stage for flows 1-6 (see route.h; flow 0 is catalogue.c). */
+#include "pipeline/route.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "connector/mapping.h"
+#include "oke/interaction.h"
+#include "pipeline/answer.h"
+#include "pipeline/authorise.h"
+#include "pipeline/dispatch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void store_failed(okegw_call *c) {
+  okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+}
+
+/* Runs a lookup; a store that takes no job answers the call. */
+static void lookup(okegw_call *c, const char *kind, const char *id, okegw_route_cb cb) {
+  if (okegw_store_lookup(c->g->store, kind, id, cb, c) < 0)
+    okegw_answer_store_down(c);
+}
+
+/* The TPL that receives what comes back (flow 5 documents' holder, returns
+ * without a recorded planner): the caller itself, or the one live TPL. */
+static okegw_connector *planning_system(okegw_call *c, char *why, size_t whysz) {
+  if (c->caller && c->caller->conf->role == OKEGW_ROLE_TPL)
+    return c->caller;
+  return okegw_single_live(c->g, OKEGW_ROLE_TPL, why, whysz);
+}
+
+/* ---- flow 2: zittingen and deelnames ------------------------------------ */
+
+static void on_component_owner(void *ud, const okegw_route *r);
+
+static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
+                                const char *body, size_t len) {
+  (void)ctype;
+  (void)body;
+  (void)len;
+  if (!owner) {
+    okegw_answer_problem(
+        c, 400, NULL,
+        "no live test supplier owns component %s, so the offering cannot be routed "
+        "(is the supplier's connector live, and is the component in its catalogue?)",
+        c->ref_id);
+    return;
+  }
+  c->probed = 1;
+  okegw_route found = {.rc = OKEGW_STORE_OK};
+  snprintf(found.connector, sizeof found.connector, "%s", owner->conf->name);
+  on_component_owner(c, &found);
+}
+
+static void on_component_owner(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND && !c->probed) {
+    /* a component the catalogue never showed: ask the TAs once */
+    okegw_probe_component(c, c->ref_id, on_component_probed);
+    return;
+  }
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 400, NULL, "no live test supplier owns component %s", c->ref_id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    store_failed(c);
+    return;
+  }
+  c->records.bind_kind = "offering";
+  c->records.bind_parent_kind = "component";
+  okegw_dispatch_named(c, r->connector);
+}
+
+void okegw_route_put_offering(okegw_call *c) {
+  lookup(c, "component", c->ref_id, on_component_owner);
+}
+
+static void on_zitting(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 400, NULL,
+                         "offering %s is unknown to this gateway: PUT /offerings/%s first (the "
+                         "zitting before its deelnames)",
+                         c->ref_id, c->ref_id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    store_failed(c);
+    return;
+  }
+  c->records.bind_kind = "association";
+  c->records.bind_parent_kind = "offering";
+  okegw_dispatch_named(c, r->connector);
+}
+
+static void on_original(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 404, NULL,
+                         "toetsinschrijving %s (orgAssociationId) is unknown to this gateway",
+                         c->ref_id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK) {
+    store_failed(c);
+    return;
+  }
+  /* the new id becomes one of the DR's own; the DR fetches the attempt's
+   * documents from the planning system */
+  c->records.bind_kind = "toetsinschrijving";
+  c->records.bind_parent_kind = "toetsinschrijving";
+  char why[160];
+  c->records.documents = planning_system(c, why, sizeof why);
+  okegw_dispatch_named(c, r->connector);
+}
+
+void okegw_route_put_association(okegw_call *c) {
+  if (c->interaction == OKE_I_FLOW5_PUT_ASSOCIATION)
+    lookup(c, "toetsinschrijving", c->ref_id, on_original);
+  else
+    lookup(c, "offering", c->ref_id, on_zitting);
+}
+
+/* ---- flows 1 and 5 between TPL and DR ------------------------------------ */
+
+static void to_dr(okegw_call *c, const char *kind);
+
+/* For a TPL, an id that is no zitting or deelname at a TA is one of the
+ * DR's (planbare toets, toetsinschrijving): flow 1 reads, flow 5 results. */
+static int dr_interaction(int flow2) {
+  switch (flow2) {
+  case OKE_I_FLOW2_GET_OFFERING: return OKE_I_FLOW1_GET_OFFERING;
+  case OKE_I_FLOW2_LIST_ASSOCIATIONS: return OKE_I_FLOW1_LIST_ASSOCIATIONS;
+  case OKE_I_FLOW2_GET_ASSOCIATION: return OKE_I_FLOW1_GET_ASSOCIATION;
+  case OKE_I_FLOW2_PATCH_ASSOCIATION: return OKE_I_FLOW5_PATCH_ASSOCIATION;
+  }
+  return 0;
+}
+
+static void on_routed(void *ud, const okegw_route *r, const char *kind, const char *dr_kind) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    okegw_dispatch_named(c, r->connector);
+  } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
+    c->interaction = dr_interaction(c->interaction);
+    to_dr(c, dr_kind);
+  } else if (r->rc == OKEGW_STORE_NOTFOUND) {
+    okegw_answer_problem(c, 404, NULL, "%s %s is unknown to this gateway", kind, c->id);
+  } else {
+    store_failed(c);
+  }
+}
+
+static void on_offering(void *ud, const okegw_route *r) {
+  on_routed(ud, r, "offering", "planbare_toets");
+}
+
+static void on_association(void *ud, const okegw_route *r) {
+  on_routed(ud, r, "association", "toetsinschrijving");
+}
+
+void okegw_route_offering(okegw_call *c) { lookup(c, "offering", c->id, on_offering); }
+void okegw_route_association(okegw_call *c) { lookup(c, "association", c->id, on_association); }
+
+/* The one live DR, for what okegw never saw pass. */
+static void to_single_dr(okegw_call *c) {
+  char why[160];
+  okegw_connector *dr = okegw_single_live(c->g, OKEGW_ROLE_DR, why, sizeof why);
+  int any_dr = 0;
+  for (size_t i = 0; i < c->g->nconns; i++)
+    any_dr |= c->g->conns[i].conf->role == OKEGW_ROLE_DR;
+  if (!dr && !any_dr && c->id[0]) {
+    /* no DR behind this gateway: the id is simply unknown */
+    okegw_answer_problem(c, 404, NULL, "%s is unknown to this gateway", c->id);
+    return;
+  }
+  if (!dr) {
+    okegw_answer_problem(c, 503, NULL, "cannot carry %s: %s",
+                         okegw_interaction_name(c->interaction), why);
+    return;
+  }
+  okegw_dispatch(c, dr);
+}
+
+static void on_dr_route(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
+      if (r->parent[0]) /* an extra attempt: its original names the result */
+        snprintf(c->ref_id, sizeof c->ref_id, "%s", r->parent);
+      /* the DR fetches flow-5 documents from the planning system */
+      char why[160];
+      c->records.documents = planning_system(c, why, sizeof why);
+    }
+    okegw_dispatch_named(c, r->connector);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_NOTFOUND) {
+    store_failed(c);
+    return;
+  }
+  if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
+    /* a result goes only to the DR that sent the toetsinschrijving */
+    okegw_answer_problem(c, 404, NULL,
+                         "association %s is neither a deelname at a test supplier nor a "
+                         "toetsinschrijving received from a DR through this gateway",
+                         c->id);
+    return;
+  }
+  to_single_dr(c);
+}
+
+/* To the DR that owns the id when okegw saw it pass (kind), else to the one
+ * live DR. The interaction is settled now: authorised again for it. */
+static void to_dr(okegw_call *c, const char *kind) {
+  if (okegw_authorise_call(c) < 0)
+    return;
+  if (kind && c->id[0]) {
+    lookup(c, kind, c->id, on_dr_route);
+    return;
+  }
+  to_single_dr(c);
+}
+
+void okegw_route_to_dr(okegw_call *c) { to_single_dr(c); }
+
+void okegw_route_flow1_push(okegw_call *c) {
+  /* planbare toetsen and toetsinschrijvingen are recorded as the DR's, so
+   * flow-5 results find their way back */
+  c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"
+                        : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION ? "toetsinschrijving"
+                                                                        : NULL;
+  char why[160];
+  okegw_connector *tpl = okegw_single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
+  if (!tpl) {
+    okegw_answer_problem(c, 503, NULL, "cannot carry %s: %s",
+                         okegw_interaction_name(c->interaction), why);
+    return;
+  }
+  okegw_dispatch(c, tpl);
+}
+
+/* ---- flow 6 and documents ------------------------------------------------ */
+
+static void on_candidate(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (okegw_authorise_person(c, r) == 0)
+    to_single_dr(c);
+}
+
+void okegw_route_flow6(okegw_call *c) {
+  char key[160];
+  snprintf(key, sizeof key, "%s@%s", c->id, c->caller->conf->name);
+  lookup(c, "ta_person", key, on_candidate);
+}
+
+static void on_document(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_NOTFOUND)
+    okegw_answer_problem(
+        c, 404, NULL, "document %s was not referenced by any message through this gateway", c->id);
+  else if (r->rc != OKEGW_STORE_OK)
+    store_failed(c);
+  else
+    okegw_dispatch_named(c, r->connector);
+}
+
+void okegw_route_document(okegw_call *c) {
+  /* a TPL fetches from a TA, a DR from the TPL: not from just anyone */
+  int dr = c->caller && c->caller->conf->role == OKEGW_ROLE_DR;
+  lookup(c, dr ? "document@tpl" : "document@ta", c->id, on_document);
+}
+
+/* ---- the return route (flows 3, 4) --------------------------------------- */
+
+/* The TPL that planned the zitting (its identity on the flow-2 PUT); without
+ * identities, the one live TPL. */
+static void on_planner(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK) {
+    okegw_dispatch_named(c, r->connector);
+    return;
+  }
+  char why[160];
+  okegw_connector *tpl = okegw_single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
+  if (!tpl) {
+    okegw_answer_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
+    return;
+  }
+  okegw_dispatch(c, tpl);
+}
+
+static void on_return_route(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (okegw_authorise_return(c, r) < 0)
+    return;
+  c->records.documents = c->caller;
+  /* the zitting: the id itself (flow 4) or the deelname's offering (flow 3) */
+  const char *zitting = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? c->id : r->parent;
+  if (zitting && *zitting &&
+      okegw_store_lookup(c->g->store, "planned_by", zitting, on_planner, c) == 0)
+    return;
+  okegw_route none = {.rc = OKEGW_STORE_NOTFOUND};
+  on_planner(c, &none);
+}
+
+void okegw_route_return(okegw_call *c) {
+  const char *kind = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? "offering" : "association";
+  if (!c->out_body)
+    c->out_body = okegw_strndup(c->req->body ? c->req->body : "", c->req->body_len);
+  c->out_method = "PATCH";
+  snprintf(c->out_path, sizeof c->out_path, "/%ss/%s", kind, c->id);
+  if (!c->out_body) {
+    okegw_answer_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  lookup(c, kind, c->id, on_return_route);
+}
+
+/* ---- supplier callbacks -------------------------------------------------- */
+
+/* A supplier that does not speak OKE pushes results to
+ * POST /callbacks/{connector}/...; its Lua mapping flow3.patch_association
+ * (from_peer) turns the body into an OKE flow-3 result and names the deelname
+ * in ctx.id. The result goes to the planning system only on the return route:
+ * for a deelname this gateway delivered to that same connector. */
+void okegw_route_callback(okegw_call *c, const char *rest) {
+  okegw_connector *conn = c->caller;
+  const char *name = conn->conf->name;
+  (void)rest;
+  const char *id = okegw_interaction_name(c->interaction);
+  if (!okegw_mapset_has(conn->maps, id, 1)) {
+    okegw_answer_problem(
+        c, 501, name,
+        "connector '%s' has no %s.lua with from_peer to turn its callback into an OKE result", name,
+        id);
+    return;
+  }
+  okegw_map_ctx ctx = {.connector = name,
+                       .interaction = id,
+                       .id = "",
+                       .phase = okegw_phase_name(conn->conf->phase),
+                       .conf = conn->conf,
+                       .id_out = c->id,
+                       .id_out_size = sizeof c->id};
+  cJSON *mapped = NULL;
+  char err[1024];
+  snprintf(c->mapping, sizeof c->mapping, "%s", okegw_mapset_hash(conn->maps));
+  if (okegw_mapset_run(conn->maps, id, 1, c->body, &ctx, &mapped, err, sizeof err) < 0) {
+    okegw_log(OKEGW_LOG_ERROR,
+              &(okegw_log_fields){.connector = name,
+                                  .interaction = id,
+                                  .request_id = c->req->request_id,
+                                  .latency_ms = -1},
+              "mapping of a callback failed: %s", err);
+    okegw_answer_problem(c, 502, name, "%s", err);
+    return;
+  }
+  if (!okegw_is_uuid(c->id)) {
+    cJSON_Delete(mapped);
+    okegw_answer_problem(
+        c, 502, name,
+        "%s/%s.lua: from_peer must set ctx.id to the deelname (association) id, got '%s'",
+        okegw_mapset_dir(conn->maps), id, c->id);
+    return;
+  }
+  cJSON_Delete(c->body);
+  c->body = mapped;
+  c->out_body = okegw_json_print(mapped);
+  if (!c->out_body) {
+    okegw_answer_problem(c, 503, NULL, "out of memory");
+    return;
+  }
+  okegw_route_return(c);
+}
