@@ -2,7 +2,6 @@
  * owner of a component. */
 #include "pipeline/route.h"
 #include "pipeline/answer.h"
-#include "pipeline/dispatch.h"
 #include "oke/interaction.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -470,7 +469,7 @@ static void on_component_probed(okegw_call *c, okegw_connector *owner, const cha
 static void on_component_route(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (r->rc == OKEGW_STORE_OK) {
-    okegw_dispatch_named(c, r->connector);
+    okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
     okegw_probe_component(c, c->id, on_component_probed);
   } else {

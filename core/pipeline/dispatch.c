@@ -6,7 +6,6 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 #include "pipeline/answer.h"
-#include "pipeline/authorise.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,20 +165,10 @@ static void send_to(okegw_call *c) {
     okegw_answer_store_down(c);
 }
 
-void okegw_dispatch(okegw_call *c, okegw_connector *conn) {
-  if (okegw_authorise_target(c, conn) < 0 || okegw_dispatch_check(c) < 0)
+void okegw_dispatch(okegw_call *c) {
+  if (okegw_dispatch_check(c) < 0)
     return;
   send_to(c);
-}
-
-void okegw_dispatch_named(okegw_call *c, const char *name) {
-  okegw_connector *conn = okegw_connector_by_name(c->g, name);
-  if (!conn) {
-    okegw_answer_problem(c, 503, name,
-                         "connector '%s' owns this resource but is no longer configured", name);
-    return;
-  }
-  okegw_dispatch(c, conn);
 }
 
 /* ---- pushes: the outbox -------------------------------------------------- */

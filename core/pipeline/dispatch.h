@@ -12,10 +12,9 @@
  * soon as that is settled: 0, or -1 when refused (400 with every violation
  * and its JSON pointer; the call is gone). Runs once per call. */
 int okegw_dispatch_check(okegw_call *c);
-/* Sends the call to conn (authorised for it, and its body checked, first). */
-void okegw_dispatch(okegw_call *c, okegw_connector *conn);
-/* The same for a connector named by a route; it may have left plugins.conf. */
-void okegw_dispatch_named(okegw_call *c, const char *name);
+/* Sends the call to c->target (authorised by the route stage): checks the
+ * body if not yet done, records what it opens, hands it on. */
+void okegw_dispatch(okegw_call *c);
 
 /* The outbox's hook: a delivery reached its peer (records what that opens:
  * the return route, whose deelname a person has, who planned a zitting). */

@@ -31,6 +31,21 @@ static okegw_connector *planning_system(okegw_call *c, char *why, size_t whysz) 
   return okegw_single_live(c->g, OKEGW_ROLE_TPL, why, whysz);
 }
 
+void okegw_route_to(okegw_call *c, okegw_connector *conn) {
+  if (okegw_authorise_target(c, conn) == 0)
+    okegw_dispatch(c);
+}
+
+void okegw_route_to_named(okegw_call *c, const char *name) {
+  okegw_connector *conn = okegw_connector_by_name(c->g, name);
+  if (!conn) {
+    okegw_answer_problem(c, 503, name,
+                         "connector '%s' owns this resource but is no longer configured", name);
+    return;
+  }
+  okegw_route_to(c, conn);
+}
+
 /* ---- flow 2: zittingen and deelnames ------------------------------------ */
 
 static void on_component_owner(void *ud, const okegw_route *r);
@@ -71,7 +86,7 @@ static void on_component_owner(void *ud, const okegw_route *r) {
   }
   c->records.bind_kind = "offering";
   c->records.bind_parent_kind = "component";
-  okegw_dispatch_named(c, r->connector);
+  okegw_route_to_named(c, r->connector);
 }
 
 void okegw_route_put_offering(okegw_call *c) {
@@ -93,7 +108,7 @@ static void on_zitting(void *ud, const okegw_route *r) {
   }
   c->records.bind_kind = "association";
   c->records.bind_parent_kind = "offering";
-  okegw_dispatch_named(c, r->connector);
+  okegw_route_to_named(c, r->connector);
 }
 
 static void on_original(void *ud, const okegw_route *r) {
@@ -114,7 +129,7 @@ static void on_original(void *ud, const okegw_route *r) {
   c->records.bind_parent_kind = "toetsinschrijving";
   char why[160];
   c->records.documents = planning_system(c, why, sizeof why);
-  okegw_dispatch_named(c, r->connector);
+  okegw_route_to_named(c, r->connector);
 }
 
 void okegw_route_put_association(okegw_call *c) {
@@ -143,7 +158,7 @@ static int dr_interaction(int flow2) {
 static void on_routed(void *ud, const okegw_route *r, const char *kind, const char *dr_kind) {
   okegw_call *c = ud;
   if (r->rc == OKEGW_STORE_OK) {
-    okegw_dispatch_named(c, r->connector);
+    okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
     c->interaction = dr_interaction(c->interaction);
     to_dr(c, dr_kind);
@@ -182,7 +197,7 @@ static void to_single_dr(okegw_call *c) {
                          okegw_interaction_name(c->interaction), why);
     return;
   }
-  okegw_dispatch(c, dr);
+  okegw_route_to(c, dr);
 }
 
 static void on_dr_route(void *ud, const okegw_route *r) {
@@ -195,7 +210,7 @@ static void on_dr_route(void *ud, const okegw_route *r) {
       char why[160];
       c->records.documents = planning_system(c, why, sizeof why);
     }
-    okegw_dispatch_named(c, r->connector);
+    okegw_route_to_named(c, r->connector);
     return;
   }
   if (r->rc != OKEGW_STORE_NOTFOUND) {
@@ -240,7 +255,7 @@ void okegw_route_flow1_push(okegw_call *c) {
                          okegw_interaction_name(c->interaction), why);
     return;
   }
-  okegw_dispatch(c, tpl);
+  okegw_route_to(c, tpl);
 }
 
 /* ---- flow 6 and documents ------------------------------------------------ */
@@ -265,7 +280,7 @@ static void on_document(void *ud, const okegw_route *r) {
   else if (r->rc != OKEGW_STORE_OK)
     store_failed(c);
   else
-    okegw_dispatch_named(c, r->connector);
+    okegw_route_to_named(c, r->connector);
 }
 
 void okegw_route_document(okegw_call *c) {
@@ -281,7 +296,7 @@ void okegw_route_document(okegw_call *c) {
 static void on_planner(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (r->rc == OKEGW_STORE_OK) {
-    okegw_dispatch_named(c, r->connector);
+    okegw_route_to_named(c, r->connector);
     return;
   }
   char why[160];
@@ -290,7 +305,7 @@ static void on_planner(void *ud, const okegw_route *r) {
     okegw_answer_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
     return;
   }
-  okegw_dispatch(c, tpl);
+  okegw_route_to(c, tpl);
 }
 
 static void on_return_route(void *ud, const okegw_route *r) {

@@ -11,6 +11,12 @@
 
 #include "pipeline/request.h"
 
+/* Every route ends here: the connector is authorised for the call (scope,
+ * phase, ready), then dispatch takes it. The named form is for a connector
+ * a stored route names (it may have left plugins.conf). */
+void okegw_route_to(okegw_call *c, okegw_connector *conn);
+void okegw_route_to_named(okegw_call *c, const char *name);
+
 /* PUT /offerings/{id}: to the TA that owns the zitting's component. */
 void okegw_route_put_offering(okegw_call *c);
 /* PUT /associations/{id}: to the TA of the deelname's zitting; an extra
