@@ -504,8 +504,9 @@ static const okegw_conf_key keys[] = {
      .type = OKEGW_CT_PATH,
      .set = set_plugin,
      .def_doc = "(required)",
-     .help = "a built-in plugin (`ooapi`, `sim`) or a path to a `.so` (relative to the config "
-             "file's folder)"},
+     .help =
+         "a built-in plugin (`ooapi`, `sim`, `rest`) or a path to a `.so` (relative to the config "
+         "file's folder)"},
     {.name = "role",
      CN(role),
      .type = OKEGW_CT_ENUM,
@@ -732,32 +733,40 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
 
 /* ---- the reference, printed from the table ------------------------------ */
 
-/* " (1 – 1000 ms)" and the like: what a row accepts beyond its type, for
- * the reader; "" when nothing. */
+/* "; accepts 1 – 1000 ms" and the like: what a row takes beyond its type,
+ * for the reader; "" when nothing. */
 static void range_text(const okegw_conf_key *k, char *buf, size_t n) {
-  char r[96] = "";
+  const char *u = k->unique ? "unique across connectors" : NULL;
+  buf[0] = '\0';
   switch (k->type) {
-  case OKEGW_CT_INT: snprintf(r, sizeof r, "%ld – %ld", k->min, k->max); break;
-  case OKEGW_CT_MS: snprintf(r, sizeof r, "%ld – %ld ms", k->min, k->max); break;
-  case OKEGW_CT_BYTES: snprintf(r, sizeof r, "%ld – %ld bytes", k->min, k->max); break;
-  case OKEGW_CT_KIB: snprintf(r, sizeof r, "%ld – %ld KiB", k->min, k->max); break;
+  case OKEGW_CT_INT: snprintf(buf, n, "; accepts %ld – %ld", k->min, k->max); return;
+  case OKEGW_CT_MS: snprintf(buf, n, "; accepts %ld – %ld ms", k->min, k->max); return;
+  case OKEGW_CT_BYTES: snprintf(buf, n, "; accepts %ld – %ld bytes", k->min, k->max); return;
+  case OKEGW_CT_KIB: snprintf(buf, n, "; accepts %ld – %ld KiB", k->min, k->max); return;
   case OKEGW_CT_S:
     if (k->max >= 86400 && k->max % 86400 == 0)
-      snprintf(r, sizeof r, "%ld – %ld s, up to %ld days", k->min, k->max, k->max / 86400);
+      snprintf(buf, n, "; accepts %ld – %ld s (%ld days)", k->min, k->max, k->max / 86400);
     else
-      snprintf(r, sizeof r, "%ld – %ld s", k->min, k->max);
-    break;
+      snprintf(buf, n, "; accepts %ld – %ld s", k->min, k->max);
+    return;
   case OKEGW_CT_STRING:
     if (k->min > 1)
-      snprintf(r, sizeof r, "at least %ld characters", k->min);
-    break;
-  default: break;
+      snprintf(buf, n, "; at least %ld characters%s%s", k->min, u ? ", " : "", u ? u : "");
+    else if (u)
+      snprintf(buf, n, "; %s", u);
+    return;
+  default:
+    if (u)
+      snprintf(buf, n, "; %s", u);
+    return;
   }
-  const char *u = k->unique ? "unique across connectors" : "";
-  if (!r[0] && !u[0])
-    buf[0] = '\0';
-  else
-    snprintf(buf, n, " (%s%s%s)", r, r[0] && u[0] ? "; " : "", u);
+}
+
+/* def_doc without its Markdown backticks, for the plain listing. */
+static void put_plain(FILE *out, const char *s) {
+  for (; *s; s++)
+    if (*s != '`')
+      fputc(*s, out);
 }
 
 static const char *type_name(const okegw_conf_key *k) {
@@ -802,12 +811,10 @@ void okegw_conf_print_keys(FILE *out, int markdown) {
       }
       if (k->values)
         join_values(k->values, values, sizeof values);
-      fprintf(out, "  %-22s %s%s%s%s; default %s%s\n", k->name, type_name(k), values[0] ? " " : "",
-              values, range,
-              k->def       ? k->def
-              : k->def_doc ? k->def_doc
-                           : "none",
-              k->secret ? "; secret" : "");
+      fprintf(out, "  %-22s %s%s%s%s; default ", k->name, type_name(k), values[0] ? " " : "",
+              values, range);
+      put_plain(out, k->def ? k->def : k->def_doc ? k->def_doc : "none");
+      fputs(k->secret ? "; secret\n" : "\n", out);
     }
   }
 }
