@@ -60,15 +60,23 @@ static int check_config(const char *file) {
   }
   for (size_t i = 0; i < diag.n; i++)
     fprintf(stderr, "%s\n", diag.msgs[i]);
-  int ok = diag.n == 0;
+  int ok = diag.n == 0, from_table = 0;
+  /* A refused value reads "FILE:LINE: KEY: ..." with KEY a row of the key
+   * table; then the whole row (type, range, default) is one command away. */
+  for (size_t i = 0; i < diag.n && !from_table; i++)
+    for (const okegw_conf_key *k = okegw_conf_keys(); k->name && !from_table; k++) {
+      const char *at = strstr(diag.msgs[i], k->name);
+      from_table = at && at - diag.msgs[i] >= 2 && at[-2] == ':' && at[-1] == ' ' &&
+                   at[strlen(k->name)] == ':';
+    }
   okegw_diag_free(&diag);
   if (ok)
     printf("okegw: configuration %s is ok\n", file);
   else
+    fprintf(stderr, "okegw: configuration %s has errors\n", file);
+  if (from_table)
     fprintf(stderr,
-            "okegw: configuration %s has errors\n"
-            "okegw: `okegw config-keys` lists every key with its type, range and default\n",
-            file);
+            "okegw: `okegw config-keys` lists every key with its type, range and default\n");
   return ok ? 0 : 1;
 }
 

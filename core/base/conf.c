@@ -265,22 +265,25 @@ static int set_scopes(const okegw_conf_key *k, okegw_conf_set *s, const char *v)
   okegw_conf_connector *cc = s->obj;
   cc->scopes = 0;
   cc->scopes_set = 1;
-  int rc = 0;
+  char bad[256] = ""; /* every unknown word, in one message */
+  size_t nbad = 0;
   char *copy = okegw_strdup(v), *save = NULL;
   for (char *w = copy ? strtok_r(copy, " ,", &save) : NULL; w; w = strtok_r(NULL, " ,", &save)) {
     unsigned bit = 0;
     for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
       if (strcmp(w, scope_names[i].name) == 0 || strcmp(w, scope_names[i].name + 14) == 0)
         bit = scope_names[i].bit;
-    if (!bit && rc == 0)
-      rc = fail(s,
-                "unknown scope '%s' (use nl-test-admin-flow-0, -flow-1-5, -flow-2-3-4, "
-                "-flow-6)",
-                w);
+    if (!bit && nbad < sizeof bad) {
+      int n = snprintf(bad + nbad, sizeof bad - nbad, "%s'%s'", nbad ? ", " : "", w);
+      nbad += n > 0 ? (size_t)n : 0;
+    }
     cc->scopes |= bit;
   }
   free(copy);
-  return rc;
+  if (nbad)
+    return fail(s, "unknown scope %s (use nl-test-admin-flow-0, -flow-1-5, -flow-2-3-4, -flow-6)",
+                bad);
+  return 0;
 }
 
 static int set_base_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
