@@ -140,6 +140,13 @@ static void set_str(char **dst, const char *v) {
 
 /* ---- the key table ---------------------------------------------------- */
 
+/* ENUM rows store the index of the value: these lists follow conf.h's enums. */
+_Static_assert(OKEGW_ROLE_TA == 0 && OKEGW_ROLE_TPL == 1 && OKEGW_ROLE_DR == 2, "role_values");
+_Static_assert(OKEGW_PHASE_OFF == 0 && OKEGW_PHASE_LIVE == 1, "phase_values");
+_Static_assert(OKEGW_AUTH_NONE == 0 && OKEGW_AUTH_BEARER == 1 && OKEGW_AUTH_APIKEY == 2,
+               "auth_values");
+_Static_assert(OKEGW_CHECK_WARN == 0 && OKEGW_CHECK_BLOCK == 1 && OKEGW_CHECK_OFF == 2,
+               "check_values");
 static const char *const role_values[] = {"ta", "tpl", "dr", NULL};
 static const char *const phase_values[] = {"off", "live", NULL};
 static const char *const auth_values[] = {"none", "bearer", "apikey", NULL};

@@ -314,6 +314,30 @@ static void table_rows_are_sound(void **state) {
   assert_true(n >= 40);
 }
 
+/* Enum values land as the right constants; sizes in KiB become bytes. */
+static void values_land_in_fields(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[gateway]\nlua_memory_kb = 256\nmax_connections = 7\nlog_level = warn\n"
+                         "[connector a]\nplugin = sim\nrole = dr\nauth = apikey\napi_key = k\n"
+                         "api_key_header = X-Key\nvalidate_answers = off\nkeep_bodies_s = 9\n",
+                         &c, &d),
+                   0);
+  assert_int_equal(c.lua_memory_bytes, 256 * 1024);
+  assert_int_equal(c.max_connections, 7);
+  assert_string_equal(c.log_level, "warn");
+  okegw_conf_connector *a = &c.connectors[0];
+  assert_int_equal(a->role, OKEGW_ROLE_DR);
+  assert_int_equal(a->auth, OKEGW_AUTH_APIKEY);
+  assert_string_equal(a->api_key_header, "X-Key");
+  assert_int_equal(a->validate_answers, OKEGW_CHECK_OFF);
+  assert_int_equal(a->keep_bodies_s, 9);
+  assert_string_equal(a->scripts, "/etc/okegw/scripts/a");
+  assert_false(a->scripts_explicit);
+  okegw_conf_free(&c);
+}
+
 /* Secret and host keys come from the table. */
 static void secret_and_host_keys(void **state) {
   (void)state;
@@ -456,6 +480,7 @@ int main(void) {
       cmocka_unit_test(duplicate_tokens),
       cmocka_unit_test(table_rows_are_sound),
       cmocka_unit_test(secret_and_host_keys),
+      cmocka_unit_test(values_land_in_fields),
       cmocka_unit_test(every_row_checks_its_range),
       cmocka_unit_test(reference_from_table),
   };
