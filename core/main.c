@@ -27,6 +27,9 @@ static const char usage[] =
     "       okegw deliveries list|show|retry|drop -c FILE [...]\n"
     "                              inspect the outbox; send dead or failed deliveries again or\n"
     "                              drop them (okegw deliveries --help for the details)\n"
+    "       okegw config-keys [--markdown]\n"
+    "                              list every plugins.conf key with its type, range and default\n"
+    "                              (--markdown: the README's reference tables)\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 /* Loads the configuration and every plugin it names without starting
@@ -57,12 +60,23 @@ static int check_config(const char *file) {
   }
   for (size_t i = 0; i < diag.n; i++)
     fprintf(stderr, "%s\n", diag.msgs[i]);
-  int ok = diag.n == 0;
+  int ok = diag.n == 0, from_table = 0;
+  /* A refused value reads "FILE:LINE: KEY: ..." with KEY a row of the key
+   * table; then the whole row (type, range, default) is one command away. */
+  for (size_t i = 0; i < diag.n && !from_table; i++)
+    for (const okegw_conf_key *k = okegw_conf_keys(); k->name && !from_table; k++) {
+      const char *at = strstr(diag.msgs[i], k->name);
+      from_table = at && at - diag.msgs[i] >= 2 && at[-2] == ':' && at[-1] == ' ' &&
+                   at[strlen(k->name)] == ':';
+    }
   okegw_diag_free(&diag);
   if (ok)
     printf("okegw: configuration %s is ok\n", file);
   else
     fprintf(stderr, "okegw: configuration %s has errors\n", file);
+  if (from_table)
+    fprintf(stderr,
+            "okegw: `okegw config-keys` lists every key with its type, range and default\n");
   return ok ? 0 : 1;
 }
 
@@ -257,6 +271,14 @@ int main(int argc, char **argv) {
     return okegw_admin_audit(argc, argv);
   if (argc > 1 && strcmp(argv[1], "deliveries") == 0)
     return okegw_admin_deliveries(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "config-keys") == 0) {
+    if (argc > 3 || (argc == 3 && strcmp(argv[2], "--markdown") != 0)) {
+      fprintf(stderr, "okegw config-keys: unknown argument '%s'\n%s", argv[argc - 1], usage);
+      return 2;
+    }
+    okegw_conf_print_keys(stdout, argc == 3);
+    return 0;
+  }
   int test = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {

@@ -40,43 +40,6 @@ void okegw_diag_free(okegw_diag *d) {
   d->n = 0;
 }
 
-/* Host keys of a connector section, with the one-line help README repeats. */
-static const char *const connector_keys[] = {"plugin",
-                                             "role",
-                                             "phase",
-                                             "base_url",
-                                             "auth",
-                                             "token",
-                                             "api_key",
-                                             "api_key_header",
-                                             "connect_timeout_ms",
-                                             "timeout_ms",
-                                             "test_system",
-                                             "scripts",
-                                             "callback_token",
-                                             "inbound_token",
-                                             "scopes",
-                                             "validate_answers",
-                                             "delivery_wait_ms",
-                                             "delivery_max_age_s",
-                                             "delivery_concurrency",
-                                             "retry_first_ms",
-                                             "retry_max_ms",
-                                             "keep_bodies_s",
-                                             NULL};
-
-int okegw_conf_is_secret(const char *key) {
-  return strcmp(key, "token") == 0 || strcmp(key, "api_key") == 0 ||
-         strcmp(key, "callback_token") == 0 || strcmp(key, "inbound_token") == 0;
-}
-
-int okegw_conf_is_host_key(const char *key) {
-  for (size_t i = 0; connector_keys[i]; i++)
-    if (strcmp(connector_keys[i], key) == 0)
-      return 1;
-  return 0;
-}
-
 static const struct {
   unsigned bit;
   const char *name;
@@ -175,103 +138,587 @@ static void set_str(char **dst, const char *v) {
   *dst = okegw_strdup(v);
 }
 
-static void gateway_key(parse_state *ps, const char *k, const char *v) {
-  okegw_conf *c = ps->c;
-  long n;
-  if (strcmp(k, "listen") == 0) {
-    const char *colon = strrchr(v, ':');
-    if (!colon || colon == v || parse_long(colon + 1, 0, 65535, &n) < 0) {
-      ERR(ps, "listen: expected HOST:PORT (port 0-65535), got '%s'", v);
-      return;
-    }
-    free(c->listen_host);
-    c->listen_host = okegw_strndup(v, (size_t)(colon - v));
-    c->listen_port = (int)n;
-  } else if (strcmp(k, "base_path") == 0) {
-    if (*v && (v[0] != '/' || strchr(v, '?') || strchr(v, ' '))) {
-      ERR(ps, "base_path: must be empty or start with '/', got '%s'", v);
-      return;
-    }
-    size_t len = strlen(v);
-    while (len > 0 && v[len - 1] == '/')
-      len--;
-    free(c->base_path);
-    c->base_path = okegw_strndup(v, len);
-  } else if (strcmp(k, "store") == 0) {
-    if (!*v) {
-      ERR(ps, "store: a file path is required");
-      return;
-    }
-    free(c->store);
-    c->store = resolve_path(c, v);
-  } else if (strcmp(k, "store_sync") == 0) {
-    if (strcmp(v, "full") && strcmp(v, "normal"))
-      ERR(ps, "store_sync: expected full or normal, got '%s'", v);
-    else
-      set_str(&c->store_sync, v);
-  } else if (strcmp(k, "outbox_max_open") == 0) {
-    if (parse_long(v, 1, 10000000L, &c->outbox_max_open) < 0)
-      ERR(ps, "outbox_max_open: expected a number from 1 to 10000000, got '%s'", v);
-  } else if (strcmp(k, "delivery_retention_s") == 0) {
-    if (parse_long(v, 60, 3660L * 86400, &c->delivery_retention_s) < 0)
-      ERR(ps, "delivery_retention_s: expected seconds from 60 to 316224000 (3660 days), got '%s'",
-          v);
-  } else if (strcmp(k, "max_header_bytes") == 0) {
-    if (parse_long(v, 1024, 1 << 20, &n) < 0)
-      ERR(ps, "max_header_bytes: expected a number from 1024 to 1048576, got '%s'", v);
-    else
-      c->max_header_bytes = (size_t)n;
-  } else if (strcmp(k, "max_body_bytes") == 0) {
-    if (parse_long(v, 1024, 1L << 30, &n) < 0)
-      ERR(ps, "max_body_bytes: expected a number from 1024 to 1073741824, got '%s'", v);
-    else
-      c->max_body_bytes = (size_t)n;
-  } else if (strcmp(k, "max_document_bytes") == 0) {
-    if (parse_long(v, 1024, 1L << 32, &n) < 0)
-      ERR(ps, "max_document_bytes: expected a number from 1024 to 4294967296, got '%s'", v);
-    else
-      c->max_document_bytes = (size_t)n;
-  } else if (strcmp(k, "idle_timeout_ms") == 0) {
-    if (parse_long(v, 100, 86400000L, &c->idle_timeout_ms) < 0)
-      ERR(ps, "idle_timeout_ms: expected milliseconds from 100 to 86400000, got '%s'", v);
-  } else if (strcmp(k, "request_timeout_ms") == 0) {
-    if (parse_long(v, 100, 3600000L, &c->request_timeout_ms) < 0)
-      ERR(ps, "request_timeout_ms: expected milliseconds from 100 to 3600000, got '%s'", v);
-  } else if (strcmp(k, "max_connections") == 0) {
-    if (parse_long(v, 1, 100000, &n) < 0)
-      ERR(ps, "max_connections: expected a number from 1 to 100000, got '%s'", v);
-    else
-      c->max_connections = (int)n;
-  } else if (strcmp(k, "catalogue_max_pages") == 0) {
-    if (parse_long(v, 1, 1000, &n) < 0)
-      ERR(ps, "catalogue_max_pages: expected a number from 1 to 1000, got '%s'", v);
-    else
-      c->catalogue_max_pages = (int)n;
-  } else if (strcmp(k, "log_level") == 0) {
-    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
-      ERR(ps, "log_level: expected debug, info, warn or error, got '%s'", v);
-    else
-      set_str(&c->log_level, v);
-  } else if (strcmp(k, "scripts_lib") == 0) {
-    free(c->scripts_lib);
-    c->scripts_lib = resolve_path(c, v);
-  } else if (strcmp(k, "lua_memory_kb") == 0) {
-    if (parse_long(v, 256, 4L << 20, &n) < 0)
-      ERR(ps, "lua_memory_kb: expected KiB from 256 to 4194304, got '%s'", v);
-    else
-      c->lua_memory_bytes = (size_t)n * 1024;
-  } else if (strcmp(k, "lua_instructions") == 0) {
-    if (parse_long(v, 1000, 1000000000L, &c->lua_instructions) < 0)
-      ERR(ps, "lua_instructions: expected a number from 1000 to 1000000000, got '%s'", v);
-  } else if (strcmp(k, "contact_email") == 0) {
-    set_str(&c->contact_email, v);
-  } else if (strcmp(k, "documentation_url") == 0) {
-    set_str(&c->documentation_url, v);
-  } else if (strcmp(k, "specification_url") == 0) {
-    set_str(&c->specification_url, v);
-  } else {
-    ERR(ps, "unknown key '%s' in [gateway]", k);
+/* ---- the key table ---------------------------------------------------- */
+
+/* ENUM rows store the index of the value: these lists follow conf.h's enums. */
+_Static_assert(OKEGW_ROLE_TA == 0 && OKEGW_ROLE_TPL == 1 && OKEGW_ROLE_DR == 2, "role_values");
+_Static_assert(OKEGW_PHASE_OFF == 0 && OKEGW_PHASE_LIVE == 1, "phase_values");
+_Static_assert(OKEGW_AUTH_NONE == 0 && OKEGW_AUTH_BEARER == 1 && OKEGW_AUTH_APIKEY == 2,
+               "auth_values");
+_Static_assert(OKEGW_CHECK_WARN == 0 && OKEGW_CHECK_BLOCK == 1 && OKEGW_CHECK_OFF == 2,
+               "check_values");
+static const char *const role_values[] = {"ta", "tpl", "dr", NULL};
+static const char *const phase_values[] = {"off", "live", NULL};
+static const char *const auth_values[] = {"none", "bearer", "apikey", NULL};
+static const char *const check_values[] = {"warn", "block", "off", NULL};
+static const char *const sync_values[] = {"full", "normal", NULL};
+static const char *const level_values[] = {"debug", "info", "warn", "error", NULL};
+
+static int fail(okegw_conf_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(okegw_conf_set *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(s->err, s->errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static const char *unit_word(enum okegw_conf_type t) {
+  switch (t) {
+  case OKEGW_CT_MS: return "milliseconds";
+  case OKEGW_CT_S: return "seconds";
+  case OKEGW_CT_BYTES: return "bytes";
+  case OKEGW_CT_KIB: return "KiB";
+  default: return "a number";
   }
+}
+
+/* "a, b or c" */
+static void join_values(const char *const *values, char *buf, size_t n) {
+  size_t count = 0, len = 0;
+  while (values[count])
+    count++;
+  buf[0] = '\0';
+  for (size_t i = 0; i < count && len < n; i++) {
+    const char *sep = i == 0 ? "" : i + 1 == count ? " or " : ", ";
+    int w = snprintf(buf + len, n - len, "%s%s", sep, values[i]);
+    if (w < 0)
+      return;
+    len += (size_t)w;
+  }
+}
+
+static int set_number(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  long n;
+  if (parse_long(v, k->min, k->max, &n) < 0) {
+    char days[32] = "";
+    if (k->type == OKEGW_CT_S && k->max >= 86400 && k->max % 86400 == 0)
+      snprintf(days, sizeof days, " (%ld days)", k->max / 86400);
+    return fail(s, "expected %s from %ld to %ld%s, got '%s'", unit_word(k->type), k->min, k->max,
+                days, v);
+  }
+  if (k->type == OKEGW_CT_BYTES)
+    *(size_t *)s->field = (size_t)n;
+  else if (k->type == OKEGW_CT_KIB)
+    *(size_t *)s->field = (size_t)n * 1024;
+  else if (k->size == sizeof(int))
+    *(int *)s->field = (int)n;
+  else
+    *(long *)s->field = n;
+  return 0;
+}
+
+static int set_values(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  for (int i = 0; k->values[i]; i++) {
+    if (strcmp(k->values[i], v) == 0) {
+      if (k->type == OKEGW_CT_CHOICE)
+        set_str(s->field, v);
+      else
+        *(int *)s->field = i;
+      return 0;
+    }
+  }
+  char list[256];
+  join_values(k->values, list, sizeof list);
+  return fail(s, "expected %s, got '%s'", list, v);
+}
+
+static int set_string(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  /* a secret's value is never echoed, not even when it is refused */
+  if ((long)strlen(v) < k->min)
+    return k->min == 1 ? fail(s, "must not be empty")
+                       : fail(s, "use at least %ld characters", k->min);
+  set_str(s->field, v);
+  return 0;
+}
+
+static int set_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  if (k->min > 0 && !*v)
+    return fail(s, "a file path is required");
+  char **dst = s->field;
+  free(*dst);
+  *dst = resolve_path(s->conf, v);
+  return 0;
+}
+
+static int set_hostport(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  long n;
+  const char *colon = strrchr(v, ':');
+  if (!colon || colon == v || parse_long(colon + 1, 0, 65535, &n) < 0)
+    return fail(s, "expected HOST:PORT (port 0-65535), got '%s'", v);
+  okegw_conf *c = s->obj;
+  free(c->listen_host);
+  c->listen_host = okegw_strndup(v, (size_t)(colon - v));
+  c->listen_port = (int)n;
+  return 0;
+}
+
+static int set_url(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+    return fail(s, "expected an http:// or https:// URL, got '%s'", v);
+  size_t len = strlen(v);
+  while (len > 0 && v[len - 1] == '/')
+    len--;
+  char **dst = s->field;
+  free(*dst);
+  *dst = okegw_strndup(v, len);
+  return 0;
+}
+
+static int set_scopes(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  okegw_conf_connector *cc = s->obj;
+  cc->scopes = 0;
+  cc->scopes_set = 1;
+  char bad[256] = ""; /* every unknown word, in one message */
+  size_t nbad = 0;
+  char *copy = okegw_strdup(v), *save = NULL;
+  for (char *w = copy ? strtok_r(copy, " ,", &save) : NULL; w; w = strtok_r(NULL, " ,", &save)) {
+    unsigned bit = 0;
+    for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
+      if (strcmp(w, scope_names[i].name) == 0 || strcmp(w, scope_names[i].name + 14) == 0)
+        bit = scope_names[i].bit;
+    if (!bit && nbad < sizeof bad) {
+      int n = snprintf(bad + nbad, sizeof bad - nbad, "%s'%s'", nbad ? ", " : "", w);
+      nbad += n > 0 ? (size_t)n : 0;
+    }
+    cc->scopes |= bit;
+  }
+  free(copy);
+  if (nbad)
+    return fail(s, "unknown scope %s (use nl-test-admin-flow-0, -flow-1-5, -flow-2-3-4, -flow-6)",
+                bad);
+  return 0;
+}
+
+static int set_base_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  if (*v && (v[0] != '/' || strchr(v, '?') || strchr(v, ' ')))
+    return fail(s, "must be empty or start with '/', got '%s'", v);
+  size_t len = strlen(v);
+  while (len > 0 && v[len - 1] == '/')
+    len--;
+  char **dst = s->field;
+  free(*dst);
+  *dst = okegw_strndup(v, len);
+  return 0;
+}
+
+/* A built-in name stays as it is; anything with a '/' is a file. */
+static int set_plugin(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  if (!*v)
+    return fail(s, "a built-in name or a path to a .so is required");
+  okegw_conf_connector *cc = s->obj;
+  free(cc->plugin);
+  cc->plugin = strchr(v, '/') ? resolve_path(s->conf, v) : okegw_strdup(v);
+  cc->plugin_line = s->line;
+  return 0;
+}
+
+/* Given in the file, the folder must exist (checked when mappings load). */
+static int set_scripts(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  if (!*v)
+    return fail(s, "a folder is required");
+  okegw_conf_connector *cc = s->obj;
+  free(cc->scripts);
+  cc->scripts = resolve_path(s->conf, v);
+  cc->scripts_explicit = 1;
+  return 0;
+}
+
+static int set_header_name(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  if (!valid_name(v))
+    return fail(s, "not a valid header name: '%s'", v);
+  set_str(s->field, v);
+  return 0;
+}
+
+static okegw_conf_setter type_setter(enum okegw_conf_type t) {
+  switch (t) {
+  case OKEGW_CT_STRING: return set_string;
+  case OKEGW_CT_PATH: return set_path;
+  case OKEGW_CT_INT:
+  case OKEGW_CT_MS:
+  case OKEGW_CT_S:
+  case OKEGW_CT_BYTES:
+  case OKEGW_CT_KIB: return set_number;
+  case OKEGW_CT_ENUM:
+  case OKEGW_CT_CHOICE: return set_values;
+  case OKEGW_CT_SCOPES: return set_scopes;
+  case OKEGW_CT_HOSTPORT: return set_hostport;
+  case OKEGW_CT_URL: return set_url;
+  }
+  return set_string;
+}
+
+#define GW(m)                                                                                      \
+  .section = OKEGW_CONF_GATEWAY, .offset = offsetof(okegw_conf, m),                                \
+  .size = sizeof(((okegw_conf *)0)->m)
+#define CN(m)                                                                                      \
+  .section = OKEGW_CONF_CONNECTOR, .offset = offsetof(okegw_conf_connector, m),                    \
+  .size = sizeof(((okegw_conf_connector *)0)->m)
+
+/* Order is the README's. `def` is parsed like a value from the file before
+ * the file is read; keys whose default depends on other keys have none here
+ * (def_doc says what it is) and get it in finish(). */
+static const okegw_conf_key keys[] = {
+    /* [gateway] */
+    {.name = "listen",
+     GW(listen_host),
+     .type = OKEGW_CT_HOSTPORT,
+     .def = "127.0.0.1:8080",
+     .help = "`HOST:PORT` to listen on (IPv4 or IPv6 literal). Port `0` lets the OS pick; the "
+             "`listening` log line has the port"},
+    {.name = "base_path",
+     GW(base_path),
+     .type = OKEGW_CT_STRING,
+     .def = "/ooapi",
+     .set = set_base_path,
+     .help = "OKE base path the school's systems are configured with; empty for the root"},
+    {.name = "store",
+     GW(store),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .def = "okegw.db",
+     .help = "SQLite file (WAL mode): the correlation of ids to connectors, the outbox and the "
+             "audit trail; relative to the config file's folder"},
+    {.name = "store_sync",
+     GW(store_sync),
+     .type = OKEGW_CT_CHOICE,
+     .values = sync_values,
+     .def = "full",
+     .help = "SQLite `synchronous` for the store's commits: `full` (on disk before a push is "
+             "acknowledged; survives a power cut) or `normal` (survives a crash of okegw, not of "
+             "the machine)"},
+    {.name = "outbox_max_open",
+     GW(outbox_max_open),
+     .type = OKEGW_CT_INT,
+     .min = 1,
+     .max = 10000000L,
+     .def = "100000",
+     .help = "undelivered pushes okegw holds at most (they are also in memory); past it a push "
+             "gets 503 with `Retry-After: 60` and is not stored"},
+    {.name = "delivery_retention_s",
+     GW(delivery_retention_s),
+     .type = OKEGW_CT_S,
+     .min = 60,
+     .max = 3660L * 86400,
+     .def = "2592000",
+     .help = "ended deliveries (delivered, failed, dropped) are deleted this long after their last "
+             "change (30 days); pending and dead ones never"},
+    {.name = "max_header_bytes",
+     GW(max_header_bytes),
+     .type = OKEGW_CT_BYTES,
+     .min = 1024,
+     .max = 1L << 20,
+     .def = "16384",
+     .help = "request line plus headers; more gives 431"},
+    {.name = "max_body_bytes",
+     GW(max_body_bytes),
+     .type = OKEGW_CT_BYTES,
+     .min = 1024,
+     .max = 1L << 30,
+     .def = "1048576",
+     .help = "request body, announced or chunked; more gives 413"},
+    {.name = "max_document_bytes",
+     GW(max_document_bytes),
+     .type = OKEGW_CT_BYTES,
+     .min = 1024,
+     .max = 1L << 32,
+     .def = "67108864",
+     .help = "largest document (`GET /documents/{id}`) streamed through; a longer one is cut off "
+             "(the caller sees an incomplete answer) and logged"},
+    {.name = "idle_timeout_ms",
+     GW(idle_timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 100,
+     .max = 86400000L,
+     .def = "30000",
+     .help = "an idle keep-alive connection is closed; a request still incomplete after this gets "
+             "408"},
+    {.name = "request_timeout_ms",
+     GW(request_timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 100,
+     .max = 3600000L,
+     .def = "30000",
+     .help = "the longest okegw waits for a connector's answer, whatever its `timeout_ms`; then "
+             "504"},
+    {.name = "max_connections",
+     GW(max_connections),
+     .type = OKEGW_CT_INT,
+     .min = 1,
+     .max = 100000,
+     .def = "1024",
+     .help = "open client connections; more are answered 503 and closed"},
+    {.name = "catalogue_max_pages",
+     GW(catalogue_max_pages),
+     .type = OKEGW_CT_INT,
+     .min = 1,
+     .max = 1000,
+     .def = "40",
+     .help = "pages of 250 fetched per connector for the merged catalogue"},
+    {.name = "log_level",
+     GW(log_level),
+     .type = OKEGW_CT_CHOICE,
+     .values = level_values,
+     .def = "info",
+     .help = "`debug`, `info`, `warn` or `error`"},
+    {.name = "scripts_lib",
+     GW(scripts_lib),
+     .type = OKEGW_CT_PATH,
+     .def = "scripts/lib",
+     .help = "the folder `require()` in a mapping loads from (relative to the config file's "
+             "folder)"},
+    {.name = "lua_memory_kb",
+     GW(lua_memory_bytes),
+     .type = OKEGW_CT_KIB,
+     .min = 256,
+     .max = 4L << 20,
+     .def = "32768",
+     .help = "memory quota of each connector's Lua state; a mapping that needs more fails its "
+             "request with 502"},
+    {.name = "lua_instructions",
+     GW(lua_instructions),
+     .type = OKEGW_CT_INT,
+     .min = 1000,
+     .max = 1000000000L,
+     .def = "10000000",
+     .help = "instruction budget of one mapping call; a loop past it fails its request with 502 "
+             "(a `pcall` cannot catch it)"},
+    {.name = "contact_email",
+     GW(contact_email),
+     .type = OKEGW_CT_STRING,
+     .def = "ict@school.invalid",
+     .help = "contact address served in `GET {base}/`"},
+    {.name = "documentation_url",
+     GW(documentation_url),
+     .type = OKEGW_CT_STRING,
+     .def = "https://github.com/okegw/okegw#readme",
+     .help = "documentation link served in `GET {base}/`"},
+    {.name = "specification_url",
+     GW(specification_url),
+     .type = OKEGW_CT_STRING,
+     .def = "https://raw.githubusercontent.com/open-education-api/specification/v5/v5/source/"
+            "spec.yaml",
+     .help = "OOAPI specification link served in `GET {base}/`"},
+
+    /* [connector NAME] */
+    {.name = "plugin",
+     CN(plugin),
+     .type = OKEGW_CT_PATH,
+     .set = set_plugin,
+     .def_doc = "(required)",
+     .help =
+         "a built-in plugin (`ooapi`, `sim`, `rest`) or a path to a `.so` (relative to the config "
+         "file's folder)"},
+    {.name = "role",
+     CN(role),
+     .type = OKEGW_CT_ENUM,
+     .values = role_values,
+     .def = "ta",
+     .help = "the role of the peer system: `ta` (test supplier), `tpl` (test planning), `dr` "
+             "(student information system); decides which interactions it may call and which are "
+             "sent to it"},
+    {.name = "phase",
+     CN(phase),
+     .type = OKEGW_CT_ENUM,
+     .values = phase_values,
+     .def = "off",
+     .help = "`off`: carries nothing, requests routed to it get 503 naming it, it is left out of "
+             "the catalogue; `live`: carries traffic"},
+    {.name = "base_url",
+     CN(base_url),
+     .type = OKEGW_CT_URL,
+     .help = "the peer's OKE base URL (`http://` or `https://`); required by `ooapi`"},
+    {.name = "auth",
+     CN(auth),
+     .type = OKEGW_CT_ENUM,
+     .values = auth_values,
+     .def = "none",
+     .help = "outbound credentials: `none`, `bearer` (sends `Authorization: Bearer <token>`), "
+             "`apikey` (sends `<api_key_header>: <api_key>`)"},
+    {.name = "token",
+     CN(token),
+     .type = OKEGW_CT_STRING,
+     .secret = 1,
+     .help = "bearer token, required with `auth = bearer`"},
+    {.name = "api_key",
+     CN(api_key),
+     .type = OKEGW_CT_STRING,
+     .secret = 1,
+     .help = "API key, required with `auth = apikey`; sent in the header `api_key_header`"},
+    {.name = "api_key_header",
+     CN(api_key_header),
+     .type = OKEGW_CT_STRING,
+     .set = set_header_name,
+     .def = "X-API-Key",
+     .help = "the header `api_key` is sent in (letters, digits, `-` and `_`)"},
+    {.name = "connect_timeout_ms",
+     CN(connect_timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 1,
+     .max = 600000,
+     .def = "2000",
+     .help = "connecting to the peer; never longer than `timeout_ms`"},
+    {.name = "timeout_ms",
+     CN(timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 1,
+     .max = 3600000,
+     .def = "10000",
+     .help = "the whole exchange with the peer; past it the caller gets 504 (or the connector is "
+             "left out of the catalogue)"},
+    {.name = "test_system",
+     CN(test_system),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .def_doc = "`NAME`",
+     .help = "the `code` of the `x-testSystem` entry added to this connector's components"},
+    {.name = "scripts",
+     CN(scripts),
+     .type = OKEGW_CT_PATH,
+     .set = set_scripts,
+     .def_doc = "`scripts/NAME`",
+     .help = "folder of this connector's Lua mappings (see `scripts/README.md`); when not set, a "
+             "missing folder means no mappings, when set it must exist"},
+    {.name = "callback_token",
+     CN(callback_token),
+     .type = OKEGW_CT_STRING,
+     .min = 16,
+     .secret = 1,
+     .unique = 1,
+     .help = "bearer token a non-OKE supplier presents on `POST /callbacks/NAME/...`; without it "
+             "callbacks for this connector are refused"},
+    {.name = "inbound_token",
+     CN(inbound_token),
+     .type = OKEGW_CT_STRING,
+     .min = 16,
+     .secret = 1,
+     .unique = 1,
+     .help = "bearer token this system presents when it calls okegw; identifies the caller. Once "
+             "any connector has one, a request without a known token gets 401"},
+    {.name = "validate_answers",
+     CN(validate_answers),
+     .type = OKEGW_CT_ENUM,
+     .values = check_values,
+     .def = "warn",
+     .help = "what okegw does with an answer of this system that breaks the OKE profile: `warn` "
+             "passes it on and logs a warning naming the first violation, `block` answers 502 "
+             "problem+json listing every violation (the catalogue leaves the connector out as "
+             "`invalid-response`), `off` does not check. Requests are always checked: a body that "
+             "breaks the profile gets 400 listing every violation with its JSON pointer, and "
+             "nothing is forwarded"},
+    {.name = "delivery_wait_ms",
+     CN(delivery_wait_ms),
+     .type = OKEGW_CT_MS,
+     .min = 0,
+     .max = 600000,
+     .def = "2000",
+     .help = "how long the sender of a push waits for this peer's answer before it gets 202 and a "
+             "delivery id (0: never waits)"},
+    {.name = "delivery_max_age_s",
+     CN(delivery_max_age_s),
+     .type = OKEGW_CT_S,
+     .min = 1,
+     .max = 31L * 86400,
+     .def = "86400",
+     .help = "a push still failing (retryably) this long after it was stored is dead-lettered"},
+    {.name = "delivery_concurrency",
+     CN(delivery_concurrency),
+     .type = OKEGW_CT_INT,
+     .min = 1,
+     .max = 1000,
+     .def = "8",
+     .help = "pushes in flight to this peer at once (different resources; one resource is always "
+             "one at a time)"},
+    {.name = "retry_first_ms",
+     CN(retry_first_ms),
+     .type = OKEGW_CT_MS,
+     .min = 10,
+     .max = 3600000,
+     .def = "1000",
+     .help = "the first pause between attempts; each pause doubles, with jitter, up to "
+             "`retry_max_ms`"},
+    {.name = "retry_max_ms",
+     CN(retry_max_ms),
+     .type = OKEGW_CT_MS,
+     .min = 10,
+     .max = 86400000L,
+     .def = "300000",
+     .help = "the longest pause between attempts; not less than `retry_first_ms`"},
+    {.name = "keep_bodies_s",
+     CN(keep_bodies_s),
+     .type = OKEGW_CT_S,
+     .min = 0,
+     .max = 366L * 86400,
+     .def = "0",
+     .help = "keep delivered push bodies this long for troubleshooting (`okegw deliveries "
+             "show`); 0 drops them once delivered"},
+    {.name = "scopes",
+     CN(scopes),
+     .type = OKEGW_CT_SCOPES,
+     .def_doc = "by role",
+     .help = "the OKE scopes the system may use when it calls okegw, space separated: "
+             "`nl-test-admin-flow-0`, `-flow-1-5`, `-flow-2-3-4`, `-flow-6` (the "
+             "`nl-test-admin-` prefix may be left out). Defaults: `ta` flow-2-3-4 and flow-6; "
+             "`tpl` flow-0, flow-1-5 and flow-2-3-4; `dr` flow-0 and flow-1-5. A call outside "
+             "them gets 403"},
+    {.name = NULL},
+};
+
+const okegw_conf_key *okegw_conf_keys(void) { return keys; }
+
+static const okegw_conf_key *find_key(enum okegw_conf_section sec, const char *name) {
+  for (const okegw_conf_key *k = keys; k->name; k++)
+    if (k->section == sec && strcmp(k->name, name) == 0)
+      return k;
+  return NULL;
+}
+
+int okegw_conf_is_host_key(const char *key) { return find_key(OKEGW_CONF_CONNECTOR, key) != NULL; }
+
+int okegw_conf_is_secret(const char *key) {
+  const okegw_conf_key *k = find_key(OKEGW_CONF_CONNECTOR, key);
+  return k && k->secret;
+}
+
+/* Sets one key through its row; a refusal becomes "FILE:LINE: KEY: why". */
+static void apply(parse_state *ps, const okegw_conf_key *k, void *obj, const char *v) {
+  char err[512];
+  okegw_conf_set s = {.conf = ps->c,
+                      .obj = obj,
+                      .field = (char *)obj + k->offset,
+                      .line = ps->line,
+                      .err = err,
+                      .errlen = sizeof err};
+  okegw_conf_setter set = k->set ? k->set : type_setter(k->type);
+  if (set(k, &s, v) < 0)
+    ERR(ps, "%s: %s", k->name, err);
+}
+
+/* The literal defaults of one section, through the same setters as the
+ * file's values; a row whose default it refuses is a bug, reported as such. */
+static void apply_defaults(parse_state *ps, enum okegw_conf_section sec, void *obj) {
+  int line = ps->line;
+  ps->line = 0;
+  for (const okegw_conf_key *k = keys; k->name; k++)
+    if (k->section == sec && k->def)
+      apply(ps, k, obj, k->def);
+  ps->line = line;
+}
+
+static void gateway_key(parse_state *ps, const char *k, const char *v) {
+  const okegw_conf_key *row = find_key(OKEGW_CONF_GATEWAY, k);
+  if (row)
+    apply(ps, row, ps->c, v);
+  else
+    ERR(ps, "unknown key '%s' in [gateway]", k);
 }
 
 static void connector_key(parse_state *ps, const char *k, const char *v) {
@@ -288,134 +735,98 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
     return;
   cc->kv = kv;
   cc->kv[cc->nkv++] = (okegw_conf_kv){okegw_strdup(k), okegw_strdup(v), ps->line};
-
-  if (strcmp(k, "plugin") == 0) {
-    if (!*v) {
-      ERR(ps, "plugin: a built-in name or a path to a .so is required");
-      return;
-    }
-    free(cc->plugin);
-    cc->plugin = strchr(v, '/') ? resolve_path(ps->c, v) : okegw_strdup(v);
-    cc->plugin_line = ps->line;
-  } else if (strcmp(k, "role") == 0) {
-    if (strcmp(v, "ta") == 0)
-      cc->role = OKEGW_ROLE_TA;
-    else if (strcmp(v, "tpl") == 0)
-      cc->role = OKEGW_ROLE_TPL;
-    else if (strcmp(v, "dr") == 0)
-      cc->role = OKEGW_ROLE_DR;
-    else
-      ERR(ps, "role: expected ta, tpl or dr, got '%s'", v);
-  } else if (strcmp(k, "phase") == 0) {
-    if (strcmp(v, "off") == 0)
-      cc->phase = OKEGW_PHASE_OFF;
-    else if (strcmp(v, "live") == 0)
-      cc->phase = OKEGW_PHASE_LIVE;
-    else
-      ERR(ps, "phase: expected off or live, got '%s'", v);
-  } else if (strcmp(k, "base_url") == 0) {
-    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
-      ERR(ps, "base_url: expected an http:// or https:// URL, got '%s'", v);
-      return;
-    }
-    size_t len = strlen(v);
-    while (len > 0 && v[len - 1] == '/')
-      len--;
-    free(cc->base_url);
-    cc->base_url = okegw_strndup(v, len);
-  } else if (strcmp(k, "auth") == 0) {
-    if (strcmp(v, "none") == 0)
-      cc->auth = OKEGW_AUTH_NONE;
-    else if (strcmp(v, "bearer") == 0)
-      cc->auth = OKEGW_AUTH_BEARER;
-    else if (strcmp(v, "apikey") == 0)
-      cc->auth = OKEGW_AUTH_APIKEY;
-    else
-      ERR(ps, "auth: expected none, bearer or apikey, got '%s'", v);
-  } else if (strcmp(k, "token") == 0) {
-    set_str(&cc->token, v);
-  } else if (strcmp(k, "validate_answers") == 0) {
-    if (strcmp(v, "warn") == 0)
-      cc->validate_answers = OKEGW_CHECK_WARN;
-    else if (strcmp(v, "block") == 0)
-      cc->validate_answers = OKEGW_CHECK_BLOCK;
-    else if (strcmp(v, "off") == 0)
-      cc->validate_answers = OKEGW_CHECK_OFF;
-    else
-      ERR(ps, "validate_answers: expected warn, block or off, got '%s'", v);
-  } else if (strcmp(k, "inbound_token") == 0) {
-    if (strlen(v) < 16)
-      ERR(ps, "inbound_token: use at least 16 characters");
-    else
-      set_str(&cc->inbound_token, v);
-  } else if (strcmp(k, "scopes") == 0) {
-    cc->scopes = 0;
-    cc->scopes_set = 1;
-    char *copy = okegw_strdup(v), *save = NULL;
-    for (char *w = copy ? strtok_r(copy, " ,", &save) : NULL; w; w = strtok_r(NULL, " ,", &save)) {
-      unsigned bit = 0;
-      for (size_t i = 0; i < sizeof scope_names / sizeof scope_names[0]; i++)
-        if (strcmp(w, scope_names[i].name) == 0 || strcmp(w, scope_names[i].name + 14) == 0)
-          bit = scope_names[i].bit;
-      if (!bit)
-        ERR(ps,
-            "scopes: unknown scope '%s' (use nl-test-admin-flow-0, -flow-1-5, -flow-2-3-4, "
-            "-flow-6)",
-            w);
-      cc->scopes |= bit;
-    }
-    free(copy);
-  } else if (strcmp(k, "callback_token") == 0) {
-    if (strlen(v) < 16)
-      ERR(ps, "callback_token: use at least 16 characters");
-    else
-      set_str(&cc->callback_token, v);
-  } else if (strcmp(k, "api_key") == 0) {
-    set_str(&cc->api_key, v);
-  } else if (strcmp(k, "api_key_header") == 0) {
-    if (!valid_name(v))
-      ERR(ps, "api_key_header: not a valid header name: '%s'", v);
-    else
-      set_str(&cc->api_key_header, v);
-  } else if (strcmp(k, "test_system") == 0) {
-    if (!*v)
-      ERR(ps, "test_system: must not be empty");
-    else
-      set_str(&cc->test_system, v);
-  } else if (strcmp(k, "scripts") == 0) {
-    if (!*v) {
-      ERR(ps, "scripts: a folder is required");
-      return;
-    }
-    free(cc->scripts);
-    cc->scripts = resolve_path(ps->c, v);
-    cc->scripts_explicit = 1;
-  } else if (strcmp(k, "connect_timeout_ms") == 0) {
-    if (parse_long(v, 1, 600000, &cc->connect_timeout_ms) < 0)
-      ERR(ps, "connect_timeout_ms: expected milliseconds from 1 to 600000, got '%s'", v);
-  } else if (strcmp(k, "timeout_ms") == 0) {
-    if (parse_long(v, 1, 3600000, &cc->timeout_ms) < 0)
-      ERR(ps, "timeout_ms: expected milliseconds from 1 to 3600000, got '%s'", v);
-  } else if (strcmp(k, "delivery_wait_ms") == 0) {
-    if (parse_long(v, 0, 600000, &cc->delivery_wait_ms) < 0)
-      ERR(ps, "delivery_wait_ms: expected milliseconds from 0 to 600000, got '%s'", v);
-  } else if (strcmp(k, "delivery_max_age_s") == 0) {
-    if (parse_long(v, 1, 31L * 86400, &cc->delivery_max_age_s) < 0)
-      ERR(ps, "delivery_max_age_s: expected seconds from 1 to 2678400 (31 days), got '%s'", v);
-  } else if (strcmp(k, "delivery_concurrency") == 0) {
-    if (parse_long(v, 1, 1000, &cc->delivery_concurrency) < 0)
-      ERR(ps, "delivery_concurrency: expected a number from 1 to 1000, got '%s'", v);
-  } else if (strcmp(k, "retry_first_ms") == 0) {
-    if (parse_long(v, 10, 3600000, &cc->retry_first_ms) < 0)
-      ERR(ps, "retry_first_ms: expected milliseconds from 10 to 3600000, got '%s'", v);
-  } else if (strcmp(k, "retry_max_ms") == 0) {
-    if (parse_long(v, 10, 86400000L, &cc->retry_max_ms) < 0)
-      ERR(ps, "retry_max_ms: expected milliseconds from 10 to 86400000, got '%s'", v);
-  } else if (strcmp(k, "keep_bodies_s") == 0) {
-    if (parse_long(v, 0, 366L * 86400, &cc->keep_bodies_s) < 0)
-      ERR(ps, "keep_bodies_s: expected seconds from 0 to 31622400 (366 days), got '%s'", v);
-  }
+  const okegw_conf_key *row = find_key(OKEGW_CONF_CONNECTOR, k);
+  if (row)
+    apply(ps, row, cc, v);
   /* Other keys are the plugin's; they are checked once it is loaded. */
+}
+
+/* ---- the reference, printed from the table ------------------------------ */
+
+/* "; accepts 1 – 1000 ms" and the like: what a row takes beyond its type,
+ * for the reader; "" when nothing. */
+static void range_text(const okegw_conf_key *k, char *buf, size_t n) {
+  const char *u = k->unique ? "unique across connectors" : NULL;
+  buf[0] = '\0';
+  switch (k->type) {
+  case OKEGW_CT_INT: snprintf(buf, n, "; accepts %ld – %ld", k->min, k->max); return;
+  case OKEGW_CT_MS: snprintf(buf, n, "; accepts %ld – %ld ms", k->min, k->max); return;
+  case OKEGW_CT_BYTES: snprintf(buf, n, "; accepts %ld – %ld bytes", k->min, k->max); return;
+  case OKEGW_CT_KIB: snprintf(buf, n, "; accepts %ld – %ld KiB", k->min, k->max); return;
+  case OKEGW_CT_S:
+    if (k->max >= 86400 && k->max % 86400 == 0)
+      snprintf(buf, n, "; accepts %ld – %ld s (%ld days)", k->min, k->max, k->max / 86400);
+    else
+      snprintf(buf, n, "; accepts %ld – %ld s", k->min, k->max);
+    return;
+  case OKEGW_CT_STRING:
+    if (k->min > 1)
+      snprintf(buf, n, "; at least %ld characters%s%s", k->min, u ? ", " : "", u ? u : "");
+    else if (u)
+      snprintf(buf, n, "; %s", u);
+    return;
+  default:
+    if (u)
+      snprintf(buf, n, "; %s", u);
+    return;
+  }
+}
+
+/* def_doc without its Markdown backticks, for the plain listing. */
+static void put_plain(FILE *out, const char *s) {
+  for (; *s; s++)
+    if (*s != '`')
+      fputc(*s, out);
+}
+
+static const char *type_name(const okegw_conf_key *k) {
+  switch (k->type) {
+  case OKEGW_CT_STRING: return "text";
+  case OKEGW_CT_PATH: return "path";
+  case OKEGW_CT_INT: return "number";
+  case OKEGW_CT_MS: return "milliseconds";
+  case OKEGW_CT_S: return "seconds";
+  case OKEGW_CT_BYTES: return "bytes";
+  case OKEGW_CT_KIB: return "KiB";
+  case OKEGW_CT_ENUM:
+  case OKEGW_CT_CHOICE: return "one of";
+  case OKEGW_CT_SCOPES: return "scopes";
+  case OKEGW_CT_HOSTPORT: return "HOST:PORT";
+  case OKEGW_CT_URL: return "URL";
+  }
+  return "?";
+}
+
+void okegw_conf_print_keys(FILE *out, int markdown) {
+  static const char *const titles[] = {"`[gateway]`", "`[connector NAME]`"};
+  for (int sec = OKEGW_CONF_GATEWAY; sec <= OKEGW_CONF_CONNECTOR; sec++) {
+    if (markdown)
+      fprintf(out, "%s### %s\n\n| key | default | meaning |\n|---|---|---|\n", sec ? "\n" : "",
+              titles[sec]);
+    else
+      fprintf(out, "%s[%s]\n", sec ? "\n" : "", sec ? "connector NAME" : "gateway");
+    for (const okegw_conf_key *k = keys; k->name; k++) {
+      if ((int)k->section != sec)
+        continue;
+      char range[160], values[256] = "";
+      range_text(k, range, sizeof range);
+      if (markdown) {
+        fprintf(out, "| `%s`%s | ", k->name, k->secret ? " (secret)" : "");
+        if (k->def)
+          fprintf(out, "`%s`", k->def);
+        else
+          fputs(k->def_doc ? k->def_doc : "–", out);
+        fprintf(out, " | %s%s |\n", k->help, range);
+        continue;
+      }
+      if (k->values)
+        join_values(k->values, values, sizeof values);
+      fprintf(out, "  %-22s %s%s%s%s; default ", k->name, type_name(k), values[0] ? " " : "",
+              values, range);
+      put_plain(out, k->def ? k->def : k->def_doc ? k->def_doc : "none");
+      fputs(k->secret ? "; secret\n" : "\n", out);
+    }
+  }
 }
 
 static void section(parse_state *ps, char *name) {
@@ -450,46 +861,12 @@ static void section(parse_state *ps, char *name) {
     memset(cc, 0, sizeof *cc);
     cc->name = okegw_strdup(cname);
     cc->line = ps->line;
-    cc->phase = OKEGW_PHASE_OFF;
-    cc->role = OKEGW_ROLE_TA;
-    cc->connect_timeout_ms = 2000;
-    cc->timeout_ms = 10000;
-    cc->delivery_wait_ms = 2000;
-    cc->delivery_max_age_s = 86400;
-    cc->delivery_concurrency = 8;
-    cc->retry_first_ms = 1000;
-    cc->retry_max_ms = 300000;
+    apply_defaults(ps, OKEGW_CONF_CONNECTOR, cc);
     ps->conn = cc;
     ps->in_bad_section = 0;
     return;
   }
   ERR(ps, "unknown section [%s]: expected [gateway] or [connector NAME]", name);
-}
-
-static void defaults(okegw_conf *c) {
-  c->listen_host = okegw_strdup("127.0.0.1");
-  c->listen_port = 8080;
-  c->base_path = okegw_strdup("/ooapi");
-  c->store = resolve_path(c, "okegw.db");
-  c->store_sync = okegw_strdup("full");
-  c->delivery_retention_s = 30L * 86400;
-  c->outbox_max_open = 100000;
-  c->max_header_bytes = 16384;
-  c->max_body_bytes = 1048576;
-  c->max_document_bytes = (size_t)64 << 20;
-  c->idle_timeout_ms = 30000;
-  c->request_timeout_ms = 30000;
-  c->max_connections = 1024;
-  c->catalogue_max_pages = 40;
-  c->log_level = okegw_strdup("info");
-  c->scripts_lib = resolve_path(c, "scripts/lib");
-  c->lua_memory_bytes = (size_t)32 << 20;
-  c->lua_instructions = 10000000L;
-  c->contact_email = okegw_strdup("ict@school.invalid");
-  c->documentation_url = okegw_strdup("https://github.com/okegw/okegw#readme");
-  c->specification_url =
-      okegw_strdup("https://raw.githubusercontent.com/open-education-api/specification/v5/"
-                   "v5/source/spec.yaml");
 }
 
 /* Checks that need the whole file: required keys and their combinations. */
@@ -504,10 +881,10 @@ static void finish(parse_state *ps) {
       ERR(ps, "[connector %s]: auth = bearer needs 'token'", cc->name);
     if (cc->auth == OKEGW_AUTH_APIKEY && !cc->api_key)
       ERR(ps, "[connector %s]: auth = apikey needs 'api_key'", cc->name);
+    /* Defaults that depend on other keys (the table's def_doc names them):
+     * scopes by role, test_system and the scripts folder by the name. */
     if (!cc->scopes_set)
       cc->scopes = default_scopes(cc->role);
-    if (!cc->api_key_header)
-      cc->api_key_header = okegw_strdup("X-API-Key");
     if (!cc->test_system)
       cc->test_system = okegw_strdup(cc->name);
     if (!cc->scripts) {
@@ -521,6 +898,30 @@ static void finish(parse_state *ps) {
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,
           cc->retry_first_ms, cc->retry_max_ms);
   }
+  /* A token that identifies a system must identify one: with two alike the
+   * caller would get whichever connector matched first. The value is a
+   * secret, so only the places are named. */
+  for (const okegw_conf_key *k = keys; k->name; k++) {
+    if (k->section != OKEGW_CONF_CONNECTOR || !k->unique)
+      continue;
+    for (size_t j = 1; j < c->nconnectors; j++) {
+      const char *vj = *(char **)((char *)&c->connectors[j] + k->offset);
+      for (size_t i = 0; vj && i < j; i++) {
+        const char *vi = *(char **)((char *)&c->connectors[i] + k->offset);
+        if (!vi || strcmp(vi, vj) != 0)
+          continue;
+        const okegw_conf_kv *ki = okegw_conf_find(&c->connectors[i], k->name);
+        const okegw_conf_kv *kj = okegw_conf_find(&c->connectors[j], k->name);
+        ps->line = kj ? kj->line : c->connectors[j].line;
+        ERR(ps,
+            "%s: [connector %s] has the same value as [connector %s] (line %d); each connector "
+            "needs its own",
+            k->name, c->connectors[j].name, c->connectors[i].name,
+            ki ? ki->line : c->connectors[i].line);
+        break;
+      }
+    }
+  }
 }
 
 int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_diag *diag) {
@@ -530,11 +931,11 @@ int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_
   out->dir = slash ? okegw_strndup(name, (size_t)(slash - name)) : okegw_strdup(".");
   if (slash == name)
     set_str(&out->dir, "/");
-  defaults(out);
 
   size_t before = diag->n;
   parse_state ps = {.c = out, .d = diag, .file = name};
   ps.in_bad_section = 0;
+  apply_defaults(&ps, OKEGW_CONF_GATEWAY, out);
   const char *p = text;
   while (*p) {
     const char *nl = strchr(p, '\n');

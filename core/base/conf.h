@@ -5,6 +5,7 @@
 #define OKEGW_CONF_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
 enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
@@ -117,6 +118,59 @@ void okegw_conf_free(okegw_conf *c);
 /* The value of KEY in a connector section, or NULL. */
 const char *okegw_conf_get(const okegw_conf_connector *c, const char *key);
 const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *key);
+/* The key table: one row per host key, nginx ngx_command_t style. Parsing,
+ * range checks, the defaults and `okegw config-keys` (the README reference)
+ * all read it, so a key is added, checked and documented in one place. */
+enum okegw_conf_section { OKEGW_CONF_GATEWAY = 0, OKEGW_CONF_CONNECTOR };
+enum okegw_conf_type {
+  OKEGW_CT_STRING,   /* text; min = least length (secret values are never echoed) */
+  OKEGW_CT_PATH,     /* resolved against the config file's folder */
+  OKEGW_CT_INT,      /* whole number from min to max; int or long field */
+  OKEGW_CT_MS,       /* milliseconds, min to max */
+  OKEGW_CT_S,        /* seconds, min to max */
+  OKEGW_CT_BYTES,    /* bytes, min to max; size_t field */
+  OKEGW_CT_KIB,      /* KiB in the file, bytes in the size_t field */
+  OKEGW_CT_ENUM,     /* one of values; the field (an enum) gets the index */
+  OKEGW_CT_CHOICE,   /* one of values; the field (char *) keeps the text */
+  OKEGW_CT_SCOPES,   /* OKE scope names, space or comma separated */
+  OKEGW_CT_HOSTPORT, /* HOST:PORT */
+  OKEGW_CT_URL       /* http:// or https:// URL */
+};
+
+struct okegw_conf_key;
+/* What a setter works on: FIELD is OBJ (the okegw_conf or the
+ * okegw_conf_connector) plus the row's offset. On failure a setter writes
+ * the reason, without the key's name, to ERR and returns -1. */
+typedef struct okegw_conf_set {
+  okegw_conf *conf;
+  void *obj;
+  void *field;
+  int line;
+  char *err;
+  size_t errlen;
+} okegw_conf_set;
+typedef int (*okegw_conf_setter)(const struct okegw_conf_key *k, okegw_conf_set *s, const char *v);
+
+typedef struct okegw_conf_key {
+  const char *name;
+  enum okegw_conf_section section;
+  enum okegw_conf_type type;
+  long min, max;             /* numbers: range; strings: least length */
+  const char *const *values; /* ENUM, CHOICE: NULL-terminated */
+  const char *def;           /* default as written in the file, set through the setter */
+  const char *def_doc;       /* README text when there is no literal default */
+  int secret;                /* a credential: never shown to plugins, scripts or logs */
+  int unique;                /* no two connectors may share a value (it identifies one) */
+  const char *help;          /* one line, Markdown */
+  size_t offset, size;       /* the field it sets */
+  okegw_conf_setter set;     /* NULL: the type's own */
+} okegw_conf_key;
+
+/* The table, ended by a row with name NULL. */
+const okegw_conf_key *okegw_conf_keys(void);
+/* Prints the reference: Markdown tables (the README's) or plain lines. */
+void okegw_conf_print_keys(FILE *out, int markdown);
+
 /* 1 when KEY is one the host itself understands in a connector section. */
 int okegw_conf_is_host_key(const char *key);
 /* 1 for keys holding credentials: never shown to plugins' config lookups,

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/conf.h"
@@ -210,6 +212,253 @@ static void outbox_keys(void **state) {
   okegw_diag_free(&d);
 }
 
+/* Two connectors with one inbound_token (or callback_token) cannot be told
+ * apart: an error on the second one's line naming the first's, never the
+ * token itself. */
+static void duplicate_tokens(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  const char *text = "[gateway]\n"
+                     "[connector a]\n"                      /* 2 */
+                     "plugin = sim\n"                       /* 3 */
+                     "inbound_token = same-token-0123456\n" /* 4 */
+                     "callback_token = cb-token-abcdefghij\n"
+                     "[connector b]\n"                        /* 6 */
+                     "plugin = sim\n"                         /* 7 */
+                     "inbound_token = other-token-012345\n"   /* 8 */
+                     "[connector c]\n"                        /* 9 */
+                     "plugin = sim\n"                         /* 10 */
+                     "callback_token = cb-token-abcdefghij\n" /* 11 */
+                     "inbound_token = same-token-0123456\n";  /* 12 */
+  assert_int_equal(parse(text, &c, &d), -1);
+  assert_int_equal(d.n, 2);
+  assert_true(has_diag(&d, "plugins.conf:12: inbound_token: [connector c] has the same value as "
+                           "[connector a] (line 4)"));
+  assert_true(has_diag(&d, "plugins.conf:11: callback_token: [connector c] has the same value as "
+                           "[connector a] (line 5)"));
+  assert_false(has_diag(&d, "same-token-0123456"));
+  assert_false(has_diag(&d, "cb-token-abcdefghij"));
+  okegw_diag_free(&d);
+
+  /* one system's inbound token may equal another's callback token: they
+   * are checked on different paths */
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\n"
+                         "inbound_token = 0123456789abcdef\n[connector b]\nplugin = sim\n"
+                         "callback_token = 0123456789abcdef\n",
+                         &c, &d),
+                   0);
+  okegw_conf_free(&c);
+}
+
+static int has_word(const char *text, const char *value) {
+  char quoted[128];
+  snprintf(quoted, sizeof quoted, "`%s`", value);
+  return strstr(text, quoted) != NULL;
+}
+
+/* The table's own invariants: what the parser, the defaults and the README
+ * generator rely on. */
+static void table_rows_are_sound(void **state) {
+  (void)state;
+  const okegw_conf_key *keys = okegw_conf_keys();
+  size_t n = 0;
+  for (const okegw_conf_key *k = keys; k->name; k++, n++) {
+    for (const okegw_conf_key *o = keys; o < k; o++)
+      if (o->section == k->section && strcmp(o->name, k->name) == 0)
+        fail_msg("'%s' has two rows", k->name);
+    if (!k->help || !*k->help || strpbrk(k->help, "|\n"))
+      fail_msg("'%s': help must be one line without '|'", k->name);
+    if ((k->def && strpbrk(k->def, "|\n`")) || (k->def && k->def_doc))
+      fail_msg("'%s': a literal default or a described one, one line", k->name);
+    switch (k->type) {
+    case OKEGW_CT_INT:
+    case OKEGW_CT_MS:
+    case OKEGW_CT_S:
+      if (k->size != sizeof(int) && k->size != sizeof(long))
+        fail_msg("'%s': a number needs an int or long field", k->name);
+      if (k->min > k->max)
+        fail_msg("'%s': min above max", k->name);
+      break;
+    case OKEGW_CT_BYTES:
+    case OKEGW_CT_KIB:
+      if (k->size != sizeof(size_t) || k->min > k->max)
+        fail_msg("'%s': a size needs a size_t field and min <= max", k->name);
+      break;
+    case OKEGW_CT_ENUM:
+      if (k->size != sizeof(int) || !k->values)
+        fail_msg("'%s': an enum needs an enum field and values", k->name);
+      break;
+    case OKEGW_CT_CHOICE:
+      if (k->size != sizeof(char *) || !k->values)
+        fail_msg("'%s': a choice needs a char * field and values", k->name);
+      break;
+    case OKEGW_CT_SCOPES:
+      if (k->section != OKEGW_CONF_CONNECTOR || k->size != sizeof(unsigned))
+        fail_msg("'%s': scopes are a connector's unsigned", k->name);
+      break;
+    default:
+      if (k->size != sizeof(char *))
+        fail_msg("'%s': text needs a char * field", k->name);
+    }
+    /* the README explains every allowed value */
+    for (size_t i = 0; k->values && k->values[i]; i++)
+      if (!has_word(k->help, k->values[i]))
+        fail_msg("'%s': help does not mention `%s`", k->name, k->values[i]);
+    if ((k->secret || k->unique) &&
+        (k->type != OKEGW_CT_STRING || k->section != OKEGW_CONF_CONNECTOR))
+      fail_msg("'%s': secret and unique keys are connector strings", k->name);
+    if (k->secret && k->def)
+      fail_msg("'%s': a secret has no default", k->name);
+  }
+  assert_true(n >= 40);
+}
+
+/* Enum values land as the right constants; sizes in KiB become bytes. */
+static void values_land_in_fields(void **state) {
+  (void)state;
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse("[gateway]\nlua_memory_kb = 256\nmax_connections = 7\nlog_level = warn\n"
+                         "[connector a]\nplugin = sim\nrole = dr\nauth = apikey\napi_key = k\n"
+                         "api_key_header = X-Key\nvalidate_answers = off\nkeep_bodies_s = 9\n",
+                         &c, &d),
+                   0);
+  assert_int_equal(c.lua_memory_bytes, 256 * 1024);
+  assert_int_equal(c.max_connections, 7);
+  assert_string_equal(c.log_level, "warn");
+  okegw_conf_connector *a = &c.connectors[0];
+  assert_int_equal(a->role, OKEGW_ROLE_DR);
+  assert_int_equal(a->auth, OKEGW_AUTH_APIKEY);
+  assert_string_equal(a->api_key_header, "X-Key");
+  assert_int_equal(a->validate_answers, OKEGW_CHECK_OFF);
+  assert_int_equal(a->keep_bodies_s, 9);
+  assert_string_equal(a->scripts, "/etc/okegw/scripts/a");
+  assert_false(a->scripts_explicit);
+  okegw_conf_free(&c);
+}
+
+/* Secret and host keys come from the table. */
+static void secret_and_host_keys(void **state) {
+  (void)state;
+  static const char *const secrets[] = {"token", "api_key", "callback_token", "inbound_token"};
+  for (size_t i = 0; i < 4; i++)
+    assert_true(okegw_conf_is_secret(secrets[i]));
+  assert_false(okegw_conf_is_secret("api_key_header"));
+  assert_false(okegw_conf_is_secret("plugin"));
+  assert_false(okegw_conf_is_secret("access_url_base"));
+  for (const okegw_conf_key *k = okegw_conf_keys(); k->name; k++)
+    if (k->section == OKEGW_CONF_CONNECTOR && !okegw_conf_is_host_key(k->name))
+      fail_msg("'%s' has a connector row but is not a host key", k->name);
+  assert_true(okegw_conf_is_host_key("keep_bodies_s"));
+  assert_false(okegw_conf_is_host_key("listen")); /* a [gateway] key */
+  assert_false(okegw_conf_is_host_key("access_url_base"));
+}
+
+/* One config with KEY = VALUE in its section; returns parse()'s result. */
+static int parse_one(const okegw_conf_key *k, const char *value, okegw_conf *c, okegw_diag *d) {
+  char text[512];
+  if (k->section == OKEGW_CONF_GATEWAY)
+    snprintf(text, sizeof text, "[gateway]\n%s = %s\n[connector a]\nplugin = sim\n", k->name,
+             value);
+  else
+    snprintf(text, sizeof text, "[gateway]\n[connector a]\n%s = %s\n%s", k->name, value,
+             strcmp(k->name, "plugin") == 0 ? "" : "plugin = sim\n");
+  return parse(text, c, d);
+}
+
+/* Every row, driven by the table: its default is accepted when written out,
+ * and each number just outside its range or a value outside its list is
+ * refused on its line, naming the key, the range and the value. */
+static void every_row_checks_its_range(void **state) {
+  (void)state;
+  for (const okegw_conf_key *k = okegw_conf_keys(); k->name; k++) {
+    okegw_conf c;
+    okegw_diag d;
+    int line = k->section == OKEGW_CONF_GATEWAY ? 2 : 3;
+    char want[256], value[64];
+    if (k->def) {
+      if (parse_one(k, k->def, &c, &d) != 0)
+        fail_msg("'%s = %s' (its default) refused: %s", k->name, k->def, d.n ? d.msgs[0] : "");
+      okegw_conf_free(&c);
+    }
+    switch (k->type) {
+    case OKEGW_CT_INT:
+    case OKEGW_CT_MS:
+    case OKEGW_CT_S:
+    case OKEGW_CT_BYTES:
+    case OKEGW_CT_KIB:
+      for (int side = 0; side < 2; side++) {
+        snprintf(value, sizeof value, "%ld", side ? k->max + 1 : k->min - 1);
+        assert_int_equal(parse_one(k, value, &c, &d), -1);
+        snprintf(want, sizeof want, "plugins.conf:%d: %s: expected", line, k->name);
+        if (!has_diag(&d, want))
+          fail_msg("no '%s' for %s = %s", want, k->name, value);
+        snprintf(want, sizeof want, "from %ld to %ld", k->min, k->max);
+        assert_true(has_diag(&d, want));
+        snprintf(want, sizeof want, "got '%s'", value);
+        assert_true(has_diag(&d, want));
+        okegw_diag_free(&d);
+        /* the bounds themselves are taken (by this key: retry_first_ms at
+         * its maximum still exceeds the default retry_max_ms) */
+        snprintf(value, sizeof value, "%ld", side ? k->max : k->min);
+        snprintf(want, sizeof want, "plugins.conf:%d: %s:", line, k->name);
+        if (parse_one(k, value, &c, &d) == 0)
+          okegw_conf_free(&c);
+        if (has_diag(&d, want))
+          fail_msg("%s = %s refused: %s", k->name, value, d.msgs[0]);
+        okegw_diag_free(&d);
+      }
+      break;
+    case OKEGW_CT_ENUM:
+    case OKEGW_CT_CHOICE:
+      assert_int_equal(parse_one(k, "bogus", &c, &d), -1);
+      snprintf(want, sizeof want, "plugins.conf:%d: %s: expected %s", line, k->name, k->values[0]);
+      if (!has_diag(&d, want) || !has_diag(&d, "got 'bogus'"))
+        fail_msg("no '%s ... got 'bogus'' in: %s", want, d.n ? d.msgs[0] : "");
+      for (size_t i = 0; k->values[i]; i++)
+        assert_true(has_diag(&d, k->values[i]));
+      okegw_diag_free(&d);
+      /* every listed value is taken (auth = bearer alone still lacks its
+       * token, a check of the whole section, not of this key) */
+      snprintf(want, sizeof want, "plugins.conf:%d: %s:", line, k->name);
+      for (size_t i = 0; k->values[i]; i++) {
+        if (parse_one(k, k->values[i], &c, &d) == 0)
+          okegw_conf_free(&c);
+        if (has_diag(&d, want))
+          fail_msg("%s = %s refused: %s", k->name, k->values[i], d.msgs[0]);
+        okegw_diag_free(&d);
+      }
+      break;
+    default: break;
+    }
+  }
+}
+
+/* The Markdown reference names every key once, secrets marked, with the
+ * defaults as the parser applies them. */
+static void reference_from_table(void **state) {
+  (void)state;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  okegw_conf_print_keys(f, 1);
+  fclose(f);
+  assert_non_null(strstr(buf, "### `[gateway]`\n\n| key | default | meaning |\n|---|---|---|\n"));
+  assert_non_null(strstr(buf, "| `inbound_token` (secret) | – |"));
+  assert_non_null(strstr(buf, "| `listen` | `127.0.0.1:8080` |"));
+  assert_non_null(strstr(buf, "| `test_system` | `NAME` |"));
+  assert_non_null(strstr(buf, "; accepts 1 – 600000 ms |"));
+  for (const okegw_conf_key *k = okegw_conf_keys(); k->name; k++) {
+    char row[96];
+    snprintf(row, sizeof row, "\n| `%s`%s | ", k->name, k->secret ? " (secret)" : "");
+    if (!strstr(buf, row))
+      fail_msg("no row for %s", k->name);
+  }
+  free(buf);
+}
+
 static void load_missing_file(void **state) {
   (void)state;
   okegw_conf c;
@@ -228,6 +477,12 @@ int main(void) {
       cmocka_unit_test(load_missing_file),
       cmocka_unit_test(every_host_key_is_known),
       cmocka_unit_test(outbox_keys),
+      cmocka_unit_test(duplicate_tokens),
+      cmocka_unit_test(table_rows_are_sound),
+      cmocka_unit_test(secret_and_host_keys),
+      cmocka_unit_test(values_land_in_fields),
+      cmocka_unit_test(every_row_checks_its_range),
+      cmocka_unit_test(reference_from_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
