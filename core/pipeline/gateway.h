@@ -1,6 +1,6 @@
-/* The gateway: matches OKE interactions on incoming requests, picks the
- * connector(s) that carry them (flow 0 fan-out and merge, flow 2 routing by
- * the correlation store) and answers the caller. */
+/* The gateway: the first stage of every request (system endpoints, the
+ * route table that matches an OKE interaction, the body parsed once) and the
+ * gateway's lifetime (start, reload, drain). See request.h for the stages. */
 #ifndef OKEGW_GATEWAY_H
 #define OKEGW_GATEWAY_H
 

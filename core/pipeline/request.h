@@ -2,17 +2,18 @@
  * stages share. Not part of the plugin SDK.
  *
  * The stages, in request order, each in its own file (core/README.md):
- *   gateway    match the OKE interaction (route table, caller role), parse the body
+ *   gateway    match the OKE interaction (route table, caller role), parse
+ *              the body, check it against the profile once settled
  *   route      find the resource and the connector that carries it
  *   authorise  decide who may do what to which resource (identity, scope,
  *              role, phase, ownership)
- *   dispatch   check the body against the profile, record what the message
- *              opens, then the outbox (pushes) or the connector
+ *   dispatch   record what the message opens, then the outbox (pushes) or
+ *              the connector
  *   answer     check the peer's answer, audit, log, respond
  * A stage calls only stages below it; the answer stage ends every request.
- * Authorisation is consulted twice: before routing (who calls, with which
- * scope) and once the route knows whose resource it is (ownership, the
- * target's phase), as nginx runs its access phase after find-config. */
+ * Authorisation is consulted before routing (who calls, with which scope)
+ * and once the route knows whose resource it is (ownership, the target's
+ * phase), as nginx runs its access phase after find-config. */
 #ifndef OKEGW_REQUEST_H
 #define OKEGW_REQUEST_H
 
