@@ -20,7 +20,6 @@ int okegw_log_level_from_name(const char *name) {
   return OKEGW_LOG_INFO;
 }
 
-int okegw_log_enabled(int level) { return level >= min_level; }
 
 void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list ap) {
   if (level < min_level || level < 0 || level > OKEGW_LOG_ERROR)

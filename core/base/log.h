@@ -27,7 +27,6 @@ typedef struct okegw_log_fields {
 
 void okegw_log_set_level(int level);
 int okegw_log_level_from_name(const char *name);
-int okegw_log_enabled(int level);
 void okegw_log(int level, const okegw_log_fields *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list ap);

@@ -11,7 +11,6 @@ struct okegw_http {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer;
-  size_t active;
   struct xfer *xfers; /* running transfers, to fail them on close */
   CURL *spare[64];    /* reset easy handles: cheaper than creating new ones */
   size_t nspare;
@@ -142,7 +141,6 @@ static void xfer_finish(xfer *x, CURLcode code) {
     x->h->xfers = x->next;
   if (x->next)
     x->next->prev = x->prev;
-  x->h->active--;
   free(x);
 }
 
@@ -318,7 +316,6 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
     free(x);
     return -1;
   }
-  h->active++;
   x->next = h->xfers;
   if (h->xfers)
     h->xfers->prev = x;
@@ -326,7 +323,6 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   return 0;
 }
 
-size_t okegw_http_active(const okegw_http *h) { return h->active; }
 
 static void on_timer_closed(uv_handle_t *hd) {
   okegw_http *h = hd->data;

@@ -42,7 +42,6 @@ int okegw_http_init(uv_loop_t *loop, okegw_http **out);
 /* Starts a request; done runs later on the loop, exactly once (also when the
  * client is closed first, with an error). Returns 0 or -1. */
 int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done done, void *ud);
-size_t okegw_http_active(const okegw_http *h);
 /* Cancels what is running (their callbacks run with an error) and frees the
  * client once its handles are closed. */
 void okegw_http_close(okegw_http *h);

@@ -399,7 +399,7 @@ void okegw_route_components(okegw_call *c) {
     okegw_answer_problem(c, 503, NULL, "out of memory");
     return;
   }
-  /* +1 so that parts answering synchronously cannot okegw_finish the merge
+  /* +1 so that parts answering synchronously cannot finish the merge
    * before every part has started. */
   f->pending = f->nparts + 1;
   for (size_t i = 0; i < f->nparts; i++)
