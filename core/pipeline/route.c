@@ -180,24 +180,29 @@ static void on_association(void *ud, const okegw_route *r) {
 void okegw_route_offering(okegw_call *c) { lookup(c, "offering", c->id, on_offering); }
 void okegw_route_association(okegw_call *c) { lookup(c, "association", c->id, on_association); }
 
+/* To the one live connector of a role, where nothing recorded says which. */
+static void to_single(okegw_call *c, enum okegw_role role, const char *what) {
+  char why[160];
+  okegw_connector *conn = okegw_single_live(c->g, role, why, sizeof why);
+  if (conn)
+    okegw_route_to(c, conn);
+  else
+    okegw_answer_problem(c, 503, NULL, "cannot %s: %s", what, why);
+}
+
 /* The one live DR, for what okegw never saw pass. */
 static void to_single_dr(okegw_call *c) {
-  char why[160];
-  okegw_connector *dr = okegw_single_live(c->g, OKEGW_ROLE_DR, why, sizeof why);
   int any_dr = 0;
   for (size_t i = 0; i < c->g->nconns; i++)
     any_dr |= c->g->conns[i].conf->role == OKEGW_ROLE_DR;
-  if (!dr && !any_dr && c->id[0]) {
+  if (!any_dr && c->id[0]) {
     /* no DR behind this gateway: the id is simply unknown */
     okegw_answer_problem(c, 404, NULL, "%s is unknown to this gateway", c->id);
     return;
   }
-  if (!dr) {
-    okegw_answer_problem(c, 503, NULL, "cannot carry %s: %s",
-                         okegw_interaction_name(c->interaction), why);
-    return;
-  }
-  okegw_route_to(c, dr);
+  char what[96];
+  snprintf(what, sizeof what, "carry %s", okegw_interaction_name(c->interaction));
+  to_single(c, OKEGW_ROLE_DR, what);
 }
 
 static void on_dr_route(void *ud, const okegw_route *r) {
@@ -248,14 +253,9 @@ void okegw_route_flow1_push(okegw_call *c) {
   c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"
                         : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION ? "toetsinschrijving"
                                                                         : NULL;
-  char why[160];
-  okegw_connector *tpl = okegw_single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
-  if (!tpl) {
-    okegw_answer_problem(c, 503, NULL, "cannot carry %s: %s",
-                         okegw_interaction_name(c->interaction), why);
-    return;
-  }
-  okegw_route_to(c, tpl);
+  char what[96];
+  snprintf(what, sizeof what, "carry %s", okegw_interaction_name(c->interaction));
+  to_single(c, OKEGW_ROLE_TPL, what);
 }
 
 /* ---- flow 6 and documents ------------------------------------------------ */
@@ -299,13 +299,7 @@ static void on_planner(void *ud, const okegw_route *r) {
     okegw_route_to_named(c, r->connector);
     return;
   }
-  char why[160];
-  okegw_connector *tpl = okegw_single_live(c->g, OKEGW_ROLE_TPL, why, sizeof why);
-  if (!tpl) {
-    okegw_answer_problem(c, 503, NULL, "cannot forward to the planning system: %s", why);
-    return;
-  }
-  okegw_route_to(c, tpl);
+  to_single(c, OKEGW_ROLE_TPL, "forward to the planning system");
 }
 
 static void on_return_route(void *ud, const okegw_route *r) {
