@@ -13,7 +13,8 @@
 #   lib/cmake/okegw-plugin/              find_package(okegw-plugin)
 #   share/okegw/scripts/lib/             the Lua helper library
 #   share/okegw/plugin-template/         the template a supplier copies
-#   etc/okegw/plugins.conf               the default configuration
+#   etc/okegw/plugins.conf               the default configuration (kept when
+#                                        present; plugins.conf.default is new)
 #   etc/okegw/scripts/<connector>/       its connectors' mappings (site files)
 #   var/lib/okegw/                       the store
 #   share/doc/okegw/
@@ -103,7 +104,21 @@ endif()
 if(NOT conf_old STREQUAL conf_text)
   file(WRITE ${conf_out} "${conf_text}")
 endif()
-install(FILES ${conf_out} DESTINATION ${OKEGW_INSTALL_CONFDIR} COMPONENT runtime)
+# An installed plugins.conf is the site's (tokens, connectors): installing
+# again leaves it alone and puts the new default next to it.
+install(FILES ${conf_out} DESTINATION ${OKEGW_INSTALL_CONFDIR} RENAME plugins.conf.default
+        COMPONENT runtime)
+if(IS_ABSOLUTE "${OKEGW_INSTALL_CONFDIR}")
+  set(conf_dest "${OKEGW_INSTALL_CONFDIR}")
+else()
+  set(conf_dest "\${CMAKE_INSTALL_PREFIX}/${OKEGW_INSTALL_CONFDIR}")
+endif()
+install(CODE "
+  if(EXISTS \"\$ENV{DESTDIR}${conf_dest}/plugins.conf\")
+    message(STATUS \"Keeping: \$ENV{DESTDIR}${conf_dest}/plugins.conf (new default: plugins.conf.default)\")
+  else()
+    file(INSTALL DESTINATION \"${conf_dest}\" TYPE FILE RENAME plugins.conf FILES \"${conf_out}\")
+  endif()" COMPONENT runtime)
 
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
 install(FILES ${PROJECT_SOURCE_DIR}/scripts/README.md DESTINATION ${CMAKE_INSTALL_DOCDIR}/scripts

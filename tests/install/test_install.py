@@ -14,6 +14,10 @@ against the *installed* SDK and is accepted by the *installed* okegw.
      (naming the template's keys), a missing base_url (the template's init
      refuses), and a .so path that does not exist
 
+In a sanitizer build the installed okegw is ASan-built and the template is
+built plain, as a supplier would: an uninstrumented .so loads into an
+instrumented binary (the other way round would not).
+
 Python 3 standard library only. The work folder is removed on success and
 kept (its path printed) on failure.
 """
