@@ -85,8 +85,9 @@ endfunction()
 okegw_conf_path(conf_store "${OKEGW_INSTALL_STATEDIR}/okegw.db")
 okegw_conf_path(conf_scripts_lib "${OKEGW_INSTALL_DATADIR}/scripts/lib")
 file(READ ${PROJECT_SOURCE_DIR}/plugins.conf conf_text)
-set(conf_text "; Installed by okegw's install rules from its plugins.conf; paths are
-; relative to this file.
+okegw_conf_path(conf_doc "${CMAKE_INSTALL_DOCDIR}/README.md")
+set(conf_text "; Installed by okegw's install rules from its plugins.conf (a relative
+; path is relative to this file). README.md: ${conf_doc}
 ${conf_text}")
 string(REGEX REPLACE "\n[ \t]*(store|scripts_lib)[ \t]*=[^\n]*" "" conf_text "${conf_text}")
 string(REGEX MATCH "\n\\[gateway\\][^\n]*\n" gateway_header "${conf_text}")
@@ -94,7 +95,7 @@ if(NOT gateway_header)
   message(FATAL_ERROR "plugins.conf: no [gateway] section to install")
 endif()
 string(REPLACE "${gateway_header}" "${gateway_header}\
-store = ${conf_store}   ; SQLite file, relative to this file\n\
+store = ${conf_store}   ; the SQLite file\n\
 scripts_lib = ${conf_scripts_lib}   ; the Lua helper library\n" conf_text "${conf_text}")
 set(conf_out ${PROJECT_BINARY_DIR}/install/plugins.conf)
 set(conf_old "")
