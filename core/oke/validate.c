@@ -1746,6 +1746,12 @@ static void walk_item(walk *w, const cJSON *obj) {
   w->nlen = saved_nlen;
 }
 
+int okegw_validate_has_body(int interaction, enum okegw_body_kind kind) {
+  if (interaction < 0 || interaction >= RULES_COUNT || (kind != REQ && kind != RESP))
+    return 0;
+  return rules[interaction][kind].shape != SHAPE_NONE;
+}
+
 int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body,
                    const okegw_validate_ctx *ctx, okegw_violations *out) {
   if (!out)

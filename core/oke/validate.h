@@ -70,6 +70,10 @@ int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body
 
 void okegw_violations_free(okegw_violations *v);
 
+/* 1 when the profile defines a body for that interaction and direction (so
+ * parsing one to check it is worth it), else 0. */
+int okegw_validate_has_body(int interaction, enum okegw_body_kind kind);
+
 /* The violations as an application/problem+json body (heap string, free()):
  * {"type","title","status":"<status>","detail":"<n> violation(s) of the OKE
  * profile","errors":[{"pointer","detail","rule"}...]} plus "truncated":true

@@ -128,7 +128,7 @@ void okegw_answer_store_down(okegw_call *c) {
 int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out) {
   *out = NULL;
   if (!a->conn || a->conn->conf->validate_answers == OKEGW_CHECK_OFF || a->status != 200 ||
-      !a->body_len)
+      !a->body_len || !okegw_validate_has_body(c->interaction, OKEGW_BODY_RESPONSE))
     return 0;
   okegw_violations v = {0};
   int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, okegw_answer_json(a), NULL, &v);
