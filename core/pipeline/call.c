@@ -228,7 +228,7 @@ static cJSON *delivery_json(const okegw_delivery_rec *d) {
   char href[48];
   snprintf(href, sizeof href, "/deliveries/%lld", d->id);
   cJSON_AddNumberToObject(o, "id", (double)d->id);
-  cJSON_AddStringToObject(o, "state", d->state);
+  cJSON_AddStringToObject(o, "state", okegw_delivery_state_name(d->state));
   cJSON_AddStringToObject(o, "connector", d->connector ? d->connector : "");
   cJSON_AddStringToObject(o, "interaction", d->interaction ? d->interaction : "");
   if (d->resource_id)
@@ -239,7 +239,7 @@ static cJSON *delivery_json(const okegw_delivery_rec *d) {
     cJSON_AddNumberToObject(o, "lastStatus", d->last_status);
   if (d->last_error)
     cJSON_AddStringToObject(o, "lastError", d->last_error);
-  if (!strcmp(d->state, "pending"))
+  if (d->state == OKEGW_DLV_PENDING)
     add_ms(o, "nextAttemptAt", d->next_ms);
   add_ms(o, "deliveredAt", d->delivered_ms);
   cJSON_AddStringToObject(o, "href", href);
