@@ -1,7 +1,9 @@
 /* Small string and file helpers shared by the core modules: one helper each
  * for UUIDs, UTF-8, hex digests and RFC 3339 times, used by every module
  * that needs one (so there is one definition of "a UUID" or "UTF-8 text").
- * Functions that can fail return 0 on success and -1 on failure. */
+ * Predicates (okegw_is_uuid, okegw_utf8_valid, okegw_query_get) return 1 or
+ * 0; functions that can fail return 0 (or a length) on success and -1 on
+ * failure; those returning a pointer return NULL when out of memory. */
 #ifndef OKEGW_UTIL_H
 #define OKEGW_UTIL_H
 
