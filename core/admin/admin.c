@@ -139,14 +139,17 @@ static char *cell(const char *v, size_t max) {
   return v ? okegw_utf8_clean(v, 1, max) : okegw_strdup("-");
 }
 
-/* Adds a row for r to t; -1 when out of memory. */
+/* What a row callback returns when out of memory: it stops the walk. */
+enum { ROW_OOM = -100 };
+
+/* Adds a row for r to t; ROW_OOM when out of memory. */
 static int table_add(void *ud, const okegw_delivery_rec *r) {
   table *t = ud;
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 64;
     void *rows = realloc(t->rows, cap * sizeof *t->rows);
     if (!rows)
-      return -1;
+      return ROW_OOM;
     t->rows = rows;
     t->cap = cap;
   }
@@ -165,7 +168,7 @@ static int table_add(void *ud, const okegw_delivery_rec *r) {
   t->n++;
   for (int c = 0; c < NCOLS; c++)
     if (!row[c])
-      return -1; /* freed with the table */
+      return ROW_OOM; /* freed with the table */
   return 0;
 }
 
@@ -200,7 +203,7 @@ static int json_line(void *ud, const okegw_delivery_rec *r) {
   char *line = o ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
   if (!line)
-    return -1;
+    return ROW_OOM;
   printf("%s\n", line);
   free(line);
   return 0;
@@ -210,8 +213,7 @@ static int deliveries_list(okegw_store *s, const okegw_delivery_filter *f, int j
   table t = {0};
   char *err = NULL;
   int rc = okegw_store_deliveries_list(s, f, json ? json_line : table_add, &t, &err);
-  if (rc == -1 && !err) {
-    /* a row callback ran out of memory */
+  if (rc == ROW_OOM) {
     fprintf(stderr, "okegw deliveries: out of memory\n");
     rc = 1;
   } else if (rc != OKEGW_STORE_OK) {
