@@ -1,12 +1,10 @@
 #include "admin/admin.h"
 #include "base/conf.h"
 #include "base/util.h"
+#include "store/store.h"
 
 #include <cjson/cJSON.h>
-#include <limits.h>
-#include <openssl/evp.h>
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +16,7 @@ static const char audit_usage[] =
 
 /* Opens the store named in the configuration: read-only, or read-write when
  * writable is set (never creating it: a missing store is an error). */
-static sqlite3 *open_store(const char *file, int writable) {
+static okegw_store *open_store(const char *file, int writable) {
   okegw_conf conf;
   okegw_diag diag = {0};
   if (okegw_conf_load(file, &conf, &diag) < 0) {
@@ -27,94 +25,71 @@ static sqlite3 *open_store(const char *file, int writable) {
     okegw_diag_free(&diag);
     return NULL;
   }
-  sqlite3 *db = NULL;
-  if (sqlite3_open_v2(conf.store, &db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
-                      NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw: cannot open the store %s: %s\n", conf.store,
-            db ? sqlite3_errmsg(db) : "out of memory");
-    sqlite3_close(db);
-    db = NULL;
-  } else {
-    sqlite3_busy_timeout(db, 5000);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  if (okegw_store_open_direct(conf.store, writable, &s, &err) != OKEGW_STORE_OK) {
+    fprintf(stderr, "okegw: %s\n", err ? err : "out of memory");
+    free(err);
+    s = NULL;
   }
   okegw_conf_free(&conf);
-  return db;
+  return s;
+}
+
+static int print_line(void *ud, const cJSON *row) {
+  (void)ud;
+  char *line = cJSON_PrintUnformatted(row);
+  if (line)
+    printf("%s\n", line);
+  free(line);
+  return 0;
+}
+
+/* An RFC 3339 time in UTC, or a prefix of it, as the rows write theirs
+ * (upper-case T and Z, no offset): they are compared as text. */
+static int valid_time(const char *t) {
+  long long ms;
+  return !t || (okegw_parse_rfc3339(t, &ms) == 0 && !strpbrk(t + 10, "tz +-"));
 }
 
 int okegw_admin_audit(int argc, char **argv) {
-  const char *file = NULL, *resource = NULL, *since = NULL, *until = NULL;
-  long limit = 1000;
+  const char *file = NULL;
+  okegw_audit_filter f = {.limit = 1000};
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
       file = argv[++i];
     else if (strcmp(argv[i], "--resource") == 0 && i + 1 < argc)
-      resource = argv[++i];
+      f.resource_id = argv[++i];
     else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
-      since = argv[++i];
+      f.since = argv[++i];
     else if (strcmp(argv[i], "--until") == 0 && i + 1 < argc)
-      until = argv[++i];
+      f.until = argv[++i];
     else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
-      limit = strtol(argv[++i], NULL, 10);
+      f.limit = strtol(argv[++i], NULL, 10);
     else {
       fprintf(stderr, "okegw audit: unknown argument '%s'\n%s", argv[i], audit_usage);
       return 2;
     }
   }
-  if (!file || limit <= 0) {
+  if (!file || f.limit <= 0) {
     fputs(audit_usage, stderr);
     return 2;
   }
-  sqlite3 *db = open_store(file, 0);
-  if (!db)
+  const char *bad = !valid_time(f.since) ? f.since : !valid_time(f.until) ? f.until : NULL;
+  if (bad) {
+    fprintf(stderr, "okegw audit: '%s' is not a time in UTC\n%s", bad, audit_usage);
     return 2;
-  /* `until` is inclusive of its prefix: 2026-06-16 covers the whole day */
-  const char *sql =
-      "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
-      "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
-      "delivery_id, "
-      "event FROM audit "
-      "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
-      "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4";
-  sqlite3_stmt *st = NULL;
-  int rc = 2;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw audit: %s (is this an okegw store?)\n", sqlite3_errmsg(db));
-    goto out;
   }
-  sqlite3_bind_text(st, 1, resource, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, since, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, limit);
-  int step;
-  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < sqlite3_column_count(st); i++) {
-      const char *name = sqlite3_column_name(st, i);
-      switch (sqlite3_column_type(st, i)) {
-      case SQLITE_INTEGER:
-        cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, i));
-        break;
-      case SQLITE_FLOAT: cJSON_AddNumberToObject(o, name, sqlite3_column_double(st, i)); break;
-      case SQLITE_TEXT:
-        cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i));
-        break;
-      default: break; /* NULL: left out */
-      }
-    }
-    char *line = cJSON_PrintUnformatted(o);
-    if (line)
-      printf("%s\n", line);
-    free(line);
-    cJSON_Delete(o);
-  }
-  if (step != SQLITE_DONE)
-    fprintf(stderr, "okegw audit: %s\n", sqlite3_errmsg(db));
-  else
-    rc = 0;
-out:
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return rc;
+  okegw_store *s = open_store(file, 0);
+  if (!s)
+    return 2;
+  char *err = NULL;
+  int rc = okegw_store_audit_query(s, &f, print_line, NULL, &err);
+  if (rc != OKEGW_STORE_OK)
+    fprintf(stderr, "okegw audit: %s\n", err ? err : "out of memory");
+  free(err);
+  okegw_store_close(s, NULL, NULL);
+  return rc == OKEGW_STORE_OK ? 0 : 2;
 }
 
 /* okegw deliveries --------------------------------------------------------- */
@@ -127,160 +102,12 @@ static const char deliveries_usage[] =
     "       okegw deliveries drop -c FILE ID [ID ...]\n"
     "  STATE is one of pending, delivered, failed, dead, dropped\n";
 
-static const char *const delivery_states[] = {"pending", "delivered", "failed", "dead", "dropped"};
-
-/* The columns every listing reads, in the order of delivery_fields. */
-#define DELIVERY_COLUMNS                                                                           \
-  "id, created_ms, updated_ms, since_ms, connector, caller, interaction, resource, resource_id, "  \
-  "request_id, method, path, query, content_type, body_sha256, state, attempts, next_ms, "         \
-  "last_status, last_error, delivered_ms, keep_until_ms, requeue, body IS NOT NULL"
-
-enum field_kind { F_INT, F_TEXT, F_TIME, F_BOOL };
-
-static const struct {
-  const char *name;
-  enum field_kind kind;
-} delivery_fields[] = {
-    {"id", F_INT},           {"createdAt", F_TIME},
-    {"updatedAt", F_TIME},   {"windowStartedAt", F_TIME},
-    {"connector", F_TEXT},   {"caller", F_TEXT},
-    {"interaction", F_TEXT}, {"resource", F_TEXT},
-    {"resourceId", F_TEXT},  {"requestId", F_TEXT},
-    {"method", F_TEXT},      {"path", F_TEXT},
-    {"query", F_TEXT},       {"contentType", F_TEXT},
-    {"bodySha256", F_TEXT},  {"state", F_TEXT},
-    {"attempts", F_INT},     {"nextAttemptAt", F_TIME},
-    {"lastStatus", F_INT},   {"lastError", F_TEXT},
-    {"deliveredAt", F_TIME}, {"bodyKeptUntil", F_TIME},
-    {"requeue", F_BOOL},     {"bodyKept", F_BOOL},
-};
-#define NFIELDS (sizeof delivery_fields / sizeof delivery_fields[0])
-/* positions in DELIVERY_COLUMNS used by the table */
-enum {
-  C_ID = 0,
-  C_CREATED = 1,
-  C_CONNECTOR = 4,
-  C_INTERACTION = 6,
-  C_RESOURCE_ID = 8,
-  C_STATE = 15,
-  C_ATTEMPTS = 16,
-  C_LAST_STATUS = 18,
-  C_LAST_ERROR = 19
-};
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0], cp, min;
-  size_t len;
-  if (c < 0x80)
-    return 1;
-  if ((c & 0xe0) == 0xc0)
-    len = 2, cp = c & 0x1f, min = 0x80;
-  else if ((c & 0xf0) == 0xe0)
-    len = 3, cp = c & 0x0f, min = 0x800;
-  else if ((c & 0xf8) == 0xf0)
-    len = 4, cp = c & 0x07, min = 0x10000;
-  else
-    return 0;
-  if (n < len)
-    return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = cp << 6 | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
-
-/* 1 when the n bytes at s are UTF-8 text without NUL bytes. */
-static int is_text(const unsigned char *s, size_t n) {
-  for (size_t i = 0, k; i < n; i += k)
-    if (s[i] == 0 || !(k = utf8_seq(s + i, n - i)))
-      return 0;
-  return 1;
-}
-
-/* A copy of s fit for output: invalid UTF-8 bytes become U+FFFD; for the table
- * (oneline) control characters become spaces and text longer than max
- * characters is cut to end in "..." (max 0: no limit). NULL when out of
- * memory. */
-static char *clean_text(const char *s, int oneline, size_t max) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t n = strlen(s), chars = 0, k;
-  for (size_t i = 0; i < n; i += k ? k : 1, chars++)
-    k = utf8_seq(p + i, n - i);
-  size_t keep = max && chars > max ? max - 3 : chars;
-  okegw_buf b = {0};
-  int ok = okegw_buf_append(&b, "", 0) == 0;
-  for (size_t i = 0, c = 0; ok && c < keep; i += k ? k : 1, c++) {
-    k = utf8_seq(p + i, n - i);
-    if (!k)
-      ok = okegw_buf_append(&b, "\xef\xbf\xbd", 3) == 0;
-    else if (oneline && k == 1 && (p[i] < 0x20 || p[i] == 0x7f))
-      ok = okegw_buf_append(&b, " ", 1) == 0;
-    else
-      ok = okegw_buf_append(&b, p + i, k) == 0;
-  }
-  if (ok && keep < chars)
-    ok = okegw_buf_append(&b, "...", 3) == 0;
-  if (!ok) {
-    okegw_buf_free(&b);
-    return NULL;
-  }
-  return b.data;
-}
-
-/* Standard base64 of a binary body (OpenSSL's encoder). */
-static char *base64(const unsigned char *s, size_t n) {
-  if (n > (size_t)INT_MAX / 4 * 3)
-    return NULL;
-  char *out = malloc((n + 2) / 3 * 4 + 1);
-  if (out)
-    EVP_EncodeBlock((unsigned char *)out, s, (int)n);
-  return out;
-}
-
-/* The row under st (DELIVERY_COLUMNS first) as a JSON object; NULL when out
- * of memory. */
-static cJSON *delivery_json(sqlite3_stmt *st) {
-  cJSON *o = cJSON_CreateObject();
-  int ok = o != NULL;
-  for (int i = 0; ok && i < (int)NFIELDS; i++) {
-    const char *name = delivery_fields[i].name;
-    cJSON *v = NULL;
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-      v = cJSON_CreateNull();
-    } else if (delivery_fields[i].kind == F_INT) {
-      v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i));
-    } else if (delivery_fields[i].kind == F_BOOL) {
-      v = cJSON_CreateBool(sqlite3_column_int64(st, i) != 0);
-    } else if (delivery_fields[i].kind == F_TIME) {
-      char t[64];
-      okegw_format_rfc3339(sqlite3_column_int64(st, i), 1, t, sizeof t);
-      v = cJSON_CreateString(t);
-    } else {
-      char *text = clean_text((const char *)sqlite3_column_text(st, i), 0, 0);
-      v = text ? cJSON_CreateString(text) : NULL;
-      free(text);
-    }
-    ok = v && cJSON_AddItemToObject(o, name, v);
-    if (v && !ok)
-      cJSON_Delete(v);
-  }
-  if (!ok) {
-    cJSON_Delete(o);
-    return NULL;
-  }
-  return o;
-}
-
-static int valid_state(const char *s) {
-  for (size_t i = 0; i < sizeof delivery_states / sizeof delivery_states[0]; i++)
-    if (strcmp(s, delivery_states[i]) == 0)
-      return 1;
-  return 0;
+/* A store failure as the command's exit code: 2 when the file is not an
+ * okegw store, else 1; the message was printed. */
+static int store_failed(int rc, char *err) {
+  fprintf(stderr, "okegw deliveries: %s\n", err ? err : "out of memory");
+  free(err);
+  return rc == OKEGW_STORE_BADFILE ? 2 : 1;
 }
 
 /* Display width of UTF-8 text (one column per character). */
@@ -307,38 +134,41 @@ static void table_free(table *t) {
   free(t->rows);
 }
 
-static char *cell_text(sqlite3_stmt *st, int col, size_t max) {
-  if (sqlite3_column_type(st, col) == SQLITE_NULL)
-    return okegw_strdup("-");
-  return clean_text((const char *)sqlite3_column_text(st, col), 1, max);
+/* A cell: "-" for none, else the text on one line, cut to max characters. */
+static char *cell(const char *v, size_t max) {
+  return v ? okegw_utf8_clean(v, 1, max) : okegw_strdup("-");
 }
 
-/* Adds the row under st to t; -1 when out of memory. */
-static int table_add(table *t, sqlite3_stmt *st) {
+/* What a row callback returns when out of memory: it stops the walk. */
+enum { ROW_OOM = -100 };
+
+/* Adds a row for r to t; ROW_OOM when out of memory. */
+static int table_add(void *ud, const okegw_delivery_rec *r) {
+  table *t = ud;
   if (t->n == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 64;
     void *rows = realloc(t->rows, cap * sizeof *t->rows);
     if (!rows)
-      return -1;
+      return ROW_OOM;
     t->rows = rows;
     t->cap = cap;
   }
-  char **r = t->rows[t->n];
+  char **row = t->rows[t->n];
   char created[64];
-  okegw_format_rfc3339(sqlite3_column_int64(st, C_CREATED), 0, created, sizeof created);
-  r[0] = okegw_asprintf("%lld", (long long)sqlite3_column_int64(st, C_ID));
-  r[1] = okegw_strdup(created);
-  r[2] = cell_text(st, C_CONNECTOR, 0);
-  r[3] = cell_text(st, C_STATE, 0);
-  r[4] = cell_text(st, C_ATTEMPTS, 0);
-  r[5] = cell_text(st, C_LAST_STATUS, 0);
-  r[6] = cell_text(st, C_INTERACTION, 0);
-  r[7] = cell_text(st, C_RESOURCE_ID, 0);
-  r[8] = cell_text(st, C_LAST_ERROR, 60);
+  okegw_format_rfc3339(r->created_ms, 0, created, sizeof created);
+  row[0] = okegw_asprintf("%lld", r->id);
+  row[1] = okegw_strdup(created);
+  row[2] = cell(r->connector, 0);
+  row[3] = cell(okegw_delivery_state_name(r->state), 0);
+  row[4] = okegw_asprintf("%d", r->attempts);
+  row[5] = r->last_status ? okegw_asprintf("%d", r->last_status) : okegw_strdup("-");
+  row[6] = cell(r->interaction, 0);
+  row[7] = cell(r->resource_id, 0);
+  row[8] = cell(r->last_error, 60);
   t->n++;
   for (int c = 0; c < NCOLS; c++)
-    if (!r[c])
-      return -1; /* freed with the table */
+    if (!row[c])
+      return ROW_OOM; /* freed with the table */
   return 0;
 }
 
@@ -366,270 +196,144 @@ static void table_print(const table *t) {
   }
 }
 
-static int deliveries_list(sqlite3 *db, const char *connector, const char *state, long limit,
-                           int json) {
-  const char *sql = "SELECT " DELIVERY_COLUMNS " FROM deliveries "
-                    "WHERE (?1 IS NULL OR connector = ?1) AND (?2 IS NULL OR state = ?2) "
-                    "ORDER BY id LIMIT ?3";
-  sqlite3_stmt *st = NULL;
+/* One delivery as a JSON line (list --json). */
+static int json_line(void *ud, const okegw_delivery_rec *r) {
+  (void)ud;
+  cJSON *o = okegw_delivery_json(r, 0);
+  char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  if (!line)
+    return ROW_OOM;
+  printf("%s\n", line);
+  free(line);
+  return 0;
+}
+
+static int deliveries_list(okegw_store *s, const okegw_delivery_filter *f, int json) {
   table t = {0};
-  int rc = 1, step;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw deliveries: %s (is this an okegw store?)\n", sqlite3_errmsg(db));
-    return 2;
+  char *err = NULL;
+  int rc = okegw_store_deliveries_list(s, f, json ? json_line : table_add, &t, &err);
+  if (rc == ROW_OOM) {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
+  } else if (rc != OKEGW_STORE_OK) {
+    rc = store_failed(rc, err);
+  } else {
+    if (!json)
+      table_print(&t);
+    rc = 0;
   }
-  sqlite3_bind_text(st, 1, connector, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, limit);
-  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    if (!json) {
-      if (table_add(&t, st) < 0)
-        goto oom;
-      continue;
-    }
-    cJSON *o = delivery_json(st);
-    char *line = o ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!line)
-      goto oom;
-    printf("%s\n", line);
-    free(line);
-  }
-  if (step != SQLITE_DONE) {
-    fprintf(stderr, "okegw deliveries: %s\n", sqlite3_errmsg(db));
-    goto out;
-  }
-  if (!json)
-    table_print(&t);
-  rc = 0;
-  goto out;
-oom:
-  fprintf(stderr, "okegw deliveries: out of memory\n");
-out:
   table_free(&t);
-  sqlite3_finalize(st);
   return rc;
 }
 
-static int deliveries_show(sqlite3 *db, long long id) {
-  const char *sql = "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE id = ?1";
-  sqlite3_stmt *st = NULL;
-  cJSON *o = NULL;
-  char *text = NULL;
-  int rc = 1;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw deliveries: %s (is this an okegw store?)\n", sqlite3_errmsg(db));
-    return 2;
-  }
-  sqlite3_bind_int64(st, 1, id);
-  int step = sqlite3_step(st);
-  if (step == SQLITE_DONE) {
+static int deliveries_show(okegw_store *s, long long id) {
+  okegw_delivery_rec r;
+  char *err = NULL, *text = NULL;
+  int rc = okegw_store_deliveries_get(s, id, 1, &r, &err);
+  if (rc == OKEGW_STORE_NOTFOUND) {
     fprintf(stderr, "okegw deliveries: there is no delivery %lld\n", id);
-    goto out;
+    return 1;
   }
-  if (step != SQLITE_ROW) {
-    fprintf(stderr, "okegw deliveries: %s\n", sqlite3_errmsg(db));
-    goto out;
-  }
-  if (!(o = delivery_json(st)))
-    goto oom;
-  int bc = (int)NFIELDS;
-  cJSON *body = NULL;
-  if (sqlite3_column_type(st, bc) == SQLITE_NULL) {
-    body = cJSON_CreateNull();
+  if (rc != OKEGW_STORE_OK)
+    return store_failed(rc, err);
+  cJSON *o = okegw_delivery_json(&r, OKEGW_DELIVERY_JSON_BODY);
+  okegw_delivery_rec_free(&r);
+  if (o && (text = cJSON_Print(o)) != NULL) {
+    printf("%s\n", text);
+    rc = 0;
   } else {
-    const unsigned char *b = sqlite3_column_blob(st, bc);
-    size_t n = (size_t)sqlite3_column_bytes(st, bc);
-    if (!b)
-      b = (const unsigned char *)"";
-    if (is_text(b, n)) {
-      char *s = okegw_strndup((const char *)b, n);
-      body = s ? cJSON_CreateString(s) : NULL;
-      free(s);
-    } else {
-      char *s = base64(b, n);
-      body = s ? cJSON_CreateString(s) : NULL;
-      free(s);
-      if (body && !cJSON_AddStringToObject(o, "bodyEncoding", "base64")) {
-        cJSON_Delete(body);
-        goto oom;
-      }
-    }
-    if (body && !cJSON_AddNumberToObject(o, "bodyBytes", (double)n)) {
-      cJSON_Delete(body);
-      goto oom;
-    }
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
   }
-  if (!body || !cJSON_AddItemToObject(o, "body", body)) {
-    cJSON_Delete(body);
-    goto oom;
-  }
-  if (!(text = cJSON_Print(o)))
-    goto oom;
-  printf("%s\n", text);
-  rc = 0;
-  goto out;
-oom:
-  fprintf(stderr, "okegw deliveries: out of memory\n");
-out:
   free(text);
   cJSON_Delete(o);
-  sqlite3_finalize(st);
   return rc;
 }
 
-/* Retries (retry set) or drops the deliveries given[0..ngiven), or with
- * connector set every delivery of that connector in state `state`, all in one
- * short transaction. Prints a line per changed delivery once it is saved. */
-static int deliveries_change(sqlite3 *db, int retry, const long long *given, size_t ngiven,
-                             const char *connector, const char *state) {
-  const char *upd_sql =
-      retry ? "UPDATE deliveries SET state = 'pending', since_ms = ?2, next_ms = ?2, "
-              "updated_ms = ?2, requeue = 1 WHERE id = ?1"
-            : "UPDATE deliveries SET state = 'dropped', updated_ms = ?2, requeue = 1, "
-              "body = CASE WHEN keep_until_ms > ?2 THEN body ELSE NULL END WHERE id = ?1";
-  sqlite3_stmt *sel = NULL, *upd = NULL, *each = NULL;
-  long long *found = NULL;
-  const long long *ids = given;
-  size_t n = ngiven, refused = 0;
-  okegw_buf report = {0};
-  int rc = 1, step;
-  long long now = okegw_wall_ms();
-  if (sqlite3_prepare_v2(db,
-                         "SELECT state, body IS NULL, keep_until_ms FROM deliveries "
-                         "WHERE id = ?1",
-                         -1, &sel, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(db, upd_sql, -1, &upd, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw deliveries: %s (is this an okegw store?)\n", sqlite3_errmsg(db));
-    rc = 2;
-    goto out;
-  }
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw deliveries: cannot write to the store: %s\n", sqlite3_errmsg(db));
-    goto out;
-  }
-  if (connector) {
-    size_t cap = 0;
-    n = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id FROM deliveries WHERE connector = ?1 AND state = ?2 "
-                           "ORDER BY id",
-                           -1, &each, NULL) != SQLITE_OK)
-      goto db_error;
-    sqlite3_bind_text(each, 1, connector, -1, SQLITE_STATIC);
-    sqlite3_bind_text(each, 2, state, -1, SQLITE_STATIC);
-    while ((step = sqlite3_step(each)) == SQLITE_ROW) {
-      if (n == cap) {
-        cap = cap ? cap * 2 : 64;
-        long long *more = realloc(found, cap * sizeof *found);
-        if (!more) {
-          fprintf(stderr, "okegw deliveries: out of memory\n");
-          goto rollback;
-        }
-        found = more;
-      }
-      found[n++] = sqlite3_column_int64(each, 0);
-    }
-    if (step != SQLITE_DONE)
-      goto db_error;
-    ids = found;
-    if (n == 0)
-      printf("no %s deliveries at connector %s: nothing to retry\n", state, connector);
-  }
-  for (size_t i = 0; i < n; i++) {
-    long long id = ids[i];
-    sqlite3_reset(sel);
-    sqlite3_bind_int64(sel, 1, id);
-    step = sqlite3_step(sel);
-    if (step == SQLITE_DONE) {
-      fprintf(stderr, "okegw deliveries: there is no delivery %lld\n", id);
-      refused++;
-      continue;
-    }
-    if (step != SQLITE_ROW)
-      goto db_error;
-    char was[16];
-    const unsigned char *st_text = sqlite3_column_text(sel, 0);
-    snprintf(was, sizeof was, "%s", st_text ? (const char *)st_text : "?");
-    int no_body = sqlite3_column_int(sel, 1);
-    int kept = sqlite3_column_type(sel, 2) != SQLITE_NULL && sqlite3_column_int64(sel, 2) > now;
-    char until[64] = "";
-    if (kept)
-      okegw_format_rfc3339(sqlite3_column_int64(sel, 2), 0, until, sizeof until);
-    if (retry && strcmp(was, "dead") != 0 && strcmp(was, "failed") != 0) {
+typedef struct change_report {
+  int retry;
+  size_t seen, refused;
+  okegw_buf out; /* printed once the change is saved */
+  int oom;
+} change_report;
+
+/* Refusals go out at once; what changed once it is saved. */
+static void on_change(void *ud, const okegw_dlv_change *c) {
+  change_report *rep = ud;
+  const char *was = okegw_delivery_state_name(c->was);
+  rep->seen++;
+  switch (c->outcome) {
+  case OKEGW_DLV_CHANGE_MISSING:
+    fprintf(stderr, "okegw deliveries: there is no delivery %lld\n", c->id);
+    rep->refused++;
+    return;
+  case OKEGW_DLV_CHANGE_WRONG_STATE:
+    if (rep->retry)
       fprintf(stderr,
               "okegw deliveries: delivery %lld is %s: only dead or failed deliveries can be "
               "retried\n",
-              id, was);
-      refused++;
-      continue;
-    }
-    if (!retry && strcmp(was, "pending") != 0 && strcmp(was, "dead") != 0 &&
-        strcmp(was, "failed") != 0) {
+              c->id, was);
+    else
       fprintf(stderr,
               "okegw deliveries: delivery %lld is %s: only pending, dead or failed deliveries "
               "can be dropped\n",
-              id, was);
-      refused++;
-      continue;
-    }
-    if (retry && no_body) {
-      fprintf(stderr,
-              "okegw deliveries: delivery %lld cannot be retried: its body was not kept, so it "
-              "cannot be sent again\n",
-              id);
-      refused++;
-      continue;
-    }
-    sqlite3_reset(upd);
-    sqlite3_bind_int64(upd, 1, id);
-    sqlite3_bind_int64(upd, 2, now);
-    if (sqlite3_step(upd) != SQLITE_DONE)
-      goto db_error;
-    int ok;
-    if (retry)
-      ok = okegw_buf_printf(&report,
-                            "delivery %lld: %s -> pending (a running gateway sends it within a "
-                            "few seconds)\n",
-                            id, was);
-    else if (no_body)
-      ok = okegw_buf_printf(&report, "delivery %lld: %s -> dropped (its body was not kept)\n", id,
-                            was);
-    else if (kept)
-      ok = okegw_buf_printf(&report, "delivery %lld: %s -> dropped (body kept until %s)\n", id, was,
-                            until);
-    else
-      ok = okegw_buf_printf(&report, "delivery %lld: %s -> dropped (body removed)\n", id, was);
-    if (ok < 0) {
-      fprintf(stderr, "okegw deliveries: out of memory\n");
-      goto rollback;
-    }
+              c->id, was);
+    rep->refused++;
+    return;
+  case OKEGW_DLV_CHANGE_NO_BODY:
+    fprintf(stderr,
+            "okegw deliveries: delivery %lld cannot be retried: its body was not kept, so it "
+            "cannot be sent again\n",
+            c->id);
+    rep->refused++;
+    return;
+  case OKEGW_DLV_CHANGE_DONE: break;
   }
-  sqlite3_finalize(each);
-  each = NULL;
-  sqlite3_reset(sel);
-  sqlite3_reset(upd);
-  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    fprintf(stderr, "okegw deliveries: cannot save the changes: %s; nothing was changed\n",
-            sqlite3_errmsg(db));
-    goto rollback;
+  int ok;
+  if (rep->retry) {
+    ok = okegw_buf_printf(&rep->out,
+                          "delivery %lld: %s -> pending (a running gateway sends it within a "
+                          "few seconds)\n",
+                          c->id, was);
+  } else if (!c->body_kept) {
+    ok = okegw_buf_printf(&rep->out, "delivery %lld: %s -> dropped (its body was not kept)\n",
+                          c->id, was);
+  } else if (c->kept_until_ms) {
+    char until[64];
+    okegw_format_rfc3339(c->kept_until_ms, 0, until, sizeof until);
+    ok = okegw_buf_printf(&rep->out, "delivery %lld: %s -> dropped (body kept until %s)\n", c->id,
+                          was, until);
+  } else {
+    ok = okegw_buf_printf(&rep->out, "delivery %lld: %s -> dropped (body removed)\n", c->id, was);
   }
-  if (report.data)
-    fputs(report.data, stdout);
-  rc = refused ? 1 : 0;
-  goto out;
-db_error:
-  fprintf(stderr, "okegw deliveries: %s; nothing was changed\n", sqlite3_errmsg(db));
-rollback:
-  sqlite3_finalize(each);
-  each = NULL;
-  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-out:
-  okegw_buf_free(&report);
-  free(found);
-  sqlite3_finalize(each);
-  sqlite3_finalize(sel);
-  sqlite3_finalize(upd);
+  if (ok < 0)
+    rep->oom = 1;
+}
+
+/* Retries (retry set) or drops the deliveries ids[0..n), or with connector
+ * set every delivery of that connector in state `state`. */
+static int deliveries_change(okegw_store *s, int retry, const long long *ids, size_t n,
+                             const char *connector, okegw_delivery_state state) {
+  change_report rep = {.retry = retry};
+  char *err = NULL;
+  int rc = retry ? okegw_store_deliveries_retry(s, ids, n, connector, state, on_change, &rep, &err)
+                 : okegw_store_deliveries_drop(s, ids, n, on_change, &rep, &err);
+  if (rc != OKEGW_STORE_OK) {
+    rc = store_failed(rc, err);
+  } else if (rep.oom) {
+    /* saved, but the report of it was lost */
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
+  } else {
+    if (connector && !rep.seen)
+      printf("no %s deliveries at connector %s: nothing to retry\n",
+             okegw_delivery_state_name(state), connector);
+    if (rep.out.data)
+      fputs(rep.out.data, stdout);
+    rc = rep.refused ? 1 : 0;
+  }
+  okegw_buf_free(&rep.out);
   return rc;
 }
 
@@ -679,7 +383,8 @@ int okegw_admin_deliveries(int argc, char **argv) {
 
   const char *file = NULL, *connector = NULL, *state = NULL, *limit_arg = NULL;
   int json = 0;
-  long limit = 1000;
+  okegw_delivery_filter f = {.state = -1, .limit = 1000};
+  okegw_delivery_state retry_state = OKEGW_DLV_DEAD; /* retry --connector without --state */
   long long *ids = calloc((size_t)argc, sizeof *ids);
   size_t nids = 0;
   int rc = 2;
@@ -733,16 +438,19 @@ int okegw_admin_deliveries(int argc, char **argv) {
       rc = deliveries_usage_error("%s takes no delivery ids (use show ID)", sub);
       goto out;
     }
-    if (state && !valid_state(state)) {
+    okegw_delivery_state want;
+    if (state && okegw_delivery_state_from_name(state, &want) < 0) {
       rc = deliveries_usage_error(
           "unknown state '%s'; the states are pending, delivered, failed, dead and dropped", state);
       goto out;
     }
+    if (state)
+      f.state = (int)want;
     if (limit_arg) {
       char *end;
       errno = 0;
-      limit = strtol(limit_arg, &end, 10);
-      if (errno || end == limit_arg || *end || limit <= 0) {
+      f.limit = strtol(limit_arg, &end, 10);
+      if (errno || end == limit_arg || *end || f.limit <= 0) {
         rc = deliveries_usage_error("--limit needs a positive number, not '%s'", limit_arg);
         goto out;
       }
@@ -763,27 +471,29 @@ int okegw_admin_deliveries(int argc, char **argv) {
       rc = deliveries_usage_error("%s --state goes with --connector", sub);
       goto out;
     }
-    if (state && strcmp(state, "dead") != 0 && strcmp(state, "failed") != 0) {
+    if (state && (okegw_delivery_state_from_name(state, &retry_state) < 0 ||
+                  (retry_state != OKEGW_DLV_DEAD && retry_state != OKEGW_DLV_FAILED))) {
       rc = deliveries_usage_error("only dead or failed deliveries can be retried, not '%s'", state);
       goto out;
     }
-    if (connector && !state)
-      state = "dead";
   } else if (cmd == DROP && !nids) {
     rc = deliveries_usage_error("%s needs delivery ids", sub);
     goto out;
   }
 
-  sqlite3 *db = open_store(file, cmd == RETRY || cmd == DROP);
-  if (!db)
+  okegw_store *s = open_store(file, cmd == RETRY || cmd == DROP);
+  if (!s)
     goto out; /* 2: the store cannot be read */
   switch (cmd) {
-  case LIST: rc = deliveries_list(db, connector, state, limit, json); break;
-  case SHOW: rc = deliveries_show(db, ids[0]); break;
-  case RETRY: rc = deliveries_change(db, 1, ids, nids, connector, state); break;
-  case DROP: rc = deliveries_change(db, 0, ids, nids, NULL, NULL); break;
+  case LIST:
+    f.connector = connector;
+    rc = deliveries_list(s, &f, json);
+    break;
+  case SHOW: rc = deliveries_show(s, ids[0]); break;
+  case RETRY: rc = deliveries_change(s, 1, ids, nids, connector, retry_state); break;
+  case DROP: rc = deliveries_change(s, 0, ids, nids, NULL, OKEGW_DLV_PENDING); break;
   }
-  sqlite3_close(db);
+  okegw_store_close(s, NULL, NULL);
 out:
   free(ids);
   return rc;

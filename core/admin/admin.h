@@ -1,12 +1,16 @@
-/* Operator commands on the same binary: they use the store file directly, so
- * they work whether or not the gateway runs. Only `deliveries retry|drop`
- * write to it, each in one short transaction. */
+/* Operator commands on the same binary: they open the store file directly
+ * (okegw_store_open_direct) and read and change it only through the store's
+ * interface, so they work whether or not the gateway runs. Only `deliveries
+ * retry|drop` write to it, each in one short transaction. The functions
+ * return the process's exit code. */
 #ifndef OKEGW_ADMIN_H
 #define OKEGW_ADMIN_H
 
 /* okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N]
- * Prints the matching audit rows as JSON lines, oldest first. Exit code: 0,
- * or 2 for bad arguments or an unreadable store. */
+ * Prints the matching audit rows as JSON lines, oldest first. TIME is RFC
+ * 3339 in UTC (upper-case T and Z) or a prefix of it down to the date; --until
+ * covers all of what it names. Exit code: 0, or 2 for bad arguments or an
+ * unreadable store. */
 int okegw_admin_audit(int argc, char **argv);
 
 /* The outbox (table deliveries), oldest first:
@@ -20,7 +24,8 @@ int okegw_admin_audit(int argc, char **argv);
  * list prints a table (ID, CREATED, CONNECTOR, STATE, ATTEMPTS, LAST status,
  * INTERACTION, RESOURCE id, ERROR cut to 60 characters; "-" for none), at
  * most N rows (default 1000); with --json one object per line instead. The
- * objects (show prints one, indented) have these members, null when unset:
+ * objects (show prints one, indented; okegw_delivery_json in store.h) have
+ * these members, null when unset:
  *   id, attempts, lastStatus          numbers
  *   connector, caller, interaction, resource, resourceId, requestId, method,
  *   path, query, contentType, bodySha256, state, lastError   strings

@@ -1,7 +1,7 @@
 #include "base/util.h"
 
-#include <ctype.h>
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +97,79 @@ void okegw_format_rfc3339(long long ms, int millis, char *out, size_t size) {
     snprintf(out + n, size - n, "Z");
 }
 
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  long long era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (long long)doe - 719468;
+}
+
+/* n digits at s as a number, -1 when one is not a digit. */
+static int digits_at(const char *s, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+int okegw_parse_rfc3339(const char *s, long long *ms) {
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (!s)
+    return -1;
+  int y = digits_at(s, 4), mo = -1, d = -1, h = 0, mi = 0, sec = 0, frac = 0;
+  if (y >= 0 && s[4] == '-' && (mo = digits_at(s + 5, 2)) >= 0 && s[7] == '-')
+    d = digits_at(s + 8, 2);
+  if (d < 0 || mo < 1 || mo > 12 || d < 1)
+    return -1;
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d > mdays[mo - 1] + (mo == 2 && leap))
+    return -1;
+  const char *p = s + 10;
+  long long off_min = 0;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    if ((h = digits_at(p + 1, 2)) < 0 || h > 23 || p[3] != ':' || (mi = digits_at(p + 4, 2)) < 0 ||
+        mi > 59)
+      return -1;
+    p += 6;
+    if (*p == ':') {
+      if ((sec = digits_at(p + 1, 2)) < 0 || sec > 60) /* 60: a leap second */
+        return -1;
+      p += 3;
+      if (*p == '.') {
+        int n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++)
+          if (n < 3)
+            frac = frac * 10 + (*p - '0');
+        if (n == 0)
+          return -1;
+        for (; n < 3; n++)
+          frac *= 10;
+      }
+    }
+    if (*p == 'Z' || *p == 'z') {
+      p++;
+    } else if (*p == '+' || *p == '-') {
+      int oh = digits_at(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : digits_at(p + 4, 2);
+      if (oh < 0 || oh > 23 || om < 0 || om > 59)
+        return -1;
+      off_min = (*p == '-' ? -1 : 1) * (oh * 60LL + om);
+      p += 6;
+    }
+  }
+  if (*p)
+    return -1;
+  long long t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400LL + h * 3600LL + mi * 60LL +
+                sec - off_min * 60;
+  *ms = t * 1000 + frac;
+  return 0;
+}
+
 int okegw_buf_append(okegw_buf *b, const void *p, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
@@ -145,9 +218,10 @@ void okegw_buf_free(okegw_buf *b) {
 static int hexval(int c) {
   if (c >= '0' && c <= '9')
     return c - '0';
-  c = tolower(c);
   if (c >= 'a' && c <= 'f')
     return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -203,13 +277,14 @@ int okegw_query_get(const char *query, const char *name, char *out, size_t outsz
 }
 
 int okegw_is_uuid(const char *s) {
+  if (!s)
+    return 0;
   for (int i = 0; i < 36; i++) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-')
-        return 0;
-    } else if (!isxdigit((unsigned char)s[i])) {
+    int dash = i == 8 || i == 13 || i == 18 || i == 23;
+    /* hexval, not isxdigit: the same answer in every locale; a NUL ends
+     * the loop as a mismatch, so it never reads past the string */
+    if (dash ? s[i] != '-' : hexval((unsigned char)s[i]) < 0)
       return 0;
-    }
   }
   return s[36] == '\0';
 }
@@ -234,4 +309,82 @@ void okegw_uuid4(char out[37]) {
     out[o++] = hex[r[i] & 15];
   }
   out[o] = '\0';
+}
+
+size_t okegw_utf8_seq(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  unsigned c = p[0], cp, min;
+  size_t len;
+  if (c < 0x80)
+    return 1;
+  if ((c & 0xe0) == 0xc0)
+    len = 2, cp = c & 0x1f, min = 0x80;
+  else if ((c & 0xf0) == 0xe0)
+    len = 3, cp = c & 0x0f, min = 0x800;
+  else if ((c & 0xf8) == 0xf0)
+    len = 4, cp = c & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return len;
+}
+
+int okegw_utf8_valid(const char *s, size_t len) {
+  for (size_t i = 0, k; i < len; i += k)
+    if (!(k = okegw_utf8_seq(s + i, len - i)))
+      return 0;
+  return 1;
+}
+
+char *okegw_utf8_clean(const char *s, int oneline, size_t max) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t n = strlen(s), chars = 0, k;
+  for (size_t i = 0; i < n; i += k ? k : 1, chars++)
+    k = okegw_utf8_seq(s + i, n - i);
+  size_t keep = max > 3 && chars > max ? max - 3 : chars;
+  okegw_buf b = {0};
+  int ok = okegw_buf_append(&b, "", 0) == 0;
+  for (size_t i = 0, c = 0; ok && c < keep; i += k ? k : 1, c++) {
+    k = okegw_utf8_seq(s + i, n - i);
+    if (!k)
+      ok = okegw_buf_append(&b, "\xef\xbf\xbd", 3) == 0;
+    else if (oneline && k == 1 && (p[i] < 0x20 || p[i] == 0x7f))
+      ok = okegw_buf_append(&b, " ", 1) == 0;
+    else
+      ok = okegw_buf_append(&b, p + i, k) == 0;
+  }
+  if (ok && keep < chars)
+    ok = okegw_buf_append(&b, "...", 3) == 0;
+  if (!ok) {
+    okegw_buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+void okegw_hex(const unsigned char *p, size_t n, char *out) {
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hex[p[i] >> 4];
+    out[2 * i + 1] = hex[p[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+void okegw_sha256_hex(const void *p, size_t len, char out[65]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  if (!EVP_Digest(len ? p : "", len, md, &n, EVP_sha256(), NULL) || n != 32) {
+    out[0] = '\0'; /* only when OpenSSL cannot allocate: no digest rather than a wrong one */
+    return;
+  }
+  okegw_hex(md, n, out);
 }

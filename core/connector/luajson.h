@@ -31,7 +31,4 @@ int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz);
  * err naming the JSON pointer of the offending value. */
 cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz);
 
-/* 1 when s (len bytes) is valid UTF-8. */
-int okegw_utf8_valid(const char *s, size_t len);
-
 #endif

@@ -365,15 +365,6 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void hash_hex(const unsigned char *d, unsigned n, char out[65]) {
-  static const char hex[] = "0123456789abcdef";
-  for (unsigned i = 0; i < n && i < 32; i++) {
-    out[2 * i] = hex[d[i] >> 4];
-    out[2 * i + 1] = hex[d[i] & 15];
-  }
-  out[64] = '\0';
-}
-
 static okegw_mapset *mapset_new(const char *dir, const okegw_map_limits *lim) {
   okegw_mapset *m = calloc(1, sizeof *m);
   if (!m)
@@ -521,8 +512,8 @@ int okegw_mapset_load(const char *dir, int optional, const okegw_map_limits *lim
   unsigned dlen = 0;
   EVP_DigestFinal_ex(md, digest, &dlen);
   EVP_MD_CTX_free(md);
-  if (n > 0)
-    hash_hex(digest, dlen, m->hash);
+  if (n > 0 && dlen == sizeof digest)
+    okegw_hex(digest, dlen, m->hash);
   for (size_t i = 0; i < n; i++)
     free(names[i]);
   free(names);

@@ -238,7 +238,7 @@ static void schedule(okegw_outbox *ob, rq *q) {
     h->phase = P_QUEUED;
     return;
   }
-  if (strcmp(h->r.state, "dead") == 0) {
+  if (h->r.state == OKEGW_DLV_DEAD) {
     h->phase = P_DEAD;
     return;
   }
@@ -388,7 +388,6 @@ static char *describe(const okegw_answer *a, int status) {
   return okegw_asprintf("%s: %d%s%s", who, status, *detail ? " " : "", detail);
 }
 
-
 /* Exponential, with equal jitter: half fixed, half random, so what failed
  * together does not come back together. */
 static long long backoff(okegw_outbox *ob, const okegw_conf_connector *cc, int attempts) {
@@ -463,7 +462,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
                   .connector = d->r.connector, .request_id = d->r.request_id, .latency_ms = -1},
               "could not record that delivery %lld is %s; trying again in a second, later "
               "deliveries of %s wait",
-              d->r.id, d->r.state, d->r.resource);
+              d->r.id, okegw_delivery_state_name(d->r.state), d->r.resource);
     d->phase = P_STALLED;
     d->end_again_at = okegw_wall_ms() + 1000;
     d->snext = ob->stalled;
@@ -472,7 +471,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     return;
   }
   rq *q = d->q;
-  if (strcmp(d->r.state, "dead") == 0 && !d->dropped) {
+  if (d->r.state == OKEGW_DLV_DEAD && !d->dropped) {
     schedule(ob, q); /* stays at the head, holding the resource */
     return;
   }
@@ -516,7 +515,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   if (o == DELIVERED) {
     if (ob->delivered)
       ob->delivered(ob->ud, ob->cs[d->ci].conn, &d->r, d->cb ? d->parsed : NULL);
-    snprintf(d->r.state, sizeof d->r.state, "delivered");
+    d->r.state = OKEGW_DLV_DELIVERED;
     d->r.delivered_ms = now;
     d->r.keep_until_ms = keep;
     end(ob, d, a, !keep);
@@ -524,7 +523,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   }
   if (o == FAILED || d->dropped) {
     /* a failed body stays for an operator's retry until retention */
-    snprintf(d->r.state, sizeof d->r.state, "%s", d->dropped ? "dropped" : "failed");
+    d->r.state = d->dropped ? OKEGW_DLV_DROPPED : OKEGW_DLV_FAILED;
     d->r.keep_until_ms = d->dropped ? keep : 0;
     okegw_log(OKEGW_LOG_WARN,
               &(okegw_log_fields){.connector = d->r.connector,
@@ -532,13 +531,14 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
                                   .request_id = d->r.request_id,
                                   .status = status,
                                   .latency_ms = -1},
-              "delivery %lld %s: %s", d->r.id, d->r.state, d->r.last_error);
+              "delivery %lld %s: %s", d->r.id, okegw_delivery_state_name(d->r.state),
+              d->r.last_error);
     end(ob, d, a, d->dropped && !keep);
     return;
   }
   long long max_at = d->r.since_ms + cc->delivery_max_age_s * 1000LL;
   if (now >= max_at) {
-    snprintf(d->r.state, sizeof d->r.state, "dead");
+    d->r.state = OKEGW_DLV_DEAD;
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = d->r.connector,
                                   .interaction = d->r.interaction,
@@ -670,7 +670,7 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
     size_t ci = ob->closing || rc != OKEGW_STORE_OK ? (size_t)-1 : conn_index(ob, rec->connector);
     rq *q = ci != (size_t)-1 ? rq_get(ob, ci, rec->resource, 0) : NULL;
     dlv *d = find(q, rec->id);
-    int pending = strcmp(rec->state, "pending") == 0;
+    int pending = rec->state == OKEGW_DLV_PENDING;
     if (ci == (size_t)-1) {
       /* closing, or a connector this gateway does not carry */
     } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING || d->phase == P_STALLED)) {
@@ -679,14 +679,14 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
       int head = q->head == d;
       if (head)
         unlist(ob, q);
-      memcpy(d->r.state, rec->state, sizeof d->r.state);
+      d->r.state = rec->state;
       d->r.since_ms = rec->since_ms;
       d->r.next_ms = rec->next_ms;
       if (head)
         schedule(ob, q);
     } else if (d) {
       okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = rec->connector, .latency_ms = -1},
-                "delivery %lld %s by an operator", rec->id, rec->state);
+                "delivery %lld %s by an operator", rec->id, okegw_delivery_state_name(rec->state));
       remove_dlv(ob, d);
     } else if (pending) {
       size_t skipped = 0;
@@ -742,7 +742,7 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
       if (q) {
         enqueue(ob, q, d);
         loaded++;
-        dead += strcmp(d->r.state, "dead") == 0;
+        dead += d->r.state == OKEGW_DLV_DEAD;
       } else if (d) {
         dlv_free(d);
       }
@@ -866,7 +866,7 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
   d->parsed = parsed;
   okegw_delivery_rec *r = &d->r;
   r->created_ms = r->since_ms = okegw_wall_ms();
-  snprintf(r->state, sizeof r->state, "pending");
+  r->state = OKEGW_DLV_PENDING;
   const char *src[] = {conn->conf->name, p->caller,      okegw_interaction_name(p->interaction),
                        p->path,          p->resource_id, p->request_id,
                        p->method,        p->path,        p->query,

@@ -11,7 +11,10 @@
  * exponential backoff and jitter until delivery_max_age_s, then the delivery
  * is dead and holds back later ones of its resource until an operator
  * retries or drops it (`okegw deliveries`). Other 4xx and mapping errors
- * are final (failed). */
+ * are final (failed).
+ *
+ * Return codes as in store.h: 0 on success, negative on failure (-1, or
+ * OKEGW_OUTBOX_FULL); an rc in a result is an OKEGW_STORE_* code. */
 #ifndef OKEGW_OUTBOX_H
 #define OKEGW_OUTBOX_H
 
@@ -53,7 +56,8 @@ typedef void (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_
                                    const cJSON *body);
 
 /* Starts the outbox over conns (which must outlive it) and loads what is
- * still open in the store; deliveries start once that is loaded. */
+ * still open in the store; deliveries start once that is loaded. Returns 0,
+ * or -1 when out of memory. */
 int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
                        okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
                        void *ud, okegw_outbox **out);

@@ -41,6 +41,7 @@
  * OKEGW_VIOLATIONS_MAX are kept.
  */
 #include "oke/validate.h"
+#include "base/util.h"
 
 #include <oke/plugin.h>
 
@@ -815,9 +816,6 @@ static const body_rules rules[RULES_COUNT][2] = {
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
 static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-static int is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 /* n digits at s (stops at the NUL, so never reads past the string). */
 static int digits(const char *s, size_t n) {
@@ -834,16 +832,7 @@ static int number(const char *s, size_t n) {
   return v;
 }
 
-int okegw_valid_uuid(const char *s) {
-  if (!s)
-    return 0;
-  for (int i = 0; i < 36; i++) {
-    int dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !is_hex(s[i]))
-      return 0;
-  }
-  return s[36] == '\0';
-}
+int okegw_valid_uuid(const char *s) { return okegw_is_uuid(s); }
 
 /* YYYY-MM-DD at s, a date that exists. */
 static int date_at(const char *s) {

@@ -7,7 +7,6 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 
-#include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +18,9 @@ static void call_free(okegw_call *c) {
   free(c);
 }
 
-void okegw_body_digest(const char *body, size_t len, char out[65]) {
-  out[0] = '\0';
-  if (!body || !len)
-    return;
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256((const unsigned char *)body, len, md);
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
-}
-
 const char *okegw_call_digest(okegw_call *c) {
-  if (!c->digest[0])
-    okegw_body_digest(c->req->body, c->req->body_len, c->digest);
+  if (!c->digest[0] && c->req->body_len)
+    okegw_sha256_hex(c->req->body, c->req->body_len, c->digest);
   return c->digest;
 }
 

@@ -36,7 +36,5 @@ extern const okegw_stream_ops okegw_answer_stream;
 
 /* The SHA-256 of the request body, computed once (audit row and push). */
 const char *okegw_call_digest(okegw_call *c);
-/* Hex SHA-256 of a body ("" for none). */
-void okegw_body_digest(const char *body, size_t len, char out[65]);
 
 #endif

@@ -173,37 +173,6 @@ void okegw_dispatch(okegw_call *c) {
 
 /* ---- pushes: the outbox -------------------------------------------------- */
 
-static void add_ms(cJSON *o, const char *name, long long ms) {
-  if (ms) {
-    char t[40];
-    okegw_format_rfc3339(ms, 1, t, sizeof t);
-    cJSON_AddStringToObject(o, name, t);
-  }
-}
-
-cJSON *okegw_delivery_status_json(const okegw_delivery_rec *d) {
-  cJSON *o = cJSON_CreateObject();
-  char href[48];
-  snprintf(href, sizeof href, "/deliveries/%lld", d->id);
-  cJSON_AddNumberToObject(o, "id", (double)d->id);
-  cJSON_AddStringToObject(o, "state", d->state);
-  cJSON_AddStringToObject(o, "connector", d->connector ? d->connector : "");
-  cJSON_AddStringToObject(o, "interaction", d->interaction ? d->interaction : "");
-  if (d->resource_id)
-    cJSON_AddStringToObject(o, "resourceId", d->resource_id);
-  add_ms(o, "createdAt", d->created_ms);
-  cJSON_AddNumberToObject(o, "attempts", d->attempts);
-  if (d->last_status)
-    cJSON_AddNumberToObject(o, "lastStatus", d->last_status);
-  if (d->last_error)
-    cJSON_AddStringToObject(o, "lastError", d->last_error);
-  if (!strcmp(d->state, "pending"))
-    add_ms(o, "nextAttemptAt", d->next_ms);
-  add_ms(o, "deliveredAt", d->delivered_ms);
-  cJSON_AddStringToObject(o, "href", href);
-  return o;
-}
-
 static void on_pushed(void *ud, const okegw_push_result *r) {
   okegw_call *c = ud;
   if (r->rc != OKEGW_STORE_OK) {
@@ -221,7 +190,7 @@ static void on_pushed(void *ud, const okegw_push_result *r) {
   }
   /* durable and under way: okegw carries on (202) */
   snprintf(hdr, sizeof hdr, "Location: /deliveries/%lld\r\nOkegw-Delivery: %lld\r\n", r->id, r->id);
-  cJSON *o = okegw_delivery_status_json(r->rec);
+  cJSON *o = okegw_delivery_json(r->rec, OKEGW_DELIVERY_JSON_PUBLIC);
   okegw_answer_send_json(c, 202, o, hdr);
   cJSON_Delete(o);
 }
@@ -234,8 +203,10 @@ static void push(okegw_call *c, const oke_request *req) {
   if (req->body_len == in->body_len &&
       (!req->body_len || req->body == in->body || !memcmp(req->body, in->body, req->body_len)))
     digest = okegw_call_digest(c);
+  else if (req->body_len)
+    okegw_sha256_hex(req->body, req->body_len, own);
   else
-    okegw_body_digest(req->body, req->body_len, own);
+    own[0] = '\0';
   okegw_push p = {.interaction = c->interaction,
                   .caller = c->caller ? c->caller->conf->name : NULL,
                   .resource_id = req->id,

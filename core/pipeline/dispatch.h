@@ -21,7 +21,4 @@ void okegw_dispatch(okegw_call *c);
 void okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
                               const cJSON *body);
 
-/* The delivery-status resource (GET /deliveries/{id}, and a 202's body). */
-cJSON *okegw_delivery_status_json(const okegw_delivery_rec *d);
-
 #endif

@@ -260,7 +260,7 @@ static void on_delivery_read(void *ud, int rc, long long id, okegw_delivery_rec 
   (void)id;
   okegw_call *c = ud;
   if (rc == OKEGW_STORE_OK && n && okegw_authorise_delivery(c, &recs[0])) {
-    cJSON *o = okegw_delivery_status_json(&recs[0]);
+    cJSON *o = okegw_delivery_json(&recs[0], OKEGW_DELIVERY_JSON_PUBLIC);
     okegw_answer_send_json(c, 200, o, NULL);
     cJSON_Delete(o);
   } else if (rc == OKEGW_STORE_ERROR) {

@@ -1,4 +1,6 @@
-#include "store/store.h"
+/* The store's handle, its thread and the routes table; deliveries are in
+ * store_deliveries.c, the audit trail in store_audit.c (see store.h). */
+#include "store/store_db.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -22,8 +24,9 @@ enum job_kind {
 
 /* A unit of work for the store thread. Strings are owned by the job. The
  * queues are intrusive singly linked FIFOs guarded by the store mutex. */
-typedef struct job {
-  struct job *next;
+typedef struct okegw_store_job job;
+struct okegw_store_job {
+  job *next;
   enum job_kind kind;
   char *rkind, *id, *parent_kind, *parent_id, *connector;
   char **ids;
@@ -49,27 +52,9 @@ typedef struct job {
   int drc;
   long long did;
   okegw_delivery_cb dcb;
-} job;
-
-typedef struct queue {
-  job *head, *tail;
-} queue;
-
-struct okegw_store {
-  uv_loop_t *loop;
-  sqlite3 *db;
-  sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
-  sqlite3_stmt *st_dadd, *st_dupdate, *st_dget; /* prepared on first use */
-  sqlite3_stmt *st_begin, *st_commit;
-  uv_thread_t thread;
-  uv_mutex_t mu;
-  uv_cond_t cond;
-  queue todo, done;
-  int stopping;
-  uv_async_t async;
-  void (*closed)(void *);
-  void *closed_arg;
 };
+
+typedef okegw_store_queue queue;
 
 static void q_push(queue *q, job *j) {
   j->next = NULL;
@@ -104,18 +89,8 @@ static void job_free(job *j) {
   free(j);
 }
 
-void okegw_delivery_rec_free(okegw_delivery_rec *r) {
-  char **strs[] = {&r->connector,   &r->caller,     &r->interaction, &r->resource, &r->resource_id,
-                   &r->request_id,  &r->method,     &r->path,        &r->query,    &r->content_type,
-                   &r->body_sha256, &r->last_error, &r->body};
-  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-    free(*strs[i]);
-    *strs[i] = NULL;
-  }
-}
-
-/* Prepares a statement once, on the store thread. */
-static sqlite3_stmt *stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql) {
+/* Prepares a statement once, on the thread that owns the connection. */
+sqlite3_stmt *okegw_store__stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql) {
   if (!*slot &&
       sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "store: %s", sqlite3_errmsg(s->db));
@@ -126,185 +101,46 @@ static sqlite3_stmt *stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql) 
   return *slot;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+void okegw_store__bind_text(sqlite3_stmt *st, int i, const char *v) {
   if (v)
     sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
   else
     sqlite3_bind_null(st, i);
 }
 
-static void bind_ms(sqlite3_stmt *st, int i, long long v) {
+void okegw_store__bind_ms(sqlite3_stmt *st, int i, long long v) {
   if (v)
     sqlite3_bind_int64(st, i, v);
   else
     sqlite3_bind_null(st, i);
 }
 
-static char *col_str(sqlite3_stmt *st, int i) {
-  const char *v = (const char *)sqlite3_column_text(st, i);
-  return v ? okegw_strdup(v) : NULL;
-}
-
-#define DELIVERY_COLUMNS                                                                           \
-  "id, created_ms, updated_ms, since_ms, next_ms, delivered_ms, keep_until_ms, connector, "        \
-  "caller, interaction, resource, resource_id, request_id, method, path, query, "                  \
-  "content_type, body_sha256, last_error, state, attempts, last_status"
-
-/* Reads one row selected with DELIVERY_COLUMNS (and the body after them
- * when with_body). Returns 0 or -1 (out of memory). */
-static int read_delivery(sqlite3_stmt *st, okegw_delivery_rec *r, int with_body) {
-  memset(r, 0, sizeof *r);
-  r->id = sqlite3_column_int64(st, 0);
-  long long *ms[] = {&r->created_ms, &r->updated_ms,   &r->since_ms,
-                     &r->next_ms,    &r->delivered_ms, &r->keep_until_ms};
-  for (int i = 0; i < 6; i++)
-    *ms[i] = sqlite3_column_int64(st, 1 + i);
-  char **strs[] = {&r->connector,   &r->caller,       &r->interaction, &r->resource,
-                   &r->resource_id, &r->request_id,   &r->method,      &r->path,
-                   &r->query,       &r->content_type, &r->body_sha256, &r->last_error};
-  for (int i = 0; i < 12; i++)
-    *strs[i] = col_str(st, 7 + i);
-  const char *state = (const char *)sqlite3_column_text(st, 19);
-  snprintf(r->state, sizeof r->state, "%s", state ? state : "");
-  r->attempts = sqlite3_column_int(st, 20);
-  r->last_status = sqlite3_column_int(st, 21);
-  if (with_body && sqlite3_column_type(st, 22) != SQLITE_NULL) {
-    const void *b = sqlite3_column_blob(st, 22);
-    r->body_len = (size_t)sqlite3_column_bytes(st, 22);
-    r->body = okegw_strndup(b ? b : "", r->body_len);
-    if (!r->body)
-      return -1;
-  }
-  if (!r->connector || !r->interaction || !r->resource || !r->method || !r->path)
-    return -1;
-  return 0;
-}
-
-/* Runs a SELECT of DELIVERY_COLUMNS (+ body) into j->recs. */
-static int read_deliveries(sqlite3_stmt *st, job *j, int with_body) {
-  size_t cap = 0;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (j->nrecs == cap) {
-      size_t ncap = cap ? cap * 2 : 16;
-      okegw_delivery_rec *n = realloc(j->recs, ncap * sizeof *n);
-      if (!n)
-        return OKEGW_STORE_ERROR;
-      j->recs = n;
-      cap = ncap;
-    }
-    if (read_delivery(st, &j->recs[j->nrecs], with_body) < 0) {
-      okegw_delivery_rec_free(&j->recs[j->nrecs]);
-      return OKEGW_STORE_ERROR;
-    }
-    j->nrecs++;
-  }
-  return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+void okegw_store__err(okegw_store *s, char **err, const char *what) {
+  if (err)
+    *err = what ? okegw_asprintf("%s: %s", what, sqlite3_errmsg(s->db))
+                : okegw_strdup(sqlite3_errmsg(s->db));
 }
 
 static int run_delivery_job(okegw_store *s, job *j) {
-  sqlite3_stmt *st;
-  const okegw_delivery_rec *r = j->drec;
   switch (j->kind) {
-  case JOB_DADD:
-    st = stmt(s, &s->st_dadd,
-              "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
-              "caller, interaction, resource, resource_id, request_id, method, path, query, "
-              "content_type, body, body_sha256, state, attempts) VALUES "
-              "(?1,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,'pending',0)");
-    if (!st)
-      return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, r->created_ms);
-    sqlite3_bind_int64(st, 2, r->since_ms);
-    bind_ms(st, 3, r->next_ms);
-    const char *txt[] = {r->connector,  r->caller, r->interaction, r->resource, r->resource_id,
-                         r->request_id, r->method, r->path,        r->query,    r->content_type};
-    for (int i = 0; i < 10; i++)
-      bind_text(st, 4 + i, txt[i]);
-    sqlite3_bind_blob(st, 14, r->body ? r->body : "", (int)r->body_len, SQLITE_STATIC);
-    bind_text(st, 15, r->body_sha256);
-    if (sqlite3_step(st) != SQLITE_DONE)
-      return OKEGW_STORE_ERROR;
-    j->did = sqlite3_last_insert_rowid(s->db);
-    return OKEGW_STORE_OK;
-  case JOB_DUPDATE:
-    /* an operator's drop (okegw deliveries drop) is not undone by an
-     * attempt that was already under way */
-    r = &j->dcopy;
-    st = stmt(s, &s->st_dupdate,
-              "UPDATE deliveries SET updated_ms = ?2, state = ?3, attempts = ?4, next_ms = ?5, "
-              "since_ms = ?6, last_status = ?7, last_error = ?8, delivered_ms = ?9, "
-              "keep_until_ms = ?10, body = CASE WHEN ?11 THEN NULL ELSE body END WHERE id = ?1 "
-              "AND state <> 'dropped'");
-    if (!st)
-      return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, r->id);
-    sqlite3_bind_int64(st, 2, okegw_wall_ms());
-    bind_text(st, 3, r->state);
-    sqlite3_bind_int(st, 4, r->attempts);
-    bind_ms(st, 5, r->next_ms);
-    sqlite3_bind_int64(st, 6, r->since_ms);
-    if (r->last_status)
-      sqlite3_bind_int(st, 7, r->last_status);
-    bind_text(st, 8, r->last_error);
-    bind_ms(st, 9, r->delivered_ms);
-    bind_ms(st, 10, r->keep_until_ms);
-    sqlite3_bind_int(st, 11, j->drop_body);
-    return sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  case JOB_DADD: return okegw_store__delivery_add(s, j->drec, &j->did);
+  case JOB_DUPDATE: return okegw_store__delivery_update(s, &j->dcopy, j->drop_body);
   case JOB_DLOAD:
-  case JOB_DREQUEUE: {
-    /* not kept prepared: the load runs at startup, the requeue read once a
-     * second and finds nothing most of the time */
-    const char *sql = j->kind == JOB_DLOAD
-                          ? "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE state IN "
-                            "('pending', 'dead') ORDER BY id"
-                          : "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE requeue = 1 "
-                            "ORDER BY id";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-      return OKEGW_STORE_ERROR;
-    int rc = read_deliveries(st, j, 1);
-    sqlite3_finalize(st);
-    if (rc == OKEGW_STORE_OK && j->kind == JOB_DREQUEUE && j->nrecs)
-      rc = sqlite3_exec(s->db, "UPDATE deliveries SET requeue = 0 WHERE requeue = 1", NULL, NULL,
-                        NULL) == SQLITE_OK
-               ? OKEGW_STORE_OK
-               : OKEGW_STORE_ERROR;
-    return rc;
-  }
+  case JOB_DREQUEUE:
+    return okegw_store__deliveries_read(s, j->kind == JOB_DREQUEUE, &j->recs, &j->nrecs);
   case JOB_DGET: {
-    st = stmt(s, &s->st_dget, "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE id = ?1");
-    if (!st)
+    if (!(j->recs = calloc(1, sizeof *j->recs)))
       return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, j->num);
-    int rc = read_deliveries(st, j, 0);
-    sqlite3_reset(st);
-    return rc == OKEGW_STORE_OK && !j->nrecs ? OKEGW_STORE_NOTFOUND : rc;
-  }
-  case JOB_DPRUNE: {
-    /* retention never touches what is still to be delivered (pending) or
-     * waits for an operator (dead) */
-    if (sqlite3_prepare_v2(
-            s->db,
-            "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND keep_until_ms IS "
-            "NOT NULL AND keep_until_ms < ?1 AND state IN ('delivered', 'failed', "
-            "'dropped')",
-            -1, &st, NULL) != SQLITE_OK)
-      return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, okegw_wall_ms());
-    int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-    sqlite3_finalize(st);
-    if (rc != OKEGW_STORE_OK ||
-        sqlite3_prepare_v2(s->db,
-                           "DELETE FROM deliveries WHERE state IN ('delivered', 'failed', "
-                           "'dropped') AND updated_ms < ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-      return OKEGW_STORE_ERROR;
-    sqlite3_bind_int64(st, 1, j->num);
-    rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-    j->did = sqlite3_changes(s->db);
-    sqlite3_finalize(st);
+    int rc = okegw_store__delivery_get(s, j->num, 0, j->recs);
+    if (rc == OKEGW_STORE_OK) {
+      j->nrecs = 1;
+    } else {
+      free(j->recs);
+      j->recs = NULL;
+    }
     return rc;
   }
+  case JOB_DPRUNE: return okegw_store__delivery_prune(s, j->num);
   default: return OKEGW_STORE_ERROR;
   }
 }
@@ -434,33 +270,10 @@ static void run_job(okegw_store *s, job *j) {
     sqlite3_reset(st);
     break;
   }
-  case JOB_AUDIT: {
-    sqlite3_stmt *st = s->st_audit;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, j->at, -1, SQLITE_STATIC);
-    for (int i = 0; i < 9; i++)
-      bind_text(st, 2 + i, j->audit[i]);
-    /* "flow3.patch_association" -> 3 */
-    const char *in = j->audit[1];
-    if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
-      sqlite3_bind_int(st, 11, in[4] - '0');
-    else
-      sqlite3_bind_null(st, 11);
-    sqlite3_bind_int(st, 12, j->status);
-    sqlite3_bind_double(st, 13, (double)(long long)(j->latency_ms * 1000) / 1000.0);
-    bind_text(st, 14, j->audit[9]);
-    if (j->delivery_id) {
-      char did[24];
-      snprintf(did, sizeof did, "%lld", j->delivery_id);
-      sqlite3_bind_text(st, 15, did, -1, SQLITE_TRANSIENT);
-    } else {
-      sqlite3_bind_null(st, 15);
-    }
-    sqlite3_bind_int(st, 16, j->attempts ? j->attempts : 1);
-    r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-    sqlite3_reset(st);
+  case JOB_AUDIT:
+    r->rc = okegw_store__audit_add(s, j->at, j->audit, j->status, j->latency_ms, j->delivery_id,
+                                   j->attempts);
     break;
-  }
   case JOB_DADD:
   case JOB_DUPDATE:
   case JOB_DLOAD:
@@ -563,8 +376,9 @@ static void on_async(uv_async_t *a) {
 }
 
 static void finalize_all(okegw_store *s) {
-  sqlite3_stmt **all[] = {&s->st_get,     &s->st_upsert, &s->st_confirm, &s->st_audit, &s->st_dadd,
-                          &s->st_dupdate, &s->st_dget,   &s->st_begin,   &s->st_commit};
+  sqlite3_stmt **all[] = {&s->st_get,   &s->st_upsert,  &s->st_confirm, &s->st_audit,
+                          &s->st_dadd,  &s->st_dupdate, &s->st_dget,    &s->st_dget_body,
+                          &s->st_begin, &s->st_commit};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -575,12 +389,12 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
                      char **err) {
   if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
     *err = okegw_asprintf("store: synchronous must be full or normal, not '%s'", sync);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   okegw_store *s = calloc(1, sizeof *s);
   if (!s) {
     *err = okegw_strdup("out of memory");
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   s->loop = loop;
   /* Startup may block: nothing is being served yet. */
@@ -622,13 +436,6 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
                             "confirmed = 0",
                             -1, SQLITE_PREPARE_PERSISTENT, &s->st_confirm, NULL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(
-        s->db,
-        "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
-        "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-        "attempts) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
-        -1, SQLITE_PREPARE_PERSISTENT, &s->st_audit, NULL);
-  if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &s->st_begin,
                             NULL);
   if (rc == SQLITE_OK)
@@ -639,7 +446,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     finalize_all(s);
     sqlite3_close(s->db);
     free(s);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   uv_mutex_init(&s->mu);
   uv_cond_init(&s->cond);
@@ -653,23 +460,51 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     uv_mutex_destroy(&s->mu);
     uv_cond_destroy(&s->cond);
     free(s);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   *out = s;
-  return 0;
+  return OKEGW_STORE_OK;
 }
 
+int okegw_store_open_direct(const char *path, int writable, okegw_store **out, char **err) {
+  okegw_store *s = calloc(1, sizeof *s);
+  if (!s) {
+    *err = okegw_strdup("out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  /* never SQLITE_OPEN_CREATE: a command on a missing store is a mistake */
+  if (sqlite3_open_v2(path, &s->db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+                      NULL) != SQLITE_OK) {
+    *err = okegw_asprintf("cannot open the store %s: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    sqlite3_close(s->db);
+    free(s);
+    return OKEGW_STORE_ERROR;
+  }
+  /* the gateway may hold the write lock for a group commit */
+  sqlite3_busy_timeout(s->db, 5000);
+  *out = s;
+  return OKEGW_STORE_OK;
+}
+
+/* Queues j (which it owns from here). */
 static int submit(okegw_store *s, job *j) {
+  if (!j)
+    return OKEGW_STORE_ERROR;
+  if (!s->loop) { /* a direct store has no thread to run it */
+    job_free(j);
+    return OKEGW_STORE_ERROR;
+  }
   uv_mutex_lock(&s->mu);
   if (s->stopping) {
     uv_mutex_unlock(&s->mu);
     job_free(j);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   q_push(&s->todo, j);
   uv_cond_signal(&s->cond);
   uv_mutex_unlock(&s->mu);
-  return 0;
+  return OKEGW_STORE_OK;
 }
 
 static job *job_new(enum job_kind k, const char *rkind, const char *id, okegw_route_cb cb,
@@ -691,21 +526,20 @@ static job *job_new(enum job_kind k, const char *rkind, const char *id, okegw_ro
 
 int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                        void *ud) {
-  job *j = job_new(JOB_LOOKUP, kind, id, cb, ud);
-  return j ? submit(s, j) : -1;
+  return submit(s, job_new(JOB_LOOKUP, kind, id, cb, ud));
 }
 
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
                      const char *parent_id, int rebind, okegw_route_cb cb, void *ud) {
   job *j = job_new(JOB_BIND, kind, id, cb, ud);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   j->parent_kind = okegw_strdup(parent_kind);
   j->parent_id = okegw_strdup(parent_id);
   j->rebind = rebind;
   if (!j->parent_kind || !j->parent_id) {
     job_free(j);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   return submit(s, j);
 }
@@ -713,7 +547,7 @@ int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const cha
 int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   const char *src[10] = {
       a->request_id, a->interaction, a->caller,  a->connector,   a->method,
       a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request"};
@@ -730,8 +564,7 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
 
 int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                         void *ud) {
-  job *j = job_new(JOB_CONFIRM, kind, id, cb, ud);
-  return j ? submit(s, j) : -1;
+  return submit(s, job_new(JOB_CONFIRM, kind, id, cb, ud));
 }
 
 static job *delivery_job(enum job_kind k, okegw_delivery_cb cb, void *ud) {
@@ -745,7 +578,7 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
                              void *ud) {
   job *j = delivery_job(JOB_DADD, cb, ud);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   j->drec = r;
   return submit(s, j);
 }
@@ -754,11 +587,11 @@ int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int
                                 okegw_delivery_cb cb, void *ud) {
   job *j = delivery_job(JOB_DUPDATE, cb, ud);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   /* only what the UPDATE writes */
   okegw_delivery_rec *c = &j->dcopy;
   c->id = r->id;
-  memcpy(c->state, r->state, sizeof c->state);
+  c->state = r->state;
   c->attempts = r->attempts;
   c->next_ms = r->next_ms;
   c->since_ms = r->since_ms;
@@ -768,25 +601,23 @@ int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int
   j->drop_body = drop_body;
   if (r->last_error && !(c->last_error = okegw_strdup(r->last_error))) {
     job_free(j);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   return submit(s, j);
 }
 
 int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *ud) {
-  job *j = delivery_job(JOB_DLOAD, cb, ud);
-  return j ? submit(s, j) : -1;
+  return submit(s, delivery_job(JOB_DLOAD, cb, ud));
 }
 
 int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud) {
-  job *j = delivery_job(JOB_DREQUEUE, cb, ud);
-  return j ? submit(s, j) : -1;
+  return submit(s, delivery_job(JOB_DREQUEUE, cb, ud));
 }
 
 int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb, void *ud) {
   job *j = delivery_job(JOB_DGET, cb, ud);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   j->num = id;
   return submit(s, j);
 }
@@ -794,7 +625,7 @@ int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb,
 int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms) {
   job *j = delivery_job(JOB_DPRUNE, NULL, NULL);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   j->num = ended_before_ms;
   return submit(s, j);
 }
@@ -803,17 +634,17 @@ int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, si
                     const char *connector, okegw_route_cb cb, void *ud) {
   job *j = job_new(JOB_PUT, kind, NULL, cb, ud);
   if (!j)
-    return -1;
+    return OKEGW_STORE_ERROR;
   j->connector = okegw_strdup(connector);
   j->ids = calloc(n ? n : 1, sizeof *j->ids);
   if (!j->connector || !j->ids) {
     job_free(j);
-    return -1;
+    return OKEGW_STORE_ERROR;
   }
   for (size_t i = 0; i < n; i++) {
     if (!(j->ids[i] = okegw_strdup(ids[i]))) {
       job_free(j);
-      return -1;
+      return OKEGW_STORE_ERROR;
     }
     j->nids++;
   }
@@ -833,6 +664,14 @@ static void on_async_closed(uv_handle_t *h) {
 
 void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   if (!s) {
+    if (done)
+      done(arg);
+    return;
+  }
+  if (!s->loop) {
+    finalize_all(s);
+    sqlite3_close(s->db);
+    free(s);
     if (done)
       done(arg);
     return;

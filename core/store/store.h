@@ -1,10 +1,28 @@
-/* The embedded store: one SQLite file (WAL) owned by a dedicated thread.
- * The loop thread never touches SQLite after startup: it queues jobs, the
- * store thread runs every queued job in one transaction (group commit) and
- * hands the results back through a uv_async. */
+/* The store: the one owner of what okegw keeps (routes, the audit trail,
+ * the deliveries of the outbox). No other module runs SQL on its tables.
+ *
+ * The embedded store is one SQLite file (WAL). In the gateway it is owned by
+ * a dedicated thread: the loop thread never touches SQLite after startup, it
+ * queues jobs, the store thread runs every queued job in one transaction
+ * (group commit) and hands the results back through a uv_async. Operator
+ * commands open it directly instead (okegw_store_open_direct) and call the
+ * synchronous functions at the end of this header.
+ *
+ * Return codes, everywhere in this interface and in the rc of a callback:
+ *   OKEGW_STORE_OK (0)         done
+ *   OKEGW_STORE_ERROR (-1)     SQLite failed, out of memory, or the store is
+ *                              closing; nothing of the job was written
+ *   OKEGW_STORE_NOTFOUND (-2)  the route or delivery asked for is not there
+ *   OKEGW_STORE_BADFILE (-3)   (direct use) the file is not an okegw store:
+ *                              a statement does not prepare on it
+ * A function that queues a job returns OK or ERROR; when it returns ERROR
+ * its callback will not run. Functions that take `char **err` set it, on
+ * failure, to a message a person can act on (free it; NULL when even that
+ * could not be allocated). */
 #ifndef OKEGW_STORE_H
 #define OKEGW_STORE_H
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -12,7 +30,12 @@ typedef struct okegw_store okegw_store;
 
 #define OKEGW_NAME_MAX 64 /* connector names, incl. NUL */
 
-enum { OKEGW_STORE_OK = 0, OKEGW_STORE_NOTFOUND = 1, OKEGW_STORE_ERROR = -1 };
+enum {
+  OKEGW_STORE_OK = 0,
+  OKEGW_STORE_ERROR = -1,
+  OKEGW_STORE_NOTFOUND = -2,
+  OKEGW_STORE_BADFILE = -3
+};
 
 /* What a routing job found. */
 typedef struct okegw_route {
@@ -29,12 +52,13 @@ typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);
 /* Opens (creating the schema when new) and starts the store thread. sync
  * is SQLite's synchronous setting for the commits: "full" (each group commit
  * is on disk before its callbacks run: survives a power cut) or "normal"
- * (survives a crash of okegw, not of the machine). On failure returns -1
- * with a message in *err (free it). */
+ * (survives a crash of okegw, not of the machine). Returns OK, or ERROR with
+ * a message in *err. */
 int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
                      char **err);
 /* Finishes queued jobs, stops the thread, closes the database. `done` runs
- * on the loop once everything is closed. */
+ * on the loop once everything is closed (at once for a store opened with
+ * okegw_store_open_direct; done may be NULL). */
 void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
 
 /* kind is "component", "offering" or "association". */
@@ -75,22 +99,62 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *r);
 
 /* ---- the outbox ---------------------------------------------------------- */
 
+/* Where a delivery is. The store keeps the names (the text in the state
+ * column and in JSON): pending, delivered, failed, dead, dropped. */
+typedef enum okegw_delivery_state {
+  OKEGW_DLV_PENDING,   /* to be sent, or being sent */
+  OKEGW_DLV_DELIVERED, /* the peer took it (2xx) */
+  OKEGW_DLV_FAILED,    /* refused for good (4xx, mapping error); may be retried */
+  OKEGW_DLV_DEAD,      /* out of time: holds its resource until retried or dropped */
+  OKEGW_DLV_DROPPED    /* an operator gave up on it */
+} okegw_delivery_state;
+#define OKEGW_DLV_NSTATES 5
+
+/* "pending", ...; "?" for a value outside the enum. */
+const char *okegw_delivery_state_name(okegw_delivery_state s);
+/* The state named `name`: 0, or -1 (out untouched) for an unknown name. */
+int okegw_delivery_state_from_name(const char *name, okegw_delivery_state *out);
+
 /* One row of the deliveries table (see the schema in store.c). Times are
  * Unix milliseconds, 0 = none. Strings are NUL-terminated and owned by the
  * record (okegw_delivery_rec_free), except where a function says it
- * borrows them. */
+ * borrows them; NULL = none. */
 typedef struct okegw_delivery_rec {
   long long id;
   long long created_ms, updated_ms, since_ms, next_ms, delivered_ms, keep_until_ms;
   char *connector, *caller, *interaction, *resource, *resource_id, *request_id;
   char *method, *path, *query, *content_type, *body_sha256, *last_error;
-  char *body; /* NULL once it is not kept */
+  char *body; /* NULL once it is not kept, or when read without it */
   size_t body_len;
-  char state[12]; /* pending | delivered | failed | dead | dropped */
-  int attempts, last_status;
+  okegw_delivery_state state;
+  int attempts, last_status; /* last_status 0 = none yet */
+  /* read-only: set when read from the store */
+  int body_kept; /* the store still holds the body */
+  int requeue;   /* an operator changed it; the gateway has not picked it up */
 } okegw_delivery_rec;
 
 void okegw_delivery_rec_free(okegw_delivery_rec *r);
+
+/* The one JSON shape of a delivery (for okegw deliveries, the status
+ * resource and any later admin API). Without flags: every member, null when
+ * unset:
+ *   id, attempts, lastStatus                    numbers
+ *   connector, caller, interaction, resource, resourceId, requestId, method,
+ *   path, query, contentType, bodySha256, state, lastError   strings
+ *   createdAt, updatedAt, windowStartedAt, nextAttemptAt, deliveredAt,
+ *   bodyKeptUntil                               RFC 3339 UTC with millis
+ *   requeue, bodyKept                           booleans
+ * OKEGW_DELIVERY_JSON_BODY adds the body: "body" (a string, or null when not
+ * kept), "bodyBytes" (its length) and "bodyEncoding": "base64" when it is
+ * not UTF-8 text without NUL bytes and "body" holds it in base64.
+ * OKEGW_DELIVERY_JSON_PUBLIC gives what a sender may see instead (GET
+ * /deliveries/{id}, the body of a 202): id, state, connector, interaction,
+ * resourceId, createdAt, attempts, lastStatus, lastError, nextAttemptAt
+ * (only while pending), deliveredAt, all as above but left out when unset
+ * (connector and interaction "" then), and "href": "/deliveries/{id}".
+ * Invalid UTF-8 in strings shows as U+FFFD. NULL when out of memory. */
+enum { OKEGW_DELIVERY_JSON_BODY = 1u << 0, OKEGW_DELIVERY_JSON_PUBLIC = 1u << 1 };
+cJSON *okegw_delivery_json(const okegw_delivery_rec *r, unsigned flags);
 
 /* Results of delivery jobs. `recs` (n of them) belong to the callback, which
  * frees each with okegw_delivery_rec_free and the array with free(). */
@@ -122,5 +186,83 @@ int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms);
  * cb may be NULL. */
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
                     const char *connector, okegw_route_cb cb, void *ud);
+
+/* ---- direct use (operator commands) --------------------------------------
+ * On a store opened with okegw_store_open_direct these run synchronously on
+ * the calling thread; they are for a command's own process, never for the
+ * gateway's loop. Writes are each one short transaction, safe next to a
+ * running gateway (which picks them up within seconds). */
+
+/* Opens an existing store file (never creating one), read-only unless
+ * writable. Returns OK, or ERROR with a message in *err. */
+int okegw_store_open_direct(const char *path, int writable, okegw_store **out, char **err);
+
+typedef struct okegw_delivery_filter {
+  const char *connector; /* NULL: any */
+  int state;             /* an okegw_delivery_state, or -1: any */
+  long limit;            /* at most this many; 0: no limit */
+  int with_body;
+} okegw_delivery_filter;
+
+/* Called per delivery, oldest first; r is borrowed for the call. A negative
+ * return stops the walk and is what the walk returns. */
+typedef int (*okegw_delivery_row_cb)(void *ud, const okegw_delivery_rec *r);
+
+int okegw_store_deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
+                                okegw_delivery_row_cb cb, void *ud, char **err);
+/* One delivery into *out (free with okegw_delivery_rec_free); NOTFOUND when
+ * there is none (no message then). */
+int okegw_store_deliveries_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out,
+                               char **err);
+
+/* What a retry or drop did to one delivery. */
+typedef enum okegw_dlv_change_outcome {
+  OKEGW_DLV_CHANGE_DONE,        /* changed (written once the call returns OK) */
+  OKEGW_DLV_CHANGE_MISSING,     /* no such delivery */
+  OKEGW_DLV_CHANGE_WRONG_STATE, /* retry: not dead or failed; drop: not pending, dead, failed */
+  OKEGW_DLV_CHANGE_NO_BODY      /* retry: its body was not kept, so it cannot be sent again */
+} okegw_dlv_change_outcome;
+
+typedef struct okegw_dlv_change {
+  long long id;
+  okegw_dlv_change_outcome outcome;
+  okegw_delivery_state was; /* unless CHANGE_MISSING */
+  int body_kept;            /* before the change */
+  long long kept_until_ms;  /* drop: the body stays until then; 0 = it is gone */
+} okegw_dlv_change;
+
+typedef void (*okegw_dlv_change_cb)(void *ud, const okegw_dlv_change *c);
+
+/* Sets dead or failed deliveries back to pending with a new delivery
+ * window: those of ids[0..n), or with connector set every one of that
+ * connector in state `state`. Drop gives up on pending, dead or failed
+ * deliveries of ids[0..n) and removes their body unless it is kept until
+ * later. Both flag each changed row for a running gateway and report every
+ * delivery to cb (during the transaction: a DONE one is written only
+ * when the call returns OK). All or nothing: on ERROR nothing changed. */
+int okegw_store_deliveries_retry(okegw_store *s, const long long *ids, size_t n,
+                                 const char *connector, okegw_delivery_state state,
+                                 okegw_dlv_change_cb cb, void *ud, char **err);
+int okegw_store_deliveries_drop(okegw_store *s, const long long *ids, size_t n,
+                                okegw_dlv_change_cb cb, void *ud, char **err);
+
+typedef struct okegw_audit_filter {
+  const char *resource_id; /* NULL: any */
+  /* RFC 3339 UTC or a prefix of it (checked by the caller): rows at or
+   * after since, and up to the end of what until names (2026-06-16 covers
+   * the whole day); NULL: no bound */
+  const char *since, *until;
+  long limit; /* at most this many; 0: no limit */
+} okegw_audit_filter;
+
+/* Called per audit row, oldest first, as a JSON object of its columns (at,
+ * request_id, flow, interaction, caller, connector, method, path,
+ * resource_id, status, latency_ms, attempts, mapping, body_sha256,
+ * delivery_id, event; NULL columns left out); row is borrowed. A negative
+ * return stops the walk and is what the walk returns. */
+typedef int (*okegw_audit_row_cb)(void *ud, const cJSON *row);
+
+int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
+                            void *ud, char **err);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "base/util.h"
 #include "connector/luajson.h"
 
 static lua_State *new_state(void) {

@@ -1,0 +1,102 @@
+/* The audit table: the only code that writes (store thread) or reads it
+ * (okegw audit). */
+#include "store/store_db.h"
+#include "base/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[10], int status,
+                           double latency_ms, long long delivery_id, int attempts) {
+  sqlite3_stmt *st = okegw_store__stmt(
+      s, &s->st_audit,
+      "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
+      "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
+      "attempts) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
+  if (!st)
+    return OKEGW_STORE_ERROR;
+  sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
+  for (int i = 0; i < 9; i++)
+    okegw_store__bind_text(st, 2 + i, a[i]);
+  /* "flow3.patch_association" -> 3 */
+  const char *in = a[1];
+  if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
+    sqlite3_bind_int(st, 11, in[4] - '0');
+  else
+    sqlite3_bind_null(st, 11);
+  sqlite3_bind_int(st, 12, status);
+  sqlite3_bind_double(st, 13, (double)(long long)(latency_ms * 1000) / 1000.0);
+  okegw_store__bind_text(st, 14, a[9]);
+  if (delivery_id) {
+    char did[24];
+    snprintf(did, sizeof did, "%lld", delivery_id);
+    sqlite3_bind_text(st, 15, did, -1, SQLITE_TRANSIENT);
+  } else {
+    sqlite3_bind_null(st, 15);
+  }
+  sqlite3_bind_int(st, 16, attempts ? attempts : 1);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* The row under st as an object of its columns, NULL ones left out. */
+static cJSON *audit_row(sqlite3_stmt *st) {
+  cJSON *o = cJSON_CreateObject();
+  for (int i = 0; o && i < sqlite3_column_count(st); i++) {
+    const char *name = sqlite3_column_name(st, i);
+    cJSON *v = NULL;
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i)); break;
+    case SQLITE_FLOAT: v = cJSON_CreateNumber(sqlite3_column_double(st, i)); break;
+    case SQLITE_TEXT: v = cJSON_CreateString((const char *)sqlite3_column_text(st, i)); break;
+    default: continue; /* NULL */
+    }
+    if (!v || !cJSON_AddItemToObject(o, name, v)) {
+      cJSON_Delete(v);
+      cJSON_Delete(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
+                            void *ud, char **err) {
+  /* `until` is inclusive of its prefix: 2026-06-16 covers the whole day */
+  const char *sql =
+      "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
+      "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
+      "delivery_id, event FROM audit "
+      "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
+      "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4";
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (err)
+      *err = okegw_asprintf("%s (is this an okegw store?)", sqlite3_errmsg(s->db));
+    return OKEGW_STORE_BADFILE;
+  }
+  okegw_store__bind_text(st, 1, f->resource_id);
+  okegw_store__bind_text(st, 2, f->since);
+  okegw_store__bind_text(st, 3, f->until);
+  sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : -1);
+  int step = SQLITE_DONE, rc = OKEGW_STORE_OK;
+  while (rc >= 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    cJSON *o = audit_row(st);
+    if (!o) {
+      if (err)
+        *err = okegw_strdup("out of memory");
+      rc = OKEGW_STORE_ERROR;
+      break;
+    }
+    rc = cb(ud, o);
+    cJSON_Delete(o);
+  }
+  if (rc >= 0 && step != SQLITE_DONE) {
+    okegw_store__err(s, err, NULL);
+    rc = OKEGW_STORE_ERROR;
+  }
+  sqlite3_finalize(st);
+  return rc < 0 ? rc : OKEGW_STORE_OK;
+}

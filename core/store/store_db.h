@@ -1,0 +1,62 @@
+/* Inside the store (core/store only): the handle and the SQL helpers that
+ * store.c (the thread, routes), store_deliveries.c and store_audit.c share.
+ * Everything here runs on the thread that owns the connection: the store
+ * thread, or the caller of a direct function. Returns follow store.h. */
+#ifndef OKEGW_STORE_DB_H
+#define OKEGW_STORE_DB_H
+
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+typedef struct okegw_store_job okegw_store_job;
+
+typedef struct okegw_store_queue {
+  okegw_store_job *head, *tail;
+} okegw_store_queue;
+
+struct okegw_store {
+  uv_loop_t *loop; /* NULL: opened direct, no thread */
+  sqlite3 *db;
+  sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
+  /* prepared on first use */
+  sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
+  sqlite3_stmt *st_begin, *st_commit;
+  uv_thread_t thread;
+  uv_mutex_t mu;
+  uv_cond_t cond;
+  okegw_store_queue todo, done;
+  int stopping;
+  uv_async_t async;
+  void (*closed)(void *);
+  void *closed_arg;
+};
+
+/* A statement prepared once per connection into *slot (reset, bindings
+ * cleared); NULL when it does not prepare (logged). */
+sqlite3_stmt *okegw_store__stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql);
+/* NULL binds SQL NULL; ms 0 binds NULL (no time). */
+void okegw_store__bind_text(sqlite3_stmt *st, int i, const char *v);
+void okegw_store__bind_ms(sqlite3_stmt *st, int i, long long ms);
+/* A message "what: SQLite's words" for *err (err may be NULL). */
+void okegw_store__err(okegw_store *s, char **err, const char *what);
+
+/* ---- deliveries (store_deliveries.c) ---- */
+/* Inserts r as pending; its id in *id. */
+int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
+/* The UPDATE of okegw_store_delivery_update. */
+int okegw_store__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);
+/* Open deliveries (requeued = 0) or those an operator changed (requeued =
+ * 1, their mark cleared), oldest first, with bodies, into a new array. */
+int okegw_store__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs,
+                                 size_t *n);
+int okegw_store__delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out);
+int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
+
+/* ---- the audit trail (store_audit.c) ---- */
+/* Appends a row; a[] in okegw_audit_rec order (request_id ... body_sha256,
+ * event), `at` RFC 3339. */
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[10], int status,
+                           double latency_ms, long long delivery_id, int attempts);
+
+#endif

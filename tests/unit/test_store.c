@@ -1,0 +1,469 @@
+/* The store's interface: delivery states, the JSON shapes of a delivery,
+ * and the deliveries and audit tables through the gateway's queued jobs and
+ * an operator command's direct calls (one reader for both). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "store/store.h"
+
+static void states(void **state) {
+  (void)state;
+  const char *names[] = {"pending", "delivered", "failed", "dead", "dropped"};
+  for (int i = 0; i < OKEGW_DLV_NSTATES; i++) {
+    okegw_delivery_state s = OKEGW_DLV_DROPPED;
+    assert_string_equal(okegw_delivery_state_name((okegw_delivery_state)i), names[i]);
+    assert_int_equal(okegw_delivery_state_from_name(names[i], &s), 0);
+    assert_int_equal(s, i);
+  }
+  okegw_delivery_state s = OKEGW_DLV_DEAD;
+  assert_int_equal(okegw_delivery_state_from_name("Pending", &s), -1);
+  assert_int_equal(okegw_delivery_state_from_name("", &s), -1);
+  assert_int_equal(okegw_delivery_state_from_name(NULL, &s), -1);
+  assert_int_equal(s, OKEGW_DLV_DEAD);
+  assert_string_equal(okegw_delivery_state_name((okegw_delivery_state)99), "?");
+}
+
+#define T0 1796294658123LL
+
+static okegw_delivery_rec sample(void) {
+  okegw_delivery_rec r = {.id = 7,
+                          .created_ms = T0,
+                          .updated_ms = T0 + 1,
+                          .since_ms = T0,
+                          .next_ms = T0 + 2000,
+                          .connector = "alpha",
+                          .interaction = "flow3.patch_association",
+                          .resource = "/associations/r-1",
+                          .resource_id = "r-1",
+                          .method = "PATCH",
+                          .path = "/associations/r-1",
+                          .last_error = "peer: 503 busy \xff",
+                          .state = OKEGW_DLV_PENDING,
+                          .attempts = 2,
+                          .last_status = 503};
+  return r;
+}
+
+static char *print(const okegw_delivery_rec *r, unsigned flags) {
+  cJSON *o = okegw_delivery_json(r, flags);
+  assert_non_null(o);
+  char *s = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  return s;
+}
+
+/* GET /deliveries/{id} and a 202's body: the members a sender has always
+ * seen, in their order, absent ones left out. */
+static void public_shape(void **state) {
+  (void)state;
+  okegw_delivery_rec r = sample();
+  char *s = print(&r, OKEGW_DELIVERY_JSON_PUBLIC);
+  assert_string_equal(
+      s, "{\"id\":7,\"state\":\"pending\",\"connector\":\"alpha\",\"interaction\":"
+         "\"flow3.patch_association\",\"resourceId\":\"r-1\",\"createdAt\":"
+         "\"2026-12-03T10:44:18.123Z\",\"attempts\":2,\"lastStatus\":503,\"lastError\":\"peer: "
+         "503 busy \xef\xbf\xbd\",\"nextAttemptAt\":\"2026-12-03T10:44:20.123Z\",\"href\":"
+         "\"/deliveries/7\"}");
+  free(s);
+  okegw_delivery_rec d = {
+      .id = 8, .state = OKEGW_DLV_DELIVERED, .next_ms = T0, .delivered_ms = T0 + 5, .attempts = 1};
+  s = print(&d, OKEGW_DELIVERY_JSON_PUBLIC | OKEGW_DELIVERY_JSON_BODY);
+  assert_string_equal(s, "{\"id\":8,\"state\":\"delivered\",\"connector\":\"\",\"interaction\":"
+                         "\"\",\"attempts\":1,\"deliveredAt\":\"2026-12-03T10:44:18.128Z\","
+                         "\"href\":\"/deliveries/8\"}");
+  free(s);
+}
+
+/* The public shape is a subset of the full one, same names (and, where both
+ * have a value, the same value), plus href. */
+static void public_is_a_subset(void **state) {
+  (void)state;
+  okegw_delivery_rec r = sample();
+  r.delivered_ms = T0 + 9;
+  cJSON *pub = okegw_delivery_json(&r, OKEGW_DELIVERY_JSON_PUBLIC);
+  cJSON *full = okegw_delivery_json(&r, 0);
+  assert_non_null(pub);
+  assert_non_null(full);
+  size_t n = 0;
+  for (cJSON *m = pub->child; m; m = m->next, n++) {
+    if (strcmp(m->string, "href") == 0)
+      continue;
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(full, m->string);
+    assert_non_null(f);
+    assert_true(cJSON_Compare(m, f, 1));
+  }
+  assert_int_equal(n, 12);
+  assert_int_equal(cJSON_GetArraySize(full), 24);
+  cJSON_Delete(pub);
+  cJSON_Delete(full);
+}
+
+static void full_shape_and_body(void **state) {
+  (void)state;
+  okegw_delivery_rec r = sample();
+  r.body = "{\"a\":\"\xc3\xa9\"}";
+  r.body_len = strlen(r.body);
+  r.body_kept = 1;
+  cJSON *o = okegw_delivery_json(&r, 0);
+  assert_null(cJSON_GetObjectItem(o, "body"));
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "caller")));
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "deliveredAt")));
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "bodyKept")));
+  assert_string_equal(cJSON_GetObjectItem(o, "windowStartedAt")->valuestring,
+                      "2026-12-03T10:44:18.123Z");
+  cJSON_Delete(o);
+
+  char *s = print(&r, OKEGW_DELIVERY_JSON_BODY);
+  assert_non_null(
+      strstr(s, "\"bodyKept\":true,\"bodyBytes\":10,\"body\":\"{\\\"a\\\":\\\"\xc3\xa9\\\"}\"}"));
+  assert_null(strstr(s, "bodyEncoding"));
+  free(s);
+  r.body = "\xff\0binary";
+  r.body_len = 8;
+  s = print(&r, OKEGW_DELIVERY_JSON_BODY);
+  assert_non_null(
+      strstr(s, "\"bodyEncoding\":\"base64\",\"bodyBytes\":8,\"body\":\"/wBiaW5hcnk=\"}"));
+  free(s);
+  r.body = NULL;
+  r.body_kept = 0;
+  s = print(&r, OKEGW_DELIVERY_JSON_BODY);
+  assert_non_null(strstr(s, "\"bodyKept\":false,\"body\":null}"));
+  assert_null(strstr(s, "bodyBytes"));
+  free(s);
+}
+
+/* ---- through the store ---- */
+
+typedef struct waiter {
+  int done, rc;
+  long long id;
+  okegw_delivery_rec *recs;
+  size_t n;
+} waiter;
+
+static void on_delivery(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  waiter *w = ud;
+  w->done = 1;
+  w->rc = rc;
+  w->id = id;
+  w->recs = recs;
+  w->n = n;
+}
+
+static void wait_for(uv_loop_t *loop, waiter *w) {
+  while (!w->done)
+    uv_run(loop, UV_RUN_ONCE);
+}
+
+static void free_recs(waiter *w) {
+  for (size_t i = 0; i < w->n; i++)
+    okegw_delivery_rec_free(&w->recs[i]);
+  free(w->recs);
+  w->recs = NULL;
+  w->n = 0;
+}
+
+static char dir[64], db[96];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/okegw-test-store-XXXXXX");
+  if (!mkdtemp(dir))
+    return -1;
+  snprintf(db, sizeof db, "%s/okegw.db", dir);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  const char *ext[] = {"", "-wal", "-shm"};
+  char p[128];
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s%s", db, ext[i]);
+    unlink(p);
+  }
+  snprintf(p, sizeof p, "%s/other.db", dir);
+  unlink(p);
+  rmdir(dir);
+  return 0;
+}
+
+/* Three pushes written by the gateway's jobs, one of them dead. */
+static void fill(void) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  const char *bodies[] = {"{\"n\":1}", "{\"n\":2}", "\x01\x02"};
+  long long ids[3];
+  for (int i = 0; i < 3; i++) {
+    okegw_delivery_rec r = sample();
+    r.created_ms = r.since_ms = T0 + i;
+    r.caller = i == 1 ? "planning" : NULL;
+    r.body = (char *)bodies[i];
+    r.body_len = strlen(bodies[i]);
+    r.last_error = NULL;
+    r.last_status = 0;
+    waiter w = {0};
+    assert_int_equal(okegw_store_delivery_add(s, &r, on_delivery, &w), OKEGW_STORE_OK);
+    wait_for(&loop, &w);
+    assert_int_equal(w.rc, OKEGW_STORE_OK);
+    ids[i] = w.id;
+  }
+  okegw_delivery_rec dead = sample();
+  dead.id = ids[1];
+  dead.state = OKEGW_DLV_DEAD;
+  dead.attempts = 5;
+  dead.next_ms = 0;
+  waiter w = {0};
+  assert_int_equal(okegw_store_delivery_update(s, &dead, 0, on_delivery, &w), OKEGW_STORE_OK);
+  wait_for(&loop, &w);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  /* the gateway's own read: NOTFOUND is a code, not an empty success */
+  waiter g = {0};
+  assert_int_equal(okegw_store_delivery_get(s, 4242, on_delivery, &g), OKEGW_STORE_OK);
+  wait_for(&loop, &g);
+  assert_int_equal(g.rc, OKEGW_STORE_NOTFOUND);
+  assert_int_equal(g.n, 0);
+  okegw_audit_rec a = {.request_id = "req-1",
+                       .interaction = "flow3.patch_association",
+                       .resource_id = "r-1",
+                       .status = 202,
+                       .latency_ms = 1.5};
+  assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
+  a.resource_id = "r-2";
+  a.event = "delivery";
+  a.delivery_id = ids[0];
+  a.attempts = 2;
+  assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+typedef struct seen {
+  long long ids[8];
+  okegw_delivery_state states[8];
+  int kept[8];
+  size_t n;
+  int stop_after;
+} seen;
+
+static int on_row(void *ud, const okegw_delivery_rec *r) {
+  seen *x = ud;
+  x->ids[x->n] = r->id;
+  x->states[x->n] = r->state;
+  x->kept[x->n] = r->body_kept;
+  x->n++;
+  return x->stop_after && (int)x->n >= x->stop_after ? -7 : 0;
+}
+
+typedef struct changes {
+  okegw_dlv_change c[8];
+  size_t n;
+} changes;
+
+static void on_change(void *ud, const okegw_dlv_change *c) {
+  changes *x = ud;
+  x->c[x->n++] = *c;
+}
+
+static void direct_deliveries(void **state) {
+  (void)state;
+  fill();
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open_direct(db, 1, &s, &err), OKEGW_STORE_OK);
+
+  seen all = {0};
+  okegw_delivery_filter f = {.state = -1};
+  assert_int_equal(okegw_store_deliveries_list(s, &f, on_row, &all, &err), OKEGW_STORE_OK);
+  assert_int_equal(all.n, 3);
+  assert_int_equal(all.states[0], OKEGW_DLV_PENDING);
+  assert_int_equal(all.states[1], OKEGW_DLV_DEAD);
+  assert_true(all.kept[2]);
+  seen dead = {0};
+  f.state = OKEGW_DLV_DEAD;
+  assert_int_equal(okegw_store_deliveries_list(s, &f, on_row, &dead, &err), OKEGW_STORE_OK);
+  assert_int_equal(dead.n, 1);
+  assert_int_equal(dead.ids[0], all.ids[1]);
+  seen stopped = {.stop_after = 2};
+  f.state = -1;
+  assert_int_equal(okegw_store_deliveries_list(s, &f, on_row, &stopped, &err), -7);
+  assert_int_equal(stopped.n, 2);
+  seen limited = {0};
+  f.limit = 1;
+  f.connector = "alpha";
+  assert_int_equal(okegw_store_deliveries_list(s, &f, on_row, &limited, &err), OKEGW_STORE_OK);
+  assert_int_equal(limited.n, 1);
+
+  okegw_delivery_rec r;
+  assert_int_equal(okegw_store_deliveries_get(s, all.ids[2], 1, &r, &err), OKEGW_STORE_OK);
+  assert_int_equal(r.body_len, 2);
+  assert_memory_equal(r.body, "\x01\x02", 2);
+  assert_string_equal(r.connector, "alpha");
+  assert_null(r.caller);
+  okegw_delivery_rec_free(&r);
+  assert_int_equal(okegw_store_deliveries_get(s, 4242, 0, &r, &err), OKEGW_STORE_NOTFOUND);
+
+  /* retry: only the dead one goes back; a pending one and a missing one are
+   * reported, nothing else changes */
+  changes c = {0};
+  long long ids[] = {all.ids[1], all.ids[0], 4242};
+  assert_int_equal(
+      okegw_store_deliveries_retry(s, ids, 3, NULL, OKEGW_DLV_DEAD, on_change, &c, &err),
+      OKEGW_STORE_OK);
+  assert_int_equal(c.n, 3);
+  assert_int_equal(c.c[0].outcome, OKEGW_DLV_CHANGE_DONE);
+  assert_int_equal(c.c[0].was, OKEGW_DLV_DEAD);
+  assert_int_equal(c.c[1].outcome, OKEGW_DLV_CHANGE_WRONG_STATE);
+  assert_int_equal(c.c[1].was, OKEGW_DLV_PENDING);
+  assert_int_equal(c.c[2].outcome, OKEGW_DLV_CHANGE_MISSING);
+  assert_int_equal(okegw_store_deliveries_get(s, all.ids[1], 0, &r, &err), OKEGW_STORE_OK);
+  assert_int_equal(r.state, OKEGW_DLV_PENDING);
+  assert_true(r.requeue);
+  okegw_delivery_rec_free(&r);
+  /* by connector: no dead ones left */
+  changes none = {0};
+  assert_int_equal(
+      okegw_store_deliveries_retry(s, NULL, 0, "alpha", OKEGW_DLV_DEAD, on_change, &none, &err),
+      OKEGW_STORE_OK);
+  assert_int_equal(none.n, 0);
+
+  changes d = {0};
+  long long drop[] = {all.ids[2]};
+  assert_int_equal(okegw_store_deliveries_drop(s, drop, 1, on_change, &d, &err), OKEGW_STORE_OK);
+  assert_int_equal(d.n, 1);
+  assert_int_equal(d.c[0].outcome, OKEGW_DLV_CHANGE_DONE);
+  assert_true(d.c[0].body_kept);
+  assert_int_equal(d.c[0].kept_until_ms, 0);
+  assert_int_equal(okegw_store_deliveries_get(s, all.ids[2], 1, &r, &err), OKEGW_STORE_OK);
+  assert_int_equal(r.state, OKEGW_DLV_DROPPED);
+  assert_null(r.body);
+  assert_false(r.body_kept);
+  okegw_delivery_rec_free(&r);
+  /* a dropped one cannot be retried (it is neither dead nor failed) */
+  changes again = {0};
+  assert_int_equal(
+      okegw_store_deliveries_retry(s, drop, 1, NULL, OKEGW_DLV_DEAD, on_change, &again, &err),
+      OKEGW_STORE_OK);
+  assert_int_equal(again.c[0].outcome, OKEGW_DLV_CHANGE_WRONG_STATE);
+  okegw_store_close(s, NULL, NULL);
+
+  /* the running gateway picks both changes up, once */
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  waiter w = {0};
+  assert_int_equal(okegw_store_delivery_requeued(s, on_delivery, &w), OKEGW_STORE_OK);
+  wait_for(&loop, &w);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  assert_int_equal(w.n, 2);
+  assert_int_equal(w.recs[0].state, OKEGW_DLV_PENDING);
+  assert_non_null(w.recs[0].body);
+  assert_int_equal(w.recs[1].state, OKEGW_DLV_DROPPED);
+  free_recs(&w);
+  waiter w2 = {0};
+  assert_int_equal(okegw_store_delivery_requeued(s, on_delivery, &w2), OKEGW_STORE_OK);
+  wait_for(&loop, &w2);
+  assert_int_equal(w2.n, 0);
+  free_recs(&w2);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int on_audit(void *ud, const cJSON *row) {
+  char **out = ud;
+  char *line = cJSON_PrintUnformatted(row);
+  char *both = okegw_asprintf("%s%s\n", *out ? *out : "", line);
+  free(line);
+  free(*out);
+  *out = both;
+  return 0;
+}
+
+static void direct_audit(void **state) {
+  (void)state;
+  fill();
+  okegw_store *s = NULL;
+  char *err = NULL, *out = NULL;
+  assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
+  okegw_audit_filter f = {.resource_id = "r-2"};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_non_null(out);
+  assert_non_null(strstr(out, "\"request_id\":\"req-1\",\"flow\":3,"));
+  assert_non_null(strstr(out, "\"latency_ms\":1.5,\"attempts\":2,"));
+  assert_non_null(strstr(out, "\"delivery_id\":1,\"event\":\"delivery\"}\n"));
+  assert_null(strstr(out, "caller"));           /* NULL columns are left out */
+  assert_string_equal(strchr(out, '\n'), "\n"); /* one row */
+  free(out);
+  out = NULL;
+  f = (okegw_audit_filter){.until = "2000-01-01"};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_null(out);
+  okegw_store_close(s, NULL, NULL);
+}
+
+static void not_a_store(void **state) {
+  (void)state;
+  okegw_store *s = NULL;
+  char *err = NULL, p[128];
+  snprintf(p, sizeof p, "%s/missing.db", dir);
+  assert_int_equal(okegw_store_open_direct(p, 0, &s, &err), OKEGW_STORE_ERROR);
+  assert_non_null(strstr(err, "cannot open the store"));
+  free(err);
+  err = NULL;
+  assert_int_equal(access(p, F_OK), -1); /* never created */
+
+  snprintf(p, sizeof p, "%s/other.db", dir);
+  sqlite3 *other;
+  assert_int_equal(sqlite3_open(p, &other), SQLITE_OK);
+  sqlite3_exec(other, "CREATE TABLE x(y)", NULL, NULL, NULL);
+  sqlite3_close(other);
+  assert_int_equal(okegw_store_open_direct(p, 1, &s, &err), OKEGW_STORE_OK);
+  okegw_delivery_filter f = {.state = -1};
+  seen x = {0};
+  assert_int_equal(okegw_store_deliveries_list(s, &f, on_row, &x, &err), OKEGW_STORE_BADFILE);
+  assert_non_null(strstr(err, "no such table: deliveries (is this an okegw store?)"));
+  free(err);
+  err = NULL;
+  okegw_delivery_rec r;
+  assert_int_equal(okegw_store_deliveries_get(s, 1, 1, &r, &err), OKEGW_STORE_BADFILE);
+  free(err);
+  err = NULL;
+  long long one = 1;
+  assert_int_equal(okegw_store_deliveries_drop(s, &one, 1, on_change, NULL, &err),
+                   OKEGW_STORE_BADFILE);
+  free(err);
+  err = NULL;
+  okegw_audit_filter af = {0};
+  assert_int_equal(okegw_store_audit_query(s, &af, on_audit, NULL, &err), OKEGW_STORE_BADFILE);
+  free(err);
+  /* a direct store queues nothing: it has no thread */
+  assert_int_equal(okegw_store_lookup(s, "component", "x", NULL, NULL), OKEGW_STORE_ERROR);
+  okegw_store_close(s, NULL, NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(states),
+      cmocka_unit_test(public_shape),
+      cmocka_unit_test(public_is_a_subset),
+      cmocka_unit_test(full_shape_and_body),
+      cmocka_unit_test_setup_teardown(direct_deliveries, setup, teardown),
+      cmocka_unit_test_setup_teardown(direct_audit, setup, teardown),
+      cmocka_unit_test_setup_teardown(not_a_store, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
