@@ -904,9 +904,13 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
     return load_fail(c, NULL, NULL, 0, "out of memory");
   c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
-  if (rc != OKE_OK)
+  if (rc != OKE_OK) {
+    /* no fini follows a refusal: timers it started must not outlive it */
+    while (c->timers)
+      conn_timer_end(c->timers);
     return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d: %s)",
                      c->plugin->name, rc, oke_strerror(rc));
+  }
   c->ready = 1;
   health_start(c);
   return 0;
