@@ -193,7 +193,8 @@ static int map_command(int argc, char **argv) {
   if (!okegw_interaction_by_name(interaction)) {
     fprintf(stderr, "okegw map: '%s' is not an interaction id; known ids:\n", interaction);
     for (int i = 1; i < okegw_interaction_count(); i++)
-      fprintf(stderr, "  %s\n", okegw_interaction_name(i));
+      fprintf(stderr, "  %-32s %-5s %s\n", okegw_interaction_name(i), okegw_interaction_method(i),
+              okegw_interaction_path(i));
     return 2;
   }
   okegw_conf conf;

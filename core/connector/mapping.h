@@ -42,9 +42,6 @@ typedef struct okegw_map_ctx {
   size_t id_out_size;
 } okegw_map_ctx;
 
-/* The interaction ids a script file may be named after. */
-extern const char *const okegw_map_interactions[];
-
 /* Compiles every *.lua file in dir. A missing folder is an empty set when
  * `optional` is set. Problems go to diag as FILE:LINE: message; returns 0 or
  * -1 (then *out is NULL). */

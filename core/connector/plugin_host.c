@@ -26,6 +26,28 @@ static const struct {
 
 const char *okegw_builtin_plugins(void) { return OKEGW_BUILTINS; }
 
+/* How often a plugin's health runs unless its descriptor says otherwise
+ * (ABI 1.2 health_interval_ms); a host constant for now, a per-connector
+ * key once the configuration table has room for it. */
+#define HEALTH_INTERVAL_MS 30000
+#define HEALTH_INTERVAL_MIN_MS 100
+#define HEALTH_INTERVAL_MAX_MS 3600000
+
+/* A timer of a connector: the plugin's (timer_start) or the health check.
+ * Heap-allocated and freed in its close callback, so a connector can be
+ * unloaded while the loop still has to close it. */
+typedef struct okegw_conn_timer {
+  uv_timer_t h;
+  okegw_connector *c;
+  long id;
+  oke_timer_cb cb;
+  void *ud;
+  uint64_t repeat_ms;
+  struct okegw_conn_timer *next;
+} okegw_conn_timer;
+
+static void drain_kick(okegw_connector *c);
+
 /* ---- exchanges --------------------------------------------------------- */
 
 /* One request in the hands of a plugin. Freed when the plugin responds; if
@@ -48,7 +70,7 @@ struct oke_exchange {
   int sink;          /* the receiver is gone: writes are refused */
   int st_status;     /* collected answer (no ops) */
   okegw_buf headers; /* respond_header lines */
-  int retry_after_s;  /* respond_header("Retry-After"), in seconds */
+  int retry_after_s; /* respond_header("Retry-After"), in seconds */
   char *st_ctype;
   okegw_buf st_buf;
 };
@@ -187,7 +209,9 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
                     .status = status,
                     .content_type = mapped ? "application/json" : ctype,
                     .body = mapped ? mapped : body,
-                    .body_len = mapped ? strlen(mapped) : body ? len : 0,
+                    .body_len = mapped ? strlen(mapped)
+                                : body ? len
+                                       : 0,
                     .mapping = okegw_mapset_hash(x->maps),
                     .extra_headers = x->headers.data,
                     .retry_after_s = x->retry_after_s,
@@ -201,6 +225,7 @@ static void exchange_release(oke_exchange *x) {
   x->conn->in_flight--;
   uv_timer_stop(&x->guard);
   uv_close((uv_handle_t *)&x->guard, exchange_closed);
+  drain_kick(x->conn);
 }
 
 static int h_respond(oke_exchange *x, int status, const char *ctype, const char *body, size_t len) {
@@ -343,9 +368,11 @@ void okegw_connector_deliver_stream(okegw_connector *c, const oke_request *req,
 static void deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
                     okegw_exchange_done done, const okegw_stream_ops *ops, void *ud) {
   char detail[1024];
-  if (!c->ready) {
+  if (!c->ready || c->closing) {
     snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
-             c->error ? c->error : "not initialised");
+             c->closing ? "the gateway is stopping"
+             : c->error ? c->error
+                        : "not initialised");
     answer_failure(done, ud, c, NULL, 503, detail, OKEGW_ANSWER_HOST, 0);
     return;
   }
@@ -451,9 +478,16 @@ static const char *h_config(oke_conn *c, const char *key) {
 static const char *h_name(oke_conn *c) { return c ? c->conf->name : NULL; }
 
 typedef struct http_call {
+  okegw_connector *c;
   oke_http_cb cb;
   void *ud;
 } http_call;
+
+/* A host HTTP request of the plugin has ended (after its callback). */
+static void http_ended(okegw_connector *c) {
+  c->http_pending--;
+  drain_kick(c);
+}
 
 static void on_http_done(void *ud, const okegw_http_result *r) {
   http_call *call = ud;
@@ -466,8 +500,10 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
   res.timed_out = r->timed_out;
   res.total_ms = r->total_ms;
   res.retry_after = r->retry_after;
+  okegw_connector *c = call->c;
   call->cb(call->ud, &res);
   free(call);
+  http_ended(c);
 }
 
 static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb cb, void *ud) {
@@ -478,6 +514,7 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
   http_call *call = malloc(sizeof *call);
   if (!call)
     return OKE_ENOMEM;
+  call->c = c;
   call->cb = cb;
   call->ud = ud;
   okegw_http_opts o = {.method = req->method,
@@ -488,7 +525,9 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
                        .connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms
                                                                      : c->conf->connect_timeout_ms,
                        .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
+  c->http_pending++;
   if (okegw_http_request(c->http, &o, on_http_done, call) < 0) {
+    c->http_pending--;
     free(call);
     return OKE_EIO;
   }
@@ -496,6 +535,7 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
 }
 
 typedef struct stream_call {
+  okegw_connector *c;
   oke_http_head_cb on_head;
   oke_http_data_cb on_data;
   oke_http_cb cb;
@@ -520,8 +560,10 @@ static void on_stream_done(void *ud, const okegw_http_result *r) {
   res.error = r->error;
   res.timed_out = r->timed_out;
   res.total_ms = r->total_ms;
+  okegw_connector *c = sc->c;
   sc->cb(sc->ud, &res);
   free(sc);
+  http_ended(c);
 }
 
 static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head_cb on_head,
@@ -533,7 +575,7 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
   stream_call *sc = malloc(sizeof *sc);
   if (!sc)
     return OKE_ENOMEM;
-  *sc = (stream_call){on_head, on_data, cb, ud};
+  *sc = (stream_call){c, on_head, on_data, cb, ud};
   okegw_http_opts o = {.method = req->method,
                        .url = req->url,
                        .headers = req->headers,
@@ -545,7 +587,9 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
                        .max_response_bytes = c->max_document_bytes,
                        .on_head = on_stream_head,
                        .on_data = on_stream_data};
+  c->http_pending++;
   if (okegw_http_request(c->http, &o, on_stream_done, sc) < 0) {
+    c->http_pending--;
     free(sc);
     return OKE_EIO;
   }
@@ -555,6 +599,101 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
 static const char *const *h_auth_headers(oke_conn *c) {
   static const char *const none[] = {NULL};
   return c && c->auth ? (const char *const *)c->auth : none;
+}
+
+/* ---- JSON and query helpers (ABI 1.2) ---------------------------------- */
+
+/* An oke_json is a cJSON (see base/json.h). */
+static oke_json *j_first(const oke_json *j) {
+  const cJSON *c = (const cJSON *)j;
+  return cJSON_IsArray(c) || cJSON_IsObject(c) ? (oke_json *)c->child : NULL;
+}
+static oke_json *j_next(const oke_json *j) {
+  return j ? (oke_json *)((const cJSON *)j)->next : NULL;
+}
+static const char *j_key(const oke_json *j) { return j ? ((const cJSON *)j)->string : NULL; }
+static oke_json *j_new_bool(int b) { return (oke_json *)cJSON_CreateBool(b != 0); }
+static oke_json *j_new_null(void) { return (oke_json *)cJSON_CreateNull(); }
+
+static int h_query_get(const char *query, const char *name, char *out, size_t outsz) {
+  if (!name || !out || !outsz)
+    return OKE_EINVAL;
+  out[0] = '\0';
+  size_t nlen = strlen(name);
+  for (const char *p = query ? query : ""; *p;) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    char key[256];
+    if (klen < sizeof key && okegw_url_decode(p, klen, key, sizeof key, 1) == (long)nlen &&
+        memcmp(key, name, nlen) == 0) {
+      if (okegw_url_decode(eq ? eq + 1 : "", eq ? len - klen - 1 : 0, out, outsz, 1) < 0) {
+        out[0] = '\0';
+        return OKE_EINVAL;
+      }
+      return 1;
+    }
+    p += len + (amp ? 1 : 0);
+  }
+  return 0;
+}
+
+/* ---- timers (ABI 1.2) --------------------------------------------------- */
+
+static void conn_timer_closed(uv_handle_t *h) { free(h->data); }
+
+/* Unlinks t from its connector's list (if there) and closes it. */
+static void conn_timer_end(okegw_conn_timer *t) {
+  for (okegw_conn_timer **p = &t->c->timers; *p; p = &(*p)->next)
+    if (*p == t) {
+      *p = t->next;
+      break;
+    }
+  uv_timer_stop(&t->h);
+  uv_close((uv_handle_t *)&t->h, conn_timer_closed);
+}
+
+static void on_conn_timer(uv_timer_t *h) {
+  okegw_conn_timer *t = h->data;
+  oke_timer_cb cb = t->cb;
+  void *ud = t->ud;
+  if (!t->repeat_ms)
+    conn_timer_end(t); /* finished once its callback starts */
+  cb(ud);
+}
+
+static long h_timer_start(oke_conn *c, uint64_t ms, uint64_t repeat_ms, oke_timer_cb cb, void *ud) {
+  if (!c || !cb)
+    return OKE_EINVAL;
+  if (!c->loop || c->closing > 1)
+    return OKE_ESTATE; /* okegw -t, or fini is near */
+  okegw_conn_timer *t = calloc(1, sizeof *t);
+  if (!t)
+    return OKE_ENOMEM;
+  if (uv_timer_init(c->loop, &t->h) < 0) {
+    free(t);
+    return OKE_ESTATE;
+  }
+  t->h.data = t;
+  t->c = c;
+  t->id = ++c->next_timer_id;
+  t->cb = cb;
+  t->ud = ud;
+  t->repeat_ms = repeat_ms;
+  t->next = c->timers;
+  c->timers = t;
+  uv_timer_start(&t->h, on_conn_timer, ms, repeat_ms);
+  return t->id;
+}
+
+static int h_timer_stop(oke_conn *c, long id) {
+  for (okegw_conn_timer *t = c ? c->timers : NULL; t; t = t->next)
+    if (t->id == id) {
+      conn_timer_end(t);
+      return OKE_OK;
+    }
+  return OKE_EINVAL;
 }
 
 static oke_host host_table;
@@ -577,11 +716,27 @@ static const oke_host *host(void) {
     host_table.respond_end = h_respond_end;
     host_table.respond_header = h_respond_header;
     okegw_json_fill_host(&host_table);
+    host_table.json_first = j_first;
+    host_table.json_next = j_next;
+    host_table.json_key = j_key;
+    host_table.json_new_bool = j_new_bool;
+    host_table.json_new_null = j_new_null;
+    host_table.query_get = h_query_get;
+    host_table.timer_start = h_timer_start;
+    host_table.timer_stop = h_timer_stop;
   }
   return &host_table;
 }
 
 /* ---- loading ----------------------------------------------------------- */
+
+/* The members of ABI 1.0 end with fini; members since come out of the
+ * reserved slots, so the sizes of 1.0 and 1.1 builds still hold. */
+#define DESCRIPTOR_1_0_SIZE (offsetof(oke_plugin, fini) + sizeof(void (*)(void *)))
+_Static_assert(sizeof(oke_plugin) == DESCRIPTOR_1_0_SIZE + 16 * sizeof(void *),
+               "oke_plugin changed size: take new members from reserved[]");
+_Static_assert(sizeof(oke_host) == offsetof(oke_host, free) + 33 * sizeof(void *),
+               "oke_host changed size: take new members from reserved[]");
 
 static int load_fail(okegw_connector *c, okegw_diag *diag, const char *file, int line,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -642,12 +797,13 @@ int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw
                      "plugin %s was built for plugin ABI %u.%u, this okegw speaks ABI %d.%d "
                      "(major versions must match): rebuild it against this okegw's include/",
                      cc->plugin, p->abi_major, p->abi_minor, OKE_ABI_MAJOR, OKE_ABI_MINOR);
-  if (p->struct_size < offsetof(oke_plugin, reserved))
+  /* Every 1.x descriptor holds at least the members of 1.0; later ones are
+   * read only from a plugin whose minor has them. */
+  if (p->struct_size < DESCRIPTOR_1_0_SIZE)
     return load_fail(c, diag, file, line,
                      "plugin %s descriptor is %zu bytes, ABI %d.%d needs at least %zu: it is "
                      "not binary compatible",
-                     cc->plugin, p->struct_size, OKE_ABI_MAJOR, OKE_ABI_MINOR,
-                     offsetof(oke_plugin, reserved));
+                     cc->plugin, p->struct_size, OKE_ABI_MAJOR, OKE_ABI_MINOR, DESCRIPTOR_1_0_SIZE);
   if (!p->name || !p->init || !p->deliver)
     return load_fail(c, diag, file, line, "plugin %s lacks a name, init or deliver callback",
                      cc->plugin);
@@ -679,6 +835,59 @@ static char **make_auth(const okegw_conf_connector *cc) {
   return h;
 }
 
+/* ---- health ------------------------------------------------------------- */
+
+static void on_health(uv_timer_t *h) {
+  okegw_conn_timer *t = h->data;
+  okegw_connector *c = t->c;
+  int rc = c->plugin->health(c->state);
+  int was = c->health;
+  c->health = rc;
+  c->health_at_ms = uv_now(c->loop);
+  /* changes only: a steady state is not worth a line per tick */
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.connector = c->conf->name;
+  if (rc != OKE_OK && was == OKE_OK)
+    okegw_log(OKEGW_LOG_WARN, &f,
+              "connector '%s' is unhealthy: its plugin's health check says %d (%s)", c->conf->name,
+              rc, oke_strerror(rc));
+  else if (rc == OKE_OK && was != OKE_OK)
+    okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' is healthy again", c->conf->name);
+}
+
+static void health_stop(okegw_connector *c) {
+  if (!c->health_timer)
+    return;
+  uv_timer_stop(&c->health_timer->h);
+  uv_close((uv_handle_t *)&c->health_timer->h, conn_timer_closed);
+  c->health_timer = NULL;
+}
+
+static void health_start(okegw_connector *c) {
+  if (!c->loop || !c->plugin->health)
+    return;
+  uint64_t every = HEALTH_INTERVAL_MS;
+  if (c->plugin->abi_minor >= 2 && c->plugin->struct_size >= offsetof(oke_plugin, reserved) &&
+      c->plugin->health_interval_ms) {
+    every = c->plugin->health_interval_ms;
+    every = every < HEALTH_INTERVAL_MIN_MS   ? HEALTH_INTERVAL_MIN_MS
+            : every > HEALTH_INTERVAL_MAX_MS ? HEALTH_INTERVAL_MAX_MS
+                                             : every;
+  }
+  okegw_conn_timer *t = calloc(1, sizeof *t);
+  if (!t || uv_timer_init(c->loop, &t->h) < 0) {
+    free(t);
+    okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.connector = c->conf->name, .latency_ms = -1},
+              "no health checks for connector '%s': out of memory", c->conf->name);
+    return;
+  }
+  t->h.data = t;
+  t->c = c;
+  t->repeat_ms = every;
+  c->health_timer = t;
+  uv_timer_start(&t->h, on_health, every, every);
+}
+
 int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, long max_wait_ms) {
   if (!c->plugin)
     return -1;
@@ -695,18 +904,34 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
     return load_fail(c, NULL, NULL, 0, "out of memory");
   c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
-  if (rc != OKE_OK)
-    return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d)", c->plugin->name,
-                     rc);
+  if (rc != OKE_OK) {
+    /* no fini follows a refusal: timers it started must not outlive it */
+    while (c->timers)
+      conn_timer_end(c->timers);
+    return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d: %s)",
+                     c->plugin->name, rc, oke_strerror(rc));
+  }
   c->ready = 1;
+  health_start(c);
   return 0;
 }
 
 void okegw_connector_unload(okegw_connector *c) {
-  if (c->ready && c->plugin->fini)
+  int busy = c->in_flight || c->http_pending;
+  c->closing = 2; /* timer_start refused from here on */
+  health_stop(c);
+  while (c->timers)
+    conn_timer_end(c->timers);
+  if (busy)
+    /* the plugin could still be called: leave it loaded, without fini */
+    okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = c->conf->name, .latency_ms = -1},
+              "connector '%s' still has %zu exchange(s) and %zu HTTP request(s) in flight: its "
+              "plugin is left loaded, fini is not called",
+              c->conf->name, c->in_flight, c->http_pending);
+  else if (c->ready && c->plugin->fini)
     c->plugin->fini(c->state);
   c->ready = 0;
-  if (c->dl)
+  if (c->dl && !busy)
     dlclose(c->dl);
   if (c->auth) {
     for (char **p = c->auth; *p; p++)
@@ -716,4 +941,87 @@ void okegw_connector_unload(okegw_connector *c) {
   free(c->error);
   okegw_mapset_unref(c->maps);
   memset(c, 0, sizeof *c);
+}
+
+/* ---- draining before unload --------------------------------------------- */
+
+typedef struct okegw_drain {
+  uv_timer_t t;
+  okegw_connector *cs;
+  size_t n;
+  uint64_t deadline;
+  int logged;
+  void (*done)(void *);
+  void *arg;
+} okegw_drain;
+
+static void drain_closed(uv_handle_t *h) { free(h->data); }
+
+/* Runs from the loop (never inside a plugin's call, which may still use its
+ * state): unloads once nothing is in flight, or at the deadline. */
+static void on_drain(uv_timer_t *t) {
+  okegw_drain *d = t->data;
+  size_t exchanges = 0, requests = 0;
+  for (size_t i = 0; i < d->n; i++) {
+    exchanges += d->cs[i].in_flight;
+    requests += d->cs[i].http_pending;
+  }
+  uint64_t now = uv_now(t->loop);
+  if ((exchanges || requests) && now < d->deadline) {
+    if (!d->logged++)
+      okegw_log(OKEGW_LOG_INFO, NULL,
+                "waiting for %zu exchange(s) and %zu HTTP request(s) of plugins before unloading",
+                exchanges, requests);
+    uv_timer_start(t, on_drain, d->deadline - now, 0);
+    return;
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    d->cs[i].drain = NULL;
+    okegw_connector_unload(&d->cs[i]);
+  }
+  void (*done)(void *) = d->done;
+  void *arg = d->arg;
+  uv_close((uv_handle_t *)t, drain_closed);
+  if (done)
+    done(arg);
+}
+
+static void drain_kick(okegw_connector *c) {
+  if (c->drain && !c->in_flight && !c->http_pending)
+    uv_timer_start(&c->drain->t, on_drain, 0, 0);
+}
+
+void okegw_connectors_drain(okegw_connector *cs, size_t n, void (*done)(void *), void *arg) {
+  uv_loop_t *loop = NULL;
+  uint64_t wait_ms = 0;
+  for (size_t i = 0; cs && i < n; i++) {
+    if (cs[i].loop)
+      loop = cs[i].loop;
+    if (cs[i].push_guard_ms > wait_ms)
+      wait_ms = cs[i].push_guard_ms;
+    if (cs[i].guard_ms > wait_ms)
+      wait_ms = cs[i].guard_ms;
+  }
+  okegw_drain *d = loop ? calloc(1, sizeof *d) : NULL;
+  if (!d || uv_timer_init(loop, &d->t) < 0) {
+    /* no loop (nothing can be in flight), or no memory: unload now */
+    free(d);
+    for (size_t i = 0; cs && i < n; i++)
+      okegw_connector_unload(&cs[i]);
+    if (done)
+      done(arg);
+    return;
+  }
+  d->t.data = d;
+  d->cs = cs;
+  d->n = n;
+  d->deadline = uv_now(loop) + wait_ms + 1000;
+  d->done = done;
+  d->arg = arg;
+  for (size_t i = 0; i < n; i++) {
+    cs[i].closing = 1;
+    cs[i].drain = d;
+    health_stop(&cs[i]);
+  }
+  uv_timer_start(&d->t, on_drain, 0, 0);
 }

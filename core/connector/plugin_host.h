@@ -30,8 +30,19 @@ struct oke_conn {
   uint64_t guard_ms;         /* an exchange not answered by then gets 504 */
   uint64_t push_guard_ms;    /* same for a PUT/PATCH: never before timeout_ms has passed */
   size_t max_document_bytes; /* largest streamed answer (documents) */
-  size_t in_flight;
-  okegw_mapset *maps; /* current Lua mappings (a reload swaps them) */
+  size_t in_flight;          /* exchanges the plugin has not answered yet */
+  size_t http_pending;       /* host HTTP requests of the plugin still running */
+  okegw_mapset *maps;        /* current Lua mappings (a reload swaps them) */
+  /* The plugin's last health() answer: 0 healthy (also before the first
+   * check, and for a plugin without health), else its OKE_E* code. */
+  int health;
+  uint64_t health_at_ms; /* uv_now of that answer, 0 = not asked yet */
+  /* private */
+  struct okegw_conn_timer *timers; /* the plugin's timers (timer_start) */
+  struct okegw_conn_timer *health_timer;
+  long next_timer_id;
+  int closing;               /* draining for unload: no new exchanges */
+  struct okegw_drain *drain; /* the drain this connector is part of */
 };
 typedef struct oke_conn okegw_connector;
 
@@ -100,8 +111,19 @@ void okegw_connector_deliver_stream(okegw_connector *c, const oke_request *req,
  * strings are copied. `parsed` is req->body already parsed, or NULL. */
 void okegw_connector_deliver(okegw_connector *c, const oke_request *req, const cJSON *parsed,
                              okegw_exchange_done done, void *ud);
-/* Calls fini (if init ran) and unloads. */
+/* Calls fini (if init ran) and unloads, now. Meant for a connector with
+ * nothing in flight (okegw -t, or after okegw_connectors_drain); one that
+ * still has work is unloaded without fini (logged), since its plugin could
+ * still be called. */
 void okegw_connector_unload(okegw_connector *c);
+
+/* Unloads n connectors once their work has ended: each takes no new
+ * exchanges from now on, fini runs once it has no exchange in flight and no
+ * host HTTP request running (its timers keep running until then, since an
+ * answer may wait on one); a connector still busy after the longest
+ * exchange guard (plus a second) is unloaded without fini. done(arg) runs
+ * once all are unloaded, possibly before this returns. */
+void okegw_connectors_drain(okegw_connector *cs, size_t n, void (*done)(void *), void *arg);
 
 /* Space-separated names of the built-in plugins. */
 const char *okegw_builtin_plugins(void);

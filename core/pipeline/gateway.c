@@ -548,16 +548,20 @@ static void on_store_closed(void *arg) {
     cb(cb_arg);
 }
 
+static void on_unloaded(void *arg) {
+  okegw_gateway *g = arg;
+  okegw_store_close(g->store, on_store_closed, g);
+}
+
 static void on_drained(void *arg) {
   okegw_gateway *g = arg;
   /* No request is left; plugins may still have exchanges only when their
-   * guard fired or the outbox retries, and those end with the HTTP client
-   * (deliveries under way stay pending in the store for the next start). */
+   * guard fired or the outbox retries: those waiting on HTTP end with the
+   * client, the others are waited for before fini (deliveries under way
+   * stay pending in the store for the next start). */
   okegw_outbox_close(g->outbox);
   okegw_http_close(g->http);
-  for (size_t i = 0; i < g->nconns; i++)
-    okegw_connector_unload(&g->conns[i]);
-  okegw_store_close(g->store, on_store_closed, g);
+  okegw_connectors_drain(g->conns, g->nconns, on_unloaded, g);
 }
 
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {

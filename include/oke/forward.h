@@ -22,7 +22,7 @@ extern "C" {
 /* The peer's base URL for a forwarding plugin's init: NULL (with the reason
  * logged) when the host speaks another ABI or base_url is not set. */
 static inline const char *oke_forward_base_url(const oke_host *h, oke_conn *c, const char *plugin) {
-  if (h->abi_major != OKE_ABI_MAJOR || h->struct_size < sizeof(oke_host))
+  if (h->abi_major != OKE_ABI_MAJOR || h->struct_size < offsetof(oke_host, http_stream))
     return NULL;
   const char *base = h->config(c, "base_url");
   if (!base || !*base) {
@@ -82,7 +82,7 @@ static inline void oke_forward_answer(const oke_host *h, oke_conn *c, oke_exchan
     return;
   }
   /* a 429 or 503 says when to come back: the caller needs that (ABI 1.1) */
-  if (res->retry_after && h->struct_size >= offsetof(oke_host, reserved) && h->respond_header)
+  if (res->retry_after && OKE_HOST_HAS(h, respond_header, 1))
     h->respond_header(x, "Retry-After", res->retry_after);
   h->respond(x, res->status, res->content_type, res->body, res->body_len);
 }

@@ -1,27 +1,45 @@
 /*
- * okegw connector plugin SDK, ABI v1.
+ * okegw connector plugin SDK, ABI 1.2.
  *
- * A connector plugin is a shared object built against this header alone. It
+ * A connector plugin is a shared object built against include/oke/ alone. It
  * exports one symbol, OKE_PLUGIN_ENTRY_SYMBOL ("oke_plugin_entry"), a function
- * that returns a pointer to a static oke_plugin descriptor. The host checks
- * the descriptor's ABI major and struct size before it touches anything else.
+ * that returns a pointer to a static oke_plugin descriptor (fill its head with
+ * OKE_PLUGIN_INIT). The host checks the descriptor's ABI major and struct
+ * size before it touches anything else.
+ *
+ * Versions, and what a plugin may use:
+ *   - Same major = binary compatible. A host refuses a plugin of another
+ *     major, with a message naming both versions.
+ *   - A minor version only adds members, taken from the reserved slots at the
+ *     end of oke_host / oke_plugin / oke_http_response; sizes never change, so
+ *     struct_size says nothing about the minor. The minor is the test:
+ *     before it uses a member added in 1.N, a plugin checks
+ *     host->abi_minor >= N, or simply OKE_HOST_HAS(host, member, N).
+ *   - Every member a host does not have is NULL (a host fills the slots it
+ *     knows and leaves the rest zero). Likewise the host reads a descriptor
+ *     member added in 1.N only from a plugin whose abi_minor >= N.
+ *   - OKE_ABI_HISTORY below lists what each minor added.
  *
  * Threading: every callback runs on the gateway's event-loop thread, and every
  * host service must be called from that thread. A callback must never block
- * (no disk, no DNS, no synchronous network I/O): use host->http_request.
+ * (no disk, no DNS, no synchronous network I/O): use host->http_request and
+ * host->timer_start.
  *
  * Memory: strings and buffers the host passes in are valid only for the
  * duration of the callback unless stated otherwise; copy what you keep.
  * Buffers the plugin passes to the host are copied by the host before the
  * call returns.
  *
- * Versioning: same major = binary compatible. A minor bump only appends
- * members at the end of oke_host / oke_plugin (taken from the reserved slots),
- * so a plugin must check host->struct_size (or host->abi_minor) before using
- * a member newer than the minor it was built for.
+ * Life of a connector: init, then deliver (any number, concurrently) and
+ * health (periodically); when the gateway stops, it takes no new exchanges,
+ * waits until every exchange is answered and every host HTTP request of the
+ * connector has ended, stops the connector's timers, and only then calls
+ * fini.
  */
 #ifndef OKE_PLUGIN_H
 #define OKE_PLUGIN_H
+
+#include <oke/interactions.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,14 +49,24 @@ extern "C" {
 #endif
 
 #define OKE_ABI_MAJOR 1
-#define OKE_ABI_MINOR 1
-/* ABI history:
+#define OKE_ABI_MINOR 2
+/* OKE_ABI_HISTORY
  *   1.0  first release.
- *   1.1  interactions 11-32 (flows 1, 3, 4, 5, 6 and documents) added; a 1.0
+ *   1.1  interactions 11-32 (flows 1, 3, 4, 5, 6 and documents); a 1.0
  *        plugin answers them with OKE_EUNSUP, so 1.0 plugins keep working.
- *        oke_host gained http_stream, respond_begin/write/end and
- *        respond_header in five of its reserved slots, oke_http_response
- *        gained retry_after in one of its own (sizes unchanged). */
+ *        oke_host: http_stream, respond_begin, respond_write, respond_end,
+ *        respond_header. oke_http_response: retry_after.
+ *   1.2  oke_host: json_first, json_next, json_key (walking an object's
+ *        members), json_new_bool, json_new_null, query_get, timer_start,
+ *        timer_stop. oke_plugin: health_interval_ms. The host now calls
+ *        health periodically and fini only after in-flight work ended.
+ *        Header only: oke_strerror, OKE_HOST_HAS, OKE_PLUGIN_INIT,
+ *        <oke/interactions.h> and oke_interaction_name/method/path. */
+
+/* Whether host h has `member`, which ABI 1.`minor` added: the host speaks
+ * that minor (or newer) and filled the member in. */
+#define OKE_HOST_HAS(h, member, minor)                                                             \
+  ((h)->abi_major == OKE_ABI_MAJOR && (h)->abi_minor >= (minor) && (h)->member != NULL)
 
 /* The exported entry point of a dynamically loaded plugin. */
 #define OKE_PLUGIN_ENTRY_SYMBOL "oke_plugin_entry"
@@ -71,47 +99,53 @@ enum {
   OKE_EIO = -5     /* transport failure */
 };
 
+/* A short text for an OKE_E* code, for log lines (static, never NULL). */
+static inline const char *oke_strerror(int code) {
+  switch (code) {
+  case OKE_OK: return "success";
+  case OKE_EINVAL: return "invalid argument";
+  case OKE_ENOMEM: return "out of memory";
+  case OKE_ESTATE: return "not valid in the current state";
+  case OKE_EUNSUP: return "not supported";
+  case OKE_EIO: return "transport failure";
+  default: return "unknown error";
+  }
+}
+
 enum oke_log_level { OKE_LOG_DEBUG = 0, OKE_LOG_INFO, OKE_LOG_WARN, OKE_LOG_ERROR };
 
-/* The OKE interactions a connector may be asked to carry. Numbers are part of
+/* The OKE interactions a connector may be asked to carry (the list, with
+ * ids, methods and paths, is in <oke/interactions.h>). Numbers are part of
  * the ABI: new ones are only appended. */
-enum oke_interaction {
-  OKE_I_UNKNOWN = 0,
-  OKE_I_FLOW0_LIST_COMPONENTS = 1,      /* GET /components (one page) */
-  OKE_I_FLOW0_GET_COMPONENT = 2,        /* GET /components/{id} */
-  OKE_I_FLOW2_PUT_OFFERING = 3,         /* PUT /offerings/{id} */
-  OKE_I_FLOW2_PATCH_OFFERING = 4,       /* PATCH /offerings/{id} */
-  OKE_I_FLOW2_GET_OFFERING = 5,         /* GET /offerings/{id} */
-  OKE_I_FLOW2_LIST_ASSOCIATIONS = 6,    /* GET /offerings/{id}/associations */
-  OKE_I_FLOW2_PUT_ASSOCIATION = 7,      /* PUT /associations/{id} */
-  OKE_I_FLOW2_PATCH_ASSOCIATION = 8,    /* PATCH /associations/{id} */
-  OKE_I_FLOW2_GET_ASSOCIATION = 9,      /* GET /associations/{id} */
-  OKE_I_FLOW2_GET_ASSOCIATION_URL = 10, /* GET /associations/{id}/url */
-  /* ABI 1.1: the other flows. A TA-side read of flow 3/4 (GET offering,
-   * its associations, one association) is the flow-2 interaction. */
-  OKE_I_FLOW3_PATCH_ASSOCIATION = 11,       /* PATCH /associations/{id} at a TPL: result */
-  OKE_I_GET_DOCUMENT = 12,                  /* GET /documents/{id} (flows 3, 4, 5) */
-  OKE_I_FLOW4_PATCH_OFFERING = 13,          /* PATCH /offerings/{id} at a TPL: session report */
-  OKE_I_FLOW1_LIST_OFFERINGS = 14,          /* GET /offerings at a DR */
-  OKE_I_FLOW1_GET_OFFERING = 15,            /* GET /offerings/{id} at a DR */
-  OKE_I_FLOW1_LIST_ASSOCIATIONS = 16,       /* GET /offerings/{id}/associations at a DR */
-  OKE_I_FLOW1_GET_ASSOCIATION = 17,         /* GET /associations/{id} at a DR */
-  OKE_I_FLOW1_GET_ORGANIZATION = 18,        /* GET /organizations/{id} at a DR */
-  OKE_I_FLOW1_GET_PERSON = 19,              /* GET /persons/{id} at a DR */
-  OKE_I_FLOW1_LIST_GROUPS = 20,             /* GET /groups at a DR */
-  OKE_I_FLOW1_GET_GROUP = 21,               /* GET /groups/{id} at a DR */
-  OKE_I_FLOW1_LIST_GROUP_MEMBERS = 22,      /* GET /groups/{id}/members at a DR */
-  OKE_I_FLOW1_PUT_OFFERING = 23,            /* PUT /offerings/{id} at a TPL */
-  OKE_I_FLOW1_PATCH_OFFERING = 24,          /* PATCH /offerings/{id} at a TPL */
-  OKE_I_FLOW1_PUT_ASSOCIATION = 25,         /* PUT /associations/{id} at a TPL */
-  OKE_I_FLOW1_PATCH_ASSOCIATION = 26,       /* PATCH /associations/{id} at a TPL */
-  OKE_I_FLOW1_PUT_PERSON = 27,              /* PUT /persons/{id} at a TPL */
-  OKE_I_FLOW1_PUT_GROUP = 28,               /* PUT /groups/{id} at a TPL */
-  OKE_I_FLOW1_PUT_GROUP_MEMBER = 29,        /* PUT /groups/{id}/members/{personId} at a TPL */
-  OKE_I_FLOW5_PATCH_ASSOCIATION = 30,       /* PATCH /associations/{id} at a DR: result */
-  OKE_I_FLOW5_PUT_ASSOCIATION = 31,         /* PUT /associations/{id} at a DR: extra attempt */
-  OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS = 32 /* GET /persons/{id}/associations at a DR */
-};
+#define OKE_I_ENUM_(sym, num, id, method, path) OKE_I_##sym = num,
+enum oke_interaction { OKE_I_UNKNOWN = 0, OKE_INTERACTIONS(OKE_I_ENUM_) };
+#undef OKE_I_ENUM_
+
+/* "flow2.put_offering" for OKE_I_FLOW2_PUT_OFFERING (the name of its Lua
+ * mapping file, and of its route.<id> key in the rest plugin); NULL for a
+ * number the list does not hold. */
+static inline const char *oke_interaction_name(int interaction) {
+#define OKE_I_NAME_(sym, num, id, method, path)                                                    \
+  case num: return id;
+  switch (interaction) { OKE_INTERACTIONS(OKE_I_NAME_) default : return NULL; }
+#undef OKE_I_NAME_
+}
+
+/* The OKE request of an interaction: "PUT" and "/offerings/{id}"; NULL for a
+ * number the list does not hold. */
+static inline const char *oke_interaction_method(int interaction) {
+#define OKE_I_METHOD_(sym, num, id, method, path)                                                  \
+  case num: return method;
+  switch (interaction) { OKE_INTERACTIONS(OKE_I_METHOD_) default : return NULL; }
+#undef OKE_I_METHOD_
+}
+
+static inline const char *oke_interaction_path(int interaction) {
+#define OKE_I_PATH_(sym, num, id, method, path)                                                    \
+  case num: return path;
+  switch (interaction) { OKE_INTERACTIONS(OKE_I_PATH_) default : return NULL; }
+#undef OKE_I_PATH_
+}
 
 typedef struct oke_conn oke_conn;         /* a connector instance (host-owned) */
 typedef struct oke_exchange oke_exchange; /* one request handed to a plugin */
@@ -160,6 +194,9 @@ typedef struct oke_http_response {
 } oke_http_response;
 
 typedef void (*oke_http_cb)(void *ud, const oke_http_response *res);
+
+/* A timer's callback (ABI 1.2, host->timer_start). */
+typedef void (*oke_timer_cb)(void *ud);
 
 /* Streaming outbound HTTP (ABI 1.1, host->http_stream): on_head runs once,
  * when the peer's status and content type are known; on_data for each piece
@@ -241,7 +278,7 @@ typedef struct oke_host {
   void (*free)(void *p);
 
   /* ABI 1.1: streaming, for documents that must not be held whole in
-   * memory. Check struct_size before use. An exchange is answered either by
+   * memory. Check OKE_HOST_HAS(h, http_stream, 1) before use. An exchange is answered either by
    * respond/respond_problem or by respond_begin, respond_write..., and
    * respond_end (ok = 0 aborts: the caller sees a cut-off answer).
    * respond_write returns non-zero when the caller is gone: stop then. */
@@ -255,7 +292,38 @@ typedef struct oke_host {
    * refused with OKE_EINVAL. */
   int (*respond_header)(oke_exchange *x, const char *name, const char *value);
 
-  void *reserved[27];
+  /* ABI 1.2: walking a container in order, without knowing its keys:
+   *   for (oke_json *m = h->json_first(obj); m; m = h->json_next(m))
+   *     ... h->json_key(m) is the member's name, m its value ...
+   * json_first gives the first member of an object or element of an array
+   * (NULL when empty or not a container); json_next the one after it;
+   * json_key the name of an object member (NULL for an array element).
+   * Removing the member you stand on ends the walk: take json_next first. */
+  oke_json *(*json_first)(const oke_json *container);
+  oke_json *(*json_next)(const oke_json *item);
+  const char *(*json_key)(const oke_json *item);
+  /* ABI 1.2: true/false and null (owned by the caller, like json_new_*). */
+  oke_json *(*json_new_bool)(int b);
+  oke_json *(*json_new_null)(void);
+
+  /* ABI 1.2: the first value of parameter `name` in a query string such as
+   * req->query ("a=1&b=x%20y"), percent-decoded ('+' is a space) into out.
+   * Returns 1 when found, 0 when absent (out is then ""), OKE_EINVAL when
+   * the value is malformed or does not fit in outsz. */
+  int (*query_get)(const char *query, const char *name, char *out, size_t outsz);
+
+  /* ABI 1.2: a timer on the gateway's loop, for this connector. cb(ud)
+   * runs first after `ms` milliseconds, then every `repeat_ms` (0: once),
+   * always later on the loop thread, never from within timer_start.
+   * Returns a positive id, or a negative OKE_E* code (OKE_ESTATE when the
+   * host runs without a loop, e.g. okegw -t). timer_stop: the callback does
+   * not run again; OKE_EINVAL for an id that is unknown or finished (a
+   * one-shot timer is finished once its callback has started). All timers
+   * of a connector are stopped before fini. */
+  long (*timer_start)(oke_conn *c, uint64_t ms, uint64_t repeat_ms, oke_timer_cb cb, void *ud);
+  int (*timer_stop)(oke_conn *c, long id);
+
+  void *reserved[19];
 } oke_host;
 
 /* A configuration key a plugin accepts in its connector's section, on top of
@@ -283,13 +351,31 @@ typedef struct oke_plugin {
   /* Carry one exchange. Return OKE_OK and call host->respond later (or now),
    * or return an error (the host then answers for the plugin). */
   int (*deliver)(void *state, oke_exchange *x, const oke_request *req);
-  /* Optional: 0 when the connector is healthy. */
+  /* Optional: 0 when the connector is healthy, else a negative OKE_E*
+   * code. The host calls it every health_interval_ms (ABI 1.2) on the loop
+   * thread, so it must answer at once (from what the plugin already knows,
+   * e.g. how its last peer requests went); the host logs each change
+   * between healthy and unhealthy and keeps the last answer for /readyz. */
   int (*health)(void *state);
-  /* Called after all in-flight exchanges ended. Free the state. */
+  /* Called once no exchange of the connector is in flight, no host HTTP
+   * request of it is running, and its timers are stopped. Free the state. */
   void (*fini)(void *state);
 
-  void *reserved[16];
+  /* ABI 1.2: how often health runs, in ms; 0 = the host's default (30 s).
+   * The host keeps it within 100 ms .. 1 h. */
+  uint32_t health_interval_ms;
+
+  void *reserved[15];
 } oke_plugin;
+
+/* The head of a descriptor:
+ *   static const oke_plugin my_plugin = {
+ *       OKE_PLUGIN_INIT("mine", "1.0.0"),
+ *       .init = my_init, .deliver = my_deliver, .fini = my_fini,
+ *   }; */
+#define OKE_PLUGIN_INIT(plugin_name, plugin_version)                                               \
+  .abi_major = OKE_ABI_MAJOR, .abi_minor = OKE_ABI_MINOR, .struct_size = sizeof(oke_plugin),       \
+  .name = (plugin_name), .version = (plugin_version)
 
 typedef const oke_plugin *(*oke_plugin_entry_fn)(void);
 

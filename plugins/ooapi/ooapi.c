@@ -120,9 +120,7 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
                          .headers = f->hdrs,
                          .body = req->body,
                          .body_len = req->body_len};
-  /* http_stream is ABI 1.1: present when the host's table is long enough */
-  int stream = req->interaction == OKE_I_GET_DOCUMENT &&
-               o->host->struct_size >= offsetof(oke_host, reserved) && o->host->http_stream;
+  int stream = req->interaction == OKE_I_GET_DOCUMENT && OKE_HOST_HAS(o->host, http_stream, 1);
   int rc = stream ? o->host->http_stream(o->conn, &hr, on_doc_head, on_doc_data, on_doc_done, f)
                   : o->host->http_request(o->conn, &hr, on_answer, f);
   if (rc != OKE_OK) {
@@ -135,11 +133,7 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
 static void ooapi_fini(void *state) { free(state); }
 
 static const oke_plugin ooapi_plugin = {
-    .abi_major = OKE_ABI_MAJOR,
-    .abi_minor = OKE_ABI_MINOR,
-    .struct_size = sizeof(oke_plugin),
-    .name = "ooapi",
-    .version = "1.0.0",
+    OKE_PLUGIN_INIT("ooapi", "1.0.0"),
     .description = "Forwards OKE interactions to a supplier that speaks OKE (OOAPI v5)",
     .config_keys = ooapi_keys,
     .init = ooapi_init,

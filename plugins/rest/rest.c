@@ -10,7 +10,8 @@
  * unchanged. Field shapes are the host's Lua mappings' business (to_peer runs
  * before deliver, from_peer after the answer), never this plugin's. The OKE
  * query string is dropped unless forward_query = yes. An interaction without
- * a route is refused with OKE_EUNSUP (the host answers 501). Built against
+ * a route is refused with OKE_EUNSUP (the host answers 501). Every
+ * interaction of <oke/interactions.h> may be given a route. Built against
  * include/ only. */
 #include <oke/forward.h>
 #include <oke/plugin.h>
@@ -20,41 +21,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* plugin.h gained this interaction in ABI 1.1; keep building against 1.0. */
-#if OKE_ABI_MINOR < 1
-#define OKE_I_FLOW3_PATCH_ASSOCIATION 11
-#endif
-
-/* Every interaction a route may be given: enum value, id, whether the OKE
- * path carries an id (so a {id} in its route can be filled). */
-#define REST_ROUTES(X)                                                                             \
-  X(OKE_I_FLOW0_LIST_COMPONENTS, "flow0.list_components", 0)                                       \
-  X(OKE_I_FLOW0_GET_COMPONENT, "flow0.get_component", 1)                                           \
-  X(OKE_I_FLOW2_PUT_OFFERING, "flow2.put_offering", 1)                                             \
-  X(OKE_I_FLOW2_PATCH_OFFERING, "flow2.patch_offering", 1)                                         \
-  X(OKE_I_FLOW2_GET_OFFERING, "flow2.get_offering", 1)                                             \
-  X(OKE_I_FLOW2_LIST_ASSOCIATIONS, "flow2.list_associations", 1)                                   \
-  X(OKE_I_FLOW2_PUT_ASSOCIATION, "flow2.put_association", 1)                                       \
-  X(OKE_I_FLOW2_PATCH_ASSOCIATION, "flow2.patch_association", 1)                                   \
-  X(OKE_I_FLOW2_GET_ASSOCIATION, "flow2.get_association", 1)                                       \
-  X(OKE_I_FLOW2_GET_ASSOCIATION_URL, "flow2.get_association_url", 1)                               \
-  X(OKE_I_FLOW3_PATCH_ASSOCIATION, "flow3.patch_association", 1)
-
-#define REST_MAX_INTERACTION 11 /* highest enum value above */
-
+/* A route.<id> key for every interaction of the SDK's list; {id} may be
+ * used when the OKE path has one. */
 typedef struct rest_route_def {
   int interaction;
-  const char *key; /* "route.<id>" */
-  int has_id;
+  const char *key;      /* "route.<id>" */
+  const char *oke_path; /* "/offerings/{id}" */
 } rest_route_def;
 
-#define REST_DEF(i, id, has) {i, "route." id, has},
-static const rest_route_def rest_defs[] = {REST_ROUTES(REST_DEF)};
+#define REST_DEF(sym, num, id, method, path) {OKE_I_##sym, "route." id, path},
+static const rest_route_def rest_defs[] = {OKE_INTERACTIONS(REST_DEF)};
 #define REST_NDEFS (sizeof rest_defs / sizeof rest_defs[0])
 
-#define REST_KEY(i, id, has) {"route." id, "METHOD /path for " id "; {id} is the path id"},
+#define REST_KEY(sym, num, id, method, path)                                                       \
+  {"route." id, "METHOD /path for " id " (OKE " method " " path "); {id} is the path id"},
 static const oke_config_key rest_keys[] = {
-    REST_ROUTES(REST_KEY){"forward_query", "yes: append the OKE query string (default no)"},
+    OKE_INTERACTIONS(REST_KEY){"forward_query", "yes: append the OKE query string (default no)"},
     {NULL, NULL}};
 
 typedef struct rest_route {
@@ -68,7 +50,7 @@ typedef struct rest {
   const oke_host *host;
   const char *base_url;
   int forward_query;
-  rest_route routes[REST_MAX_INTERACTION + 1];
+  rest_route routes[OKE_INTERACTION_END];
 } rest;
 
 /* One forwarded exchange; owns its URL and header lines. */
@@ -206,7 +188,8 @@ static int rest_init(oke_conn *c, const oke_host *host, void **state) {
     const char *v = host->config(c, rest_defs[i].key);
     if (!v)
       continue;
-    const char *why = parse_route(v, rest_defs[i].has_id, &r->routes[rest_defs[i].interaction]);
+    int has_id = strstr(rest_defs[i].oke_path, "{id}") != NULL;
+    const char *why = parse_route(v, has_id, &r->routes[rest_defs[i].interaction]);
     if (why) {
       host->log(c, OKE_LOG_ERROR, "%s = '%s': %s", rest_defs[i].key, v, why);
       bad = 1;
@@ -226,7 +209,7 @@ static int rest_init(oke_conn *c, const oke_host *host, void **state) {
 
 static int rest_deliver(void *state, oke_exchange *x, const oke_request *req) {
   rest *r = state;
-  if (req->interaction <= 0 || req->interaction > REST_MAX_INTERACTION ||
+  if (req->interaction <= 0 || req->interaction >= OKE_INTERACTION_END ||
       !r->routes[req->interaction].method[0])
     return OKE_EUNSUP;
   const rest_route *rt = &r->routes[req->interaction];
@@ -263,11 +246,7 @@ static int rest_deliver(void *state, oke_exchange *x, const oke_request *req) {
 static void rest_fini(void *state) { free(state); }
 
 static const oke_plugin rest_plugin = {
-    .abi_major = OKE_ABI_MAJOR,
-    .abi_minor = OKE_ABI_MINOR,
-    .struct_size = sizeof(oke_plugin),
-    .name = "rest",
-    .version = "1.0.0",
+    OKE_PLUGIN_INIT("rest", "1.1.0"),
     .description = "Forwards OKE interactions to a non-OKE REST supplier, one configured "
                    "method and path per interaction (field shapes are mapped in Lua)",
     .config_keys = rest_keys,

@@ -7,8 +7,9 @@
  * and deelnames, kept in memory per connector instance). Nothing is
  * persisted: a restart starts from an empty session plan.
  *
- * Only the plugin ABI and the C standard library are used; JSON goes through
- * the host's helpers. Every callback answers synchronously.
+ * Only the plugin ABI (1.2) and the C standard library are used; JSON and
+ * query strings go through the host's helpers. Every callback answers
+ * synchronously.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -141,11 +142,6 @@ static void jappend(const oke_host *h, oke_json *arr, oke_json *item, int *rc) {
     h->json_free(item);
   if (*rc == OKE_OK)
     *rc = OKE_ENOMEM;
-}
-
-/* The ABI has no boolean constructor, so let the parser make one. */
-static oke_json *jbool(const oke_host *h, int b) {
-  return b ? h->json_parse("true", 4) : h->json_parse("false", 5);
 }
 
 static oke_json *jget(const oke_host *h, const oke_json *obj, const char *key) {
@@ -393,12 +389,12 @@ static oke_json *component_new(const oke_host *h, const sim_component *d) {
   jset(h, c, "additionalTestingTime", h->json_new_number(d->additional_testing_time), &rc);
   jset(h, c, "availablePersonalNeeds", strings_new(h, d->needs, 4), &rc);
   jset(h, c, "safety", strings_new(h, d->safety, 4), &rc);
-  jset(h, c, "exam", jbool(h, d->exam), &rc);
+  jset(h, c, "exam", h->json_new_bool(d->exam), &rc);
   jset(h, c, "resultValueType", h->json_new_string(d->result_value_type), &rc);
   jset(h, c, "passFrom", h->json_new_string(d->pass_from), &rc);
   jset(h, c, "retries", h->json_new_number(d->retries), &rc);
   jset(h, c, "status", h->json_new_string("active"), &rc);
-  jset(h, c, "licensed", jbool(h, d->licensed), &rc);
+  jset(h, c, "licensed", h->json_new_bool(d->licensed), &rc);
   oke_json *consumers = h->json_new_array();
   jappend(h, consumers, c, &rc);
   jset(h, o, "consumers", consumers, &rc);
@@ -423,114 +419,33 @@ static oke_json *catalogue_new(const oke_host *h) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Query strings (application/x-www-form-urlencoded)                         */
+/* Query strings (decoded by the host's query_get)                           */
 /* ------------------------------------------------------------------------ */
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
+/* A filter's value: 0 with out set ("" when absent), or OKE_EINVAL with *why
+ * set for a 400. */
+static int query_param(const oke_host *h, const char *query, const char *name, char *out,
+                       size_t outsz, const char **why) {
+  if (h->query_get(query, name, out, outsz) >= 0)
+    return OKE_OK;
+  *why = "a query parameter is malformed or too long";
+  return OKE_EINVAL;
 }
 
-/* Decode %XX and '+'. A malformed escape is kept literally rather than
- * refused: the value is then simply not what any filter expects. */
-static char *form_decode(const char *s, size_t n) {
-  char *out = malloc(n + 1);
-  if (!out)
-    return NULL;
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    int hi, lo;
-    if (s[i] == '+') {
-      out[j++] = ' ';
-    } else if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-               (lo = hexval((unsigned char)s[i + 2])) >= 0) {
-      out[j++] = (char)(hi * 16 + lo);
-      i += 2;
-    } else {
-      out[j++] = s[i];
-    }
+/* Whether the expand parameter's comma list names item. */
+static int query_expands(const char *expand, const char *item) {
+  for (const char *tok = expand; *tok;) {
+    while (*tok == ' ')
+      tok++;
+    size_t n = strcspn(tok, ",");
+    size_t len = n;
+    while (len > 0 && tok[len - 1] == ' ')
+      len--;
+    if (len == strlen(item) && strncmp(tok, item, len) == 0)
+      return 1;
+    tok += n + (tok[n] == ',');
   }
-  out[j] = '\0';
-  return out;
-}
-
-/* Next name=value pair from *cur. Returns 1 with *key and *val (to free),
- * 0 at the end, or OKE_ENOMEM. */
-static int query_next(const char **cur, char **key, char **val) {
-  const char *p = *cur;
-  while (*p == '&')
-    p++;
-  if (*p == '\0') {
-    *cur = p;
-    return 0;
-  }
-  const char *end = strchr(p, '&');
-  if (!end)
-    end = p + strlen(p);
-  const char *eq = memchr(p, '=', (size_t)(end - p));
-  *key = form_decode(p, (size_t)((eq ? eq : end) - p));
-  *val = eq ? form_decode(eq + 1, (size_t)(end - eq - 1)) : form_decode("", 0);
-  *cur = end;
-  if (!*key || !*val) {
-    free(*key);
-    free(*val);
-    *key = *val = NULL;
-    return OKE_ENOMEM;
-  }
-  return 1;
-}
-
-/* First value of parameter name, decoded, in *out (NULL when absent). */
-static int query_get(const char *query, const char *name, char **out) {
-  const char *cur = query;
-  char *k, *v;
-  int r;
-  *out = NULL;
-  while ((r = query_next(&cur, &k, &v)) == 1) {
-    int hit = strcmp(k, name) == 0;
-    free(k);
-    if (hit) {
-      *out = v;
-      return OKE_OK;
-    }
-    free(v);
-  }
-  return r;
-}
-
-/* Whether expand names item, in any expand parameter and comma list. */
-static int query_expands(const char *query, const char *item, int *found) {
-  const char *cur = query;
-  char *k, *v;
-  int r;
-  *found = 0;
-  while ((r = query_next(&cur, &k, &v)) == 1) {
-    if (strcmp(k, "expand") == 0) {
-      for (char *tok = v; tok && !*found;) {
-        char *comma = strchr(tok, ',');
-        if (comma)
-          *comma = '\0';
-        while (*tok == ' ')
-          tok++;
-        size_t n = strlen(tok);
-        while (n > 0 && tok[n - 1] == ' ')
-          n--;
-        if (n == strlen(item) && strncmp(tok, item, n) == 0)
-          *found = 1;
-        tok = comma ? comma + 1 : NULL;
-      }
-    }
-    free(k);
-    free(v);
-    if (*found)
-      return OKE_OK;
-  }
-  return r;
+  return 0;
 }
 
 /* A strictly positive decimal integer no larger than max. */
@@ -553,238 +468,26 @@ static int parse_posint(const char *s, long max, long *out) {
 }
 
 /* pageSize / pageNumber. On OKE_EINVAL *why says what to tell the client. */
-static int parse_paging(const char *query, sim_paging *pg, const char **why) {
-  char *size = NULL, *number = NULL;
-  int rc = query_get(query, "pageSize", &size);
-  if (rc == OKE_OK)
-    rc = query_get(query, "pageNumber", &number);
-  if (rc == OKE_OK) {
-    pg->size = SIM_PAGE_SIZE_DEFAULT;
-    pg->number = 1;
-    if (size && parse_posint(size, SIM_PAGE_SIZE_MAX, &pg->size) != OKE_OK) {
-      *why = "pageSize must be a positive integer of at most 250";
-      rc = OKE_EINVAL;
-    } else if (number && parse_posint(number, INT_MAX, &pg->number) != OKE_OK) {
-      *why = "pageNumber must be a positive integer";
-      rc = OKE_EINVAL;
-    }
+static int parse_paging(const oke_host *h, const char *query, sim_paging *pg, const char **why) {
+  char size[32], number[32];
+  pg->size = SIM_PAGE_SIZE_DEFAULT;
+  pg->number = 1;
+  int found = h->query_get(query, "pageSize", size, sizeof size);
+  if (found < 0 || (found && parse_posint(size, SIM_PAGE_SIZE_MAX, &pg->size) != OKE_OK)) {
+    *why = "pageSize must be a positive integer of at most 250";
+    return OKE_EINVAL;
   }
-  free(size);
-  free(number);
-  return rc;
+  found = h->query_get(query, "pageNumber", number, sizeof number);
+  if (found < 0 || (found && parse_posint(number, INT_MAX, &pg->number) != OKE_OK)) {
+    *why = "pageNumber must be a positive integer";
+    return OKE_EINVAL;
+  }
+  return OKE_OK;
 }
 
 /* ------------------------------------------------------------------------ */
 /* JSON merge patch (RFC 7396)                                               */
 /* ------------------------------------------------------------------------ */
-
-/* The ABI cannot enumerate an object's member names, so print the object and
- * scan its top level. The text comes from the host's printer, hence is valid
- * JSON; the scanner still refuses anything it does not understand. */
-
-typedef struct sim_keys {
-  char **v;
-  size_t n;
-} sim_keys;
-
-static void keys_free(sim_keys *k) {
-  for (size_t i = 0; i < k->n; i++)
-    free(k->v[i]);
-  free(k->v);
-  k->v = NULL;
-  k->n = 0;
-}
-
-static const char *skip_ws(const char *p) {
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  return p;
-}
-
-/* p at an opening quote; returns the char after the closing one or NULL. */
-static const char *skip_string(const char *p) {
-  for (p++; *p; p++) {
-    if (*p == '\\') {
-      if (!p[1])
-        return NULL;
-      p++;
-    } else if (*p == '"') {
-      return p + 1;
-    }
-  }
-  return NULL;
-}
-
-/* Skip a member value; stops at the ',' or '}' that ends the member. */
-static const char *skip_value(const char *p) {
-  size_t depth = 0;
-  for (;;) {
-    char c = *p;
-    if (c == '\0')
-      return NULL;
-    if (c == '"') {
-      if (!(p = skip_string(p)))
-        return NULL;
-    } else if (c == '{' || c == '[') {
-      depth++;
-      p++;
-    } else if (c == '}' || c == ']') {
-      if (depth == 0)
-        return p;
-      depth--;
-      p++;
-    } else if (c == ',' && depth == 0) {
-      return p;
-    } else {
-      p++;
-    }
-  }
-}
-
-static int hex4(const char *p, const char *lim, unsigned long *out) {
-  unsigned long v = 0;
-  if (lim - p < 4)
-    return OKE_EINVAL;
-  for (int i = 0; i < 4; i++) {
-    int d = hexval((unsigned char)p[i]);
-    if (d < 0)
-      return OKE_EINVAL;
-    v = v * 16 + (unsigned long)d;
-  }
-  *out = v;
-  return OKE_OK;
-}
-
-static size_t utf8_put(char *o, unsigned long cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
-/* Decode the JSON string at p (opening quote) into *out; *end = after it.
- * A decoded string is never longer than its escaped form. Keys holding NUL
- * or a lone surrogate cannot be passed to json_get, so they are refused. */
-static int json_unescape(const char *p, char **out, const char **end) {
-  const char *q = skip_string(p);
-  if (!q)
-    return OKE_EINVAL;
-  const char *lim = q - 1; /* the closing quote */
-  char *s = malloc((size_t)(q - p));
-  if (!s)
-    return OKE_ENOMEM;
-  size_t j = 0;
-  for (const char *r = p + 1; r < lim; r++) {
-    if (*r != '\\') {
-      s[j++] = *r;
-      continue;
-    }
-    r++;
-    switch (*r) {
-    case '"':
-    case '\\':
-    case '/': s[j++] = *r; break;
-    case 'b': s[j++] = '\b'; break;
-    case 'f': s[j++] = '\f'; break;
-    case 'n': s[j++] = '\n'; break;
-    case 'r': s[j++] = '\r'; break;
-    case 't': s[j++] = '\t'; break;
-    case 'u': {
-      unsigned long cp, lo;
-      if (hex4(r + 1, lim, &cp) != OKE_OK)
-        goto bad;
-      r += 4;
-      if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (lim - r < 7 || r[1] != '\\' || r[2] != 'u' || hex4(r + 3, lim, &lo) != OKE_OK ||
-            lo < 0xDC00 || lo > 0xDFFF)
-          goto bad;
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        r += 6;
-      } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
-        goto bad;
-      }
-      j += utf8_put(s + j, cp);
-      break;
-    }
-    default: goto bad;
-    }
-  }
-  s[j] = '\0';
-  *out = s;
-  *end = q;
-  return OKE_OK;
-bad:
-  free(s);
-  return OKE_EINVAL;
-}
-
-static int obj_keys(const oke_host *h, const oke_json *obj, sim_keys *out) {
-  out->v = NULL;
-  out->n = 0;
-  char *txt = h->json_print(obj);
-  if (!txt)
-    return OKE_ENOMEM;
-  int rc = OKE_OK;
-  size_t cap = 0;
-  const char *p = skip_ws(txt);
-  if (*p++ != '{')
-    rc = OKE_EINVAL;
-  while (rc == OKE_OK) {
-    char *key;
-    p = skip_ws(p);
-    if (*p == '}')
-      break;
-    if (*p != '"') {
-      rc = OKE_EINVAL;
-      break;
-    }
-    if ((rc = json_unescape(p, &key, &p)) != OKE_OK)
-      break;
-    if (out->n == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      char **v = realloc(out->v, ncap * sizeof *v);
-      if (!v) {
-        free(key);
-        rc = OKE_ENOMEM;
-        break;
-      }
-      out->v = v;
-      cap = ncap;
-    }
-    out->v[out->n++] = key;
-    p = skip_ws(p);
-    if (*p != ':') {
-      rc = OKE_EINVAL;
-      break;
-    }
-    if (!(p = skip_value(skip_ws(p + 1)))) {
-      rc = OKE_EINVAL;
-      break;
-    }
-    if (*p == ',')
-      p++;
-  }
-  h->free(txt);
-  if (rc != OKE_OK)
-    keys_free(out);
-  return rc;
-}
 
 static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patch, int depth);
 
@@ -844,13 +547,12 @@ static int merge_consumers(const oke_host *h, oke_json *tarr, const oke_json *pa
 static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patch, int depth) {
   if (depth > SIM_MERGE_DEPTH_MAX)
     return OKE_EINVAL;
-  sim_keys keys;
-  int rc = obj_keys(h, patch, &keys);
-  for (size_t i = 0; rc == OKE_OK && i < keys.n; i++) {
-    const char *k = keys.v[i];
-    oke_json *pv = h->json_get(patch, k);
-    if (!pv)
-      continue;
+  int rc = OKE_OK;
+  /* the patch is only read, so its members can be walked in place */
+  for (oke_json *pv = h->json_first(patch); rc == OKE_OK && pv; pv = h->json_next(pv)) {
+    const char *k = h->json_key(pv);
+    if (!k)
+      return OKE_EINVAL;
     int pt = h->json_type(pv);
     oke_json *tv = h->json_get(target, k);
     int tt = tv ? h->json_type(tv) : OKE_JSON_INVALID;
@@ -868,7 +570,6 @@ static int merge_patch(const oke_host *h, oke_json *target, const oke_json *patc
         jset(h, target, k, nv, &rc);
     }
   }
-  keys_free(&keys);
   return rc;
 }
 
@@ -987,8 +688,8 @@ static int page_new(sim_state *s, const oke_json *const *match, size_t n, const 
   oke_json *page = h->json_new_object();
   jset(h, page, "pageSize", h->json_new_number((double)pg->size), &rc);
   jset(h, page, "pageNumber", h->json_new_number((double)pg->number), &rc);
-  jset(h, page, "hasPreviousPage", jbool(h, pg->number > 1), &rc);
-  jset(h, page, "hasNextPage", jbool(h, (unsigned long long)pg->number < total), &rc);
+  jset(h, page, "hasPreviousPage", h->json_new_bool(pg->number > 1), &rc);
+  jset(h, page, "hasNextPage", h->json_new_bool((unsigned long long)pg->number < total), &rc);
   jset(h, page, "totalPages", h->json_new_number((double)total), &rc);
   jset(h, page, "items", items, &rc);
   if (rc != OKE_OK && page) {
@@ -1081,49 +782,32 @@ static int on_list_components(sim_state *s, oke_exchange *x, const oke_request *
   const char *query = req_query(req);
   const char *why = NULL;
   sim_paging pg;
-  int rc = parse_paging(query, &pg, &why);
-  if (rc == OKE_EINVAL)
-    return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK)
-    return rc;
-
-  char *q = NULL, *lic = NULL, *type = NULL;
-  const oke_json **match = NULL;
-  sim_filter f = {NULL, -1, NULL};
-  if ((rc = query_get(query, "q", &q)) != OKE_OK)
-    goto out;
-  if ((rc = query_get(query, "licensed", &lic)) != OKE_OK)
-    goto out;
-  if ((rc = query_get(query, "componentType", &type)) != OKE_OK)
-    goto out;
-  if (lic && strcmp(lic, "true") == 0) {
-    f.licensed = 1;
-  } else if (lic && strcmp(lic, "false") == 0) {
-    f.licensed = 0;
-  } else if (lic) {
-    rc = problem(s, x, 400, "licensed must be true or false");
-    goto out;
+  char q[256], lic[16], type[64];
+  int rc = parse_paging(h, query, &pg, &why);
+  if (rc == OKE_OK)
+    rc = query_param(h, query, "q", q, sizeof q, &why);
+  if (rc == OKE_OK)
+    rc = query_param(h, query, "componentType", type, sizeof type, &why);
+  int has_lic = h->query_get(query, "licensed", lic, sizeof lic);
+  if (rc == OKE_OK && has_lic && strcmp(lic, "true") != 0 && strcmp(lic, "false") != 0) {
+    why = "licensed must be true or false";
+    rc = OKE_EINVAL;
   }
-  f.q = q;
-  f.type = type;
+  if (rc != OKE_OK)
+    return problem(s, x, 400, "%s", why);
+  sim_filter f = {q, has_lic ? strcmp(lic, "true") == 0 : -1, type};
 
   size_t total = h->json_size(s->catalogue), n = 0;
-  match = malloc((total ? total : 1) * sizeof *match);
-  if (!match) {
-    rc = OKE_ENOMEM;
-    goto out;
-  }
+  const oke_json **match = malloc((total ? total : 1) * sizeof *match);
+  if (!match)
+    return OKE_ENOMEM;
   for (size_t i = 0; i < total; i++) {
     const oke_json *c = h->json_at(s->catalogue, i);
     if (c && component_matches(h, c, &f))
       match[n++] = c;
   }
   rc = respond_page(s, x, match, n, &pg, view_copy);
-out:
   free(match);
-  free(q);
-  free(lic);
-  free(type);
   return rc;
 }
 
@@ -1272,41 +956,32 @@ static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request
     return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
   const char *why = NULL;
   sim_paging pg;
-  int rc = parse_paging(query, &pg, &why);
-  if (rc == OKE_EINVAL)
-    return problem(s, x, 400, "%s", why);
-  if (rc != OKE_OK)
-    return rc;
-
   /* role and state are the cheap filters of the profile; others pass. */
-  char *role = NULL, *state = NULL;
-  const oke_json **match = NULL;
-  if ((rc = query_get(query, "role", &role)) != OKE_OK)
-    goto out;
-  if ((rc = query_get(query, "state", &state)) != OKE_OK)
-    goto out;
-  match = malloc((s->associations.len ? s->associations.len : 1) * sizeof *match);
-  if (!match) {
-    rc = OKE_ENOMEM;
-    goto out;
-  }
+  char role[64], state[64];
+  int rc = parse_paging(h, query, &pg, &why);
+  if (rc == OKE_OK)
+    rc = query_param(h, query, "role", role, sizeof role, &why);
+  if (rc == OKE_OK)
+    rc = query_param(h, query, "state", state, sizeof state, &why);
+  if (rc != OKE_OK)
+    return problem(s, x, 400, "%s", why);
+  const oke_json **match = malloc((s->associations.len ? s->associations.len : 1) * sizeof *match);
+  if (!match)
+    return OKE_ENOMEM;
   size_t n = 0;
   for (size_t i = 0; i < s->associations.len; i++) {
     const oke_json *a = s->associations.v[i].doc;
     const char *oid = assoc_offering_id(h, a), *v;
     if (!oid || strcmp(oid, req_id(req)) != 0)
       continue;
-    if (role && *role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
+    if (*role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
       continue;
-    if (state && *state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0))
+    if (*state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0))
       continue;
     match[n++] = a;
   }
   rc = respond_page(s, x, match, n, &pg, view_association_ref);
-out:
   free(match);
-  free(role);
-  free(state);
   return rc;
 }
 
@@ -1357,10 +1032,12 @@ static int on_get_association(sim_state *s, oke_exchange *x, const oke_request *
   sim_entry *e = store_find(&s->associations, req_id(req));
   if (!e)
     return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
-  int expand;
-  int rc = query_expands(req_query(req), "person", &expand);
+  char expand_list[256];
+  const char *why = NULL;
+  int rc = query_param(s->host, req_query(req), "expand", expand_list, sizeof expand_list, &why);
   if (rc != OKE_OK)
-    return rc;
+    return problem(s, x, 400, "%s", why);
+  int expand = query_expands(expand_list, "person");
   oke_json *view;
   if ((rc = view_association(s, e->doc, expand, &view)) != OKE_OK)
     return rc;
@@ -1450,9 +1127,12 @@ static int sim_init(oke_conn *c, const oke_host *host, void **state) {
   if (!host || !state)
     return OKE_EINVAL;
   *state = NULL;
-  /* Everything used here predates the reserved tail of ABI 1.0. */
-  if (host->abi_major != OKE_ABI_MAJOR || host->struct_size < offsetof(oke_host, reserved))
-    return OKE_EINVAL;
+  /* the member walk, bool constructor and query decoding are ABI 1.2 */
+  if (!OKE_HOST_HAS(host, json_first, 2) || !host->json_new_bool || !host->query_get) {
+    host->log(c, OKE_LOG_ERROR, "sim needs a host with plugin ABI 1.2, this one speaks %u.%u",
+              host->abi_major, host->abi_minor);
+    return OKE_EUNSUP;
+  }
 
   sim_state *s = calloc(1, sizeof *s);
   if (!s)
@@ -1486,11 +1166,7 @@ static const oke_config_key sim_config_keys[] = {
     {NULL, NULL}};
 
 static const oke_plugin sim_plugin = {
-    .abi_major = OKE_ABI_MAJOR,
-    .abi_minor = OKE_ABI_MINOR,
-    .struct_size = sizeof(oke_plugin),
-    .name = "sim",
-    .version = "1.0.0",
+    OKE_PLUGIN_INIT("sim", "1.1.0"),
     .description = "simulated test supplier (TA) for demos and tests: a fixed catalogue of MBO "
                    "tests and in-memory zittingen and deelnames",
     .config_keys = sim_config_keys,

@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Plugin loading and configuration checking: ABI mismatch, okegw -t, --version,
-and the ooapi plugin loaded as a shared object."""
+the ooapi plugin loaded as a shared object, a plugin written for ABI 1.0, and
+one of ABI 1.2 (timers, JSON member walks, health checks, fini only after the
+work in flight has ended)."""
+import json
 import os
 import re
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (check, check_2xx, conf, conf_line_of, make_components, make_offering,  # noqa: E402
-                       main, ooapi_connector, run_okegw)
+                       main, ooapi_connector, run_okegw, time_scale)
 
 ABI2 = "okegw_test_abi2.so"
 OOAPI_SO = "okegw_test_ooapi.so"
+V10 = "okegw_test_v10.so"
+V12 = "okegw_test_v12.so"
 
 
 def abi2_conf(t, good_peer):
@@ -181,6 +187,115 @@ def test_ooapi_plugin_as_shared_object(t):
     check(got and got[0].json == o, "the .so plugin did not forward the offering intact")
     r = g.request("GET", "/ooapi/offerings/" + o["offeringId"])
     check(r.status == 200 and r.json() == o, "GET offering via the .so plugin: %s" % r.short())
+
+
+def _msgs(g, connector, prefix):
+    return [r.get("msg", "") for r in g.log_lines()
+            if r.get("connector") == connector and r.get("msg", "").startswith(prefix)]
+
+
+def test_v10_plugin_loads_and_serves(t):
+    """A plugin built for ABI 1.0 (minor 0, descriptor filled by hand, 1.0 members only)
+    is loaded by this host and carries reads and pushes."""
+    so = t.plugin(V10)
+    peer = t.peer(make_components(3), name="old")
+    g = t.gateway(conf([("old", ooapi_connector(peer, plugin=so))]))
+    rec = g.wait_log(lambda r: r.get("connector") == "old" and "v10 plugin up" in r.get("msg", ""), 2.0)
+    check(rec is not None, "the 1.0 plugin did not start; log:\n%s" % g.stderr_tail(15))
+    check("host ABI 1.2" in rec["msg"], "the host should say ABI 1.2: %r" % rec["msg"])
+    r = g.request("GET", "/ooapi/components?componentType=test")
+    check(r.status == 200, "catalogue via the 1.0 plugin: %s" % r.short())
+    check(sorted(c["componentId"] for c in r.json()["items"])
+          == sorted(c["componentId"] for c in peer.catalogue),
+          "the 1.0 plugin should list the peer's 3 components: %s" % r.short())
+    o = make_offering(peer.catalogue[0]["componentId"])
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o), "PUT via the 1.0 plugin")
+    r = g.request("GET", "/ooapi/offerings/" + o["offeringId"])
+    check(r.status == 200 and r.json() == o, "GET offering via the 1.0 plugin: %s" % r.short())
+    check(g.stop() == 0, "okegw should stop cleanly with a 1.0 plugin")
+
+
+def test_v12_timers_and_json_helpers(t):
+    """A 1.2 plugin answers through a timer, copies every JSON answer member by member
+    (json_first/next/key), and its self-test of the bool/null constructors, query_get,
+    oke_strerror and the interaction names reads as expected."""
+    so = t.plugin(V12)
+    peer = t.peer(make_components(3), name="new")
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so, answer_delay_ms=50))]))
+    rec = g.wait_log(lambda r: r.get("connector") == "new" and
+                     r.get("msg", "").startswith("v12 selftest: "), 2.0)
+    check(rec is not None, "no self-test line; log:\n%s" % g.stderr_tail(15))
+    got = json.loads(rec["msg"][len("v12 selftest: "):])
+    want = {"keys": "a,b,c", "t": True, "f": False, "n": None, "q": "a b c", "absent": 0,
+            "too_long": -1, "name": "flow2.put_offering", "err": "transport failure"}
+    check(got == want, "self-test: got %r, want %r" % (got, want))
+    r = g.request("GET", "/ooapi/components?componentType=test")
+    check(r.status == 200, "catalogue via the 1.2 plugin: %s" % r.short())
+    items = r.json()["items"]
+    byid = {c["componentId"]: c for c in peer.catalogue}
+    check(sorted(c["componentId"] for c in items) == sorted(byid),
+          "the 1.2 plugin should list the peer's 3 components: %s" % r.short())
+    o = make_offering(peer.catalogue[0]["componentId"])
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o), "PUT via the 1.2 plugin")
+    r = g.request("GET", "/ooapi/offerings/" + o["offeringId"])
+    check(r.status == 200 and r.json() == o,
+          "the offering copied member by member should equal the original: %s" % r.short())
+    check(g.stop() == 0, "okegw should stop cleanly")
+    check(len(_msgs(g, "new", "v12 answered")) == 3, "the 3 answers should come from the timer")
+    fini = _msgs(g, "new", "v12 fini: ")
+    check(fini == ["v12 fini: pending=0 answered=3 stop=-1 ticked=1"],
+          "fini: its repeating timer stopped by the host before, nothing pending: %r" % fini)
+
+
+def test_v12_health_checked_changes_logged(t):
+    """health runs every health_interval_ms (200 ms for this plugin); it answers unhealthy
+    on its 2nd and 3rd check only: one warning, one line when it is healthy again, and no
+    line for the ticks in between."""
+    so = t.plugin(V12)
+    peer = t.peer(make_components(1), name="new")
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so))]))
+    bad = g.wait_log(lambda r: r.get("connector") == "new" and "unhealthy" in r.get("msg", ""), 3.0)
+    check(bad is not None, "no unhealthy line; log:\n%s" % g.stderr_tail(15))
+    check(bad.get("level") == "warn" and "-5" in bad["msg"] and "transport failure" in bad["msg"],
+          "the warning should give the code and its meaning: %r" % bad)
+    good = g.wait_log(lambda r: r.get("connector") == "new" and "healthy again" in r.get("msg", ""),
+                      3.0)
+    check(good is not None, "no 'healthy again' line; log:\n%s" % g.stderr_tail(15))
+    time.sleep(1.0)  # five more healthy checks: nothing more to say
+    lines = [r["msg"] for r in g.log_lines()
+             if r.get("connector") == "new" and "healthy" in r.get("msg", "")]
+    check(len(lines) == 2, "one line per change, not per check: %r" % lines)
+
+
+def test_fini_after_in_flight_exchange(t):
+    """The plugin holds an answer on a timer past the exchange's guard (the caller gets 504
+    meanwhile); stopping the gateway then waits for that answer before fini runs."""
+    so = t.plugin(V12)
+    peer = t.peer(make_components(1), name="new")
+    delay = int(2500 * time_scale())  # the guard gives up after timeout_ms + 1 s
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so, answer_delay_ms=delay,
+                                                timeout_ms=300))]))
+    g.request("GET", "/ooapi/components?componentType=test")
+    check(_msgs(g, "new", "v12 answered") == [], "the plugin should still hold its answer")
+    check(g.stop() == 0, "okegw should stop cleanly with an exchange in flight")
+    msgs = [r.get("msg", "") for r in g.log_lines()]
+    fini = [i for i, m in enumerate(msgs) if m.startswith("v12 fini: ")]
+    answered = [i for i, m in enumerate(msgs) if m.startswith("v12 answered")]
+    waiting = [i for i, m in enumerate(msgs) if m.startswith("waiting for 1 exchange")]
+    check(len(fini) == 1 and answered and waiting,
+          "want a wait, the late answer and fini; log:\n%s" % g.stderr_tail(15))
+    check(waiting[0] < answered[0] < fini[0], "fini must come after the late answer: %r" % msgs)
+    check(msgs[fini[0]].startswith("v12 fini: pending=0 answered=1"), "fini saw: %r" % msgs[fini[0]])
+
+
+def test_check_config_v12(t):
+    """okegw -t initialises a 1.2 plugin without a loop: timer_start says OKE_ESTATE and
+    the plugin copes; no health check runs."""
+    so = t.plugin(V12)
+    text = conf([("new", ooapi_connector(9, plugin=so, answer_delay_ms=5))])
+    path = t.write("plugins.conf", text)
+    rc, out = run_okegw(t.binary, ["-t", "-c", path])
+    check(rc == 0, "okegw -t with the 1.2 plugin should exit 0, got %d: %s" % (rc, out[-800:]))
 
 
 if __name__ == "__main__":
