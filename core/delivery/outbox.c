@@ -48,6 +48,8 @@ struct dlv {
   int dropped;   /* an operator dropped it during an attempt */
   int drop_body; /* its end forgets the body */
   long long end_again_at;
+  okegw_route_write *writes; /* what its end records besides (delivered only) */
+  size_t nwrites;
   dlv *snext; /* stalled list */
   double started;
   /* the sender, while it waits */
@@ -108,6 +110,7 @@ static uint64_t rnd(okegw_outbox *ob) {
 
 static void dlv_free(dlv *d) {
   okegw_delivery_rec_free(&d->r);
+  free(d->writes);
   free(d);
 }
 
@@ -437,7 +440,8 @@ static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body) 
 static void write_end(okegw_outbox *ob, dlv *d) {
   d->phase = P_ENDING;
   ob->jobs++;
-  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, on_ended, d) < 0)
+  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, d->writes, d->nwrites, on_ended,
+                                  d) < 0)
     on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
 }
 
@@ -513,8 +517,9 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   d->r.next_ms = 0;
   long long keep = cc->keep_bodies_s ? now + cc->keep_bodies_s * 1000LL : 0;
   if (o == DELIVERED) {
-    if (ob->delivered)
-      ob->delivered(ob->ud, ob->cs[d->ci].conn, &d->r, d->cb ? d->parsed : NULL);
+    if (ob->delivered && (d->writes = calloc(OKEGW_DELIVERED_WRITES, sizeof *d->writes)))
+      d->nwrites =
+          ob->delivered(ob->ud, ob->cs[d->ci].conn, &d->r, d->cb ? d->parsed : NULL, d->writes);
     d->r.state = OKEGW_DLV_DELIVERED;
     d->r.delivered_ms = now;
     d->r.keep_until_ms = keep;
@@ -555,7 +560,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   if (ra > wait)
     wait = ra;
   d->r.next_ms = now + wait < max_at ? now + wait : max_at;
-  okegw_store_delivery_update(ob->store, &d->r, 0, NULL, NULL);
+  okegw_store_delivery_update(ob->store, &d->r, 0, NULL, 0, NULL, NULL);
   okegw_log(OKEGW_LOG_INFO,
             &(okegw_log_fields){.connector = d->r.connector,
                                 .interaction = d->r.interaction,

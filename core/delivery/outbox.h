@@ -49,11 +49,17 @@ typedef struct okegw_push_result {
 
 typedef void (*okegw_push_cb)(void *ud, const okegw_push_result *r);
 
+/* The most route writes a delivery's end carries. */
+#define OKEGW_DELIVERED_WRITES 4
+
 /* Runs when a delivery reached its peer (2xx), before its end is written:
- * what that opens (flow 2 return routes) is recorded in the same order.
- * `body` is the delivered body parsed, or NULL. */
-typedef void (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
-                                   const cJSON *body);
+ * what that opens (flow 2 return routes, the person's deelname, who planned
+ * it, the resource's facts) goes into `out` (room for
+ * OKEGW_DELIVERED_WRITES) and is written in the same transaction as the
+ * end, retried with it when that fails. `body` is the delivered body
+ * parsed, or NULL. Returns the number of writes. */
+typedef size_t (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                                     const cJSON *body, okegw_route_write *out);
 
 /* Starts the outbox over conns (which must outlive it) and loads what is
  * still open in the store; deliveries start once that is loaded. Returns 0,

@@ -154,6 +154,16 @@ int okegw_authorise_return(okegw_call *c, const okegw_route *r) {
   return 0;
 }
 
+int okegw_authorise_owner(okegw_call *c, const okegw_route *r, const char *unknown,
+                          const char *id) {
+  if (!c->caller || !r->owner[0] || strcmp(r->owner, c->caller->conf->name) == 0)
+    return 0;
+  log_refusal(c, c->caller->conf->name, "refused: connector '%s' asked for %s of connector '%s'",
+              c->caller->conf->name, id, r->owner);
+  okegw_answer_problem(c, 404, NULL, unknown, id);
+  return -1;
+}
+
 int okegw_authorise_person(okegw_call *c, const okegw_route *r) {
   if (r->rc == OKEGW_STORE_OK)
     return 0;

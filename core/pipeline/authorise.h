@@ -33,6 +33,12 @@ int okegw_authorise_target(okegw_call *c, okegw_connector *conn);
 /* Flow 3/4 (OKE ground rule 5): the TA writes about a deelname or zitting
  * this gateway delivered to that same TA. r is the resource's route. */
 int okegw_authorise_return(okegw_call *c, const okegw_route *r);
+/* The caller owns the resource r describes (the planning system of a
+ * zitting or deelname, the DR of its own ids, the system entitled to a
+ * document), or nobody was recorded as its owner. Another system gets the
+ * same 404 as for an unknown id (`unknown`, a printf format taking `id`),
+ * so it learns nothing of other systems' exams. */
+int okegw_authorise_owner(okegw_call *c, const okegw_route *r, const char *unknown, const char *id);
 /* Flow 6 (data minimisation): r is the lookup of the caller's deelname of
  * person c->id. */
 int okegw_authorise_person(okegw_call *c, const okegw_route *r);

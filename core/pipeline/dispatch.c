@@ -88,6 +88,13 @@ static void on_owned(void *ud, const okegw_route *r) {
     okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
     return;
   }
+  if (r->existed) {
+    okegw_answer_problem(c, 409, NULL,
+                         "%s %s was sent by another system (connector '%s'); a DR changes only "
+                         "what it sent",
+                         c->records.own_kind, c->id, r->prev_connector);
+    return;
+  }
   c->records.own_kind = NULL;
   send_to(c);
 }
@@ -101,6 +108,13 @@ static void on_bound(void *ud, const okegw_route *r) {
   }
   if (r->rc != OKEGW_STORE_OK) {
     okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    return;
+  }
+  if (r->existed && c->caller && r->owner[0] && strcmp(r->owner, c->caller->conf->name) != 0) {
+    /* a zitting or deelname id stays with the planning system that sent it
+     * first: results of its candidates go back there */
+    okegw_answer_problem(
+        c, 409, NULL, "%s %s is planned by another planning system; choose a new id", kind, c->id);
     return;
   }
   if ((r->existed && strcmp(r->prev_connector, r->connector) != 0) ||
@@ -123,11 +137,17 @@ static void send_to(okegw_call *c) {
   okegw_records *rec = &c->records;
   int rc = 0;
   if (rec->bind_kind) {
-    rc = okegw_store_bind(c->g->store, rec->bind_kind, c->id, rec->bind_parent_kind, c->ref_id, 0,
-                          on_bound, c);
+    /* the owner of a zitting or deelname is its planning system */
+    const char *owner = c->caller && c->caller->conf->role == OKEGW_ROLE_TPL &&
+                                strcmp(rec->bind_kind, "toetsinschrijving") != 0
+                            ? c->caller->conf->name
+                            : NULL;
+    rc = okegw_store_bind(c->g->store, rec->bind_kind, c->id, rec->bind_parent_kind, c->ref_id,
+                          owner, on_bound, c);
   } else if (rec->own_kind) {
     const char *id = c->id;
-    rc = okegw_store_put(c->g->store, rec->own_kind, &id, 1, c->caller->conf->name, on_owned, c);
+    rc = okegw_store_claim(c->g->store, rec->own_kind, &id, 1, c->caller->conf->name, NULL,
+                           on_owned, c);
   } else {
     if (rec->documents) {
       record_documents(c);
@@ -230,16 +250,16 @@ static void push(okegw_call *c, const oke_request *req) {
 
 /* A zitting or deelname counts as delivered once its TA said 2xx: only then
  * does it open the return route (flows 3, 4) and flow 6 for its person. The
- * outbox calls this before the sender hears back; the store runs its jobs in
- * order, so the sender's next request already finds what this opened. */
-void okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
-                              const cJSON *body) {
+ * outbox writes these with the delivery's end, in one transaction, before
+ * the next delivery of the resource goes. */
+size_t okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                                const cJSON *body, okegw_route_write *out) {
   okegw_gateway *g = ud;
   int in = okegw_interaction_by_name(d->interaction);
   if ((in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) || !d->resource_id)
-    return;
-  okegw_store *st = g->store;
+    return 0;
   const char *name = conn->conf->name;
+  size_t n = 0;
   if (in == OKE_I_FLOW2_PUT_ASSOCIATION) {
     /* flow 6 lets a TA read the enrolments of persons it holds a deelname
      * for, and no others: remember whose deelname this is */
@@ -249,20 +269,28 @@ void okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_deliv
         cJSON_IsObject(person)
             ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(person, "personId"))
             : cJSON_GetStringValue(person);
-    char key[160];
     if (pid && strlen(pid) < 64) {
-      snprintf(key, sizeof key, "%s@%s", pid, name);
-      const char *k = key;
-      okegw_store_put(st, "ta_person", &k, 1, name, NULL, NULL);
+      out[n] = (okegw_route_write){.op = OKEGW_RW_PUT};
+      snprintf(out[n].kind, sizeof out[n].kind, "ta_person");
+      snprintf(out[n].id, sizeof out[n].id, "%s@%s", pid, name);
+      snprintf(out[n].connector, sizeof out[n].connector, "%s", name);
+      n++;
     }
     cJSON_Delete(own);
   }
   okegw_connector *caller = d->caller ? okegw_connector_by_name(g, d->caller) : NULL;
   if (in == OKE_I_FLOW2_PUT_OFFERING && caller && caller->conf->role == OKEGW_ROLE_TPL) {
-    /* results and reports go back to the TPL that planned the zitting */
-    const char *id = d->resource_id;
-    okegw_store_put(st, "planned_by", &id, 1, caller->conf->name, NULL, NULL);
+    /* results and reports go back to the TPL that planned the zitting (for
+     * routes recorded before they had an owner) */
+    out[n] = (okegw_route_write){.op = OKEGW_RW_PUT};
+    snprintf(out[n].kind, sizeof out[n].kind, "planned_by");
+    snprintf(out[n].id, sizeof out[n].id, "%s", d->resource_id);
+    snprintf(out[n].connector, sizeof out[n].connector, "%s", caller->conf->name);
+    n++;
   }
-  okegw_store_confirm(st, in == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association",
-                      d->resource_id, NULL, NULL);
+  out[n] = (okegw_route_write){.op = OKEGW_RW_CONFIRM};
+  snprintf(out[n].kind, sizeof out[n].kind, "%s",
+           in == OKE_I_FLOW2_PUT_OFFERING ? "offering" : "association");
+  snprintf(out[n].id, sizeof out[n].id, "%s", d->resource_id);
+  return n + 1;
 }

@@ -16,9 +16,10 @@ int okegw_dispatch_check(okegw_call *c);
  * body if not yet done, records what it opens, hands it on. */
 void okegw_dispatch(okegw_call *c);
 
-/* The outbox's hook: a delivery reached its peer (records what that opens:
- * the return route, whose deelname a person has, who planned a zitting). */
-void okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
-                              const cJSON *body);
+/* The outbox's hook (okegw_delivered_fn): a delivery reached its peer; what
+ * that opens (the return route, whose deelname a person has, who planned a
+ * zitting) goes into `out`, written with the delivery's end. */
+size_t okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
+                                const cJSON *body, okegw_route_write *out);
 
 #endif

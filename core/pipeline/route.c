@@ -95,6 +95,9 @@ void okegw_route_put_offering(okegw_call *c) {
 
 static void on_zitting(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK &&
+      okegw_authorise_owner(c, r, "offering %s is unknown to this gateway", c->ref_id) < 0)
+    return;
   if (r->rc == OKEGW_STORE_NOTFOUND) {
     okegw_answer_problem(c, 400, NULL,
                          "offering %s is unknown to this gateway: PUT /offerings/%s first (the "
@@ -157,13 +160,17 @@ static int dr_interaction(int flow2) {
 
 static void on_routed(void *ud, const okegw_route *r, const char *kind, const char *dr_kind) {
   okegw_call *c = ud;
+  char unknown[64];
+  snprintf(unknown, sizeof unknown, "%s %%s is unknown to this gateway", kind);
   if (r->rc == OKEGW_STORE_OK) {
-    okegw_route_to_named(c, r->connector);
+    /* a planning system sees only the zittingen and deelnames it planned */
+    if (okegw_authorise_owner(c, r, unknown, c->id) == 0)
+      okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
     c->interaction = dr_interaction(c->interaction);
     to_dr(c, dr_kind);
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
-    okegw_answer_problem(c, 404, NULL, "%s %s is unknown to this gateway", kind, c->id);
+    okegw_answer_problem(c, 404, NULL, unknown, c->id);
   } else {
     store_failed(c);
   }
@@ -307,7 +314,14 @@ static void on_return_route(void *ud, const okegw_route *r) {
   if (okegw_authorise_return(c, r) < 0)
     return;
   c->records.documents = c->caller;
-  /* the zitting: the id itself (flow 4) or the deelname's offering (flow 3) */
+  /* back to the planning system that planned it (ground rule 5), also after
+   * a cancel and a new PUT: its owner never changes */
+  if (r->owner[0]) {
+    okegw_route_to_named(c, r->owner);
+    return;
+  }
+  /* a route recorded before owners were: who planned the zitting, the id
+   * itself (flow 4) or the deelname's offering (flow 3) */
   const char *zitting = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? c->id : r->parent;
   if (zitting && *zitting &&
       okegw_store_lookup(c->g->store, "planned_by", zitting, on_planner, c) == 0)

@@ -7,11 +7,14 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum job_kind {
   JOB_LOOKUP,
   JOB_BIND,
   JOB_PUT,
+  JOB_CLAIM,
+  JOB_FACTS,
   JOB_CONFIRM,
   JOB_AUDIT,
   JOB_DADD,
@@ -28,10 +31,9 @@ typedef struct okegw_store_job job;
 struct okegw_store_job {
   job *next;
   enum job_kind kind;
-  char *rkind, *id, *parent_kind, *parent_id, *connector;
+  char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
-  int rebind;
   char *audit[10]; /* JOB_AUDIT strings, in okegw_audit_rec order */
   int status;
   double latency_ms;
@@ -52,6 +54,8 @@ struct okegw_store_job {
   int drc;
   long long did;
   okegw_delivery_cb dcb;
+  okegw_route_write *writes; /* DUPDATE: route writes in its transaction */
+  size_t nwrites;
 };
 
 typedef okegw_store_queue queue;
@@ -77,6 +81,9 @@ static void job_free(job *j) {
   free(j->parent_kind);
   free(j->parent_id);
   free(j->connector);
+  free(j->owner);
+  free(j->facts);
+  free(j->writes);
   for (size_t i = 0; i < j->nids; i++)
     free(j->ids[i]);
   free(j->ids);
@@ -121,10 +128,15 @@ void okegw_store__err(okegw_store *s, char **err, const char *what) {
                 : okegw_strdup(sqlite3_errmsg(s->db));
 }
 
+static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n);
+
 static int run_delivery_job(okegw_store *s, job *j) {
   switch (j->kind) {
   case JOB_DADD: return okegw_store__delivery_add(s, j->drec, &j->did);
-  case JOB_DUPDATE: return okegw_store__delivery_update(s, &j->dcopy, j->drop_body);
+  case JOB_DUPDATE: {
+    int rc = okegw_store__delivery_update(s, &j->dcopy, j->drop_body);
+    return rc == OKEGW_STORE_OK ? apply_writes(s, j->writes, j->nwrites) : rc;
+  }
   case JOB_DLOAD:
   case JOB_DREQUEUE:
     return okegw_store__deliveries_read(s, j->kind == JOB_DREQUEUE, &j->recs, &j->nrecs);
@@ -157,6 +169,8 @@ static const char schema[] =
     "  parent TEXT,"
     "  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),"
     "  confirmed INTEGER NOT NULL DEFAULT 1,"
+    "  owner TEXT,"
+    "  facts TEXT,"
     "  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
     /* One row per exchange: who, what, when, how it ended, which mapping;
      * a body digest, never the body (personal data). */
@@ -196,9 +210,9 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(updated_ms) "
     "  WHERE state IN ('delivered', 'failed', 'dropped');";
 
-/* Returns OK/NOTFOUND/ERROR and fills out (size OKEGW_NAME_MAX). */
-static int get_route(okegw_store *s, const char *kind, const char *id, char *out, char *parent,
-                     int *confirmed) {
+/* Returns OK/NOTFOUND/ERROR and fills what is asked for (connector, then
+ * r's parent, confirmed, owner and facts when r is given). */
+static int get_route(okegw_store *s, const char *kind, const char *id, char *out, okegw_route *r) {
   sqlite3_stmt *st = s->st_get;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -208,11 +222,15 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
   if (rc == SQLITE_ROW) {
     const char *c = (const char *)sqlite3_column_text(st, 0);
     snprintf(out, OKEGW_NAME_MAX, "%s", c ? c : "");
-    const char *p = (const char *)sqlite3_column_text(st, 1);
-    if (parent)
-      snprintf(parent, 64, "%s", p ? p : "");
-    if (confirmed)
-      *confirmed = sqlite3_column_int(st, 2);
+    if (r) {
+      const char *p = (const char *)sqlite3_column_text(st, 1);
+      snprintf(r->parent, sizeof r->parent, "%s", p ? p : "");
+      r->confirmed = sqlite3_column_int(st, 2);
+      const char *o = (const char *)sqlite3_column_text(st, 3);
+      snprintf(r->owner, sizeof r->owner, "%s", o ? o : "");
+      const char *f = (const char *)sqlite3_column_text(st, 4);
+      snprintf(r->facts, sizeof r->facts, "%s", f ? f : "");
+    }
     res = OKEGW_STORE_OK;
   } else if (rc != SQLITE_DONE) {
     res = OKEGW_STORE_ERROR;
@@ -222,54 +240,126 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
 }
 
 static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
-                     const char *parent, int confirmed) {
+                     const char *parent, int confirmed, const char *owner) {
   sqlite3_stmt *st = s->st_upsert;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 3, connector, -1, SQLITE_STATIC);
-  if (parent)
-    sqlite3_bind_text(st, 4, parent, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, 4);
+  okegw_store__bind_text(st, 4, parent);
   sqlite3_bind_int(st, 5, confirmed);
+  okegw_store__bind_text(st, 6, owner);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
+/* INSERT unless (kind, id) is there: 1 inserted, 0 there already, or ERROR. */
+static int claim_route(okegw_store *s, const char *kind, const char *id, const char *connector,
+                       const char *owner) {
+  sqlite3_stmt *st = okegw_store__stmt(s, &s->st_claim,
+                                       "INSERT INTO routes(kind, id, connector, confirmed, owner) "
+                                       "VALUES (?1,?2,?3,1,?4) ON CONFLICT(kind, id) DO NOTHING");
+  if (!st)
+    return OKEGW_STORE_ERROR;
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, connector, -1, SQLITE_STATIC);
+  okegw_store__bind_text(st, 4, owner);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc != SQLITE_DONE ? OKEGW_STORE_ERROR : sqlite3_changes(s->db) > 0;
+}
+
+static int set_facts(okegw_store *s, const char *kind, const char *id, const char *facts) {
+  sqlite3_stmt *st = okegw_store__stmt(s, &s->st_facts,
+                                       "UPDATE routes SET facts = ?3 WHERE kind = ?1 AND id = ?2");
+  if (!st)
+    return OKEGW_STORE_ERROR;
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  okegw_store__bind_text(st, 3, facts);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE)
+    return OKEGW_STORE_ERROR;
+  return sqlite3_changes(s->db) > 0 ? OKEGW_STORE_OK : OKEGW_STORE_NOTFOUND;
+}
+
+static int confirm_route(okegw_store *s, const char *kind, const char *id) {
+  sqlite3_stmt *st = s->st_confirm;
+  sqlite3_reset(st);
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  sqlite3_reset(st);
+  return rc;
+}
+
+/* The route writes that travel with a delivery's end. A missing route for
+ * facts is no error: the id may have been pruned meanwhile. */
+static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = OKEGW_STORE_OK;
+    switch (w[i].op) {
+    case OKEGW_RW_PUT: rc = put_route(s, w[i].kind, w[i].id, w[i].connector, NULL, 1, NULL); break;
+    case OKEGW_RW_CONFIRM: rc = confirm_route(s, w[i].kind, w[i].id); break;
+    case OKEGW_RW_FACTS:
+      rc = set_facts(s, w[i].kind, w[i].id, w[i].facts);
+      if (rc == OKEGW_STORE_NOTFOUND)
+        rc = OKEGW_STORE_OK;
+      break;
+    }
+    if (rc != OKEGW_STORE_OK)
+      return rc;
+  }
+  return OKEGW_STORE_OK;
 }
 
 static void run_job(okegw_store *s, job *j) {
   okegw_route *r = &j->result;
   switch (j->kind) {
   case JOB_LOOKUP:
-    r->rc = get_route(s, j->rkind, j->id, r->connector, r->parent, &r->confirmed);
+    r->rc = get_route(s, j->rkind, j->id, r->connector, r);
     r->existed = r->rc == OKEGW_STORE_OK;
     break;
   case JOB_BIND: {
-    int had = get_route(s, j->rkind, j->id, r->prev_connector, NULL, NULL);
+    int had = get_route(s, j->rkind, j->id, r->prev_connector, r);
     if (had == OKEGW_STORE_ERROR) {
       r->rc = had;
       break;
     }
     r->existed = had == OKEGW_STORE_OK;
-    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector, NULL, NULL);
+    if (!r->existed)
+      snprintf(r->owner, sizeof r->owner, "%s", j->owner ? j->owner : "");
+    r->rc = get_route(s, j->parent_kind, j->parent_id, r->connector, NULL);
     if (r->rc != OKEGW_STORE_OK)
       break;
-    /* A known id with the same owner needs no write: the common case of a
-     * repeated PUT costs two indexed reads. */
-    if (!r->existed || (j->rebind && strcmp(r->prev_connector, r->connector) != 0))
-      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0);
+    /* A known id needs no write: the common case of a repeated PUT costs
+     * two indexed reads. */
+    if (!r->existed)
+      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0, j->owner);
     break;
   }
-  case JOB_CONFIRM: {
-    sqlite3_stmt *st = s->st_confirm;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, j->rkind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
-    r->rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-    sqlite3_reset(st);
+  case JOB_CLAIM:
+    r->rc = OKEGW_STORE_OK;
+    for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++) {
+      int ins = claim_route(s, j->rkind, j->ids[i], j->connector, j->owner);
+      if (ins < 0) {
+        r->rc = ins;
+      } else if (!ins && !r->existed) {
+        char had[OKEGW_NAME_MAX];
+        if (get_route(s, j->rkind, j->ids[i], had, NULL) == OKEGW_STORE_OK &&
+            strcmp(had, j->connector) != 0) {
+          r->existed = 1;
+          snprintf(r->prev_connector, sizeof r->prev_connector, "%s", had);
+        }
+      }
+    }
+    snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
-  }
+  case JOB_FACTS: r->rc = set_facts(s, j->rkind, j->id, j->facts); break;
+  case JOB_CONFIRM: r->rc = confirm_route(s, j->rkind, j->id); break;
   case JOB_AUDIT:
     r->rc = okegw_store__audit_add(s, j->at, j->audit, j->status, j->latency_ms, j->delivery_id,
                                    j->attempts);
@@ -283,7 +373,7 @@ static void run_job(okegw_store *s, job *j) {
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++)
-      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1);
+      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1, NULL);
     snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
   }
@@ -307,6 +397,28 @@ static void rollback(okegw_store *s, job *batch) {
       j->result.rc = j->drc = OKEGW_STORE_ERROR;
 }
 
+/* 0 when the path still names the file okegw opened. A store file deleted
+ * or replaced under a running okegw would take writes into nothing: they
+ * would be gone at the next start. */
+static int same_file(okegw_store *s) {
+  struct stat st;
+  return stat(s->path, &st) == 0 && (unsigned long long)st.st_dev == s->dev &&
+                 (unsigned long long)st.st_ino == s->ino
+             ? 0
+             : -1;
+}
+
+static void set_healthy(okegw_store *s, int ok, const char *why) {
+  if (__atomic_load_n(&s->healthy, __ATOMIC_RELAXED) == ok)
+    return;
+  __atomic_store_n(&s->healthy, ok, __ATOMIC_RELAXED);
+  if (ok)
+    okegw_log(OKEGW_LOG_INFO, NULL, "store %s takes writes again", s->path);
+  else
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "store %s: %s; pushes are refused (503) until it takes writes again", s->path, why);
+}
+
 static void store_thread(void *arg) {
   okegw_store *s = arg;
   for (;;) {
@@ -327,7 +439,14 @@ static void store_thread(void *arg) {
     if (!writes) {
       for (job *j = batch; j; j = j->next)
         run_job(s, j);
+    } else if (same_file(s) < 0) {
+      set_healthy(s, 0,
+                  "the file was deleted or replaced while okegw runs (restart okegw once it "
+                  "is back where it was)");
+      for (job *j = batch; j; j = j->next)
+        j->result.rc = j->drc = OKEGW_STORE_ERROR;
     } else if (sqlite3_step(s->st_begin), sqlite3_reset(s->st_begin) != SQLITE_OK) {
+      set_healthy(s, 0, "cannot begin a transaction");
       okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
@@ -345,6 +464,7 @@ static void store_thread(void *arg) {
       }
       if (lost)
         rollback(s, batch);
+      set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
     }
     uv_mutex_lock(&s->mu);
 
@@ -378,7 +498,7 @@ static void on_async(uv_async_t *a) {
 static void finalize_all(okegw_store *s) {
   sqlite3_stmt **all[] = {&s->st_get,   &s->st_upsert,  &s->st_confirm, &s->st_audit,
                           &s->st_dadd,  &s->st_dupdate, &s->st_dget,    &s->st_dget_body,
-                          &s->st_begin, &s->st_commit};
+                          &s->st_begin, &s->st_commit,  &s->st_claim,   &s->st_facts};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -405,12 +525,22 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     sqlite3_busy_timeout(s->db, 5000);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+  struct stat st;
+  if (rc == SQLITE_OK && (!(s->path = okegw_strdup(path)) || stat(path, &st) != 0))
+    rc = SQLITE_CANTOPEN;
+  if (rc == SQLITE_OK) {
+    s->dev = (unsigned long long)st.st_dev;
+    s->ino = (unsigned long long)st.st_ino;
+    s->healthy = 1;
+  }
   if (rc == SQLITE_OK) {
     /* stores made before routes had `confirmed`: add it (an error only says
      * it is there already) */
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 1", NULL,
                  NULL, NULL);
     sqlite3_exec(s->db, "ALTER TABLE audit ADD COLUMN event TEXT", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN owner TEXT", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN facts TEXT", NULL, NULL, NULL);
   }
   if (rc == SQLITE_OK) {
     char *sql = okegw_asprintf("PRAGMA synchronous=%s", sync);
@@ -419,17 +549,18 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
   }
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(
-        s->db, "SELECT connector, parent, confirmed FROM routes WHERE kind = ?1 AND id = ?2", -1,
-        SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(
         s->db,
-        "INSERT INTO routes(kind, id, connector, parent, confirmed) VALUES (?1,?2,?3,?4,?5) "
-        "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
-        "parent = coalesce(excluded.parent, parent), updated_at = "
-        "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
-        "excluded.connector OR parent IS NOT excluded.parent",
-        -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
+        "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind = ?1 AND id = ?2",
+        -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v3(s->db,
+                            "INSERT INTO routes(kind, id, connector, parent, confirmed, owner) "
+                            "VALUES (?1,?2,?3,?4,?5,?6) "
+                            "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
+                            "parent = coalesce(excluded.parent, parent), updated_at = "
+                            "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
+                            "excluded.connector OR parent IS NOT excluded.parent",
+                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db,
                             "UPDATE routes SET confirmed = 1 WHERE kind = ?1 AND id = ?2 AND "
@@ -445,6 +576,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     sqlite3_free(msg);
     finalize_all(s);
     sqlite3_close(s->db);
+    free(s->path);
     free(s);
     return OKEGW_STORE_ERROR;
   }
@@ -459,6 +591,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     sqlite3_close(s->db);
     uv_mutex_destroy(&s->mu);
     uv_cond_destroy(&s->cond);
+    free(s->path);
     free(s);
     return OKEGW_STORE_ERROR;
   }
@@ -530,14 +663,14 @@ int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_r
 }
 
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
-                     const char *parent_id, int rebind, okegw_route_cb cb, void *ud) {
+                     const char *parent_id, const char *owner, okegw_route_cb cb, void *ud) {
   job *j = job_new(JOB_BIND, kind, id, cb, ud);
   if (!j)
     return OKEGW_STORE_ERROR;
   j->parent_kind = okegw_strdup(parent_kind);
   j->parent_id = okegw_strdup(parent_id);
-  j->rebind = rebind;
-  if (!j->parent_kind || !j->parent_id) {
+  j->owner = owner ? okegw_strdup(owner) : NULL;
+  if (!j->parent_kind || !j->parent_id || (owner && !j->owner)) {
     job_free(j);
     return OKEGW_STORE_ERROR;
   }
@@ -584,10 +717,19 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
 }
 
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
-                                okegw_delivery_cb cb, void *ud) {
+                                const okegw_route_write *w, size_t n, okegw_delivery_cb cb,
+                                void *ud) {
   job *j = delivery_job(JOB_DUPDATE, cb, ud);
   if (!j)
     return OKEGW_STORE_ERROR;
+  if (n) {
+    if (!(j->writes = malloc(n * sizeof *w))) {
+      job_free(j);
+      return OKEGW_STORE_ERROR;
+    }
+    memcpy(j->writes, w, n * sizeof *w);
+    j->nwrites = n;
+  }
   /* only what the UPDATE writes */
   okegw_delivery_rec *c = &j->dcopy;
   c->id = r->id;
@@ -630,25 +772,51 @@ int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms) {
   return submit(s, j);
 }
 
-int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
-                    const char *connector, okegw_route_cb cb, void *ud) {
-  job *j = job_new(JOB_PUT, kind, NULL, cb, ud);
+/* A job over many ids of one kind for one connector (put, claim). */
+static job *ids_job(enum job_kind k, const char *kind, const char *const *ids, size_t n,
+                    const char *connector, const char *owner, okegw_route_cb cb, void *ud) {
+  job *j = job_new(k, kind, NULL, cb, ud);
   if (!j)
-    return OKEGW_STORE_ERROR;
+    return NULL;
   j->connector = okegw_strdup(connector);
+  j->owner = owner ? okegw_strdup(owner) : NULL;
   j->ids = calloc(n ? n : 1, sizeof *j->ids);
-  if (!j->connector || !j->ids) {
+  if (!j->connector || !j->ids || (owner && !j->owner)) {
     job_free(j);
-    return OKEGW_STORE_ERROR;
+    return NULL;
   }
   for (size_t i = 0; i < n; i++) {
     if (!(j->ids[i] = okegw_strdup(ids[i]))) {
       job_free(j);
-      return OKEGW_STORE_ERROR;
+      return NULL;
     }
     j->nids++;
   }
+  return j;
+}
+
+int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
+                    const char *connector, okegw_route_cb cb, void *ud) {
+  return submit(s, ids_job(JOB_PUT, kind, ids, n, connector, NULL, cb, ud));
+}
+
+int okegw_store_claim(okegw_store *s, const char *kind, const char *const *ids, size_t n,
+                      const char *connector, const char *owner, okegw_route_cb cb, void *ud) {
+  return submit(s, ids_job(JOB_CLAIM, kind, ids, n, connector, owner, cb, ud));
+}
+
+int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, const char *facts,
+                          okegw_route_cb cb, void *ud) {
+  job *j = job_new(JOB_FACTS, kind, id, cb, ud);
+  if (j && !(j->facts = okegw_strdup(facts))) {
+    job_free(j);
+    j = NULL;
+  }
   return submit(s, j);
+}
+
+int okegw_store_healthy(const okegw_store *s) {
+  return __atomic_load_n(&s->healthy, __ATOMIC_RELAXED);
 }
 
 static void on_async_closed(uv_handle_t *h) {
@@ -657,6 +825,7 @@ static void on_async_closed(uv_handle_t *h) {
   void *arg = s->closed_arg;
   uv_mutex_destroy(&s->mu);
   uv_cond_destroy(&s->cond);
+  free(s->path);
   free(s);
   if (cb)
     cb(arg);

@@ -37,15 +37,39 @@ enum {
   OKEGW_STORE_BADFILE = -3
 };
 
+#define OKEGW_FACTS_MAX 512 /* a route's facts, incl. NUL */
+
 /* What a routing job found. */
 typedef struct okegw_route {
   int rc;                              /* OKEGW_STORE_* */
   int existed;                         /* the id was already routed */
   char connector[OKEGW_NAME_MAX];      /* the id's connector */
-  char prev_connector[OKEGW_NAME_MAX]; /* bind: the id's connector before, if existed */
+  char prev_connector[OKEGW_NAME_MAX]; /* bind/claim: the id's connector before, if existed */
   char parent[64];                     /* lookup: the id it was bound under, "" if none */
   int confirmed;                       /* lookup: the peer accepted it (okegw_store_confirm) */
+  /* lookup, bind: the system the id belongs to on the school's side (the TPL
+   * that planned a zitting or deelname, the system entitled to a document);
+   * "" when none was recorded */
+  char owner[OKEGW_NAME_MAX];
+  /* lookup: what okegw knows of the resource's state, a JSON object as
+   * text (pipeline/state.c reads it); "" when nothing */
+  char facts[OKEGW_FACTS_MAX];
 } okegw_route;
+
+/* A route change written in the same transaction as a delivery's end (so
+ * what a delivery opens is retried with it and never lost on its own). */
+enum okegw_route_op {
+  OKEGW_RW_PUT = 0, /* (kind, id) -> connector, confirmed */
+  OKEGW_RW_CONFIRM, /* (kind, id) accepted by its peer */
+  OKEGW_RW_FACTS    /* (kind, id) facts = facts */
+};
+typedef struct okegw_route_write {
+  enum okegw_route_op op;
+  char kind[24];
+  char id[160];
+  char connector[OKEGW_NAME_MAX];
+  char facts[OKEGW_FACTS_MAX];
+} okegw_route_write;
 
 typedef void (*okegw_route_cb)(void *ud, const okegw_route *r);
 
@@ -64,13 +88,27 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
 /* kind is "component", "offering" or "association". */
 int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                        void *ud);
-/* Routes (kind, id) to the connector that owns (parent_kind, parent_id) and
- * records it durably before cb runs. r->connector is the parent's connector
- * (NOTFOUND when the parent is unknown); r->existed/prev_connector tell
- * whether the id was routed before and where. A known id is re-routed only
- * when `rebind` is set. */
+/* Routes (kind, id) to the connector that owns (parent_kind, parent_id),
+ * owned by `owner` (may be NULL), and records it durably before cb runs.
+ * r->connector is the parent's connector (NOTFOUND when the parent is
+ * unknown); r->existed, prev_connector and owner tell whether the id was
+ * routed before, where and whose. A known id is never re-routed nor given
+ * another owner: the caller decides what a difference means. */
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
-                     const char *parent_id, int rebind, okegw_route_cb cb, void *ud);
+                     const char *parent_id, const char *owner, okegw_route_cb cb, void *ud);
+/* Records (kind, id) -> connector, owned by `owner`, for every id that is
+ * not recorded yet; an id already recorded for another connector keeps it
+ * (r->existed = 1, prev_connector = that connector). cb may be NULL. */
+int okegw_store_claim(okegw_store *s, const char *kind, const char *const *ids, size_t n,
+                      const char *connector, const char *owner, okegw_route_cb cb, void *ud);
+/* Sets the facts of (kind, id) (a JSON object as text, < OKEGW_FACTS_MAX
+ * bytes); NOTFOUND when it is not routed. cb may be NULL. */
+int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, const char *facts,
+                          okegw_route_cb cb, void *ud);
+/* 1 while the store takes writes; 0 after a write batch failed or its file
+ * was deleted or replaced under okegw (checked before every write batch),
+ * until a batch succeeds on the same file again. */
+int okegw_store_healthy(const okegw_store *s);
 /* Marks (kind, id) as accepted by its peer; a bound id starts unconfirmed.
  * cb may be NULL. */
 int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
@@ -167,9 +205,11 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
                              void *ud);
 /* Writes r's state, attempts, next_ms, since_ms, last_status, last_error,
  * delivered_ms and keep_until_ms (updated_ms = now); drops the body when
- * drop_body. r is copied. cb may be NULL. */
+ * drop_body; applies the n route writes in the same transaction. r and w
+ * are copied. cb may be NULL. */
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
-                                okegw_delivery_cb cb, void *ud);
+                                const okegw_route_write *w, size_t n, okegw_delivery_cb cb,
+                                void *ud);
 /* Every delivery still open (pending or dead), oldest first, with bodies. */
 int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *ud);
 /* Deliveries an operator changed (`okegw deliveries retry|drop`); their

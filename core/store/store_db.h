@@ -22,6 +22,10 @@ struct okegw_store {
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
   sqlite3_stmt *st_begin, *st_commit;
+  sqlite3_stmt *st_claim, *st_facts;
+  char *path;                  /* the file, for the identity check */
+  unsigned long long dev, ino; /* the file opened */
+  int healthy;                 /* read on the loop with __atomic_load_n */
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
