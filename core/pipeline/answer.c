@@ -108,6 +108,12 @@ void okegw_answer_store_down(okegw_call *c) {
                          "store failed); send the request again");
 }
 
+void okegw_answer_store_failed(okegw_call *c) {
+  okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
+                         "the store failed (see the gateway log); nothing was recorded or sent: "
+                         "send the request again later");
+}
+
 /* ---- a peer's answer --------------------------------------------------- */
 
 int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out) {

@@ -19,8 +19,10 @@ void okegw_answer_problem_h(okegw_call *c, int status, const char *connector,
     __attribute__((format(printf, 5, 6)));
 /* A JSON answer from a tree (not consumed). */
 void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers);
-/* The common refusal when the store cannot take a job. */
+/* The refusals when the store cannot take a job, or a job failed: 503 with
+ * Retry-After (the request may be sent again as it is). */
 void okegw_answer_store_down(okegw_call *c);
+void okegw_answer_store_failed(okegw_call *c);
 
 /* A peer's answer passed on: 502 instead when it breaks the profile and its
  * connector blocks such answers. `headers` go first, then the plugin's own. */

@@ -139,7 +139,7 @@ int okegw_authorise_return(okegw_call *c, const okegw_route *r) {
     return -1;
   }
   if (r->rc != OKEGW_STORE_OK) {
-    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_store_failed(c);
     return -1;
   }
   if (strcmp(r->connector, from) != 0) {
@@ -168,7 +168,7 @@ int okegw_authorise_person(okegw_call *c, const okegw_route *r) {
   if (r->rc == OKEGW_STORE_OK)
     return 0;
   if (r->rc != OKEGW_STORE_NOTFOUND) {
-    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_store_failed(c);
     return -1;
   }
   const char *name = c->caller->conf->name;

@@ -473,7 +473,7 @@ static void on_component_route(void *ud, const okegw_route *r) {
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
     okegw_probe_component(c, c->id, on_component_probed);
   } else {
-    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_store_failed(c);
   }
 }
 

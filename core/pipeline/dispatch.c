@@ -85,7 +85,7 @@ static void record_documents(okegw_call *c) {
 static void on_owned(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (r->rc != OKEGW_STORE_OK) {
-    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_store_failed(c);
     return;
   }
   if (r->existed) {
@@ -107,7 +107,7 @@ static void on_bound(void *ud, const okegw_route *r) {
     return;
   }
   if (r->rc != OKEGW_STORE_OK) {
-    okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
+    okegw_answer_store_failed(c);
     return;
   }
   if (r->existed && c->caller && r->owner[0] && strcmp(r->owner, c->caller->conf->name) != 0) {
@@ -188,6 +188,14 @@ static void send_to(okegw_call *c) {
 void okegw_dispatch(okegw_call *c) {
   if (okegw_dispatch_check(c) < 0)
     return;
+  const char *m = c->out_method ? c->out_method : c->req->method;
+  if ((!strcmp(m, "PUT") || !strcmp(m, "PATCH")) && !okegw_store_healthy(c->g->store)) {
+    /* never acknowledge what could not be kept */
+    okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
+                           "the store takes no writes now, so okegw cannot accept a push; send "
+                           "it again later");
+    return;
+  }
   send_to(c);
 }
 

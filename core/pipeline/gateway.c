@@ -264,7 +264,7 @@ static void on_delivery_read(void *ud, int rc, long long id, okegw_delivery_rec 
     okegw_answer_send_json(c, 200, o, NULL);
     cJSON_Delete(o);
   } else if (rc == OKEGW_STORE_ERROR) {
-    okegw_answer_problem(c, 500, NULL, "the store failed; see the gateway log");
+    okegw_answer_store_failed(c);
   } else {
     okegw_answer_problem(c, 404, NULL, "no delivery %s of yours", c->id);
   }
@@ -331,12 +331,16 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   c->req = req;
   const char *path = req->path;
 
-  if (strcmp(path, "/healthz") == 0) {
-    /* the outbox depth tells ICT at a glance whether a peer is behind */
-    char body[96];
-    int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"outbox\":%zu}",
-                     okegw_outbox_depth(g->outbox));
-    okegw_answer_send(c, 200, "application/json", body, (size_t)n, NULL);
+  if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+    /* not ok while the store takes no writes: nothing can be acknowledged;
+     * the outbox depth tells ICT at a glance whether a peer is behind */
+    int store_ok = okegw_store_healthy(g->store), ok = store_ok && !g->stopping;
+    char body[160];
+    int n =
+        snprintf(body, sizeof body, "{\"status\":\"%s\",\"store\":\"%s\",\"outbox\":%zu}",
+                 ok ? "ok" : "failing", store_ok ? "ok" : "failing", okegw_outbox_depth(g->outbox));
+    okegw_answer_send(c, ok ? 200 : 503, "application/json", body, (size_t)n,
+                      ok ? NULL : "Retry-After: 5\r\n");
     return;
   }
   if (strncmp(path, "/callbacks/", 11) == 0) {

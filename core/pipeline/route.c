@@ -13,10 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void store_failed(okegw_call *c) {
-  okegw_answer_problem(c, 500, NULL, "the correlation store failed; see the gateway log");
-}
-
 /* Runs a lookup; a store that takes no job answers the call. */
 static void lookup(okegw_call *c, const char *kind, const char *id, okegw_route_cb cb) {
   if (okegw_store_lookup(c->g->store, kind, id, cb, c) < 0)
@@ -81,7 +77,7 @@ static void on_component_owner(void *ud, const okegw_route *r) {
     return;
   }
   if (r->rc != OKEGW_STORE_OK) {
-    store_failed(c);
+    okegw_answer_store_failed(c);
     return;
   }
   c->records.bind_kind = "offering";
@@ -106,7 +102,7 @@ static void on_zitting(void *ud, const okegw_route *r) {
     return;
   }
   if (r->rc != OKEGW_STORE_OK) {
-    store_failed(c);
+    okegw_answer_store_failed(c);
     return;
   }
   c->records.bind_kind = "association";
@@ -123,7 +119,7 @@ static void on_original(void *ud, const okegw_route *r) {
     return;
   }
   if (r->rc != OKEGW_STORE_OK) {
-    store_failed(c);
+    okegw_answer_store_failed(c);
     return;
   }
   /* the new id becomes one of the DR's own; the DR fetches the attempt's
@@ -172,7 +168,7 @@ static void on_routed(void *ud, const okegw_route *r, const char *kind, const ch
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
     okegw_answer_problem(c, 404, NULL, unknown, c->id);
   } else {
-    store_failed(c);
+    okegw_answer_store_failed(c);
   }
 }
 
@@ -226,7 +222,7 @@ static void on_dr_route(void *ud, const okegw_route *r) {
     return;
   }
   if (r->rc != OKEGW_STORE_NOTFOUND) {
-    store_failed(c);
+    okegw_answer_store_failed(c);
     return;
   }
   if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
@@ -285,7 +281,7 @@ static void on_document(void *ud, const okegw_route *r) {
     okegw_answer_problem(
         c, 404, NULL, "document %s was not referenced by any message through this gateway", c->id);
   else if (r->rc != OKEGW_STORE_OK)
-    store_failed(c);
+    okegw_answer_store_failed(c);
   else
     okegw_route_to_named(c, r->connector);
 }
