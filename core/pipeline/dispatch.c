@@ -68,18 +68,35 @@ static void collect_documents(const cJSON *j, const char **ids, size_t *n, size_
   }
 }
 
-/* A document is served later by the system whose message referenced it. A
- * TA's documents (flows 3, 4) and the TPL's (flow 5) are kept apart, since
- * the same id may pass both ways (route.c reads them by the same kinds). */
+static void on_documents_claimed(void *ud, const okegw_route *r) {
+  char *what = ud;
+  if (r->rc == OKEGW_STORE_OK && r->existed)
+    okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.connector = r->connector, .latency_ms = -1},
+              "%s names a document that connector '%s' referenced first; the document stays "
+              "with '%s'",
+              what, r->prev_connector, r->prev_connector);
+  free(what);
+}
+
+/* A document is served later by the system whose message referenced it, to
+ * the system that message went to. A TA's documents (flows 3, 4) and the
+ * TPL's (flow 5) are kept apart, since the same id may pass both ways
+ * (route.c reads them by the same kinds). Recorded once: a later message
+ * naming the same documentId (another supplier's, by mistake or not) never
+ * re-points it. */
 static void record_documents(okegw_call *c) {
   const okegw_connector *holder = c->records.documents;
   const char *ids[64];
   size_t n = 0;
   collect_documents(c->body, ids, &n, sizeof ids / sizeof ids[0]);
-  if (n)
-    okegw_store_put(c->g->store,
-                    holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", ids, n,
-                    holder->conf->name, NULL, NULL);
+  char *what = n ? okegw_asprintf("%s %s from connector '%s'",
+                                  okegw_interaction_name(c->interaction), c->id, holder->conf->name)
+                 : NULL;
+  if (what &&
+      okegw_store_claim(
+          c->g->store, holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", ids,
+          n, holder->conf->name, c->target->conf->name, on_documents_claimed, what) < 0)
+    free(what);
 }
 
 static void on_owned(void *ud, const okegw_route *r) {

@@ -282,7 +282,9 @@ static void on_document(void *ud, const okegw_route *r) {
         c, 404, NULL, "document %s was not referenced by any message through this gateway", c->id);
   else if (r->rc != OKEGW_STORE_OK)
     okegw_answer_store_failed(c);
-  else
+  else if (okegw_authorise_owner(
+               c, r, "document %s was not referenced by any message through this gateway", c->id) ==
+           0)
     okegw_route_to_named(c, r->connector);
 }
 

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Trust between school systems: two planning systems (TPL) share one supplier (TA) and each
+sees, changes and gets back only its own exams; a supplier cannot re-point another supplier's
+document; a store that loses its file or its disk space never acknowledges into nothing, and
+what a delivery opened is not lost when its end cannot be written at first."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from okegwtest import (check, check_2xx, check_problem, conf, main,  # noqa: E402
+                       make_association, make_components, make_offering, ooapi_connector,
+                       time_scale)
+
+TOKENS = {"alpha": "alpha-calls-okegw-0001", "beta": "beta-calls-okegw-00002",
+          "north": "north-tpl-calls-okegw-3", "south": "south-tpl-calls-okegw-4"}
+
+
+def auth(name):
+    return {"Authorization": "Bearer " + TOKENS[name]}
+
+
+def tpl_connector(peer, name):
+    return {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": peer.base_url,
+            "inbound_token": TOKENS[name]}
+
+
+def setup(t, **gateway):
+    a = t.peer(make_components(3), name="alpha")
+    b = t.peer(make_components(2, name_fmt="Beta {i:02d}"), name="beta")
+    north = t.peer([], name="north")
+    south = t.peer([], name="south")
+    g = t.gateway(conf([("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"])),
+                        ("beta", ooapi_connector(b, inbound_token=TOKENS["beta"])),
+                        ("north", tpl_connector(north, "north")),
+                        ("south", tpl_connector(south, "south"))], **gateway))
+    check(g.request("GET", "/ooapi/components?componentType=test",
+                    headers=auth("north")).status == 200, "catalogue")
+    return g, a, b, north, south
+
+
+def plan(g, ta, who, planner, offering_id=None, association_id=None):
+    """`who` plans a zitting with one deelname at `ta`; its peer `planner` knows them (so it
+    takes results and reports for them)."""
+    o = make_offering(ta.catalogue[0]["componentId"], offering_id)
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth(who)),
+              "PUT offering by %s" % who)
+    s = make_association(o["offeringId"], association_id=association_id)
+    check_2xx(g.request("PUT", "/ooapi/associations/" + s["associationId"], s, headers=auth(who)),
+              "PUT association by %s" % who)
+    know(planner, o, s)
+    return o, s
+
+
+def know(planner, o, s):
+    planner.offerings[o["offeringId"]] = {"offeringId": o["offeringId"]}
+    planner.associations[s["associationId"]] = {"associationId": s["associationId"]}
+
+
+RESULT = {"associationType": "componentOfferingAssociation",
+          "result": {"state": "completed", "resultDate": "2026-06-16", "weight": 100, "score": "7.5",
+                     "pass": "passed",
+                     "consumers": [{"consumerKey": "nl-test-admin", "attendance": "present"}]}}
+
+
+def result_with_document(doc_id):
+    r = json.loads(json.dumps(RESULT))
+    r["result"]["consumers"][0]["documents"] = [
+        {"documentId": doc_id, "documentType": "other", "documentName": "verslag.pdf"}]
+    return r
+
+
+def test_second_planning_system_sees_nothing_of_the_first(t):
+    g, a, _, north, south = setup(t)
+    o, s = plan(g, a, "north", north)
+    oid, aid = o["offeringId"], s["associationId"]
+    for method, path in (("GET", "/ooapi/offerings/" + oid),
+                         ("GET", "/ooapi/offerings/%s/associations" % oid),
+                         ("GET", "/ooapi/associations/" + aid),
+                         ("GET", "/ooapi/associations/%s/url" % aid)):
+        r = g.request(method, path, headers=auth("south"))
+        check_problem(r, 404, "south %s %s" % (method, path))
+        r = g.request(method, path, headers=auth("north"))
+        check(r.status == 200, "north %s %s: %s" % (method, path, r.short()))
+    cancel = {"offeringType": "component",
+              "consumers": [{"consumerKey": "nl-test-admin", "offeringState": "canceled"}]}
+    check_problem(g.request("PATCH", "/ooapi/offerings/" + oid, cancel, headers=auth("south")),
+                  404, "south cancels north's zitting")
+    check_problem(g.request("PATCH", "/ooapi/associations/" + aid,
+                            {"associationType": "componentOfferingAssociation",
+                             "state": "canceled"}, headers=auth("south")),
+                  404, "south cancels north's deelname")
+    # taking the ids over is a conflict, and nothing reaches the supplier
+    mark = a.mark()
+    r = g.request("PUT", "/ooapi/offerings/" + oid, o, headers=auth("south"))
+    check_problem(r, 409, "south PUTs north's zitting id")
+    r = g.request("PUT", "/ooapi/associations/" + aid, s, headers=auth("south"))
+    check(r.status in (404, 409), "south PUTs a deelname under north's zitting: %s" % r.short())
+    check(a.non_catalogue(since=mark) == [], "the supplier got south's attempts: %r"
+          % a.non_catalogue(since=mark))
+    # the result still goes to north only
+    r = g.request("PATCH", "/ooapi/associations/" + aid, RESULT, headers=auth("alpha"))
+    check(r.status == 200, "flow-3 result: %s" % r.short())
+    check(len(north.find("PATCH", "/associations/" + aid)) == 1, "north got no result")
+    check(south.find("PATCH") == [], "south got a result of north's candidate")
+
+
+def test_results_follow_the_planner_after_cancel_and_new_put(t):
+    g, a, _, north, south = setup(t)
+    o, s = plan(g, a, "north", north)
+    oid, aid = o["offeringId"], s["associationId"]
+    cancel = {"offeringType": "component",
+              "consumers": [{"consumerKey": "nl-test-admin", "offeringState": "canceled"}]}
+    check_2xx(g.request("PATCH", "/ooapi/offerings/" + oid, cancel, headers=auth("north")),
+              "north cancels")
+    check_problem(g.request("PUT", "/ooapi/offerings/" + oid, o, headers=auth("south")), 409,
+                  "south takes the canceled zitting over")
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + oid, o, headers=auth("north")),
+              "north plans it again")
+    report = {"offeringType": "component",
+              "consumers": [{"consumerKey": "nl-test-admin", "irregularities": "geen"}]}
+    check(g.request("PATCH", "/ooapi/offerings/" + oid, report, headers=auth("alpha")).status
+          == 200, "flow-4 report")
+    check(g.request("PATCH", "/ooapi/associations/" + aid, RESULT,
+                    headers=auth("alpha")).status == 200, "flow-3 result")
+    check(len(north.find("PATCH", "/offerings/" + oid)) == 1, "north got no report")
+    check(len(north.find("PATCH", "/associations/" + aid)) == 1, "north got no result")
+    check(south.find("PATCH") == [], "south got north's traffic: %r" % south.find("PATCH"))
+
+
+def test_documents_stay_with_the_supplier_that_referenced_them(t):
+    g, a, b, north, south = setup(t)
+    _, sa = plan(g, a, "north", north)
+    o = make_offering(b.catalogue[0]["componentId"])
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("south")),
+              "south plans at beta")
+    sb = make_association(o["offeringId"])
+    check_2xx(g.request("PUT", "/ooapi/associations/" + sb["associationId"], sb,
+                        headers=auth("south")), "south's deelname at beta")
+    know(south, o, sb)
+    doc = "1f0e2d3c-4b5a-4697-8877-66554433aa01"
+    a.documents[doc] = b"alpha's report"
+    b.documents[doc] = b"beta's forgery"
+    check(g.request("PATCH", "/ooapi/associations/" + sa["associationId"], result_with_document(doc),
+                    headers=auth("alpha")).status == 200, "alpha's result with a document")
+    check(g.request("PATCH", "/ooapi/associations/" + sb["associationId"], result_with_document(doc),
+                    headers=auth("beta")).status == 200, "beta's result naming alpha's document")
+    r = g.request("GET", "/ooapi/documents/" + doc, headers=auth("north"))
+    check(r.status == 200 and r.body == b"alpha's report", "north's document: %s" % r.short())
+    check(b.find("GET", "/documents/" + doc) == [], "the document was fetched from beta")
+    check_problem(g.request("GET", "/ooapi/documents/" + doc, headers=auth("south")), 404,
+                  "south fetches the document north's result carried")
+    rec = g.wait_log(lambda x: "referenced first" in x.get("msg", ""))
+    check(rec is not None, "no warning about the re-used documentId")
+
+
+def test_a_refused_result_records_no_document(t):
+    g, a, _, north, _ = setup(t)
+    _, s = plan(g, a, "north", north)
+    doc = "1f0e2d3c-4b5a-4697-8877-66554433aa02"
+    bad = result_with_document(doc)
+    del bad["result"]["weight"]  # breaks the profile
+    check_problem(g.request("PATCH", "/ooapi/associations/" + s["associationId"], bad,
+                            headers=auth("alpha")), 400, "invalid result")
+    check_problem(g.request("GET", "/ooapi/documents/" + doc, headers=auth("north")), 404,
+                  "a refused message opened a document route")
+
+
+def test_store_file_deleted_while_pushes_arrive(t):
+    g, a, _, north, _ = setup(t)
+    o, s = plan(g, a, "north", north)
+    db = os.path.join(g.workdir, "okegw.db")
+    acked = []
+    for i in range(3):
+        r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], RESULT,
+                      headers=auth("alpha"))
+        check(r.status == 200, "result %d: %s" % (i, r.short()))
+        acked.append(r)
+    os.unlink(db)
+    refused = 0
+    for i in range(5):
+        r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], RESULT,
+                      headers=auth("alpha"))
+        if r.status == 503:
+            refused += 1
+            check(r.header("Retry-After") is not None, "503 without Retry-After: %r" % r)
+        else:
+            check(r.status == 200, "a push after the delete: %s" % r.short())
+            acked.append(r)
+    check(refused >= 4, "pushes were acknowledged into a deleted store (%d refused)" % refused)
+    h = g.request("GET", "/healthz")
+    check(h.status == 503 and h.json()["store"] == "failing", "/healthz: %s" % h.short())
+    check(g.request("GET", "/readyz").status == 503, "/readyz still ready")
+    check(g.wait_log(lambda x: x.get("level") == "error" and "deleted or replaced"
+                     in x.get("msg", "")) is not None, "no error line about the store file")
+    got = len(north.find("PATCH", "/associations/" + s["associationId"]))
+    check(got >= len(acked), "acknowledged %d, north got %d" % (len(acked), got))
+    # a restart makes a new store; what was acknowledged was delivered already
+    g.restart()
+    check(g.request("GET", "/healthz").status == 200, "healthy after the restart")
+
+
+def _mount_tmpfs(path, size):
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    os.makedirs(path, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
+                          capture_output=True).returncode == 0
+
+
+def _fill(path):
+    """Writes a file until the file system is full; returns its name."""
+    name = os.path.join(path, "filler")
+    with open(name, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return name
+
+
+def test_disk_full_while_a_deelname_delivery_ends(t):
+    disk = os.path.join(t.workdir, "disk")
+    if not _mount_tmpfs(disk, "4m"):
+        print("# skip: needs root to mount a small tmpfs for a full disk")
+        return
+    try:
+        a = t.peer(make_components(1), name="alpha")
+        north = t.peer([], name="north")
+        g = t.gateway(conf([("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"])),
+                            ("north", tpl_connector(north, "north"))],
+                           store=os.path.join(disk, "okegw.db")))
+        check(g.request("GET", "/ooapi/components?componentType=test",
+                        headers=auth("north")).status == 200, "catalogue")
+        o = make_offering(a.catalogue[0]["componentId"])
+        check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("north")),
+                  "PUT offering")
+        s = make_association(o["offeringId"])
+        # the supplier answers late: the push is durable, then the disk fills up, then the
+        # supplier's 200 arrives and its end (with the return route) cannot be written
+        a.delay = 1.0 * time_scale()
+        import threading
+        answers = []
+        th = threading.Thread(target=lambda: answers.append(g.request(
+            "PUT", "/ooapi/associations/" + s["associationId"], s, headers=auth("north"),
+            timeout=30)))
+        th.start()
+        deadline = time.time() + 10 * time_scale()
+        while not a.find("PUT", "/associations/" + s["associationId"]) and time.time() < deadline:
+            time.sleep(0.02)
+        filler = _fill(disk)
+        th.join()
+        a.delay = 0
+        check(answers and answers[0].status in (200, 201, 202), "deelname PUT: %r" % answers)
+        know(north, o, s)
+        stalled = g.wait_log(lambda x: "could not record that delivery" in x.get("msg", ""),
+                             timeout=5 * time_scale())
+        os.unlink(filler)
+        check(stalled is not None, "the end was written although the disk was full")
+        deadline = time.time() + 10 * time_scale()
+        while time.time() < deadline:
+            r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], RESULT,
+                          headers=auth("alpha"))
+            if r.status == 200:
+                break
+            time.sleep(0.2)
+        check(r.status == 200, "the TA's result after space came back: %s" % r.short())
+        check(len(north.find("PATCH", "/associations/" + s["associationId"])) == 1,
+              "north got no result")
+        g.stop()
+    finally:
+        subprocess.run(["umount", "-l", disk], capture_output=True)
+
+
+if __name__ == "__main__":
+    main(globals())
