@@ -46,11 +46,16 @@ struct okegw_conn {
   uint64_t body_start;       /* loop time its headers were complete */
   size_t body_seen;          /* body bytes received since */
   llhttp_t parser;
-  okegw_req *cur;      /* request being parsed */
-  okegw_req *busy;     /* request handed to the handler, not answered yet */
-  size_t header_bytes; /* of the request being parsed */
-  int last_was_value;  /* header callbacks: field/value alternation */
-  int err_status;      /* status to answer when the parser stops with an error */
+  okegw_req *cur;         /* request being parsed */
+  okegw_req *busy;        /* request handed to the handler, not answered yet */
+  size_t header_bytes;    /* of the request being parsed */
+  int last_was_value;     /* header callbacks: field/value alternation */
+  int err_status;         /* status to answer when the parser stops with an error */
+  const char *err_detail; /* and why, when it is not llhttp's reason */
+  int dechunk;            /* state of the chunked body being read (DC_*), 0 when none */
+  uint64_t chunk_left;    /* the chunk size being read, then its bytes still to come */
+  int chunk_digits;
+  size_t chunk_meta; /* chunk extension and trailer bytes, held to max_header_bytes */
   int closing;
   int handles_open; /* tcp + idle timer */
   int keep_alive;
@@ -152,6 +157,23 @@ static int append_str(char **dst, const char *at, size_t len) {
   *dst = p;
   return 0;
 }
+
+/* States of okegw's own chunked-body reader (dechunk_feed). */
+enum {
+  DC_SIZE = 1, /* chunk-size: hex digits */
+  DC_EXT,      /* after the size: extensions up to CR */
+  DC_EXT_Q,    /* in a quoted-string */
+  DC_EXT_QP,   /* after a backslash in it */
+  DC_SIZE_LF,
+  DC_DATA,
+  DC_DATA_CR,
+  DC_DATA_LF,
+  DC_TRAILER, /* at the start of a trailer line, or of the final CRLF */
+  DC_TRAILER_LINE,
+  DC_TRAILER_LF,
+  DC_END_LF,
+  DC_DONE
+};
 
 /* ---- llhttp callbacks -------------------------------------------------- */
 
@@ -263,18 +285,26 @@ static int on_headers_complete(llhttp_t *p) {
     if (!data || conn_write(c, data, sizeof cont - 1, -1) < 0)
       return fail(c, 503);
   }
+  if (p->flags & F_CHUNKED) {
+    /* llhttp skips the body (1) and okegw reads it (dechunk_feed). */
+    c->dechunk = DC_SIZE;
+    c->chunk_left = 0;
+    c->chunk_digits = 0;
+    c->chunk_meta = 0;
+    return 1;
+  }
   return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  okegw_conn *c = conn_of(p);
+/* 0, or the status to answer (413, 503). */
+static int body_append(okegw_conn *c, const char *at, size_t len) {
   okegw_req *r = c->cur;
   if (r->body_len + len > c->srv->opts.max_body_bytes)
-    return fail(c, 413);
+    return 413;
   c->body_seen += len;
   char *b = realloc(r->body, r->body_len + len + 1);
   if (!b)
-    return fail(c, 503);
+    return 503;
   memcpy(b + r->body_len, at, len);
   r->body = b;
   r->body_len += len;
@@ -282,20 +312,153 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  int status = body_append(c, at, len);
+  return status ? fail(c, status) : 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   okegw_conn *c = conn_of(p);
-  okegw_req *r = c->cur;
-  c->cur = NULL;
-  c->busy = r;
-  c->header_bytes = 0;
   c->keep_alive = llhttp_should_keep_alive(p);
-  okegw_uuid4(r->request_id);
-  c->in_body = 0;
-  c->srv->in_flight++;
-  uv_timer_stop(&c->idle);
-  wait_leave(c); /* with the handler: never closed for a newcomer */
-  /* Stop here: pipelined requests wait until this one is answered. */
+  /* Stop here: a chunked body is read next (dechunk), and pipelined
+   * requests wait until this one is answered. */
   return HPE_PAUSED;
+}
+
+/* ---- chunked bodies ----------------------------------------------------- */
+
+/* llhttp 8 refuses some chunk extensions RFC 9112 allows (a quoted-pair in a
+ * quoted value, a second extension after an unquoted value), and extensions
+ * mean nothing to okegw: it reads chunked bodies itself, checks the syntax
+ * of extensions and trailers and drops them. */
+
+static int tchar(unsigned char ch) {
+  return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static int hexval(unsigned char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  ch |= 0x20;
+  return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static long dechunk_fail(okegw_conn *c, int status, const char *detail) {
+  c->err_status = status;
+  c->err_detail = detail;
+  return -1;
+}
+
+/* Reads what it can of the chunked body; returns the bytes used (all of them
+ * unless the body ends inside data), or -1 with err_status set. */
+static long dechunk_feed(okegw_conn *c, const char *data, size_t len) {
+  size_t i = 0;
+  size_t max_meta = c->srv->opts.max_header_bytes;
+  while (i < len && c->dechunk != DC_DONE) {
+    unsigned char ch = (unsigned char)data[i];
+    switch (c->dechunk) {
+    case DC_SIZE: {
+      int v = hexval(ch);
+      if (v >= 0) {
+        c->chunk_left = c->chunk_left * 16 + (uint64_t)v;
+        if (++c->chunk_digits > 16 || c->chunk_left > c->srv->opts.max_body_bytes)
+          return dechunk_fail(c, 413, "request body exceeds max_body_bytes");
+      } else if (c->chunk_digits && (ch == ';' || ch == ' ' || ch == '\t')) {
+        c->dechunk = DC_EXT;
+      } else if (c->chunk_digits && ch == '\r') {
+        c->dechunk = DC_SIZE_LF;
+      } else {
+        return dechunk_fail(c, 400, "invalid chunk size");
+      }
+      i++;
+      continue;
+    }
+    case DC_EXT:
+    case DC_EXT_Q:
+    case DC_EXT_QP:
+      if (++c->chunk_meta > max_meta)
+        return dechunk_fail(c, 431, "chunk extensions exceed max_header_bytes");
+      if (c->dechunk == DC_EXT) {
+        if (ch == '\r')
+          c->dechunk = DC_SIZE_LF;
+        else if (ch == '"')
+          c->dechunk = DC_EXT_Q;
+        else if (!tchar(ch) && !strchr(";= \t", ch))
+          return dechunk_fail(c, 400, "invalid character in a chunk extension");
+      } else if (c->dechunk == DC_EXT_Q) {
+        if (ch == '"')
+          c->dechunk = DC_EXT;
+        else if (ch == '\\')
+          c->dechunk = DC_EXT_QP;
+        else if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
+          return dechunk_fail(c, 400, "invalid character in a quoted chunk extension");
+      } else {
+        if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
+          return dechunk_fail(c, 400, "invalid character in a quoted chunk extension");
+        c->dechunk = DC_EXT_Q;
+      }
+      i++;
+      continue;
+    case DC_SIZE_LF:
+      if (ch != '\n')
+        return dechunk_fail(c, 400, "chunk size line not ended by CRLF");
+      c->dechunk = c->chunk_left ? DC_DATA : DC_TRAILER;
+      i++;
+      continue;
+    case DC_DATA: {
+      size_t n = len - i;
+      if (n > c->chunk_left)
+        n = (size_t)c->chunk_left;
+      int status = body_append(c, data + i, n);
+      if (status)
+        return dechunk_fail(c, status,
+                            status == 413 ? "request body exceeds max_body_bytes"
+                                          : "out of memory while reading the request");
+      c->chunk_left -= n;
+      if (!c->chunk_left)
+        c->dechunk = DC_DATA_CR;
+      i += n;
+      continue;
+    }
+    case DC_DATA_CR:
+    case DC_DATA_LF:
+      if (ch != (c->dechunk == DC_DATA_CR ? '\r' : '\n'))
+        return dechunk_fail(c, 400, "chunk data not followed by CRLF");
+      if (c->dechunk == DC_DATA_LF) {
+        c->dechunk = DC_SIZE;
+        c->chunk_digits = 0;
+      } else {
+        c->dechunk = DC_DATA_LF;
+      }
+      i++;
+      continue;
+    case DC_TRAILER:
+    case DC_TRAILER_LINE:
+      if (c->dechunk == DC_TRAILER && ch == '\r') {
+        c->dechunk = DC_END_LF;
+      } else if (ch == '\r') {
+        c->dechunk = DC_TRAILER_LF;
+      } else if (ch != '\t' && (ch < 0x20 || ch == 0x7f)) {
+        return dechunk_fail(c, 400, "invalid character in a trailer field");
+      } else {
+        if (++c->chunk_meta > max_meta)
+          return dechunk_fail(c, 431, "trailer fields exceed max_header_bytes");
+        c->dechunk = DC_TRAILER_LINE;
+      }
+      i++;
+      continue;
+    case DC_TRAILER_LF:
+    case DC_END_LF:
+      if (ch != '\n')
+        return dechunk_fail(c, 400, "trailer line not ended by CRLF");
+      c->dechunk = c->dechunk == DC_END_LF ? DC_DONE : DC_TRAILER;
+      i++;
+      continue;
+    }
+  }
+  return (long)i;
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -527,26 +690,53 @@ static void conn_error(okegw_conn *c, int status, const char *detail) {
 
 /* ---- reading and parsing ----------------------------------------------- */
 
+/* The request is complete: to the handler, keeping what follows it. */
+static void request_ready(okegw_conn *c, const char *rest, size_t rest_len) {
+  okegw_req *r = c->cur;
+  c->cur = NULL;
+  c->busy = r;
+  c->header_bytes = 0;
+  c->dechunk = 0;
+  c->in_body = 0;
+  okegw_uuid4(r->request_id);
+  c->srv->in_flight++;
+  uv_timer_stop(&c->idle);
+  wait_leave(c); /* with the handler: never closed for a newcomer */
+  if (rest_len) {
+    c->pending = okegw_strndup(rest, rest_len);
+    c->pending_len = c->pending ? rest_len : 0;
+  }
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->srv->opts.handler(r, c->srv->opts.ud);
+}
+
 static void conn_parse(okegw_conn *c, const char *data, size_t len) {
-  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-  if (err == HPE_OK)
-    return;
-  if (err == HPE_PAUSED) {
-    /* A complete request went to the handler; keep what follows it. */
+  llhttp_errno_t err = HPE_PAUSED;
+  size_t used = 0;
+  if (!c->dechunk) {
+    err = llhttp_execute(&c->parser, data, len);
+    if (err == HPE_OK)
+      return;
     const char *pos = llhttp_get_error_pos(&c->parser);
-    size_t used = pos ? (size_t)(pos - data) : len;
-    if (used < len) {
-      c->pending = okegw_strndup(data + used, len - used);
-      c->pending_len = c->pending ? len - used : 0;
-    }
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    okegw_req *r = c->busy;
-    c->srv->opts.handler(r, c->srv->opts.ud);
+    used = err == HPE_PAUSED && pos ? (size_t)(pos - data) : len;
+  }
+  if (err == HPE_PAUSED && c->dechunk) {
+    long n = dechunk_feed(c, data + used, len - used);
+    if (n < 0)
+      err = HPE_USER;
+    else if (c->dechunk != DC_DONE)
+      return; /* the rest of the body comes with later reads */
+    else
+      used += (size_t)n;
+  }
+  if (err == HPE_PAUSED) {
+    request_ready(c, data + used, len - used);
     return;
   }
   int status = c->err_status ? c->err_status : 400;
-  const char *detail;
-  switch (status) {
+  const char *detail = c->err_detail;
+  switch (detail ? 0 : status) {
+  case 0: break;
   case 431: detail = "request header fields exceed max_header_bytes"; break;
   case 413: detail = "request body exceeds max_body_bytes"; break;
   case 503: detail = "out of memory while reading the request"; break;

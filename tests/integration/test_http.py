@@ -311,26 +311,49 @@ def test_head_of_a_streamed_document(t):
 
 
 def test_quoted_chunk_extension_accepted(t):
-    """Chunk extensions are ignored, a quoted value with ';' in it too; a broken chunk still 400."""
+    """Chunk extensions and trailers are read and dropped, whatever RFC 9112 allows in them (a
+    quoted value with ';' or an escaped quote in it, several extensions, values or not); broken
+    framing still gets 400."""
     g, peer = setup(t)
     r = g.request("GET", "/ooapi/components?componentType=test")
     check(r.status == 200, "flow 0: %s" % r.short())
-    o = make_offering(peer.catalogue[0]["componentId"])
-    data = json.dumps(o).encode()
-    head = ("PUT /ooapi/offerings/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n" % o["offeringId"]).encode()
-    body = (b"%x;name=\"a;b\"\r\n%s\r\n" % (5, data[:5]) + b"%x;bare;plain=v\r\n%s\r\n"
-            % (len(data) - 5, data[5:]) + b"0;last=\"x y\"\r\n\r\n")
-    with RawConn(g.port) as c:
-        c.send(head + body)
-        r = c.read_response()
-        check_2xx(r, "PUT with quoted chunk extensions")
-    got = peer.find("PUT", "/offerings/" + o["offeringId"])
-    check(got and got[0].json == o, "the supplier did not get the offering intact")
-    for bad in (b"zz\r\nhello\r\n0\r\n\r\n", b"5;name=\"a\r\nhello\r\n0\r\n\r\n"):
+
+    def head(oid):
+        return ("PUT /ooapi/offerings/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n" % oid).encode()
+
+    exts = [b';name="a;b"', b';a=1;b=2', b';q="say \\"hi\\" \\\\ ok"', b';bare;x=y ; z = "w"',
+            b'', b';A-b.c=~tok!']
+    for split in (False, True):
+        o = make_offering(peer.catalogue[0]["componentId"])
+        data = json.dumps(o).encode()
+        step = -(-len(data) // len(exts))
+        body = b"".join(b"%x%s\r\n%s\r\n" % (len(data[i:i + step]), exts[k], data[i:i + step])
+                        for k, i in enumerate(range(0, len(data), step)))
+        body += b'0;last="x y"\r\nX-Trailer: fine\r\n\r\n'
+        msg = head(o["offeringId"]) + body + RawConn.build("GET", "/ooapi/")
         with RawConn(g.port) as c:
-            r = c.send_until_answered(head.replace(o["offeringId"].encode(), new_id().encode()), [bad])
-            check_problem(r, 400, "chunk %r" % bad)
+            if split:  # byte by byte: the reader keeps its place between reads
+                for i in range(len(msg)):
+                    c.send(msg[i:i + 1])
+                    if i % 4 == 0:
+                        time.sleep(0.001)
+            else:
+                c.send(msg)
+            r = c.read_response()
+            check_2xx(r, "PUT with chunk extensions %s" % ("byte by byte" if split else "at once"))
+            r = c.read_response()
+            check(r.status == 200, "the request pipelined after the chunked body: %s" % r.short())
+        got = peer.find("PUT", "/offerings/" + o["offeringId"])
+        check(got and got[0].json == o, "the supplier did not get the offering intact")
+    for bad in (b"zz\r\nhello\r\n0\r\n\r\n", b"5;name=\"a\r\nhello\r\n0\r\n\r\n",
+                b"5;a\x01b\r\nhello\r\n0\r\n\r\n", b"5\nhello\r\n0\r\n\r\n", b"5\r\nhelloXX\r\n0\r\n\r\n",
+                b";x\r\nhello\r\n0\r\n\r\n", b"5;a=(b)\r\nhello\r\n0\r\n\r\n",
+                b"5\r\nhello\r\n0\r\nX: \x00\r\n\r\n"):
+        with RawConn(g.port) as c:
+            r = c.send_until_answered(head(new_id()), [bad])
+            check_problem(r, 400, "chunked body %r" % bad)
+    check(len(peer.find("PUT")) == 2, "a broken chunked body reached the supplier")
 
 
 def slow_send(c, data, pieces, pause, until):
@@ -386,6 +409,16 @@ def test_slow_body_408_and_steady_body_accepted(t):
         check(c.readable(2.0 * time_scale()), "no answer to a body trickling for %.1f s" % took)
         r = c.read_response()
         check_problem(r, 408, "a body at 200 bytes/s (minimum 1024)")
+        check(1.0 <= took <= 4.0 * time_scale(), "the 408 came after %.1f s, want about 1.3" % took)
+    # the same with a chunked body (okegw reads those itself)
+    with RawConn(g.port) as c:
+        c.send(head.replace(b"Content-Length: %d" % len(data), b"Transfer-Encoding: chunked"))
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + 100]), data[i:i + 100])
+                           for i in range(0, len(data), 100)) + b"0\r\n\r\n"
+        took = slow_send(c, chunked, len(chunked) // 20, 0.1, time.monotonic() + 8.0 * time_scale())
+        check(c.readable(2.0 * time_scale()), "no answer to a chunked body trickling for %.1f s" % took)
+        r = c.read_response()
+        check_problem(r, 408, "a chunked body at 200 bytes/s (minimum 1024)")
         check(1.0 <= took <= 4.0 * time_scale(), "the 408 came after %.1f s, want about 1.3" % took)
     check(not peer.find("PUT"), "the slow body reached the supplier")
     # about 4 KiB a second for about 1.6 s: longer than the grace, but above the rate
