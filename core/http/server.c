@@ -161,7 +161,8 @@ static int append_str(char **dst, const char *at, size_t len) {
 /* States of okegw's own chunked-body reader (dechunk_feed). */
 enum {
   DC_SIZE = 1, /* chunk-size: hex digits */
-  DC_EXT,      /* after the size: extensions up to CR */
+  DC_BWS,      /* blanks after the size: a ';' must follow */
+  DC_EXT,      /* in the extensions, up to CR */
   DC_EXT_Q,    /* in a quoted-string */
   DC_EXT_QP,   /* after a backslash in it */
   DC_SIZE_LF,
@@ -362,11 +363,15 @@ static long dechunk_feed(okegw_conn *c, const char *data, size_t len) {
     case DC_SIZE: {
       int v = hexval(ch);
       if (v >= 0) {
+        /* kept at most max_body_bytes, so it cannot overflow */
         c->chunk_left = c->chunk_left * 16 + (uint64_t)v;
-        if (++c->chunk_digits > 16 || c->chunk_left > c->srv->opts.max_body_bytes)
+        c->chunk_digits++;
+        if (c->chunk_left > c->srv->opts.max_body_bytes)
           return dechunk_fail(c, 413, "request body exceeds max_body_bytes");
-      } else if (c->chunk_digits && (ch == ';' || ch == ' ' || ch == '\t')) {
+      } else if (c->chunk_digits && ch == ';') {
         c->dechunk = DC_EXT;
+      } else if (c->chunk_digits && (ch == ' ' || ch == '\t')) {
+        c->dechunk = DC_BWS;
       } else if (c->chunk_digits && ch == '\r') {
         c->dechunk = DC_SIZE_LF;
       } else {
@@ -375,12 +380,19 @@ static long dechunk_feed(okegw_conn *c, const char *data, size_t len) {
       i++;
       continue;
     }
+    case DC_BWS:
     case DC_EXT:
     case DC_EXT_Q:
     case DC_EXT_QP:
       if (++c->chunk_meta > max_meta)
         return dechunk_fail(c, 431, "chunk extensions exceed max_header_bytes");
-      if (c->dechunk == DC_EXT) {
+      if (c->dechunk == DC_BWS) {
+        /* "5 6" must not pass for a chunk of 5 */
+        if (ch == ';')
+          c->dechunk = DC_EXT;
+        else if (ch != ' ' && ch != '\t')
+          return dechunk_fail(c, 400, "invalid chunk size");
+      } else if (c->dechunk == DC_EXT) {
         if (ch == '\r')
           c->dechunk = DC_SIZE_LF;
         else if (ch == '"')

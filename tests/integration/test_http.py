@@ -322,7 +322,7 @@ def test_quoted_chunk_extension_accepted(t):
         return ("PUT /ooapi/offerings/%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n" % oid).encode()
 
-    exts = [b';name="a;b"', b';a=1;b=2', b';q="say \\"hi\\" \\\\ ok"', b';bare;x=y ; z = "w"',
+    exts = [b';name="a;b"', b' ; a=1;b=2', b';q="say \\"hi\\" \\\\ ok"', b';bare;x=y ; z = "w"',
             b'', b';A-b.c=~tok!']
     for split in (False, True):
         o = make_offering(peer.catalogue[0]["componentId"])
@@ -349,10 +349,15 @@ def test_quoted_chunk_extension_accepted(t):
     for bad in (b"zz\r\nhello\r\n0\r\n\r\n", b"5;name=\"a\r\nhello\r\n0\r\n\r\n",
                 b"5;a\x01b\r\nhello\r\n0\r\n\r\n", b"5\nhello\r\n0\r\n\r\n", b"5\r\nhelloXX\r\n0\r\n\r\n",
                 b";x\r\nhello\r\n0\r\n\r\n", b"5;a=(b)\r\nhello\r\n0\r\n\r\n",
+                b"5 6\r\nhello\r\n0\r\n\r\n", b"5 \r\nhello\r\n0\r\n\r\n",
                 b"5\r\nhello\r\n0\r\nX: \x00\r\n\r\n"):
         with RawConn(g.port) as c:
             r = c.send_until_answered(head(new_id()), [bad])
             check_problem(r, 400, "chunked body %r" % bad)
+    with RawConn(g.port) as c:  # both framings at once stays refused (request smuggling)
+        both = head(new_id()).replace(b"Transfer-Encoding", b"Content-Length: 5\r\nTransfer-Encoding")
+        r = c.send_until_answered(both, [b"5\r\nhello\r\n0\r\n\r\n"])
+        check_problem(r, 400, "Content-Length and Transfer-Encoding: chunked together")
     check(len(peer.find("PUT")) == 2, "a broken chunked body reached the supplier")
 
 
