@@ -395,6 +395,27 @@ def test_header_deadline_408(t):
     check(r.status == 200, "GET /ooapi/ afterwards: %s" % r.short())
 
 
+def test_idle_keep_alive_closed_silently(t):
+    """idle_timeout_ms covers a connection with no request begun: it is closed without an answer;
+    once a request has begun, header_timeout_ms applies instead."""
+    peer = t.peer(make_components(1), name="ta")
+    g = t.gateway(conf([("ta", ooapi_connector(peer))], idle_timeout_ms=500, header_timeout_ms=1500))
+    with RawConn(g.port) as c:
+        check(c.request("GET", "/ooapi/").status == 200, "GET /ooapi/")
+        t0 = time.monotonic()
+        check(c.closed_by_peer(3.0 * time_scale()), "an idle keep-alive connection was not closed")
+        took = time.monotonic() - t0
+        check(c.buf == b"", "okegw answered an idle connection: %r" % c.buf[:200])
+        check(0.3 <= took <= 2.0 * time_scale(), "closed after %.1f s idle, want about 0.5" % took)
+    with RawConn(g.port) as c:  # a request begun within the idle time: its header deadline counts
+        time.sleep(0.3)
+        req = RawConn.build("GET", "/ooapi/", headers={"X-Pad": "p" * 400})
+        took = slow_send(c, req, len(req), 0.1, time.monotonic() + 6.0 * time_scale())
+        check(took >= 1.2, "cut off after %.1f s of a begun request, before header_timeout_ms" % took)
+        r = c.read_response()
+        p = check_problem(r, 408, "headers trickling past header_timeout_ms")
+        check("header_timeout_ms" in p.get("detail", ""), "408 detail: %r" % p)
+
 def test_slow_body_408_and_steady_body_accepted(t):
     """A body below body_min_rate_bytes per second (after the grace of header_timeout_ms) gets
     408; one that takes longer than the grace but keeps up the rate is accepted."""
