@@ -439,8 +439,24 @@ static const okegw_conf_key keys[] = {
      .min = 100,
      .max = 86400000L,
      .def = "30000",
-     .help = "an idle keep-alive connection is closed; a request still incomplete after this gets "
-             "408"},
+     .help = "a keep-alive connection with no request begun is closed after this long"},
+    {.name = "header_timeout_ms",
+     GW(header_timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 100,
+     .max = 3600000L,
+     .def = "10000",
+     .help = "a request line and its headers must have arrived this long after their first byte, "
+             "however slowly they trickle in; then 408. Also the grace a body gets before "
+             "`body_min_rate_bytes` counts"},
+    {.name = "body_min_rate_bytes",
+     GW(body_min_rate_bytes),
+     .type = OKEGW_CT_BYTES,
+     .min = 1,
+     .max = 1L << 30,
+     .def = "1024",
+     .help = "per second: a request body must arrive at least this fast on average (after the "
+             "grace of `header_timeout_ms`); a slower one gets 408"},
     {.name = "request_timeout_ms",
      GW(request_timeout_ms),
      .type = OKEGW_CT_MS,
@@ -455,7 +471,9 @@ static const okegw_conf_key keys[] = {
      .min = 1,
      .max = 100000,
      .def = "1024",
-     .help = "open client connections; more are answered 503 and closed"},
+     .help = "open client connections; a new one past this takes the place of the connection "
+             "that has waited longest on its client (idle, or slowest with its request: that one "
+             "gets 503); when every connection is busy with a request, the new one gets 503"},
     {.name = "catalogue_max_pages",
      GW(catalogue_max_pages),
      .type = OKEGW_CT_INT,

@@ -82,6 +82,8 @@ typedef struct okegw_conf {
   size_t max_body_bytes;
   size_t max_document_bytes;
   long idle_timeout_ms;
+  long header_timeout_ms;     /* first byte of a request to the end of its headers */
+  size_t body_min_rate_bytes; /* per second, after a grace of header_timeout_ms */
   long request_timeout_ms;
   int max_connections;
   int catalogue_max_pages;

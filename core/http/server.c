@@ -14,11 +14,17 @@ struct okegw_server {
   okegw_server_opts opts;
   char *host;
   int port;
-  int nconns;
+  int nconns;  /* all, closing ones too: they still hold a descriptor */
+  int nactive; /* not yet on their way out: what max_connections counts */
   size_t in_flight;
   int draining;
   int listener_closed;
   okegw_conn *conns; /* all open connections */
+  /* Connections waiting on their client (idle, or reading a request), the
+   * longest waiting first: the one to close when a newcomer needs a slot.
+   * [0] strangers, [1] connections that already had a request served: a
+   * flood of new connections displaces its own kind before known callers. */
+  okegw_conn *whead[2], *wtail[2];
   void (*on_drained)(void *);
   void *drained_arg;
   llhttp_settings_t settings;
@@ -29,21 +35,35 @@ struct okegw_server {
  * request is still with the handler (refs). */
 struct okegw_conn {
   uv_tcp_t tcp;
-  uv_timer_t idle;
+  uv_timer_t idle; /* idle time, then the deadline of the request being read */
   okegw_server *srv;
   okegw_conn *next, *prev;
+  okegw_conn *wnext, *wprev; /* the server's wait queue */
+  int waiting;               /* in a wait queue: 1 + its index */
+  int known;                 /* a request on it was answered below 400 */
+  int doomed;                /* answered an error or closing: no longer counted */
+  int in_body;               /* the request being read is past its headers */
+  uint64_t body_start;       /* loop time its headers were complete */
+  size_t body_seen;          /* body bytes received since */
   llhttp_t parser;
-  okegw_req *cur;      /* request being parsed */
-  okegw_req *busy;     /* request handed to the handler, not answered yet */
-  size_t header_bytes; /* of the request being parsed */
-  int last_was_value;  /* header callbacks: field/value alternation */
-  int err_status;      /* status to answer when the parser stops with an error */
+  okegw_req *cur;         /* request being parsed */
+  okegw_req *busy;        /* request handed to the handler, not answered yet */
+  size_t header_bytes;    /* of the request being parsed */
+  int last_was_value;     /* header callbacks: field/value alternation */
+  int err_status;         /* status to answer when the parser stops with an error */
+  const char *err_detail; /* and why, when it is not llhttp's reason */
+  int dechunk;            /* state of the chunked body being read (DC_*), 0 when none */
+  uint64_t chunk_left;    /* the chunk size being read, then its bytes still to come */
+  int chunk_digits;
+  size_t chunk_meta; /* chunk extension and trailer bytes, held to max_header_bytes */
   int closing;
   int handles_open; /* tcp + idle timer */
   int keep_alive;
   int streaming; /* a streamed answer has begun and not ended */
   char *pending; /* bytes read after a pipelined request, parsed later */
   size_t pending_len;
+  char *head_only; /* a streamed answer to HEAD: its head, sent at the end */
+  size_t head_only_len;
 };
 
 typedef struct write_req {
@@ -56,6 +76,52 @@ typedef struct write_req {
 static void conn_close(okegw_conn *c);
 static void conn_parse(okegw_conn *c, const char *data, size_t len);
 static int conn_write(okegw_conn *c, char *data, size_t len, int close_after);
+
+/* ---- the wait queue ---------------------------------------------------- */
+
+static void wait_leave(okegw_conn *c) {
+  if (!c->waiting)
+    return;
+  okegw_server *s = c->srv;
+  int q = c->waiting - 1;
+  if (c->wprev)
+    c->wprev->wnext = c->wnext;
+  else
+    s->whead[q] = c->wnext;
+  if (c->wnext)
+    c->wnext->wprev = c->wprev;
+  else
+    s->wtail[q] = c->wprev;
+  c->wnext = c->wprev = NULL;
+  c->waiting = 0;
+}
+
+/* Joins at the back: accepted, answered, or starting a request. Bytes alone
+ * do not move a connection, so trickling cannot keep it young. */
+static void wait_enter(okegw_conn *c) {
+  wait_leave(c);
+  if (c->doomed)
+    return;
+  okegw_server *s = c->srv;
+  int q = c->known;
+  c->wprev = s->wtail[q];
+  if (s->wtail[q])
+    s->wtail[q]->wnext = c;
+  else
+    s->whead[q] = c;
+  s->wtail[q] = c;
+  c->waiting = 1 + q;
+}
+
+/* On its way out: no longer takes a slot nor waits for anything. */
+static void conn_doom(okegw_conn *c) {
+  if (c->doomed)
+    return;
+  c->doomed = 1;
+  c->srv->nactive--;
+  wait_leave(c);
+  uv_timer_stop(&c->idle);
+}
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -92,6 +158,24 @@ static int append_str(char **dst, const char *at, size_t len) {
   return 0;
 }
 
+/* States of okegw's own chunked-body reader (dechunk_feed). */
+enum {
+  DC_SIZE = 1, /* chunk-size: hex digits */
+  DC_BWS,      /* blanks after the size: a ';' must follow */
+  DC_EXT,      /* in the extensions, up to CR */
+  DC_EXT_Q,    /* in a quoted-string */
+  DC_EXT_QP,   /* after a backslash in it */
+  DC_SIZE_LF,
+  DC_DATA,
+  DC_DATA_CR,
+  DC_DATA_LF,
+  DC_TRAILER, /* at the start of a trailer line, or of the final CRLF */
+  DC_TRAILER_LINE,
+  DC_TRAILER_LF,
+  DC_END_LF,
+  DC_DONE
+};
+
 /* ---- llhttp callbacks -------------------------------------------------- */
 
 static okegw_conn *conn_of(llhttp_t *p) { return p->data; }
@@ -106,6 +190,8 @@ static int count_header_bytes(okegw_conn *c, size_t len) {
   return c->header_bytes > c->srv->opts.max_header_bytes ? -1 : 0;
 }
 
+static void on_deadline(uv_timer_t *t);
+
 static int on_message_begin(llhttp_t *p) {
   okegw_conn *c = conn_of(p);
   c->cur = calloc(1, sizeof *c->cur);
@@ -115,6 +201,17 @@ static int on_message_begin(llhttp_t *p) {
   c->cur->start_ms = okegw_now_ms();
   c->header_bytes = 0;
   c->last_was_value = 1;
+  c->in_body = 0;
+  /* The headers' deadline runs from their first byte and is not moved by
+   * later ones: a trickling client cannot stretch it. */
+  uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.header_timeout_ms, 0);
+  wait_enter(c);
+  return 0;
+}
+
+static int on_method_complete(llhttp_t *p) {
+  okegw_conn *c = conn_of(p);
+  c->cur->head = llhttp_get_method(p) == HTTP_HEAD;
   return 0;
 }
 
@@ -162,7 +259,8 @@ static int on_headers_complete(llhttp_t *p) {
   for (size_t i = 0; i < r->nheaders; i++)
     if (!r->headers[i].value && !(r->headers[i].value = okegw_strdup("")))
       return fail(c, 503);
-  r->method = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
+  /* HEAD runs as GET; the body is dropped when the answer is written. */
+  r->method = r->head ? "GET" : llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
   if (!r->target)
     return fail(c, 400);
   const char *q = strchr(r->target, '?');
@@ -173,6 +271,13 @@ static int on_headers_complete(llhttp_t *p) {
   /* Refuse an announced oversize body before reading it. */
   if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->opts.max_body_bytes)
     return fail(c, 413);
+  if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)) {
+    /* From here the body's minimum rate counts, after a grace (on_deadline). */
+    c->in_body = 1;
+    c->body_start = uv_now(c->srv->loop);
+    c->body_seen = 0;
+    uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.header_timeout_ms, 0);
+  }
   /* Clients such as curl wait for this before sending a larger body. */
   const char *expect = okegw_req_header(r, "Expect");
   if (expect && strcasecmp(expect, "100-continue") == 0) {
@@ -181,17 +286,26 @@ static int on_headers_complete(llhttp_t *p) {
     if (!data || conn_write(c, data, sizeof cont - 1, -1) < 0)
       return fail(c, 503);
   }
+  if (p->flags & F_CHUNKED) {
+    /* llhttp skips the body (1) and okegw reads it (dechunk_feed). */
+    c->dechunk = DC_SIZE;
+    c->chunk_left = 0;
+    c->chunk_digits = 0;
+    c->chunk_meta = 0;
+    return 1;
+  }
   return 0;
 }
 
-static int on_body(llhttp_t *p, const char *at, size_t len) {
-  okegw_conn *c = conn_of(p);
+/* 0, or the status to answer (413, 503). */
+static int body_append(okegw_conn *c, const char *at, size_t len) {
   okegw_req *r = c->cur;
   if (r->body_len + len > c->srv->opts.max_body_bytes)
-    return fail(c, 413);
+    return 413;
+  c->body_seen += len;
   char *b = realloc(r->body, r->body_len + len + 1);
   if (!b)
-    return fail(c, 503);
+    return 503;
   memcpy(b + r->body_len, at, len);
   r->body = b;
   r->body_len += len;
@@ -199,18 +313,164 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
   return 0;
 }
 
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  okegw_conn *c = conn_of(p);
+  int status = body_append(c, at, len);
+  return status ? fail(c, status) : 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   okegw_conn *c = conn_of(p);
-  okegw_req *r = c->cur;
-  c->cur = NULL;
-  c->busy = r;
-  c->header_bytes = 0;
   c->keep_alive = llhttp_should_keep_alive(p);
-  okegw_uuid4(r->request_id);
-  c->srv->in_flight++;
-  uv_timer_stop(&c->idle);
-  /* Stop here: pipelined requests wait until this one is answered. */
+  /* Stop here: a chunked body is read next (dechunk), and pipelined
+   * requests wait until this one is answered. */
   return HPE_PAUSED;
+}
+
+/* ---- chunked bodies ----------------------------------------------------- */
+
+/* llhttp 8 refuses some chunk extensions RFC 9112 allows (a quoted-pair in a
+ * quoted value, a second extension after an unquoted value), and extensions
+ * mean nothing to okegw: it reads chunked bodies itself, checks the syntax
+ * of extensions and trailers and drops them. */
+
+static int tchar(unsigned char ch) {
+  return (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static int hexval(unsigned char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  ch |= 0x20;
+  return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static long dechunk_fail(okegw_conn *c, int status, const char *detail) {
+  c->err_status = status;
+  c->err_detail = detail;
+  return -1;
+}
+
+/* Reads what it can of the chunked body; returns the bytes used (all of them
+ * unless the body ends inside data), or -1 with err_status set. */
+static long dechunk_feed(okegw_conn *c, const char *data, size_t len) {
+  size_t i = 0;
+  size_t max_meta = c->srv->opts.max_header_bytes;
+  while (i < len && c->dechunk != DC_DONE) {
+    unsigned char ch = (unsigned char)data[i];
+    switch (c->dechunk) {
+    case DC_SIZE: {
+      int v = hexval(ch);
+      if (v >= 0) {
+        /* kept at most max_body_bytes, so it cannot overflow */
+        c->chunk_left = c->chunk_left * 16 + (uint64_t)v;
+        c->chunk_digits++;
+        if (c->chunk_left > c->srv->opts.max_body_bytes)
+          return dechunk_fail(c, 413, "request body exceeds max_body_bytes");
+      } else if (c->chunk_digits && ch == ';') {
+        c->dechunk = DC_EXT;
+      } else if (c->chunk_digits && (ch == ' ' || ch == '\t')) {
+        c->dechunk = DC_BWS;
+      } else if (c->chunk_digits && ch == '\r') {
+        c->dechunk = DC_SIZE_LF;
+      } else {
+        return dechunk_fail(c, 400, "invalid chunk size");
+      }
+      i++;
+      continue;
+    }
+    case DC_BWS:
+    case DC_EXT:
+    case DC_EXT_Q:
+    case DC_EXT_QP:
+      if (++c->chunk_meta > max_meta)
+        return dechunk_fail(c, 431, "chunk extensions exceed max_header_bytes");
+      if (c->dechunk == DC_BWS) {
+        /* "5 6" must not pass for a chunk of 5 */
+        if (ch == ';')
+          c->dechunk = DC_EXT;
+        else if (ch != ' ' && ch != '\t')
+          return dechunk_fail(c, 400, "invalid chunk size");
+      } else if (c->dechunk == DC_EXT) {
+        if (ch == '\r')
+          c->dechunk = DC_SIZE_LF;
+        else if (ch == '"')
+          c->dechunk = DC_EXT_Q;
+        else if (!tchar(ch) && !strchr(";= \t", ch))
+          return dechunk_fail(c, 400, "invalid character in a chunk extension");
+      } else if (c->dechunk == DC_EXT_Q) {
+        if (ch == '"')
+          c->dechunk = DC_EXT;
+        else if (ch == '\\')
+          c->dechunk = DC_EXT_QP;
+        else if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
+          return dechunk_fail(c, 400, "invalid character in a quoted chunk extension");
+      } else {
+        if (ch != '\t' && (ch < 0x20 || ch == 0x7f))
+          return dechunk_fail(c, 400, "invalid character in a quoted chunk extension");
+        c->dechunk = DC_EXT_Q;
+      }
+      i++;
+      continue;
+    case DC_SIZE_LF:
+      if (ch != '\n')
+        return dechunk_fail(c, 400, "chunk size line not ended by CRLF");
+      c->dechunk = c->chunk_left ? DC_DATA : DC_TRAILER;
+      i++;
+      continue;
+    case DC_DATA: {
+      size_t n = len - i;
+      if (n > c->chunk_left)
+        n = (size_t)c->chunk_left;
+      int status = body_append(c, data + i, n);
+      if (status)
+        return dechunk_fail(c, status,
+                            status == 413 ? "request body exceeds max_body_bytes"
+                                          : "out of memory while reading the request");
+      c->chunk_left -= n;
+      if (!c->chunk_left)
+        c->dechunk = DC_DATA_CR;
+      i += n;
+      continue;
+    }
+    case DC_DATA_CR:
+    case DC_DATA_LF:
+      if (ch != (c->dechunk == DC_DATA_CR ? '\r' : '\n'))
+        return dechunk_fail(c, 400, "chunk data not followed by CRLF");
+      if (c->dechunk == DC_DATA_LF) {
+        c->dechunk = DC_SIZE;
+        c->chunk_digits = 0;
+      } else {
+        c->dechunk = DC_DATA_LF;
+      }
+      i++;
+      continue;
+    case DC_TRAILER:
+    case DC_TRAILER_LINE:
+      if (c->dechunk == DC_TRAILER && ch == '\r') {
+        c->dechunk = DC_END_LF;
+      } else if (ch == '\r') {
+        c->dechunk = DC_TRAILER_LF;
+      } else if (ch != '\t' && (ch < 0x20 || ch == 0x7f)) {
+        return dechunk_fail(c, 400, "invalid character in a trailer field");
+      } else {
+        if (++c->chunk_meta > max_meta)
+          return dechunk_fail(c, 431, "trailer fields exceed max_header_bytes");
+        c->dechunk = DC_TRAILER_LINE;
+      }
+      i++;
+      continue;
+    case DC_TRAILER_LF:
+    case DC_END_LF:
+      if (ch != '\n')
+        return dechunk_fail(c, 400, "trailer line not ended by CRLF");
+      c->dechunk = c->dechunk == DC_END_LF ? DC_DONE : DC_TRAILER;
+      i++;
+      continue;
+    }
+  }
+  return (long)i;
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -242,6 +502,7 @@ static void after_write(uv_write_t *w, int status) {
   c->pending = NULL;
   c->pending_len = 0;
   arm_idle(c);
+  wait_enter(c);
   if (pending) {
     conn_parse(c, pending, plen);
     free(pending);
@@ -271,8 +532,9 @@ static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
   return 0;
 }
 
+/* head: an answer to HEAD, with the Content-Length of the body it leaves out. */
 static char *build_response(int status, const char *ctype, const char *body, size_t blen,
-                            const char *extra, int keep_alive, const char *request_id,
+                            const char *extra, int keep_alive, int head, const char *request_id,
                             size_t *out_len) {
   okegw_buf b = {0};
   okegw_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n", status,
@@ -285,8 +547,11 @@ static char *build_response(int status, const char *ctype, const char *body, siz
     okegw_buf_append(&b, extra, strlen(extra));
   if (!keep_alive)
     okegw_buf_append(&b, "Connection: close\r\n", 19);
-  okegw_buf_append(&b, "\r\n", 2);
-  if (blen && okegw_buf_append(&b, body, blen) < 0) {
+  if (okegw_buf_append(&b, "\r\n", 2) < 0) {
+    okegw_buf_free(&b);
+    return NULL;
+  }
+  if (blen && !head && okegw_buf_append(&b, body, blen) < 0) {
     okegw_buf_free(&b);
     return NULL;
   }
@@ -303,6 +568,7 @@ int okegw_respond(okegw_req *r, int status, const char *content_type, const char
     return -1;
   c->busy = NULL;
   c->srv->in_flight--;
+  c->known |= status < 400;
   int keep_alive = c->keep_alive && !c->srv->draining;
   if (c->closing) {
     /* The client left; the answer has nowhere to go. */
@@ -312,7 +578,7 @@ int okegw_respond(okegw_req *r, int status, const char *content_type, const char
   }
   size_t len = 0;
   char *data = build_response(status, content_type, body, body_len, extra_headers, keep_alive,
-                              r->request_id, &len);
+                              r->head, r->request_id, &len);
   req_free(r);
   if (!data) {
     conn_close(c);
@@ -330,6 +596,7 @@ int okegw_respond_begin(okegw_req *r, int status, const char *content_type,
   if (!c || c->busy != r || c->streaming)
     return -1;
   c->streaming = 1;
+  c->known |= status < 400;
   if (c->closing)
     return -1;
   okegw_buf b = {0};
@@ -346,6 +613,12 @@ int okegw_respond_begin(okegw_req *r, int status, const char *content_type,
     okegw_buf_free(&b);
     return -1;
   }
+  if (r->head) {
+    /* Kept for the end: it then goes out as the whole answer. */
+    c->head_only = b.data;
+    c->head_only_len = b.len;
+    return 0;
+  }
   return conn_write(c, b.data, b.len, -1);
 }
 
@@ -353,7 +626,7 @@ int okegw_respond_write(okegw_req *r, const char *data, size_t len) {
   okegw_conn *c = r->conn;
   if (!c || c->busy != r || !c->streaming || c->closing)
     return -1;
-  if (len == 0)
+  if (len == 0 || r->head)
     return 0;
   okegw_buf b = {0};
   okegw_buf_printf(&b, "%zx\r\n", len);
@@ -373,23 +646,32 @@ int okegw_respond_end(okegw_req *r, int ok) {
   c->busy = NULL;
   c->srv->in_flight--;
   int keep_alive = ok && c->keep_alive && !c->srv->draining;
+  int head = r->head;
   req_free(r);
+  char *last = c->head_only;
+  size_t last_len = c->head_only_len;
+  c->head_only = NULL;
   if (c->closing) {
+    free(last);
     conn_release(c);
     return 0;
   }
   if (!ok) {
+    free(last);
     conn_close(c); /* no last chunk: the client knows the answer is cut off */
     return 0;
   }
   if (keep_alive)
     llhttp_resume(&c->parser);
-  char *last = okegw_strndup("0\r\n\r\n", 5);
+  if (!head) {
+    last = okegw_strndup("0\r\n\r\n", 5);
+    last_len = 5;
+  }
   if (!last) {
     conn_close(c);
     return 0;
   }
-  return conn_write(c, last, 5, !keep_alive);
+  return conn_write(c, last, last_len, !keep_alive);
 }
 
 int okegw_respond_problem(okegw_req *r, int status, const char *title, const char *detail) {
@@ -405,7 +687,8 @@ static void conn_error(okegw_conn *c, int status, const char *detail) {
   char *body = okegw_problem_json(status, okegw_status_text(status), detail, NULL);
   size_t len = 0;
   char *data = build_response(status, OKEGW_PROBLEM_TYPE, body, body ? strlen(body) : 0, NULL, 0,
-                              NULL, &len);
+                              c->cur && c->cur->head, NULL, &len);
+  conn_doom(c);
   free(body);
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
   f.status = status;
@@ -419,26 +702,53 @@ static void conn_error(okegw_conn *c, int status, const char *detail) {
 
 /* ---- reading and parsing ----------------------------------------------- */
 
+/* The request is complete: to the handler, keeping what follows it. */
+static void request_ready(okegw_conn *c, const char *rest, size_t rest_len) {
+  okegw_req *r = c->cur;
+  c->cur = NULL;
+  c->busy = r;
+  c->header_bytes = 0;
+  c->dechunk = 0;
+  c->in_body = 0;
+  okegw_uuid4(r->request_id);
+  c->srv->in_flight++;
+  uv_timer_stop(&c->idle);
+  wait_leave(c); /* with the handler: never closed for a newcomer */
+  if (rest_len) {
+    c->pending = okegw_strndup(rest, rest_len);
+    c->pending_len = c->pending ? rest_len : 0;
+  }
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->srv->opts.handler(r, c->srv->opts.ud);
+}
+
 static void conn_parse(okegw_conn *c, const char *data, size_t len) {
-  llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
-  if (err == HPE_OK)
-    return;
-  if (err == HPE_PAUSED) {
-    /* A complete request went to the handler; keep what follows it. */
+  llhttp_errno_t err = HPE_PAUSED;
+  size_t used = 0;
+  if (!c->dechunk) {
+    err = llhttp_execute(&c->parser, data, len);
+    if (err == HPE_OK)
+      return;
     const char *pos = llhttp_get_error_pos(&c->parser);
-    size_t used = pos ? (size_t)(pos - data) : len;
-    if (used < len) {
-      c->pending = okegw_strndup(data + used, len - used);
-      c->pending_len = c->pending ? len - used : 0;
-    }
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    okegw_req *r = c->busy;
-    c->srv->opts.handler(r, c->srv->opts.ud);
+    used = err == HPE_PAUSED && pos ? (size_t)(pos - data) : len;
+  }
+  if (err == HPE_PAUSED && c->dechunk) {
+    long n = dechunk_feed(c, data + used, len - used);
+    if (n < 0)
+      err = HPE_USER;
+    else if (c->dechunk != DC_DONE)
+      return; /* the rest of the body comes with later reads */
+    else
+      used += (size_t)n;
+  }
+  if (err == HPE_PAUSED) {
+    request_ready(c, data + used, len - used);
     return;
   }
   int status = c->err_status ? c->err_status : 400;
-  const char *detail;
-  switch (status) {
+  const char *detail = c->err_detail;
+  switch (detail ? 0 : status) {
+  case 0: break;
   case 431: detail = "request header fields exceed max_header_bytes"; break;
   case 413: detail = "request body exceeds max_body_bytes"; break;
   case 503: detail = "out of memory while reading the request"; break;
@@ -447,9 +757,7 @@ static void conn_parse(okegw_conn *c, const char *data, size_t len) {
     if (!detail)
       detail = llhttp_errno_name(err);
   }
-  req_free(c->cur);
-  c->cur = NULL;
-  conn_error(c, status, detail);
+  conn_error(c, status, detail); /* the half request is freed with the connection */
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -465,32 +773,42 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
-  if (nread > 0 && !c->closing) {
-    arm_idle(c);
+  if (nread > 0 && !c->closing && !c->doomed)
     conn_parse(c, buf->base, (size_t)nread);
-  }
   free(buf->base);
 }
 
 /* ---- connection lifetime ----------------------------------------------- */
 
-static void on_idle(uv_timer_t *t) {
+/* The idle time between requests, or the deadline of the request being
+ * read: its headers' (fixed), or its body's, which moves on with the bytes
+ * received at the minimum rate; the timer rests until the latest deadline. */
+static void on_deadline(uv_timer_t *t) {
   okegw_conn *c = t->data;
-  if (c->busy)
+  if (c->busy || c->doomed)
     return;
-  if (c->cur || c->header_bytes) {
-    /* Half a request after the idle time: a slow or stuck client. */
-    req_free(c->cur);
-    c->cur = NULL;
-    conn_error(c, 408, "request not completed within idle_timeout_ms");
+  if (!c->cur) {
+    conn_close(c);
     return;
   }
-  conn_close(c);
+  const okegw_server_opts *o = &c->srv->opts;
+  const char *detail = "request headers not complete within header_timeout_ms of their first byte";
+  if (c->in_body) {
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t due = c->body_start + (uint64_t)o->header_timeout_ms +
+                   (uint64_t)c->body_seen * 1000 / (uint64_t)o->body_min_rate_bytes;
+    if (due > now) {
+      uv_timer_start(&c->idle, on_deadline, due - now, 0);
+      return;
+    }
+    detail = "request body arriving slower than body_min_rate_bytes per second";
+  }
+  conn_error(c, 408, detail);
 }
 
 static void arm_idle(okegw_conn *c) {
-  if (!c->closing)
-    uv_timer_start(&c->idle, on_idle, (uint64_t)c->srv->opts.idle_timeout_ms, 0);
+  if (!c->closing && !c->doomed)
+    uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.idle_timeout_ms, 0);
 }
 
 static void maybe_drained(okegw_server *s) {
@@ -516,6 +834,7 @@ static void conn_release(okegw_conn *c) {
   s->nconns--;
   req_free(c->cur);
   free(c->pending);
+  free(c->head_only);
   free(c);
   maybe_drained(s);
 }
@@ -530,7 +849,7 @@ static void conn_close(okegw_conn *c) {
   if (c->closing)
     return;
   c->closing = 1;
-  uv_timer_stop(&c->idle);
+  conn_doom(c);
   uv_close((uv_handle_t *)&c->idle, on_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -554,6 +873,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     s->conns->prev = c;
   s->conns = c;
   s->nconns++;
+  s->nactive++;
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
     conn_close(c);
     return;
@@ -561,11 +881,26 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
-  if (s->nconns > s->opts.max_connections) {
-    conn_error(c, 503, "too many connections (max_connections)");
-    return;
+  if (s->nactive > s->opts.max_connections) {
+    /* Full: the connection that has waited longest on its client makes room
+     * (a stranger before a known caller), so a flood of slow or silent
+     * connections displaces itself while callers that send their request
+     * promptly get through. Connections with a request in the handler or an
+     * answer under way are never taken. */
+    okegw_conn *v = s->whead[0] ? s->whead[0] : s->whead[1];
+    if (!v) {
+      conn_error(c, 503, "too many connections (max_connections), all of them busy");
+      return;
+    }
+    if (v->cur)
+      conn_error(v, 503,
+                 "closed to make room: at max_connections, and this request was the slowest "
+                 "to arrive");
+    else
+      conn_close(v);
   }
   arm_idle(c);
+  wait_enter(c);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -577,8 +912,13 @@ int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_ser
   s->opts = *opts;
   s->host = okegw_strdup(opts->host);
   s->opts.host = s->host;
+  if (s->opts.header_timeout_ms <= 0)
+    s->opts.header_timeout_ms = 10000;
+  if (s->opts.body_min_rate_bytes == 0)
+    s->opts.body_min_rate_bytes = 1024;
   llhttp_settings_init(&s->settings);
   s->settings.on_message_begin = on_message_begin;
+  s->settings.on_method_complete = on_method_complete;
   s->settings.on_url = on_url;
   s->settings.on_header_field = on_header_field;
   s->settings.on_header_value = on_header_value;

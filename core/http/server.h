@@ -1,7 +1,17 @@
 /* HTTP/1.1 server on libuv + llhttp: keep-alive, pipelined requests handled
- * one at a time per connection, chunked request bodies, limits on header
- * bytes, body bytes, idle time and connection count. Every error answer it
- * produces itself is application/problem+json. */
+ * one at a time per connection, chunked request bodies, HEAD, limits on
+ * header bytes, body bytes, idle time, the time a request may take to arrive
+ * and connection count. Every error answer it produces itself is
+ * application/problem+json.
+ *
+ * Slow clients cannot hold the server: the request line and headers must
+ * arrive within header_timeout_ms of their first byte, whatever trickles in
+ * meanwhile; a body must then keep up an average of body_min_rate_bytes per
+ * second after a grace of header_timeout_ms. At max_connections a new
+ * connection takes the slot of the one that has waited longest on its client
+ * (idle, or slowest with its request), a stranger's before that of a caller
+ * already served on its connection; connections whose request is with the
+ * handler or being answered are never taken. */
 #ifndef OKEGW_SERVER_H
 #define OKEGW_SERVER_H
 
@@ -21,10 +31,11 @@ typedef struct okegw_header {
  * client has gone away meanwhile (the answer is then dropped). */
 typedef struct okegw_req {
   /* read-only */
-  const char *method;
-  char *target; /* raw request target */
-  char *path;   /* target before '?', not decoded */
-  char *query;  /* after '?', "" if none */
+  const char *method; /* "GET" for a HEAD request: see head */
+  int head;           /* the client asked HEAD: answers go out without their body */
+  char *target;       /* raw request target */
+  char *path;         /* target before '?', not decoded */
+  char *query;        /* after '?', "" if none */
   okegw_header *headers;
   size_t nheaders;
   char *body; /* NUL-terminated; NULL when there is none */
@@ -45,7 +56,9 @@ typedef struct okegw_server_opts {
   int port; /* 0 = let the OS pick */
   size_t max_header_bytes;
   size_t max_body_bytes;
-  long idle_timeout_ms;
+  long idle_timeout_ms;       /* between requests on a keep-alive connection */
+  long header_timeout_ms;     /* first byte of a request to the end of its headers; 0: 10000 */
+  size_t body_min_rate_bytes; /* per second, after a grace of header_timeout_ms; 0: 1024 */
   int max_connections;
   okegw_req_handler handler;
   void *ud;

@@ -523,6 +523,8 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
                           .max_header_bytes = conf->max_header_bytes,
                           .max_body_bytes = conf->max_body_bytes,
                           .idle_timeout_ms = conf->idle_timeout_ms,
+                          .header_timeout_ms = conf->header_timeout_ms,
+                          .body_min_rate_bytes = conf->body_min_rate_bytes,
                           .max_connections = conf->max_connections,
                           .handler = okegw_gateway_handle,
                           .ud = g};
