@@ -27,7 +27,7 @@ const char *okegw_call_digest(okegw_call *c) {
 /* The request line's log fields. */
 static okegw_log_fields call_fields(okegw_call *c, int status) {
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
-  f.method = c->req->method;
+  f.method = c->req->head ? "HEAD" : c->req->method;
   f.path = c->req->path;
   f.status = status;
   f.request_id = c->req->request_id;
