@@ -20,7 +20,6 @@ int okegw_log_level_from_name(const char *name) {
   return OKEGW_LOG_INFO;
 }
 
-
 void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list ap) {
   if (level < min_level || level < 0 || level > OKEGW_LOG_ERROR)
     return;
@@ -62,6 +61,10 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
       cJSON_AddNumberToObject(o, "latency_ms", (double)(long)(f->latency_ms * 1000) / 1000.0);
     if (f->mapping)
       cJSON_AddStringToObject(o, "mapping", f->mapping);
+    if (f->rule)
+      cJSON_AddStringToObject(o, "rule", f->rule);
+    if (f->resource)
+      cJSON_AddStringToObject(o, "resource", f->resource);
     if (f->request_id)
       cJSON_AddStringToObject(o, "request_id", f->request_id);
   }

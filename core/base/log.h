@@ -16,7 +16,9 @@ typedef struct okegw_log_fields {
   const char *method;
   const char *path;
   const char *addr;
-  const char *mapping; /* content hash of the Lua mappings used */
+  const char *mapping;  /* content hash of the Lua mappings used */
+  const char *rule;     /* the OKE rule a warning is about ("R21") */
+  const char *resource; /* the OKE id it is about */
   int status;
   int port;
   double latency_ms; /* < 0 = not set; 0 is a valid latency */

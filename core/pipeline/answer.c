@@ -15,6 +15,7 @@
 static void call_free(okegw_call *c) {
   cJSON_Delete(c->body);
   free(c->out_body);
+  free(c->records.facts);
   free(c);
 }
 
@@ -55,7 +56,8 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .event = "request",
                        .status = status,
                        .latency_ms = latency_ms,
-                       .delivery_id = c->delivery_id};
+                       .delivery_id = c->delivery_id,
+                       .rules = c->rules[0] ? c->rules : NULL};
   okegw_store_audit(c->g->store, &r);
 }
 

@@ -2,6 +2,7 @@
  * owner of a component. */
 #include "pipeline/route.h"
 #include "pipeline/answer.h"
+#include "pipeline/state.h"
 #include "oke/interaction.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -321,17 +322,28 @@ static void catalogue_merge(fanout *f) {
     all[kept++] = all[i];
   }
   n = kept;
-  /* Remember the owners, one store job per connector. */
+  /* Remember the owners, one store job per connector, with what the
+   * zittingen of each component are checked by (its scale, extra time and
+   * aids: state.c). */
   const char **ids = calloc(n ? n : 1, sizeof *ids);
-  for (size_t i = 0; ids && i < f->nparts; i++) {
+  char **facts = calloc(n ? n : 1, sizeof *facts);
+  for (size_t i = 0; ids && facts && i < f->nparts; i++) {
     size_t nids = 0;
     for (size_t k = 0; k < n; k++)
-      if (all[k].part == i)
+      if (all[k].part == i) {
+        facts[nids] = okegw_facts_of_component(all[k].item);
         ids[nids++] = all[k].key;
+      }
     if (nids)
-      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL, NULL);
+      okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name,
+                      (const char *const *)facts, NULL, NULL);
+    for (size_t k = 0; k < nids; k++) {
+      free(facts[k]);
+      facts[k] = NULL;
+    }
   }
   free(ids);
+  free(facts);
 
   char sort[32] = "name";
   okegw_query_get(c->req->query, "sort", sort, sizeof sort);
@@ -422,7 +434,12 @@ static void on_probe_done(void *ud, const okegw_answer *a) {
   okegw_call *c = f->c;
   if (f->probe_owner) {
     const char *id = f->probe_id;
-    okegw_store_put(c->g->store, "component", &id, 1, f->probe_owner->conf->name, NULL, NULL);
+    cJSON *j = cJSON_ParseWithLength(f->probe_body, f->probe_len);
+    char *facts = j ? okegw_facts_of_component(j) : NULL;
+    const char *fv[1] = {facts};
+    okegw_store_put(c->g->store, "component", &id, 1, f->probe_owner->conf->name, fv, NULL, NULL);
+    free(facts);
+    cJSON_Delete(j);
   }
   f->probe_done(c, f->probe_owner, f->probe_ctype, f->probe_body, f->probe_len);
   fanout_free(f);

@@ -6,6 +6,7 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 #include "pipeline/answer.h"
+#include "pipeline/state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ int okegw_dispatch_check(okegw_call *c) {
   if (!c->body || c->validated)
     return 0;
   c->validated = 1;
+  if (okegw_state_documents(c) < 0)
+    return -1;
   /* R12/R23: the body names the path's id; a PATCH on an extra attempt
    * names the original toetsinschrijving instead */
   const char *pid = c->sub_id[0] ? c->sub_id : c->id;
@@ -95,7 +98,7 @@ static void record_documents(okegw_call *c) {
   if (what &&
       okegw_store_claim(
           c->g->store, holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", ids,
-          n, holder->conf->name, c->target->conf->name, on_documents_claimed, what) < 0)
+          n, holder->conf->name, c->target->conf->name, NULL, on_documents_claimed, what) < 0)
     free(what);
 }
 
@@ -160,11 +163,11 @@ static void send_to(okegw_call *c) {
                             ? c->caller->conf->name
                             : NULL;
     rc = okegw_store_bind(c->g->store, rec->bind_kind, c->id, rec->bind_parent_kind, c->ref_id,
-                          owner, on_bound, c);
+                          owner, rec->facts, on_bound, c);
   } else if (rec->own_kind) {
     const char *id = c->id;
     rc = okegw_store_claim(c->g->store, rec->own_kind, &id, 1, c->caller->conf->name, NULL,
-                           on_owned, c);
+                           rec->facts, on_owned, c);
   } else {
     if (rec->documents) {
       record_documents(c);
@@ -281,8 +284,16 @@ size_t okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_del
                                 const cJSON *body, okegw_route_write *out) {
   okegw_gateway *g = ud;
   int in = okegw_interaction_by_name(d->interaction);
-  if ((in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) || !d->resource_id)
+  if (!d->resource_id)
     return 0;
+  if (in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) {
+    /* results and cancels change what okegw knows of the exam */
+    cJSON *own = body || !d->body ? NULL : cJSON_ParseWithLength(d->body, d->body_len);
+    size_t n = okegw_state_delivered(in, d->resource_id, conn->conf->name, body ? body : own, out,
+                                     OKEGW_DELIVERED_WRITES);
+    cJSON_Delete(own);
+    return n;
+  }
   const char *name = conn->conf->name;
   size_t n = 0;
   if (in == OKE_I_FLOW2_PUT_ASSOCIATION) {

@@ -53,6 +53,8 @@ typedef struct okegw_records {
   const char *own_kind;
   /* remember every documentId of the body as served by this system */
   const okegw_connector *documents;
+  /* the facts recorded with the bound or owned id (state.c), owned */
+  char *facts;
 } okegw_records;
 
 /* One incoming request. Owns body and out_body; freed by the answer stage. */
@@ -78,6 +80,7 @@ typedef struct okegw_call {
   int probed;            /* the TAs were asked who owns the offering's component */
   long long delivery_id; /* a push: its outbox delivery */
   char digest[65];       /* SHA-256 of the request body, once computed */
+  char rules[64];        /* OKE rules broken but forwarded (R22): "R21,R28" */
   int stream_status;     /* a streamed answer (documents) */
   size_t stream_bytes;
 } okegw_call;

@@ -8,6 +8,7 @@
 #include "pipeline/answer.h"
 #include "pipeline/authorise.h"
 #include "pipeline/dispatch.h"
+#include "pipeline/state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +60,9 @@ static void on_component_probed(okegw_call *c, okegw_connector *owner, const cha
         c->ref_id);
     return;
   }
+  /* the owner and the component's facts were recorded before this ran */
   c->probed = 1;
-  okegw_route found = {.rc = OKEGW_STORE_OK};
-  snprintf(found.connector, sizeof found.connector, "%s", owner->conf->name);
-  on_component_owner(c, &found);
+  lookup(c, "component", c->ref_id, on_component_owner);
 }
 
 static void on_component_owner(void *ud, const okegw_route *r) {
@@ -82,6 +82,8 @@ static void on_component_owner(void *ud, const okegw_route *r) {
   }
   c->records.bind_kind = "offering";
   c->records.bind_parent_kind = "component";
+  /* a zitting is checked by what its component says (scale, extra time) */
+  c->records.facts = r->facts[0] ? okegw_strdup(r->facts) : NULL;
   okegw_route_to_named(c, r->connector);
 }
 
@@ -105,6 +107,10 @@ static void on_zitting(void *ud, const okegw_route *r) {
     okegw_answer_store_failed(c);
     return;
   }
+  okegw_facts z;
+  okegw_facts_read(r->facts, &z);
+  if (okegw_state_deelname(c, &z) < 0)
+    return;
   c->records.bind_kind = "association";
   c->records.bind_parent_kind = "offering";
   okegw_route_to_named(c, r->connector);
@@ -122,8 +128,14 @@ static void on_original(void *ud, const okegw_route *r) {
     okegw_answer_store_failed(c);
     return;
   }
-  /* the new id becomes one of the DR's own; the DR fetches the attempt's
-   * documents from the planning system */
+  okegw_facts original;
+  okegw_facts_read(r->facts, &original);
+  if (okegw_state_attempt(c, &original) < 0 || okegw_state_result(c, &original) < 0)
+    return;
+  /* the new id becomes one of the DR's own, on the original's scale; the DR
+   * fetches the attempt's documents from the planning system */
+  if (r->facts[0])
+    c->records.facts = okegw_strdup(r->facts);
   c->records.bind_kind = "toetsinschrijving";
   c->records.bind_parent_kind = "toetsinschrijving";
   char why[160];
@@ -160,8 +172,15 @@ static void on_routed(void *ud, const okegw_route *r, const char *kind, const ch
   snprintf(unknown, sizeof unknown, "%s %%s is unknown to this gateway", kind);
   if (r->rc == OKEGW_STORE_OK) {
     /* a planning system sees only the zittingen and deelnames it planned */
-    if (okegw_authorise_owner(c, r, unknown, c->id) == 0)
-      okegw_route_to_named(c, r->connector);
+    if (okegw_authorise_owner(c, r, unknown, c->id) < 0)
+      return;
+    if (c->body) {
+      /* checked as it came, then a cancel goes out as only the cancel
+       * (R18), checked again as it leaves */
+      if (okegw_dispatch_check(c) < 0 || okegw_state_strip_cancel(c) < 0)
+        return;
+    }
+    okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
     c->interaction = dr_interaction(c->interaction);
     to_dr(c, dr_kind);
@@ -214,6 +233,10 @@ static void on_dr_route(void *ud, const okegw_route *r) {
     if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
       if (r->parent[0]) /* an extra attempt: its original names the result */
         snprintf(c->ref_id, sizeof c->ref_id, "%s", r->parent);
+      okegw_facts d;
+      okegw_facts_read(r->facts, &d);
+      if (okegw_state_result(c, &d) < 0)
+        return;
       /* the DR fetches flow-5 documents from the planning system */
       char why[160];
       c->records.documents = planning_system(c, why, sizeof why);
@@ -250,15 +273,41 @@ static void to_dr(okegw_call *c, const char *kind) {
 
 void okegw_route_to_dr(okegw_call *c) { to_single_dr(c); }
 
+static void flow1_to_tpl(okegw_call *c) {
+  char what[96];
+  snprintf(what, sizeof what, "carry %s", okegw_interaction_name(c->interaction));
+  to_single(c, OKEGW_ROLE_TPL, what);
+}
+
+/* A toetsinschrijving is recorded with the scale of its planbare toets,
+ * which checks the flow-5 results that come back for it (R20). */
+static void on_planbare_toets(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  okegw_facts p;
+  okegw_facts_read(r->rc == OKEGW_STORE_OK ? r->facts : "", &p);
+  c->records.facts = okegw_facts_of_own(c, p.rvt);
+  flow1_to_tpl(c);
+}
+
 void okegw_route_flow1_push(okegw_call *c) {
   /* planbare toetsen and toetsinschrijvingen are recorded as the DR's, so
    * flow-5 results find their way back */
   c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"
                         : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION ? "toetsinschrijving"
                                                                         : NULL;
-  char what[96];
-  snprintf(what, sizeof what, "carry %s", okegw_interaction_name(c->interaction));
-  to_single(c, OKEGW_ROLE_TPL, what);
+  if (c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->body, "offering");
+    const char *pt = cJSON_IsString(o)
+                         ? o->valuestring
+                         : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "offeringId"));
+    if (pt && *pt && strlen(pt) < 64) {
+      lookup(c, "planbare_toets", pt, on_planbare_toets);
+      return;
+    }
+  }
+  if (c->interaction == OKE_I_FLOW1_PUT_OFFERING)
+    c->records.facts = okegw_facts_of_own(c, NULL);
+  flow1_to_tpl(c);
 }
 
 /* ---- flow 6 and documents ------------------------------------------------ */
@@ -311,6 +360,12 @@ static void on_return_route(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (okegw_authorise_return(c, r) < 0)
     return;
+  if (c->interaction == OKE_I_FLOW3_PATCH_ASSOCIATION) {
+    okegw_facts d;
+    okegw_facts_read(r->facts, &d);
+    if (okegw_state_result(c, &d) < 0)
+      return;
+  }
   c->records.documents = c->caller;
   /* back to the planning system that planned it (ground rule 5), also after
    * a cancel and a new PUT: its owner never changes */

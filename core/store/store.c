@@ -34,7 +34,8 @@ struct okegw_store_job {
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
-  char *audit[10]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char *audit[11]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char **factsv;   /* JOB_PUT: facts per id (entries may be NULL) */
   int status;
   double latency_ms;
   long long delivery_id;
@@ -84,8 +85,12 @@ static void job_free(job *j) {
   free(j->owner);
   free(j->facts);
   free(j->writes);
-  for (size_t i = 0; i < j->nids; i++)
+  for (size_t i = 0; i < j->nids; i++) {
     free(j->ids[i]);
+    if (j->factsv)
+      free(j->factsv[i]);
+  }
+  free(j->factsv);
   free(j->ids);
   for (size_t i = 0; i < sizeof j->audit / sizeof j->audit[0]; i++)
     free(j->audit[i]);
@@ -180,7 +185,7 @@ static const char schema[] =
     "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
     "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
-    "  event TEXT);"
+    "  event TEXT, rules TEXT);"
     "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
     "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
     /* The outbox: every push (PUT/PATCH of flows 1-5) is a row here before
@@ -272,8 +277,10 @@ static int claim_route(okegw_store *s, const char *kind, const char *id, const c
 }
 
 static int set_facts(okegw_store *s, const char *kind, const char *id, const char *facts) {
-  sqlite3_stmt *st = okegw_store__stmt(s, &s->st_facts,
-                                       "UPDATE routes SET facts = ?3 WHERE kind = ?1 AND id = ?2");
+  sqlite3_stmt *st =
+      okegw_store__stmt(s, &s->st_facts,
+                        "UPDATE routes SET facts = json_patch(coalesce(facts, '{}'), ?3) "
+                        "WHERE kind = ?1 AND id = ?2");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -296,6 +303,26 @@ static int confirm_route(okegw_store *s, const char *kind, const char *id) {
   return rc;
 }
 
+/* A canceled deelname no longer lets its TA read its person's enrolments,
+ * unless another open deelname of that person is with the same TA. */
+static int unlink_person(okegw_store *s, const char *id, const char *connector) {
+  sqlite3_stmt *st = okegw_store__stmt(
+      s, &s->st_unlink,
+      "DELETE FROM routes WHERE kind = 'ta_person' AND id = (SELECT json_extract(facts, "
+      "'$.person') || '@' || ?2 FROM routes WHERE kind = 'association' AND id = ?1) AND NOT "
+      "EXISTS (SELECT 1 FROM routes o, routes a WHERE a.kind = 'association' AND a.id = ?1 AND "
+      "o.kind = 'association' AND o.id <> ?1 AND o.connector = ?2 AND json_extract(o.facts, "
+      "'$.person') = json_extract(a.facts, '$.person') AND json_extract(o.facts, '$.canceled') "
+      "IS NOT 1)");
+  if (!st)
+    return OKEGW_STORE_ERROR;
+  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, connector, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
 /* The route writes that travel with a delivery's end. A missing route for
  * facts is no error: the id may have been pruned meanwhile. */
 static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n) {
@@ -309,6 +336,7 @@ static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n) {
       if (rc == OKEGW_STORE_NOTFOUND)
         rc = OKEGW_STORE_OK;
       break;
+    case OKEGW_RW_UNLINK_PERSON: rc = unlink_person(s, w[i].id, w[i].connector); break;
     }
     if (rc != OKEGW_STORE_OK)
       return rc;
@@ -339,22 +367,28 @@ static void run_job(okegw_store *s, job *j) {
      * two indexed reads. */
     if (!r->existed)
       r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0, j->owner);
+    if (r->rc == OKEGW_STORE_OK && j->facts)
+      r->rc = set_facts(s, j->rkind, j->id, j->facts);
     break;
   }
   case JOB_CLAIM:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++) {
-      int ins = claim_route(s, j->rkind, j->ids[i], j->connector, j->owner);
+      int ins = claim_route(s, j->rkind, j->ids[i], j->connector, j->owner), mine = ins == 1;
       if (ins < 0) {
         r->rc = ins;
-      } else if (!ins && !r->existed) {
+      } else if (!ins) {
         char had[OKEGW_NAME_MAX];
-        if (get_route(s, j->rkind, j->ids[i], had, NULL) == OKEGW_STORE_OK &&
-            strcmp(had, j->connector) != 0) {
-          r->existed = 1;
-          snprintf(r->prev_connector, sizeof r->prev_connector, "%s", had);
+        if (get_route(s, j->rkind, j->ids[i], had, NULL) == OKEGW_STORE_OK) {
+          mine = strcmp(had, j->connector) == 0;
+          if (!mine && !r->existed) {
+            r->existed = 1;
+            snprintf(r->prev_connector, sizeof r->prev_connector, "%s", had);
+          }
         }
       }
+      if (mine && j->facts && r->rc == OKEGW_STORE_OK)
+        r->rc = set_facts(s, j->rkind, j->ids[i], j->facts);
     }
     snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
@@ -372,8 +406,11 @@ static void run_job(okegw_store *s, job *j) {
   case JOB_DPRUNE: j->drc = run_delivery_job(s, j); break;
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
-    for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++)
+    for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++) {
       r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1, NULL);
+      if (r->rc == OKEGW_STORE_OK && j->factsv && j->factsv[i])
+        r->rc = set_facts(s, j->rkind, j->ids[i], j->factsv[i]);
+    }
     snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
   }
@@ -498,7 +535,8 @@ static void on_async(uv_async_t *a) {
 static void finalize_all(okegw_store *s) {
   sqlite3_stmt **all[] = {&s->st_get,   &s->st_upsert,  &s->st_confirm, &s->st_audit,
                           &s->st_dadd,  &s->st_dupdate, &s->st_dget,    &s->st_dget_body,
-                          &s->st_begin, &s->st_commit,  &s->st_claim,   &s->st_facts};
+                          &s->st_begin, &s->st_commit,  &s->st_claim,   &s->st_facts,
+                          &s->st_unlink};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -541,6 +579,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     sqlite3_exec(s->db, "ALTER TABLE audit ADD COLUMN event TEXT", NULL, NULL, NULL);
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN owner TEXT", NULL, NULL, NULL);
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN facts TEXT", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "ALTER TABLE audit ADD COLUMN rules TEXT", NULL, NULL, NULL);
   }
   if (rc == SQLITE_OK) {
     char *sql = okegw_asprintf("PRAGMA synchronous=%s", sync);
@@ -663,14 +702,16 @@ int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_r
 }
 
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
-                     const char *parent_id, const char *owner, okegw_route_cb cb, void *ud) {
+                     const char *parent_id, const char *owner, const char *facts, okegw_route_cb cb,
+                     void *ud) {
   job *j = job_new(JOB_BIND, kind, id, cb, ud);
   if (!j)
     return OKEGW_STORE_ERROR;
   j->parent_kind = okegw_strdup(parent_kind);
   j->parent_id = okegw_strdup(parent_id);
   j->owner = owner ? okegw_strdup(owner) : NULL;
-  if (!j->parent_kind || !j->parent_id || (owner && !j->owner)) {
+  j->facts = facts ? okegw_strdup(facts) : NULL;
+  if (!j->parent_kind || !j->parent_id || (owner && !j->owner) || (facts && !j->facts)) {
     job_free(j);
     return OKEGW_STORE_ERROR;
   }
@@ -681,10 +722,11 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
     return OKEGW_STORE_ERROR;
-  const char *src[10] = {
+  const char *src[11] = {
       a->request_id, a->interaction, a->caller,  a->connector,   a->method,
-      a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request"};
-  for (int i = 0; i < 10; i++)
+      a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request",
+      a->rules};
+  for (int i = 0; i < 11; i++)
     j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
   j->delivery_id = a->delivery_id;
   j->attempts = a->attempts;
@@ -796,13 +838,31 @@ static job *ids_job(enum job_kind k, const char *kind, const char *const *ids, s
 }
 
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
-                    const char *connector, okegw_route_cb cb, void *ud) {
-  return submit(s, ids_job(JOB_PUT, kind, ids, n, connector, NULL, cb, ud));
+                    const char *connector, const char *const *facts, okegw_route_cb cb, void *ud) {
+  job *j = ids_job(JOB_PUT, kind, ids, n, connector, NULL, cb, ud);
+  if (j && facts) {
+    if (!(j->factsv = calloc(n ? n : 1, sizeof *j->factsv))) {
+      job_free(j);
+      return OKEGW_STORE_ERROR;
+    }
+    for (size_t i = 0; i < n; i++)
+      if (facts[i] && !(j->factsv[i] = okegw_strdup(facts[i]))) {
+        job_free(j);
+        return OKEGW_STORE_ERROR;
+      }
+  }
+  return submit(s, j);
 }
 
 int okegw_store_claim(okegw_store *s, const char *kind, const char *const *ids, size_t n,
-                      const char *connector, const char *owner, okegw_route_cb cb, void *ud) {
-  return submit(s, ids_job(JOB_CLAIM, kind, ids, n, connector, owner, cb, ud));
+                      const char *connector, const char *owner, const char *facts,
+                      okegw_route_cb cb, void *ud) {
+  job *j = ids_job(JOB_CLAIM, kind, ids, n, connector, owner, cb, ud);
+  if (j && facts && !(j->facts = okegw_strdup(facts))) {
+    job_free(j);
+    return OKEGW_STORE_ERROR;
+  }
+  return submit(s, j);
 }
 
 int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, const char *facts,

@@ -61,7 +61,11 @@ typedef struct okegw_route {
 enum okegw_route_op {
   OKEGW_RW_PUT = 0, /* (kind, id) -> connector, confirmed */
   OKEGW_RW_CONFIRM, /* (kind, id) accepted by its peer */
-  OKEGW_RW_FACTS    /* (kind, id) facts = facts */
+  OKEGW_RW_FACTS,   /* (kind, id) facts merged with facts (RFC 7396) */
+  /* the deelname (association, id) at connector is canceled: its person's
+   * flow-6 permission at that connector goes unless another of their
+   * deelnames there is still open */
+  OKEGW_RW_UNLINK_PERSON
 };
 typedef struct okegw_route_write {
   enum okegw_route_op op;
@@ -89,20 +93,25 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
 int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                        void *ud);
 /* Routes (kind, id) to the connector that owns (parent_kind, parent_id),
- * owned by `owner` (may be NULL), and records it durably before cb runs.
+ * owned by `owner` (may be NULL) with `facts` (may be NULL; merged into
+ * a known id's facts), and records it durably before cb runs.
  * r->connector is the parent's connector (NOTFOUND when the parent is
  * unknown); r->existed, prev_connector and owner tell whether the id was
  * routed before, where and whose. A known id is never re-routed nor given
  * another owner: the caller decides what a difference means. */
 int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const char *parent_kind,
-                     const char *parent_id, const char *owner, okegw_route_cb cb, void *ud);
+                     const char *parent_id, const char *owner, const char *facts, okegw_route_cb cb,
+                     void *ud);
 /* Records (kind, id) -> connector, owned by `owner`, for every id that is
  * not recorded yet; an id already recorded for another connector keeps it
- * (r->existed = 1, prev_connector = that connector). cb may be NULL. */
+ * (r->existed = 1, prev_connector = that connector). `facts` (may be NULL)
+ * are merged into those of every id the connector holds then. cb may be
+ * NULL. */
 int okegw_store_claim(okegw_store *s, const char *kind, const char *const *ids, size_t n,
-                      const char *connector, const char *owner, okegw_route_cb cb, void *ud);
-/* Sets the facts of (kind, id) (a JSON object as text, < OKEGW_FACTS_MAX
- * bytes); NOTFOUND when it is not routed. cb may be NULL. */
+                      const char *connector, const char *owner, const char *facts,
+                      okegw_route_cb cb, void *ud);
+/* Merges `facts` (a JSON object as text, RFC 7396) into the facts of
+ * (kind, id); NOTFOUND when it is not routed. cb may be NULL. */
 int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, const char *facts,
                           okegw_route_cb cb, void *ud);
 /* 1 while the store takes writes; 0 after a write batch failed or its file
@@ -130,6 +139,7 @@ typedef struct okegw_audit_rec {
   double latency_ms;
   long long delivery_id; /* the outbox delivery it was, 0 = none */
   int attempts;          /* delivery: which attempt this was */
+  const char *rules;     /* the OKE rules this exchange broke, flagged not refused ("R21,R28") */
 } okegw_audit_rec;
 
 /* Appends an audit row (written with the next group commit). */
@@ -222,10 +232,11 @@ int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb,
  * ended_before_ms. Pending and dead deliveries are never touched. */
 int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms);
 
-/* Records that `connector` owns every id of `ids` (count n) of `kind`;
- * cb may be NULL. */
+/* Records that `connector` owns every id of `ids` (count n) of `kind`, with
+ * facts[i] as the facts of ids[i] when facts is given (an entry may be
+ * NULL); cb may be NULL. */
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
-                    const char *connector, okegw_route_cb cb, void *ud);
+                    const char *connector, const char *const *facts, okegw_route_cb cb, void *ud);
 
 /* ---- direct use (operator commands) --------------------------------------
  * On a store opened with okegw_store_open_direct these run synchronously on

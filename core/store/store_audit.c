@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[10], int status,
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[11], int status,
                            double latency_ms, long long delivery_id, int attempts) {
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_audit,
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
       "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-      "attempts) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
+      "attempts, rules) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
@@ -36,6 +36,7 @@ int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[10], in
     sqlite3_bind_null(st, 15);
   }
   sqlite3_bind_int(st, 16, attempts ? attempts : 1);
+  okegw_store__bind_text(st, 17, a[10]);
   int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
   sqlite3_reset(st);
   return rc;

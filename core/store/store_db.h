@@ -22,7 +22,7 @@ struct okegw_store {
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
   sqlite3_stmt *st_begin, *st_commit;
-  sqlite3_stmt *st_claim, *st_facts;
+  sqlite3_stmt *st_claim, *st_facts, *st_unlink;
   char *path;                  /* the file, for the identity check */
   unsigned long long dev, ino; /* the file opened */
   int healthy;                 /* read on the loop with __atomic_load_n */
@@ -59,8 +59,8 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
 
 /* ---- the audit trail (store_audit.c) ---- */
 /* Appends a row; a[] in okegw_audit_rec order (request_id ... body_sha256,
- * event), `at` RFC 3339. */
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[10], int status,
+ * event, rules), `at` RFC 3339. */
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[11], int status,
                            double latency_ms, long long delivery_id, int attempts);
 
 #endif
