@@ -69,7 +69,7 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
   const char *sql =
       "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
       "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
-      "delivery_id, event FROM audit "
+      "delivery_id, event, rules FROM audit "
       "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
       "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4";
   sqlite3_stmt *st = NULL;
