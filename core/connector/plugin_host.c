@@ -481,6 +481,7 @@ typedef struct http_call {
   okegw_connector *c;
   oke_http_cb cb;
   void *ud;
+  int push; /* not a read: a 2xx answer too large to keep still counts */
 } http_call;
 
 /* A host HTTP request of the plugin has ended (after its callback). */
@@ -493,6 +494,17 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
   http_call *call = ud;
   oke_http_response res = {0};
   res.status = r->status;
+  if (r->too_large && !call->push) {
+    /* a read needs its body: as before, a failure */
+    res.status = 0;
+  } else if (r->too_large) {
+    /* the peer accepted the push; its answer's body is not needed */
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){
+                  .connector = call->c->conf->name, .status = r->status, .latency_ms = -1},
+              "the peer accepted (%d) with an answer too large to keep; its body is dropped",
+              r->status);
+  }
   res.content_type = r->content_type;
   res.body = r->body;
   res.body_len = r->body_len;
@@ -517,6 +529,7 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
   call->c = c;
   call->cb = cb;
   call->ud = ud;
+  call->push = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
   okegw_http_opts o = {.method = req->method,
                        .url = req->url,
                        .headers = req->headers,
@@ -555,7 +568,7 @@ static int on_stream_data(void *ud, const char *data, size_t len) {
 static void on_stream_done(void *ud, const okegw_http_result *r) {
   stream_call *sc = ud;
   oke_http_response res = {0};
-  res.status = r->status;
+  res.status = r->too_large ? 0 : r->status; /* a document cut off is a failure */
   res.content_type = r->content_type;
   res.error = r->error;
   res.timed_out = r->timed_out;

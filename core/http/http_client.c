@@ -111,7 +111,13 @@ static void xfer_finish(xfer *x, CURLcode code) {
   res.total_ms = total * 1000.0;
   if (code == CURLE_OK)
     send_head(x); /* an answer without a body */
-  if (code == CURLE_OK) {
+  if (code != CURLE_OK && x->too_big && status >= 200 && status < 300) {
+    res.status = (int)status;
+    res.content_type = ctype;
+    res.body = "";
+    res.too_large = 1;
+    res.error = "response body too large";
+  } else if (code == CURLE_OK) {
     res.status = (int)status;
     res.content_type = ctype;
     res.body = x->body.data ? x->body.data : "";
@@ -322,7 +328,6 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   h->xfers = x;
   return 0;
 }
-
 
 static void on_timer_closed(uv_handle_t *hd) {
   okegw_http *h = hd->data;

@@ -18,6 +18,9 @@ typedef struct okegw_http_result {
   size_t body_len;
   double total_ms;
   const char *retry_after; /* the peer's Retry-After, or NULL */
+  /* a 2xx answer whose body was over max_response_bytes: status is kept,
+   * the body dropped (what the peer accepted stays accepted) */
+  int too_large;
 } okegw_http_result;
 
 typedef void (*okegw_http_done)(void *ud, const okegw_http_result *res);

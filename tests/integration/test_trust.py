@@ -204,6 +204,29 @@ def test_store_file_deleted_while_pushes_arrive(t):
     check(g.request("GET", "/healthz").status == 200, "healthy after the restart")
 
 
+def test_huge_2xx_answer_counts_as_delivered(t):
+    """A supplier that accepts a push with a 20 MB answer accepted it: one delivery, not a
+    retry loop that ends in a dead letter and holds back the resource."""
+    g, a, _, north, _ = setup(t)
+    o = make_offering(a.catalogue[0]["componentId"])
+    a.canned[("PUT", "/offerings/" + o["offeringId"])] = (200, {"echo": "x" * (20 << 20)})
+    r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("north"),
+                  timeout=60)
+    check(r.status == 200, "the push: %s" % r.short())
+    time.sleep(1.0 * time_scale())
+    check(len(a.find("PUT", "/offerings/" + o["offeringId"])) == 1,
+          "the push went %d times" % len(a.find("PUT", "/offerings/" + o["offeringId"])))
+    out = subprocess.run([g.binary, "deliveries", "list", "-c", g.conf_path, "--json"],
+                         capture_output=True, text=True, timeout=30).stdout
+    states = [json.loads(line)["state"] for line in out.splitlines() if line.strip()]
+    check(states.count("delivered") >= 1 and "pending" not in states and "dead" not in states,
+          "deliveries: %r" % states)
+    # a read of that size is still a failure (its body would be needed)
+    a.canned[("GET", "/offerings/" + o["offeringId"])] = (200, {"echo": "x" * (20 << 20)})
+    r = g.request("GET", "/ooapi/offerings/" + o["offeringId"], headers=auth("north"), timeout=60)
+    check(r.status == 502, "a too large read: %s" % r.short())
+
+
 def _mount_tmpfs(path, size):
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
