@@ -256,6 +256,14 @@ static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
   return 0;
 }
 
+/* The components one connector's catalogue lost in the merge. */
+typedef struct dup_count {
+  size_t repeated;  /* listed again by the same connector */
+  size_t elsewhere; /* kept by an earlier connector */
+  const char *first_repeated, *first_elsewhere;
+  size_t keeper; /* part that kept first_elsewhere */
+} dup_count;
+
 static void catalogue_merge(fanout *f) {
   okegw_call *c = f->c;
   okegw_gateway *g = c->g;
@@ -308,19 +316,44 @@ static void catalogue_merge(fanout *f) {
    * first connector keeps a component that several offer. */
   int asc = 0;
   qsort_r(all, n, sizeof *all, cmp_items, &asc);
+  /* Equal ids sort together, each connector's run in one piece: a repeat
+   * within one run is that connector's paging fault (pages that overlap or
+   * never end), not a second owner. Counted, then logged once per connector. */
+  dup_count *dups = calloc(f->nparts ? f->nparts : 1, sizeof *dups);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
     if (kept && strcmp(all[kept - 1].key, all[i].key) == 0) {
-      okegw_log(OKEGW_LOG_WARN,
-                &(okegw_log_fields){.connector = f->parts[all[i].part].conn->conf->name,
-                                    .latency_ms = -1},
-                "component %s is offered by more than one connector; '%s' keeps it", all[i].key,
-                f->parts[all[kept - 1].part].conn->conf->name);
+      int own = all[i - 1].part == all[i].part && strcmp(all[i - 1].key, all[i].key) == 0;
+      dup_count *d = dups ? &dups[all[i].part] : NULL;
+      if (d && own && !d->repeated++)
+        d->first_repeated = all[i].key;
+      if (d && !own && !d->elsewhere++) {
+        d->first_elsewhere = all[i].key;
+        d->keeper = all[kept - 1].part;
+      }
       continue;
     }
     all[kept++] = all[i];
   }
   n = kept;
+  for (size_t i = 0; dups && i < f->nparts; i++) {
+    okegw_log_fields lf = {.connector = f->parts[i].conn->conf->name,
+                           .interaction = "flow0.list_components",
+                           .request_id = c->req->request_id,
+                           .latency_ms = -1};
+    if (dups[i].repeated)
+      okegw_log(OKEGW_LOG_WARN, &lf,
+                "catalogue of connector '%s' lists %zu component(s) more than once over its pages "
+                "(first %s): its paging repeats itself; each is kept once",
+                lf.connector, dups[i].repeated, dups[i].first_repeated);
+    if (dups[i].elsewhere)
+      okegw_log(OKEGW_LOG_WARN, &lf,
+                "%zu component(s) of connector '%s' are offered by more than one connector "
+                "(first %s, kept by '%s'); the first connector keeps each",
+                dups[i].elsewhere, lf.connector, dups[i].first_elsewhere,
+                f->parts[dups[i].keeper].conn->conf->name);
+  }
+  free(dups);
   /* Remember the owners, one store job per connector. */
   const char **ids = calloc(n ? n : 1, sizeof *ids);
   for (size_t i = 0; ids && i < f->nparts; i++) {
@@ -455,6 +488,38 @@ void okegw_probe_component(okegw_call *c, const char *id, okegw_probe_done done)
   on_probe_done(f, NULL);
 }
 
+/* okegw_answer_check for the answer a probe kept (its body only): 1 when it
+ * breaks the profile and the owner's connector blocks such answers, with
+ * *out the 502 problem body (free it); a warning is logged either way. */
+static int probe_check(okegw_call *c, okegw_connector *owner, const char *body, size_t len,
+                       char **out) {
+  *out = NULL;
+  if (owner->conf->validate_answers == OKEGW_CHECK_OFF || !len ||
+      !okegw_validate_has_body(c->interaction, OKEGW_BODY_RESPONSE))
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(body, len);
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, j, NULL, &v);
+  cJSON_Delete(j);
+  if (n <= 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  int block = owner->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_log(OKEGW_LOG_WARN,
+            &(okegw_log_fields){.connector = owner->conf->name,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "answer of connector '%s' breaks the OKE profile (%d violation(s), first %s: %s)%s",
+            owner->conf->name, n, v.v[0].pointer, v.v[0].message,
+            block ? ": blocked" : ": passed on (validate_answers = warn)");
+  if (block)
+    *out = okegw_violations_problem(&v, 502);
+  okegw_violations_free(&v);
+  return block;
+}
+
 static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
                                 const char *body, size_t len) {
   if (!owner) {
@@ -463,6 +528,13 @@ static void on_component_probed(okegw_call *c, okegw_connector *owner, const cha
     return;
   }
   c->target = owner;
+  /* the probe's answer is relayed like any other: checked first */
+  char *blocked = NULL;
+  if (probe_check(c, owner, body, len, &blocked)) {
+    okegw_answer_send(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
+    free(blocked);
+    return;
+  }
   okegw_answer_send(c, 200, ctype, body, len, NULL);
 }
 
