@@ -224,6 +224,51 @@ static int cmp_items(const void *a, const void *b, void *desc) {
   return r;
 }
 
+/* The caller's sort keys, first key first: the YAML's sort is a list
+ * ("name,-componentId", or sort= repeated); "name" when none is given. */
+#define SORT_MAX 8
+typedef struct sort_keys {
+  int n;
+  unsigned char by_id[SORT_MAX], desc[SORT_MAX];
+} sort_keys;
+
+static int parse_sort(const char *query, sort_keys *out) {
+  out->n = 0;
+  for (const char *p = query; p && *p;) {
+    size_t len = strcspn(p, "&");
+    if (len >= 5 && strncmp(p, "sort=", 5) == 0) {
+      char v[256];
+      if (len == 5 || okegw_url_decode(p + 5, len - 5, v, sizeof v, 1) < 0)
+        return -1;
+      for (const char *tok = v;;) {
+        size_t tl = strcspn(tok, ",");
+        int desc = tok[0] == '-';
+        const char *name = tok + desc;
+        size_t nl = tl - (size_t)desc;
+        int by_id = nl == 11 && strncmp(name, "componentId", 11) == 0;
+        if (!by_id && !(nl == 4 && strncmp(name, "name", 4) == 0))
+          return -1;
+        if (out->n < SORT_MAX) { /* later keys cannot change the order any more */
+          out->by_id[out->n] = (unsigned char)by_id;
+          out->desc[out->n] = (unsigned char)desc;
+          out->n++;
+        }
+        if (!tok[tl])
+          break;
+        tok += tl + 1;
+      }
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  if (!out->n) {
+    out->n = 1;
+    out->by_id[0] = out->desc[0] = 0;
+  }
+  return 0;
+}
+
 static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
   char v[32];
   *page_size = 10;
@@ -247,13 +292,22 @@ static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
     }
     *page_number = (int)n;
   }
-  if (okegw_query_get(c->req->query, "sort", v, sizeof v) && strcmp(v, "name") &&
-      strcmp(v, "-name") && strcmp(v, "componentId") && strcmp(v, "-componentId")) {
+  sort_keys keys;
+  if (parse_sort(c->req->query, &keys) < 0) {
     okegw_answer_problem(c, 400, NULL,
-                         "sort must be name, -name, componentId or -componentId; got '%s'", v);
+                         "sort must be a comma-separated list of name, -name, componentId, "
+                         "-componentId");
     return -1;
   }
   return 0;
+}
+
+/* One component: UUIDs compare without regard to case (RFC 9562), so the
+ * case forms of one id sort next to each other (cmp_items) and merge. */
+static int same_component(const char *a, const char *b) {
+  if (okegw_is_uuid(a) && okegw_is_uuid(b))
+    return strcasecmp(a, b) == 0;
+  return strcmp(a, b) == 0;
 }
 
 /* The components one connector's catalogue lost in the merge. */
@@ -322,8 +376,8 @@ static void catalogue_merge(fanout *f) {
   dup_count *dups = calloc(f->nparts ? f->nparts : 1, sizeof *dups);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
-    if (kept && strcmp(all[kept - 1].key, all[i].key) == 0) {
-      int own = all[i - 1].part == all[i].part && strcmp(all[i - 1].key, all[i].key) == 0;
+    if (kept && same_component(all[kept - 1].key, all[i].key)) {
+      int own = all[i - 1].part == all[i].part && same_component(all[i - 1].key, all[i].key);
       dup_count *d = dups ? &dups[all[i].part] : NULL;
       if (d && own && !d->repeated++)
         d->first_repeated = all[i].key;
@@ -354,30 +408,44 @@ static void catalogue_merge(fanout *f) {
                 f->parts[dups[i].keeper].conn->conf->name);
   }
   free(dups);
-  /* Remember the owners, one store job per connector. */
+  /* Remember the owners, one store job per connector, under the id's
+   * lower-case form (path ids and references are looked up so); the
+   * components themselves are passed on as their supplier wrote them. */
   const char **ids = calloc(n ? n : 1, sizeof *ids);
-  for (size_t i = 0; ids && i < f->nparts; i++) {
+  char(*low)[64] = calloc(n ? n : 1, sizeof *low);
+  for (size_t i = 0; ids && low && i < f->nparts; i++) {
     size_t nids = 0;
     for (size_t k = 0; k < n; k++)
-      if (all[k].part == i)
-        ids[nids++] = all[k].key;
+      if (all[k].part == i) {
+        snprintf(low[k], sizeof low[k], "%s", all[k].key);
+        if (okegw_is_uuid(low[k]))
+          for (char *ch = low[k]; *ch; ch++)
+            *ch = (char)(*ch >= 'A' && *ch <= 'F' ? *ch - 'A' + 'a' : *ch);
+        ids[nids++] = strlen(all[k].key) < sizeof low[k] ? low[k] : all[k].key;
+      }
     if (nids)
       okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name, NULL, NULL);
   }
+  free(low);
   free(ids);
 
-  char sort[32] = "name";
-  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
-  int desc = sort[0] == '-';
-  int by_id = strcmp(desc ? sort + 1 : sort, "componentId") == 0;
-  for (size_t i = 0; i < n; i++) {
-    part *p = &f->parts[all[i].part];
-    tag_test_system(all[i].item, p->conn->conf->test_system);
-    if (!by_id)
-      all[i].key = lts_value(cJSON_GetObjectItemCaseSensitive(all[i].item, "name"));
-    all[i].seq = i;
+  for (size_t i = 0; i < n; i++)
+    tag_test_system(all[i].item, f->parts[all[i].part].conn->conf->test_system);
+  /* by the last key first: each pass keeps the order of the one before for
+   * equal keys (seq), so the first key decides */
+  sort_keys keys;
+  parse_sort(c->req->query, &keys); /* checked by parse_page_params */
+  for (int k = keys.n - 1; k >= 0; k--) {
+    for (size_t i = 0; i < n; i++) {
+      const cJSON *it = all[i].item;
+      all[i].key = keys.by_id[k]
+                       ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"))
+                       : lts_value(cJSON_GetObjectItemCaseSensitive(it, "name"));
+      all[i].seq = i;
+    }
+    int desc = keys.desc[k];
+    qsort_r(all, n, sizeof *all, cmp_items, &desc);
   }
-  qsort_r(all, n, sizeof *all, cmp_items, &desc);
 
   size_t start = (size_t)(page_number - 1) * (size_t)page_size;
   cJSON *out = cJSON_CreateObject();
