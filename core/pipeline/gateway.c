@@ -427,9 +427,13 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   }
   /* one resource, one key: the store, the logs and the plugins (req->id)
    * see the lower-case form (RFC 9562). The path and body forwarded stay as
-   * sent, so a peer still finds the body's id equal to the path's (R12). */
-  uuid_lower(c->id);
-  uuid_lower(c->sub_id);
+   * sent, so a peer still finds the body's id equal to the path's (R12).
+   * A documentId is looked up as the message that named it spelled it
+   * (dispatch records it from the body as is). */
+  if (c->interaction != OKE_I_GET_DOCUMENT) {
+    uuid_lower(c->id);
+    uuid_lower(c->sub_id);
+  }
   if (g->stopping) {
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n", "the gateway is shutting down");
     return;
