@@ -1665,6 +1665,14 @@ static int resolve(const cJSON *obj, const char *path, const char *base, char *p
   return PATH_FOUND;
 }
 
+/* Two ids name one resource: UUIDs compare without regard to case (RFC
+ * 9562; the gateway lower-cases path ids), other ids exactly. */
+static int same_id(const char *a, const char *b) {
+  if (okegw_is_uuid(a) && okegw_is_uuid(b))
+    return strcasecmp(a, b) == 0;
+  return strcmp(a, b) == 0;
+}
+
 static void run_checks(walk *w, const cJSON *obj) {
   for (const check *c = w->r->checks; c && c->what != C_END; c++) {
     char ptr[256], other_ptr[256];
@@ -1681,7 +1689,7 @@ static void run_checks(walk *w, const cJSON *obj) {
         vadd_at(w, ptr, c->rule, "%s", c->message);
       break;
     case C_PATH_ID:
-      if (s && w->path_id && strcmp(s, w->path_id) != 0)
+      if (s && w->path_id && !same_id(s, w->path_id))
         vadd_at(w, ptr, c->rule, "%s \"%.60s\" differs from the id in the path \"%.60s\"", c->path,
                 s, w->path_id);
       break;
@@ -1699,7 +1707,7 @@ static void run_checks(walk *w, const cJSON *obj) {
       break;
     case C_DIFFERS:
       if (s && resolve(obj, c->arg, w->ptr, other_ptr, sizeof other_ptr, &other) == PATH_FOUND &&
-          cJSON_IsString(other) && strcmp(s, other->valuestring) == 0)
+          cJSON_IsString(other) && same_id(s, other->valuestring))
         vadd_at(w, ptr, c->rule, "%s", c->message);
       break;
     case C_CONTAINS: {
@@ -1773,6 +1781,221 @@ int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body
   return w.oom ? -1 : (int)out->n;
 }
 
+/* ---- query parameters of collection GETs ------------------------------ */
+
+/* The query parameters the YAML declares for a list interaction, as data.
+ * Parameters not in a table are passed through unchecked (digest §6 #12);
+ * the undeclared ones the digest names with their values (licensed,
+ * componentType, since/until) are checked like declared ones. */
+enum qkind {
+  Q_PAGE_SIZE,   /* one of 10, 20, 50, 100, 250 (R6) */
+  Q_PAGE_NUMBER, /* a whole number from 1 */
+  Q_ENUM,        /* one of .values */
+  Q_SORT,        /* a list of .values, comma-separated or repeated */
+  Q_BOOL,        /* true or false */
+  Q_DATE,        /* a date; a date-time is accepted too (digest §6 #13) */
+  Q_LANG3        /* ^[a-z]{3}$ (teachingLanguage) */
+};
+
+typedef struct qparam {
+  const char *name;
+  unsigned char kind;
+  const char *const *values;
+} qparam;
+
+ENUM(q_sort_components, "name", "-name", "componentId", "-componentId");
+ENUM(q_sort_offerings, "offeringId", "-offeringId", "name", "-name", "startDateTime",
+     "-startDateTime", "endDateTime", "-endDateTime");
+ENUM(q_sort_associations, "associationId", "-associationId");
+ENUM(q_sort_groups, "groupId", "-groupId", "name", "-name", "startDate", "-startDate");
+ENUM(q_component_types, "test", "lecture", "practical", "tutorial", "consultation", "project",
+     "workshop", "excursion", "independent study", "external", "skills training");
+ENUM(q_offering_types, "component", "course", "program");
+/* the query enum of the YAML holds every OOAPI state, the body's only three */
+ENUM(q_association_states, "pending", "canceled", "denied", "associated", "queued", "finished");
+ENUM(q_association_types_long, "programOfferingAssociation", "courseOfferingAssociation",
+     "componentOfferingAssociation");
+ENUM(q_association_types_short, "programOffering", "courseOffering", "componentOffering");
+
+#define QPAGE                                                                                      \
+  {"pageSize", Q_PAGE_SIZE, NULL}, { "pageNumber", Q_PAGE_NUMBER, NULL }
+#define QEND                                                                                       \
+  { NULL, 0, NULL }
+
+static const qparam q_components[] = {
+    QPAGE,
+    {"sort", Q_SORT, q_sort_components},
+    {"licensed", Q_BOOL, NULL},
+    {"componentType", Q_ENUM, q_component_types},
+    QEND,
+};
+static const qparam q_offerings[] = {
+    QPAGE,
+    {"sort", Q_SORT, q_sort_offerings},
+    {"offeringType", Q_ENUM, q_offering_types},
+    {"component.componentType", Q_ENUM, q_component_types},
+    {"resultExpected", Q_BOOL, NULL},
+    {"teachingLanguage", Q_LANG3, NULL},
+    {"since", Q_DATE, NULL},
+    {"until", Q_DATE, NULL},
+    QEND,
+};
+static const qparam q_offering_associations[] = {
+    QPAGE,
+    {"sort", Q_SORT, q_sort_associations},
+    {"associationType", Q_ENUM, q_association_types_long},
+    {"role", Q_ENUM, roles},
+    {"state", Q_ENUM, q_association_states},
+    {"result-state", Q_ENUM, result_states},
+    QEND,
+};
+static const qparam q_groups[] = {
+    QPAGE,
+    {"sort", Q_SORT, q_sort_groups},
+    {"groupType", Q_ENUM, group_types},
+    {"since", Q_DATE, NULL},
+    {"until", Q_DATE, NULL},
+    QEND,
+};
+static const qparam q_group_members[] = {
+    QPAGE,
+    QEND,
+};
+/* the short associationType spelling on this path (digest §6 #15) */
+static const qparam q_person_associations[] = {
+    QPAGE,
+    {"sort", Q_SORT, q_sort_associations},
+    {"associationType", Q_ENUM, q_association_types_short},
+    {"role", Q_ENUM, roles},
+    {"state", Q_ENUM, q_association_states},
+    {"result-state", Q_ENUM, result_states},
+    QEND,
+};
+
+static const qparam *const query_rules[OKE_INTERACTION_END] = {
+    [OKE_I_FLOW0_LIST_COMPONENTS] = q_components,
+    [OKE_I_FLOW1_LIST_OFFERINGS] = q_offerings,
+    [OKE_I_FLOW1_LIST_ASSOCIATIONS] = q_offering_associations,
+    [OKE_I_FLOW2_LIST_ASSOCIATIONS] = q_offering_associations,
+    [OKE_I_FLOW1_LIST_GROUPS] = q_groups,
+    [OKE_I_FLOW1_LIST_GROUP_MEMBERS] = q_group_members,
+    [OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS] = q_person_associations,
+};
+
+static int qvalue_ok(const qparam *q, const char *v) {
+  size_t n = strlen(v);
+  switch (q->kind) {
+  case Q_PAGE_SIZE:
+    return !strcmp(v, "10") || !strcmp(v, "20") || !strcmp(v, "50") || !strcmp(v, "100") ||
+           !strcmp(v, "250");
+  case Q_PAGE_NUMBER: {
+    /* a whole number from 1 that fits the YAML's int32 */
+    if (!n || n > 10 || !digits(v, n))
+      return 0;
+    long long x = strtoll(v, NULL, 10);
+    return x >= 1 && x <= INT32_MAX;
+  }
+  case Q_ENUM: return in_list(q->values, v);
+  case Q_SORT: {
+    /* ATTR1,-ATTR2: every item one of the values */
+    char item[64];
+    for (const char *p = v;;) {
+      size_t len = strcspn(p, ",");
+      if (!len || len >= sizeof item)
+        return 0;
+      memcpy(item, p, len);
+      item[len] = '\0';
+      if (!in_list(q->values, item))
+        return 0;
+      if (!p[len])
+        return 1;
+      p += len + 1;
+    }
+  }
+  case Q_BOOL: return !strcmp(v, "true") || !strcmp(v, "false");
+  case Q_DATE: return okegw_valid_date(v) || okegw_valid_datetime(v);
+  case Q_LANG3: return n == 3 && is_lower(v[0]) && is_lower(v[1]) && is_lower(v[2]);
+  }
+  return 0;
+}
+
+/* What a parameter takes, for the message. */
+static void qallowed(const qparam *q, char *buf, size_t cap) {
+  char list[140];
+  switch (q->kind) {
+  case Q_PAGE_SIZE: snprintf(buf, cap, "one of 10, 20, 50, 100, 250"); break;
+  case Q_PAGE_NUMBER: snprintf(buf, cap, "a whole number from 1"); break;
+  case Q_ENUM:
+    list_values(q->values, list, sizeof list);
+    snprintf(buf, cap, "one of %s", list);
+    break;
+  case Q_SORT:
+    list_values(q->values, list, sizeof list);
+    snprintf(buf, cap, "a comma-separated list of %s", list);
+    break;
+  case Q_BOOL: snprintf(buf, cap, "true or false"); break;
+  case Q_DATE: snprintf(buf, cap, "a date (YYYY-MM-DD)"); break;
+  case Q_LANG3: snprintf(buf, cap, "three lower-case letters (ISO 639-2, e.g. nld)"); break;
+  }
+}
+
+enum { QBAD_VALUE, QBAD_ENCODING, QBAD_REPEATED };
+
+/* A violation at "?name": the parameter, what it takes and what came. */
+static int qadd(okegw_violations *out, const qparam *q, int why, const char *got) {
+  char ptr[140], allowed[168], msg[256];
+  snprintf(ptr, sizeof ptr, "?%s", q->name);
+  qallowed(q, allowed, sizeof allowed);
+  if (why == QBAD_ENCODING)
+    snprintf(msg, sizeof msg, "%.30s must be %s; its value is not percent-encoded text", q->name,
+             allowed);
+  else if (why == QBAD_REPEATED)
+    snprintf(msg, sizeof msg, "%.30s is given more than once; give it once (%s)", q->name, allowed);
+  else
+    snprintf(msg, sizeof msg, "%.30s must be %s; got '%.40s'", q->name, allowed, got);
+  return violations_add(out, ptr, q->kind == Q_PAGE_SIZE ? "R6" : "R10", msg);
+}
+
+int okegw_validate_query(int interaction, const char *query, okegw_violations *out) {
+  if (!out)
+    return -1;
+  if (interaction < 0 || interaction >= OKE_INTERACTION_END || !query_rules[interaction] || !query)
+    return (int)out->n;
+  const qparam *rules_q = query_rules[interaction];
+  unsigned seen = 0; /* one bit per row: a repeated single value is ambiguous */
+  for (const char *p = query; *p;) {
+    size_t len = strcspn(p, "&");
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    char key[128], val[256];
+    if (klen && klen < sizeof key && okegw_url_decode(p, klen, key, sizeof key, 1) >= 0) {
+      for (size_t i = 0; rules_q[i].name; i++) {
+        const qparam *q = &rules_q[i];
+        if (strcmp(key, q->name) != 0)
+          continue;
+        const char *v = eq ? eq + 1 : p + len;
+        size_t vlen = eq ? len - klen - 1 : 0;
+        long dl = okegw_url_decode(v, vlen, val, sizeof val, 1);
+        int rc = 0;
+        if (dl < 0 || strlen(val) != (size_t)dl)
+          rc = qadd(out, q, QBAD_ENCODING, NULL);
+        else if (q->kind != Q_SORT && (seen & (1u << i)))
+          rc = qadd(out, q, QBAD_REPEATED, NULL);
+        else if (!qvalue_ok(q, val))
+          rc = qadd(out, q, QBAD_VALUE, val);
+        if (rc < 0)
+          return -1;
+        seen |= 1u << i;
+        break;
+      }
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  return (int)out->n;
+}
+
 /* ---- problem+json ----------------------------------------------------- */
 
 static const char *title_for(int status) {
@@ -1804,7 +2027,10 @@ char *okegw_violations_problem(const okegw_violations *v, int status) {
       break;
     }
     /* e belongs to errors now: freed with o. */
-    ok = cJSON_AddStringToObject(e, "pointer", v->v[i].pointer) &&
+    /* a query parameter's violation names the parameter: it has no pointer */
+    int param = v->v[i].pointer[0] == '?';
+    ok = cJSON_AddStringToObject(e, param ? "parameter" : "pointer",
+                                 v->v[i].pointer + (param ? 1 : 0)) &&
          cJSON_AddStringToObject(e, "detail", v->v[i].message) &&
          cJSON_AddStringToObject(e, "rule", v->v[i].rule ? v->v[i].rule : "");
   }

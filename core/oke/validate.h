@@ -68,6 +68,15 @@ typedef struct okegw_validate_ctx {
 int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body,
                    const okegw_validate_ctx *ctx, okegw_violations *out);
 
+/* Checks the query of a collection GET (the part after '?', as received)
+ * against the parameters the YAML declares for that interaction: paging
+ * (pageSize, pageNumber), sort and the enumerated filters. Undeclared
+ * parameters pass unchecked (digest §6 #12). A violation's pointer is
+ * "?<parameter>" (okegw_violations_problem names it as "parameter").
+ * Returns the number of violations now held in out, -1 on out of memory or
+ * when out is NULL; 0 for an interaction without a table. */
+int okegw_validate_query(int interaction, const char *query, okegw_violations *out);
+
 void okegw_violations_free(okegw_violations *v);
 
 /* 1 when the profile defines a body for that interaction and direction (so
@@ -79,6 +88,7 @@ int okegw_validate_has_body(int interaction, enum okegw_body_kind kind);
  * profile","errors":[{"pointer","detail","rule"}...]} plus "truncated":true
  * when the list was cut. NULL on out of memory. */
 char *okegw_violations_problem(const okegw_violations *v, int status);
+/* (An error of okegw_validate_query carries "parameter" instead of "pointer".) */
 
 /* 1 when score is a value of that resultValueType per the digest §3 score
  * table, else 0 (also for an unknown resultValueType or NULL). */

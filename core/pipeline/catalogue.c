@@ -225,6 +225,51 @@ static int cmp_items(const void *a, const void *b, void *desc) {
   return r;
 }
 
+/* The caller's sort keys, first key first: the YAML's sort is a list
+ * ("name,-componentId", or sort= repeated); "name" when none is given. */
+#define SORT_MAX 8
+typedef struct sort_keys {
+  int n;
+  unsigned char by_id[SORT_MAX], desc[SORT_MAX];
+} sort_keys;
+
+static int parse_sort(const char *query, sort_keys *out) {
+  out->n = 0;
+  for (const char *p = query; p && *p;) {
+    size_t len = strcspn(p, "&");
+    if (len >= 5 && strncmp(p, "sort=", 5) == 0) {
+      char v[256];
+      if (len == 5 || okegw_url_decode(p + 5, len - 5, v, sizeof v, 1) < 0)
+        return -1;
+      for (const char *tok = v;;) {
+        size_t tl = strcspn(tok, ",");
+        int desc = tok[0] == '-';
+        const char *name = tok + desc;
+        size_t nl = tl - (size_t)desc;
+        int by_id = nl == 11 && strncmp(name, "componentId", 11) == 0;
+        if (!by_id && !(nl == 4 && strncmp(name, "name", 4) == 0))
+          return -1;
+        if (out->n < SORT_MAX) { /* later keys cannot change the order any more */
+          out->by_id[out->n] = (unsigned char)by_id;
+          out->desc[out->n] = (unsigned char)desc;
+          out->n++;
+        }
+        if (!tok[tl])
+          break;
+        tok += tl + 1;
+      }
+    }
+    p += len;
+    if (*p == '&')
+      p++;
+  }
+  if (!out->n) {
+    out->n = 1;
+    out->by_id[0] = out->desc[0] = 0;
+  }
+  return 0;
+}
+
 static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
   char v[32];
   *page_size = 10;
@@ -248,14 +293,31 @@ static int parse_page_params(okegw_call *c, int *page_size, int *page_number) {
     }
     *page_number = (int)n;
   }
-  if (okegw_query_get(c->req->query, "sort", v, sizeof v) && strcmp(v, "name") &&
-      strcmp(v, "-name") && strcmp(v, "componentId") && strcmp(v, "-componentId")) {
+  sort_keys keys;
+  if (parse_sort(c->req->query, &keys) < 0) {
     okegw_answer_problem(c, 400, NULL,
-                         "sort must be name, -name, componentId or -componentId; got '%s'", v);
+                         "sort must be a comma-separated list of name, -name, componentId, "
+                         "-componentId");
     return -1;
   }
   return 0;
 }
+
+/* One component: UUIDs compare without regard to case (RFC 9562), so the
+ * case forms of one id sort next to each other (cmp_items) and merge. */
+static int same_component(const char *a, const char *b) {
+  if (okegw_is_uuid(a) && okegw_is_uuid(b))
+    return strcasecmp(a, b) == 0;
+  return strcmp(a, b) == 0;
+}
+
+/* The components one connector's catalogue lost in the merge. */
+typedef struct dup_count {
+  size_t repeated;  /* listed again by the same connector */
+  size_t elsewhere; /* kept by an earlier connector */
+  const char *first_repeated, *first_elsewhere;
+  size_t keeper; /* part that kept first_elsewhere */
+} dup_count;
 
 static void catalogue_merge(fanout *f) {
   okegw_call *c = f->c;
@@ -309,30 +371,62 @@ static void catalogue_merge(fanout *f) {
    * first connector keeps a component that several offer. */
   int asc = 0;
   qsort_r(all, n, sizeof *all, cmp_items, &asc);
+  /* Equal ids sort together, each connector's run in one piece: a repeat
+   * within one run is that connector's paging fault (pages that overlap or
+   * never end), not a second owner. Counted, then logged once per connector. */
+  dup_count *dups = calloc(f->nparts ? f->nparts : 1, sizeof *dups);
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
-    if (kept && strcmp(all[kept - 1].key, all[i].key) == 0) {
-      okegw_log(OKEGW_LOG_WARN,
-                &(okegw_log_fields){.connector = f->parts[all[i].part].conn->conf->name,
-                                    .latency_ms = -1},
-                "component %s is offered by more than one connector; '%s' keeps it", all[i].key,
-                f->parts[all[kept - 1].part].conn->conf->name);
+    if (kept && same_component(all[kept - 1].key, all[i].key)) {
+      int own = all[i - 1].part == all[i].part && same_component(all[i - 1].key, all[i].key);
+      dup_count *d = dups ? &dups[all[i].part] : NULL;
+      if (d && own && !d->repeated++)
+        d->first_repeated = all[i].key;
+      if (d && !own && !d->elsewhere++) {
+        d->first_elsewhere = all[i].key;
+        d->keeper = all[kept - 1].part;
+      }
       continue;
     }
     all[kept++] = all[i];
   }
   n = kept;
-  /* Remember the owners, one store job per connector, with what the
-   * zittingen of each component are checked by (its scale, extra time and
-   * aids: state.c). */
+  for (size_t i = 0; dups && i < f->nparts; i++) {
+    okegw_log_fields lf = {.connector = f->parts[i].conn->conf->name,
+                           .interaction = "flow0.list_components",
+                           .request_id = c->req->request_id,
+                           .latency_ms = -1};
+    if (dups[i].repeated)
+      okegw_log(OKEGW_LOG_WARN, &lf,
+                "catalogue of connector '%s' lists %zu component(s) more than once over its pages "
+                "(first %s): its paging repeats itself; each is kept once",
+                lf.connector, dups[i].repeated, dups[i].first_repeated);
+    if (dups[i].elsewhere)
+      okegw_log(OKEGW_LOG_WARN, &lf,
+                "%zu component(s) of connector '%s' are offered by more than one connector "
+                "(first %s, kept by '%s'); the first connector keeps each",
+                dups[i].elsewhere, lf.connector, dups[i].first_elsewhere,
+                f->parts[dups[i].keeper].conn->conf->name);
+  }
+  free(dups);
+  /* Remember the owners, one store job per connector, under the id's
+   * lower-case form (path ids and references are looked up so), with what
+   * the zittingen of each component are checked by (its scale, extra time
+   * and aids: state.c); the components themselves are passed on as their
+   * supplier wrote them. */
   const char **ids = calloc(n ? n : 1, sizeof *ids);
+  char(*low)[64] = calloc(n ? n : 1, sizeof *low);
   char **facts = calloc(n ? n : 1, sizeof *facts);
-  for (size_t i = 0; ids && facts && i < f->nparts; i++) {
+  for (size_t i = 0; ids && low && facts && i < f->nparts; i++) {
     size_t nids = 0;
     for (size_t k = 0; k < n; k++)
       if (all[k].part == i) {
         facts[nids] = okegw_facts_of_component(all[k].item);
-        ids[nids++] = all[k].key;
+        snprintf(low[k], sizeof low[k], "%s", all[k].key);
+        if (okegw_is_uuid(low[k]))
+          for (char *ch = low[k]; *ch; ch++)
+            *ch = (char)(*ch >= 'A' && *ch <= 'F' ? *ch - 'A' + 'a' : *ch);
+        ids[nids++] = strlen(all[k].key) < sizeof low[k] ? low[k] : all[k].key;
       }
     if (nids)
       okegw_store_put(g->store, "component", ids, nids, f->parts[i].conn->conf->name,
@@ -342,21 +436,27 @@ static void catalogue_merge(fanout *f) {
       facts[k] = NULL;
     }
   }
+  free(low);
   free(ids);
   free(facts);
 
-  char sort[32] = "name";
-  okegw_query_get(c->req->query, "sort", sort, sizeof sort);
-  int desc = sort[0] == '-';
-  int by_id = strcmp(desc ? sort + 1 : sort, "componentId") == 0;
-  for (size_t i = 0; i < n; i++) {
-    part *p = &f->parts[all[i].part];
-    tag_test_system(all[i].item, p->conn->conf->test_system);
-    if (!by_id)
-      all[i].key = lts_value(cJSON_GetObjectItemCaseSensitive(all[i].item, "name"));
-    all[i].seq = i;
+  for (size_t i = 0; i < n; i++)
+    tag_test_system(all[i].item, f->parts[all[i].part].conn->conf->test_system);
+  /* by the last key first: each pass keeps the order of the one before for
+   * equal keys (seq), so the first key decides */
+  sort_keys keys;
+  parse_sort(c->req->query, &keys); /* checked by parse_page_params */
+  for (int k = keys.n - 1; k >= 0; k--) {
+    for (size_t i = 0; i < n; i++) {
+      const cJSON *it = all[i].item;
+      all[i].key = keys.by_id[k]
+                       ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"))
+                       : lts_value(cJSON_GetObjectItemCaseSensitive(it, "name"));
+      all[i].seq = i;
+    }
+    int desc = keys.desc[k];
+    qsort_r(all, n, sizeof *all, cmp_items, &desc);
   }
-  qsort_r(all, n, sizeof *all, cmp_items, &desc);
 
   size_t start = (size_t)(page_number - 1) * (size_t)page_size;
   cJSON *out = cJSON_CreateObject();
@@ -472,6 +572,38 @@ void okegw_probe_component(okegw_call *c, const char *id, okegw_probe_done done)
   on_probe_done(f, NULL);
 }
 
+/* okegw_answer_check for the answer a probe kept (its body only): 1 when it
+ * breaks the profile and the owner's connector blocks such answers, with
+ * *out the 502 problem body (free it); a warning is logged either way. */
+static int probe_check(okegw_call *c, okegw_connector *owner, const char *body, size_t len,
+                       char **out) {
+  *out = NULL;
+  if (owner->conf->validate_answers == OKEGW_CHECK_OFF || !len ||
+      !okegw_validate_has_body(c->interaction, OKEGW_BODY_RESPONSE))
+    return 0;
+  cJSON *j = cJSON_ParseWithLength(body, len);
+  okegw_violations v = {0};
+  int n = okegw_validate(c->interaction, OKEGW_BODY_RESPONSE, j, NULL, &v);
+  cJSON_Delete(j);
+  if (n <= 0) {
+    okegw_violations_free(&v);
+    return 0;
+  }
+  int block = owner->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_log(OKEGW_LOG_WARN,
+            &(okegw_log_fields){.connector = owner->conf->name,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .latency_ms = -1},
+            "answer of connector '%s' breaks the OKE profile (%d violation(s), first %s: %s)%s",
+            owner->conf->name, n, v.v[0].pointer, v.v[0].message,
+            block ? ": blocked" : ": passed on (validate_answers = warn)");
+  if (block)
+    *out = okegw_violations_problem(&v, 502);
+  okegw_violations_free(&v);
+  return block;
+}
+
 static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
                                 const char *body, size_t len) {
   if (!owner) {
@@ -480,6 +612,13 @@ static void on_component_probed(okegw_call *c, okegw_connector *owner, const cha
     return;
   }
   c->target = owner;
+  /* the probe's answer is relayed like any other: checked first */
+  char *blocked = NULL;
+  if (probe_check(c, owner, body, len, &blocked)) {
+    okegw_answer_send(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, NULL);
+    free(blocked);
+    return;
+  }
   okegw_answer_send(c, 200, ctype, body, len, NULL);
 }
 

@@ -8,6 +8,7 @@
 #include "connector/mapping.h"
 #include "oke/interaction.h"
 #include "oke/problem.h"
+#include "oke/validate.h"
 #include "pipeline/answer.h"
 #include "pipeline/authorise.h"
 #include "pipeline/dispatch.h"
@@ -179,10 +180,49 @@ static int parse_body(okegw_call *c) {
     okegw_answer_problem(c, 400, NULL, "a JSON body is required");
     return -1;
   }
-  cJSON *j = cJSON_ParseWithLength(c->req->body, c->req->body_len);
+  /* What is checked is what is forwarded, byte for byte: cJSON reads a
+   * string only up to a NUL (raw or \u0000), lets control characters pass
+   * and stops after the first value, where another reader (and the peer)
+   * would see more or fail. Such bodies are refused, never repaired. */
+  const char *b = c->req->body, *bad = NULL;
+  size_t len = c->req->body_len;
+  int in_string = 0;
+  for (size_t i = 0; i < len && !bad; i++) {
+    unsigned char ch = (unsigned char)b[i];
+    if (ch == '\0')
+      bad = "a NUL byte; JSON text never holds one";
+    else if (in_string && ch < 0x20)
+      bad = "a raw control character inside a string; escape it";
+    else if (!in_string && ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+      bad = "a control character outside a string";
+    else if (in_string && ch == '\\') {
+      if (i + 5 < len && b[i + 1] == 'u' && !memcmp(b + i + 2, "0000", 4))
+        bad = "the escape \\u0000 (NUL); no OKE value holds one";
+      i++; /* the escaped character is no quote or backslash of its own */
+    } else if (ch == '"')
+      in_string = !in_string;
+  }
+  if (!bad && !okegw_utf8_valid(b, len))
+    bad = "bytes that are not UTF-8";
+  if (bad) {
+    okegw_answer_problem(c, 400, NULL, "the body holds %s", bad);
+    return -1;
+  }
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithLengthOpts(b, len, &end, 0);
   if (!cJSON_IsObject(j)) {
     cJSON_Delete(j);
     okegw_answer_problem(c, 400, NULL, "the body is not a JSON object");
+    return -1;
+  }
+  while (end < b + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+    end++;
+  if (end < b + len) {
+    cJSON_Delete(j);
+    okegw_answer_problem(c, 400, NULL,
+                         "the body holds data after its JSON object (at byte %zu); send one "
+                         "object only",
+                         (size_t)(end - b));
     return -1;
   }
   char dup[256];
@@ -194,6 +234,13 @@ static int parse_body(okegw_call *c) {
   }
   c->body = j;
   return 0;
+}
+
+/* A UUID's one form: lower case (RFC 9562 reads either). */
+static void uuid_lower(char *s) {
+  for (; *s; s++)
+    if (*s >= 'A' && *s <= 'F')
+      *s = (char)(*s - 'A' + 'a');
 }
 
 /* A member of the body's consumers entry "nl-test-admin", as a string. */
@@ -228,6 +275,10 @@ static int settle_reference(okegw_call *c, const route_row *row) {
     return -1;
   }
   snprintf(c->ref_id, sizeof c->ref_id, "%.63s", ref);
+  /* the same resource whatever the case of its UUID (the body is forwarded
+   * as sent: only the gateway's own key is normalised) */
+  if (okegw_is_uuid(c->ref_id))
+    uuid_lower(c->ref_id);
   return 0;
 }
 
@@ -374,12 +425,34 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     okegw_answer_problem(c, 400, NULL, "an id in the path is not a UUID: %s", path);
     return;
   }
+  /* one resource, one key: the store, the logs and the plugins (req->id)
+   * see the lower-case form (RFC 9562). The path and body forwarded stay as
+   * sent, so a peer still finds the body's id equal to the path's (R12).
+   * A documentId is looked up as the message that named it spelled it
+   * (dispatch records it from the body as is). */
+  if (c->interaction != OKE_I_GET_DOCUMENT) {
+    uuid_lower(c->id);
+    uuid_lower(c->sub_id);
+  }
   if (g->stopping) {
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n", "the gateway is shutting down");
     return;
   }
   if (okegw_authorise_call(c) < 0)
     return;
+  /* the query of a list read is checked here too: a filter value the YAML
+   * does not allow is the caller's 400, not a peer's */
+  okegw_violations qv = {0};
+  if (okegw_validate_query(c->interaction, req->query, &qv) != 0) {
+    char *pb = qv.n ? okegw_violations_problem(&qv, 400) : NULL;
+    okegw_violations_free(&qv);
+    if (pb)
+      okegw_answer_send(c, 400, OKEGW_PROBLEM_TYPE, pb, strlen(pb), NULL);
+    else
+      okegw_answer_problem(c, 503, NULL, "out of memory");
+    free(pb);
+    return;
+  }
   if (row->flags & BODY) {
     if (parse_body(c) < 0 || (row->ref && settle_reference(c, row) < 0))
       return;

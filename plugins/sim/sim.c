@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <oke/plugin.h>
 
@@ -68,9 +69,13 @@ static char *sim_strndup(const char *s, size_t n) {
 
 static char *sim_strdup(const char *s) { return sim_strndup(s, strlen(s)); }
 
+/* UUIDs name one resource in either case (RFC 9562): the gateway hands
+ * path ids over lower-cased, a body may spell a reference in upper case. */
+static int same_id(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
+
 static sim_entry *store_find(sim_store *st, const char *id) {
   for (size_t i = 0; i < st->len; i++)
-    if (strcmp(st->v[i].id, id) == 0)
+    if (same_id(st->v[i].id, id))
       return &st->v[i];
   return NULL;
 }
@@ -817,7 +822,7 @@ static int on_get_component(sim_state *s, oke_exchange *x, const oke_request *re
   for (size_t i = 0; i < n; i++) {
     const oke_json *c = h->json_at(s->catalogue, i);
     const char *id = jstr(h, c, "componentId");
-    if (id && strcmp(id, req_id(req)) == 0)
+    if (id && same_id(id, req_id(req)))
       return respond_json(s, x, 200, c);
   }
   return problem(s, x, 404, "No component with id %s is known at this endpoint.", req_id(req));
@@ -895,7 +900,7 @@ static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req
   if (rc != OKE_OK)
     return rc;
   const char *id = jstr(h, doc, "offeringId");
-  if (!id || strcmp(id, req_id(req)) != 0) {
+  if (!id || !same_id(id, req_id(req))) {
     rc = id ? problem(s, x, 400, "offeringId %s does not match the path id %s", id, req_id(req))
             : problem(s, x, 400, "offeringId is missing");
     h->json_free(doc);
@@ -926,7 +931,7 @@ static int on_patch_offering(sim_state *s, oke_exchange *x, const oke_request *r
     for (size_t i = 0; i < s->associations.len; i++) {
       oke_json *a = s->associations.v[i].doc;
       const char *oid = assoc_offering_id(h, a);
-      if (!oid || strcmp(oid, e->id) != 0)
+      if (!oid || !same_id(oid, e->id))
         continue;
       int r = OKE_OK;
       jset(h, a, "state", h->json_new_string("canceled"), &r);
@@ -972,7 +977,7 @@ static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request
   for (size_t i = 0; i < s->associations.len; i++) {
     const oke_json *a = s->associations.v[i].doc;
     const char *oid = assoc_offering_id(h, a), *v;
-    if (!oid || strcmp(oid, req_id(req)) != 0)
+    if (!oid || !same_id(oid, req_id(req)))
       continue;
     if (*role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
       continue;
@@ -998,7 +1003,7 @@ static int on_put_association(sim_state *s, oke_exchange *x, const oke_request *
   const char *oid = assoc_offering_id(h, doc);
   if (!id) {
     rc = problem(s, x, 400, "associationId is missing");
-  } else if (strcmp(id, req_id(req)) != 0) {
+  } else if (!same_id(id, req_id(req))) {
     rc = problem(s, x, 400, "associationId %s does not match the path id %s", id, req_id(req));
   } else if (!oid) {
     rc = problem(s, x, 400, "unknown offering: the association names no offering");
@@ -1025,7 +1030,22 @@ static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request
   int rc = patch_entry(s, x, req, e, "associationId", &done);
   if (rc != OKE_OK || done)
     return rc;
-  return respond_empty(s, x, 200);
+  /* The YAML's 200 answer: {associationId, message (required), state}. */
+  const oke_host *h = s->host;
+  oke_json *ans = h->json_new_object();
+  const char *state = jstr(h, e->doc, "state");
+  jset(h, ans, "associationId", h->json_new_string(e->id), &rc);
+  jset(h, ans, "message",
+       lts_new(h, state && strcmp(state, "canceled") == 0 ? "De deelname is verwijderd."
+                                                          : "De deelname is bijgewerkt."),
+       &rc);
+  if (state)
+    jset(h, ans, "state", h->json_new_string(state), &rc);
+  if (rc == OKE_OK)
+    rc = respond_json(s, x, 200, ans);
+  if (ans)
+    h->json_free(ans);
+  return rc;
 }
 
 static int on_get_association(sim_state *s, oke_exchange *x, const oke_request *req) {

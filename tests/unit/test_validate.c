@@ -719,6 +719,151 @@ static void hundred_cap(void **state) {
   cJSON_Delete(body);
 }
 
+/* ---- query parameters of collection GETs ------------------------------ */
+
+/* The violations of one query: their count, and the pointer of the first. */
+static int query_check(int interaction, const char *query, char *first, size_t firstsz) {
+  okegw_violations v = {0};
+  int n = okegw_validate_query(interaction, query, &v);
+  if (first)
+    snprintf(first, firstsz, "%s", n > 0 ? v.v[0].pointer : "");
+  okegw_violations_free(&v);
+  return n;
+}
+
+static void query_paging(void **state) {
+  (void)state;
+  char first[256];
+  const int lists[] = {OKE_I_FLOW0_LIST_COMPONENTS,
+                       OKE_I_FLOW1_LIST_OFFERINGS,
+                       OKE_I_FLOW1_LIST_ASSOCIATIONS,
+                       OKE_I_FLOW2_LIST_ASSOCIATIONS,
+                       OKE_I_FLOW1_LIST_GROUPS,
+                       OKE_I_FLOW1_LIST_GROUP_MEMBERS,
+                       OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS};
+  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+    int it = lists[i];
+    assert_int_equal(query_check(it, "", NULL, 0), 0);
+    assert_int_equal(query_check(it, "pageSize=250&pageNumber=3", NULL, 0), 0);
+    assert_int_equal(query_check(it, "pageSize=25", first, sizeof first), 1);
+    assert_string_equal(first, "?pageSize");
+    assert_int_equal(query_check(it, "pageSize=", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageSize", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageSize=10&pageSize=20", NULL, 0), 1); /* ambiguous */
+    assert_int_equal(query_check(it, "pageNumber=0", first, sizeof first), 1);
+    assert_string_equal(first, "?pageNumber");
+    assert_int_equal(query_check(it, "pageNumber=-1", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageNumber=1.5", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageNumber=2147483648", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageNumber=2147483647", NULL, 0), 0);
+    assert_int_equal(query_check(it, "pageSize=abc&pageNumber=x", NULL, 0), 2);
+    /* percent-encoded names and values are read decoded */
+    assert_int_equal(query_check(it, "page%53ize=%32%30", NULL, 0), 0);
+    assert_int_equal(query_check(it, "pageSize=1%00", NULL, 0), 1);
+    assert_int_equal(query_check(it, "pageSize=%zz", NULL, 0), 1);
+  }
+  /* reads of one object and writes have no table */
+  assert_int_equal(query_check(OKE_I_FLOW2_GET_OFFERING, "pageSize=7", NULL, 0), 0);
+  assert_int_equal(query_check(OKE_I_FLOW2_PUT_OFFERING, "pageSize=7", NULL, 0), 0);
+  assert_int_equal(query_check(-1, "pageSize=7", NULL, 0), 0);
+  assert_int_equal(query_check(1000, "pageSize=7", NULL, 0), 0);
+  assert_int_equal(okegw_validate_query(OKE_I_FLOW0_LIST_COMPONENTS, "", NULL), -1);
+}
+
+static void query_filters(void **state) {
+  (void)state;
+  char first[256];
+  /* flow 0 */
+  int c = OKE_I_FLOW0_LIST_COMPONENTS;
+  assert_int_equal(query_check(c, "componentType=test&q=rekenen&licensed=true", NULL, 0), 0);
+  assert_int_equal(query_check(c, "licensed=maybe", first, sizeof first), 1);
+  assert_string_equal(first, "?licensed");
+  assert_int_equal(query_check(c, "componentType=exam", NULL, 0), 1);
+  assert_int_equal(query_check(c, "sort=-name", NULL, 0), 0);
+  assert_int_equal(query_check(c, "sort=name,-componentId", NULL, 0), 0);
+  assert_int_equal(query_check(c, "sort=name&sort=-componentId", NULL, 0), 0); /* a list */
+  assert_int_equal(query_check(c, "sort=startDateTime", NULL, 0), 1);
+  assert_int_equal(query_check(c, "sort=name,", NULL, 0), 1);
+  /* undeclared parameters pass through (digest §6 #12) */
+  assert_int_equal(query_check(c, "since=whenever&x-own=1&consumer=nl-test-admin", NULL, 0), 0);
+  /* flow 1 */
+  int o = OKE_I_FLOW1_LIST_OFFERINGS;
+  assert_int_equal(query_check(o,
+                               "offeringType=component&component.componentType=test&since=2026-"
+                               "03-01&until=2026-04-30&teachingLanguage=nld&resultExpected=false&"
+                               "sort=-startDateTime",
+                               NULL, 0),
+                   0);
+  assert_int_equal(query_check(o, "since=2026-03-01T00%3A00%3A00%2B01%3A00", NULL, 0), 0);
+  assert_int_equal(query_check(o, "since=2026-02-30", NULL, 0), 1);
+  assert_int_equal(query_check(o, "offeringType=zitting", NULL, 0), 1);
+  assert_int_equal(query_check(o, "teachingLanguage=NLD", NULL, 0), 1);
+  assert_int_equal(query_check(o, "resultExpected=1", NULL, 0), 1);
+  assert_int_equal(query_check(o, "sort=groupId", NULL, 0), 1);
+  for (int a = OKE_I_FLOW1_LIST_ASSOCIATIONS; a;
+       a = a == OKE_I_FLOW1_LIST_ASSOCIATIONS ? OKE_I_FLOW2_LIST_ASSOCIATIONS : 0) {
+    assert_int_equal(query_check(a,
+                                 "role=teaching+assistant&state=pending&result-state=in%20progress&"
+                                 "associationType=componentOfferingAssociation&sort=-associationId",
+                                 NULL, 0),
+                     0);
+    assert_int_equal(query_check(a, "role=teacher", first, sizeof first), 1);
+    assert_string_equal(first, "?role");
+    assert_int_equal(query_check(a, "associationType=componentOffering", NULL, 0), 1);
+    assert_int_equal(query_check(a, "result-state=done", NULL, 0), 1);
+    assert_int_equal(query_check(a, "state=Associated", NULL, 0), 1); /* case-sensitive (R10) */
+  }
+  int g = OKE_I_FLOW1_LIST_GROUPS;
+  assert_int_equal(query_check(g, "groupType=learning%20group&sort=startDate", NULL, 0), 0);
+  assert_int_equal(query_check(g, "groupType=cohort", NULL, 0), 1);
+  assert_int_equal(query_check(OKE_I_FLOW1_LIST_GROUP_MEMBERS, "sort=whatever", NULL, 0), 0);
+  /* flow 6: the short associationType spelling */
+  int p = OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS;
+  assert_int_equal(query_check(p, "associationType=programOffering", NULL, 0), 0);
+  assert_int_equal(query_check(p, "associationType=programOfferingAssociation", NULL, 0), 1);
+  assert_int_equal(query_check(p, "state=bogus&role=x&sort=name", NULL, 0), 3);
+}
+
+static void query_problem(void **state) {
+  (void)state;
+  okegw_violations v = {0};
+  assert_int_equal(okegw_validate_query(OKE_I_FLOW0_LIST_COMPONENTS, "licensed=maybe", &v), 1);
+  char *text = okegw_violations_problem(&v, 400);
+  cJSON *p = cJSON_Parse(text);
+  assert_non_null(p);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(p, "status")->valuestring, "400");
+  cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(p, "errors"), 0);
+  assert_non_null(e);
+  assert_null(cJSON_GetObjectItemCaseSensitive(e, "pointer"));
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "parameter")->valuestring, "licensed");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "detail")->valuestring,
+                      "licensed must be true or false; got 'maybe'");
+  cJSON_Delete(p);
+  free(text);
+  okegw_violations_free(&v);
+}
+
+/* A UUID names one resource in either case (the gateway lower-cases path
+ * ids; the body is forwarded as sent). */
+static void path_id_case(void **state) {
+  (void)state;
+  cJSON *body = cJSON_Parse("{\"personId\":\"55C6D605-0000-4000-8000-0000000000AB\"}");
+  okegw_validate_ctx ctx = {.path_id = "55c6d605-0000-4000-8000-0000000000ab"};
+  okegw_violations v = {0};
+  okegw_validate(OKE_I_FLOW1_PUT_PERSON, OKEGW_BODY_REQUEST, body, &ctx, &v);
+  for (size_t i = 0; i < v.n; i++)
+    assert_string_not_equal(v.v[i].pointer, "/personId");
+  okegw_violations_free(&v);
+  ctx.path_id = "55c6d605-0000-4000-8000-0000000000ac";
+  okegw_validate(OKE_I_FLOW1_PUT_PERSON, OKEGW_BODY_REQUEST, body, &ctx, &v);
+  int seen = 0;
+  for (size_t i = 0; i < v.n; i++)
+    seen |= strcmp(v.v[i].pointer, "/personId") == 0;
+  assert_true(seen);
+  okegw_violations_free(&v);
+  cJSON_Delete(body);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s tests/validate/cases.txt\n", argv[0]);
@@ -742,6 +887,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(interaction_rules),
       cmocka_unit_test(problem_shape),
       cmocka_unit_test(hundred_cap),
+      cmocka_unit_test(query_paging),
+      cmocka_unit_test(query_filters),
+      cmocka_unit_test(query_problem),
+      cmocka_unit_test(path_id_case),
   };
   size_t nfixed = sizeof fixed / sizeof fixed[0];
   struct CMUnitTest *tests = calloc(nfixed + (size_t)n, sizeof *tests);
