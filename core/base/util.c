@@ -388,3 +388,11 @@ void okegw_sha256_hex(const void *p, size_t len, char out[65]) {
   }
   okegw_hex(md, n, out);
 }
+
+void okegw_uuid_lower(char *s) {
+  if (!okegw_is_uuid(s))
+    return;
+  for (; *s; s++)
+    if (*s >= 'A' && *s <= 'F')
+      *s = (char)(*s - 'A' + 'a');
+}

@@ -52,6 +52,9 @@ long okegw_url_decode(const char *src, size_t len, char *dst, size_t dstsz, int 
 /* 1 when s is a textual UUID: 8-4-4-4-12 hex digits (either case), nothing
  * else; 0 otherwise and for NULL. */
 int okegw_is_uuid(const char *s);
+/* Writes a UUID in its one form, lower case (RFC 9562 reads either); other
+ * text is left as it is. */
+void okegw_uuid_lower(char *s);
 /* Fills out[37] with a random (version 4) UUID for request ids. */
 void okegw_uuid4(char out[37]);
 

@@ -423,9 +423,7 @@ static void catalogue_merge(fanout *f) {
       if (all[k].part == i) {
         facts[nids] = okegw_facts_of_component(all[k].item);
         snprintf(low[k], sizeof low[k], "%s", all[k].key);
-        if (okegw_is_uuid(low[k]))
-          for (char *ch = low[k]; *ch; ch++)
-            *ch = (char)(*ch >= 'A' && *ch <= 'F' ? *ch - 'A' + 'a' : *ch);
+        okegw_uuid_lower(low[k]);
         ids[nids++] = strlen(all[k].key) < sizeof low[k] ? low[k] : all[k].key;
       }
     if (nids)

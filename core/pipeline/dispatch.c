@@ -55,15 +55,18 @@ int okegw_dispatch_check(okegw_call *c) {
 
 /* ---- records: what the message opens ------------------------------------- */
 
-/* Every documentId in a "documents" list anywhere in the body. */
-static void collect_documents(const cJSON *j, const char **ids, size_t *n, size_t max) {
+/* Every documentId in a "documents" list anywhere in the body, in its
+ * lower-case form (GET /documents/{id} is looked up so). */
+static void collect_documents(const cJSON *j, char (*ids)[64], size_t *n, size_t max) {
   for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
     if (e->string && strcmp(e->string, "documents") == 0 && cJSON_IsArray(e)) {
       const cJSON *d;
       cJSON_ArrayForEach(d, e) {
         const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "documentId"));
-        if (id && *n < max && strlen(id) < 64)
-          ids[(*n)++] = id;
+        if (id && *n < max && strlen(id) < 64) {
+          snprintf(ids[*n], 64, "%s", id);
+          okegw_uuid_lower(ids[(*n)++]);
+        }
       }
     } else if (cJSON_IsObject(e) || cJSON_IsArray(e)) {
       collect_documents(e, ids, n, max);
@@ -89,15 +92,18 @@ static void on_documents_claimed(void *ud, const okegw_route *r) {
  * re-points it. */
 static void record_documents(okegw_call *c) {
   const okegw_connector *holder = c->records.documents;
-  const char *ids[64];
+  char ids[64][64];
+  const char *idp[64];
   size_t n = 0;
   collect_documents(c->body, ids, &n, sizeof ids / sizeof ids[0]);
+  for (size_t i = 0; i < n; i++)
+    idp[i] = ids[i];
   char *what = n ? okegw_asprintf("%s %s from connector '%s'",
                                   okegw_interaction_name(c->interaction), c->id, holder->conf->name)
                  : NULL;
   if (what &&
       okegw_store_claim(
-          c->g->store, holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", ids,
+          c->g->store, holder->conf->role == OKEGW_ROLE_TPL ? "document@tpl" : "document@ta", idp,
           n, holder->conf->name, c->target->conf->name, NULL, on_documents_claimed, what) < 0)
     free(what);
 }

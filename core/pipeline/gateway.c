@@ -236,13 +236,6 @@ static int parse_body(okegw_call *c) {
   return 0;
 }
 
-/* A UUID's one form: lower case (RFC 9562 reads either). */
-static void uuid_lower(char *s) {
-  for (; *s; s++)
-    if (*s >= 'A' && *s <= 'F')
-      *s = (char)(*s - 'A' + 'a');
-}
-
 /* A member of the body's consumers entry "nl-test-admin", as a string. */
 static const char *nl_test_admin_field(const cJSON *body, const char *field) {
   const cJSON *e;
@@ -278,7 +271,7 @@ static int settle_reference(okegw_call *c, const route_row *row) {
   /* the same resource whatever the case of its UUID (the body is forwarded
    * as sent: only the gateway's own key is normalised) */
   if (okegw_is_uuid(c->ref_id))
-    uuid_lower(c->ref_id);
+    okegw_uuid_lower(c->ref_id);
   return 0;
 }
 
@@ -427,13 +420,9 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   }
   /* one resource, one key: the store, the logs and the plugins (req->id)
    * see the lower-case form (RFC 9562). The path and body forwarded stay as
-   * sent, so a peer still finds the body's id equal to the path's (R12).
-   * A documentId is looked up as the message that named it spelled it
-   * (dispatch records it from the body as is). */
-  if (c->interaction != OKE_I_GET_DOCUMENT) {
-    uuid_lower(c->id);
-    uuid_lower(c->sub_id);
-  }
+   * sent, so a peer still finds the body's id equal to the path's (R12). */
+  okegw_uuid_lower(c->id);
+  okegw_uuid_lower(c->sub_id);
   if (g->stopping) {
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n", "the gateway is shutting down");
     return;
