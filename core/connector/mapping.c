@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#define HOOK_EVERY 1000 /* instructions between budget checks */
+#define HOOK_EVERY 1000  /* instructions between budget checks */
 #define TIME_MS_MIN 1000 /* a call's wall-clock limit is at least this */
 /* The work of C functions is charged to the instruction budget at rough
  * rates that keep a charged instruction no cheaper than a VM one. */
@@ -34,11 +34,11 @@ struct okegw_mapset {
   char *lib_dir;
   char hash[65];
   size_t mem_used, mem_limit;
-  int mem_exceeded;   /* an allocation was refused during the current call */
-  int running;        /* a call is under way: its work is charged */
-  long long budget;   /* instructions per call */
-  long long used;     /* instructions run and charged in the current call */
-  long time_ms;       /* wall-clock limit of one call */
+  int mem_exceeded; /* an allocation was refused during the current call */
+  int running;      /* a call is under way: its work is charged */
+  long long budget; /* instructions per call */
+  long long used;   /* instructions run and charged in the current call */
+  long time_ms;     /* wall-clock limit of one call */
   struct timespec deadline;
   int killed;         /* over a limit: every instruction now errors */
   char kill_msg[320]; /* why, raised again at every instruction */
@@ -46,8 +46,8 @@ struct okegw_mapset {
    * the source text lives as long as the script's functions. */
   const char *where_src;
   int where_line;
-  int line_hook;      /* line events are on (memory is nearly used up) */
-  int print_lines;    /* print() lines and bytes logged in the current call */
+  int line_hook;   /* line events are on (memory is nearly used up) */
+  int print_lines; /* print() lines and bytes logged in the current call */
   size_t print_bytes;
   int print_cut;
   /* per interaction: [0] to_peer, [1] from_peer present */
@@ -509,14 +509,17 @@ static int w_sort(lua_State *L) {
  *
  * Lua's matcher backtracks: a repeated item (x*, x+, x-) tries every length
  * of its run, each with the rest of the pattern, and an unanchored search
- * tries every start. An upper bound on its steps is
- *   starts x product over repeated items of (longest run the item can match
- *   in this subject + 1) x (items + runs scanned + n per %b or back-reference)
- * which is small for usual patterns and subjects (runs of spaces or digits
- * are short) and huge exactly when the matcher could run for minutes (the
- * trim idiom "^%s*(.-)%s*$" on 40 000 spaces). Only what the bound needs is
- * read from the pattern; a malformed pattern ends the estimate and Lua
- * raises its own error when it gets there. */
+ * tries every start. So from one start, item i is entered at most
+ *   visits(i) = product over the repeated items before it of (run + 1)
+ * times, where run is the longest run of the subject the item can match,
+ * and an entry costs 1, plus the run for x* and x+ (they scan it first),
+ * plus the subject's length for %b and back-references. The sum over the
+ * items, times the starts, bounds the matcher's steps: small for usual
+ * patterns and subjects (runs of spaces or digits are short), huge exactly
+ * when the matcher could run for minutes (the trim idiom "^%s*(.-)%s*$" on
+ * 40 000 spaces). Only what the bound needs is read from the pattern; at a
+ * malformed piece the estimate ends, and Lua raises its own error when it
+ * gets there. */
 
 /* Does byte c belong to class letter cl (%a, %d, ... or an escaped char)? */
 static int class_has(int c, int cl) {
@@ -612,14 +615,14 @@ static double longest_run(const char *s, size_t n, const char *p, const char *ep
 
 static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, int can_anchor) {
   const char *pe = p + pl;
-  double paths = 1, per_path = 1, dn = (double)n;
+  double visits = 1, total = 0, dn = (double)n;
   int anchored = can_anchor && p < pe && *p == '^';
   if (anchored)
     p++;
-  while (p < pe && paths < 1e30) {
+  while (p < pe && total < 1e30) {
     if (*p == '(' || *p == ')') {
       p += *p == '(' && p + 1 < pe && p[1] == ')' ? 2 : 1;
-      per_path++;
+      total += visits;
       continue;
     }
     if (*p == '$' && p + 1 == pe)
@@ -630,29 +633,31 @@ static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, i
         if (!q)
           break;
         p = q;
-        per_path++;
+        total += visits;
       } else { /* %bxy and back-references scan up to the whole subject */
         p += p[1] == 'b' ? 4 : 2;
-        per_path += dn;
+        total += visits * (dn + 1);
       }
       continue;
     }
     const char *ep = item_end(p, pe);
     if (!ep)
       break;
-    per_path++;
     if (ep < pe && (*ep == '*' || *ep == '+' || *ep == '-')) {
       double run = longest_run(s, n, p, ep);
-      paths *= run + 1;
-      per_path += run;
+      total += visits * (*ep == '-' ? 1 : run + 1);
+      visits *= run + 1;
       ep++;
     } else if (ep < pe && *ep == '?') {
-      paths *= 2;
+      total += visits;
+      visits *= 2;
       ep++;
+    } else {
+      total += visits;
     }
     p = ep;
   }
-  return (anchored ? 1 : dn + 1) * paths * per_path;
+  return (anchored ? 1 : dn + 1) * (total + visits);
 }
 
 /* find and match (can anchor), gmatch (cannot), gsub (can); an iteration
@@ -703,8 +708,8 @@ static void copy_fields(lua_State *L, const char *lib, const char *const *names)
 }
 
 static void build_sandbox(lua_State *L) {
-  static const char *const base[] = {"assert", "error",    "ipairs", "next",     "pairs",
-                                     "select", "tonumber", "tostring", "type",   "rawequal",
+  static const char *const base[] = {"assert", "error",    "ipairs",       "next",     "pairs",
+                                     "select", "tonumber", "tostring",     "type",     "rawequal",
                                      "rawget", "rawlen",   "getmetatable", "_VERSION", NULL};
   static const char *const string_f[] = {"byte",  "char",  "find",     "format", "gmatch",  "gsub",
                                          "len",   "lower", "match",    "rep",    "reverse", "sub",
@@ -720,15 +725,13 @@ static void build_sandbox(lua_State *L) {
   static const struct {
     const char *lib, *name;
     lua_CFunction w;
-  } wraps[] = {{"string", "rep", w_rep},       {"string", "byte", w_slice},
-               {"string", "find", w_find},     {"string", "match", w_match},
-               {"string", "gmatch", w_gmatch}, {"string", "gsub", w_gsub},
-               {"string", "pack", w_scan},     {"string", "packsize", w_scan},
-               {"string", "unpack", w_scan},   {"table", "concat", w_concat},
-               {"table", "unpack", w_unpack},  {"table", "move", w_move},
-               {"table", "insert", w_insert},  {"table", "remove", w_remove},
-               {"table", "sort", w_sort},      {"utf8", "codepoint", w_slice},
-               {"utf8", "len", w_scan},        {"utf8", "offset", w_scan}};
+  } wraps[] = {
+      {"string", "rep", w_rep},       {"string", "byte", w_slice},    {"string", "find", w_find},
+      {"string", "match", w_match},   {"string", "gmatch", w_gmatch}, {"string", "gsub", w_gsub},
+      {"string", "pack", w_scan},     {"string", "packsize", w_scan}, {"string", "unpack", w_scan},
+      {"table", "concat", w_concat},  {"table", "unpack", w_unpack},  {"table", "move", w_move},
+      {"table", "insert", w_insert},  {"table", "remove", w_remove},  {"table", "sort", w_sort},
+      {"utf8", "codepoint", w_slice}, {"utf8", "len", w_scan},        {"utf8", "offset", w_scan}};
 
   lua_newtable(L); /* the sandbox */
   for (size_t i = 0; base[i]; i++) {
@@ -738,14 +741,10 @@ static void build_sandbox(lua_State *L) {
   lua_getglobal(L, "tonumber");
   lua_pushcclosure(L, w_scan, 1);
   lua_setfield(L, -2, "tonumber");
-  static const luaL_Reg own[] = {{"print", l_print},
-                                 {"collectgarbage", l_collectgarbage},
-                                 {"require", l_require},
-                                 {"pcall", l_pcall},
-                                 {"xpcall", l_xpcall},
-                                 {"setmetatable", l_setmetatable},
-                                 {"rawset", l_rawset},
-                                 {NULL, NULL}};
+  static const luaL_Reg own[] = {{"print", l_print},     {"collectgarbage", l_collectgarbage},
+                                 {"require", l_require}, {"pcall", l_pcall},
+                                 {"xpcall", l_xpcall},   {"setmetatable", l_setmetatable},
+                                 {"rawset", l_rawset},   {NULL, NULL}};
   luaL_setfuncs(L, own, 0);
   struct {
     const char *lib;
@@ -918,9 +917,9 @@ static okegw_mapset *mapset_new(const char *dir, const okegw_map_limits *lim) {
   m->mem_limit = lim && lim->memory_bytes ? lim->memory_bytes : (size_t)32 << 20;
   m->budget = lim && lim->instructions > 0 ? lim->instructions : 10000000L;
   /* by default a tenth of a microsecond per instruction, at least 1 s */
-  m->time_ms = lim && lim->time_ms > 0 ? lim->time_ms
-                                       : (long)(m->budget / 10000 > TIME_MS_MIN ? m->budget / 10000
-                                                                                 : TIME_MS_MIN);
+  m->time_ms = lim && lim->time_ms > 0
+                   ? lim->time_ms
+                   : (long)(m->budget / 10000 > TIME_MS_MIN ? m->budget / 10000 : TIME_MS_MIN);
   m->ninteractions = okegw_interaction_count();
   m->has = calloc((size_t)m->ninteractions * 2, 1);
   snprintf(m->hash, sizeof m->hash, "-");
