@@ -42,9 +42,11 @@ struct okegw_mapset {
   struct timespec deadline;
   int killed;         /* over a limit: every instruction now errors */
   char kill_msg[320]; /* why, raised again at every instruction */
-  /* Where the script was last seen running, for errors without a position;
-   * the source text lives as long as the script's functions. */
+  /* Where the script was last seen running, for errors without a position:
+   * the chunk name is copied when it changes (which is rare), so a pointer
+   * compare is all the hook pays. */
   const char *where_src;
+  char where_file[64];
   int where_line;
   int line_hook;   /* line events are on (memory is nearly used up) */
   int print_lines; /* print() lines and bytes logged in the current call */
@@ -130,7 +132,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   /* Remember where the script is, so a memory error (which Lua reports
    * without a position) can still name a line. */
   if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
-    m->where_src = ar->source;
+    if (ar->source != m->where_src) {
+      m->where_src = ar->source;
+      snprintf(m->where_file, sizeof m->where_file, "%s", ar->short_src);
+    }
     m->where_line = ar->currentline;
   }
   if (ar->event == LUA_HOOKLINE)
@@ -156,6 +161,7 @@ static void budget_start(okegw_mapset *m) {
   m->used = 0;
   m->line_hook = 0;
   m->where_src = NULL;
+  m->where_file[0] = '\0';
   m->where_line = 0;
   m->killed = 0;
   m->kill_msg[0] = '\0';
@@ -181,9 +187,8 @@ static void budget_stop(okegw_mapset *m) {
 
 /* "file.lua:12" of where the script was last seen, or "?". */
 static void where_text(const okegw_mapset *m, char *out, size_t outsz) {
-  if (m->where_src && m->where_line > 0)
-    snprintf(out, outsz, "%s:%d", m->where_src[0] == '@' ? m->where_src + 1 : m->where_src,
-             m->where_line);
+  if (m->where_file[0] && m->where_line > 0)
+    snprintf(out, outsz, "%s:%d", m->where_file, m->where_line);
   else
     snprintf(out, outsz, "?");
 }
@@ -521,23 +526,38 @@ static int w_sort(lua_State *L) {
  * malformed piece the estimate ends, and Lua raises its own error when it
  * gets there. */
 
+/* Class letters a c d g l p s u w x as bits, per byte: filled once (the
+ * first state built) so that a run is scanned with one lookup per byte. */
+static const char class_letters[] = "acdglpsuwx";
+static unsigned short class_bits[256];
+
+static void init_class_bits(void) {
+  static int done;
+  if (done)
+    return;
+  for (int c = 0; c < 256; c++) {
+    int r[] = {isalpha(c), iscntrl(c), isdigit(c), isgraph(c), islower(c),
+               ispunct(c), isspace(c), isupper(c), isalnum(c), isxdigit(c)};
+    for (int i = 0; i < 10; i++)
+      if (r[i])
+        class_bits[c] |= (unsigned short)(1u << i);
+  }
+  done = 1;
+}
+
+/* The bit of class letter cl (either case), or 0 for an escaped character. */
+static unsigned class_bit(int cl) {
+  const char *f = cl ? strchr(class_letters, tolower(cl)) : NULL;
+  return f ? 1u << (f - class_letters) : 0;
+}
+
 /* Does byte c belong to class letter cl (%a, %d, ... or an escaped char)? */
 static int class_has(int c, int cl) {
-  int r;
-  switch (tolower(cl)) {
-  case 'a': r = isalpha(c); break;
-  case 'c': r = iscntrl(c); break;
-  case 'd': r = isdigit(c); break;
-  case 'g': r = isgraph(c); break;
-  case 'l': r = islower(c); break;
-  case 'p': r = ispunct(c); break;
-  case 's': r = isspace(c); break;
-  case 'u': r = isupper(c); break;
-  case 'w': r = isalnum(c); break;
-  case 'x': r = isxdigit(c); break;
-  default: return cl == c;
-  }
-  return isupper(cl) ? !r : r != 0;
+  unsigned bit = class_bit(cl);
+  if (!bit)
+    return cl == c;
+  int r = (class_bits[c] & bit) != 0;
+  return isupper(cl) ? !r : r;
 }
 
 /* The end of the set starting at p ('['), just past its ']', or NULL. */
@@ -589,26 +609,29 @@ static const char *item_end(const char *p, const char *pe) {
   return p + 1;
 }
 
-static int item_has(int c, const char *p, const char *ep) {
-  switch (*p) {
-  case '.': return 1;
-  case '%': return class_has(c, (unsigned char)p[1]);
-  case '[': return set_has(c, p, ep);
-  default: return (unsigned char)*p == c;
-  }
-}
-
 static double longest_run(const char *s, size_t n, const char *p, const char *ep) {
+  size_t best = 0, cur = 0;
   if (*p == '.')
     return (double)n;
-  size_t best = 0, cur = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (item_has((unsigned char)s[i], p, ep)) {
-      if (++cur > best)
-        best = cur;
-    } else {
-      cur = 0;
+  if (*p == '%' && class_bit((unsigned char)p[1])) {
+    unsigned bit = class_bit((unsigned char)p[1]), want = islower((unsigned char)p[1]) ? bit : 0;
+    for (size_t i = 0; i < n; i++) {
+      cur = (class_bits[(unsigned char)s[i]] & bit) == want ? cur + 1 : 0;
+      best = cur > best ? cur : best;
     }
+    return (double)best;
+  }
+  if (*p != '[') {
+    char c = *p == '%' ? p[1] : *p;
+    for (size_t i = 0; i < n; i++) {
+      cur = s[i] == c ? cur + 1 : 0;
+      best = cur > best ? cur : best;
+    }
+    return (double)best;
+  }
+  for (size_t i = 0; i < n; i++) {
+    cur = set_has((unsigned char)s[i], p, ep) ? cur + 1 : 0;
+    best = cur > best ? cur : best;
   }
   return (double)best;
 }
@@ -616,6 +639,12 @@ static double longest_run(const char *s, size_t n, const char *p, const char *ep
 static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, int can_anchor) {
   const char *pe = p + pl;
   double visits = 1, total = 0, dn = (double)n;
+  struct seen_run {
+    const char *p;
+    size_t len;
+    double run;
+  } seen[4]; /* runs already scanned, e.g. the three %d+ of a date */
+  int nseen = 0;
   int anchored = can_anchor && p < pe && *p == '^';
   if (anchored)
     p++;
@@ -644,7 +673,15 @@ static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, i
     if (!ep)
       break;
     if (ep < pe && (*ep == '*' || *ep == '+' || *ep == '-')) {
-      double run = longest_run(s, n, p, ep);
+      double run = -1;
+      for (int i = 0; i < nseen && run < 0; i++)
+        if (seen[i].len == (size_t)(ep - p) && memcmp(seen[i].p, p, seen[i].len) == 0)
+          run = seen[i].run;
+      if (run < 0) {
+        run = longest_run(s, n, p, ep);
+        if (nseen < 4)
+          seen[nseen++] = (struct seen_run){p, (size_t)(ep - p), run};
+      }
       total += visits * (*ep == '-' ? 1 : run + 1);
       visits *= run + 1;
       ep++;
@@ -762,6 +799,7 @@ static void build_sandbox(lua_State *L) {
   okegw_luajson_open(L);
   okegw_luajson_freeze(L);
   lua_setfield(L, -2, "json");
+  init_class_bits();
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_key);
 
   /* Strings keep their methods ("x"):upper(), but through the sandboxed
@@ -1160,6 +1198,7 @@ static int run_protected(lua_State *L) {
   lua_pushvalue(L, -1);
   if (lua_getinfo(L, ">S", &ar)) {
     a->m->where_src = ar.source;
+    snprintf(a->m->where_file, sizeof a->m->where_file, "%s", ar.short_src);
     a->m->where_line = ar.linedefined;
   }
   lua_pushvalue(L, 4);
