@@ -17,7 +17,12 @@
 #include <string.h>
 #include <time.h>
 
-#define HOOK_EVERY 1000  /* instructions between budget checks */
+#define HOOK_EVERY 1000 /* instructions between budget checks */
+/* One instruction on long strings (a < b, a == b, a table key) takes time in
+ * proportion to their length, up to ~10 ns a byte (strcoll over embedded
+ * zeros). Once the state holds a string longer than this, the budget is
+ * checked more often, in proportion, so that the checks stay < 1 s apart. */
+#define LONG_STRING (64 * 1024)
 #define TIME_MS_MIN 1000 /* a call's wall-clock limit is at least this */
 /* The work of C functions is charged to the instruction budget at rough
  * rates that keep a charged instruction no cheaper than a VM one. */
@@ -48,8 +53,10 @@ struct okegw_mapset {
   const char *where_src;
   char where_file[64];
   int where_line;
-  int line_hook;   /* line events are on (memory is nearly used up) */
-  int print_lines; /* print() lines and bytes logged in the current call */
+  int line_hook;     /* line events are on (memory is nearly used up) */
+  int hook_count;    /* instructions between checks in the current call */
+  size_t max_string; /* no string in the state is longer */
+  int print_lines;   /* print() lines and bytes logged in the current call */
   size_t print_bytes;
   int print_cut;
   /* per interaction: [0] to_peer, [1] from_peer present */
@@ -84,6 +91,13 @@ static void kill_call(okegw_mapset *m, const char *fmt, ...) {
 
 /* ---- allocator and budget ---------------------------------------------- */
 
+static int hook_count_for(size_t longest_string) {
+  if (longest_string <= LONG_STRING)
+    return HOOK_EVERY;
+  size_t c = (size_t)HOOK_EVERY * LONG_STRING / longest_string;
+  return c > 0 ? (int)c : 1;
+}
+
 /* The memory quota: refuse growth past the limit and note that it happened,
  * since a script's pcall may swallow the resulting error. Growth is also
  * work: string and table functions that build large values pay for it. */
@@ -98,6 +112,15 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (nsize > old && m->mem_used - old + nsize > m->mem_limit) {
     m->mem_exceeded = 1;
     return NULL;
+  }
+  /* Lua tells the kind of a new object in osize */
+  if (!ptr && osize == LUA_TSTRING && nsize > m->max_string) {
+    m->max_string = nsize;
+    int count = hook_count_for(nsize);
+    if (m->running && !m->killed && count < m->hook_count) {
+      m->hook_count = count;
+      lua_sethook(m->L, budget_hook, lua_gethookmask(m->L), count);
+    }
   }
   if (m->running && nsize > old) {
     m->used += (long long)((nsize - old) / ALLOC_BYTES_PER_INSN);
@@ -141,7 +164,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   if (ar->event == LUA_HOOKLINE)
     return;
   if (!m->killed) {
-    m->used += HOOK_EVERY;
+    m->used += m->hook_count;
     if (m->used > m->budget)
       kill_call(m, "instruction budget of %lld exceeded (endless loop?)", m->budget);
     else if (past_deadline(m))
@@ -177,7 +200,11 @@ static void budget_start(okegw_mapset *m) {
     m->deadline.tv_nsec -= 1000000000L;
   }
   m->running = 1;
-  lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  /* a string cannot be longer than all memory in use */
+  if (m->max_string > m->mem_used)
+    m->max_string = m->mem_used;
+  m->hook_count = hook_count_for(m->max_string);
+  lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, m->hook_count);
 }
 
 static void budget_stop(okegw_mapset *m) {
