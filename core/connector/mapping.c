@@ -12,6 +12,7 @@
 #include <lualib.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,15 +554,13 @@ static int w_sort(lua_State *L) {
  * malformed piece the estimate ends, and Lua raises its own error when it
  * gets there. */
 
-/* Class letters a c d g l p s u w x as bits, per byte: filled once (the
- * first state built) so that a run is scanned with one lookup per byte. */
+/* Class letters a c d g l p s u w x as bits, per byte, so that a run is
+ * scanned with one lookup per byte; filled once per process. */
 static const char class_letters[] = "acdglpsuwx";
 static unsigned short class_bits[256];
+static pthread_once_t class_bits_once = PTHREAD_ONCE_INIT;
 
 static void init_class_bits(void) {
-  static int done;
-  if (done)
-    return;
   for (int c = 0; c < 256; c++) {
     int r[] = {isalpha(c), iscntrl(c), isdigit(c), isgraph(c), islower(c),
                ispunct(c), isspace(c), isupper(c), isalnum(c), isxdigit(c)};
@@ -569,7 +568,6 @@ static void init_class_bits(void) {
       if (r[i])
         class_bits[c] |= (unsigned short)(1u << i);
   }
-  done = 1;
 }
 
 /* The bit of class letter cl (either case), or 0 for an escaped character. */
@@ -699,7 +697,7 @@ static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, i
     const char *ep = item_end(p, pe);
     if (!ep)
       break;
-    if (ep < pe && (*ep == '*' || *ep == '+' || *ep == '-')) {
+    if (ep < pe && (*ep == '*' || *ep == '+' || *ep == '-' || *ep == '?')) {
       double run = -1;
       for (int i = 0; i < nseen && run < 0; i++)
         if (seen[i].len == (size_t)(ep - p) && memcmp(seen[i].p, p, seen[i].len) == 0)
@@ -709,12 +707,10 @@ static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, i
         if (nseen < 4)
           seen[nseen++] = (struct seen_run){p, (size_t)(ep - p), run};
       }
-      total += visits * (*ep == '-' ? 1 : run + 1);
+      if (*ep == '?') /* two ways only where the item can match at all */
+        run = run > 0 ? 1 : 0;
+      total += visits * (*ep == '-' || *ep == '?' ? 1 : run + 1);
       visits *= run + 1;
-      ep++;
-    } else if (ep < pe && *ep == '?') {
-      total += visits;
-      visits *= 2;
       ep++;
     } else {
       total += visits;
@@ -826,7 +822,7 @@ static void build_sandbox(lua_State *L) {
   okegw_luajson_open(L);
   okegw_luajson_freeze(L);
   lua_setfield(L, -2, "json");
-  init_class_bits();
+  pthread_once(&class_bits_once, init_class_bits);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sandbox_key);
 
   /* Strings keep their methods ("x"):upper(), but through the sandboxed
