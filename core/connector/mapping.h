@@ -29,8 +29,8 @@ typedef struct okegw_mapset okegw_mapset;
 typedef struct okegw_map_limits {
   size_t memory_bytes; /* per Lua state; 0 = 32 MiB */
   long instructions;   /* per call; 0 = 10 million */
-  long time_ms;        /* wall-clock limit per call; 0 = instructions / 10000, at least 1000 */
   const char *lib_dir; /* where require() looks; NULL = none */
+  long time_ms;        /* wall-clock limit per call; 0 = instructions / 10000, at least 1000 */
 } okegw_map_limits;
 
 /* What a mapping function sees as its second argument (ctx). */
