@@ -547,7 +547,8 @@ static int w_sort(lua_State *L) {
  * times, where run is the longest run of the subject the item can match,
  * and an entry costs 1, plus the run for x* and x+ (they scan it first),
  * plus the subject's length for %b and back-references. The sum over the
- * items, times the starts, bounds the matcher's steps: small for usual
+ * items, times the starts, bounds the matcher's steps (a tail that cannot
+ * fail, like the %S+ of gmatch("%S+"), costs less: see pattern_steps): small for usual
  * patterns and subjects (runs of spaces or digits are short), huge exactly
  * when the matcher could run for minutes (the trim idiom "^%s*(.-)%s*$" on
  * 40 000 spaces). Only what the bound needs is read from the pattern; at a
@@ -661,63 +662,119 @@ static double longest_run(const char *s, size_t n, const char *p, const char *ep
   return (double)best;
 }
 
+/* One piece of a pattern, as the estimate sees it. */
+typedef struct pat_item {
+  const char *p, *ep; /* a single-character class, when kind is 'c' */
+  char kind; /* 'c' class, '(' or ')' capture, 'n' scans the subject (%b, %1), 'f' frontier */
+  char rep;  /* '*', '+', '-', '?' or 0 */
+} pat_item;
+
+#define PAT_ITEMS 64
+
+/* Splits p into items; returns their count, or -1 when there are too many.
+ * A malformed piece ends the list (Lua raises the error when it gets
+ * there). *dollar is set when the pattern ends with an anchor. */
+static int pattern_items(const char *p, const char *pe, pat_item *it, int cap, int *dollar) {
+  int k = 0;
+  *dollar = 0;
+  while (p < pe) {
+    if (k == cap)
+      return -1;
+    pat_item *i = &it[k];
+    *i = (pat_item){.p = p, .kind = 'c'};
+    if (*p == '(' || *p == ')') {
+      i->kind = '(';
+      p += *p == '(' && p + 1 < pe && p[1] == ')' ? 2 : 1;
+    } else if (*p == '$' && p + 1 == pe) {
+      *dollar = 1;
+      break;
+    } else if (*p == '%' && p + 1 < pe && p[1] == 'f') {
+      const char *q = p + 2 < pe && p[2] == '[' ? set_end(p + 2, pe) : NULL;
+      if (!q)
+        break;
+      i->kind = 'f';
+      p = q;
+    } else if (*p == '%' && p + 1 < pe && (p[1] == 'b' || isdigit((unsigned char)p[1]))) {
+      i->kind = 'n';
+      p += p[1] == 'b' ? 4 : 2;
+    } else {
+      if (!(i->ep = item_end(p, pe)))
+        break;
+      p = i->ep;
+      if (p < pe && (*p == '*' || *p == '+' || *p == '-' || *p == '?'))
+        i->rep = *p++;
+    }
+    k++;
+  }
+  return k;
+}
+
 static double pattern_steps(const char *s, size_t n, const char *p, size_t pl, int can_anchor) {
   const char *pe = p + pl;
   double visits = 1, total = 0, dn = (double)n;
-  struct seen_run {
-    const char *p;
-    size_t len;
-    double run;
-  } seen[4]; /* runs already scanned, e.g. the three %d+ of a date */
-  int nseen = 0;
-  int anchored = can_anchor && p < pe && *p == '^';
+  pat_item fixed_it[PAT_ITEMS], *it = fixed_it;
+  double fixed_runs[PAT_ITEMS], *runs = fixed_runs;
+  int anchored = can_anchor && p < pe && *p == '^', dollar;
   if (anchored)
     p++;
-  while (p < pe && total < 1e30) {
-    if (*p == '(' || *p == ')') {
-      p += *p == '(' && p + 1 < pe && p[1] == ')' ? 2 : 1;
-      total += visits;
-      continue;
+  int k = pattern_items(p, pe, it, PAT_ITEMS, &dollar);
+  if (k < 0 && pl > (size_t)1 << 24)
+    return 1e300; /* a pattern of megabytes: refuse */
+  if (k < 0) {    /* a long pattern: at most one item per byte */
+    it = malloc((pl + 1) * sizeof *it);
+    runs = malloc((pl + 1) * sizeof *runs);
+    k = it && runs ? pattern_items(p, pe, it, (int)pl + 1, &dollar) : -1;
+    if (k < 0) {
+      free(it);
+      free(runs);
+      return 1e300; /* out of memory: refuse */
     }
-    if (*p == '$' && p + 1 == pe)
-      break;
-    if (*p == '%' && p + 1 < pe && (p[1] == 'b' || p[1] == 'f' || isdigit((unsigned char)p[1]))) {
-      if (p[1] == 'f') { /* a frontier: one test */
-        const char *q = p + 2 < pe && p[2] == '[' ? set_end(p + 2, pe) : NULL;
-        if (!q)
-          break;
-        p = q;
-        total += visits;
-      } else { /* %bxy and back-references scan up to the whole subject */
-        p += p[1] == 'b' ? 4 : 2;
-        total += visits * (dn + 1);
-      }
-      continue;
-    }
-    const char *ep = item_end(p, pe);
-    if (!ep)
-      break;
-    if (ep < pe && (*ep == '*' || *ep == '+' || *ep == '-' || *ep == '?')) {
-      double run = -1;
-      for (int i = 0; i < nseen && run < 0; i++)
-        if (seen[i].len == (size_t)(ep - p) && memcmp(seen[i].p, p, seen[i].len) == 0)
-          run = seen[i].run;
-      if (run < 0) {
-        run = longest_run(s, n, p, ep);
-        if (nseen < 4)
-          seen[nseen++] = (struct seen_run){p, (size_t)(ep - p), run};
-      }
-      if (*ep == '?') /* two ways only where the item can match at all */
-        run = run > 0 ? 1 : 0;
-      total += visits * (*ep == '-' || *ep == '?' ? 1 : run + 1);
-      visits *= run + 1;
-      ep++;
-    } else {
-      total += visits;
-    }
-    p = ep;
   }
-  return (anchored ? 1 : dn + 1) * (total + visits);
+  /* The tail: captures and x*, x-, x? up to the end (without $), after at
+   * most one x+. It cannot fail, so it is tried once per reach and its scans
+   * lie inside the match: at most the subject once per match. */
+  int tail = k;
+  if (!dollar) {
+    while (tail > 0 && (it[tail - 1].kind == '(' ||
+                        (it[tail - 1].kind == 'c' && it[tail - 1].rep && it[tail - 1].rep != '+')))
+      tail--;
+    if (tail > 0 && it[tail - 1].kind == 'c' && it[tail - 1].rep == '+')
+      tail--;
+  }
+  double tail_scans = 0;
+  for (int i = 0; i < k && total < 1e30; i++) {
+    if (it[i].kind == 'n') {
+      total += visits * (dn + 1);
+      continue;
+    }
+    if (it[i].kind != 'c' || !it[i].rep) {
+      total += visits;
+      continue;
+    }
+    /* the longest run the item matches; the same item scans once */
+    double run = -1;
+    size_t len = (size_t)(it[i].ep - it[i].p);
+    for (int j = 0; j < i && run < 0; j++)
+      if (it[j].kind == 'c' && it[j].rep && (size_t)(it[j].ep - it[j].p) == len &&
+          memcmp(it[j].p, it[i].p, len) == 0)
+        run = runs[j];
+    runs[i] = run = run >= 0 ? run : longest_run(s, n, it[i].p, it[i].ep);
+    if (i >= tail) {
+      total += visits;
+      if (it[i].rep == '*' || it[i].rep == '+')
+        tail_scans += 2 * (dn + 1);
+      continue;
+    }
+    if (it[i].rep == '?') /* two ways only where the item can match at all */
+      run = run > 0 ? 1 : 0;
+    total += visits * (it[i].rep == '-' || it[i].rep == '?' ? 1 : run + 1);
+    visits *= run + 1;
+  }
+  if (it != fixed_it) {
+    free(it);
+    free(runs);
+  }
+  return (anchored ? 1 : dn + 1) * (total + visits) + tail_scans;
 }
 
 /* find and match (can anchor), gmatch (cannot), gsub (can); an iteration
