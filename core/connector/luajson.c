@@ -10,6 +10,7 @@
 /* Registry keys: addresses of these statics are unique light userdata. */
 static const char null_key = 'n';
 static const char array_mt_key = 'a';
+static const char frozen_key = 'f'; /* marks the metatable of a read-only table */
 
 #define TWO_53 9007199254740992.0
 
@@ -24,6 +25,22 @@ static int is_null(lua_State *L, int idx) {
   return r;
 }
 
+int okegw_luajson_is_frozen(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx))
+    return 0;
+  int r = lua_rawgetp(L, -1, &frozen_key) != LUA_TNIL;
+  lua_pop(L, 2);
+  return r;
+}
+
+/* Pushes the hidden contents of the read-only table at idx. */
+static void push_frozen_contents(lua_State *L, int idx) {
+  lua_getmetatable(L, idx);
+  lua_pushliteral(L, "__index");
+  lua_rawget(L, -2);
+  lua_replace(L, -2);
+}
+
 static int has_array_mt(lua_State *L, int idx) {
   if (!lua_getmetatable(L, idx))
     return 0;
@@ -33,11 +50,23 @@ static int has_array_mt(lua_State *L, int idx) {
   return r;
 }
 
+/* json.array and json.object change a table's metatable: like setmetatable,
+ * they leave a protected one (a read-only library's) alone. */
+static void check_unprotected(lua_State *L, const char *fn) {
+  if (luaL_getmetafield(L, 1, "__metatable") == LUA_TNIL)
+    return;
+  lua_pop(L, 1);
+  if (has_array_mt(L, 1))
+    return;
+  luaL_error(L, "%s: the table has a protected metatable (a shared library cannot be changed)", fn);
+}
+
 /* json.array(t): marks t (or a new table) as a JSON array. */
 static int l_array(lua_State *L) {
   if (lua_isnoneornil(L, 1))
     lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);
+  check_unprotected(L, "json.array");
   lua_settop(L, 1);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key);
   lua_setmetatable(L, 1);
@@ -49,6 +78,7 @@ static int l_object(lua_State *L) {
   if (lua_isnoneornil(L, 1))
     lua_newtable(L);
   luaL_checktype(L, 1, LUA_TTABLE);
+  check_unprotected(L, "json.object");
   lua_settop(L, 1);
   lua_pushnil(L);
   lua_setmetatable(L, 1);
@@ -56,6 +86,10 @@ static int l_object(lua_State *L) {
 }
 
 static int l_is_array(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TTABLE && okegw_luajson_is_frozen(L, 1)) {
+    push_frozen_contents(L, 1);
+    lua_replace(L, 1);
+  }
   lua_pushboolean(L, lua_type(L, 1) == LUA_TTABLE && has_array_mt(L, 1));
   return 1;
 }
@@ -302,7 +336,14 @@ static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size
       return fail(err, errsz, p, "a string that is not valid UTF-8");
     return cJSON_CreateString(s);
   }
-  case LUA_TTABLE: return table_to_json(L, idx, depth, p, err, errsz);
+  case LUA_TTABLE:
+    if (okegw_luajson_is_frozen(L, idx)) {
+      push_frozen_contents(L, idx);
+      cJSON *r = table_to_json(L, lua_gettop(L), depth, p, err, errsz);
+      lua_pop(L, 1);
+      return r;
+    }
+    return table_to_json(L, idx, depth, p, err, errsz);
   case LUA_TLIGHTUSERDATA:
     if (is_null(L, idx))
       return cJSON_CreateNull();
@@ -319,4 +360,97 @@ cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz) {
   path p = {.len = 0};
   p.buf[0] = '\0';
   return to_json(L, lua_absindex(L, idx), 0, &p, err, errsz);
+}
+
+/* ---- read-only tables ---------------------------------------------------- */
+
+static int l_frozen_newindex(lua_State *L) {
+  return luaL_error(L,
+                    "attempt to change a shared library (key '%s'): copy what you need into "
+                    "a local table instead",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+/* pairs() on a read-only table: the iterator gets the view, never the hidden
+ * contents, and looks them up itself. */
+static int l_frozen_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!okegw_luajson_is_frozen(L, 1))
+    return luaL_error(L, "not a library table");
+  lua_settop(L, 2);
+  push_frozen_contents(L, 1);
+  lua_insert(L, 2);
+  if (lua_next(L, 2))
+    return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+static int l_frozen_pairs(lua_State *L) {
+  lua_pushcfunction(L, l_frozen_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+static int l_frozen_len(lua_State *L) {
+  push_frozen_contents(L, 1);
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+/* Freezes the table at idx (absolute) and, depth first, the tables in its
+ * fields; `seen` (absolute) holds the tables already done, for cycles. */
+static void freeze_at(lua_State *L, int idx, int seen, int depth) {
+  if (depth > OKEGW_JSON_MAX_DEPTH || !lua_checkstack(L, 8) || okegw_luajson_is_frozen(L, idx))
+    return;
+  lua_pushvalue(L, idx);
+  if (lua_rawget(L, seen) != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, seen);
+
+  lua_newtable(L); /* the hidden contents */
+  int hidden = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -1) == LUA_TTABLE)
+      freeze_at(L, lua_gettop(L), seen, depth + 1);
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, hidden);
+    /* clearing a field during the traversal is allowed */
+    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_rawset(L, idx);
+  }
+  if (lua_getmetatable(L, idx)) /* an array stays an array */
+    lua_setmetatable(L, hidden);
+
+  lua_createtable(L, 0, 6);
+  lua_pushvalue(L, hidden);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_frozen_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, l_frozen_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushcfunction(L, l_frozen_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, -2, &frozen_key);
+  lua_setmetatable(L, idx);
+  lua_pop(L, 1); /* hidden */
+}
+
+void okegw_luajson_freeze(lua_State *L) {
+  int idx = lua_gettop(L);
+  lua_newtable(L);
+  freeze_at(L, idx, idx + 1, 0);
+  lua_pop(L, 1);
 }

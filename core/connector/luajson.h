@@ -28,7 +28,19 @@ void okegw_luajson_open(lua_State *L);
 int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz);
 
 /* Converts the value at idx. Returns a new tree, or NULL with a message in
- * err naming the JSON pointer of the offending value. */
+ * err naming the JSON pointer of the offending value. A read-only table (see
+ * below) converts as its contents. */
 cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz);
+
+/* Read-only tables, for what the scripts of a state share (libraries).
+ * okegw_luajson_freeze turns the table on top of the stack, and every table
+ * reachable from it through its fields, into a read-only view in place:
+ * the contents move to a hidden table, the visible one stays empty with a
+ * protected metatable whose __index, __pairs and __len read the hidden one
+ * and whose __newindex refuses. Nothing hands the hidden table out, and
+ * json.array/json.object refuse a read-only table; `rawset` must refuse it
+ * too (okegw_luajson_is_frozen). */
+void okegw_luajson_freeze(lua_State *L);
+int okegw_luajson_is_frozen(lua_State *L, int idx);
 
 #endif

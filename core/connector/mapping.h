@@ -9,7 +9,11 @@
  * message, or nothing to keep the (possibly edited) msg it was given.
  *
  * A mapping set is one sandboxed Lua state with every script of the folder
- * compiled into it, a memory quota and an instruction budget per call. It is
+ * compiled into it, a memory quota and an instruction budget per call. The
+ * string and table functions whose work does not show in the instruction
+ * count charge it to the budget before they run (patterns by an upper bound
+ * on their backtracking), a wall-clock limit backs the count up, and the
+ * libraries the scripts share are read-only. It is
  * reference counted: a request keeps the set it started with, so a reload
  * never changes a mapping under a request in flight. */
 #ifndef OKEGW_MAPPING_H
@@ -26,6 +30,7 @@ typedef struct okegw_map_limits {
   size_t memory_bytes; /* per Lua state; 0 = 32 MiB */
   long instructions;   /* per call; 0 = 10 million */
   const char *lib_dir; /* where require() looks; NULL = none */
+  long time_ms;        /* wall-clock limit per call; 0 = instructions / 10000, at least 1000 */
 } okegw_map_limits;
 
 /* What a mapping function sees as its second argument (ctx). */

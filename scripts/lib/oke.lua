@@ -730,6 +730,22 @@ local function lts_value(list, language)
   return nil
 end
 
+-- ---- text ------------------------------------------------------------------
+
+-- The text without white space at either end, in time linear in its length:
+-- the idiom s:match("^%s*(.-)%s*$") backtracks over long runs of spaces, and
+-- the gateway refuses it on such text.
+local function trim(s)
+  if type(s) ~= "string" then
+    fail("expected a text, got %s", describe(s))
+  end
+  local first = s:find("%S")
+  if not first then
+    return ""
+  end
+  return s:sub(first, #s - s:reverse():find("%S") + 1)
+end
+
 -- ---- rules -----------------------------------------------------------------
 
 local KIND_ORDER = { "rename", "move", "enum", "drop", "default", "set", "date", "duration", "lts", "fn" }
@@ -1125,6 +1141,7 @@ oke.duration_from_minutes = public(duration_from_minutes)
 oke.duration_from_seconds = public(duration_from_seconds)
 oke.lts = public(lts)
 oke.lts_value = public(lts_value)
+oke.trim = public(trim)
 oke.copy = copy
 oke.rules = rules -- not wrapped: it names the script's line itself
 

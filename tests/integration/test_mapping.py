@@ -351,7 +351,10 @@ def test_error_502(t):
     g, _, _ = run_failure_cases(t, [("error", "error('mapping says no: bad offering')"),
                                     ("nil_index", "local x = msg.nothing.deeper"),
                                     # a value JSON cannot carry: the file will do, no line needed
-                                    ("bad_return", "return function() end", False)],
+                                    ("bad_return", "return function() end", False),
+                                    # errors that carry no position of their own
+                                    ("error_table", "error({ code = 1 })"),
+                                    ("error_level0", "error('said without a position', 0)")],
                                 {})
     r = [x for x in g.log_lines() if "mapping says no: bad offering" in x.get("msg", "")]
     check(r, "the error's message is not in the log")
@@ -740,6 +743,18 @@ def test_sandbox_tampering_stays_local(t):
         ("array metatable __index", "getmetatable(msg.name).__index = function() return 'pwned' end"),
         ("array metatable __name", "getmetatable(msg.name).__name = nil"),
         ("global", "shared_global = 'leaked'; tostring = nil"),
+        ("rawset string.upper", "rawset(string, 'upper', function() return 'pwned' end)"),
+        ("rawset json.null", "rawset(json, 'null', 'null-pwned')"),
+        ("the table pairs(string) hands out",
+         "local _, t = pairs(string); rawset(t, 'upper', function() return 'pwned' end); t.rep = nil"),
+        ("next over pairs(string)",
+         "local f, t = pairs(string); local k = f(t); rawset(t, k, nil); string[k] = nil"),
+        ("json.object(string) then write", "json.object(string); string.upper = function() return 'pwned' end"),
+        ("json.array(math) then rawset", "json.array(math); rawset(math, 'floor', function() return 99 end)"),
+        ("setmetatable(string)", "setmetatable(string, { __index = function() return print end })"),
+        ("table.insert into string", "table.insert(string, 'x'); table.remove(string)"),
+        ("string metatable", "local mt = getmetatable(''); if type(mt) == 'table' then "
+                             "mt.__index = { upper = function() return 'pwned' end } end"),
     ]
     alpha, beta = two_peers(t)
     failures = []
@@ -790,6 +805,142 @@ def test_sandbox_tampering_stays_local(t):
         check(rc == 0, "%s: okegw exited %r on SIGTERM" % (what, rc))
     check(not failures, "%d of %d tampering attempts leaked into other requests:\n  %s"
           % (len(failures), len(attempts), "\n  ".join(failures)))
+
+
+# --------------------------------------------------------------------------
+# runaway mappings: every one fails its own request within 2 s (scaled under
+# valgrind), and the gateway answers /healthz all the while
+
+RUNAWAYS = [
+    ("rep_empty", "msg.x = string.rep('', 1 << 34)"),
+    ("rep_method", "msg.x = ('ab'):rep(1 << 40, ',')"),
+    ("table_move", "table.move({}, 1, 1 << 40, 2)"),
+    ("concat_huge", "msg.x = table.concat({}, '', 1, 1 << 40)"),
+    ("trim_own_text", "local s = 'x' .. (' '):rep(40000) .. 'y'; msg.x = s:match('^%s*(.-)%s*$')"),
+    ("gsub_backtrack", "msg.x = (' '):rep(40000):gsub('%s+x', '')"),
+    ("xpcall_handler", "xpcall(function() while true do end end, function() while true do end end)"),
+    ("xpcall_error_handler", "xpcall(error, function() while true do end end)"),
+    ("gc_finaliser", "setmetatable({}, { __gc = function() while true do end end }); msg.y = {}"),
+    ("close_handler", "local g <close> = setmetatable({}, { __close = function() while true do end end })"),
+    ("pcall_c_loop", "while true do pcall(string.rep, '', 1 << 34) end"),
+    ("long_compare", "local a, b = ('a'):rep(1000000) .. 'b', ('a'):rep(1000000) .. 'c'; "
+                     "while true do local _ = a < b end"),
+    ("long_concat", "local s = ('x'):rep(1000000); while true do local t = s .. 'y' end"),
+    # strcoll goes byte by byte over embedded zeros: ~40 ms per comparison here
+    ("zeros_compare", "local a, b = ('\\0'):rep(4000000), ('\\0'):rep(4000000) .. 'x'; "
+                      "while true do local _ = a < b end"),
+]
+
+TRIM_GET = lua(
+    "function from_peer(msg)",
+    "  msg.x_trimmed = (msg.x_note or ''):match('^%s*(.-)%s*$')",
+    "  return msg",
+    "end")
+
+
+def timed_while_healthz(g, fn, what):
+    """Runs fn() (a request) in a thread and asks /healthz over and over until
+    it is done. Returns (fn's result, seconds fn took); every /healthz must
+    answer 200 within 2 s (scaled)."""
+    box = {}
+
+    def run():
+        t0 = time.monotonic()
+        try:
+            box["r"] = fn()
+        except Exception as e:  # noqa: BLE001 - reported below
+            box["e"] = e
+        box["dt"] = time.monotonic() - t0
+
+    th = threading.Thread(target=run)
+    th.start()
+    limit = 2.0 * time_scale()
+    n = 0
+    while th.is_alive() or n == 0:
+        t0 = time.monotonic()
+        r = g.request("GET", "/healthz", timeout=limit + 5)
+        dt = time.monotonic() - t0
+        check(r.status == 200, "%s: /healthz during the mapping: %s" % (what, r.short()))
+        check(dt <= limit, "%s: /healthz took %.2f s during the mapping (limit %.1f s)" % (what, dt, limit))
+        n += 1
+        time.sleep(0.05)
+    th.join()
+    if "e" in box:
+        raise box["e"]
+    return box["r"], box["dt"]
+
+
+def test_runaway_mappings_stop_in_time(t):
+    """With the default limits, each runaway (a C function asked for endless
+    work, a backtracking pattern, a loop in an xpcall handler, a __gc or
+    __close finaliser, a loop over operations on long strings) fails its
+    request with a 502 naming the line within 2 s, while /healthz answers."""
+    alpha, beta = two_peers(t)
+    text, lines = failing_script(RUNAWAYS)
+    write_script(t, "alpha", "flow2.put_offering", text)
+    write_script(t, "alpha", "flow2.get_offering", TRIM_GET)
+    g = t.gateway(two_conf(alpha, beta))
+    flow0(g, 4)
+    limit = 2.0 * time_scale()
+    slow = []
+    for case, _ in RUNAWAYS:
+        what = "runaway %r" % case
+        m = alpha.mark()
+        r, dt = timed_while_healthz(g, lambda: put_offering(g, alpha, {"x_case": case})[1], what)
+        check(r.status == 502, "%s: want 502, got %s" % (what, r.short()))
+        check_mapping_502(r, lines[case], what)
+        check(not alpha.non_catalogue(since=m), "%s: something reached alpha" % what)
+        if dt > limit:
+            slow.append("%s took %.2f s" % (case, dt))
+        o, r = put_offering(g, alpha, {"x_case": "none"})
+        check_2xx(r, "%s: a normal PUT afterwards" % what)
+
+    # peer data: the supplier's answer carries 40 000 spaces where the
+    # mapping trims; the same trim on ordinary long text still works
+    o, r = put_offering(g, alpha, {"x_case": "none"})
+    check_2xx(r, "PUT for the trim case")
+    oid = o["offeringId"]
+    alpha.offerings[oid]["x_note"] = "  " + "lorem ipsum dolor sit amet " * 1500 + " "
+    r = g.request("GET", "/ooapi/offerings/" + oid)
+    check(r.status == 200 and r.json().get("x_trimmed") == ("lorem ipsum dolor sit amet " * 1500).strip(),
+          "trim of ordinary 40k text from the peer: %s" % r.short())
+    alpha.offerings[oid]["x_note"] = "x" + " " * 40000 + "y"
+    r, dt = timed_while_healthz(g, lambda: g.request("GET", "/ooapi/offerings/" + oid), "trim of peer data")
+    check_mapping_502(r, 2, "trim of 40k spaces from the peer", script="flow2.get_offering.lua")
+    check("string.match" in (r.json().get("detail") or ""), "the trim's 502 does not name string.match: %s"
+          % r.short())
+    if dt > limit:
+        slow.append("trim of peer data took %.2f s" % dt)
+    check(not slow, "runaways that took longer than %.1f s: %s" % (limit, "; ".join(slow)))
+    check_others_serve(g, alpha, beta, "after the runaways")
+
+
+def test_print_is_bounded(t):
+    """print() in one call logs at most 20 lines and 4 KiB, then one line
+    saying the rest was cut; the mapping itself goes on and succeeds."""
+    alpha, beta = two_peers(t)
+    write_script(t, "alpha", "flow2.put_offering",
+                 lua("function to_peer(msg)",
+                     "  for i = 1, 1000 do print(('p'):rep(50), i) end",
+                     "  print(('q'):rep(1000000))",
+                     "  msg.x_ok = true",
+                     "  return msg",
+                     "end"))
+    g = t.gateway(two_conf(alpha, beta))
+    flow0(g, 4)
+    for n in range(2):
+        before = len(g.log_lines())
+        o, r = put_offering(g, alpha)
+        check_2xx(r, "PUT %d with the printing mapping" % n)
+        check(alpha.offerings[o["offeringId"]].get("x_ok") is True, "the printing mapping did not finish")
+        log_for(g, "PUT", "/ooapi/offerings/" + o["offeringId"])
+        printed = [x.get("msg", "") for x in g.log_lines()[before:] if x.get("msg", "").startswith("lua: ")]
+        cut = [x for x in printed if "print output cut" in x]
+        check(len(cut) == 1, "PUT %d: want one 'print output cut' line, got %d" % (n, len(cut)))
+        check(len(printed) <= 21, "PUT %d: %d print lines logged for one call" % (n, len(printed)))
+        size = sum(len(x) for x in printed)
+        check(size <= 4096 + 21 * 120, "PUT %d: %d bytes of print output logged for one call" % (n, size))
+        check(not any("q" * 100 in x for x in printed), "PUT %d: the megabyte print was logged" % n)
 
 
 if __name__ == "__main__":

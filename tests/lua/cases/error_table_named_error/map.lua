@@ -1,0 +1,3 @@
+function to_peer(msg)
+  error({ code = 1 })
+end

@@ -1,0 +1,3 @@
+function to_peer(msg)
+  setmetatable({}, { __gc = function() while true do end end })
+end

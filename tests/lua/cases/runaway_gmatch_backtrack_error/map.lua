@@ -1,0 +1,3 @@
+function to_peer(msg)
+  for w in msg.text:gmatch(".-.-.-z") do msg.x = w end
+end

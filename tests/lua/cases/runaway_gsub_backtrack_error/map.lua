@@ -1,0 +1,3 @@
+function to_peer(msg)
+  msg.x = msg.text:gsub("%s+x", "")
+end

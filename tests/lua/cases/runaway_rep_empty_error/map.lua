@@ -1,0 +1,3 @@
+function to_peer(msg)
+  msg.x = string.rep("", 1 << 34)
+end

@@ -1,0 +1,3 @@
+function to_peer(msg)
+  msg.x = table.concat({}, "", 1, 1 << 40)
+end

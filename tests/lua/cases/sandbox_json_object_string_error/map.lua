@@ -1,0 +1,3 @@
+function to_peer(msg)
+  json.object(string)
+end

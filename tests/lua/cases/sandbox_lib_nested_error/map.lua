@@ -1,0 +1,4 @@
+local classic = require("classic")
+function to_peer(msg)
+  classic.roles.student = "pwned"
+end

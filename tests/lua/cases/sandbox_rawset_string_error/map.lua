@@ -1,0 +1,3 @@
+function to_peer(msg)
+  rawset(string, "upper", function() return "pwned" end)
+end
