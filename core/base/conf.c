@@ -509,6 +509,14 @@ static const okegw_conf_key keys[] = {
      .def = "10000000",
      .help = "instruction budget of one mapping call; a loop past it fails its request with 502 "
              "(a `pcall` cannot catch it)"},
+    {.name = "lua_time_ms",
+     GW(lua_time_ms),
+     .type = OKEGW_CT_MS,
+     .min = 0,
+     .max = 600000L,
+     .def = "0",
+     .help = "wall-clock limit of one mapping call, also inside library functions; 0 = "
+             "`lua_instructions` / 10000 ms, at least 1000; past it the request fails with 502"},
     {.name = "contact_email",
      GW(contact_email),
      .type = OKEGW_CT_STRING,

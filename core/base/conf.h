@@ -91,6 +91,7 @@ typedef struct okegw_conf {
   char *scripts_lib; /* folder require() loads from */
   size_t lua_memory_bytes;
   long lua_instructions;
+  long lua_time_ms; /* wall-clock limit of one mapping call; 0 = from lua_instructions */
   char *contact_email;
   char *documentation_url;
   char *specification_url;

@@ -459,6 +459,7 @@ int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connect
                                 okegw_mapset **out, okegw_diag *diag) {
   okegw_map_limits lim = {.memory_bytes = conf->lua_memory_bytes,
                           .instructions = conf->lua_instructions,
+                          .time_ms = conf->lua_time_ms,
                           .lib_dir = conf->scripts_lib};
   okegw_diag local = {0};
   okegw_diag *d = diag ? diag : &local;
