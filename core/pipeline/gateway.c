@@ -189,21 +189,28 @@ static int parse_body(okegw_call *c) {
   int in_string = 0;
   for (size_t i = 0; i < len && !bad; i++) {
     unsigned char ch = (unsigned char)b[i];
-    if (ch == '\0')
+    if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\')
+      continue; /* most bytes: plain ASCII text */
+    if (ch >= 0x80) {
+      size_t n = okegw_utf8_seq(b + i, len - i);
+      if (!n)
+        bad = "bytes that are not UTF-8";
+      else
+        i += n - 1;
+    } else if (ch == '\0') {
       bad = "a NUL byte; JSON text never holds one";
-    else if (in_string && ch < 0x20)
+    } else if (in_string && ch < 0x20) {
       bad = "a raw control character inside a string; escape it";
-    else if (!in_string && ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+    } else if (!in_string && ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
       bad = "a control character outside a string";
-    else if (in_string && ch == '\\') {
+    } else if (in_string && ch == '\\') {
       if (i + 5 < len && b[i + 1] == 'u' && !memcmp(b + i + 2, "0000", 4))
         bad = "the escape \\u0000 (NUL); no OKE value holds one";
       i++; /* the escaped character is no quote or backslash of its own */
-    } else if (ch == '"')
+    } else if (ch == '"') {
       in_string = !in_string;
+    }
   }
-  if (!bad && !okegw_utf8_valid(b, len))
-    bad = "bytes that are not UTF-8";
   if (bad) {
     okegw_answer_problem(c, 400, NULL, "the body holds %s", bad);
     return -1;

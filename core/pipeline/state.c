@@ -260,35 +260,44 @@ int okegw_state_attempt(okegw_call *c, const okegw_facts *original) {
   return 0;
 }
 
+/* Prepends "/seg" to the pointer in ptr (the path is built on the way
+ * back out, so nothing is formatted unless something was found). */
+static void prepend(char *ptr, size_t ptrsz, const cJSON *e, int index) {
+  char seg[96];
+  int n = e->string ? snprintf(seg, sizeof seg, "/%s", e->string)
+                    : snprintf(seg, sizeof seg, "/%d", index);
+  size_t have = strlen(ptr);
+  if (n < 0 || have + (size_t)n + 1 > ptrsz)
+    return;
+  memmove(ptr + n, ptr, have + 1);
+  memcpy(ptr, seg, (size_t)n);
+}
+
 /* The first document entry anywhere in j with a member other than the
- * three of the profile; its pointer goes to ptr. */
-static int inlined(const cJSON *j, char *ptr, size_t ptrsz, const char *at) {
-  for (const cJSON *e = j ? j->child : NULL; e; e = e->next) {
-    char here[256];
-    if (e->string)
-      snprintf(here, sizeof here, "%s/%s", at, e->string);
-    else
-      snprintf(here, sizeof here, "%s/%d", at, 0);
+ * three of the profile; its JSON pointer (below j) goes to ptr. */
+static int inlined(const cJSON *j, char *ptr, size_t ptrsz) {
+  int i = 0;
+  for (const cJSON *e = j->child; e; e = e->next, i++) {
     if (e->string && strcmp(e->string, "documents") == 0 && cJSON_IsArray(e)) {
-      int i = 0;
-      for (const cJSON *d = e->child; d; d = d->next, i++)
+      int k = 0;
+      for (const cJSON *d = e->child; d; d = d->next, k++)
         for (const cJSON *m = d->child; m; m = m->next)
           if (m->string && strcmp(m->string, "documentId") && strcmp(m->string, "documentType") &&
               strcmp(m->string, "documentName")) {
-            snprintf(ptr, ptrsz, "%s/%d/%s", here, i, m->string);
+            snprintf(ptr, ptrsz, "/documents/%d/%s", k, m->string);
             return 1;
           }
-    } else if (cJSON_IsObject(e) || cJSON_IsArray(e)) {
-      if (inlined(e, ptr, ptrsz, here))
-        return 1;
+    } else if ((cJSON_IsObject(e) || cJSON_IsArray(e)) && inlined(e, ptr, ptrsz)) {
+      prepend(ptr, ptrsz, e, i);
+      return 1;
     }
   }
   return 0;
 }
 
 int okegw_state_documents(okegw_call *c) {
-  char ptr[300];
-  if (!c->body || !inlined(c->body, ptr, sizeof ptr, ""))
+  char ptr[300] = "";
+  if (!c->body || !inlined(c->body, ptr, sizeof ptr))
     return 0;
   return refuse(c, 400, "R25", ptr,
                 "documents are never inlined: a document entry carries documentId, documentType "

@@ -245,7 +245,7 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
 }
 
 static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
-                     const char *parent, int confirmed, const char *owner) {
+                     const char *parent, int confirmed, const char *owner, const char *facts) {
   sqlite3_stmt *st = s->st_upsert;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -254,6 +254,7 @@ static int put_route(okegw_store *s, const char *kind, const char *id, const cha
   okegw_store__bind_text(st, 4, parent);
   sqlite3_bind_int(st, 5, confirmed);
   okegw_store__bind_text(st, 6, owner);
+  okegw_store__bind_text(st, 7, facts);
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   return rc == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
@@ -329,7 +330,9 @@ static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n) {
   for (size_t i = 0; i < n; i++) {
     int rc = OKEGW_STORE_OK;
     switch (w[i].op) {
-    case OKEGW_RW_PUT: rc = put_route(s, w[i].kind, w[i].id, w[i].connector, NULL, 1, NULL); break;
+    case OKEGW_RW_PUT:
+      rc = put_route(s, w[i].kind, w[i].id, w[i].connector, NULL, 1, NULL, NULL);
+      break;
     case OKEGW_RW_CONFIRM: rc = confirm_route(s, w[i].kind, w[i].id); break;
     case OKEGW_RW_FACTS:
       rc = set_facts(s, w[i].kind, w[i].id, w[i].facts);
@@ -366,8 +369,8 @@ static void run_job(okegw_store *s, job *j) {
     /* A known id needs no write: the common case of a repeated PUT costs
      * two indexed reads. */
     if (!r->existed)
-      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0, j->owner);
-    if (r->rc == OKEGW_STORE_OK && j->facts)
+      r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0, j->owner, j->facts);
+    else if (j->facts)
       r->rc = set_facts(s, j->rkind, j->id, j->facts);
     break;
   }
@@ -407,9 +410,8 @@ static void run_job(okegw_store *s, job *j) {
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++) {
-      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1, NULL);
-      if (r->rc == OKEGW_STORE_OK && j->factsv && j->factsv[i])
-        r->rc = set_facts(s, j->rkind, j->ids[i], j->factsv[i]);
+      r->rc = put_route(s, j->rkind, j->ids[i], j->connector, NULL, 1, NULL,
+                        j->factsv ? j->factsv[i] : NULL);
     }
     snprintf(r->connector, sizeof r->connector, "%s", j->connector);
     break;
@@ -592,14 +594,17 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
         "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind = ?1 AND id = ?2",
         -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(s->db,
-                            "INSERT INTO routes(kind, id, connector, parent, confirmed, owner) "
-                            "VALUES (?1,?2,?3,?4,?5,?6) "
-                            "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
-                            "parent = coalesce(excluded.parent, parent), updated_at = "
-                            "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
-                            "excluded.connector OR parent IS NOT excluded.parent",
-                            -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
+    rc = sqlite3_prepare_v3(
+        s->db,
+        "INSERT INTO routes(kind, id, connector, parent, confirmed, owner, facts) "
+        "VALUES (?1,?2,?3,?4,?5,?6,?7) "
+        "ON CONFLICT(kind, id) DO UPDATE SET connector = excluded.connector, "
+        "parent = coalesce(excluded.parent, parent), facts = "
+        "coalesce(excluded.facts, facts), updated_at = "
+        "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE connector <> "
+        "excluded.connector OR parent IS NOT excluded.parent OR "
+        "(excluded.facts IS NOT NULL AND facts IS NOT excluded.facts)",
+        -1, SQLITE_PREPARE_PERSISTENT, &s->st_upsert, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(s->db,
                             "UPDATE routes SET confirmed = 1 WHERE kind = ?1 AND id = ?2 AND "
