@@ -370,7 +370,7 @@ static void run_job(okegw_store *s, job *j) {
      * two indexed reads. */
     if (!r->existed)
       r->rc = put_route(s, j->rkind, j->id, r->connector, j->parent_id, 0, j->owner, j->facts);
-    else if (j->facts)
+    else if (j->facts && strcmp(r->facts, j->facts) != 0)
       r->rc = set_facts(s, j->rkind, j->id, j->facts);
     break;
   }
