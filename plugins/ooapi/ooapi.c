@@ -14,7 +14,17 @@ typedef struct ooapi {
   oke_conn *conn;
   const oke_host *host;
   const char *base_url;
+  /* R31: the supplier's GET / (service metadata), asked at first contact
+   * and then every VERSION_CHECK_MS: 1 it declares v5 and nl-test-admin,
+   * 0 it does not (unhealthy), -1 not known yet */
+  int version_ok;
+  int checking;
+  char *root_url;
+  char hdr_buf[256];
+  const char *hdrs[12];
 } ooapi;
+
+#define VERSION_CHECK_MS (15u * 60u * 1000u)
 
 /* One forwarded exchange; owns its URL and header lines. */
 typedef struct fwd {
@@ -82,6 +92,59 @@ static void on_answer(void *ud, const oke_http_response *res) {
   fwd_free(f);
 }
 
+/* supportedVersions holds "v5" and supportedConsumers an nl-test-admin
+ * entry (digest R31). */
+static int declares_oke(const oke_host *h, const oke_json *meta) {
+  int v5 = 0, consumer = 0;
+  const oke_json *versions = h->json_get(meta, "supportedVersions");
+  for (size_t i = 0; versions && i < h->json_size(versions); i++) {
+    const char *v = h->json_string(h->json_at(versions, i));
+    v5 |= v && strcmp(v, "v5") == 0;
+  }
+  const oke_json *consumers = h->json_get(meta, "supportedConsumers");
+  for (size_t i = 0; consumers && i < h->json_size(consumers); i++) {
+    const char *k = h->json_string(h->json_get(h->json_at(consumers, i), "consumerKey"));
+    consumer |= k && strcmp(k, "nl-test-admin") == 0;
+  }
+  return v5 && consumer;
+}
+
+static void on_metadata(void *ud, const oke_http_response *res) {
+  ooapi *o = ud;
+  const oke_host *h = o->host;
+  o->checking = 0;
+  oke_json *meta = res->status == 200 && res->body ? h->json_parse(res->body, res->body_len) : NULL;
+  int ok = meta && declares_oke(h, meta);
+  h->json_free(meta);
+  if (res->status == 0) /* unreachable: the exchanges will say so; nothing learnt */
+    return;
+  if (ok != o->version_ok)
+    h->log(o->conn, ok ? OKE_LOG_INFO : OKE_LOG_WARN,
+           ok ? "supplier at %s declares OOAPI v5 with the nl-test-admin consumer (R31)"
+              : "supplier at %s does not declare OOAPI v5 with the nl-test-admin consumer in its "
+                "GET / (status %d; R31): it may not speak this version of OKE",
+           o->base_url, res->status);
+  o->version_ok = ok;
+}
+
+static void check_version(void *ud) {
+  ooapi *o = ud;
+  if (o->checking)
+    return;
+  oke_request none = {.method = "GET", .path = "/", .query = "", .id = ""};
+  if (oke_forward_headers(o->host, o->conn, &none, o->hdr_buf, sizeof o->hdr_buf, o->hdrs,
+                          sizeof o->hdrs / sizeof o->hdrs[0]) < 0)
+    return;
+  oke_http_request hr = {.method = "GET", .url = o->root_url, .headers = o->hdrs};
+  if (o->host->http_request(o->conn, &hr, on_metadata, o) == OKE_OK)
+    o->checking = 1;
+}
+
+static int ooapi_health(void *state) {
+  ooapi *o = state;
+  return o->version_ok == 0 ? OKE_EIO : OKE_OK;
+}
+
 static int ooapi_init(oke_conn *c, const oke_host *host, void **state) {
   const char *base = oke_forward_base_url(host, c, "ooapi");
   if (!base)
@@ -92,6 +155,16 @@ static int ooapi_init(oke_conn *c, const oke_host *host, void **state) {
   o->conn = c;
   o->host = host;
   o->base_url = base;
+  o->version_ok = -1;
+  o->root_url = dup_printf("%s/", base);
+  if (!o->root_url) {
+    free(o);
+    return OKE_ENOMEM;
+  }
+  /* the version check at first contact and now and then (R31); a host
+   * without a loop (okegw -t) has no timers, and then there is none */
+  if (OKE_HOST_HAS(host, timer_start, 2))
+    host->timer_start(c, 0, VERSION_CHECK_MS, check_version, o);
   *state = o;
   return OKE_OK;
 }
@@ -130,7 +203,11 @@ static int ooapi_deliver(void *state, oke_exchange *x, const oke_request *req) {
   return OKE_OK;
 }
 
-static void ooapi_fini(void *state) { free(state); }
+static void ooapi_fini(void *state) {
+  ooapi *o = state;
+  free(o->root_url);
+  free(o);
+}
 
 static const oke_plugin ooapi_plugin = {
     OKE_PLUGIN_INIT("ooapi", "1.0.0"),
@@ -138,6 +215,7 @@ static const oke_plugin ooapi_plugin = {
     .config_keys = ooapi_keys,
     .init = ooapi_init,
     .deliver = ooapi_deliver,
+    .health = ooapi_health,
     .fini = ooapi_fini,
 };
 

@@ -327,5 +327,21 @@ def test_endless_pages_logged_once(t):
           "one line for the second owner, naming the first: %r" % owners)
 
 
+def test_supplier_version_checked_at_first_contact(t):
+    """R31: okegw asks each OKE supplier's GET / when it starts; one that does not declare
+    OOAPI v5 with the nl-test-admin consumer is logged and reported unhealthy, a good one not."""
+    good = t.peer(make_components(1), name="good")
+    old = t.peer(make_components(1), name="old")
+    old.canned[("GET", "/")] = (200, {"supportedVersions": ["v4"], "supportedConsumers": []})
+    g = t.gateway(conf([("good", ooapi_connector(good)), ("old", ooapi_connector(old))]))
+    rec = g.wait_log(lambda x: x.get("connector") == "old" and "R31" in x.get("msg", ""), 5.0)
+    check(rec is not None and rec.get("level") == "warn", "no R31 warning for the old supplier")
+    check(len(old.metadata_requests) >= 1 and len(good.metadata_requests) >= 1,
+          "okegw did not ask GET / of both suppliers")
+    good_rec = g.wait_log(lambda x: x.get("connector") == "good" and "R31" in x.get("msg", ""), 2.0)
+    check(good_rec is not None and good_rec.get("level") == "info",
+          "the good supplier: %r" % good_rec)
+
+
 if __name__ == "__main__":
     main(globals())
