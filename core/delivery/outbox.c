@@ -856,7 +856,7 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
   if (ob->closing || !ob->ncs || conn < ob->cs[0].conn || conn >= ob->cs[0].conn + ob->ncs)
     return -1;
   /* memory holds every open delivery: past the limit the sender must wait */
-  if (ob->depth + ob->adding >= (size_t)ob->conf->outbox_max_open)
+  if (okegw_outbox_full(ob))
     return OKEGW_OUTBOX_FULL;
   size_t ci = (size_t)(conn - ob->cs[0].conn);
   dlv *d = calloc(1, sizeof *d);
@@ -930,4 +930,8 @@ void okegw_outbox_close(okegw_outbox *ob) {
   uv_timer_stop(&ob->poll);
   uv_close((uv_handle_t *)&ob->tick, on_handle_closed);
   uv_close((uv_handle_t *)&ob->poll, on_handle_closed);
+}
+
+int okegw_outbox_full(const okegw_outbox *ob) {
+  return ob->depth + ob->adding >= (size_t)ob->conf->outbox_max_open;
 }

@@ -75,6 +75,9 @@ enum { OKEGW_OUTBOX_FULL = -2 };
  * OKEGW_OUTBOX_FULL when outbox_max_open pushes are undelivered already. */
 int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
                       const cJSON *parsed, okegw_push_cb cb, void *ud);
+/* 1 when outbox_max_open pushes are undelivered already: a new push would
+ * be refused with OKEGW_OUTBOX_FULL (asked before anything is recorded). */
+int okegw_outbox_full(const okegw_outbox *ob);
 /* Deliveries held in memory (pending, in flight, dead). */
 size_t okegw_outbox_depth(const okegw_outbox *ob);
 /* Stops timers and frees what is idle; attempts in flight end later

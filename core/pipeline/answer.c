@@ -145,6 +145,10 @@ int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out) {
 }
 
 void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *headers) {
+  okegw_answer_relay_as(c, a, a->status, headers);
+}
+
+void okegw_answer_relay_as(okegw_call *c, const okegw_answer *a, int status, const char *headers) {
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
   char *blocked = NULL;
   int block = okegw_answer_check(c, a, &blocked);
@@ -153,7 +157,7 @@ void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *header
   if (block)
     okegw_answer_send(c, 502, OKEGW_PROBLEM_TYPE, blocked, blocked ? strlen(blocked) : 0, hdr);
   else
-    okegw_answer_send(c, a->status, a->content_type, a->body, a->body_len, hdr);
+    okegw_answer_send(c, status, a->content_type, a->body, a->body_len, hdr);
   free(hdr);
   free(blocked);
 }

@@ -27,6 +27,8 @@ void okegw_answer_store_failed(okegw_call *c);
 /* A peer's answer passed on: 502 instead when it breaks the profile and its
  * connector blocks such answers. `headers` go first, then the plugin's own. */
 void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *headers);
+/* The same with `status` instead of the peer's own. */
+void okegw_answer_relay_as(okegw_call *c, const okegw_answer *a, int status, const char *headers);
 /* An okegw_exchange_done that relays (ud is the call). */
 void okegw_answer_relay_cb(void *ud, const okegw_answer *a);
 /* 1 when a peer's answer breaks the profile and the connector blocks it;

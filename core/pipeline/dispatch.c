@@ -13,6 +13,14 @@
 #include <string.h>
 
 static void send_to(okegw_call *c);
+
+/* Checked before anything is recorded, and again as the push is stored
+ * (pushes recorded meanwhile may have filled it). */
+static void outbox_full(okegw_call *c) {
+  okegw_answer_problem_h(c, 503, c->target->conf->name, "Retry-After: 60\r\n",
+                         "okegw holds as many undelivered pushes as it may (outbox_max_open); "
+                         "this one was not accepted: send it again later");
+}
 static void push(okegw_call *c, const oke_request *req);
 
 /* ---- the profile check --------------------------------------------------- */
@@ -153,6 +161,7 @@ static void on_bound(void *ud, const okegw_route *r) {
                          c->target->conf->name);
     return;
   }
+  c->created = r->existed ? 200 : 201;
   c->records.bind_kind = NULL;
   send_to(c);
 }
@@ -215,11 +224,16 @@ void okegw_dispatch(okegw_call *c) {
   if (okegw_dispatch_check(c) < 0)
     return;
   const char *m = c->out_method ? c->out_method : c->req->method;
-  if ((!strcmp(m, "PUT") || !strcmp(m, "PATCH")) && !okegw_store_healthy(c->g->store)) {
+  int pushing = !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+  if (pushing && !okegw_store_healthy(c->g->store)) {
     /* never acknowledge what could not be kept */
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
                            "the store takes no writes now, so okegw cannot accept a push; send "
                            "it again later");
+    return;
+  }
+  if (pushing && okegw_outbox_full(c->g->outbox)) {
+    outbox_full(c);
     return;
   }
   send_to(c);
@@ -237,9 +251,13 @@ static void on_pushed(void *ud, const okegw_push_result *r) {
   c->delivery_id = r->id;
   char hdr[96];
   if (r->answer) {
-    /* it ended in time: the sender gets the peer's own answer */
+    /* it ended in time: the sender gets the peer's own answer; whether a PUT
+     * created or replaced (R13) okegw knows better than a peer that says
+     * 200 or 201 for either */
     snprintf(hdr, sizeof hdr, "Okegw-Delivery: %lld\r\n", r->id);
-    okegw_answer_relay(c, r->answer, hdr);
+    int st = r->answer->status;
+    okegw_answer_relay_as(c, r->answer, c->created && (st == 200 || st == 201) ? c->created : st,
+                          hdr);
     return;
   }
   /* durable and under way: okegw carries on (202) */
@@ -274,9 +292,7 @@ static void push(okegw_call *c, const oke_request *req) {
                   .request_id = req->request_id};
   int rc = okegw_outbox_push(c->g->outbox, c->target, &p, c->body, on_pushed, c);
   if (rc == OKEGW_OUTBOX_FULL)
-    okegw_answer_problem_h(c, 503, c->target->conf->name, "Retry-After: 60\r\n",
-                           "okegw holds as many undelivered pushes as it may (outbox_max_open); "
-                           "this one was not accepted: send it again later");
+    outbox_full(c);
   else if (rc < 0)
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
                            "the push could not be stored, so it was not accepted: send it again");

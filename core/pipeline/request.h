@@ -77,6 +77,7 @@ typedef struct okegw_call {
   char out_path[128];
   char *out_body;
   int validated;         /* the body passed the profile check already */
+  int created;           /* a PUT okegw bound: 201 new, 200 known id; 0 = not known (R13) */
   int probed;            /* the TAs were asked who owns the offering's component */
   long long delivery_id; /* a push: its outbox delivery */
   char digest[65];       /* SHA-256 of the request body, once computed */

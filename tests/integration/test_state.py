@@ -228,6 +228,18 @@ def test_r24_attempt_names_its_original(t):
     check(r.status in (200, 201), "the attempt of the original's person: %s" % r.short())
 
 
+def test_r13_created_or_replaced_by_what_okegw_knows(t):
+    """A supplier that answers 200 to every PUT: the planning system still hears 201 for a
+    zitting okegw had never routed and 200 when it replaces one."""
+    g, _, tpl, a = setup(t)
+    o = make_offering(a.catalogue[0]["componentId"])
+    a.canned[("PUT", "/offerings/" + o["offeringId"])] = (200, None)
+    r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("planning"))
+    check(r.status == 201, "a new zitting: %s" % r.short())
+    r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("planning"))
+    check(r.status == 200, "the same zitting again: %s" % r.short())
+
+
 def test_r19_results_only_for_test_enrolments(t):
     g, dr, tpl, _ = setup(t)
     prog = ex("flow1_put_association_program_request.json")

@@ -212,7 +212,7 @@ def test_huge_2xx_answer_counts_as_delivered(t):
     a.canned[("PUT", "/offerings/" + o["offeringId"])] = (200, {"echo": "x" * (20 << 20)})
     r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=auth("north"),
                   timeout=60)
-    check(r.status == 200, "the push: %s" % r.short())
+    check(r.status == 201, "the push of a new zitting: %s" % r.short())
     time.sleep(1.0 * time_scale())
     check(len(a.find("PUT", "/offerings/" + o["offeringId"])) == 1,
           "the push went %d times" % len(a.find("PUT", "/offerings/" + o["offeringId"])))
