@@ -126,6 +126,16 @@ char *okegw_facts_of_own(const okegw_call *c, const char *rvt) {
 
 /* ---- judging a message ---------------------------------------------------- */
 
+/* A log line about a rule and the resource it concerns. */
+static okegw_log_fields rule_fields(const okegw_call *c, const char *rule) {
+  return (okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
+                            .interaction = okegw_interaction_name(c->interaction),
+                            .request_id = c->req->request_id,
+                            .rule = rule,
+                            .resource = c->id,
+                            .latency_ms = -1};
+}
+
 /* A warning: forwarded all the same, flagged in the log and the audit row. */
 static void flag(okegw_call *c, const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -135,14 +145,8 @@ static void flag(okegw_call *c, const char *rule, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  okegw_log(OKEGW_LOG_WARN,
-            &(okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
-                                .interaction = okegw_interaction_name(c->interaction),
-                                .request_id = c->req->request_id,
-                                .rule = rule,
-                                .resource = c->id,
-                                .latency_ms = -1},
-            "%s (forwarded: OKE accepts it, %s)", msg, rule);
+  okegw_log_fields f = rule_fields(c, rule);
+  okegw_log(OKEGW_LOG_WARN, &f, "%s (forwarded: OKE accepts it, %s)", msg, rule);
   if (!strstr(c->rules, rule)) {
     size_t used = strlen(c->rules);
     snprintf(c->rules + used, sizeof c->rules - used, "%s%s", used ? "," : "", rule);
@@ -162,14 +166,8 @@ static int refuse(okegw_call *c, int status, const char *rule, const char *point
     body = okegw_violations_problem(&v, status);
   }
   okegw_violations_free(&v);
-  okegw_log(OKEGW_LOG_INFO,
-            &(okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
-                                .interaction = okegw_interaction_name(c->interaction),
-                                .request_id = c->req->request_id,
-                                .rule = rule,
-                                .resource = c->id,
-                                .latency_ms = -1},
-            "refused: %s: %s", rule, detail);
+  okegw_log_fields f = rule_fields(c, rule);
+  okegw_log(OKEGW_LOG_INFO, &f, "refused: %s: %s", rule, detail);
   if (body)
     okegw_answer_send(c, status, "application/problem+json", body, strlen(body), NULL);
   else
