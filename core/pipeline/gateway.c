@@ -381,7 +381,7 @@ static void supplier_callback(okegw_call *c, const char *rest) {
   if (okegw_authorise_callback(c, conn) < 0 || parse_body(c) < 0)
     return;
   c->caller = conn; /* the supplier, known by its callback token */
-  okegw_route_callback(c, rest + len);
+  okegw_route_callback(c);
 }
 
 /* ---- the entry ----------------------------------------------------------- */

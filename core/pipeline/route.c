@@ -403,10 +403,9 @@ void okegw_route_return(okegw_call *c) {
  * (from_peer) turns the body into an OKE flow-3 result and names the deelname
  * in ctx.id. The result goes to the planning system only on the return route:
  * for a deelname this gateway delivered to that same connector. */
-void okegw_route_callback(okegw_call *c, const char *rest) {
+void okegw_route_callback(okegw_call *c) {
   okegw_connector *conn = c->caller;
   const char *name = conn->conf->name;
-  (void)rest;
   const char *id = okegw_interaction_name(c->interaction);
   if (!okegw_mapset_has(conn->maps, id, 1)) {
     okegw_answer_problem(

@@ -38,7 +38,7 @@ void okegw_route_document(okegw_call *c);
 void okegw_route_return(okegw_call *c);
 /* POST /callbacks/{connector}/...: a non-OKE supplier's result, mapped into
  * an OKE flow-3 result and sent on the return route. */
-void okegw_route_callback(okegw_call *c, const char *rest);
+void okegw_route_callback(okegw_call *c);
 
 /* Flow 0 (catalogue.c): the merged catalogue, and one component. */
 void okegw_route_components(okegw_call *c);
