@@ -289,7 +289,30 @@ static void on_planbare_toets(void *ud, const okegw_route *r) {
   flow1_to_tpl(c);
 }
 
+/* A DR changes only the planbare toetsen and toetsinschrijvingen it sent:
+ * another DR's get the same 404 as an unknown id. */
+static void on_own_id(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc == OKEGW_STORE_OK && strcmp(r->connector, c->caller->conf->name) != 0) {
+    okegw_route other = *r;
+    snprintf(other.owner, sizeof other.owner, "%s", r->connector);
+    okegw_authorise_owner(c, &other, "%s is unknown to this gateway", c->id);
+    return;
+  }
+  if (r->rc != OKEGW_STORE_OK && r->rc != OKEGW_STORE_NOTFOUND) {
+    okegw_answer_store_failed(c);
+    return;
+  }
+  flow1_to_tpl(c);
+}
+
 void okegw_route_flow1_push(okegw_call *c) {
+  if (c->interaction == OKE_I_FLOW1_PATCH_OFFERING ||
+      c->interaction == OKE_I_FLOW1_PATCH_ASSOCIATION) {
+    lookup(c, c->interaction == OKE_I_FLOW1_PATCH_OFFERING ? "planbare_toets" : "toetsinschrijving",
+           c->id, on_own_id);
+    return;
+  }
   /* planbare toetsen and toetsinschrijvingen are recorded as the DR's, so
    * flow-5 results find their way back */
   c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"

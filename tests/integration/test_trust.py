@@ -12,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (check, check_2xx, check_problem, conf, main,  # noqa: E402
+from okegwtest import (check, check_2xx, check_problem, conf, fixture, main,  # noqa: E402
                        make_association, make_components, make_offering, ooapi_connector,
                        time_scale)
 
@@ -225,6 +225,34 @@ def test_huge_2xx_answer_counts_as_delivered(t):
     a.canned[("GET", "/offerings/" + o["offeringId"])] = (200, {"echo": "x" * (20 << 20)})
     r = g.request("GET", "/ooapi/offerings/" + o["offeringId"], headers=auth("north"), timeout=60)
     check(r.status == 502, "a too large read: %s" % r.short())
+
+
+def test_a_dr_changes_only_what_it_sent(t):
+    """Two DRs behind one gateway: the planbare toets of one cannot be replaced (409) or
+    changed (404) by the other; its own DR changes it."""
+    tpl = t.peer([], name="tpl")
+    dr1 = t.peer([], name="dr1")
+    dr2 = t.peer([], name="dr2")
+    toks = {"dr1": "dr-one-calls-okegw-0001", "dr2": "dr-two-calls-okegw-0002",
+            "tpl": "tpl-calls-okegw-000003"}
+    g = t.gateway(conf([
+        ("dr1", {"plugin": "ooapi", "role": "dr", "phase": "live", "base_url": dr1.base_url,
+                 "inbound_token": toks["dr1"]}),
+        ("dr2", {"plugin": "ooapi", "role": "dr", "phase": "live", "base_url": dr2.base_url,
+                 "inbound_token": toks["dr2"]}),
+        ("tpl", {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": tpl.base_url,
+                 "inbound_token": toks["tpl"]})]))
+    h = {k: {"Authorization": "Bearer " + v} for k, v in toks.items()}
+    pt = fixture(os.path.join("examples", "flow1_put_offering_component_request.json"))
+    path = "/ooapi/offerings/" + pt["offeringId"]
+    check_2xx(g.request("PUT", path, pt, headers=h["dr1"]), "dr1 sends its planbare toets")
+    tpl.offerings[pt["offeringId"]] = pt
+    check_problem(g.request("PUT", path, pt, headers=h["dr2"]), 409, "dr2 replaces it")
+    change = fixture(os.path.join("examples", "flow1_patch_offering_change_request.json"))
+    mark = tpl.mark()
+    check_problem(g.request("PATCH", path, change, headers=h["dr2"]), 404, "dr2 changes it")
+    check(tpl.find(since=mark) == [], "the TPL got dr2's change")
+    check(g.request("PATCH", path, change, headers=h["dr1"]).status == 200, "dr1 changes it")
 
 
 def _mount_tmpfs(path, size):
