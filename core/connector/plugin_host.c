@@ -490,10 +490,21 @@ static void http_ended(okegw_connector *c) {
   drain_kick(c);
 }
 
+/* The client's result as the SDK hands it to a plugin. */
+static oke_http_response sdk_response(const okegw_http_result *r) {
+  return (oke_http_response){.status = r->status,
+                             .content_type = r->content_type,
+                             .body = r->body,
+                             .body_len = r->body_len,
+                             .error = r->error,
+                             .timed_out = r->timed_out,
+                             .total_ms = r->total_ms,
+                             .retry_after = r->retry_after};
+}
+
 static void on_http_done(void *ud, const okegw_http_result *r) {
   http_call *call = ud;
-  oke_http_response res = {0};
-  res.status = r->status;
+  oke_http_response res = sdk_response(r);
   if (r->too_large && !call->push) {
     /* a read needs its body: as before, a failure */
     res.status = 0;
@@ -505,13 +516,6 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
               "the peer accepted (%d) with an answer too large to keep; its body is dropped",
               r->status);
   }
-  res.content_type = r->content_type;
-  res.body = r->body;
-  res.body_len = r->body_len;
-  res.error = r->error;
-  res.timed_out = r->timed_out;
-  res.total_ms = r->total_ms;
-  res.retry_after = r->retry_after;
   okegw_connector *c = call->c;
   call->cb(call->ud, &res);
   free(call);
@@ -567,12 +571,11 @@ static int on_stream_data(void *ud, const char *data, size_t len) {
 
 static void on_stream_done(void *ud, const okegw_http_result *r) {
   stream_call *sc = ud;
-  oke_http_response res = {0};
-  res.status = r->too_large ? 0 : r->status; /* a document cut off is a failure */
-  res.content_type = r->content_type;
-  res.error = r->error;
-  res.timed_out = r->timed_out;
-  res.total_ms = r->total_ms;
+  oke_http_response res = sdk_response(r);
+  res.body = NULL; /* the body went piece by piece */
+  res.body_len = 0;
+  if (r->too_large) /* a document cut off is a failure */
+    res.status = 0;
   okegw_connector *c = sc->c;
   sc->cb(sc->ud, &res);
   free(sc);
