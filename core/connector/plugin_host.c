@@ -490,6 +490,20 @@ static void http_ended(okegw_connector *c) {
   drain_kick(c);
 }
 
+/* A plugin's request as the client takes it, with the connector's
+ * timeouts where the plugin set none. */
+static okegw_http_opts request_opts(const okegw_connector *c, const oke_http_request *req) {
+  return (okegw_http_opts){.method = req->method,
+                           .url = req->url,
+                           .headers = req->headers,
+                           .body = req->body,
+                           .body_len = req->body_len,
+                           .connect_timeout_ms = req->connect_timeout_ms
+                                                     ? req->connect_timeout_ms
+                                                     : c->conf->connect_timeout_ms,
+                           .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
+}
+
 /* The client's result as the SDK hands it to a plugin. */
 static oke_http_response sdk_response(const okegw_http_result *r) {
   return (oke_http_response){.status = r->status,
@@ -534,14 +548,7 @@ static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb 
   call->cb = cb;
   call->ud = ud;
   call->push = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
-  okegw_http_opts o = {.method = req->method,
-                       .url = req->url,
-                       .headers = req->headers,
-                       .body = req->body,
-                       .body_len = req->body_len,
-                       .connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms
-                                                                     : c->conf->connect_timeout_ms,
-                       .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
+  okegw_http_opts o = request_opts(c, req);
   c->http_pending++;
   if (okegw_http_request(c->http, &o, on_http_done, call) < 0) {
     c->http_pending--;
@@ -592,17 +599,10 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
   if (!sc)
     return OKE_ENOMEM;
   *sc = (stream_call){c, on_head, on_data, cb, ud};
-  okegw_http_opts o = {.method = req->method,
-                       .url = req->url,
-                       .headers = req->headers,
-                       .body = req->body,
-                       .body_len = req->body_len,
-                       .connect_timeout_ms = req->connect_timeout_ms ? req->connect_timeout_ms
-                                                                     : c->conf->connect_timeout_ms,
-                       .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms,
-                       .max_response_bytes = c->max_document_bytes,
-                       .on_head = on_stream_head,
-                       .on_data = on_stream_data};
+  okegw_http_opts o = request_opts(c, req);
+  o.max_response_bytes = c->max_document_bytes;
+  o.on_head = on_stream_head;
+  o.on_data = on_stream_data;
   c->http_pending++;
   if (okegw_http_request(c->http, &o, on_stream_done, sc) < 0) {
     c->http_pending--;
