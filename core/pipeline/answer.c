@@ -94,6 +94,16 @@ void okegw_answer_problem_h(okegw_call *c, int status, const char *connector,
   va_end(ap);
 }
 
+void okegw_answer_unknown(okegw_call *c, const char *connector, const char *fmt, ...) {
+  const char *path = okegw_interaction_path(c->interaction);
+  int assoc_patch =
+      strcmp(c->req->method, "PATCH") == 0 && path && strncmp(path, "/associations/", 14) == 0;
+  va_list ap;
+  va_start(ap, fmt);
+  problem_v(c, assoc_patch ? 400 : 404, connector, NULL, fmt, ap);
+  va_end(ap);
+}
+
 void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers) {
   char *body = j ? okegw_json_print(j) : NULL;
   if (!body) {

@@ -17,6 +17,10 @@ void okegw_answer_problem(okegw_call *c, int status, const char *connector, cons
 void okegw_answer_problem_h(okegw_call *c, int status, const char *connector,
                             const char *extra_headers, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* An id the caller may not know of (unknown, or another system's): 404,
+ * but 400 on a PATCH of an association, where OKE declares no 404 (R17). */
+void okegw_answer_unknown(okegw_call *c, const char *connector, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A JSON answer from a tree (not consumed). */
 void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers);
 /* The refusals when the store cannot take a job, or a job failed: 503 with

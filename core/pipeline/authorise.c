@@ -132,7 +132,7 @@ int okegw_authorise_return(okegw_call *c, const okegw_route *r) {
   const char *from = c->caller ? c->caller->conf->name : "";
   const char *what = c->interaction == OKE_I_FLOW4_PATCH_OFFERING ? "zitting" : "deelname";
   if (r->rc == OKEGW_STORE_NOTFOUND || (r->rc == OKEGW_STORE_OK && !r->confirmed)) {
-    okegw_answer_problem(c, 404, from,
+    okegw_answer_unknown(c, from,
                          "%s %s was never delivered through this gateway, so it has no return "
                          "route (OKE ground rule 5)",
                          what, c->id);
@@ -160,7 +160,7 @@ int okegw_authorise_owner(okegw_call *c, const okegw_route *r, const char *unkno
     return 0;
   log_refusal(c, c->caller->conf->name, "refused: connector '%s' asked for %s of connector '%s'",
               c->caller->conf->name, id, r->owner);
-  okegw_answer_problem(c, 404, NULL, unknown, id);
+  okegw_answer_unknown(c, NULL, unknown, id);
   return -1;
 }
 

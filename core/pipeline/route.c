@@ -185,7 +185,7 @@ static void on_routed(void *ud, const okegw_route *r, const char *kind, const ch
     c->interaction = dr_interaction(c->interaction);
     to_dr(c, dr_kind);
   } else if (r->rc == OKEGW_STORE_NOTFOUND) {
-    okegw_answer_problem(c, 404, NULL, unknown, c->id);
+    okegw_answer_unknown(c, NULL, unknown, c->id);
   } else {
     okegw_answer_store_failed(c);
   }
@@ -250,7 +250,7 @@ static void on_dr_route(void *ud, const okegw_route *r) {
   }
   if (c->interaction == OKE_I_FLOW5_PATCH_ASSOCIATION) {
     /* a result goes only to the DR that sent the toetsinschrijving */
-    okegw_answer_problem(c, 404, NULL,
+    okegw_answer_unknown(c, NULL,
                          "association %s is neither a deelname at a test supplier nor a "
                          "toetsinschrijving received from a DR through this gateway",
                          c->id);
@@ -271,7 +271,27 @@ static void to_dr(okegw_call *c, const char *kind) {
   to_single_dr(c);
 }
 
-void okegw_route_to_dr(okegw_call *c) { to_single_dr(c); }
+/* Persons and groups a DR pushed (flow 1) are read at that DR; the rest
+ * at the one live DR. */
+static const char *dr_pushed_kind(int interaction) {
+  switch (interaction) {
+  case OKE_I_FLOW1_GET_PERSON:
+  case OKE_I_FLOW1_PUT_PERSON:
+  case OKE_I_FLOW6_LIST_PERSON_ASSOCIATIONS: return "dr_person";
+  case OKE_I_FLOW1_GET_GROUP:
+  case OKE_I_FLOW1_LIST_GROUP_MEMBERS:
+  case OKE_I_FLOW1_PUT_GROUP: return "dr_group";
+  }
+  return NULL;
+}
+
+void okegw_route_to_dr(okegw_call *c) {
+  const char *kind = dr_pushed_kind(c->interaction);
+  if (kind && c->id[0])
+    lookup(c, kind, c->id, on_dr_route);
+  else
+    to_single_dr(c);
+}
 
 static void flow1_to_tpl(okegw_call *c) {
   char what[96];
@@ -315,9 +335,10 @@ void okegw_route_flow1_push(okegw_call *c) {
   }
   /* planbare toetsen and toetsinschrijvingen are recorded as the DR's, so
    * flow-5 results find their way back */
-  c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING      ? "planbare_toets"
-                        : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION ? "toetsinschrijving"
-                                                                        : NULL;
+  c->records.own_kind = c->interaction == OKE_I_FLOW1_PUT_OFFERING ? "planbare_toets"
+                        : c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION
+                            ? "toetsinschrijving"
+                            : dr_pushed_kind(c->interaction);
   if (c->interaction == OKE_I_FLOW1_PUT_ASSOCIATION) {
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->body, "offering");
     const char *pt = cJSON_IsString(o)
@@ -338,7 +359,7 @@ void okegw_route_flow1_push(okegw_call *c) {
 static void on_candidate(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (okegw_authorise_person(c, r) == 0)
-    to_single_dr(c);
+    okegw_route_to_dr(c);
 }
 
 void okegw_route_flow6(okegw_call *c) {

@@ -87,7 +87,7 @@ def test_flow5_result_goes_to_its_dr(t):
     mark = dr.mark()
     r = g.request("PATCH", "/ooapi/associations/1d7e1c58-6a0e-4d53-9a54-8e2b7f6c0a11", res,
                   headers=auth("planning"))
-    check_problem(r, 404, "a result for an unknown toetsinschrijving")
+    check_problem(r, 400, "a result for an unknown toetsinschrijving (R17)")
     check(not dr.find(since=mark), "the DR got %r" % dr.find(since=mark))
     # an extra attempt: a new id, routed by its orgAssociationId, then a PATCH on the new id
     att = ex("flow5_put_association_attempt_request.json")

@@ -96,7 +96,7 @@ def test_other_ta_is_refused_and_nothing_forwarded(t):
     check_problem(r, 403, "beta reporting on alpha's zitting")
     r = g.request("PATCH", "/ooapi/associations/0b8c2a53-9e4b-4d0e-8a7f-3f1d2c4b5a69", RESULT,
                   headers=auth("alpha"))
-    check_problem(r, 404, "a deelname never delivered")
+    check_problem(r, 400, "a deelname never delivered (R17: no 404 on a PATCH of an association)")
     check(not tpl.find(since=mark), "the planning system got %r" % tpl.find(since=mark))
     rec = g.wait_log(lambda x: x.get("level") == "warn" and x.get("connector") == "beta"
                      and "refused" in x.get("msg", ""))

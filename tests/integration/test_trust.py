@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +94,7 @@ def test_second_planning_system_sees_nothing_of_the_first(t):
     check_problem(g.request("PATCH", "/ooapi/associations/" + aid,
                             {"associationType": "componentOfferingAssociation",
                              "state": "canceled"}, headers=auth("south")),
-                  404, "south cancels north's deelname")
+                  400, "south cancels north's deelname (as an unknown id: 400, R17)")
     # taking the ids over is a conflict, and nothing reaches the supplier
     mark = a.mark()
     r = g.request("PUT", "/ooapi/offerings/" + oid, o, headers=auth("south"))
@@ -229,7 +230,8 @@ def test_huge_2xx_answer_counts_as_delivered(t):
 
 def test_a_dr_changes_only_what_it_sent(t):
     """Two DRs behind one gateway: the planbare toets of one cannot be replaced (409) or
-    changed (404) by the other; its own DR changes it."""
+    changed (404) by the other, nor its toetsinschrijving (400, R17); its own DR changes it.
+    A person a DR pushed is read at that DR; a person no DR pushed has no single DR (503)."""
     tpl = t.peer([], name="tpl")
     dr1 = t.peer([], name="dr1")
     dr2 = t.peer([], name="dr2")
@@ -253,6 +255,33 @@ def test_a_dr_changes_only_what_it_sent(t):
     check_problem(g.request("PATCH", path, change, headers=h["dr2"]), 404, "dr2 changes it")
     check(tpl.find(since=mark) == [], "the TPL got dr2's change")
     check(g.request("PATCH", path, change, headers=h["dr1"]).status == 200, "dr1 changes it")
+    ti = fixture(os.path.join("examples", "flow1_put_association_component_request.json"))
+    ti["offering"] = pt["offeringId"]
+    apath = "/ooapi/associations/" + ti["associationId"]
+    check_2xx(g.request("PUT", apath, ti, headers=h["dr1"]), "dr1 sends a toetsinschrijving")
+    tpl.associations[ti["associationId"]] = ti
+    cancel = {"associationType": "componentOfferingAssociation", "state": "canceled"}
+    check_problem(g.request("PATCH", apath, cancel, headers=h["dr2"]), 400,
+                  "dr2 cancels dr1's toetsinschrijving (as an unknown id, R17)")
+    # persons: read where they came from
+    person = fixture(os.path.join("examples", "flow1_put_person_request.json"))
+    answer = fixture(os.path.join("examples", "flow1_get_person_response.json"))
+    tpl_h = {"Authorization": "Bearer " + toks["tpl"]}
+    ids = {}
+    for dr, peer in (("dr1", dr1), ("dr2", dr2)):
+        pid = str(uuid.uuid4())
+        ids[dr] = pid
+        check_2xx(g.request("PUT", "/ooapi/persons/" + pid, dict(person, personId=pid),
+                            headers=h[dr]), "%s pushes person %s" % (dr, pid))
+        peer.others["/persons/" + pid] = dict(answer, personId=pid)
+    for dr, peer in (("dr1", dr1), ("dr2", dr2)):
+        mark = peer.mark()
+        r = g.request("GET", "/ooapi/persons/" + ids[dr], headers=tpl_h)
+        check(r.status == 200 and r.json().get("personId") == ids[dr],
+              "the TPL reads %s's person: %s %s" % (dr, r.status, r.body[:200]))
+        check(len(peer.find(method="GET", since=mark)) == 1, "the read reached %s" % dr)
+    check_problem(g.request("GET", "/ooapi/persons/" + str(uuid.uuid4()), headers=tpl_h), 503,
+                  "a person no DR pushed, with two live DRs")
 
 
 def _mount_tmpfs(path, size):
