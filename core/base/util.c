@@ -289,6 +289,29 @@ int okegw_is_uuid(const char *s) {
   return s[36] == '\0';
 }
 
+int okegw_uuids_lower_in(char *s) {
+  int changed = 0;
+  size_t n = strlen(s);
+  for (size_t i = 0; i + 36 <= n; i++) {
+    if (i > 0 && hexval((unsigned char)s[i - 1]) >= 0)
+      continue;
+    if (i + 36 < n && hexval((unsigned char)s[i + 36]) >= 0)
+      continue;
+    char u[37];
+    memcpy(u, s + i, 36);
+    u[36] = '\0';
+    if (!okegw_is_uuid(u))
+      continue;
+    okegw_uuid_lower(u);
+    if (memcmp(u, s + i, 36) != 0) {
+      memcpy(s + i, u, 36);
+      changed++;
+    }
+    i += 35;
+  }
+  return changed;
+}
+
 void okegw_uuid4(char out[37]) {
   unsigned char r[16];
   if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {

@@ -55,6 +55,9 @@ int okegw_is_uuid(const char *s);
 /* Writes a UUID in its one form, lower case (RFC 9562 reads either); other
  * text is left as it is. */
 void okegw_uuid_lower(char *s);
+/* Lower-cases every UUID inside s (one not adjoining another hex digit);
+ * returns how many changed. */
+int okegw_uuids_lower_in(char *s);
 /* Fills out[37] with a random (version 4) UUID for request ids. */
 void okegw_uuid4(char out[37]);
 

@@ -162,6 +162,55 @@ static int run_delivery_job(okegw_store *s, job *j) {
   }
 }
 
+/* SQL okegw_lower_uuids(text): the text with every UUID in lower case. */
+static void sql_lower_uuids(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc;
+  const unsigned char *t = sqlite3_value_text(argv[0]);
+  if (!t) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  char *copy = okegw_strdup((const char *)t);
+  if (!copy) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  okegw_uuids_lower_in(copy);
+  sqlite3_result_text(ctx, copy, -1, free);
+}
+
+/* Schema 2 keeps every id in lower case, the form lookups use (a UUID's
+ * case carries no meaning). A store of schema 1 may hold upper-case ids:
+ * they are lowered once; where the lower-case form was written since, that
+ * newer row stays. Open deliveries keep their order with later pushes of
+ * the same resource. The audit trail stays as it happened. */
+static int migrate(sqlite3 *db, char **msg) {
+  int rc = sqlite3_create_function(db, "okegw_lower_uuids", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                   sql_lower_uuids, NULL, NULL);
+  if (rc != SQLITE_OK)
+    return rc;
+  rc = sqlite3_exec(
+      db,
+      "BEGIN IMMEDIATE;"
+      "CREATE TEMP TABLE okegw_v AS SELECT value FROM meta WHERE key = 'schema_version';"
+      "UPDATE OR IGNORE routes SET id = okegw_lower_uuids(id), parent = okegw_lower_uuids(parent) "
+      "  WHERE (SELECT value FROM okegw_v) = '1' AND (id GLOB '*[A-F]*' OR parent GLOB '*[A-F]*');"
+      "DELETE FROM routes WHERE (SELECT value FROM okegw_v) = '1' AND id GLOB '*[A-F]*' AND "
+      "  id <> okegw_lower_uuids(id);"
+      "UPDATE deliveries SET resource = okegw_lower_uuids(resource), "
+      "  resource_id = okegw_lower_uuids(resource_id) "
+      "  WHERE (SELECT value FROM okegw_v) = '1' AND state IN ('pending', 'dead') AND "
+      "  (resource GLOB '*[A-F]*' OR resource_id GLOB '*[A-F]*');"
+      "UPDATE meta SET value = '2' WHERE key = 'schema_version' AND value = '1';"
+      "DROP TABLE temp.okegw_v;"
+      "COMMIT;",
+      NULL, NULL, msg);
+  if (rc != SQLITE_OK)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -582,6 +631,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN owner TEXT", NULL, NULL, NULL);
     sqlite3_exec(s->db, "ALTER TABLE routes ADD COLUMN facts TEXT", NULL, NULL, NULL);
     sqlite3_exec(s->db, "ALTER TABLE audit ADD COLUMN rules TEXT", NULL, NULL, NULL);
+    rc = migrate(s->db, &msg);
   }
   if (rc == SQLITE_OK) {
     char *sql = okegw_asprintf("PRAGMA synchronous=%s", sync);

@@ -226,7 +226,8 @@ static void fill(void) {
   dead.attempts = 5;
   dead.next_ms = 0;
   waiter w = {0};
-  assert_int_equal(okegw_store_delivery_update(s, &dead, 0, NULL, 0, on_delivery, &w), OKEGW_STORE_OK);
+  assert_int_equal(okegw_store_delivery_update(s, &dead, 0, NULL, 0, on_delivery, &w),
+                   OKEGW_STORE_OK);
   wait_for(&loop, &w);
   assert_int_equal(w.rc, OKEGW_STORE_OK);
   /* the gateway's own read: NOTFOUND is a code, not an empty success */
@@ -455,6 +456,90 @@ static void not_a_store(void **state) {
   okegw_store_close(s, NULL, NULL);
 }
 
+typedef struct {
+  int done;
+  okegw_route r;
+} route_waiter;
+
+static void on_route(void *ud, const okegw_route *r) {
+  route_waiter *w = ud;
+  w->r = *r;
+  w->done = 1;
+}
+
+static okegw_route lookup_route(uv_loop_t *loop, okegw_store *s, const char *kind, const char *id) {
+  route_waiter w = {0};
+  assert_int_equal(okegw_store_lookup(s, kind, id, on_route, &w), OKEGW_STORE_OK);
+  while (!w.done)
+    uv_run(loop, UV_RUN_ONCE);
+  return w.r;
+}
+
+#define U1 "ABCDEF01-0000-4000-8000-00000000000A"
+#define U2 "ABCDEF02-0000-4000-8000-00000000000B"
+#define U3 "ABCDEF03-0000-4000-8000-00000000000C"
+
+/* A store of schema 1 with upper-case ids: lowered once at open, a newer
+ * lower-case row wins, open deliveries join their resource's order. */
+static void upper_case_ids_migrated(void **state) {
+  (void)state;
+  fill();
+  sqlite3 *raw = NULL;
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw,
+                                "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+                                "INSERT INTO routes(kind, id, connector, parent) VALUES "
+                                "('association', '" U1 "', 'ta', '" U2 "'),"
+                                "('ta_person', '" U2 "@ta', 'ta', NULL),"
+                                "('offering', '" U3 "', 'old', NULL),"
+                                "('offering', lower('" U3 "'), 'new', NULL),"
+                                "('component', 'NOT-A-UUID', 'ta', NULL);"
+                                "UPDATE deliveries SET resource = '/associations/" U1 "', "
+                                "  resource_id = '" U1 "' WHERE state IN ('pending', 'dead');",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(raw);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  okegw_route r = lookup_route(&loop, s, "association", "abcdef01-0000-4000-8000-00000000000a");
+  assert_int_equal(r.rc, OKEGW_STORE_OK);
+  assert_string_equal(r.parent, "abcdef02-0000-4000-8000-00000000000b");
+  r = lookup_route(&loop, s, "association", U1);
+  assert_int_equal(r.rc, OKEGW_STORE_NOTFOUND);
+  r = lookup_route(&loop, s, "ta_person", "abcdef02-0000-4000-8000-00000000000b@ta");
+  assert_int_equal(r.rc, OKEGW_STORE_OK);
+  r = lookup_route(&loop, s, "offering", "abcdef03-0000-4000-8000-00000000000c");
+  assert_int_equal(r.rc, OKEGW_STORE_OK);
+  assert_string_equal(r.connector, "new");
+  r = lookup_route(&loop, s, "offering", U3);
+  assert_int_equal(r.rc, OKEGW_STORE_NOTFOUND);
+  r = lookup_route(&loop, s, "component", "NOT-A-UUID");
+  assert_int_equal(r.rc, OKEGW_STORE_OK);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(
+      sqlite3_prepare_v2(raw,
+                         "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), "
+                         "(SELECT count(*) FROM deliveries WHERE resource = "
+                         "'/associations/abcdef01-0000-4000-8000-00000000000a' AND resource_id = "
+                         "'abcdef01-0000-4000-8000-00000000000a')",
+                         -1, &st, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "2");
+  assert_int_equal(sqlite3_column_int(st, 1), 3);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(states),
@@ -464,6 +549,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(direct_deliveries, setup, teardown),
       cmocka_unit_test_setup_teardown(direct_audit, setup, teardown),
       cmocka_unit_test_setup_teardown(not_a_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(upper_case_ids_migrated, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,12 +190,35 @@ static void hex_digests(void **state) {
   assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+static void uuids_inside_text(void **state) {
+  (void)state;
+  char a[] = "/associations/ABCDEF01-0000-4000-8000-00000000000A/url";
+  assert_int_equal(okegw_uuids_lower_in(a), 1);
+  assert_string_equal(a, "/associations/abcdef01-0000-4000-8000-00000000000a/url");
+  assert_int_equal(okegw_uuids_lower_in(a), 0);
+  char b[] = "ABCDEF01-0000-4000-8000-00000000000A@Alpha:ABCDEF02-0000-4000-8000-00000000000B";
+  assert_int_equal(okegw_uuids_lower_in(b), 2);
+  assert_string_equal(
+      b, "abcdef01-0000-4000-8000-00000000000a@Alpha:abcdef02-0000-4000-8000-00000000000b");
+  /* a longer run of hex digits is no UUID; too short text is left alone */
+  char c[] = "FABCDEF01-0000-4000-8000-00000000000A";
+  assert_int_equal(okegw_uuids_lower_in(c), 0);
+  assert_string_equal(c, "FABCDEF01-0000-4000-8000-00000000000A");
+  char d[] = "ABC";
+  assert_int_equal(okegw_uuids_lower_in(d), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(query_values),  cmocka_unit_test(bad_escapes_and_overflow),
-      cmocka_unit_test(uuids),         cmocka_unit_test(buffers_and_problems),
-      cmocka_unit_test(rfc3339_times), cmocka_unit_test(rfc3339_parsing),
-      cmocka_unit_test(utf8_text),     cmocka_unit_test(hex_digests),
+      cmocka_unit_test(query_values),
+      cmocka_unit_test(bad_escapes_and_overflow),
+      cmocka_unit_test(uuids),
+      cmocka_unit_test(buffers_and_problems),
+      cmocka_unit_test(rfc3339_times),
+      cmocka_unit_test(rfc3339_parsing),
+      cmocka_unit_test(utf8_text),
+      cmocka_unit_test(hex_digests),
+      cmocka_unit_test(uuids_inside_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
