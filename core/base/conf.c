@@ -449,6 +449,14 @@ static const okegw_conf_key keys[] = {
      .help = "a request line and its headers must have arrived this long after their first byte, "
              "however slowly they trickle in; then 408. Also the grace a body gets before "
              "`body_min_rate_bytes` counts"},
+    {.name = "send_timeout_ms",
+     GW(send_timeout_ms),
+     .type = OKEGW_CT_MS,
+     .min = 100,
+     .max = 3600000L,
+     .def = "60000",
+     .help = "an answer the caller takes no byte of for this long is abandoned and its connection "
+             "closed (a client that stops reading cannot hold a connection and its memory)"},
     {.name = "body_min_rate_bytes",
      GW(body_min_rate_bytes),
      .type = OKEGW_CT_BYTES,

@@ -84,6 +84,7 @@ typedef struct okegw_conf {
   long idle_timeout_ms;
   long header_timeout_ms;     /* first byte of a request to the end of its headers */
   size_t body_min_rate_bytes; /* per second, after a grace of header_timeout_ms */
+  long send_timeout_ms;       /* an answer not taken at all for this long: closed */
   long request_timeout_ms;
   int max_connections;
   int catalogue_max_pages;

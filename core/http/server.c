@@ -35,7 +35,9 @@ struct okegw_server {
  * request is still with the handler (refs). */
 struct okegw_conn {
   uv_tcp_t tcp;
-  uv_timer_t idle; /* idle time, then the deadline of the request being read */
+  /* idle time, then the deadline of the request being read; while an
+   * answer is queued, the deadline of its next byte taken */
+  uv_timer_t idle;
   okegw_server *srv;
   okegw_conn *next, *prev;
   okegw_conn *wnext, *wprev; /* the server's wait queue */
@@ -45,6 +47,7 @@ struct okegw_conn {
   int in_body;               /* the request being read is past its headers */
   uint64_t body_start;       /* loop time its headers were complete */
   size_t body_seen;          /* body bytes received since */
+  size_t unsent;             /* answer bytes queued when the send deadline was set */
   llhttp_t parser;
   okegw_req *cur;         /* request being parsed */
   okegw_req *busy;        /* request handed to the handler, not answered yet */
@@ -529,6 +532,14 @@ static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
     conn_close(c);
     return -1;
   }
+  /* What the socket did not take at once must be taken within
+   * send_timeout_ms, byte by byte: a reader that stops holds nothing long.
+   * A 100 Continue leaves the body's deadline running. */
+  size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  if (unsent > 0 && close_after >= 0 && !c->closing) {
+    c->unsent = unsent;
+    uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.send_timeout_ms, 0);
+  }
   return 0;
 }
 
@@ -785,6 +796,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
  * received at the minimum rate; the timer rests until the latest deadline. */
 static void on_deadline(uv_timer_t *t) {
   okegw_conn *c = t->data;
+  size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  if (unsent > 0 && !c->closing) {
+    if (unsent < c->unsent) { /* the caller is taking it, however slowly */
+      c->unsent = unsent;
+      uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.send_timeout_ms, 0);
+      return;
+    }
+    okegw_log(OKEGW_LOG_WARN, NULL,
+              "closed a connection: the caller took none of its answer for send_timeout_ms "
+              "(%zu bytes left unsent)",
+              unsent);
+    conn_close(c);
+    return;
+  }
   if (c->busy || c->doomed)
     return;
   if (!c->cur) {
@@ -914,6 +939,8 @@ int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_ser
   s->opts.host = s->host;
   if (s->opts.header_timeout_ms <= 0)
     s->opts.header_timeout_ms = 10000;
+  if (s->opts.send_timeout_ms <= 0)
+    s->opts.send_timeout_ms = 60000;
   if (s->opts.body_min_rate_bytes == 0)
     s->opts.body_min_rate_bytes = 1024;
   llhttp_settings_init(&s->settings);

@@ -59,6 +59,7 @@ typedef struct okegw_server_opts {
   long idle_timeout_ms;       /* between requests on a keep-alive connection */
   long header_timeout_ms;     /* first byte of a request to the end of its headers; 0: 10000 */
   size_t body_min_rate_bytes; /* per second, after a grace of header_timeout_ms; 0: 1024 */
+  long send_timeout_ms;       /* an answer not taken at all for this long: closed; 0: 60000 */
   int max_connections;
   okegw_req_handler handler;
   void *ud;

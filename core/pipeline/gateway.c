@@ -610,6 +610,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
                           .idle_timeout_ms = conf->idle_timeout_ms,
                           .header_timeout_ms = conf->header_timeout_ms,
                           .body_min_rate_bytes = conf->body_min_rate_bytes,
+                          .send_timeout_ms = conf->send_timeout_ms,
                           .max_connections = conf->max_connections,
                           .handler = okegw_gateway_handle,
                           .ud = g};

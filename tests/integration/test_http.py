@@ -275,14 +275,16 @@ def test_head_has_headers_but_no_body(t):
     check(not peer.find("HEAD"), "a HEAD went to the supplier as HEAD: %r" % peer.find("HEAD"))
 
 
-def test_head_of_a_streamed_document(t):
-    """A streamed answer (a document) to HEAD: status and headers, no chunks."""
+def document_through_gateway(t, content, **gateway):
+    """A gateway with a TA that referenced a document (`content`) in a flow-4 report to the
+    planning system: (gateway, TA peer, document id, the planning system's headers)."""
     tokens = {"alpha": "alpha-calls-okegw-0001", "planning": "planning-calls-okegw-3"}
     a = t.peer(make_components(1), name="alpha")
     tpl = t.peer([], name="planning")
     g = t.gateway(conf([("alpha", ooapi_connector(a, inbound_token=tokens["alpha"])),
                         ("planning", {"plugin": "ooapi", "role": "tpl", "phase": "live",
-                                      "base_url": tpl.base_url, "inbound_token": tokens["planning"]})]))
+                                      "base_url": tpl.base_url, "inbound_token": tokens["planning"]})],
+                       **gateway))
     plan = {"Authorization": "Bearer " + tokens["planning"]}
     check(g.request("GET", "/ooapi/components?componentType=test", headers=plan).status == 200,
           "catalogue")
@@ -290,7 +292,7 @@ def test_head_of_a_streamed_document(t):
     check_2xx(g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o, headers=plan), "PUT offering")
     tpl.offerings[o["offeringId"]] = {"offeringId": o["offeringId"]}  # the planning system knows it
     doc_id = new_id()
-    a.documents[doc_id] = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    a.documents[doc_id] = content
     report = {"offeringType": "component",
               "consumers": [{"consumerKey": "nl-test-admin", "irregularities": "geen",
                              "documents": [{"documentId": doc_id, "documentType": "sessionReport",
@@ -298,6 +300,12 @@ def test_head_of_a_streamed_document(t):
     r = g.request("PATCH", "/ooapi/offerings/" + o["offeringId"], report,
                   headers={"Authorization": "Bearer " + tokens["alpha"]})
     check(r.status == 200, "flow-4 report with a document: %s" % r.short())
+    return g, a, doc_id, plan
+
+
+def test_head_of_a_streamed_document(t):
+    """A streamed answer (a document) to HEAD: status and headers, no chunks."""
+    g, a, doc_id, plan = document_through_gateway(t, b"%PDF-1.4\n" + bytes(range(256)) * 40)
     with RawConn(g.port) as c:
         get = c.request("GET", "/ooapi/documents/" + doc_id, headers=plan)
         check(get.status == 200 and get.body == a.documents[doc_id], "GET document: %s" % get.short())
@@ -375,6 +383,55 @@ def slow_send(c, data, pieces, pause, until):
             break
         time.sleep(pause)
     return time.monotonic() - t0
+
+
+def test_reader_that_stops_is_cut_off(t):
+    """send_timeout_ms: a caller that stops taking a large answer (a 16 MB document) loses its
+    connection once it took nothing for that long; one that pauses shorter, however often, gets
+    every byte; the gateway serves on."""
+    size = 16 << 20
+    content = bytes(range(256)) * (size // 256)
+    g, a, doc_id, plan = document_through_gateway(t, content, send_timeout_ms=1000)
+    req = RawConn.build("GET", "/ooapi/documents/" + doc_id, headers=plan)
+
+    def connect():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little
+        s.connect(("127.0.0.1", g.port))
+        s.sendall(req)
+        return s
+
+    def drain(s, limit, pause=0.0, deadline=30.0):
+        """Reads up to `limit` bytes (a pause after each 2 MB); (bytes read, ended by okegw)."""
+        got, mark, end = 0, 0, time.monotonic() + deadline * time_scale()
+        s.settimeout(5.0 * time_scale())
+        while got < limit and time.monotonic() < end:
+            try:
+                b = s.recv(1 << 16)
+            except (ConnectionResetError, socket.timeout):
+                return got, True
+            if not b:
+                return got, True
+            got += len(b)
+            if pause and got - mark >= 2 << 20:
+                mark = got
+                time.sleep(pause)
+        return got, False
+
+    stalled = connect()
+    time.sleep(0.5 + 3.0 * time_scale())  # takes nothing for longer than send_timeout_ms
+    got, ended = drain(stalled, size + 4096)
+    stalled.close()
+    check(ended and got < size, "a reader that stopped for 3 s got %d of %d bytes, ended=%s"
+          % (got, size, ended))
+    check(g.wait_log(lambda r: "send_timeout_ms" in r.get("msg", ""), 3.0),
+          "no log line names send_timeout_ms")
+    slow = connect()
+    got, ended = drain(slow, size + 4096, pause=0.4)
+    slow.close()
+    check(got > size, "a reader pausing 0.4 s per 2 MB got %d of %d bytes (ended=%s)"
+          % (got, size, ended))
+    check(g.request("GET", "/healthz").status == 200, "healthz after a stalled reader")
 
 
 def test_header_deadline_408(t):
