@@ -1781,6 +1781,107 @@ int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body
   return w.oom ? -1 : (int)out->n;
 }
 
+/* ---- what an interaction does not carry -------------------------------- */
+
+typedef struct prune {
+  walk w;        /* names and `only` */
+  char *removed; /* dotted names, comma-separated, cut at size */
+  size_t size, len;
+  int n;
+} prune;
+
+static void pruned(prune *p, cJSON *obj, cJSON *m) {
+  if (p->removed && p->len + 1 < p->size) {
+    int k = snprintf(p->removed + p->len, p->size - p->len, "%s%s%s%s", p->len ? "," : "",
+                     p->w.names, p->w.nlen ? "." : "", m->string);
+    p->len = k < 0 ? p->len : p->len + (size_t)k < p->size ? p->len + (size_t)k : p->size - 1;
+  }
+  cJSON_Delete(cJSON_DetachItemViaPointer(obj, m));
+  p->n++;
+}
+
+static void prune_object(prune *p, int type, cJSON *obj);
+
+static void prune_value(prune *p, const field *f, cJSON *v) {
+  if (f->kind != K_OBJECT && f->kind != K_REF && f->kind != K_CONSUMERS)
+    return;
+  cJSON *e;
+  if (f->kind != K_CONSUMERS) {
+    if (cJSON_IsArray(v)) {
+      cJSON_ArrayForEach(e, v) { prune_object(p, f->type, e); }
+    } else {
+      prune_object(p, f->type, v);
+    }
+    return;
+  }
+  /* consumers[]: the nl-test-admin entry has a table; in a message that
+   * carries only some fields (a cancel, a result), other consumers' entries
+   * carry nothing of it */
+  cJSON *next;
+  for (e = cJSON_IsArray(v) ? v->child : NULL; e; e = next) {
+    next = e->next;
+    const char *k = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "consumerKey"));
+    if (k && strcmp(k, CONSUMER_KEY) == 0) {
+      prune_object(p, f->type, e);
+    } else if (p->w.only) {
+      cJSON_Delete(cJSON_DetachItemViaPointer(v, e));
+      p->n++;
+    }
+  }
+}
+
+static void prune_object(prune *p, int type, cJSON *obj) {
+  const otype *t = &types[type];
+  if (!cJSON_IsObject(obj))
+    return;
+  if (t->discriminator) {
+    const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, t->discriminator));
+    for (const variant *v = t->variants; d && v->value; v++)
+      if (strcmp(d, v->value) == 0)
+        prune_object(p, v->type, obj);
+    return;
+  }
+  cJSON *next;
+  for (cJSON *m = obj->child; m; m = next) {
+    next = m->next;
+    if (!m->string || strcmp(m->string, "consumerKey") == 0)
+      continue;
+    const field *f = NULL;
+    for (size_t i = 0; i < t->nfields && !f; i++)
+      if (strcmp(t->fields[i].name, m->string) == 0)
+        f = &t->fields[i];
+    if (f && f->flows && !(f->flows & p->w.r->flows)) {
+      pruned(p, obj, m); /* another flow's field (R11) */
+      continue;
+    }
+    size_t old = name_push(&p->w, m->string);
+    int keep = only_allows(&p->w);
+    name_pop(&p->w, old);
+    if (!keep) {
+      pruned(p, obj, m); /* "other fields are ignored" */
+      continue;
+    }
+    if (f) {
+      old = name_push(&p->w, m->string);
+      prune_value(p, f, m);
+      name_pop(&p->w, old);
+    }
+  }
+}
+
+int okegw_validate_prune(int interaction, cJSON *body, char *removed, size_t size) {
+  if (removed && size)
+    removed[0] = '\0';
+  if (interaction < 0 || interaction >= RULES_COUNT || !cJSON_IsObject(body))
+    return 0;
+  const body_rules *r = &rules[interaction][REQ];
+  if (r->shape != SHAPE_OBJECT)
+    return 0;
+  prune p = {.w = {.r = r, .only = r->only}, .removed = size ? removed : NULL, .size = size};
+  prune_object(&p, r->type, body);
+  return p.n;
+}
+
 /* ---- query parameters of collection GETs ------------------------------ */
 
 /* The query parameters the YAML declares for a list interaction, as data.

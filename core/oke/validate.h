@@ -77,6 +77,15 @@ int okegw_validate(int interaction, enum okegw_body_kind kind, const cJSON *body
  * when out is NULL; 0 for an interaction without a table. */
 int okegw_validate_query(int interaction, const char *query, okegw_violations *out);
 
+/* Removes from a request body (one that passed okegw_validate) what its
+ * interaction does not carry, so a peer gets what the profile defines:
+ * fields of another flow (R11), and in messages whose other fields are
+ * ignored (a cancel, a result, a session report) everything else, other
+ * consumers' entries included. Fields the profile does not list at all
+ * (extensions) stay. The dotted names removed go to `removed` (may be NULL;
+ * cut at size). Returns how many members were removed. */
+int okegw_validate_prune(int interaction, cJSON *body, char *removed, size_t size);
+
 void okegw_violations_free(okegw_violations *v);
 
 /* 1 when the profile defines a body for that interaction and direction (so

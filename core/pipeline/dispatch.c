@@ -1,5 +1,6 @@
 /* The dispatch stage (see dispatch.h). */
 #include "pipeline/dispatch.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "oke/interaction.h"
@@ -59,6 +60,35 @@ int okegw_dispatch_check(okegw_call *c) {
     okegw_answer_problem(c, 503, NULL, "out of memory while validating");
   free(body);
   return -1;
+}
+
+/* What leaves is what the interaction carries: fields of another flow (R11)
+ * and, in a cancel (R18), a result or a session report, every field the
+ * receiver ignores are removed (logged at debug) - fewer surprises for a
+ * strict peer, and no personal data where none is needed. */
+static int prune(okegw_call *c) {
+  char removed[256];
+  int n = c->body ? okegw_validate_prune(c->interaction, c->body, removed, sizeof removed) : 0;
+  if (n == 0)
+    return 0;
+  char *text = okegw_json_print(c->body);
+  if (!text) {
+    okegw_answer_problem(c, 503, NULL, "out of memory");
+    return -1;
+  }
+  okegw_log(OKEGW_LOG_DEBUG,
+            &(okegw_log_fields){.interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .resource = c->id,
+                                .latency_ms = -1},
+            "not forwarded, as this interaction does not carry them: %s", removed);
+  free(c->out_body);
+  c->out_body = text;
+  if (!c->out_method) {
+    c->out_method = c->req->method;
+    snprintf(c->out_path, sizeof c->out_path, "%s", c->oke_path);
+  }
+  return 0;
 }
 
 /* ---- records: what the message opens ------------------------------------- */
@@ -204,7 +234,8 @@ static void send_to(okegw_call *c) {
       req.query = "";
       req.body = c->out_body;
       req.body_len = c->out_body ? strlen(c->out_body) : 0;
-      req.content_type = "application/merge-patch+json";
+      req.content_type =
+          strcmp(c->out_method, "PATCH") == 0 ? "application/merge-patch+json" : "application/json";
     }
     if (c->interaction == OKE_I_GET_DOCUMENT) {
       okegw_connector_deliver_stream(c->target, &req, okegw_answer_relay_cb, &okegw_answer_stream,
@@ -221,7 +252,7 @@ static void send_to(okegw_call *c) {
 }
 
 void okegw_dispatch(okegw_call *c) {
-  if (okegw_dispatch_check(c) < 0)
+  if (okegw_dispatch_check(c) < 0 || prune(c) < 0)
     return;
   const char *m = c->out_method ? c->out_method : c->req->method;
   int pushing = !strcmp(m, "PUT") || !strcmp(m, "PATCH");

@@ -174,12 +174,10 @@ static void on_routed(void *ud, const okegw_route *r, const char *kind, const ch
     /* a planning system sees only the zittingen and deelnames it planned */
     if (okegw_authorise_owner(c, r, unknown, c->id) < 0)
       return;
-    if (c->body) {
-      /* checked as it came, then a cancel goes out as only the cancel
-       * (R18), checked again as it leaves */
-      if (okegw_dispatch_check(c) < 0 || okegw_state_strip_cancel(c) < 0)
-        return;
-    }
+    /* checked before anything else is said about it (a cancel goes out
+     * as only the cancel, R18: see the dispatch stage) */
+    if (okegw_dispatch_check(c) < 0)
+      return;
     okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
     c->interaction = dr_interaction(c->interaction);

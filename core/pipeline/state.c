@@ -302,55 +302,6 @@ int okegw_state_documents(okegw_call *c) {
                 "and documentName, and the file is fetched with GET /documents/{documentId}");
 }
 
-int okegw_state_strip_cancel(okegw_call *c) {
-  cJSON *keep = NULL;
-  if (c->interaction == OKE_I_FLOW2_PATCH_ASSOCIATION) {
-    const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->body, "state"));
-    if (!st || strcmp(st, "canceled") != 0)
-      return 0;
-    keep = cJSON_CreateObject();
-    cJSON_AddStringToObject(keep, "associationType", "componentOfferingAssociation");
-    cJSON_AddStringToObject(keep, "state", "canceled");
-  } else if (c->interaction == OKE_I_FLOW2_PATCH_OFFERING) {
-    const cJSON *e = nl_test_admin(c->body);
-    const char *st =
-        e ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "offeringState")) : NULL;
-    if (!st || strcmp(st, "canceled") != 0)
-      return 0;
-    keep = cJSON_CreateObject();
-    cJSON_AddStringToObject(keep, "offeringType", "component");
-    cJSON *cons = cJSON_AddArrayToObject(keep, "consumers");
-    cJSON *n = cJSON_CreateObject();
-    cJSON_AddStringToObject(n, "consumerKey", "nl-test-admin");
-    cJSON_AddStringToObject(n, "offeringState", "canceled");
-    cJSON_AddItemToArray(cons, n);
-  } else {
-    return 0;
-  }
-  char *text = keep ? okegw_json_print(keep) : NULL;
-  if (!text) {
-    cJSON_Delete(keep);
-    okegw_answer_problem(c, 503, NULL, "out of memory");
-    return -1;
-  }
-  if (c->req->body_len != strlen(text) || memcmp(c->req->body, text, c->req->body_len))
-    okegw_log(OKEGW_LOG_DEBUG,
-              &(okegw_log_fields){.interaction = okegw_interaction_name(c->interaction),
-                                  .request_id = c->req->request_id,
-                                  .rule = "R18",
-                                  .resource = c->id,
-                                  .latency_ms = -1},
-              "a cancel carries only the cancel: the other fields of the body are not forwarded");
-  cJSON_Delete(c->body);
-  c->body = keep;
-  c->validated = 0; /* what leaves is checked again */
-  free(c->out_body);
-  c->out_body = text;
-  c->out_method = "PATCH";
-  snprintf(c->out_path, sizeof c->out_path, "%s", c->oke_path);
-  return 0;
-}
-
 /* ---- what a delivery changes --------------------------------------------- */
 
 static size_t facts_write(okegw_route_write *w, const char *kind, const char *id, cJSON *o) {

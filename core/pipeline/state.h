@@ -48,10 +48,6 @@ int okegw_state_attempt(okegw_call *c, const okegw_facts *original);
 /* Documents carry only documentId, documentType and documentName (R25:
  * never inlined), else 400. */
 int okegw_state_documents(okegw_call *c);
-/* A cancel (R18) is forwarded as only the cancel: every other field of the
- * body is dropped (logged at debug), so the peer gets what the profile
- * defines. Returns -1 (answered) only when out of memory. */
-int okegw_state_strip_cancel(okegw_call *c);
 /* The facts a flow-1 push records for the DR's own id (planbare toets:
  * its scale; toetsinschrijving: type, person, planbare toets and the scale
  * `rvt` of that planbare toets, may be NULL), heap text or NULL. */

@@ -29,7 +29,7 @@ def ex(name):
     return fixture(os.path.join("examples", name))
 
 
-def setup(t, scale="0-10", extra_max=30, needs=("extraTime",)):
+def setup(t, scale="0-10", extra_max=30, needs=("extraTime",), **gateway):
     comps = make_components(2)
     for c in comps:
         e = c["consumers"][0]
@@ -45,7 +45,7 @@ def setup(t, scale="0-10", extra_max=30, needs=("extraTime",)):
         ("planning", {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": tpl.base_url,
                       "inbound_token": TOKENS["planning"]}),
         ("alpha", ooapi_connector(a, inbound_token=TOKENS["alpha"])),
-    ]))
+    ], **gateway))
     check(g.request("GET", "/ooapi/components?componentType=test",
                     headers=auth("planning")).status == 200, "catalogue")
     return g, dr, tpl, a
@@ -136,6 +136,45 @@ def test_r18_canceled_zitting_and_cancel_bodies(t):
     r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], result(),
                   headers=auth("alpha"))
     check(r.status == 200, "a result on a canceled zitting is accepted: %s" % r.short())
+
+
+def test_fields_an_interaction_does_not_carry_are_not_forwarded(t):
+    """A peer gets what the profile defines for the interaction: a flow-3 result only its
+    associationType and result (other fields are ignored), a flow-2 zitting without the
+    flow-1 field resultValueType (R11); fields the profile does not know (extensions) stay;
+    each removal is logged at debug."""
+    g, _, tpl, a = setup(t, log_level="debug")
+    o = make_offering(a.catalogue[0]["componentId"])
+    o["resultValueType"] = "0-10"  # a planbare toets's field (flow 1)
+    o["ext"] = {"school": "x"}
+    oid = o["offeringId"]
+    check_2xx(g.request("PUT", "/ooapi/offerings/" + oid, o, headers=auth("planning")),
+              "PUT zitting")
+    got = a.find("PUT", "/offerings/" + oid)
+    check(len(got) == 1 and "resultValueType" not in got[0].json,
+          "the flow-1 field reached the supplier: %r" % (got and got[0].json))
+    want = {k: v for k, v in o.items() if k != "resultValueType"}
+    check(got[0].json == want, "the zitting changed otherwise: %r" % got[0].json)
+    ctype = got[0].headers.get("content-type", "")
+    check(ctype.startswith("application/json"), "PUT content type %r" % ctype)
+    s = make_association(oid)
+    check_2xx(g.request("PUT", "/ooapi/associations/" + s["associationId"], s,
+                        headers=auth("planning")), "PUT deelname")
+    tpl.associations[s["associationId"]] = {"associationId": s["associationId"]}
+    res = result()
+    noisy = dict(res, state="associated", remoteState="x",
+                 consumers=[{"consumerKey": "nl-test-admin", "personalNeeds": ["extraTime"]},
+                            {"consumerKey": "other-school-system", "note": "y"}])
+    r = g.request("PATCH", "/ooapi/associations/" + s["associationId"], noisy,
+                  headers=auth("alpha"))
+    check(r.status == 200, "flow-3 result with fields it does not carry: %s" % r.short())
+    got = tpl.find("PATCH", "/associations/" + s["associationId"])
+    check(len(got) == 1 and got[0].json == res,
+          "the planning system got more than the result: %r" % (got and got[0].json))
+    rec = g.wait_log(lambda x: "not forwarded" in x.get("msg", "")
+                     and "remoteState" in x.get("msg", ""), 3.0)
+    check(rec and "consumers" in rec["msg"] and rec.get("resource") == s["associationId"],
+          "no debug line names the removed fields: %r" % rec)
 
 
 def test_flow6_ends_with_the_deelname(t):

@@ -864,6 +864,48 @@ static void path_id_case(void **state) {
   cJSON_Delete(body);
 }
 
+/* okegw_validate_prune: json in, the printed result (sorted as cJSON keeps
+ * it) and the names removed. */
+static void prune_case(int interaction, const char *in, const char *want, const char *names) {
+  cJSON *j = cJSON_Parse(in);
+  assert_non_null(j);
+  char removed[256];
+  int n = okegw_validate_prune(interaction, j, removed, sizeof removed);
+  char *out = cJSON_PrintUnformatted(j);
+  assert_string_equal(out, want);
+  assert_string_equal(removed, names);
+  assert_int_equal(n > 0, names[0] != '\0');
+  free(out);
+  cJSON_Delete(j);
+}
+
+static void prune_not_carried(void **state) {
+  (void)state;
+  /* a session report: only offeringType and the irregularities and documents
+   * of the nl-test-admin entry; another consumer's entry goes too */
+  prune_case(OKE_I_FLOW4_PATCH_OFFERING,
+             "{\"offeringType\":\"component\",\"name\":[],\"consumers\":[{\"consumerKey\":"
+             "\"nl-test-admin\",\"irregularities\":\"geen\",\"offeringState\":\"active\"},"
+             "{\"consumerKey\":\"x\"}]}",
+             "{\"offeringType\":\"component\",\"consumers\":[{\"consumerKey\":\"nl-test-admin\","
+             "\"irregularities\":\"geen\"}]}",
+             "name,consumers.offeringState");
+  /* flow 1 does not carry personalNeeds (R11); an extension stays */
+  prune_case(OKE_I_FLOW1_PATCH_ASSOCIATION,
+             "{\"associationType\":\"componentOfferingAssociation\",\"ext\":1,\"consumers\":[{"
+             "\"consumerKey\":\"nl-test-admin\",\"personalNeeds\":[],\"attempt\":2},{"
+             "\"consumerKey\":\"x\",\"personalNeeds\":[]}]}",
+             "{\"associationType\":\"componentOfferingAssociation\",\"ext\":1,\"consumers\":[{"
+             "\"consumerKey\":\"nl-test-admin\",\"attempt\":2},{\"consumerKey\":\"x\","
+             "\"personalNeeds\":[]}]}",
+             "consumers.personalNeeds");
+  /* nothing to remove, and no request body for a read */
+  prune_case(OKE_I_FLOW2_PATCH_ASSOCIATION,
+             "{\"associationType\":\"componentOfferingAssociation\",\"state\":\"canceled\"}",
+             "{\"associationType\":\"componentOfferingAssociation\",\"state\":\"canceled\"}", "");
+  prune_case(OKE_I_FLOW2_GET_OFFERING, "{\"a\":1}", "{\"a\":1}", "");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s tests/validate/cases.txt\n", argv[0]);
@@ -891,6 +933,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(query_filters),
       cmocka_unit_test(query_problem),
       cmocka_unit_test(path_id_case),
+      cmocka_unit_test(prune_not_carried),
   };
   size_t nfixed = sizeof fixed / sizeof fixed[0];
   struct CMUnitTest *tests = calloc(nfixed + (size_t)n, sizeof *tests);
