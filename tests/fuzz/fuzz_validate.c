@@ -1,5 +1,6 @@
-/* libFuzzer target: any bytes as a body of any interaction, both ways. The
- * validator must never crash, hang or leak, whatever it is given. */
+/* libFuzzer target: any bytes as a body of any interaction, both ways, then
+ * pruned as a request. The validator must never crash, hang or leak,
+ * whatever it is given. */
 #include "oke/validate.h"
 
 #include <cjson/cJSON.h>
@@ -22,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       cJSON_free(p);
       okegw_violations_free(&v);
     }
+    cJSON *copy = cJSON_Duplicate(j, 1);
+    char removed[64];
+    okegw_validate_prune(i, copy, removed, sizeof removed);
+    cJSON_Delete(copy);
   }
   cJSON_Delete(j);
   return 0;
