@@ -153,6 +153,8 @@ static const char *const auth_values[] = {"none", "bearer", "apikey", NULL};
 static const char *const check_values[] = {"warn", "block", "off", NULL};
 static const char *const sync_values[] = {"full", "normal", NULL};
 static const char *const level_values[] = {"debug", "info", "warn", "error", NULL};
+static const char *const tls_version_values[] = {"1.3", "1.2", NULL};
+static const char *const tls_client_auth_values[] = {"off", "optional", "required", NULL};
 
 static int fail(okegw_conf_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(okegw_conf_set *s, const char *fmt, ...) {
@@ -241,16 +243,47 @@ static int set_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
   return 0;
 }
 
+/* The host goes to the key's field, the port to the int right after it. */
+_Static_assert(offsetof(okegw_conf, listen_port) ==
+                   offsetof(okegw_conf, listen_host) + sizeof(char *),
+               "listen_port follows listen_host");
+_Static_assert(offsetof(okegw_conf, listen_tls_port) ==
+                   offsetof(okegw_conf, listen_tls_host) + sizeof(char *),
+               "listen_tls_port follows listen_tls_host");
+
 static int set_hostport(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
   (void)k;
   long n;
   const char *colon = strrchr(v, ':');
   if (!colon || colon == v || parse_long(colon + 1, 0, 65535, &n) < 0)
     return fail(s, "expected HOST:PORT (port 0-65535), got '%s'", v);
-  okegw_conf *c = s->obj;
-  free(c->listen_host);
-  c->listen_host = okegw_strndup(v, (size_t)(colon - v));
-  c->listen_port = (int)n;
+  char **host = s->field;
+  if (host == &s->conf->listen_tls_host)
+    s->conf->tls_line = s->line;
+  free(*host);
+  *host = okegw_strndup(v, (size_t)(colon - v));
+  *(int *)(host + 1) = (int)n;
+  return 0;
+}
+
+/* A certificate fingerprint as `openssl x509 -fingerprint -sha256` prints
+ * it (colons, upper case) or plain hex: kept as 64 lower-case digits. */
+static int set_sha256(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  char hex[65];
+  size_t n = 0;
+  for (const char *p = v; *p; p++) {
+    if (*p == ':')
+      continue;
+    char ch = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')) || n == 64)
+      return fail(s, "expected a SHA-256 fingerprint (64 hex digits, colons allowed), got '%s'", v);
+    hex[n++] = ch;
+  }
+  if (n != 64)
+    return fail(s, "expected a SHA-256 fingerprint (64 hex digits, colons allowed), got '%s'", v);
+  hex[64] = '\0';
+  set_str(s->field, hex);
   return 0;
 }
 
@@ -374,6 +407,45 @@ static const okegw_conf_key keys[] = {
      .def = "127.0.0.1:8080",
      .help = "`HOST:PORT` to listen on (IPv4 or IPv6 literal). Port `0` lets the OS pick; the "
              "`listening` log line has the port"},
+    {.name = "listen_tls",
+     GW(listen_tls_host),
+     .type = OKEGW_CT_HOSTPORT,
+     .def_doc = "(none)",
+     .help = "`HOST:PORT` of the HTTPS listener (OKE R1: TLS 1.3), with `tls_cert_file` and "
+             "`tls_key_file`; the `listening (TLS)` log line has the port. Plain "
+             "`listen` stays for loopback or behind a proxy that terminates TLS"},
+    {.name = "tls_cert_file",
+     GW(tls_cert_file),
+     .type = OKEGW_CT_PATH,
+     .def_doc = "(none)",
+     .help = "PEM certificate of `listen_tls`, followed by its chain; re-read on SIGHUP (a bad "
+             "one keeps the old and says why)"},
+    {.name = "tls_key_file",
+     GW(tls_key_file),
+     .type = OKEGW_CT_PATH,
+     .def_doc = "(none)",
+     .help = "PEM private key of `tls_cert_file` (unencrypted; readable by okegw only); re-read "
+             "on SIGHUP"},
+    {.name = "tls_min_version",
+     GW(tls_min_version),
+     .type = OKEGW_CT_CHOICE,
+     .values = tls_version_values,
+     .def = "1.3",
+     .help = "lowest TLS version `listen_tls` accepts: `1.3` (OKE R1) or, only when set, `1.2`"},
+    {.name = "tls_client_ca_file",
+     GW(tls_client_ca_file),
+     .type = OKEGW_CT_PATH,
+     .def_doc = "(none)",
+     .help = "PEM CA certificates that sign the client certificates of callers (mTLS); needed "
+             "for `tls_client_auth`"},
+    {.name = "tls_client_auth",
+     GW(tls_client_auth),
+     .type = OKEGW_CT_ENUM,
+     .values = tls_client_auth_values,
+     .def = "off",
+     .help = "client certificates on `listen_tls`: `off`, `optional` (one sent must verify) or "
+             "`required` (a handshake without one fails); a connector's `client_cert_subject` or "
+             "`client_cert_sha256` then names the caller"},
     {.name = "base_path",
      GW(base_path),
      .type = OKEGW_CT_STRING,
@@ -637,6 +709,20 @@ static const okegw_conf_key keys[] = {
      .unique = 1,
      .help = "bearer token this system presents when it calls okegw; identifies the caller. Once "
              "any connector has one, a request without a known token gets 401"},
+    {.name = "client_cert_subject",
+     CN(client_cert_subject),
+     .type = OKEGW_CT_STRING,
+     .min = 3,
+     .unique = 1,
+     .help = "subject (RFC 2253, e.g. `CN=tpl.school.nl,O=School`) of the client certificate this "
+             "system presents on `listen_tls`: identifies the caller like `inbound_token`"},
+    {.name = "client_cert_sha256",
+     CN(client_cert_sha256),
+     .type = OKEGW_CT_STRING,
+     .unique = 1,
+     .set = set_sha256,
+     .help = "SHA-256 fingerprint of that client certificate (as `openssl x509 -fingerprint "
+             "-sha256` prints it); identifies the caller, pinned to one certificate"},
     {.name = "validate_answers",
      CN(validate_answers),
      .type = OKEGW_CT_ENUM,
@@ -935,6 +1021,26 @@ static void finish(parse_state *ps) {
   /* A token that identifies a system must identify one: with two alike the
    * caller would get whichever connector matched first. The value is a
    * secret, so only the places are named. */
+  /* TLS: what the listener needs, and who can be named by certificate */
+  ps->line = c->tls_line;
+  if (c->listen_tls_host && (!c->tls_cert_file || !c->tls_key_file))
+    ERR(ps, "listen_tls needs tls_cert_file and tls_key_file");
+  if (c->tls_client_auth && !c->tls_client_ca_file)
+    ERR(ps, "tls_client_auth = %s needs tls_client_ca_file (the CAs of client certificates)",
+        tls_client_auth_values[c->tls_client_auth]);
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    const okegw_conf_connector *cc = &c->connectors[i];
+    const okegw_conf_kv *kv = okegw_conf_find(cc, "client_cert_subject");
+    if (!kv)
+      kv = okegw_conf_find(cc, "client_cert_sha256");
+    if (kv && (!c->listen_tls_host || !c->tls_client_auth)) {
+      ps->line = kv->line;
+      ERR(ps,
+          "[connector %s]: %s needs listen_tls with tls_client_auth = optional or required (no "
+          "client certificate is asked for otherwise)",
+          cc->name, kv->key);
+    }
+  }
   for (const okegw_conf_key *k = keys; k->name; k++) {
     if (k->section != OKEGW_CONF_CONNECTOR || !k->unique)
       continue;
@@ -1068,6 +1174,8 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->token);
     free(cc->callback_token);
     free(cc->inbound_token);
+    free(cc->client_cert_subject);
+    free(cc->client_cert_sha256);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);
@@ -1082,6 +1190,11 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->path);
   free(c->dir);
   free(c->listen_host);
+  free(c->listen_tls_host);
+  free(c->tls_cert_file);
+  free(c->tls_key_file);
+  free(c->tls_min_version);
+  free(c->tls_client_ca_file);
   free(c->base_path);
   free(c->store);
   free(c->store_sync);

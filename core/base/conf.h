@@ -45,8 +45,10 @@ typedef struct okegw_conf_connector {
   char *test_system;    /* name used in otherCodes x-testSystem; default = name */
   char *callback_token; /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
   char *inbound_token;  /* bearer token this system presents when it calls okegw; NULL = none */
-  unsigned scopes;      /* OKEGW_SCOPE_* this system may use when it calls okegw */
-  int scopes_set;       /* scopes given in the file (else the role's defaults) */
+  char *client_cert_subject; /* its client certificate's subject (RFC 2253), NULL = none */
+  char *client_cert_sha256;  /* or the certificate's SHA-256, lower-case hex without colons */
+  unsigned scopes;           /* OKEGW_SCOPE_* this system may use when it calls okegw */
+  int scopes_set;            /* scopes given in the file (else the role's defaults) */
   enum okegw_check validate_answers; /* what to do with an answer that breaks the profile */
   long connect_timeout_ms;
   long timeout_ms;
@@ -72,7 +74,16 @@ typedef struct okegw_conf {
   char *path; /* the file this was read from */
   char *dir;  /* its directory, for resolving relative paths */
   char *listen_host;
-  int listen_port;
+  int listen_port; /* right after listen_host (set_hostport writes both) */
+  /* TLS listener (OKE R1): NULL host = none */
+  char *listen_tls_host;
+  int listen_tls_port;
+  char *tls_cert_file;
+  char *tls_key_file;
+  char *tls_min_version;     /* "1.3" or "1.2" */
+  char *tls_client_ca_file;  /* CAs of client certificates */
+  int tls_client_auth;       /* enum okegw_tls_client_auth: off, optional, required */
+  int tls_line;              /* where listen_tls was set (diagnostics), 0 = not */
   char *base_path;           /* "" or "/ooapi" style: leading slash, no trailing one */
   char *store;               /* SQLite file path, resolved against dir */
   char *store_sync;          /* SQLite synchronous: "full" or "normal" */

@@ -65,7 +65,8 @@ struct okegw_conn {
   int streaming; /* a streamed answer has begun and not ended */
   char *pending; /* bytes read after a pipelined request, parsed later */
   size_t pending_len;
-  char *head_only; /* a streamed answer to HEAD: its head, sent at the end */
+  okegw_tls_conn *tls; /* the TLS listener's connections: their TLS state */
+  char *head_only;     /* a streamed answer to HEAD: its head, sent at the end */
   size_t head_only_len;
 };
 
@@ -202,6 +203,11 @@ static int on_message_begin(llhttp_t *p) {
     return fail(c, 503);
   c->cur->conn = c;
   c->cur->start_ms = okegw_now_ms();
+  if (c->tls) {
+    c->cur->tls = 1;
+    c->cur->client_subject = okegw_tls_conn_subject(c->tls);
+    c->cur->client_cert_sha256 = okegw_tls_conn_sha256(c->tls);
+  }
   c->header_bytes = 0;
   c->last_was_value = 1;
   c->in_body = 0;
@@ -516,6 +522,18 @@ static void after_write(uv_write_t *w, int status) {
 }
 
 static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
+  if (c->tls) { /* what leaves is the records that carry it */
+    okegw_buf b = {0};
+    int rc = okegw_tls_conn_encrypt(c->tls, data, len, &b);
+    free(data);
+    if (rc < 0) {
+      okegw_buf_free(&b);
+      conn_close(c);
+      return -1;
+    }
+    data = b.data;
+    len = b.len;
+  }
   write_req *wr = calloc(1, sizeof *wr);
   if (!wr) {
     free(data);
@@ -777,6 +795,72 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? suggested : 0;
 }
 
+static void after_raw_write(uv_write_t *w, int status) {
+  write_req *wr = (write_req *)w;
+  if (status < 0 && !wr->conn->closing)
+    conn_close(wr->conn);
+  free(wr->data);
+  free(wr);
+}
+
+/* Bytes of the TLS layer itself (handshake, tickets): no answer state. */
+static int conn_write_raw(okegw_conn *c, char *data, size_t len) {
+  write_req *wr = calloc(1, sizeof *wr);
+  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  if (!wr || (wr->conn = c, wr->data = data,
+              uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, after_raw_write) < 0)) {
+    free(wr);
+    free(data);
+    conn_close(c);
+    return -1;
+  }
+  return 0;
+}
+
+static void after_alert(uv_write_t *w, int status) {
+  (void)status;
+  write_req *wr = (write_req *)w;
+  conn_close(wr->conn);
+  free(wr->data);
+  free(wr);
+}
+
+/* TLS bytes from the client: the handshake, then records whose content is
+ * parsed as if it had come in plain. */
+static void tls_read(okegw_conn *c, const char *data, size_t len) {
+  okegw_buf plain = {0}, out = {0};
+  const char *why = NULL;
+  int was_ready = okegw_tls_conn_ready(c->tls);
+  int rc = okegw_tls_conn_feed(c->tls, data, len, &plain, &out, &why);
+  if (rc < 0) {
+    okegw_log(OKEGW_LOG_DEBUG, NULL, "TLS connection ended: %s", why);
+    okegw_buf_free(&plain);
+    write_req *wr = out.len ? calloc(1, sizeof *wr) : NULL;
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    conn_doom(c);
+    if (wr && (wr->conn = c, wr->data = out.data,
+               uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, after_alert) == 0))
+      return; /* closed once the alert is out */
+    free(wr);
+    okegw_buf_free(&out);
+    conn_close(c);
+    return;
+  }
+  if (out.len) { /* handshake messages and session tickets */
+    if (conn_write_raw(c, out.data, out.len) < 0) {
+      okegw_buf_free(&plain);
+      return;
+    }
+  } else {
+    okegw_buf_free(&out);
+  }
+  if (!was_ready && okegw_tls_conn_ready(c->tls))
+    arm_idle(c); /* the handshake is done: now the wait for a request */
+  if (plain.len && !c->closing && !c->doomed)
+    conn_parse(c, plain.data, plain.len);
+  okegw_buf_free(&plain);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   okegw_conn *c = s->data;
   if (nread < 0) {
@@ -784,8 +868,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c);
     return;
   }
-  if (nread > 0 && !c->closing && !c->doomed)
-    conn_parse(c, buf->base, (size_t)nread);
+  if (nread > 0 && !c->closing && !c->doomed) {
+    if (c->tls)
+      tls_read(c, buf->base, (size_t)nread);
+    else
+      conn_parse(c, buf->base, (size_t)nread);
+  }
   free(buf->base);
 }
 
@@ -860,6 +948,7 @@ static void conn_release(okegw_conn *c) {
   req_free(c->cur);
   free(c->pending);
   free(c->head_only);
+  okegw_tls_conn_free(c->tls);
   free(c);
   maybe_drained(s);
 }
@@ -906,6 +995,10 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&c->tcp, 1);
   llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
   c->parser.data = c;
+  if (s->opts.tls && !(c->tls = okegw_tls_conn_new(s->opts.tls))) {
+    conn_close(c);
+    return;
+  }
   if (s->nactive > s->opts.max_connections) {
     /* Full: the connection that has waited longest on its client makes room
      * (a stranger before a known caller), so a flood of slow or silent
@@ -914,7 +1007,10 @@ static void on_connection(uv_stream_t *listener, int status) {
      * answer under way are never taken. */
     okegw_conn *v = s->whead[0] ? s->whead[0] : s->whead[1];
     if (!v) {
-      conn_error(c, 503, "too many connections (max_connections), all of them busy");
+      if (c->tls) /* no answer before a handshake */
+        conn_close(c);
+      else
+        conn_error(c, 503, "too many connections (max_connections), all of them busy");
       return;
     }
     if (v->cur)
@@ -924,7 +1020,10 @@ static void on_connection(uv_stream_t *listener, int status) {
     else
       conn_close(v);
   }
-  arm_idle(c);
+  if (c->tls) /* a handshake must end as soon as a request's headers */
+    uv_timer_start(&c->idle, on_deadline, (uint64_t)s->opts.header_timeout_ms, 0);
+  else
+    arm_idle(c);
   wait_enter(c);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

@@ -15,6 +15,8 @@
 #ifndef OKEGW_SERVER_H
 #define OKEGW_SERVER_H
 
+#include "http/tls.h"
+
 #include <stddef.h>
 #include <uv.h>
 
@@ -42,6 +44,12 @@ typedef struct okegw_req {
   size_t body_len;
   char request_id[37];
   double start_ms;
+  /* TLS: 1 when the request came over the TLS listener; the client
+   * certificate it verified (subject RFC 2253, SHA-256 hex of its DER), or
+   * NULL. Valid as long as the request. */
+  int tls;
+  const char *client_subject;
+  const char *client_cert_sha256;
   /* public */
   void *data;
   /* private */
@@ -61,6 +69,7 @@ typedef struct okegw_server_opts {
   size_t body_min_rate_bytes; /* per second, after a grace of header_timeout_ms; 0: 1024 */
   long send_timeout_ms;       /* an answer not taken at all for this long: closed; 0: 60000 */
   int max_connections;
+  okegw_tls *tls; /* NULL: plain HTTP; else every connection speaks TLS (not owned) */
   okegw_req_handler handler;
   void *ud;
 } okegw_server_opts;

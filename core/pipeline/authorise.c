@@ -20,6 +20,20 @@ static int bearer_ok(const okegw_req *r, const char *token) {
   return strlen(h) == n && CRYPTO_memcmp(h, token, n) == 0;
 }
 
+/* The connector a verified client certificate names (mTLS), or NULL. */
+static okegw_connector *by_certificate(okegw_call *c) {
+  const okegw_req *r = c->req;
+  for (size_t i = 0; (r->client_subject || r->client_cert_sha256) && i < c->g->nconns; i++) {
+    const okegw_conf_connector *cc = c->g->conns[i].conf;
+    if ((cc->client_cert_sha256 && r->client_cert_sha256 &&
+         strcmp(cc->client_cert_sha256, r->client_cert_sha256) == 0) ||
+        (cc->client_cert_subject && r->client_subject &&
+         strcmp(cc->client_cert_subject, r->client_subject) == 0))
+      return &c->g->conns[i];
+  }
+  return NULL;
+}
+
 int okegw_authorise_identify(okegw_call *c) {
   okegw_gateway *g = c->g;
   const char *h = okegw_req_header(c->req, "Authorization");
@@ -29,6 +43,14 @@ int okegw_authorise_identify(okegw_call *c) {
   for (size_t i = 0; presented && i < g->nconns; i++)
     if (g->conns[i].conf->inbound_token && bearer_ok(c->req, g->conns[i].conf->inbound_token))
       found = &g->conns[i];
+  okegw_connector *cert = by_certificate(c);
+  if (cert && found && cert != found) {
+    okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
+                           "the client certificate and the bearer token name different systems");
+    return -1;
+  }
+  if (cert)
+    found = cert;
   /* without identities (a demo) a token means nothing: the caller is trusted */
   if (found || !g->identity) {
     c->caller = found;
@@ -36,7 +58,7 @@ int okegw_authorise_identify(okegw_call *c) {
   }
   okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
                          "present the bearer token this system was given for okegw (its "
-                         "connector's inbound_token)");
+                         "connector's inbound_token), or its client certificate on listen_tls");
   return -1;
 }
 

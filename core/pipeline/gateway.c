@@ -495,6 +495,14 @@ int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connect
   return rc;
 }
 
+okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf) {
+  return (okegw_tls_opts){.cert_file = conf->tls_cert_file,
+                          .key_file = conf->tls_key_file,
+                          .min_version = conf->tls_min_version,
+                          .client_ca_file = conf->tls_client_ca_file,
+                          .client_auth = (enum okegw_tls_client_auth)conf->tls_client_auth};
+}
+
 void okegw_gateway_reload(okegw_gateway *g) {
   size_t changed = 0, failed = 0;
   for (size_t i = 0; i < g->nconns; i++) {
@@ -534,6 +542,15 @@ void okegw_gateway_reload(okegw_gateway *g) {
   }
   okegw_log(OKEGW_LOG_INFO, NULL, "reload: %zu connector(s) with new mappings, %zu failed", changed,
             failed);
+  if (g->tls) {
+    char err[512];
+    okegw_tls_opts o = okegw_gateway_tls_opts(g->conf);
+    if (okegw_tls_reload(g->tls, &o, err, sizeof err) < 0)
+      okegw_log(OKEGW_LOG_ERROR, NULL, "TLS certificate not reloaded, the previous one stays: %s",
+                err);
+    else
+      okegw_log(OKEGW_LOG_INFO, NULL, "TLS certificate and key reloaded");
+  }
 }
 
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
@@ -591,7 +608,8 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
               okegw_mapset_dir(c->maps), f.mapping);
   }
   for (size_t i = 0; i < g->nconns; i++)
-    if (conf->connectors[i].inbound_token)
+    if (conf->connectors[i].inbound_token || conf->connectors[i].client_cert_subject ||
+        conf->connectors[i].client_cert_sha256)
       g->identity = 1;
   if (!g->conns || okegw_outbox_start(loop, g->store, conf, g->conns, g->nconns,
                                       okegw_dispatch_delivered, g, &g->outbox) < 0) {
@@ -622,6 +640,28 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     return -1;
   }
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  if (conf->listen_tls_host) {
+    char why[512];
+    okegw_tls_opts o = okegw_gateway_tls_opts(conf);
+    if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
+      *out = g;
+      return -1;
+    }
+    so.host = conf->listen_tls_host;
+    so.port = conf->listen_tls_port;
+    so.tls = g->tls;
+    rc = okegw_server_start(loop, &so, &g->server_tls);
+    if (rc < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_tls_host,
+                conf->listen_tls_port, uv_strerror(rc));
+      *out = g;
+      return -1;
+    }
+    f.addr = conf->listen_tls_host;
+    f.port = okegw_server_port(g->server_tls);
+    okegw_log(OKEGW_LOG_INFO, &f, "listening (TLS)");
+  }
   f.addr = conf->listen_host;
   f.port = okegw_server_port(g->server);
   okegw_log(OKEGW_LOG_INFO, &f, "listening");
@@ -634,6 +674,8 @@ static void on_store_closed(void *arg) {
   void (*cb)(void *) = g->stopped;
   void *cb_arg = g->stopped_arg;
   okegw_server_free(g->server);
+  okegw_server_free(g->server_tls);
+  okegw_tls_free(g->tls);
   free(g->conns);
   free(g);
   if (cb)
@@ -647,6 +689,8 @@ static void on_unloaded(void *arg) {
 
 static void on_drained(void *arg) {
   okegw_gateway *g = arg;
+  if (g->draining > 0 && --g->draining > 0)
+    return; /* the other listener still has requests */
   /* No request is left; plugins may still have exchanges only when their
    * guard fired or the outbox retries: those waiting on HTTP end with the
    * client, the others are waited for before fini (deliveries under way
@@ -663,9 +707,13 @@ void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {
   g->stopped = done;
   g->stopped_arg = arg;
   okegw_log(OKEGW_LOG_INFO, NULL, "draining %zu open request(s)",
-            g->server ? okegw_server_in_flight(g->server) : (size_t)0);
+            (g->server ? okegw_server_in_flight(g->server) : (size_t)0) +
+                (g->server_tls ? okegw_server_in_flight(g->server_tls) : (size_t)0));
+  g->draining = (g->server != NULL) + (g->server_tls != NULL);
   if (g->server)
     okegw_server_drain(g->server, on_drained, g);
-  else
+  if (g->server_tls)
+    okegw_server_drain(g->server_tls, on_drained, g);
+  if (!g->draining)
     on_drained(g);
 }

@@ -22,6 +22,8 @@ void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
  * scripts fail keeps its previous version (the errors are logged as
  * file:line); requests in flight finish on the version they started with. */
 void okegw_gateway_reload(okegw_gateway *g);
+/* The TLS listener's settings from [gateway] (also for okegw -t). */
+okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf);
 
 /* Compiles the mappings of one connector section. Errors go to diag, or to
  * the log when diag is NULL. */

@@ -33,7 +33,10 @@ typedef struct okegw_gateway {
   okegw_conf *conf;
   okegw_connector *conns;
   size_t nconns;
-  okegw_server *server;
+  okegw_server *server;     /* plain HTTP (listen) */
+  okegw_server *server_tls; /* HTTPS (listen_tls), NULL when not configured */
+  okegw_tls *tls;           /* its certificate and key; a reload re-reads them */
+  int draining;             /* listeners still draining at stop */
   okegw_http *http;
   okegw_store *store;
   okegw_outbox *outbox;
