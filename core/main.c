@@ -4,6 +4,7 @@
 #include "pipeline/gateway.h"
 #include "http/http_client.h"
 #include "http/tls.h"
+#include "auth/secret.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "connector/plugin_host.h"
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 #include <uv.h>
 
 static const char usage[] =
@@ -28,6 +31,9 @@ static const char usage[] =
     "       okegw deliveries list|show|retry|drop -c FILE [...]\n"
     "                              inspect the outbox; send dead or failed deliveries again or\n"
     "                              drop them (okegw deliveries --help for the details)\n"
+    "       okegw hash-secret [--generate]\n"
+    "                              the client_secret_hash line for a secret read from stdin\n"
+    "                              (--generate: for a new random secret, printed once)\n"
     "       okegw config-keys [--markdown]\n"
     "                              list every plugins.conf key with its type, range and default\n"
     "                              (--markdown: the README's reference tables)\n"
@@ -302,8 +308,57 @@ done:
   return rc;
 }
 
+/* okegw hash-secret [--generate]: the client_secret_hash line for a secret
+ * read from stdin (without echo on a terminal), or for a new random one. */
+static int hash_secret_command(int argc, char **argv) {
+  int generate = argc == 3 && strcmp(argv[2], "--generate") == 0;
+  if (argc > 3 || (argc == 3 && !generate)) {
+    fprintf(stderr, "usage: okegw hash-secret [--generate]\n");
+    return 2;
+  }
+  char secret[1024];
+  if (generate) {
+    if (okegw_secret_generate(secret) < 0) {
+      fprintf(stderr, "okegw hash-secret: no random bytes\n");
+      return 1;
+    }
+  } else {
+    struct termios old, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+      fprintf(stderr, "client secret: ");
+      quiet = old;
+      quiet.c_lflag &= ~(tcflag_t)ECHO;
+      tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *got = fgets(secret, sizeof secret, stdin);
+    if (tty) {
+      tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+      fputc('\n', stderr);
+    }
+    secret[got ? strcspn(secret, "\r\n") : 0] = '\0';
+    if (strlen(secret) < 16) {
+      fprintf(stderr, "okegw hash-secret: a client secret has at least 16 characters\n");
+      return 1;
+    }
+  }
+  char *line = okegw_secret_hash(secret, strlen(secret));
+  if (!line) {
+    fprintf(stderr, "okegw hash-secret: hashing failed\n");
+    return 1;
+  }
+  if (generate)
+    printf("client_secret = %s\n", secret); /* for the calling system, once */
+  printf("client_secret_hash = %s\n", line);
+  memset(secret, 0, sizeof secret);
+  free(line);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *file = NULL;
+  if (argc > 1 && strcmp(argv[1], "hash-secret") == 0)
+    return hash_secret_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "map") == 0)
     return map_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit") == 0)
