@@ -801,12 +801,81 @@ static const okegw_conf_key *find_key(enum okegw_conf_section sec, const char *n
   return NULL;
 }
 
-int okegw_conf_is_host_key(const char *key) { return find_key(OKEGW_CONF_CONNECTOR, key) != NULL; }
+/* Every secret KEY may instead be given as KEY_file = PATH (the file's
+ * content, without its final line break) or KEY_env = NAME (an environment
+ * variable), so that no secret has to be written in plugins.conf. Returns
+ * the secret's row and which form (1 file, 2 env), or NULL. */
+static const okegw_conf_key *secret_source(enum okegw_conf_section sec, const char *name,
+                                           int *form) {
+  size_t n = strlen(name);
+  const char *suffix[] = {"_file", "_env"};
+  for (int i = 0; i < 2; i++) {
+    size_t sn = strlen(suffix[i]);
+    if (n <= sn || strcmp(name + n - sn, suffix[i]) != 0 || n - sn >= 64)
+      continue;
+    char base[64];
+    memcpy(base, name, n - sn);
+    base[n - sn] = '\0';
+    const okegw_conf_key *k = find_key(sec, base);
+    if (k && k->secret) {
+      *form = i + 1;
+      return k;
+    }
+  }
+  return NULL;
+}
+
+int okegw_conf_is_host_key(const char *key) {
+  int form;
+  return find_key(OKEGW_CONF_CONNECTOR, key) != NULL ||
+         secret_source(OKEGW_CONF_CONNECTOR, key, &form) != NULL;
+}
 
 int okegw_conf_is_secret(const char *key) {
+  int form;
   const okegw_conf_key *k = find_key(OKEGW_CONF_CONNECTOR, key);
-  return k && k->secret;
+  return (k && k->secret) || secret_source(OKEGW_CONF_CONNECTOR, key, &form) != NULL;
 }
+
+/* The secret behind KEY_file or KEY_env (heap string), or NULL with the
+ * problem reported. */
+static char *read_secret(parse_state *ps, const char *key, int form, const char *v) {
+  if (form == 2) {
+    const char *e = getenv(v);
+    if (!e || !*e) {
+      ERR(ps, "%s: the environment variable '%s' is not set or empty", key, v);
+      return NULL;
+    }
+    return okegw_strdup(e);
+  }
+  char *path = resolve_path(ps->c, v);
+  FILE *f = path ? fopen(path, "rb") : NULL;
+  char buf[8193];
+  size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+  int too_long = f && n == sizeof buf - 1;
+  if (f)
+    fclose(f);
+  if (!f || too_long) {
+    ERR(ps, "%s: cannot read '%s'%s", key, path ? path : v,
+        too_long ? " (over 8 KiB: not a secret)" : "");
+    free(path);
+    return NULL;
+  }
+  free(path);
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    n--;
+  buf[n] = '\0';
+  if (n == 0) {
+    ERR(ps, "%s: '%s' is empty", key, v);
+    return NULL;
+  }
+  return okegw_strdup(buf);
+}
+
+/* KEY_file / KEY_env: sets KEY's row with the secret; 0 when name is not
+ * such a key. */
+static int apply_secret_source(parse_state *ps, enum okegw_conf_section sec, void *obj,
+                               const char *name, const char *v);
 
 /* Sets one key through its row; a refusal becomes "FILE:LINE: KEY: why". */
 static void apply(parse_state *ps, const okegw_conf_key *k, void *obj, const char *v) {
@@ -833,11 +902,26 @@ static void apply_defaults(parse_state *ps, enum okegw_conf_section sec, void *o
   ps->line = line;
 }
 
+static int apply_secret_source(parse_state *ps, enum okegw_conf_section sec, void *obj,
+                               const char *name, const char *v) {
+  int form = 0;
+  const okegw_conf_key *row = secret_source(sec, name, &form);
+  if (!row)
+    return 0;
+  char *secret = read_secret(ps, name, form, v);
+  if (secret)
+    apply(ps, row, obj, secret);
+  if (secret)
+    memset(secret, 0, strlen(secret));
+  free(secret);
+  return 1;
+}
+
 static void gateway_key(parse_state *ps, const char *k, const char *v) {
   const okegw_conf_key *row = find_key(OKEGW_CONF_GATEWAY, k);
   if (row)
     apply(ps, row, ps->c, v);
-  else
+  else if (!apply_secret_source(ps, OKEGW_CONF_GATEWAY, ps->c, k, v))
     ERR(ps, "unknown key '%s' in [gateway]", k);
 }
 
@@ -858,6 +942,8 @@ static void connector_key(parse_state *ps, const char *k, const char *v) {
   const okegw_conf_key *row = find_key(OKEGW_CONF_CONNECTOR, k);
   if (row)
     apply(ps, row, cc, v);
+  else
+    apply_secret_source(ps, OKEGW_CONF_CONNECTOR, cc, k, v);
   /* Other keys are the plugin's; they are checked once it is loaded. */
 }
 
@@ -879,12 +965,20 @@ static void range_text(const okegw_conf_key *k, char *buf, size_t n) {
     else
       snprintf(buf, n, "; accepts %ld – %ld s", k->min, k->max);
     return;
-  case OKEGW_CT_STRING:
+  case OKEGW_CT_STRING: {
+    size_t len = 0;
     if (k->min > 1)
-      snprintf(buf, n, "; at least %ld characters%s%s", k->min, u ? ", " : "", u ? u : "");
+      len = (size_t)snprintf(buf, n, "; at least %ld characters%s%s", k->min, u ? ", " : "",
+                             u ? u : "");
     else if (u)
-      snprintf(buf, n, "; %s", u);
+      len = (size_t)snprintf(buf, n, "; %s", u);
+    if (k->secret && len < n)
+      snprintf(buf + len, n - len,
+               "; a secret: or `%s_file = PATH` (read from that file) or `%s_env = NAME` (from "
+               "that environment variable), so it need not be written here",
+               k->name, k->name);
     return;
+  }
   default:
     if (u)
       snprintf(buf, n, "; %s", u);
@@ -928,7 +1022,7 @@ void okegw_conf_print_keys(FILE *out, int markdown) {
     for (const okegw_conf_key *k = keys; k->name; k++) {
       if ((int)k->section != sec)
         continue;
-      char range[160], values[256] = "";
+      char range[512], values[256] = "";
       range_text(k, range, sizeof range);
       if (markdown) {
         fprintf(out, "| `%s`%s | ", k->name, k->secret ? " (secret)" : "");
@@ -1021,6 +1115,25 @@ static void finish(parse_state *ps) {
   /* A token that identifies a system must identify one: with two alike the
    * caller would get whichever connector matched first. The value is a
    * secret, so only the places are named. */
+  /* a secret comes from one place: KEY, KEY_file or KEY_env */
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    const okegw_conf_connector *cc = &c->connectors[i];
+    for (const okegw_conf_key *k = keys; k->name; k++) {
+      if (k->section != OKEGW_CONF_CONNECTOR || !k->secret)
+        continue;
+      char f[80], e[80];
+      snprintf(f, sizeof f, "%s_file", k->name);
+      snprintf(e, sizeof e, "%s_env", k->name);
+      const okegw_conf_kv *a = okegw_conf_find(cc, k->name), *b = okegw_conf_find(cc, f),
+                          *d = okegw_conf_find(cc, e);
+      if ((a != NULL) + (b != NULL) + (d != NULL) > 1) {
+        const okegw_conf_kv *second = a && b ? b : d;
+        ps->line = second->line;
+        ERR(ps, "[connector %s]: %s is given twice (as %s, %s_file or %s_env: choose one)",
+            cc->name, k->name, k->name, k->name, k->name);
+      }
+    }
+  }
   /* TLS: what the listener needs, and who can be named by certificate */
   ps->line = c->tls_line;
   if (c->listen_tls_host && (!c->tls_cert_file || !c->tls_key_file))

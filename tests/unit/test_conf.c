@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/conf.h"
 
@@ -459,6 +460,49 @@ static void reference_from_table(void **state) {
   free(buf);
 }
 
+/* A secret from a file or the environment instead of the file itself. */
+static void secrets_from_file_and_env(void **state) {
+  (void)state;
+  char path[] = "/tmp/okegw-secret-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char *content = "from-a-file-0123456789\n";
+  assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+  close(fd);
+  setenv("OKEGW_TEST_SECRET", "from-the-environment-42", 1);
+  char text[512];
+  snprintf(text, sizeof text,
+           "[gateway]\n[connector a]\nplugin = sim\ninbound_token_file = %s\n"
+           "[connector b]\nplugin = sim\nauth = bearer\ntoken_env = OKEGW_TEST_SECRET\n",
+           path);
+  okegw_conf c;
+  okegw_diag d;
+  assert_int_equal(parse(text, &c, &d), 0);
+  assert_string_equal(c.connectors[0].inbound_token, "from-a-file-0123456789");
+  assert_string_equal(c.connectors[1].token, "from-the-environment-42");
+  assert_true(okegw_conf_is_host_key("inbound_token_file"));
+  assert_true(okegw_conf_is_secret("token_env"));
+  assert_false(okegw_conf_is_host_key("plugin_file")); /* not a secret */
+  okegw_conf_free(&c);
+  okegw_diag_free(&d);
+  /* errors: given twice, an unset variable, a missing file; never the value */
+  snprintf(text, sizeof text,
+           "[gateway]\n[connector a]\nplugin = sim\ninbound_token = literal-token-0001\n"
+           "inbound_token_file = %s\n[connector b]\nplugin = sim\ninbound_token_env = "
+           "OKEGW_TEST_UNSET_X\n[connector c]\nplugin = sim\ncallback_token_file = "
+           "/nonexistent/secret\n",
+           path);
+  unsetenv("OKEGW_TEST_UNSET_X");
+  assert_int_equal(parse(text, &c, &d), -1);
+  assert_true(has_diag(&d, ":5: [connector a]: inbound_token is given twice"));
+  assert_true(has_diag(&d, ":8: inbound_token_env: the environment variable 'OKEGW_TEST_UNSET_X'"));
+  assert_true(has_diag(&d, ":11: callback_token_file: cannot read '/nonexistent/secret'"));
+  for (size_t i = 0; i < d.n; i++)
+    assert_null(strstr(d.msgs[i], "from-a-file"));
+  okegw_diag_free(&d);
+  unlink(path);
+}
+
 static void load_missing_file(void **state) {
   (void)state;
   okegw_conf c;
@@ -483,6 +527,7 @@ int main(void) {
       cmocka_unit_test(values_land_in_fields),
       cmocka_unit_test(every_row_checks_its_range),
       cmocka_unit_test(reference_from_table),
+      cmocka_unit_test(secrets_from_file_and_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
