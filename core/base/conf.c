@@ -780,8 +780,8 @@ static const okegw_conf_key keys[] = {
      .values = token_auth_values,
      .def = "client_secret_basic",
      .help = "how okegw authenticates at `token_url`: `client_secret_basic` (HTTP Basic), "
-             "`client_secret_post` (in the form body) or `private_key_jwt` (a signed client "
-             "assertion)"},
+             "`client_secret_post` (in the form body) or `private_key_jwt` (a client assertion, "
+             "RFC 7523, signed RS256 or ES256 with `client_key_file`: an RSA or P-256 key)"},
     {.name = "scopes",
      CN(scopes),
      .type = OKEGW_CT_SCOPES,
@@ -1020,15 +1020,16 @@ static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
   if (cc->client_key_file && !cc->client_cert_file &&
       !(cc->auth == OKEGW_AUTH_OAUTH2 && cc->token_auth_method == OKEGW_TOKEN_AUTH_JWT))
     ERR(ps, "[connector %s]: client_key_file needs client_cert_file", cc->name);
-  static const char *const oauth_keys[] = {"token_url",         "client_id",   "client_secret_file",
-                                           "client_secret_env", "oauth_scope", "token_auth_method"};
+  /* token_auth_method has a default, so it may stand in any section */
+  static const char *const oauth_keys[] = {"token_url", "client_id", "client_secret_file",
+                                           "client_secret_env", "oauth_scope"};
   if (cc->auth != OKEGW_AUTH_OAUTH2) {
     for (size_t i = 0; i < sizeof oauth_keys / sizeof oauth_keys[0]; i++) {
       const okegw_conf_kv *kv = okegw_conf_find(cc, oauth_keys[i]);
       if (kv) {
         ps->line = kv->line;
-        ERR(ps, "%s: only used with auth = oauth2 ([connector %s] has auth = %s)", oauth_keys[i],
-            cc->name, auth_values[cc->auth]);
+        ERR(ps, "[connector %s]: %s is only used with auth = oauth2 (auth is %s)", cc->name,
+            oauth_keys[i], auth_values[cc->auth]);
       }
     }
     return;
@@ -1048,10 +1049,17 @@ static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
   if (!cc->client_id)
     ERR(ps, "[connector %s]: auth = oauth2 needs 'client_id'", cc->name);
   if (cc->token_auth_method == OKEGW_TOKEN_AUTH_JWT) {
-    const okegw_conf_kv *kv = okegw_conf_find(cc, "token_auth_method");
-    ps->line = kv ? kv->line : cc->line;
-    ERR(ps, "token_auth_method: private_key_jwt is not supported yet; use client_secret_basic or "
-            "client_secret_post");
+    /* the key signs the assertion (checked once loaded, oauth_client.c) */
+    if (!cc->client_key_file)
+      ERR(ps,
+          "[connector %s]: token_auth_method = private_key_jwt needs 'client_key_file' (the "
+          "key that signs the client assertion)",
+          cc->name);
+    if (cc->client_secret_file || cc->client_secret_env)
+      ERR(ps,
+          "[connector %s]: a client secret is not used with token_auth_method = "
+          "private_key_jwt",
+          cc->name);
     return;
   }
   ps->line = cc->line;

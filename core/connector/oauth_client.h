@@ -23,8 +23,12 @@ typedef void (*okegw_oauth_cb)(void *ud, const char *token, const char *error);
  * changes only, so the connector's health can follow it. */
 typedef void (*okegw_oauth_state_cb)(void *ud, int ok, const char *why);
 
+/* What the configuration file cannot tell: the key of private_key_jwt is an
+ * RSA (2048 bits or more) or EC P-256 private key. Returns 0, or -1 with the
+ * reason in err. For okegw -t and before okegw_oauth_new. */
+int okegw_oauth_check(const okegw_conf_connector *cc, char *err, size_t n);
 /* For a connector with auth = oauth2; cc must outlive the client. Returns 0
- * or -1 (out of memory). */
+ * or -1 (out of memory, or the assertion key does not load). */
 int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connector *cc,
                     okegw_oauth_state_cb on_state, void *state_ud, okegw_oauth **out);
 /* The current token when it is valid now, else NULL (then use

@@ -1149,6 +1149,9 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
   c->auth = make_auth(c->conf);
   if (!c->auth)
     return load_fail(c, NULL, NULL, 0, "out of memory");
+  char why[512];
+  if (okegw_oauth_check(c->conf, why, sizeof why) < 0)
+    return load_fail(c, NULL, NULL, 0, "%s", why);
   if (c->conf->auth == OKEGW_AUTH_OAUTH2 && loop && http &&
       okegw_oauth_new(loop, http, c->conf, on_token_state, c, &c->oauth) < 0)
     return load_fail(c, NULL, NULL, 0, "out of memory");

@@ -52,6 +52,13 @@ class _TokenHandler(QuietHandler):
                 cid = None  # two ways at once: refused (RFC 6749 2.3)
         elif ts.method == "client_secret_post" and not auth:
             cid, csecret = form.get("client_id"), form.get("client_secret")
+        elif ts.method == "private_key_jwt" and not auth and "client_secret" not in form:
+            why = ts.check_assertion(form)
+            if why:
+                with ts.lock:
+                    ts.refusals.append(why)
+                return self._send(401, {"error": "invalid_client", "error_description": why})
+            cid, csecret = CLIENT_ID, SECRET
         if cid != CLIENT_ID or csecret != SECRET:
             return self._send(401, {"error": "invalid_client"})
         if form.get("grant_type") != "client_credentials":
@@ -88,9 +95,60 @@ class TokenServer:
         self.issued = []  # (token, issued at, expires_in)
         self.valid = {}  # token -> monotonic expiry
         self.lock = threading.Lock()
+        self.public_key = None  # private_key_jwt: PEM file the assertions are checked with
+        self.workdir = None
+        self.refusals = []
+        self.jtis = set()
         self.port = 0
         self.server = None
         self.start()
+
+    def check_assertion(self, form):
+        """Why the private_key_jwt client assertion is refused, or None (RFC 7523)."""
+        if form.get("client_assertion_type") != \
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            return "client_assertion_type %r" % form.get("client_assertion_type")
+        parts = (form.get("client_assertion") or "").split(".")
+        if len(parts) != 3:
+            return "not a JWS"
+
+        def unb64(x):
+            return base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+        hdr, claims, sig = json.loads(unb64(parts[0])), json.loads(unb64(parts[1])), unb64(parts[2])
+        if hdr.get("alg") not in ("RS256", "ES256"):
+            return "alg %r" % hdr.get("alg")
+        if hdr["alg"] == "ES256":  # r || s to DER for openssl
+            if len(sig) != 64:
+                return "ES256 signature of %d bytes" % len(sig)
+
+            def der_int(b):
+                b = b.lstrip(b"\0") or b"\0"
+                if b[0] & 0x80:
+                    b = b"\0" + b
+                return b"\x02" + bytes([len(b)]) + b
+            body = der_int(sig[:32]) + der_int(sig[32:])
+            sig = b"\x30" + bytes([len(body)]) + body
+        now = time.time()
+        if claims.get("iss") != CLIENT_ID or claims.get("sub") != CLIENT_ID:
+            return "iss/sub %r" % claims
+        if claims.get("aud") != self.url:
+            return "aud %r" % claims.get("aud")
+        if not (claims.get("exp", 0) > now - 5 and claims.get("iat", 0) <= now + 5):
+            return "iat/exp %r" % claims
+        with self.lock:
+            if claims.get("jti") in self.jtis or not claims.get("jti"):
+                return "jti missing or used before"
+            self.jtis.add(claims["jti"])
+        n = len(self.requests)
+        data = os.path.join(self.workdir, "jws-%d.data" % n)
+        sigf = os.path.join(self.workdir, "jws-%d.sig" % n)
+        with open(data, "wb") as f:
+            f.write((parts[0] + "." + parts[1]).encode())
+        with open(sigf, "wb") as f:
+            f.write(sig)
+        p = subprocess.run(["openssl", "dgst", "-sha256", "-verify", self.public_key,
+                            "-signature", sigf, data], capture_output=True, timeout=30)
+        return None if p.returncode == 0 else "bad signature: %s" % p.stdout.decode().strip()
 
     def start(self):
         if self.server:
@@ -259,13 +317,15 @@ def test_client_secret_post_from_env(t):
 
 
 def test_refresh_before_expiry(t):
-    life = 3 * max(1, int(time_scale()))
+    life = 4 * max(1, int(time_scale()))
     ts = TokenServer(expires_in=life)
     g, p = setup(t, ts, n=2)
     first = ts.issued[0]
     o = make_offering(p.catalogue[0]["componentId"])
-    # past half the lifetime, before its end: the token still serves and a new one is fetched
-    time.sleep(life * 0.5 + 0.3)
+    # past its refresh time (a tenth of the lifetime before the end, at least 10 s, at most
+    # half), before its end: the token still serves and a new one is fetched
+    lead = min(max(life / 10.0, 10.0), life / 2.0)
+    time.sleep(max(0.0, first[1] + life - lead + 0.3 - time.monotonic()))
     r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o)
     check(r.status in (200, 201), "push in the second half of the lifetime: %s" % r.short())
     poll("a second token", lambda: len(ts.issued) >= 2, 5)
@@ -364,14 +424,47 @@ def test_config_errors_and_secret_not_echoed(t):
     check_conf({**no_file, "client_secret_env": var}, 1, "%s is not set" % var)
     check_conf({**no_file, "client_secret_env": var}, 1, "is empty", env={var: ""})
     check_conf({**no_file, "client_secret_env": var}, 0, "is ok", env={var: SECRET})
-    check_conf({**base, "token_auth_method": "private_key_jwt"}, 1, "not supported yet")
-    check_conf({**base, "auth": "none"}, 1, "token_url: only used with auth = oauth2")
+    jwt = {k: v for k, v in base.items() if k != "client_secret_file"}
+    jwt["token_auth_method"] = "private_key_jwt"
+    check_conf(jwt, 1, "private_key_jwt needs 'client_key_file'")
+    check_conf({**jwt, "client_key_file": secret_path}, 1, "client_key_file",
+               "not an unencrypted PEM private key")
+    openssl(t, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out",
+            "p384.key")
+    check_conf({**jwt, "client_key_file": "p384.key"}, 1, "EC P-256 key")
+    check_conf({**base, "token_auth_method": "private_key_jwt", "client_key_file": "p384.key"},
+               1, "a client secret is not used")
+    check_conf({**base, "auth": "none"}, 1, "token_url is only used with auth = oauth2")
     check_conf({**base, "ca_file": "missing-ca.pem"}, 1, "ca_file: cannot read",
                "missing-ca.pem")
     check_conf({**base, "client_cert_file": secret_path}, 1, "needs client_key_file")
     check_conf({**base, "tls_min_version": "1.1"}, 1, "tls_min_version: expected 1.3 or 1.2")
     # the secret is never one of the plugin's keys either
     check_conf({**base, "client_secret": SECRET}, 1, "unknown key 'client_secret'")
+
+
+def test_private_key_jwt(t):
+    for alg, args in (("RS256", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+                      ("ES256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])):
+        openssl(t, "genpkey", *args, "-out", alg + ".key")
+        openssl(t, "pkey", "-in", alg + ".key", "-pubout", "-out", alg + ".pub")
+        ts = TokenServer("private_key_jwt")
+        ts.workdir = t.workdir
+        ts.public_key = os.path.join(t.workdir, alg + ".pub")
+        p = OAuthPeer(ts, make_components(2), name="ta")
+        t.cleanups.append(p.stop)
+        t.cleanups.append(ts.stop)
+        keys = ooapi_connector(p, auth="oauth2", token_url=ts.url, client_id=CLIENT_ID,
+                               token_auth_method="private_key_jwt",
+                               client_key_file=os.path.join(t.workdir, alg + ".key"))
+        g = t.gateway(conf([("ta", keys)]), subdir=alg)
+        flow0(g, 2)
+        o = make_offering(p.catalogue[0]["componentId"])
+        r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o)
+        check(r.status in (200, 201), "%s: push: %s" % (alg, r.short()))
+        check(ts.count() == 1 and not ts.refusals and len(ts.issued) == 1,
+              "%s: token requests %d, refused: %r" % (alg, ts.count(), ts.refusals))
+        g.stop()
 
 
 # --------------------------------------------------------------------------
