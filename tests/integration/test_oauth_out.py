@@ -378,6 +378,10 @@ def test_token_server_down(t):
         r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o)
         check(r.status == 202, "push with the token server down: %s" % r.short())
     check(not p.find("PUT"), "the peer got pushes without a token: %r" % p.find("PUT"))
+    cid = p.catalogue[0]["componentId"]
+    r = g.request("GET", "/ooapi/components/" + cid)
+    check(r.status in (502, 503), "a read with the token server down: %s" % r.short())
+    check(not p.find("GET", "/components/" + cid), "the peer got a read without a token")
     logged(g, "about the token endpoint", lambda e: "no OAuth access token" in e.get("msg", "")
            and e.get("level") in ("warn", "warning"))
     logged(g, "on health", lambda e: "is unhealthy" in e.get("msg", ""))
