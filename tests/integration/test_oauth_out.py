@@ -496,9 +496,12 @@ def make_ca(t):
 class TLSPeer(Peer):
     """A Peer served over TLS (only `version`) with the given certificate."""
 
-    def __init__(self, cert, key, version=ssl.TLSVersion.TLSv1_3, **kw):
+    def __init__(self, cert, key, version=ssl.TLSVersion.TLSv1_3, client_ca=None, **kw):
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
+        if client_ca:  # mutual TLS: a client certificate from this CA is required
+            self.ctx.load_verify_locations(client_ca)
+            self.ctx.verify_mode = ssl.CERT_REQUIRED
         self.ctx.minimum_version = version
         self.ctx.maximum_version = version
         super().__init__(**kw)
@@ -538,7 +541,24 @@ def test_tls_private_ca(t):
     flow0(g, 2)
     g.stop()
     g = tls_gateway(t, p, "without-ca")
-    left_out(g, "certificate")
+    left_out(g, "unable to get local issuer certificate")
+
+
+def test_tls_client_certificate(t):
+    ca, cert, key = make_ca(t)
+    openssl(t, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=okegw school")
+    openssl(t, "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "client.pem", "-days", "2")
+    p = TLSPeer(cert, key, client_ca=ca, catalogue=make_components(2), name="ta")
+    t.cleanups.append(p.stop)
+    g = tls_gateway(t, p, "with-cert", ca_file=ca,
+                    client_cert_file=os.path.join(t.workdir, "client.pem"),
+                    client_key_file=os.path.join(t.workdir, "client.key"))
+    flow0(g, 2)
+    g.stop()
+    g = tls_gateway(t, p, "without-cert", ca_file=ca)
+    left_out(g, "left out")
 
 
 def test_tls_1_2_peer_refused_by_default(t):
@@ -547,7 +567,7 @@ def test_tls_1_2_peer_refused_by_default(t):
                 name="ta")
     t.cleanups.append(p.stop)
     g = tls_gateway(t, p, "default", ca_file=ca)
-    left_out(g, "ssl")
+    left_out(g, "protocol version")
     g.stop()
     g = tls_gateway(t, p, "allowed", ca_file=ca, tls_min_version="1.2")
     flow0(g, 2)
