@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,17 @@ static unsigned default_scopes(enum okegw_role r) {
   case OKEGW_ROLE_TA: return OKEGW_SCOPE_FLOW234 | OKEGW_SCOPE_FLOW6;
   case OKEGW_ROLE_TPL: return OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW15 | OKEGW_SCOPE_FLOW234;
   case OKEGW_ROLE_DR: return OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW15;
+  }
+  return 0;
+}
+
+/* The scopes okegw asks a system's token endpoint for: those of the flows
+ * okegw carries to a system of that role. */
+static unsigned default_oauth_scopes(enum okegw_role r) {
+  switch (r) {
+  case OKEGW_ROLE_TA: return OKEGW_SCOPE_FLOW0 | OKEGW_SCOPE_FLOW234;
+  case OKEGW_ROLE_TPL: return OKEGW_SCOPE_FLOW15 | OKEGW_SCOPE_FLOW234;
+  case OKEGW_ROLE_DR: return OKEGW_SCOPE_FLOW15 | OKEGW_SCOPE_FLOW6;
   }
   return 0;
 }
@@ -143,13 +155,21 @@ static void set_str(char **dst, const char *v) {
 /* ENUM rows store the index of the value: these lists follow conf.h's enums. */
 _Static_assert(OKEGW_ROLE_TA == 0 && OKEGW_ROLE_TPL == 1 && OKEGW_ROLE_DR == 2, "role_values");
 _Static_assert(OKEGW_PHASE_OFF == 0 && OKEGW_PHASE_LIVE == 1, "phase_values");
-_Static_assert(OKEGW_AUTH_NONE == 0 && OKEGW_AUTH_BEARER == 1 && OKEGW_AUTH_APIKEY == 2,
+_Static_assert(OKEGW_AUTH_NONE == 0 && OKEGW_AUTH_BEARER == 1 && OKEGW_AUTH_APIKEY == 2 &&
+                   OKEGW_AUTH_OAUTH2 == 3,
                "auth_values");
+_Static_assert(OKEGW_TLS_1_3 == 0 && OKEGW_TLS_1_2 == 1, "tls_values");
+_Static_assert(OKEGW_TOKEN_AUTH_BASIC == 0 && OKEGW_TOKEN_AUTH_POST == 1 &&
+                   OKEGW_TOKEN_AUTH_JWT == 2,
+               "token_auth_values");
 _Static_assert(OKEGW_CHECK_WARN == 0 && OKEGW_CHECK_BLOCK == 1 && OKEGW_CHECK_OFF == 2,
                "check_values");
 static const char *const role_values[] = {"ta", "tpl", "dr", NULL};
 static const char *const phase_values[] = {"off", "live", NULL};
-static const char *const auth_values[] = {"none", "bearer", "apikey", NULL};
+static const char *const auth_values[] = {"none", "bearer", "apikey", "oauth2", NULL};
+static const char *const tls_values[] = {"1.3", "1.2", NULL};
+static const char *const token_auth_values[] = {"client_secret_basic", "client_secret_post",
+                                                "private_key_jwt", NULL};
 static const char *const check_values[] = {"warn", "block", "off", NULL};
 static const char *const sync_values[] = {"full", "normal", NULL};
 static const char *const level_values[] = {"debug", "info", "warn", "error", NULL};
@@ -648,7 +668,8 @@ static const okegw_conf_key keys[] = {
      .values = auth_values,
      .def = "none",
      .help = "outbound credentials: `none`, `bearer` (sends `Authorization: Bearer <token>`), "
-             "`apikey` (sends `<api_key_header>: <api_key>`)"},
+             "`apikey` (sends `<api_key_header>: <api_key>`), `oauth2` (OAuth 2.0 client "
+             "credentials: a token from `token_url`, sent as `Authorization: Bearer`)"},
     {.name = "token",
      CN(token),
      .type = OKEGW_CT_STRING,
@@ -780,6 +801,73 @@ static const okegw_conf_key keys[] = {
      .def = "0",
      .help = "keep delivered push bodies this long for troubleshooting (`okegw deliveries "
              "show`); 0 drops them once delivered"},
+    {.name = "ca_file",
+     CN(ca_file),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .def_doc = "the system's",
+     .help = "PEM file of the CA certificates that sign the peer's (and its token endpoint's) TLS "
+             "certificate, for a supplier with a private CA; relative to the config file's "
+             "folder; replaces the system's trust store for this connector"},
+    {.name = "client_cert_file",
+     CN(client_cert_file),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .help = "PEM client certificate okegw presents to the peer and its token endpoint (mutual "
+             "TLS); needs `client_key_file`"},
+    {.name = "client_key_file",
+     CN(client_key_file),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .help = "PEM private key of `client_cert_file` (unencrypted; keep it readable by okegw "
+             "only)"},
+    {.name = "tls_min_version",
+     CN(tls_min_version),
+     .type = OKEGW_CT_ENUM,
+     .values = tls_values,
+     .def = "1.3",
+     .help = "the lowest TLS version accepted from the peer and its token endpoint: `1.3` (OKE "
+             "R1) or `1.2` for a peer that cannot do 1.3 yet"},
+    {.name = "token_url",
+     CN(token_url),
+     .type = OKEGW_CT_URL,
+     .help = "the OAuth 2.0 token endpoint okegw gets its access token from; required with "
+             "`auth = oauth2`"},
+    {.name = "client_id",
+     CN(client_id),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "okegw's OAuth 2.0 client id at the supplier; required with `auth = oauth2`"},
+    {.name = "client_secret_file",
+     CN(client_secret_file),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .help = "file holding the client secret (one line; surrounding white space is ignored), "
+             "read at start; with `auth = oauth2` this or `client_secret_env` is required. The "
+             "secret itself never goes into plugins.conf"},
+    {.name = "client_secret_env",
+     CN(client_secret_env),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "name of the environment variable holding the client secret, read at start "
+             "(instead of `client_secret_file`)"},
+    {.name = "oauth_scope",
+     CN(oauth_scope),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .def_doc = "by role",
+     .help = "the scope okegw asks the token endpoint for, space separated. Defaults: the OKE "
+             "scopes of the flows okegw carries to the system: `ta` `nl-test-admin-flow-0 "
+             "nl-test-admin-flow-2-3-4`, `tpl` `nl-test-admin-flow-1-5 "
+             "nl-test-admin-flow-2-3-4`, `dr` `nl-test-admin-flow-1-5 nl-test-admin-flow-6`"},
+    {.name = "token_auth_method",
+     CN(token_auth_method),
+     .type = OKEGW_CT_ENUM,
+     .values = token_auth_values,
+     .def = "client_secret_basic",
+     .help = "how okegw authenticates at `token_url`: `client_secret_basic` (HTTP Basic), "
+             "`client_secret_post` (in the form body) or `private_key_jwt` (a client assertion, "
+             "RFC 7523, signed RS256 or ES256 with `client_key_file`: an RSA or P-256 key)"},
     {.name = "scopes",
      CN(scopes),
      .type = OKEGW_CT_SCOPES,
@@ -1083,6 +1171,131 @@ static void section(parse_state *ps, char *name) {
   ERR(ps, "unknown section [%s]: expected [gateway] or [connector NAME]", name);
 }
 
+/* Overwrites a secret before its memory is freed. */
+static void wipe(char *p, size_t n) {
+  volatile char *v = p;
+  while (n--)
+    *v++ = 0;
+}
+
+/* A path key given in the file must name a readable file. */
+static void check_readable(parse_state *ps, const okegw_conf_connector *cc, const char *key,
+                           const char *path) {
+  if (!path || access(path, R_OK) == 0)
+    return;
+  const okegw_conf_kv *kv = okegw_conf_find(cc, key);
+  ps->line = kv ? kv->line : cc->line;
+  ERR(ps, "%s: cannot read '%s': %s", key, path, strerror(errno));
+}
+
+/* Outbound TLS files and the OAuth 2.0 client: files exist, keys that need
+ * each other are there, and the client secret is read (never echoed). */
+static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
+  check_readable(ps, cc, "ca_file", cc->ca_file);
+  check_readable(ps, cc, "client_cert_file", cc->client_cert_file);
+  check_readable(ps, cc, "client_key_file", cc->client_key_file);
+  ps->line = cc->line;
+  if (cc->client_cert_file && !cc->client_key_file)
+    ERR(ps, "[connector %s]: client_cert_file needs client_key_file", cc->name);
+  if (cc->client_key_file && !cc->client_cert_file &&
+      !(cc->auth == OKEGW_AUTH_OAUTH2 && cc->token_auth_method == OKEGW_TOKEN_AUTH_JWT))
+    ERR(ps, "[connector %s]: client_key_file needs client_cert_file", cc->name);
+  /* token_auth_method has a default, so it may stand in any section */
+  static const char *const oauth_keys[] = {"token_url", "client_id", "client_secret_file",
+                                           "client_secret_env", "oauth_scope"};
+  if (cc->auth != OKEGW_AUTH_OAUTH2) {
+    for (size_t i = 0; i < sizeof oauth_keys / sizeof oauth_keys[0]; i++) {
+      const okegw_conf_kv *kv = okegw_conf_find(cc, oauth_keys[i]);
+      if (kv) {
+        ps->line = kv->line;
+        ERR(ps, "[connector %s]: %s is only used with auth = oauth2 (auth is %s)", cc->name,
+            oauth_keys[i], auth_values[cc->auth]);
+      }
+    }
+    return;
+  }
+  if (!cc->oauth_scope) {
+    unsigned sc = default_oauth_scopes(cc->role);
+    char buf[128] = "";
+    for (unsigned bit = 1; bit <= OKEGW_SCOPE_FLOW6; bit <<= 1)
+      if (sc & bit)
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? " " : "",
+                 okegw_scope_name(bit));
+    cc->oauth_scope = okegw_strdup(buf);
+  }
+  if (!cc->token_url)
+    ERR(ps, "[connector %s]: auth = oauth2 needs 'token_url' (the supplier's token endpoint)",
+        cc->name);
+  if (!cc->client_id)
+    ERR(ps, "[connector %s]: auth = oauth2 needs 'client_id'", cc->name);
+  if (cc->token_auth_method == OKEGW_TOKEN_AUTH_JWT) {
+    /* the key signs the assertion (checked once loaded, oauth_client.c) */
+    if (!cc->client_key_file)
+      ERR(ps,
+          "[connector %s]: token_auth_method = private_key_jwt needs 'client_key_file' (the "
+          "key that signs the client assertion)",
+          cc->name);
+    if (cc->client_secret_file || cc->client_secret_env)
+      ERR(ps,
+          "[connector %s]: a client secret is not used with token_auth_method = "
+          "private_key_jwt",
+          cc->name);
+    return;
+  }
+  ps->line = cc->line;
+  if (cc->client_secret_file && cc->client_secret_env) {
+    ERR(ps, "[connector %s]: set client_secret_file or client_secret_env, not both", cc->name);
+    return;
+  }
+  if (!cc->client_secret_file && !cc->client_secret_env) {
+    ERR(ps,
+        "[connector %s]: auth = oauth2 with %s needs 'client_secret_file' or "
+        "'client_secret_env' (the secret itself is never written in plugins.conf)",
+        cc->name, token_auth_values[cc->token_auth_method]);
+    return;
+  }
+  const char *key = cc->client_secret_file ? "client_secret_file" : "client_secret_env";
+  const okegw_conf_kv *kv = okegw_conf_find(cc, key);
+  ps->line = kv ? kv->line : cc->line;
+  char *secret = NULL;
+  if (cc->client_secret_file) {
+    size_t len = 0;
+    secret = okegw_read_file(cc->client_secret_file, 4096, &len);
+    if (!secret) {
+      ERR(ps, "client_secret_file: cannot read '%s': %s", cc->client_secret_file,
+          errno ? strerror(errno) : "larger than 4 KiB");
+      return;
+    }
+    if (memchr(secret, '\0', len)) {
+      free(secret);
+      ERR(ps, "client_secret_file: '%s' is not a text file", cc->client_secret_file);
+      return;
+    }
+  } else {
+    const char *v = getenv(cc->client_secret_env);
+    if (!v) {
+      ERR(ps, "client_secret_env: the environment variable %s is not set", cc->client_secret_env);
+      return;
+    }
+    secret = okegw_strdup(v);
+  }
+  if (!secret)
+    return;
+  char *t = trim(secret);
+  if (!*t || strpbrk(t, "\r\n")) {
+    ERR(ps, "%s: the client secret %s%s is %s", key, cc->client_secret_file ? "in " : "in $",
+        cc->client_secret_file ? cc->client_secret_file : cc->client_secret_env,
+        *t ? "more than one line" : "empty");
+    wipe(secret, strlen(secret));
+    free(secret);
+    return;
+  }
+  free(cc->client_secret);
+  cc->client_secret = okegw_strdup(t);
+  wipe(secret, strlen(secret));
+  free(secret);
+}
+
 /* Checks that need the whole file: required keys and their combinations. */
 static void finish(parse_state *ps) {
   okegw_conf *c = ps->c;
@@ -1108,6 +1321,7 @@ static void finish(parse_state *ps) {
     }
     if (cc->connect_timeout_ms > cc->timeout_ms)
       cc->connect_timeout_ms = cc->timeout_ms;
+    check_tls_oauth(ps, cc);
     if (cc->retry_first_ms > cc->retry_max_ms)
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,
           cc->retry_first_ms, cc->retry_max_ms);
@@ -1293,6 +1507,17 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->api_key_header);
     free(cc->test_system);
     free(cc->scripts);
+    free(cc->ca_file);
+    free(cc->client_cert_file);
+    free(cc->client_key_file);
+    free(cc->token_url);
+    free(cc->client_id);
+    free(cc->client_secret_file);
+    free(cc->client_secret_env);
+    free(cc->oauth_scope);
+    if (cc->client_secret)
+      wipe(cc->client_secret, strlen(cc->client_secret));
+    free(cc->client_secret);
     for (size_t j = 0; j < cc->nkv; j++) {
       free(cc->kv[j].key);
       free(cc->kv[j].value);

@@ -9,7 +9,16 @@
 
 enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
 enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
-enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY };
+enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY, OKEGW_AUTH_OAUTH2 };
+/* The lowest TLS version okegw accepts from a peer: 1.3 unless set (R1). */
+enum okegw_tls_min { OKEGW_TLS_1_3 = 0, OKEGW_TLS_1_2 };
+/* How okegw proves itself to an OAuth 2.0 token endpoint (RFC 6749 2.3,
+ * RFC 7523). */
+enum okegw_token_auth {
+  OKEGW_TOKEN_AUTH_BASIC = 0, /* client_secret_basic */
+  OKEGW_TOKEN_AUTH_POST,      /* client_secret_post */
+  OKEGW_TOKEN_AUTH_JWT        /* private_key_jwt */
+};
 enum okegw_check { OKEGW_CHECK_WARN = 0, OKEGW_CHECK_BLOCK, OKEGW_CHECK_OFF };
 
 /* The OKE flow scopes (digest R2): what a caller may do. */
@@ -62,6 +71,22 @@ typedef struct okegw_conf_connector {
   long retry_first_ms;
   long retry_max_ms;
   long keep_bodies_s;
+  /* outbound TLS: extra trust anchors (NULL: the system's), a client
+   * certificate and its key (mutual TLS), the lowest version accepted */
+  char *ca_file;
+  char *client_cert_file;
+  char *client_key_file;
+  enum okegw_tls_min tls_min_version;
+  /* auth = oauth2: client credentials at token_url; the secret is read from
+   * client_secret_file or client_secret_env at load time into
+   * client_secret, which is never logged nor shown to plugins */
+  char *token_url;
+  char *client_id;
+  char *client_secret_file;
+  char *client_secret_env;
+  char *oauth_scope; /* space separated; by role when not in the file */
+  enum okegw_token_auth token_auth_method;
+  char *client_secret;
   char *scripts;        /* Lua mapping folder, resolved */
   int scripts_explicit; /* set in the file: the folder must exist */
   /* Every key of the section, host keys and plugin keys alike. Plugin keys

@@ -1,5 +1,6 @@
 #include "connector/plugin_host.h"
 #include "base/json.h"
+#include "connector/oauth_client.h"
 #include "base/log.h"
 #include "oke/problem.h"
 #include "base/util.h"
@@ -501,7 +502,11 @@ static okegw_http_opts request_opts(const okegw_connector *c, const oke_http_req
                            .connect_timeout_ms = req->connect_timeout_ms
                                                      ? req->connect_timeout_ms
                                                      : c->conf->connect_timeout_ms,
-                           .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms};
+                           .timeout_ms = req->timeout_ms ? req->timeout_ms : c->conf->timeout_ms,
+                           .ca_file = c->conf->ca_file,
+                           .client_cert_file = c->conf->client_cert_file,
+                           .client_key_file = c->conf->client_key_file,
+                           .tls_min_1_2 = c->conf->tls_min_version == OKEGW_TLS_1_2};
 }
 
 /* The client's result as the SDK hands it to a plugin. */
@@ -536,11 +541,214 @@ static void on_http_done(void *ud, const okegw_http_result *r) {
   http_ended(c);
 }
 
+/* ---- requests of an oauth2 connector ------------------------------------ */
+
+/* A host HTTP request of a plugin whose connector uses auth = oauth2: it
+ * waits for an access token when none is valid, goes out with it, and on a
+ * 401 gets one new token and is sent once more. It keeps its own copy of
+ * the request for that. */
+typedef struct oauth_call {
+  okegw_connector *c;
+  oke_http_cb cb;
+  oke_http_head_cb on_head; /* a stream (h_http_stream), else NULL */
+  oke_http_data_cb on_data;
+  void *ud;
+  int push;
+  int retried; /* the one new token and second try after a 401 were used */
+  int swallow; /* a stream's 401 that is tried again: not passed on */
+  char *token; /* the token this attempt carries */
+  char *method, *url, *body;
+  size_t body_len;
+  char **headers; /* the plugin's lines, without any Authorization */
+  long connect_timeout_ms, timeout_ms;
+} oauth_call;
+
+static void oauth_call_free(oauth_call *oc) {
+  free(oc->token);
+  free(oc->method);
+  free(oc->url);
+  free(oc->body);
+  for (char **p = oc->headers; p && *p; p++)
+    free(*p);
+  free(oc->headers);
+  free(oc);
+}
+
+/* Hands the plugin its result and ends the call. */
+static void oauth_call_end(oauth_call *oc, const okegw_http_result *r) {
+  okegw_connector *c = oc->c;
+  oke_http_response res = sdk_response(r);
+  if (oc->on_head) {
+    res.body = NULL;
+    res.body_len = 0;
+    if (r->too_large)
+      res.status = 0;
+  } else if (r->too_large && !oc->push) {
+    res.status = 0;
+  }
+  oc->cb(oc->ud, &res);
+  oauth_call_free(oc);
+  http_ended(c);
+}
+
+static void oauth_call_fail(oauth_call *oc, const char *error) {
+  okegw_http_result r = {.status = 0, .error = error};
+  oauth_call_end(oc, &r);
+}
+
+static void on_oauth_head(void *ud, int status, const char *ctype) {
+  oauth_call *oc = ud;
+  if (status == 401 && !oc->retried) {
+    oc->swallow = 1;
+    return;
+  }
+  oc->on_head(oc->ud, status, ctype);
+}
+
+static int on_oauth_data(void *ud, const char *data, size_t len) {
+  oauth_call *oc = ud;
+  return oc->swallow ? 0 : oc->on_data(oc->ud, data, len);
+}
+
+static int oauth_send(oauth_call *oc);
+
+static void on_oauth_done(void *ud, const okegw_http_result *r) {
+  oauth_call *oc = ud;
+  okegw_connector *c = oc->c;
+  if (r->status == 401 && !oc->retried) {
+    /* the token may have been revoked or the peer's clock differs: one new
+     * token, one more try; a second 401 goes to the plugin */
+    oc->retried = 1;
+    oc->swallow = 0;
+    okegw_log(OKEGW_LOG_INFO,
+              &(okegw_log_fields){.connector = c->conf->name, .status = 401, .latency_ms = -1},
+              "the peer refused the OAuth access token (401): getting a new one and trying "
+              "%s %s once more",
+              oc->method, oc->url);
+    if (c->oauth)
+      okegw_oauth_invalidate(c->oauth, oc->token);
+    if (oauth_send(oc) < 0)
+      oauth_call_fail(oc, "no OAuth access token: out of memory or the connector is unloading");
+    return;
+  }
+  oauth_call_end(oc, r);
+}
+
+/* Sends the call with TOKEN. Returns 0 or -1 (not sent). */
+static int oauth_send_with(oauth_call *oc, const char *token) {
+  okegw_connector *c = oc->c;
+  size_t n = 0;
+  while (oc->headers && oc->headers[n])
+    n++;
+  const char **h = calloc(n + 2, sizeof *h);
+  char *auth = okegw_asprintf("Authorization: Bearer %s", token);
+  free(oc->token);
+  oc->token = okegw_strdup(token);
+  int rc = -1;
+  if (h && auth && oc->token) {
+    for (size_t i = 0; i < n; i++)
+      h[i] = oc->headers[i];
+    h[n] = auth;
+    oke_http_request req = {.method = oc->method,
+                            .url = oc->url,
+                            .body = oc->body,
+                            .body_len = oc->body_len,
+                            .connect_timeout_ms = oc->connect_timeout_ms,
+                            .timeout_ms = oc->timeout_ms};
+    okegw_http_opts o = request_opts(c, &req);
+    o.headers = h;
+    if (oc->on_head) {
+      o.max_response_bytes = c->max_document_bytes;
+      o.on_head = on_oauth_head;
+      o.on_data = on_oauth_data;
+    }
+    rc = okegw_http_request(c->http, &o, on_oauth_done, oc);
+  }
+  free(h);
+  free(auth);
+  return rc;
+}
+
+static void on_oauth_token(void *ud, const char *token, const char *error) {
+  oauth_call *oc = ud;
+  if (!token) {
+    oauth_call_fail(oc, error ? error : "no OAuth access token");
+    return;
+  }
+  if (oauth_send_with(oc, token) < 0)
+    oauth_call_fail(oc, "the HTTP client refused the request");
+}
+
+/* With the current token at once, or once one is there. Returns 0 or -1. */
+static int oauth_send(oauth_call *oc) {
+  okegw_connector *c = oc->c;
+  if (!c->oauth)
+    return -1;
+  const char *token = okegw_oauth_token(c->oauth);
+  if (token)
+    return oauth_send_with(oc, token);
+  return okegw_oauth_wait(c->oauth, on_oauth_token, oc);
+}
+
+/* The plugin's request copied into a call; NULL when out of memory. */
+static oauth_call *oauth_call_new(okegw_connector *c, const oke_http_request *req) {
+  oauth_call *oc = calloc(1, sizeof *oc);
+  if (!oc)
+    return NULL;
+  oc->c = c;
+  oc->push = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
+  oc->method = okegw_strdup(req->method);
+  oc->url = okegw_strdup(req->url);
+  oc->body = req->body ? okegw_strndup(req->body, req->body_len) : NULL;
+  oc->body_len = req->body ? req->body_len : 0;
+  oc->connect_timeout_ms = req->connect_timeout_ms;
+  oc->timeout_ms = req->timeout_ms;
+  size_t n = 0;
+  while (req->headers && req->headers[n])
+    n++;
+  oc->headers = calloc(n + 1, sizeof *oc->headers);
+  int bad = !oc->method || !oc->url || (req->body && !oc->body) || !oc->headers;
+  for (size_t i = 0, j = 0; !bad && i < n; i++) {
+    /* the host carries the credentials: a line of the plugin's own could be
+     * a stale token */
+    if (strncasecmp(req->headers[i], "Authorization:", 14) == 0)
+      continue;
+    if (!(oc->headers[j++] = okegw_strdup(req->headers[i])))
+      bad = 1;
+  }
+  if (bad) {
+    oauth_call_free(oc);
+    return NULL;
+  }
+  return oc;
+}
+
+/* Starts a request of an oauth2 connector (stream when on_head is set). */
+static int oauth_request(okegw_connector *c, const oke_http_request *req, oke_http_head_cb on_head,
+                         oke_http_data_cb on_data, oke_http_cb cb, void *ud) {
+  oauth_call *oc = oauth_call_new(c, req);
+  if (!oc)
+    return OKE_ENOMEM;
+  oc->cb = cb;
+  oc->on_head = on_head;
+  oc->on_data = on_data;
+  oc->ud = ud;
+  c->http_pending++;
+  if (oauth_send(oc) < 0) {
+    c->http_pending--;
+    oauth_call_free(oc);
+    return OKE_EIO;
+  }
+  return OKE_OK;
+}
+
 static int h_http_request(oke_conn *c, const oke_http_request *req, oke_http_cb cb, void *ud) {
   if (!c || !req || !req->method || !req->url || !cb)
     return OKE_EINVAL;
   if (!c->http)
     return OKE_ESTATE; /* okegw -t: no network */
+  if (c->oauth)
+    return oauth_request(c, req, NULL, NULL, cb, ud);
   http_call *call = malloc(sizeof *call);
   if (!call)
     return OKE_ENOMEM;
@@ -595,6 +803,8 @@ static int h_http_stream(oke_conn *c, const oke_http_request *req, oke_http_head
     return OKE_EINVAL;
   if (!c->http)
     return OKE_ESTATE;
+  if (c->oauth)
+    return oauth_request(c, req, on_head, on_data, cb, ud);
   stream_call *sc = malloc(sizeof *sc);
   if (!sc)
     return OKE_ENOMEM;
@@ -848,6 +1058,7 @@ static char **make_auth(const okegw_conf_connector *cc) {
     h[0] = okegw_asprintf("Authorization: Bearer %s", cc->token);
   else if (cc->auth == OKEGW_AUTH_APIKEY)
     h[0] = okegw_asprintf("%s: %s", cc->api_key_header, cc->api_key);
+  /* oauth2: none; the host adds the current token to each request itself */
   return h;
 }
 
@@ -858,6 +1069,9 @@ static void on_health(uv_timer_t *h) {
   okegw_connector *c = t->c;
   int rc = c->plugin->health(c->state);
   int was = c->health;
+  c->plugin_health = rc;
+  if (c->token_failing)
+    return; /* stays unhealthy until a token comes (on_token_state) */
   c->health = rc;
   c->health_at_ms = uv_now(c->loop);
   /* changes only: a steady state is not worth a line per tick */
@@ -869,6 +1083,23 @@ static void on_health(uv_timer_t *h) {
               rc, oke_strerror(rc));
   else if (rc == OKE_OK && was != OKE_OK)
     okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' is healthy again", c->conf->name);
+}
+
+/* The token endpoint failed or works again. */
+static void on_token_state(void *ud, int ok, const char *why) {
+  okegw_connector *c = ud;
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.connector = c->conf->name;
+  c->token_failing = !ok;
+  if (!ok) {
+    if (c->health == OKE_OK)
+      okegw_log(OKEGW_LOG_WARN, &f, "connector '%s' is unhealthy: %s", c->conf->name, why);
+    c->health = OKE_EIO;
+    return;
+  }
+  c->health = c->plugin_health;
+  okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' has an OAuth access token%s", c->conf->name,
+            c->health == OKE_OK ? "; healthy again" : "");
 }
 
 static void health_stop(okegw_connector *c) {
@@ -918,12 +1149,20 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
   c->auth = make_auth(c->conf);
   if (!c->auth)
     return load_fail(c, NULL, NULL, 0, "out of memory");
+  char why[512];
+  if (okegw_oauth_check(c->conf, why, sizeof why) < 0)
+    return load_fail(c, NULL, NULL, 0, "%s", why);
+  if (c->conf->auth == OKEGW_AUTH_OAUTH2 && loop && http &&
+      okegw_oauth_new(loop, http, c->conf, on_token_state, c, &c->oauth) < 0)
+    return load_fail(c, NULL, NULL, 0, "out of memory");
   c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
   if (rc != OKE_OK) {
     /* no fini follows a refusal: timers it started must not outlive it */
     while (c->timers)
       conn_timer_end(c->timers);
+    okegw_oauth_free(c->oauth);
+    c->oauth = NULL;
     return load_fail(c, NULL, NULL, 0, "plugin %s refused to initialise (code %d: %s)",
                      c->plugin->name, rc, oke_strerror(rc));
   }
@@ -933,6 +1172,10 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
 }
 
 void okegw_connector_unload(okegw_connector *c) {
+  /* requests waiting for a token fail now: their plugin is still loaded */
+  okegw_oauth *oauth = c->oauth;
+  c->oauth = NULL;
+  okegw_oauth_free(oauth);
   int busy = c->in_flight || c->http_pending;
   c->closing = 2; /* timer_start refused from here on */
   health_stop(c);

@@ -37,6 +37,11 @@ struct oke_conn {
    * check, and for a plugin without health), else its OKE_E* code. */
   int health;
   uint64_t health_at_ms; /* uv_now of that answer, 0 = not asked yet */
+  /* auth = oauth2: the connector's access tokens; while its token endpoint
+   * fails, health is OKE_EIO whatever the plugin says */
+  struct okegw_oauth *oauth;
+  int token_failing;
+  int plugin_health; /* the plugin's own last answer */
   /* private */
   struct okegw_conn_timer *timers; /* the plugin's timers (timer_start) */
   struct okegw_conn_timer *health_timer;

@@ -301,6 +301,19 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   /* TLS peers must present a valid chain (R1); curl verifies by default. */
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(e, CURLOPT_SSLVERSION,
+                   o->tls_min_1_2 ? CURL_SSLVERSION_TLSv1_2 : CURL_SSLVERSION_TLSv1_3);
+  if (o->ca_file)
+    curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+  if (o->client_cert_file) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, o->client_cert_file);
+    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (o->client_key_file) {
+    curl_easy_setopt(e, CURLOPT_SSLKEY, o->client_key_file);
+    curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   if (strcmp(o->method, "GET") == 0) {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else {

@@ -34,6 +34,13 @@ typedef struct okegw_http_opts {
   long connect_timeout_ms;
   long timeout_ms;
   size_t max_response_bytes; /* 0 = 16 MiB */
+  /* TLS: a PEM bundle of trust anchors instead of the system's (a private
+   * CA), a client certificate and key (mutual TLS), and the lowest version
+   * accepted: 1.3 unless tls_min_1_2 is set (R1). NULL: not used. */
+  const char *ca_file;
+  const char *client_cert_file;
+  const char *client_key_file;
+  int tls_min_1_2;
   /* Streaming: when on_data is set the body is handed over piece by piece
    * (and not kept); on_head runs first, once. on_data returns non-zero to
    * abort. The done callback then has no body. */

@@ -237,7 +237,10 @@ typedef struct oke_host {
   /* Asynchronous outbound HTTP on the gateway's loop. cb runs exactly once,
    * later, on the loop thread (never from within this call). Returns 0 or a
    * negative OKE_E* code, in which case cb will not run. The connector's
-   * outbound credentials are NOT added implicitly: use auth_headers. */
+   * outbound credentials are NOT added implicitly: use auth_headers (with
+   * auth = oauth2 it has none: the host adds the current access token to
+   * every request itself, and replaces an Authorization line of the
+   * plugin's). */
   int (*http_request)(oke_conn *c, const oke_http_request *req, oke_http_cb cb, void *ud);
   /* The "Name: value" header lines carrying the connector's outbound
    * credentials (bearer token or API key), NULL-terminated; may be empty. */

@@ -503,6 +503,62 @@ static void secrets_from_file_and_env(void **state) {
   unlink(path);
 }
 
+/* auth = oauth2: the secret comes from a file or the environment, never the
+ * file itself; the scope defaults by role; what is missing is named. */
+static void oauth2_keys(void **state) {
+  (void)state;
+  char path[] = "/tmp/okegw-test-secret-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "  s3cret\n", 9), 9);
+  close(fd);
+  okegw_conf c;
+  okegw_diag d;
+  char text[1024];
+  snprintf(text, sizeof text,
+           "[gateway]\n[connector a]\nplugin = sim\nrole = dr\nauth = oauth2\n"
+           "token_url = https://login.example/token\nclient_id = school\n"
+           "client_secret_file = %s\ntoken_auth_method = client_secret_post\n"
+           "tls_min_version = 1.2\n",
+           path);
+  assert_int_equal(parse(text, &c, &d), 0);
+  okegw_conf_connector *a = &c.connectors[0];
+  assert_int_equal(a->auth, OKEGW_AUTH_OAUTH2);
+  assert_string_equal(a->client_secret, "s3cret");
+  assert_string_equal(a->oauth_scope, "nl-test-admin-flow-1-5 nl-test-admin-flow-6");
+  assert_int_equal(a->token_auth_method, OKEGW_TOKEN_AUTH_POST);
+  assert_int_equal(a->tls_min_version, OKEGW_TLS_1_2);
+  okegw_conf_free(&c);
+  unlink(path);
+  assert_int_equal(parse(text, &c, &d), -1);
+  assert_true(has_diag(&d, "client_secret_file: cannot read"));
+  okegw_diag_free(&d);
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\nauth = oauth2\n", &c, &d), -1);
+  assert_true(has_diag(&d, "needs 'token_url'"));
+  assert_true(has_diag(&d, "needs 'client_id'"));
+  assert_true(has_diag(&d, "needs 'client_secret_file' or 'client_secret_env'"));
+  okegw_diag_free(&d);
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\nrole = tpl\nauth = oauth2\n"
+                         "token_url = https://l.example/t\nclient_id = x\n"
+                         "client_secret_env = OKEGW_UNIT_NO_SUCH_VARIABLE\n",
+                         &c, &d),
+                   -1);
+  assert_true(has_diag(&d, "OKEGW_UNIT_NO_SUCH_VARIABLE is not set"));
+  okegw_diag_free(&d);
+  setenv("OKEGW_UNIT_SECRET", "abc", 1);
+  assert_int_equal(parse("[gateway]\n[connector a]\nplugin = sim\nrole = tpl\nauth = oauth2\n"
+                         "token_url = https://l.example/t\nclient_id = x\n"
+                         "client_secret_env = OKEGW_UNIT_SECRET\n",
+                         &c, &d),
+                   0);
+  assert_string_equal(c.connectors[0].client_secret, "abc");
+  assert_string_equal(c.connectors[0].oauth_scope,
+                      "nl-test-admin-flow-1-5 nl-test-admin-flow-2-3-4");
+  assert_int_equal(c.connectors[0].tls_min_version, OKEGW_TLS_1_3);
+  okegw_conf_free(&c);
+  unsetenv("OKEGW_UNIT_SECRET");
+}
+
 static void load_missing_file(void **state) {
   (void)state;
   okegw_conf c;
@@ -528,6 +584,7 @@ int main(void) {
       cmocka_unit_test(every_row_checks_its_range),
       cmocka_unit_test(reference_from_table),
       cmocka_unit_test(secrets_from_file_and_env),
+      cmocka_unit_test(oauth2_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
