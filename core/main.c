@@ -1,5 +1,6 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
 #include "admin/admin.h"
+#include "auth/jwks.h"
 #include "base/conf.h"
 #include "pipeline/gateway.h"
 #include "http/http_client.h"
@@ -40,6 +41,7 @@ static int check_config(const char *file) {
   okegw_diag diag = {0};
   int rc = okegw_conf_load(file, &conf, &diag);
   if (rc == 0) {
+    okegw_jwks_source_check(&conf, &diag); /* the issuer's keys, when a file */
     for (size_t i = 0; i < conf.nconnectors; i++) {
       okegw_connector c;
       /* init too: a plugin checks its own settings there (e.g. rest's

@@ -414,7 +414,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
   if (strncmp(path, "/deliveries/", 12) == 0) {
-    if (okegw_authorise_identify(c) == 0)
+    if (okegw_authorise_identify(c, okegw_gateway_handle) == 0)
       delivery_status(c, path + 12);
     return;
   }
@@ -431,7 +431,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
 
-  if (okegw_authorise_identify(c) < 0)
+  if (okegw_authorise_identify(c, okegw_gateway_handle) < 0)
     return;
   const route_row *row = match(c, rel);
   if (!row)
@@ -599,6 +599,14 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     *out = g;
     return -1;
   }
+  /* OAuth 2.0 in: the issuer's keys, from the file now or the URL soon */
+  if (conf->oauth_issuer) {
+    g->identity = 1;
+    if (okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0) {
+      *out = g;
+      return -1;
+    }
+  }
   if (!g->identity)
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
@@ -634,6 +642,7 @@ static void on_store_closed(void *arg) {
   void (*cb)(void *) = g->stopped;
   void *cb_arg = g->stopped_arg;
   okegw_server_free(g->server);
+  okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
   free(g->conns);
   free(g);
   if (cb)
