@@ -22,7 +22,8 @@ typedef struct waiter {
 struct okegw_jwks_source {
   uv_loop_t *loop;
   okegw_http *http;
-  char *url; /* NULL: the keys are a file */
+  char *url;  /* NULL: the keys are a file */
+  char *file; /* the file, when they are */
   okegw_jwks *keys;
   int fetching;
   int refreshed;         /* a refresh (not the fetch at start) happened */
@@ -106,10 +107,11 @@ int okegw_jwks_source_start(uv_loop_t *loop, okegw_http *http, const okegw_conf 
   s->loop = loop;
   s->http = http;
   if (conf->oauth_jwks_file) {
+    s->file = okegw_strdup(conf->oauth_jwks_file);
     char err[512];
     if (load_file(conf->oauth_jwks_file, &s->keys, err, sizeof err) < 0) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "oauth: %s", err);
-      free(s);
+      okegw_jwks_source_free(s);
       return -1;
     }
     okegw_log(OKEGW_LOG_INFO, NULL, "oauth: %zu key(s) of the issuer loaded from %s",
@@ -166,7 +168,23 @@ void okegw_jwks_source_free(okegw_jwks_source *s) {
   }
   okegw_jwks_free(s->keys);
   free(s->url);
+  free(s->file);
   free(s);
+}
+
+void okegw_jwks_source_reload(okegw_jwks_source *s) {
+  if (!s || !s->file)
+    return;
+  okegw_jwks *fresh = NULL;
+  char err[512];
+  if (load_file(s->file, &fresh, err, sizeof err) < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "oauth: %s; the keys loaded before stay", err);
+    return;
+  }
+  okegw_jwks_free(s->keys);
+  s->keys = fresh;
+  okegw_log(OKEGW_LOG_INFO, NULL, "oauth: %zu key(s) of the issuer reloaded from %s",
+            okegw_jwks_count(fresh), s->file);
 }
 
 void okegw_jwks_source_check(const okegw_conf *conf, okegw_diag *diag) {

@@ -33,6 +33,9 @@ const okegw_jwks *okegw_jwks_source_keys(const okegw_jwks_source *s);
 int okegw_jwks_source_refresh(okegw_jwks_source *s, void (*done)(void *ud), void *ud);
 /* Fetches made so far (the one at start included). */
 unsigned okegw_jwks_source_fetches(const okegw_jwks_source *s);
+/* SIGHUP: reads the JWKS file again; when it is not usable the keys loaded
+ * before stay (logged). Nothing for a URL (a new kid fetches it). */
+void okegw_jwks_source_reload(okegw_jwks_source *s);
 /* Frees the source; call after the HTTP client was closed (a fetch under
  * way has then ended, and told its waiters). */
 void okegw_jwks_source_free(okegw_jwks_source *s);

@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <cjose/cjose.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,7 +220,7 @@ int okegw_jwt_check_claims(const cJSON *claims, const okegw_jwt_expect *e, long 
     return fail(out, OKEGW_JWT_MALFORMED, "nbf or iat is not a number");
   if ((has_nbf && t + skew < nbf) || (has_iat && t + skew < iat))
     return fail(out, OKEGW_JWT_NOT_YET, "the token is not valid yet");
-  out->exp = (long long)exp;
+  out->exp = exp < 9e18 ? (long long)exp : LLONG_MAX; /* no overflow on a far exp */
   static const char *const client_claims[] = {"client_id", "azp", "sub"};
   for (size_t i = 0; i < 3 && !out->client_id[0]; i++) {
     const cJSON *cl = cJSON_GetObjectItemCaseSensitive(claims, client_claims[i]);

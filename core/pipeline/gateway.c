@@ -534,6 +534,7 @@ void okegw_gateway_reload(okegw_gateway *g) {
   }
   okegw_log(OKEGW_LOG_INFO, NULL, "reload: %zu connector(s) with new mappings, %zu failed", changed,
             failed);
+  okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
 }
 
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {

@@ -49,6 +49,8 @@ static void claims_that_pass(void **state) {
   assert_int_equal(with("\"aud\":[\"account\",\"okegw\"]", &r), OKEGW_JWT_OK);
   assert_int_equal(with("\"nbf\":1800000030,\"iat\":1800000030", &r), OKEGW_JWT_OK); /* skew */
   assert_int_equal(with("\"exp\":1799999941", &r), OKEGW_JWT_OK); /* 59 s past: skew */
+  assert_int_equal(with("\"exp\":1e300", &r), OKEGW_JWT_OK);      /* far, not an overflow */
+  assert_true(r.exp > NOW);
 }
 
 static void issuer_and_audience(void **state) {
