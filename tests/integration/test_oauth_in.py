@@ -13,6 +13,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -338,6 +339,44 @@ def test_key_rotation_through_the_jwks_url(t):
     check(srv.count() == 2, "refreshes are rate-limited: %d fetches" % srv.count())
     check_accepted(g, ta, token(old), "the old key still works")
     check_log_clean(g, token(new))
+
+
+def test_jwks_file_is_read_again_on_sighup(t):
+    old, new = Key(t.workdir, "RSA", "file-old"), Key(t.workdir, "EC", "file-new")
+    g, ta = setup(t, keys=[old])
+    check_accepted(g, ta, token(old), "a key of the JWKS file")
+    # a file is not fetched again on an unknown kid
+    check_refused(g, ta, token(new), "a key not in the file", kind="unknown-kid")
+    t.write("jwks.json", "{broken")
+    g.proc.send_signal(signal.SIGHUP)
+    check(g.wait_log(lambda r: "the keys loaded before stay" in r.get("msg", ""), 5) is not None,
+          "a broken file on SIGHUP keeps the keys")
+    check_accepted(g, ta, token(old), "the old key after a broken reload")
+    t.write("jwks.json", jwks(old, new))
+    g.proc.send_signal(signal.SIGHUP)
+    check(g.wait_log(lambda r: "reloaded from" in r.get("msg", ""), 5) is not None,
+          "the file is read again on SIGHUP")
+    check_accepted(g, ta, token(new), "the new key after SIGHUP")
+
+
+def test_issuer_keys_unavailable_gives_503(t):
+    rsa = Key(t.workdir, "RSA", "rsa-1")
+    srv = JwksServer(jwks(rsa))
+    t.cleanups.append(srv.stop)
+    g, ta = setup(t, url=srv.url + "-moved")  # the issuer answers 404
+    deadline = time.monotonic() + 5 * time_scale()
+    while srv.count() < 1:
+        check(time.monotonic() < deadline, "the JWKS was fetched at start")
+        time.sleep(0.05)
+    check(g.wait_log(lambda r: "cannot load the issuer's keys" in r.get("msg", ""), 5) is not None,
+          "the failed fetch is logged")
+    # the first token tries once more, then okegw says it cannot check tokens (not 401)
+    for what in ("after one more fetch", "without another fetch"):
+        r = g.request("GET", CATALOGUE, headers=bearer(token(rsa)))
+        check_problem(r, 503, what)
+        check(r.header("retry-after") is not None, "%s: Retry-After" % what)
+    check(srv.count() == 2, "one refresh, then rate-limited: %d fetches" % srv.count())
+    check_accepted(g, ta, STATIC, "static inbound_token while the issuer is down")
 
 
 def test_config_errors_are_clear(t):
