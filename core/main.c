@@ -1,5 +1,6 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
 #include "admin/admin.h"
+#include "auth/jwks.h"
 #include "base/conf.h"
 #include "pipeline/gateway.h"
 #include "http/http_client.h"
@@ -78,6 +79,7 @@ static int check_config(const char *file) {
   int rc = okegw_conf_load(file, &conf, &diag);
   if (rc == 0) {
     security_warnings(&conf);
+    okegw_jwks_source_check(&conf, &diag); /* the issuer's keys, when a file */
     okegw_tls *tls = NULL;
     char why[512];
     okegw_tls_opts o = okegw_gateway_tls_opts(&conf);

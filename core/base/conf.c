@@ -139,6 +139,7 @@ typedef struct parse_state {
   int line;
   int in_gateway;
   int gateway_seen;
+  int gateway_line;           /* of the [gateway] header */
   int in_bad_section;         /* keys under a rejected header were reported with it */
   okegw_conf_connector *conn; /* current connector section, or NULL */
 } parse_state;
@@ -391,6 +392,34 @@ static int set_header_name(const okegw_conf_key *k, okegw_conf_set *s, const cha
   return 0;
 }
 
+/* The JWKS file: its line is kept, for `okegw -t` to point at when the
+ * file it names is not a usable JWKS. */
+static int set_jwks_file(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  if (set_path(k, s, v) < 0)
+    return -1;
+  s->conf->oauth_jwks_file_line = s->line;
+  return 0;
+}
+
+/* The JWKS URL as written (a trailing slash may matter to the issuer): keys
+ * that decide who may call must come over https, plain http only from this
+ * machine (an issuer on 127.0.0.1, or a test). */
+static int set_jwks_url(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  static const char *const local[] = {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:",
+                                      "http://localhost/", "http://[::1]:",     "http://[::1]/"};
+  int ok = strncmp(v, "https://", 8) == 0 && v[8];
+  for (size_t i = 0; !ok && i < sizeof local / sizeof local[0]; i++)
+    ok = strncmp(v, local[i], strlen(local[i])) == 0;
+  if (!ok || strchr(v, ' '))
+    return fail(s,
+                "expected an https:// URL (http:// only to 127.0.0.1, localhost or [::1]), "
+                "got '%s'",
+                v);
+  set_str(s->field, v);
+  return 0;
+}
+
 static okegw_conf_setter type_setter(enum okegw_conf_type t) {
   switch (t) {
   case OKEGW_CT_STRING: return set_string;
@@ -633,6 +662,34 @@ static const okegw_conf_key keys[] = {
      .def = "https://raw.githubusercontent.com/open-education-api/specification/v5/v5/source/"
             "spec.yaml",
      .help = "OOAPI specification link served in `GET {base}/`"},
+    {.name = "oauth_issuer",
+     GW(oauth_issuer),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "OAuth 2.0 for callers: the school's identity provider as it writes itself in its "
+             "tokens' `iss` claim (compared exactly). When set, a caller may present a JWT access "
+             "token of this issuer instead of its `inbound_token`; needs `oauth_audience` and "
+             "`oauth_jwks_file` or `oauth_jwks_url`"},
+    {.name = "oauth_audience",
+     GW(oauth_audience),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "the value a token's `aud` claim (a string or an array) must hold: the name the "
+             "identity provider knows okegw by"},
+    {.name = "oauth_jwks_file",
+     GW(oauth_jwks_file),
+     .type = OKEGW_CT_PATH,
+     .min = 1,
+     .set = set_jwks_file,
+     .help = "the issuer's public keys as a JWKS file, read at start (relative to the config "
+             "file's folder); RS256 and ES256 (P-256) keys are used. Not with `oauth_jwks_url`"},
+    {.name = "oauth_jwks_url",
+     GW(oauth_jwks_url),
+     .type = OKEGW_CT_URL,
+     .set = set_jwks_url,
+     .help = "the issuer's JWKS address (`https://`; `http://` only to this machine), fetched at "
+             "start and again when a token names a key okegw has not got, at most once per 30 s. "
+             "Not with `oauth_jwks_file`"},
 
     /* [connector NAME] */
     {.name = "plugin",
@@ -744,6 +801,13 @@ static const okegw_conf_key keys[] = {
      .set = set_sha256,
      .help = "SHA-256 fingerprint of that client certificate (as `openssl x509 -fingerprint "
              "-sha256` prints it); identifies the caller, pinned to one certificate"},
+    {.name = "oauth_client_id",
+     CN(oauth_client_id),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .unique = 1,
+     .help = "the client id this system's JWT access tokens name (claim `client_id`, else `azp`, "
+             "else `sub`); identifies the caller like `inbound_token`. Needs `oauth_issuer`"},
     {.name = "validate_answers",
      CN(validate_answers),
      .type = OKEGW_CT_ENUM,
@@ -1139,6 +1203,7 @@ static void section(parse_state *ps, char *name) {
     if (ps->gateway_seen)
       ERR(ps, "[gateway] appears twice");
     ps->in_gateway = ps->gateway_seen = 1;
+    ps->gateway_line = ps->line;
     ps->in_bad_section = 0;
     return;
   }
@@ -1326,6 +1391,36 @@ static void finish(parse_state *ps) {
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,
           cc->retry_first_ms, cc->retry_max_ms);
   }
+  /* OAuth 2.0 in: an issuer, whose tokens are meant for okegw, whose keys come
+   * from one place, and some system its tokens can name */
+  int client_ids = 0;
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    const okegw_conf_kv *kv = okegw_conf_find(&c->connectors[i], "oauth_client_id");
+    client_ids += kv != NULL;
+    if (kv && !c->oauth_issuer) {
+      ps->line = kv->line;
+      ERR(ps, "[connector %s]: oauth_client_id needs oauth_issuer in [gateway]",
+          c->connectors[i].name);
+    }
+  }
+  ps->line = ps->gateway_line;
+  if (c->oauth_issuer) {
+    if (!c->oauth_audience)
+      ERR(ps, "[gateway]: oauth_issuer needs oauth_audience (the `aud` the issuer gives tokens for "
+              "okegw)");
+    if (!c->oauth_jwks_file && !c->oauth_jwks_url)
+      ERR(ps, "[gateway]: oauth_issuer needs the issuer's keys: oauth_jwks_file or "
+              "oauth_jwks_url");
+    if (!client_ids)
+      ERR(ps, "[gateway]: oauth_issuer is set but no connector has oauth_client_id, so no token "
+              "could name a caller");
+  } else if (c->oauth_audience || c->oauth_jwks_file || c->oauth_jwks_url) {
+    ERR(ps, "[gateway]: oauth_audience, oauth_jwks_file and oauth_jwks_url need oauth_issuer");
+  }
+  if (c->oauth_jwks_file && c->oauth_jwks_url) {
+    ps->line = c->oauth_jwks_file_line;
+    ERR(ps, "[gateway]: give oauth_jwks_file or oauth_jwks_url, not both");
+  }
   /* A token that identifies a system must identify one: with two alike the
    * caller would get whichever connector matched first. The value is a
    * secret, so only the places are named. */
@@ -1503,6 +1598,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->inbound_token);
     free(cc->client_cert_subject);
     free(cc->client_cert_sha256);
+    free(cc->oauth_client_id);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);
@@ -1541,5 +1637,9 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->contact_email);
   free(c->documentation_url);
   free(c->specification_url);
+  free(c->oauth_issuer);
+  free(c->oauth_audience);
+  free(c->oauth_jwks_file);
+  free(c->oauth_jwks_url);
   memset(c, 0, sizeof *c);
 }

@@ -51,9 +51,10 @@ typedef struct okegw_conf_connector {
   char *token;          /* bearer token (auth = bearer) */
   char *api_key_header; /* default "X-API-Key" */
   char *api_key;
-  char *test_system;    /* name used in otherCodes x-testSystem; default = name */
-  char *callback_token; /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
-  char *inbound_token;  /* bearer token this system presents when it calls okegw; NULL = none */
+  char *test_system;     /* name used in otherCodes x-testSystem; default = name */
+  char *callback_token;  /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
+  char *inbound_token;   /* bearer token this system presents when it calls okegw; NULL = none */
+  char *oauth_client_id; /* the client id its JWT access tokens name (auth/jwt.h); NULL = none */
   char *client_cert_subject; /* its client certificate's subject (RFC 2253), NULL = none */
   char *client_cert_sha256;  /* or the certificate's SHA-256, lower-case hex without colons */
   unsigned scopes;           /* OKEGW_SCOPE_* this system may use when it calls okegw */
@@ -132,6 +133,14 @@ typedef struct okegw_conf {
   char *contact_email;
   char *documentation_url;
   char *specification_url;
+  /* OAuth 2.0 in (auth/jwt.h, auth/jwks.h): callers may present JWT access
+   * tokens of this issuer, for this audience, checked with the keys of the
+   * file or of the URL (exactly one of the two) */
+  char *oauth_issuer;
+  char *oauth_audience;
+  char *oauth_jwks_file; /* resolved against dir */
+  int oauth_jwks_file_line;
+  char *oauth_jwks_url;
   okegw_conf_connector *connectors;
   size_t nconnectors;
 } okegw_conf;

@@ -1,11 +1,14 @@
 /* The authorise stage (see authorise.h). */
 #include "pipeline/authorise.h"
+#include "auth/jwt.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "oke/interaction.h"
 #include "pipeline/answer.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -34,7 +37,90 @@ static okegw_connector *by_certificate(okegw_call *c) {
   return NULL;
 }
 
-int okegw_authorise_identify(okegw_call *c) {
+/* A request that waits for the issuer's keys: handed to `again` once the
+ * fetch ended, as if it had just arrived. */
+typedef struct parked {
+  okegw_req *req;
+  okegw_gateway *g;
+  okegw_req_handler again;
+} parked;
+
+static void resume(void *ud) {
+  parked p = *(parked *)ud;
+  free(ud);
+  p.again(p.req, p.g);
+}
+
+/* 401 for a JWT okegw does not accept; the reason is one of jwt.c's fixed
+ * texts (no token text, no quote that could break the header). `client`,
+ * when the token was good but names no system, is logged (never answered). */
+static int refuse_jwt(okegw_call *c, const char *what, const char *reason, const char *client) {
+  char *who = client ? okegw_utf8_clean(client, 1, 80) : NULL;
+  okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.request_id = c->req->request_id, .latency_ms = -1},
+            "refused: access token %s: %s%s%s%s", what, reason, who ? " (client_id '" : "",
+            who ? who : "", who ? "': no connector has that oauth_client_id)" : "");
+  free(who);
+  char hdr[320];
+  snprintf(hdr, sizeof hdr,
+           "WWW-Authenticate: Bearer error=\"invalid_token\", error_description=\"%s\"\r\n",
+           reason);
+  okegw_answer_problem_h(c, 401, NULL, hdr, "the access token is not accepted: %s", reason);
+  return -1;
+}
+
+/* The bearer token is a JWT and oauth_issuer is set: the issuer's signature
+ * and claims name the caller (the connector with that oauth_client_id) and
+ * the scopes it has for this request. */
+static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler again) {
+  okegw_gateway *g = c->g;
+  const okegw_jwks *keys = okegw_jwks_source_keys(g->oauth);
+  okegw_jwt_expect e = {.issuer = g->conf->oauth_issuer,
+                        .audience = g->conf->oauth_audience,
+                        .skew_s = OKEGW_JWT_SKEW_S};
+  okegw_jwt_result r;
+  int rc = okegw_jwt_verify(token, keys, &e, okegw_wall_ms() / 1000, &r);
+  int need_keys = rc == OKEGW_JWT_UNKNOWN_KID || (!keys && rc == OKEGW_JWT_KEY);
+  if (need_keys) {
+    /* a key the cache has not got: wait for a fetch of the issuer's keys
+     * (one at a time, rate-limited), then run the request again */
+    parked *p = malloc(sizeof *p);
+    if (p) {
+      *p = (parked){c->req, g, again};
+      if (okegw_jwks_source_refresh(g->oauth, resume, p)) {
+        free(c); /* nothing in the call is owned yet; the request is kept */
+        return -1;
+      }
+      free(p);
+    }
+    if (!keys) {
+      okegw_log(OKEGW_LOG_WARN,
+                &(okegw_log_fields){.request_id = c->req->request_id, .latency_ms = -1},
+                "refused: access token not checked: the issuer's keys are not available (see "
+                "the oauth log lines)");
+      okegw_answer_problem_h(c, 503, NULL, "Retry-After: 30\r\n",
+                             "okegw cannot check access tokens now: the keys of the school's "
+                             "identity provider are not available");
+      return -1;
+    }
+  }
+  if (rc != OKEGW_JWT_OK)
+    return refuse_jwt(c, okegw_jwt_rc_name(rc), r.reason, NULL);
+  okegw_connector *found = NULL;
+  for (size_t i = 0; i < g->nconns && !found; i++)
+    if (g->conns[i].conf->oauth_client_id &&
+        strcmp(g->conns[i].conf->oauth_client_id, r.client_id) == 0)
+      found = &g->conns[i];
+  if (!found)
+    return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r.client_id);
+  c->caller = found;
+  c->by_jwt = 1;
+  /* the token grants, the connector bounds: only scopes the system may use */
+  c->jwt_scopes = r.scopes & found->conf->scopes;
+  memcpy(c->client_id, r.client_id, sizeof c->client_id);
+  return 0;
+}
+
+int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
   okegw_gateway *g = c->g;
   const char *h = okegw_req_header(c->req, "Authorization");
   int presented = h && strncasecmp(h, "Bearer ", 7) == 0;
@@ -56,9 +142,15 @@ int okegw_authorise_identify(okegw_call *c) {
     c->caller = found;
     return 0;
   }
+  if (presented && g->oauth && okegw_jwt_shaped(h + 7))
+    return identify_jwt(c, h + 7, again);
   okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
-                         "present the bearer token this system was given for okegw (its "
-                         "connector's inbound_token), or its client certificate on listen_tls");
+                         g->oauth ? "present an access token of the school's identity provider, "
+                                    "the bearer token this system was given for okegw (its "
+                                    "connector's inbound_token), or its client certificate"
+                                  : "present the bearer token this system was given for okegw (its "
+                                    "connector's inbound_token), or its client certificate on "
+                                    "listen_tls");
   return -1;
 }
 
@@ -100,12 +192,13 @@ unsigned okegw_scope_for(const okegw_call *c) {
 
 /* The caller's scope for the interaction as settled now. */
 static int scope_ok(okegw_call *c) {
-  if (!c->caller || (c->caller->conf->scopes & okegw_scope_for(c)))
+  unsigned have = !c->caller ? 0 : c->by_jwt ? c->jwt_scopes : c->caller->conf->scopes;
+  if (!c->caller || (have & okegw_scope_for(c)))
     return 0;
-  okegw_answer_problem(c, 403, c->caller->conf->name,
-                       "connector '%s' does not have the scope %s that %s needs",
-                       c->caller->conf->name, okegw_scope_name(okegw_scope_for(c)),
-                       okegw_interaction_name(c->interaction));
+  okegw_answer_problem(
+      c, 403, c->caller->conf->name, "%s '%s' does not have the scope %s that %s needs",
+      c->by_jwt ? "the access token of connector" : "connector", c->caller->conf->name,
+      okegw_scope_name(okegw_scope_for(c)), okegw_interaction_name(c->interaction));
   return -1;
 }
 

@@ -16,9 +16,13 @@
 enum { OKEGW_BY_TPL = 1, OKEGW_BY_TA = 2, OKEGW_BY_DR = 4 };
 
 /* Sets c->caller from the request's bearer token (every configured token
- * is compared in constant time). Without identities configured every caller
- * is the school's TPL. */
-int okegw_authorise_identify(okegw_call *c);
+ * is compared in constant time), or, with oauth_issuer set, from a JWT
+ * access token of that issuer (c->by_jwt, c->client_id, c->jwt_scopes).
+ * Without identities configured every caller is the school's TPL. A JWT
+ * signed with a key okegw has not fetched yet makes the request wait for the
+ * issuer's keys: the call is then freed and `again` runs with the request
+ * (and the gateway) once they are in; -1 is returned as for a refusal. */
+int okegw_authorise_identify(okegw_call *c, okegw_req_handler again);
 /* The OKEGW_BY_* bit of the caller's role. */
 unsigned okegw_authorise_role(const okegw_call *c);
 /* Answers 403: the path exists for other roles only. */

@@ -414,7 +414,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
   if (strncmp(path, "/deliveries/", 12) == 0) {
-    if (okegw_authorise_identify(c) == 0)
+    if (okegw_authorise_identify(c, okegw_gateway_handle) == 0)
       delivery_status(c, path + 12);
     return;
   }
@@ -431,7 +431,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     return;
   }
 
-  if (okegw_authorise_identify(c) < 0)
+  if (okegw_authorise_identify(c, okegw_gateway_handle) < 0)
     return;
   const route_row *row = match(c, rel);
   if (!row)
@@ -551,6 +551,7 @@ void okegw_gateway_reload(okegw_gateway *g) {
     else
       okegw_log(OKEGW_LOG_INFO, NULL, "TLS certificate and key reloaded");
   }
+  okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
 }
 
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
@@ -617,6 +618,14 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     *out = g;
     return -1;
   }
+  /* OAuth 2.0 in: the issuer's keys, from the file now or the URL soon */
+  if (conf->oauth_issuer) {
+    g->identity = 1;
+    if (okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0) {
+      *out = g;
+      return -1;
+    }
+  }
   if (!g->identity)
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
@@ -676,6 +685,7 @@ static void on_store_closed(void *arg) {
   okegw_server_free(g->server);
   okegw_server_free(g->server_tls);
   okegw_tls_free(g->tls);
+  okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
   free(g->conns);
   free(g);
   if (cb)

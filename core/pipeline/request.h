@@ -17,6 +17,7 @@
 #ifndef OKEGW_REQUEST_H
 #define OKEGW_REQUEST_H
 
+#include "auth/jwks.h"
 #include "base/conf.h"
 #include "connector/plugin_host.h"
 #include "delivery/outbox.h"
@@ -41,7 +42,9 @@ typedef struct okegw_gateway {
   okegw_store *store;
   okegw_outbox *outbox;
   int stopping;
-  int identity; /* some connector has an inbound_token: every caller must present one */
+  int identity; /* some connector has an inbound_token (or oauth_issuer is set): every caller
+                  must present a credential */
+  okegw_jwks_source *oauth; /* the issuer's keys when oauth_issuer is set; else NULL */
   void (*stopped)(void *);
   void *stopped_arg;
 } okegw_gateway;
@@ -71,7 +74,13 @@ typedef struct okegw_call {
   char ref_id[64];      /* offering: its component; association: its offering */
   okegw_connector *target;
   okegw_connector *caller; /* who called, by its credential; NULL = anonymous */
-  cJSON *body;             /* the request body, parsed once (gateway) */
+  /* how the caller was identified (authorise): by a JWT access token, with
+   * the client id it names and the scopes it grants for this request (only
+   * those of the caller's own scopes); else by the connector's token */
+  int by_jwt;
+  unsigned jwt_scopes;
+  char client_id[256];
+  cJSON *body; /* the request body, parsed once (gateway) */
   okegw_records records;
   char mapping[65]; /* hash of the mappings the exchange ran with */
   /* set when the gateway sends something else than it received (a flow-3/4
