@@ -3,6 +3,7 @@
 #include "auth/jwks.h"
 #include "base/conf.h"
 #include "pipeline/gateway.h"
+#include "pipeline/token.h"
 #include "http/http_client.h"
 #include "http/tls.h"
 #include "auth/secret.h"
@@ -80,6 +81,7 @@ static int check_config(const char *file) {
   if (rc == 0) {
     security_warnings(&conf);
     okegw_jwks_source_check(&conf, &diag); /* the issuer's keys, when a file */
+    okegw_token_check(&conf, &diag);       /* okegw's own signing key and client hashes */
     okegw_tls *tls = NULL;
     char why[512];
     okegw_tls_opts o = okegw_gateway_tls_opts(&conf);

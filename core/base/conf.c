@@ -175,6 +175,7 @@ static const char *const check_values[] = {"warn", "block", "off", NULL};
 static const char *const sync_values[] = {"full", "normal", NULL};
 static const char *const level_values[] = {"debug", "info", "warn", "error", NULL};
 static const char *const tls_version_values[] = {"1.3", "1.2", NULL};
+static const char *const off_on_values[] = {"off", "on", NULL};
 static const char *const tls_client_auth_values[] = {"off", "optional", "required", NULL};
 
 static int fail(okegw_conf_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -690,6 +691,27 @@ static const okegw_conf_key keys[] = {
      .help = "the issuer's JWKS address (`https://`; `http://` only to this machine), fetched at "
              "start and again when a token names a key okegw has not got, at most once per 30 s. "
              "Not with `oauth_jwks_file`"},
+    {.name = "token_endpoint",
+     GW(token_endpoint),
+     .type = OKEGW_CT_ENUM,
+     .values = off_on_values,
+     .def = "off",
+     .help = "`off`, or `on`: okegw issues access tokens itself at `POST {base_path}/oauth2/token` (client "
+             "credentials; for a school without an identity provider) to the connectors with a "
+             "`client_secret_hash`; needs `token_signing_key_file`"},
+    {.name = "token_signing_key_file",
+     GW(token_signing_key_file),
+     .type = OKEGW_CT_PATH,
+     .def_doc = "(none)",
+     .help = "PEM private key the issued tokens are signed with: RSA of 2048 bits or more "
+             "(RS256) or EC P-256 (ES256); unencrypted, readable by okegw only"},
+    {.name = "token_lifetime_s",
+     GW(token_lifetime_s),
+     .type = OKEGW_CT_S,
+     .min = 60,
+     .max = 86400,
+     .def = "900",
+     .help = "how long an issued token is valid"},
 
     /* [connector NAME] */
     {.name = "plugin",
@@ -807,7 +829,16 @@ static const okegw_conf_key keys[] = {
      .min = 1,
      .unique = 1,
      .help = "the client id this system's JWT access tokens name (claim `client_id`, else `azp`, "
-             "else `sub`); identifies the caller like `inbound_token`. Needs `oauth_issuer`"},
+             "else `sub`); identifies the caller like `inbound_token`. Needs `oauth_issuer` or "
+             "`token_endpoint`; the token endpoint takes it as the client id (else the "
+             "connector's name)"},
+    {.name = "client_secret_hash",
+     CN(client_secret_hash),
+     .type = OKEGW_CT_STRING,
+     .min = 8,
+     .help = "with `token_endpoint = on`: the hash of the client secret this system authenticates "
+             "with at the token endpoint, as `okegw hash-secret` prints it (never the secret "
+             "itself)"},
     {.name = "validate_answers",
      CN(validate_answers),
      .type = OKEGW_CT_ENUM,
@@ -1397,11 +1428,29 @@ static void finish(parse_state *ps) {
   for (size_t i = 0; i < c->nconnectors; i++) {
     const okegw_conf_kv *kv = okegw_conf_find(&c->connectors[i], "oauth_client_id");
     client_ids += kv != NULL;
-    if (kv && !c->oauth_issuer) {
+    if (kv && !c->oauth_issuer && !c->token_endpoint) {
       ps->line = kv->line;
-      ERR(ps, "[connector %s]: oauth_client_id needs oauth_issuer in [gateway]",
+      ERR(ps, "[connector %s]: oauth_client_id needs oauth_issuer or token_endpoint in [gateway]",
           c->connectors[i].name);
     }
+  }
+  ps->line = ps->gateway_line;
+  /* the token endpoint: a key to sign with, and hashes where it is on */
+  if (c->token_endpoint && !c->token_signing_key_file)
+    ERR(ps, "[gateway]: token_endpoint = on needs token_signing_key_file");
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    const okegw_conf_kv *kv = okegw_conf_find(&c->connectors[i], "client_secret_hash");
+    if (!kv)
+      continue;
+    ps->line = kv->line;
+    if (!c->token_endpoint)
+      ERR(ps, "[connector %s]: client_secret_hash needs token_endpoint = on in [gateway]",
+          c->connectors[i].name);
+    else if (strncmp(kv->value, "$scrypt$", 8) != 0)
+      ERR(ps,
+          "[connector %s]: client_secret_hash is not a hash made by `okegw hash-secret` (it "
+          "starts with $scrypt$); never write the secret itself here",
+          c->connectors[i].name);
   }
   ps->line = ps->gateway_line;
   if (c->oauth_issuer) {
@@ -1599,6 +1648,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->client_cert_subject);
     free(cc->client_cert_sha256);
     free(cc->oauth_client_id);
+    free(cc->client_secret_hash);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);
@@ -1625,6 +1675,7 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->dir);
   free(c->listen_host);
   free(c->listen_tls_host);
+  free(c->token_signing_key_file);
   free(c->tls_cert_file);
   free(c->tls_key_file);
   free(c->tls_min_version);

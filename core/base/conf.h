@@ -51,10 +51,11 @@ typedef struct okegw_conf_connector {
   char *token;          /* bearer token (auth = bearer) */
   char *api_key_header; /* default "X-API-Key" */
   char *api_key;
-  char *test_system;     /* name used in otherCodes x-testSystem; default = name */
-  char *callback_token;  /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
-  char *inbound_token;   /* bearer token this system presents when it calls okegw; NULL = none */
-  char *oauth_client_id; /* the client id its JWT access tokens name (auth/jwt.h); NULL = none */
+  char *test_system;        /* name used in otherCodes x-testSystem; default = name */
+  char *callback_token;     /* bearer token the peer presents on /callbacks/NAME/...; NULL = none */
+  char *inbound_token;      /* bearer token this system presents when it calls okegw; NULL = none */
+  char *oauth_client_id;    /* the client id its JWT access tokens name (auth/jwt.h); NULL = none */
+  char *client_secret_hash; /* token endpoint: the scrypt hash of its client secret */
   char *client_cert_subject; /* its client certificate's subject (RFC 2253), NULL = none */
   char *client_cert_sha256;  /* or the certificate's SHA-256, lower-case hex without colons */
   unsigned scopes;           /* OKEGW_SCOPE_* this system may use when it calls okegw */
@@ -141,6 +142,10 @@ typedef struct okegw_conf {
   char *oauth_jwks_file; /* resolved against dir */
   int oauth_jwks_file_line;
   char *oauth_jwks_url;
+  /* okegw as the token issuer (pipeline/token.h): POST {base}/oauth2/token */
+  int token_endpoint; /* 0 off, 1 on */
+  char *token_signing_key_file;
+  long token_lifetime_s;
   okegw_conf_connector *connectors;
   size_t nconnectors;
 } okegw_conf;

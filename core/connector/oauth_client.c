@@ -1,15 +1,12 @@
 /* OAuth 2.0 client credentials for a connector: see oauth_client.h. */
 #include "connector/oauth_client.h"
+#include "auth/signer.h"
 #include "base/log.h"
 #include "base/util.h"
 
 #include <cjson/cJSON.h>
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -48,8 +45,8 @@ struct okegw_oauth {
   int fetching;
   int ok; /* what on_state was last told: 1 ok, 0 failing, -1 nothing yet */
   waiter *head, *tail;
-  EVP_PKEY *key;   /* private_key_jwt: signs the client assertion */
-  uv_timer_t kick; /* fails the waiters during a back-off, off the caller's stack */
+  okegw_signer *key; /* private_key_jwt: signs the client assertion */
+  uv_timer_t kick;   /* fails the waiters during a back-off, off the caller's stack */
   int closing;
   int timer_open;
 };
@@ -61,7 +58,7 @@ static void log_fields(const okegw_oauth *o, okegw_log_fields *f) {
 
 static void maybe_free(okegw_oauth *o) {
   if (o->closing && !o->fetching && !o->timer_open) {
-    EVP_PKEY_free(o->key);
+    okegw_signer_free(o->key);
     free(o);
   }
 }
@@ -149,118 +146,42 @@ static char *basic_header(const okegw_conf_connector *cc) {
 
 /* ---- private_key_jwt (RFC 7523 2.2) ------------------------------------- */
 
-/* Loads the assertion key: RSA (RS256) or EC P-256 (ES256). */
-static EVP_PKEY *load_key(const char *path, char *err, size_t n) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, n, "client_key_file: cannot read '%s'", path);
+/* The assertion key: RSA (RS256, 2048 bits or more) or EC P-256 (ES256). */
+static okegw_signer *load_key(const char *path, char *err, size_t n) {
+  okegw_signer *s = NULL;
+  char why[400];
+  if (okegw_signer_load(path, &s, why, sizeof why) < 0) {
+    snprintf(err, n, "client_key_file: %s (private_key_jwt)", why);
     return NULL;
   }
-  EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-  fclose(f);
-  if (!k) {
-    snprintf(err, n, "client_key_file: '%s' is not an unencrypted PEM private key", path);
-    return NULL;
-  }
-  int ok = EVP_PKEY_is_a(k, "RSA") ? EVP_PKEY_get_bits(k) >= 2048 : 0;
-  if (EVP_PKEY_is_a(k, "EC")) {
-    char group[64] = "";
-    size_t glen = 0;
-    ok = EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof group, &glen) == 1 &&
-         strcmp(group, "prime256v1") == 0;
-  }
-  if (!ok) {
-    snprintf(err, n,
-             "client_key_file: '%s' must be an RSA key of 2048 bits or more (RS256) or an EC "
-             "P-256 key (ES256) for private_key_jwt",
-             path);
-    EVP_PKEY_free(k);
-    return NULL;
-  }
-  return k;
+  return s;
 }
 
 int okegw_oauth_check(const okegw_conf_connector *cc, char *err, size_t n) {
   if (cc->auth != OKEGW_AUTH_OAUTH2 || cc->token_auth_method != OKEGW_TOKEN_AUTH_JWT)
     return 0;
-  EVP_PKEY *k = load_key(cc->client_key_file, err, n);
-  EVP_PKEY_free(k);
+  okegw_signer *k = load_key(cc->client_key_file, err, n);
+  okegw_signer_free(k);
   return k ? 0 : -1;
-}
-
-/* base64url without padding (RFC 7515 2). */
-static int b64url(okegw_buf *b, const unsigned char *p, size_t len) {
-  size_t cap = 4 * ((len + 2) / 3) + 1;
-  unsigned char *tmp = malloc(cap);
-  if (!tmp)
-    return -1;
-  int w = EVP_EncodeBlock(tmp, p, (int)len);
-  while (w > 0 && tmp[w - 1] == '=')
-    w--;
-  for (int i = 0; i < w; i++)
-    tmp[i] = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : tmp[i];
-  int rc = okegw_buf_append(b, tmp, (size_t)w);
-  free(tmp);
-  return rc;
 }
 
 /* The signed client assertion: iss = sub = client_id, aud = token_url, a
  * fresh jti, valid for a minute. NULL when out of memory or signing fails. */
 static char *client_assertion(const okegw_oauth *o) {
   const okegw_conf_connector *cc = o->cc;
-  int ec = EVP_PKEY_is_a(o->key, "EC");
-  unsigned char rnd[16];
-  char jti[33];
-  if (RAND_bytes(rnd, sizeof rnd) != 1)
-    return NULL;
-  for (size_t i = 0; i < sizeof rnd; i++)
-    snprintf(jti + 2 * i, 3, "%02x", rnd[i]);
+  char jti[37];
+  okegw_uuid4(jti);
   long long now = (long long)time(NULL);
-  cJSON *hdr = cJSON_CreateObject(), *cl = cJSON_CreateObject();
-  cJSON_AddStringToObject(hdr, "alg", ec ? "ES256" : "RS256");
-  cJSON_AddStringToObject(hdr, "typ", "JWT");
+  cJSON *cl = cJSON_CreateObject();
   cJSON_AddStringToObject(cl, "iss", cc->client_id);
   cJSON_AddStringToObject(cl, "sub", cc->client_id);
   cJSON_AddStringToObject(cl, "aud", cc->token_url);
   cJSON_AddStringToObject(cl, "jti", jti);
   cJSON_AddNumberToObject(cl, "iat", (double)now);
   cJSON_AddNumberToObject(cl, "exp", (double)(now + 60));
-  char *h = cJSON_PrintUnformatted(hdr), *c = cJSON_PrintUnformatted(cl);
-  cJSON_Delete(hdr);
+  char *jwt = cl ? okegw_signer_sign(o->key, cl, "JWT") : NULL;
   cJSON_Delete(cl);
-  okegw_buf jwt = {0};
-  unsigned char *sig = NULL, raw[64];
-  size_t siglen = 0;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  int ok = h && c && md && b64url(&jwt, (unsigned char *)h, strlen(h)) == 0 &&
-           okegw_buf_append(&jwt, ".", 1) == 0 &&
-           b64url(&jwt, (unsigned char *)c, strlen(c)) == 0 &&
-           EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, o->key) == 1 &&
-           EVP_DigestSign(md, NULL, &siglen, (unsigned char *)jwt.data, jwt.len) == 1 &&
-           (sig = malloc(siglen)) != NULL &&
-           EVP_DigestSign(md, sig, &siglen, (unsigned char *)jwt.data, jwt.len) == 1;
-  const unsigned char *out = sig;
-  size_t outlen = siglen;
-  if (ok && ec) {
-    /* JWS wants r || s, 32 bytes each, not DER (RFC 7518 3.4) */
-    const unsigned char *pp = sig;
-    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &pp, (long)siglen);
-    ok = es && BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32) == 32 &&
-         BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32) == 32;
-    ECDSA_SIG_free(es);
-    out = raw;
-    outlen = 64;
-  }
-  ok = ok && okegw_buf_append(&jwt, ".", 1) == 0 && b64url(&jwt, out, outlen) == 0;
-  EVP_MD_CTX_free(md);
-  free(sig);
-  free(h);
-  free(c);
-  if (!ok) {
-    okegw_buf_free(&jwt);
-    return NULL;
-  }
-  return jwt.data;
+  return jwt;
 }
 
 static void on_token(void *ud, const okegw_http_result *r);
@@ -449,7 +370,7 @@ int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connecto
     }
   }
   if (uv_timer_init(loop, &o->kick) < 0) {
-    EVP_PKEY_free(o->key);
+    okegw_signer_free(o->key);
     free(o);
     return -1;
   }

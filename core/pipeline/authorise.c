@@ -5,6 +5,7 @@
 #include "base/util.h"
 #include "oke/interaction.h"
 #include "pipeline/answer.h"
+#include "pipeline/token.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -71,8 +72,39 @@ static int refuse_jwt(okegw_call *c, const char *what, const char *reason, const
 /* The bearer token is a JWT and oauth_issuer is set: the issuer's signature
  * and claims name the caller (the connector with that oauth_client_id) and
  * the scopes it has for this request. */
+/* A token okegw issued itself (token_endpoint): checked with its own key;
+ * 1 when the token is not one of them (another key id). */
+static int identify_own(okegw_call *c, const char *token) {
+  okegw_gateway *g = c->g;
+  okegw_jwt_expect e = okegw_token_issuer_expect(g->issuer);
+  okegw_jwt_result r;
+  int rc =
+      okegw_jwt_verify(token, okegw_token_issuer_keys(g->issuer), &e, okegw_wall_ms() / 1000, &r);
+  if ((rc == OKEGW_JWT_UNKNOWN_KID || rc == OKEGW_JWT_KEY) && g->oauth)
+    return 1; /* the identity provider's, perhaps */
+  if (rc != OKEGW_JWT_OK)
+    return refuse_jwt(c, okegw_jwt_rc_name(rc), r.reason, NULL);
+  okegw_connector *found = NULL;
+  for (size_t i = 0; i < g->nconns && !found; i++)
+    if (g->conns[i].conf->client_secret_hash &&
+        strcmp(okegw_token_client_id(g->conns[i].conf), r.client_id) == 0)
+      found = &g->conns[i];
+  if (!found)
+    return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r.client_id);
+  c->caller = found;
+  c->by_jwt = 1;
+  c->jwt_scopes = r.scopes & found->conf->scopes;
+  memcpy(c->client_id, r.client_id, sizeof c->client_id);
+  return 0;
+}
+
 static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler again) {
   okegw_gateway *g = c->g;
+  if (g->issuer) {
+    int own = identify_own(c, token);
+    if (own <= 0)
+      return own;
+  }
   const okegw_jwks *keys = okegw_jwks_source_keys(g->oauth);
   okegw_jwt_expect e = {.issuer = g->conf->oauth_issuer,
                         .audience = g->conf->oauth_audience,
@@ -142,7 +174,7 @@ int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
     c->caller = found;
     return 0;
   }
-  if (presented && g->oauth && okegw_jwt_shaped(h + 7))
+  if (presented && (g->oauth || g->issuer) && okegw_jwt_shaped(h + 7))
     return identify_jwt(c, h + 7, again);
   okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
                          g->oauth ? "present an access token of the school's identity provider, "

@@ -14,6 +14,7 @@
 #include "pipeline/dispatch.h"
 #include "pipeline/request.h"
 #include "pipeline/route.h"
+#include "pipeline/token.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -430,6 +431,10 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     service_metadata(c);
     return;
   }
+  if (strcmp(rel, "oauth2/token") == 0) { /* the client authenticates itself there */
+    okegw_token_endpoint(c);
+    return;
+  }
 
   if (okegw_authorise_identify(c, okegw_gateway_handle) < 0)
     return;
@@ -626,6 +631,16 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
       return -1;
     }
   }
+  /* okegw's own token endpoint: its key, and its tokens name the callers */
+  if (conf->token_endpoint) {
+    char why[512];
+    g->identity = 1;
+    if (okegw_token_issuer_new(conf, &g->issuer, why, sizeof why) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot issue tokens: %s", why);
+      *out = g;
+      return -1;
+    }
+  }
   if (!g->identity)
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
@@ -686,6 +701,7 @@ static void on_store_closed(void *arg) {
   okegw_server_free(g->server_tls);
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
+  okegw_token_issuer_free(g->issuer);
   free(g->conns);
   free(g);
   if (cb)

@@ -44,7 +44,8 @@ typedef struct okegw_gateway {
   int stopping;
   int identity; /* some connector has an inbound_token (or oauth_issuer is set): every caller
                   must present a credential */
-  okegw_jwks_source *oauth; /* the issuer's keys when oauth_issuer is set; else NULL */
+  okegw_jwks_source *oauth;
+  struct okegw_token_issuer *issuer; /* token_endpoint = on: okegw's own tokens; else NULL */ /* the issuer's keys when oauth_issuer is set; else NULL */
   void (*stopped)(void *);
   void *stopped_arg;
 } okegw_gateway;
