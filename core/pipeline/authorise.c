@@ -72,6 +72,28 @@ static int refuse_jwt(okegw_call *c, const char *what, const char *reason, const
 /* The bearer token is a JWT and oauth_issuer is set: the issuer's signature
  * and claims name the caller (the connector with that oauth_client_id) and
  * the scopes it has for this request. */
+/* The connector a verified token names: for okegw's own tokens one with a
+ * client_secret_hash (by oauth_client_id, else its name), for the identity
+ * provider's the one with that oauth_client_id. */
+static int take_caller(okegw_call *c, const okegw_jwt_result *r, int own) {
+  okegw_connector *found = NULL;
+  for (size_t i = 0; i < c->g->nconns && !found; i++) {
+    const okegw_conf_connector *cc = c->g->conns[i].conf;
+    const char *id =
+        own ? (cc->client_secret_hash ? okegw_token_client_id(cc) : NULL) : cc->oauth_client_id;
+    if (id && strcmp(id, r->client_id) == 0)
+      found = &c->g->conns[i];
+  }
+  if (!found)
+    return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r->client_id);
+  c->caller = found;
+  c->by_jwt = 1;
+  /* the token grants, the connector bounds: only scopes the system may use */
+  c->jwt_scopes = r->scopes & found->conf->scopes;
+  memcpy(c->client_id, r->client_id, sizeof c->client_id);
+  return 0;
+}
+
 /* A token okegw issued itself (token_endpoint): checked with its own key;
  * 1 when the token is not one of them (another key id). */
 static int identify_own(okegw_call *c, const char *token) {
@@ -84,18 +106,7 @@ static int identify_own(okegw_call *c, const char *token) {
     return 1; /* the identity provider's, perhaps */
   if (rc != OKEGW_JWT_OK)
     return refuse_jwt(c, okegw_jwt_rc_name(rc), r.reason, NULL);
-  okegw_connector *found = NULL;
-  for (size_t i = 0; i < g->nconns && !found; i++)
-    if (g->conns[i].conf->client_secret_hash &&
-        strcmp(okegw_token_client_id(g->conns[i].conf), r.client_id) == 0)
-      found = &g->conns[i];
-  if (!found)
-    return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r.client_id);
-  c->caller = found;
-  c->by_jwt = 1;
-  c->jwt_scopes = r.scopes & found->conf->scopes;
-  memcpy(c->client_id, r.client_id, sizeof c->client_id);
-  return 0;
+  return take_caller(c, &r, 1);
 }
 
 static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler again) {
@@ -137,19 +148,7 @@ static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler agai
   }
   if (rc != OKEGW_JWT_OK)
     return refuse_jwt(c, okegw_jwt_rc_name(rc), r.reason, NULL);
-  okegw_connector *found = NULL;
-  for (size_t i = 0; i < g->nconns && !found; i++)
-    if (g->conns[i].conf->oauth_client_id &&
-        strcmp(g->conns[i].conf->oauth_client_id, r.client_id) == 0)
-      found = &g->conns[i];
-  if (!found)
-    return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r.client_id);
-  c->caller = found;
-  c->by_jwt = 1;
-  /* the token grants, the connector bounds: only scopes the system may use */
-  c->jwt_scopes = r.scopes & found->conf->scopes;
-  memcpy(c->client_id, r.client_id, sizeof c->client_id);
-  return 0;
+  return take_caller(c, &r, 0);
 }
 
 int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
