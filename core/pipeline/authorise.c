@@ -161,6 +161,18 @@ int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
     if (g->conns[i].conf->inbound_token && bearer_ok(c->req, g->conns[i].conf->inbound_token))
       found = &g->conns[i];
   okegw_connector *cert = by_certificate(c);
+  if (cert && presented && !found) {
+    /* a certificate and a token: the token must hold and name the same system */
+    if (!(g->oauth || g->issuer) || !okegw_jwt_shaped(h + 7)) {
+      okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
+                             "the bearer token is not known to okegw");
+      return -1;
+    }
+    int rc = identify_jwt(c, h + 7, again);
+    if (rc < 0)
+      return rc; /* answered, or waiting for the issuer's keys */
+    found = c->caller;
+  }
   if (cert && found && cert != found) {
     okegw_answer_problem_h(c, 401, NULL, "WWW-Authenticate: Bearer\r\n",
                            "the client certificate and the bearer token name different systems");

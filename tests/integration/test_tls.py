@@ -173,7 +173,8 @@ def test_client_certificates_name_the_caller(t):
     peer = t.peer(make_components(2), name="alpha")
     tpl = t.peer([], name="planning")
     g = t.gateway(conf([
-        ("alpha", ooapi_connector(peer, client_cert_sha256=fingerprint(ta_cert[0]))),
+        ("alpha", ooapi_connector(peer, client_cert_sha256=fingerprint(ta_cert[0]),
+                                  inbound_token="alpha-calls-okegw-0001")),
         ("planning", {"plugin": "ooapi", "role": "tpl", "phase": "live",
                       "base_url": tpl.base_url,
                       "client_cert_subject": "CN=tpl.school.test,O=School"})],
@@ -196,6 +197,14 @@ def test_client_certificates_name_the_caller(t):
           % (status, body[:200]))
     rec = g.wait_log(lambda r: r.get("msg") == "request" and r.get("caller") == "planning", 3.0)
     check(rec is not None, "the request was not logged with caller 'planning'")
+    # a token beside the certificate must name the same system, and be known
+    for what, token, want in (("another system's token", "alpha-calls-okegw-0001", "different"),
+                              ("an unknown token", "not-a-token-okegw-00001", "not known")):
+        status, _, body, _, _ = https(port, client_ctx(certs["ca"], cert=tpl_cert),
+                                      path="/ooapi/components?componentType=test",
+                                      headers={"Authorization": "Bearer " + token})
+        check(status == 401 and want.encode() in body,
+              "the TPL's certificate with %s: %d %r" % (what, status, body[:200]))
     # the supplier by its fingerprint: a TA may not read the catalogue (a TPL's interaction)
     status, _, body, _, _ = https(port, client_ctx(certs["ca"], cert=ta_cert),
                                   path="/ooapi/components?componentType=test")
