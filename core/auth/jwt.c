@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <cjose/cjose.h>
+#include <openssl/err.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -292,6 +293,7 @@ int okegw_jwt_verify(const char *token, const okegw_jwks *ks, const okegw_jwt_ex
     cjose_get_dealloc()(crit);
   if (rc == OKEGW_JWT_OK && !cjose_jws_verify(jws, key->jwk, &cerr))
     rc = fail(out, OKEGW_JWT_SIGNATURE, "the token's signature does not verify");
+  ERR_clear_error(); /* a failed check leaves OpenSSL errors on the loop thread */
   uint8_t *plain = NULL;
   size_t plain_len = 0;
   if (rc == OKEGW_JWT_OK && !cjose_jws_get_plaintext(jws, &plain, &plain_len, &cerr))

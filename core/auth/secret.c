@@ -1,5 +1,6 @@
 /* Client secret hashes (see secret.h). */
 #include "auth/secret.h"
+#include "base/util.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -48,16 +49,6 @@ typedef struct parsed {
 } parsed;
 
 /* Base64 of at most cap bytes; -1 when it is not base64. */
-static long unbase64(const char *in, size_t n, unsigned char *out, size_t cap) {
-  if (n == 0 || n % 4 || n / 4 * 3 > cap)
-    return -1;
-  int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-  if (len < 0)
-    return -1;
-  for (size_t i = n; i > 0 && in[i - 1] == '='; i--)
-    len--; /* EVP_DecodeBlock counts the padding as zero bytes */
-  return len;
-}
 
 static int parse(const char *stored, parsed *out, const char **why) {
   *why = "not a client_secret_hash made by `okegw hash-secret` ($scrypt$ln=..,r=..,p=..$salt$hash)";
@@ -74,8 +65,8 @@ static int parse(const char *stored, parsed *out, const char **why) {
   const char *dollar = strchr(salt, '$');
   if (!dollar)
     return -1;
-  long s = unbase64(salt, (size_t)(dollar - salt), out->salt, sizeof out->salt);
-  long h = unbase64(dollar + 1, strlen(dollar + 1), out->hash, sizeof out->hash);
+  long s = okegw_base64_decode(salt, (size_t)(dollar - salt), out->salt, sizeof out->salt);
+  long h = okegw_base64_decode(dollar + 1, strlen(dollar + 1), out->hash, sizeof out->hash);
   if (s < 8 || h < 16)
     return -1;
   out->salt_len = (size_t)s;

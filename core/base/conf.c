@@ -696,7 +696,8 @@ static const okegw_conf_key keys[] = {
      .type = OKEGW_CT_ENUM,
      .values = off_on_values,
      .def = "off",
-     .help = "`off`, or `on`: okegw issues access tokens itself at `POST {base_path}/oauth2/token` (client "
+     .help = "`off`, or `on`: okegw issues access tokens itself at `POST {base_path}/oauth2/token` "
+             "(client "
              "credentials; for a school without an identity provider) to the connectors with a "
              "`client_secret_hash`; needs `token_signing_key_file`"},
     {.name = "token_signing_key_file",
@@ -1048,11 +1049,12 @@ static char *read_secret(parse_state *ps, const char *key, int form, const char 
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
     n--;
   buf[n] = '\0';
-  if (n == 0) {
-    ERR(ps, "%s: '%s' is empty", key, v);
-    return NULL;
-  }
-  return okegw_strdup(buf);
+  /* a line break inside would end up in a header line */
+  char *secret = n && !memchr(buf, '\n', n) && !memchr(buf, '\r', n) ? okegw_strdup(buf) : NULL;
+  if (!secret)
+    ERR(ps, "%s: '%s' is %s", key, v, n ? "more than one line (a secret is one line)" : "empty");
+  memset(buf, 0, sizeof buf);
+  return secret;
 }
 
 /* KEY_file / KEY_env: sets KEY's row with the secret; 0 when name is not

@@ -289,6 +289,20 @@ int okegw_is_uuid(const char *s) {
   return s[36] == '\0';
 }
 
+long okegw_base64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
+  size_t pad = 0;
+  while (pad < n && in[n - 1 - pad] == '=')
+    pad++;
+  /* at most two '=', and only at the end: EVP_DecodeBlock would count
+   * them as zero bytes */
+  if (n == 0 || n % 4 || pad > 2 || memchr(in, '=', n - pad) || n / 4 * 3 > cap)
+    return -1;
+  int len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+  if (len < (int)pad)
+    return -1;
+  return len - (long)pad;
+}
+
 int okegw_uuids_lower_in(char *s) {
   int changed = 0;
   size_t n = strlen(s);

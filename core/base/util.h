@@ -58,6 +58,9 @@ void okegw_uuid_lower(char *s);
 /* Lower-cases every UUID inside s (one not adjoining another hex digit);
  * returns how many changed. */
 int okegw_uuids_lower_in(char *s);
+/* Standard base64 (with padding) into out (cap bytes); returns the decoded
+ * length, or -1 when in is not base64 or does not fit. */
+long okegw_base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 /* Fills out[37] with a random (version 4) UUID for request ids. */
 void okegw_uuid4(char out[37]);
 

@@ -48,6 +48,7 @@ struct okegw_conn {
   uint64_t body_start;       /* loop time its headers were complete */
   size_t body_seen;          /* body bytes received since */
   size_t unsent;             /* answer bytes queued when the send deadline was set */
+  int send_deadline;         /* the timer is the send deadline (not a read deadline) */
   llhttp_t parser;
   okegw_req *cur;         /* request being parsed */
   okegw_req *busy;        /* request handed to the handler, not answered yet */
@@ -213,6 +214,7 @@ static int on_message_begin(llhttp_t *p) {
   c->in_body = 0;
   /* The headers' deadline runs from their first byte and is not moved by
    * later ones: a trickling client cannot stretch it. */
+  c->send_deadline = 0;
   uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.header_timeout_ms, 0);
   wait_enter(c);
   return 0;
@@ -554,8 +556,9 @@ static int conn_write(okegw_conn *c, char *data, size_t len, int close_after) {
    * send_timeout_ms, byte by byte: a reader that stops holds nothing long.
    * A 100 Continue leaves the body's deadline running. */
   size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-  if (unsent > 0 && close_after >= 0 && !c->closing) {
+  if (unsent > 0 && (close_after >= 0 || c->streaming) && !c->closing) {
     c->unsent = unsent;
+    c->send_deadline = 1;
     uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.send_timeout_ms, 0);
   }
   return 0;
@@ -885,7 +888,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void on_deadline(uv_timer_t *t) {
   okegw_conn *c = t->data;
   size_t unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-  if (unsent > 0 && !c->closing) {
+  if (unsent == 0)
+    c->send_deadline = 0;
+  if (c->send_deadline && !c->closing) {
     if (unsent < c->unsent) { /* the caller is taking it, however slowly */
       c->unsent = unsent;
       uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.send_timeout_ms, 0);
@@ -920,6 +925,7 @@ static void on_deadline(uv_timer_t *t) {
 }
 
 static void arm_idle(okegw_conn *c) {
+  c->send_deadline = 0;
   if (!c->closing && !c->doomed)
     uv_timer_start(&c->idle, on_deadline, (uint64_t)c->srv->opts.idle_timeout_ms, 0);
 }

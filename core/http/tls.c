@@ -207,6 +207,9 @@ int okegw_tls_conn_feed(okegw_tls_conn *tc, const char *in, size_t n, okegw_buf 
     }
     off += (size_t)w;
   }
+  /* SSL_get_error reads the thread's error queue: what another part of okegw
+   * left there (a failed JWT signature check) must not end this connection */
+  ERR_clear_error();
   if (!tc->ready) {
     int r = SSL_do_handshake(tc->ssl);
     if (r == 1) {
@@ -250,6 +253,7 @@ int okegw_tls_conn_encrypt(okegw_tls_conn *tc, const char *data, size_t n, okegw
     return -1; /* nothing goes out before the handshake */
   for (size_t off = 0; off < n;) {
     size_t chunk = n - off > 65536 ? 65536 : n - off;
+    ERR_clear_error();
     int w = SSL_write(tc->ssl, data + off, (int)chunk);
     if (w <= 0) {
       ERR_clear_error();

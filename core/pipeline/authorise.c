@@ -29,10 +29,13 @@ static okegw_connector *by_certificate(okegw_call *c) {
   const okegw_req *r = c->req;
   for (size_t i = 0; (r->client_subject || r->client_cert_sha256) && i < c->g->nconns; i++) {
     const okegw_conf_connector *cc = c->g->conns[i].conf;
-    if ((cc->client_cert_sha256 && r->client_cert_sha256 &&
-         strcmp(cc->client_cert_sha256, r->client_cert_sha256) == 0) ||
-        (cc->client_cert_subject && r->client_subject &&
-         strcmp(cc->client_cert_subject, r->client_subject) == 0))
+    /* what the connector names must all match: a pinned fingerprint is not
+     * bypassed by another certificate with the same subject */
+    int pin = cc->client_cert_sha256 != NULL, subj = cc->client_cert_subject != NULL;
+    if ((pin || subj) &&
+        (!pin ||
+         (r->client_cert_sha256 && strcmp(cc->client_cert_sha256, r->client_cert_sha256) == 0)) &&
+        (!subj || (r->client_subject && strcmp(cc->client_cert_subject, r->client_subject) == 0)))
       return &c->g->conns[i];
   }
   return NULL;

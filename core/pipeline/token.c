@@ -264,19 +264,16 @@ static int basic_credentials(const char *h, char *id, size_t idsz, char *secret,
   if (!h || strncasecmp(h, "Basic ", 6) != 0)
     return 0;
   const char *b64 = h + 6;
-  size_t n = strlen(b64);
   unsigned char raw[600];
-  if (n == 0 || n % 4 || n / 4 * 3 >= sizeof raw)
-    return -1;
-  int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+  long len = okegw_base64_decode(b64, strlen(b64), raw, sizeof raw - 1);
   if (len < 0)
     return -1;
-  for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
-    len--;
   raw[len] = '\0';
   const char *colon = memchr(raw, ':', (size_t)len);
-  if (!colon)
+  if (!colon) {
+    OPENSSL_cleanse(raw, sizeof raw);
     return -1;
+  }
   size_t ilen = (size_t)(colon - (const char *)raw);
   int ok = okegw_url_decode((const char *)raw, ilen, id, idsz, 1) >= 0 &&
            okegw_url_decode(colon + 1, (size_t)len - ilen - 1, secret, secsz, 1) >= 0;

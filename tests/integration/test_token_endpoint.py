@@ -5,6 +5,7 @@ form) and uses it as its bearer token; the token carries only the scopes its con
 use; wrong secrets get 401 and slow their client down (429 with a growing Retry-After); the
 secret shows up nowhere."""
 import base64
+import http.client
 import json
 import os
 import subprocess
@@ -150,9 +151,41 @@ def test_bad_token_requests(t):
     r = g.request("POST", "/ooapi/oauth2/token", {"grant_type": "client_credentials"})
     check(r.status == 400 and r.json().get("error") == "invalid_request", "JSON body: %s" % r.short())
     check_problem(g.request("GET", "/ooapi/oauth2/token"), 405, "GET on the token endpoint")
-    r = token_request(g, {"grant_type": "client_credentials"},
-                      headers={"Authorization": "Basic !!!"})
-    check(r.status == 400, "a broken Basic header: %s" % r.short())
+    for bad in ("!!!", "====", "=" * 796, "YQ==YQ==", "YTpi===="):
+        r = token_request(g, {"grant_type": "client_credentials"},
+                          headers={"Authorization": "Basic " + bad})
+        check(r.status == 400, "a broken Basic header %r: %s" % (bad[:12], r.short()))
+    check(g.request("GET", "/healthz").status == 200, "healthz after broken Basic headers")
+
+
+def test_a_forged_rsa_token_does_not_hurt_tls_connections(t):
+    """A failed RS256 check leaves OpenSSL errors behind on the event loop's thread; an open
+    TLS connection of another caller must not be closed for it."""
+    from test_tls import client_ctx, issue, make_ca, tls_port
+    d = os.path.join(t.workdir, "pki")
+    ca = make_ca(d)
+    cert, key = issue(d, "server", "/CN=okegw.school.test", server=True)
+    g, _, _ = setup(t, kind="rsa", listen_tls="127.0.0.1:0", tls_cert_file=cert,
+                    tls_key_file=key)
+    r = token_request(g, {"grant_type": "client_credentials"}, basic=("planning-system", SECRET))
+    check(r.status == 200, "token: %s" % r.short())
+    tok = r.json()["access_token"]
+    forged = tok[:-4] + ("AAAA" if tok[-4:] != "AAAA" else "BBBB")
+    conn = http.client.HTTPSConnection("127.0.0.1", tls_port(g), context=client_ctx(ca),
+                                       timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        first = conn.getresponse()
+        first.read()
+        check(first.status == 200, "healthz over TLS: %d" % first.status)
+        check_problem(g.request("GET", "/ooapi/components",
+                                headers={"Authorization": "Bearer " + forged}), 401, "forged")
+        conn.request("GET", "/healthz")
+        second = conn.getresponse()
+        second.read()
+        check(second.status == 200, "the TLS connection after a forged token: %d" % second.status)
+    finally:
+        conn.close()
 
 
 def test_off_by_default_and_checked(t):
