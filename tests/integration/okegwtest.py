@@ -1046,3 +1046,38 @@ def run_tests(ns, argv=None):
 
 def main(ns):
     sys.exit(run_tests(ns))
+
+
+# ---------------------------------------------------------------------------
+# A test PKI made with the openssl command (TLS and OAuth tests)
+
+def openssl(*args, cwd=None, data=None):
+    """Runs `openssl ARGS` (stdin: data); its stdout as bytes, or TestFailure."""
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, input=data, capture_output=True,
+                       timeout=60)
+    if p.returncode != 0:
+        raise TestFailure("openssl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    return p.stdout
+
+
+def make_ca(dir_, name="ca"):
+    """A test CA (EC P-256) in dir_: NAME.pem and NAME.key; returns the certificate's path."""
+    os.makedirs(dir_, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".pem", "-days", "2", "-subj",
+            "/CN=okegw test CA %s" % name, cwd=dir_)
+    return os.path.join(dir_, name + ".pem")
+
+
+def issue(dir_, name, subject, ca="ca", server=False):
+    """A certificate signed by the CA `ca` of dir_ (for 127.0.0.1 when server, else for a
+    client): (certificate path, key path)."""
+    with open(os.path.join(dir_, name + ".ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                if server else "extendedKeyUsage=clientAuth\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            name + ".key", "-out", name + ".csr", "-subj", subject, cwd=dir_)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", name + ".ext",
+            cwd=dir_)
+    return os.path.join(dir_, name + ".pem"), os.path.join(dir_, name + ".key")

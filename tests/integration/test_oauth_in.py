@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (QuietHandler, check, check_problem, conf, main,  # noqa: E402
-                       make_components, ooapi_connector, run_okegw, time_scale)
+                       make_components, ooapi_connector, openssl, run_okegw, time_scale)
 
 ISSUER = "https://idp.school.example/realms/oke"
 AUDIENCE = "okegw"
@@ -36,13 +35,6 @@ CATALOGUE = "/ooapi/components?componentType=test"
 
 def b64u(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def openssl(*args, data=None):
-    p = subprocess.run(["openssl"] + list(args), input=data, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, check=False)
-    check(p.returncode == 0, "openssl %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
-    return p.stdout
 
 
 def der_ecdsa_to_raw(der):

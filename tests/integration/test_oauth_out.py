@@ -19,8 +19,8 @@ import urllib.parse
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (Peer, QuietHandler, TestFailure, _PeerHandler, _PeerServer,  # noqa: E402
-                       check, conf, main, make_components, make_offering, ooapi_connector,
-                       time_scale, wrapper)
+                       check, conf, issue, main, make_ca, make_components, make_offering,
+                       ooapi_connector, openssl, time_scale, wrapper)
 
 SECRET = "s3cr3t-" + secrets.token_hex(12)
 CLIENT_ID = "okegw-school"
@@ -433,8 +433,8 @@ def test_config_errors_and_secret_not_echoed(t):
     check_conf(jwt, 1, "private_key_jwt needs 'client_key_file'")
     check_conf({**jwt, "client_key_file": secret_path}, 1, "client_key_file",
                "not an unencrypted PEM private key")
-    openssl(t, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out",
-            "p384.key")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out",
+            "p384.key", cwd=t.workdir)
     check_conf({**jwt, "client_key_file": "p384.key"}, 1, "EC P-256 key")
     check_conf({**base, "token_auth_method": "private_key_jwt", "client_key_file": "p384.key"},
                1, "a client secret is not used")
@@ -450,8 +450,8 @@ def test_config_errors_and_secret_not_echoed(t):
 def test_private_key_jwt(t):
     for alg, args in (("RS256", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
                       ("ES256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])):
-        openssl(t, "genpkey", *args, "-out", alg + ".key")
-        openssl(t, "pkey", "-in", alg + ".key", "-pubout", "-out", alg + ".pub")
+        openssl("genpkey", *args, "-out", alg + ".key", cwd=t.workdir)
+        openssl("pkey", "-in", alg + ".key", "-pubout", "-out", alg + ".pub", cwd=t.workdir)
         ts = TokenServer("private_key_jwt")
         ts.workdir = t.workdir
         ts.public_key = os.path.join(t.workdir, alg + ".pub")
@@ -474,23 +474,11 @@ def test_private_key_jwt(t):
 # --------------------------------------------------------------------------
 # outbound TLS
 
-def openssl(t, *args):
-    p = subprocess.run(["openssl"] + list(args), cwd=t.workdir, capture_output=True, timeout=60)
-    if p.returncode != 0:
-        raise TestFailure("openssl %s: %s" % (" ".join(args), p.stderr.decode()))
-
-
-def make_ca(t):
-    """A test CA and a server certificate for 127.0.0.1 signed by it; returns their paths."""
-    openssl(t, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
-            "/CN=okegw test CA")
-    openssl(t, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    t.write("san.ext", "subjectAltName = IP:127.0.0.1, DNS:localhost\n")
-    openssl(t, "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
-    return tuple(os.path.join(t.workdir, f) for f in ("ca.pem", "server.pem", "server.key"))
+def tls_pki(t):
+    """A test CA and a server certificate for 127.0.0.1 signed by it: their paths."""
+    ca = make_ca(t.workdir)
+    cert, key = issue(t.workdir, "server", "/CN=127.0.0.1", server=True)
+    return ca, cert, key
 
 
 class TLSPeer(Peer):
@@ -534,7 +522,7 @@ def left_out(g, why):
 
 
 def test_tls_private_ca(t):
-    ca, cert, key = make_ca(t)
+    ca, cert, key = tls_pki(t)
     p = TLSPeer(cert, key, catalogue=make_components(2), name="ta")
     t.cleanups.append(p.stop)
     g = tls_gateway(t, p, "with-ca", ca_file=ca)
@@ -545,11 +533,8 @@ def test_tls_private_ca(t):
 
 
 def test_tls_client_certificate(t):
-    ca, cert, key = make_ca(t)
-    openssl(t, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=okegw school")
-    openssl(t, "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "client.pem", "-days", "2")
+    ca, cert, key = tls_pki(t)
+    issue(t.workdir, "client", "/CN=okegw school")
     p = TLSPeer(cert, key, client_ca=ca, catalogue=make_components(2), name="ta")
     t.cleanups.append(p.stop)
     g = tls_gateway(t, p, "with-cert", ca_file=ca,
@@ -562,7 +547,7 @@ def test_tls_client_certificate(t):
 
 
 def test_tls_1_2_peer_refused_by_default(t):
-    ca, cert, key = make_ca(t)
+    ca, cert, key = tls_pki(t)
     p = TLSPeer(cert, key, version=ssl.TLSVersion.TLSv1_2, catalogue=make_components(2),
                 name="ta")
     t.cleanups.append(p.stop)

@@ -15,42 +15,12 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (TestFailure, check, check_problem, conf, main,  # noqa: E402
-                       make_components, ooapi_connector, time_scale)
-
-
-def openssl(*args, cwd):
-    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise TestFailure("openssl %s: %s" % (" ".join(args), r.stderr[-500:]))
-    return r.stdout
-
-
-def make_ca(dir_, name="ca"):
-    os.makedirs(dir_, exist_ok=True)
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", name + ".key", "-out", name + ".pem", "-days", "2", "-subj",
-            "/CN=okegw test CA %s" % name, cwd=dir_)
-    return os.path.join(dir_, name + ".pem")
-
-
-def issue(dir_, name, subject, ca="ca", server=False):
-    """A certificate signed by the test CA: (cert path, key path)."""
-    ext = os.path.join(dir_, name + ".ext")
-    with open(ext, "w") as f:
-        if server:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
-        else:
-            f.write("extendedKeyUsage=clientAuth\n")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            name + ".key", "-out", name + ".csr", "-subj", subject, cwd=dir_)
-    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem", "-CAkey", ca + ".key",
-            "-CAcreateserial", "-out", name + ".pem", "-days", "2", "-extfile", ext, cwd=dir_)
-    return os.path.join(dir_, name + ".pem"), os.path.join(dir_, name + ".key")
+from okegwtest import (TestFailure, check, check_problem, conf, issue, main,  # noqa: E402
+                       make_ca, make_components, ooapi_connector, openssl, time_scale)
 
 
 def fingerprint(cert):
-    out = openssl("x509", "-in", cert, "-noout", "-fingerprint", "-sha256", cwd=".")
+    out = openssl("x509", "-in", cert, "-noout", "-fingerprint", "-sha256").decode()
     return out.strip().split("=", 1)[1]
 
 

@@ -15,8 +15,8 @@ import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (TestFailure, check, check_problem, conf, main,  # noqa: E402
-                       make_components, ooapi_connector)
+from okegwtest import (TestFailure, check, check_problem, conf, issue, main,  # noqa: E402
+                       make_ca, make_components, ooapi_connector, openssl)
 
 SECRET = "tpl-client-secret-0123456789"
 
@@ -33,8 +33,7 @@ def signing_key(t, kind="ec"):
     path = os.path.join(t.workdir, "signing-%s.key" % kind)
     args = (["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"] if kind == "ec"
             else ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
-    subprocess.run(["openssl", "genpkey"] + args + ["-out", path], check=True,
-                   capture_output=True)
+    openssl("genpkey", *args, "-out", path)
     return path
 
 
@@ -161,7 +160,7 @@ def test_bad_token_requests(t):
 def test_a_forged_rsa_token_does_not_hurt_tls_connections(t):
     """A failed RS256 check leaves OpenSSL errors behind on the event loop's thread; an open
     TLS connection of another caller must not be closed for it."""
-    from test_tls import client_ctx, issue, make_ca, tls_port
+    from test_tls import client_ctx, tls_port
     d = os.path.join(t.workdir, "pki")
     ca = make_ca(d)
     cert, key = issue(d, "server", "/CN=okegw.school.test", server=True)
