@@ -158,8 +158,8 @@ def test_bad_token_requests(t):
 
 
 def test_a_forged_rsa_token_does_not_hurt_tls_connections(t):
-    """A failed RS256 check leaves OpenSSL errors behind on the event loop's thread; an open
-    TLS connection of another caller must not be closed for it."""
+    """Forged RS256 tokens, over plain HTTP and over the TLS connection itself, are refused
+    without ending that TLS connection: it serves its next request."""
     from test_tls import client_ctx, tls_port
     d = os.path.join(t.workdir, "pki")
     ca = make_ca(d)
@@ -179,6 +179,10 @@ def test_a_forged_rsa_token_does_not_hurt_tls_connections(t):
         check(first.status == 200, "healthz over TLS: %d" % first.status)
         check_problem(g.request("GET", "/ooapi/components",
                                 headers={"Authorization": "Bearer " + forged}), 401, "forged")
+        conn.request("GET", "/ooapi/components", headers={"Authorization": "Bearer " + forged})
+        third = conn.getresponse()
+        third.read()
+        check(third.status == 401, "a forged token over TLS: %d" % third.status)
         conn.request("GET", "/healthz")
         second = conn.getresponse()
         second.read()
