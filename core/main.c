@@ -1,5 +1,6 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
 #include "admin/admin.h"
+#include "admin/control.h"
 #include "auth/jwks.h"
 #include "base/conf.h"
 #include "pipeline/gateway.h"
@@ -25,6 +26,8 @@
 static const char usage[] =
     "usage: okegw -c FILE          run the gateway with configuration FILE\n"
     "       okegw -t -c FILE       check FILE, its plugins and scripts; exit 0 when ok\n"
+    "       okegw reload -c FILE   make the gateway running with FILE read it again; prints\n"
+    "                              whether it took the file, and why not\n"
     "       okegw map -c FILE --connector NAME --interaction ID --in SAMPLE.json [--reverse "
     "[--status N]]\n"
     "                              run one Lua mapping offline and print the result\n"
@@ -158,28 +161,29 @@ static void on_signal(uv_signal_t *s, int signum) {
 static void on_sighup(uv_signal_t *s, int signum) {
   app *a = s->data;
   (void)signum;
-  okegw_log(OKEGW_LOG_INFO, NULL, "SIGHUP: reloading mappings and the TLS certificate");
+  okegw_log(OKEGW_LOG_INFO, NULL, "SIGHUP: reloading the configuration");
   if (a->gw)
-    okegw_gateway_reload(a->gw);
+    okegw_gateway_sighup(a->gw);
 }
 
 static int run(const char *file) {
-  okegw_conf conf;
+  okegw_conf *conf = calloc(1, sizeof *conf);
   okegw_diag diag = {0};
-  if (okegw_conf_load(file, &conf, &diag) < 0) {
+  if (!conf || okegw_conf_load(file, conf, &diag) < 0) {
     for (size_t i = 0; i < diag.n; i++)
       fprintf(stderr, "%s\n", diag.msgs[i]);
     okegw_diag_free(&diag);
+    free(conf);
     return 1;
   }
-  okegw_log_set_level(okegw_log_level_from_name(conf.log_level));
+  okegw_log_set_level(okegw_log_level_from_name(conf->log_level));
   /* A peer closing its socket must not kill the process. */
   signal(SIGPIPE, SIG_IGN);
 
   app a = {0};
   a.loop = uv_default_loop();
   okegw_log(OKEGW_LOG_INFO, NULL, "okegw %s starting with %s (%zu connector(s))", OKEGW_VERSION,
-            file, conf.nconnectors);
+            file, conf->nconnectors);
   /* Signals are caught before the gateway listens: a SIGTERM right after
    * the "listening" line is a drain, not a kill. They are handled once the
    * loop runs, when a.gw is set. */
@@ -190,7 +194,7 @@ static int run(const char *file) {
   uv_signal_start(&a.sigterm, on_signal, SIGTERM);
   uv_signal_start(&a.sigint, on_signal, SIGINT);
   uv_signal_start(&a.sighup, on_sighup, SIGHUP);
-  int rc = okegw_gateway_start(a.loop, &conf, &a.gw);
+  int rc = okegw_gateway_start(a.loop, conf, &a.gw); /* takes conf over */
   if (rc != 0) {
     uv_signal_stop(&a.sigterm);
     uv_signal_stop(&a.sigint);
@@ -206,7 +210,6 @@ static int run(const char *file) {
   uv_run(a.loop, UV_RUN_DEFAULT);
   if (uv_loop_close(a.loop) != 0)
     okegw_log(OKEGW_LOG_WARN, NULL, "event loop closed with handles still open");
-  okegw_conf_free(&conf);
   okegw_http_global_cleanup();
   return rc == 0 ? 0 : 1;
 }
@@ -365,6 +368,8 @@ int main(int argc, char **argv) {
     return hash_secret_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "map") == 0)
     return map_command(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "reload") == 0)
+    return okegw_control_reload_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit") == 0)
     return okegw_admin_audit(argc, argv);
   if (argc > 1 && strcmp(argv[1], "deliveries") == 0)

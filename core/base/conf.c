@@ -86,7 +86,10 @@ const char *okegw_role_name(enum okegw_role r) {
   return "?";
 }
 
-const char *okegw_phase_name(enum okegw_phase p) { return p == OKEGW_PHASE_LIVE ? "live" : "off"; }
+const char *okegw_phase_name(enum okegw_phase p) {
+  static const char *const names[] = {"off", "shadow", "pilot", "live"};
+  return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "off";
+}
 
 static char *trim(char *s) {
   while (isspace((unsigned char)*s))
@@ -155,7 +158,9 @@ static void set_str(char **dst, const char *v) {
 
 /* ENUM rows store the index of the value: these lists follow conf.h's enums. */
 _Static_assert(OKEGW_ROLE_TA == 0 && OKEGW_ROLE_TPL == 1 && OKEGW_ROLE_DR == 2, "role_values");
-_Static_assert(OKEGW_PHASE_OFF == 0 && OKEGW_PHASE_LIVE == 1, "phase_values");
+_Static_assert(OKEGW_PHASE_OFF == 0 && OKEGW_PHASE_SHADOW == 1 && OKEGW_PHASE_PILOT == 2 &&
+                   OKEGW_PHASE_LIVE == 3,
+               "phase_values");
 _Static_assert(OKEGW_AUTH_NONE == 0 && OKEGW_AUTH_BEARER == 1 && OKEGW_AUTH_APIKEY == 2 &&
                    OKEGW_AUTH_OAUTH2 == 3,
                "auth_values");
@@ -166,7 +171,8 @@ _Static_assert(OKEGW_TOKEN_AUTH_BASIC == 0 && OKEGW_TOKEN_AUTH_POST == 1 &&
 _Static_assert(OKEGW_CHECK_WARN == 0 && OKEGW_CHECK_BLOCK == 1 && OKEGW_CHECK_OFF == 2,
                "check_values");
 static const char *const role_values[] = {"ta", "tpl", "dr", NULL};
-static const char *const phase_values[] = {"off", "live", NULL};
+static const char *const phase_values[] = {"off", "shadow", "pilot", "live", NULL};
+static const char *const no_yes_values[] = {"no", "yes", NULL};
 static const char *const auth_values[] = {"none", "bearer", "apikey", "oauth2", NULL};
 static const char *const tls_values[] = {"1.3", "1.2", NULL};
 static const char *const token_auth_values[] = {"client_secret_basic", "client_secret_post",
@@ -393,6 +399,47 @@ static int set_header_name(const okegw_conf_key *k, okegw_conf_set *s, const cha
   return 0;
 }
 
+/* A list of UUIDs, kept as " uuid uuid " in lower case so membership is
+ * one strstr (okegw_conf_in_list). */
+static int set_uuid_list(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  size_t n = strlen(v);
+  char *out = malloc(n + 2), *w = out;
+  if (!out)
+    return fail(s, "out of memory");
+  *w++ = ' ';
+  for (const char *p = v; *p;) {
+    size_t len = strcspn(p, " ,\t");
+    if (len) {
+      char id[40];
+      if (len >= sizeof id) {
+        free(out);
+        return fail(s, "not a UUID: '%.*s'", (int)(len > 60 ? 60 : len), p);
+      }
+      memcpy(id, p, len);
+      id[len] = '\0';
+      if (!okegw_is_uuid(id)) {
+        free(out);
+        return fail(s, "not a UUID: '%s'", id);
+      }
+      okegw_uuid_lower(id);
+      memcpy(w, id, len);
+      w += len;
+      *w++ = ' ';
+    }
+    p += len;
+    p += strspn(p, " ,\t");
+  }
+  *w = '\0';
+  if (w - out < 2) {
+    free(out);
+    return fail(s, "give at least one UUID");
+  }
+  free(*(char **)s->field);
+  *(char **)s->field = out;
+  return 0;
+}
+
 /* The JWKS file: its line is kept, for `okegw -t` to point at when the
  * file it names is not a usable JWKS. */
 static int set_jwks_file(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
@@ -517,6 +564,12 @@ static const okegw_conf_key keys[] = {
      .help = "SQLite `synchronous` for the store's commits: `full` (on disk before a push is "
              "acknowledged; survives a power cut) or `normal` (survives a crash of okegw, not of "
              "the machine)"},
+    {.name = "control_socket",
+     GW(control_socket),
+     .type = OKEGW_CT_PATH,
+     .def_doc = "the store's path + `.ctl`",
+     .help = "Unix socket (mode 0600) through which `okegw reload -c FILE` asks the running "
+             "gateway to reload and hears whether it took the file; needs a restart to move"},
     {.name = "outbox_max_open",
      GW(outbox_max_open),
      .type = OKEGW_CT_INT,
@@ -736,8 +789,51 @@ static const okegw_conf_key keys[] = {
      .type = OKEGW_CT_ENUM,
      .values = phase_values,
      .def = "off",
-     .help = "`off`: carries nothing, requests routed to it get 503 naming it, it is left out of "
-             "the catalogue; `live`: carries traffic"},
+     .help = "how far the connector is on its way to going live (a reload changes it without a "
+             "restart, and records the change): `off` carries no new work (503 naming it and its "
+             "phase, not in the catalogue); `shadow` is invisible to production callers and, with "
+             "`mirror_of`, receives a copy of another connector's traffic; `pilot` takes "
+             "production zittingen only inside `pilot_organizations` / `pilot_components`; "
+             "`live` carries everything. Callers with `acceptance = yes` see `shadow` and `pilot` "
+             "as `live`. Zittingen already routed keep flowing in every phase"},
+    {.name = "phase_reason",
+     CN(phase_reason),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "why the connector is in its phase (e.g. the examencommissie's decision): recorded "
+             "with every phase change (`okegw phases`)"},
+    {.name = "acceptance",
+     CN(acceptance),
+     .type = OKEGW_CT_ENUM,
+     .values = no_yes_values,
+     .def = "no",
+     .help = "`no`: a production system; `yes`: its calls are acceptance traffic (the TPL's "
+             "or DR's test environment): it sees `shadow` and `pilot` connectors as `live`, and "
+             "where okegw picks the one system of a role (flow 1 to the TPL, reads at the DR) "
+             "production callers never get an acceptance system, nor it a production one when it "
+             "has an acceptance counterpart"},
+    {.name = "mirror_of",
+     CN(mirror_of),
+     .type = OKEGW_CT_STRING,
+     .min = 1,
+     .help = "in phase `shadow`: the connector (another test supplier) whose requests are copied "
+             "to this one, mapped with this one's scripts; only that connector's answer reaches "
+             "the caller, the field-level differences between the two answers are recorded, "
+             "mirrored pushes are deliveries of their own that never hold back the original's"},
+    {.name = "pilot_organizations",
+     CN(pilot_organizations),
+     .type = OKEGW_CT_STRING,
+     .set = set_uuid_list,
+     .def_doc = "(any)",
+     .help = "in phase `pilot`: organization UUIDs (space or comma separated); a production "
+             "zitting whose `organization` is not one of them gets 503 naming the pilot"},
+    {.name = "pilot_components",
+     CN(pilot_components),
+     .type = OKEGW_CT_STRING,
+     .set = set_uuid_list,
+     .def_doc = "(any)",
+     .help = "in phase `pilot`: component (test) UUIDs; production callers see only these in the "
+             "catalogue, and a zitting for another component gets 503 naming the pilot"},
     {.name = "base_url",
      CN(base_url),
      .type = OKEGW_CT_URL,
@@ -1397,6 +1493,8 @@ static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
 /* Checks that need the whole file: required keys and their combinations. */
 static void finish(parse_state *ps) {
   okegw_conf *c = ps->c;
+  if (!c->control_socket && c->store)
+    c->control_socket = okegw_asprintf("%s.ctl", c->store);
   for (size_t i = 0; i < c->nconnectors; i++) {
     okegw_conf_connector *cc = &c->connectors[i];
     ps->line = cc->line;
@@ -1423,6 +1521,36 @@ static void finish(parse_state *ps) {
     if (cc->retry_first_ms > cc->retry_max_ms)
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,
           cc->retry_first_ms, cc->retry_max_ms);
+  }
+  /* a mirror copies one test supplier's traffic to another one */
+  for (size_t i = 0; i < c->nconnectors; i++) {
+    okegw_conf_connector *cc = &c->connectors[i];
+    const okegw_conf_kv *kv = okegw_conf_find(cc, "mirror_of");
+    const okegw_conf_kv *acc = okegw_conf_find(cc, "acceptance");
+    if (acc && cc->acceptance && cc->role == OKEGW_ROLE_TA) {
+      ps->line = acc->line;
+      ERR(ps,
+          "[connector %s]: acceptance = yes marks a calling system's test environment (role tpl "
+          "or dr); a test supplier is tried in phase shadow or pilot instead",
+          cc->name);
+    }
+    if (!kv)
+      continue;
+    ps->line = kv->line;
+    const okegw_conf_connector *other = NULL;
+    for (size_t j = 0; j < c->nconnectors; j++)
+      if (strcmp(c->connectors[j].name, cc->mirror_of) == 0)
+        other = &c->connectors[j];
+    if (!other)
+      ERR(ps, "[connector %s]: mirror_of names no connector ('%s')", cc->name, cc->mirror_of);
+    else if (other == cc)
+      ERR(ps, "[connector %s]: mirror_of names the connector itself", cc->name);
+    else if (cc->role != OKEGW_ROLE_TA || other->role != OKEGW_ROLE_TA)
+      ERR(ps, "[connector %s]: mirror_of copies a test supplier's traffic: both must have role ta",
+          cc->name);
+    else if (other->mirror_of)
+      ERR(ps, "[connector %s]: mirror_of names '%s', which mirrors another connector itself",
+          cc->name, other->name);
   }
   /* OAuth 2.0 in: an issuer, whose tokens are meant for okegw, whose keys come
    * from one place, and some system its tokens can name */
@@ -1622,6 +1750,8 @@ int okegw_conf_load(const char *file, okegw_conf *out, okegw_diag *diag) {
     return -1;
   }
   int rc = okegw_conf_parse(file, text, out, diag);
+  if (rc == 0)
+    okegw_sha256_hex(text, len, out->sha256); /* recorded with each phase change */
   free(text);
   return rc;
 }
@@ -1631,6 +1761,28 @@ const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *
     if (strcmp(c->kv[i].key, key) == 0)
       return &c->kv[i];
   return NULL;
+}
+
+const okegw_conf_connector *okegw_conf_section(const okegw_conf *c, const char *name) {
+  for (size_t i = 0; i < c->nconnectors; i++)
+    if (strcmp(c->connectors[i].name, name) == 0)
+      return &c->connectors[i];
+  return NULL;
+}
+
+int okegw_conf_listed(const char *list, const char *id) {
+  if (!list)
+    return 1;
+  char probe[48];
+  size_t n = id ? strlen(id) : 0;
+  if (n == 0 || n + 3 > sizeof probe)
+    return 0;
+  probe[0] = ' ';
+  for (size_t i = 0; i < n; i++)
+    probe[i + 1] = (char)((id[i] >= 'A' && id[i] <= 'F') ? id[i] - 'A' + 'a' : id[i]);
+  probe[n + 1] = ' ';
+  probe[n + 2] = '\0';
+  return strstr(list, probe) != NULL;
 }
 
 const char *okegw_conf_get(const okegw_conf_connector *c, const char *key) {
@@ -1651,6 +1803,10 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->client_cert_sha256);
     free(cc->oauth_client_id);
     free(cc->client_secret_hash);
+    free(cc->phase_reason);
+    free(cc->mirror_of);
+    free(cc->pilot_organizations);
+    free(cc->pilot_components);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);
@@ -1684,6 +1840,7 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->tls_client_ca_file);
   free(c->base_path);
   free(c->store);
+  free(c->control_socket);
   free(c->store_sync);
   free(c->log_level);
   free(c->scripts_lib);

@@ -8,7 +8,10 @@
 #include <stdio.h>
 
 enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
-enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_LIVE };
+/* How far a connector is on its way to going live (DESIGN.md §8): what
+ * production callers see of it grows from off to live; callers with
+ * acceptance = yes see shadow and pilot connectors as live. */
+enum okegw_phase { OKEGW_PHASE_OFF = 0, OKEGW_PHASE_SHADOW, OKEGW_PHASE_PILOT, OKEGW_PHASE_LIVE };
 enum okegw_auth { OKEGW_AUTH_NONE = 0, OKEGW_AUTH_BEARER, OKEGW_AUTH_APIKEY, OKEGW_AUTH_OAUTH2 };
 /* The lowest TLS version okegw accepts from a peer: 1.3 unless set (R1). */
 enum okegw_tls_min { OKEGW_TLS_1_3 = 0, OKEGW_TLS_1_2 };
@@ -46,6 +49,13 @@ typedef struct okegw_conf_connector {
   int plugin_line;
   enum okegw_role role;
   enum okegw_phase phase;
+  char *phase_reason; /* why the phase is what it is (recorded with each change), NULL = none */
+  int acceptance;     /* 1: its calls are acceptance traffic (sees shadow and pilot as live) */
+  char *mirror_of;    /* shadow: the connector whose traffic is copied to this one, NULL = none */
+  /* pilot: the zittingen production callers may plan here, as " uuid uuid "
+   * (lower case, space around each); NULL = no limit of that kind */
+  char *pilot_organizations;
+  char *pilot_components;
   char *base_url; /* NULL if unset; no trailing slash */
   enum okegw_auth auth;
   char *token;          /* bearer token (auth = bearer) */
@@ -98,8 +108,9 @@ typedef struct okegw_conf_connector {
 } okegw_conf_connector;
 
 typedef struct okegw_conf {
-  char *path; /* the file this was read from */
-  char *dir;  /* its directory, for resolving relative paths */
+  char *path;      /* the file this was read from */
+  char sha256[65]; /* of the file's bytes, "" when parsed from a string */
+  char *dir;       /* its directory, for resolving relative paths */
   char *listen_host;
   int listen_port; /* right after listen_host (set_hostport writes both) */
   /* TLS listener (OKE R1): NULL host = none */
@@ -114,6 +125,7 @@ typedef struct okegw_conf {
   char *base_path;           /* "" or "/ooapi" style: leading slash, no trailing one */
   char *store;               /* SQLite file path, resolved against dir */
   char *store_sync;          /* SQLite synchronous: "full" or "normal" */
+  char *control_socket;      /* okegw reload's Unix socket (admin/control.h) */
   long delivery_retention_s; /* ended deliveries are forgotten after this */
   long outbox_max_open;      /* undelivered pushes held at most; more get 503 */
   size_t max_header_bytes;
@@ -169,6 +181,8 @@ int okegw_conf_load(const char *file, okegw_conf *out, okegw_diag *diag);
 int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_diag *diag);
 void okegw_conf_free(okegw_conf *c);
 
+/* The section of connector NAME, or NULL. */
+const okegw_conf_connector *okegw_conf_section(const okegw_conf *c, const char *name);
 /* The value of KEY in a connector section, or NULL. */
 const char *okegw_conf_get(const okegw_conf_connector *c, const char *key);
 const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *key);
@@ -233,5 +247,8 @@ int okegw_conf_is_secret(const char *key);
 
 const char *okegw_role_name(enum okegw_role r);
 const char *okegw_phase_name(enum okegw_phase p);
+/* 1 when the UUID id is in a pilot list (" uuid uuid ", lower case) or the
+ * list is NULL (no limit). */
+int okegw_conf_listed(const char *list, const char *id);
 
 #endif

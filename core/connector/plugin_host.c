@@ -371,7 +371,7 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
   char detail[1024];
   if (!c->ready || c->closing) {
     snprintf(detail, sizeof detail, "connector '%s' is not available: %s", c->conf->name,
-             c->closing ? "the gateway is stopping"
+             c->closing ? "it is being unloaded"
              : c->error ? c->error
                         : "not initialised");
     answer_failure(done, ud, c, NULL, 503, detail, OKEGW_ANSWER_HOST, 0);
@@ -466,14 +466,16 @@ static void h_log(oke_conn *c, int level, const char *fmt, ...) {
 static const char *h_config(oke_conn *c, const char *key) {
   if (!c || !key)
     return NULL;
+  /* from the section the plugin started with: its strings live as long as
+   * the connector, whatever reloads do to the host's own settings */
   if (strcmp(key, "base_url") == 0)
-    return c->conf->base_url;
+    return c->born->base_url;
   if (strcmp(key, "test_system") == 0)
-    return c->conf->test_system;
+    return c->born->test_system;
   /* Secrets are reachable only through auth_headers. */
   if (okegw_conf_is_secret(key))
     return NULL;
-  return okegw_conf_get(c->conf, key);
+  return okegw_conf_get(c->born, key);
 }
 
 static const char *h_name(oke_conn *c) { return c ? c->conf->name : NULL; }
@@ -991,7 +993,7 @@ static int key_declared(const oke_plugin *p, const char *key) {
 int okegw_connector_load(okegw_connector *c, const okegw_conf *conf, const okegw_conf_connector *cc,
                          okegw_diag *diag) {
   memset(c, 0, sizeof *c);
-  c->conf = cc;
+  c->conf = c->born = cc;
   const char *file = conf->path;
   int line = cc->plugin_line ? cc->plugin_line : cc->line;
   if (!cc->plugin)
@@ -1146,14 +1148,14 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
   c->push_guard_ms = (uint64_t)guard;
   c->loop = loop;
   c->http = http;
-  c->auth = make_auth(c->conf);
+  c->auth = make_auth(c->born);
   if (!c->auth)
     return load_fail(c, NULL, NULL, 0, "out of memory");
   char why[512];
-  if (okegw_oauth_check(c->conf, why, sizeof why) < 0)
+  if (okegw_oauth_check(c->born, why, sizeof why) < 0)
     return load_fail(c, NULL, NULL, 0, "%s", why);
-  if (c->conf->auth == OKEGW_AUTH_OAUTH2 && loop && http &&
-      okegw_oauth_new(loop, http, c->conf, on_token_state, c, &c->oauth) < 0)
+  if (c->born->auth == OKEGW_AUTH_OAUTH2 && loop && http &&
+      okegw_oauth_new(loop, http, c->born, on_token_state, c, &c->oauth) < 0)
     return load_fail(c, NULL, NULL, 0, "out of memory");
   c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
@@ -1206,7 +1208,7 @@ void okegw_connector_unload(okegw_connector *c) {
 
 typedef struct okegw_drain {
   uv_timer_t t;
-  okegw_connector *cs;
+  okegw_connector **cs;
   size_t n;
   uint64_t deadline;
   int logged;
@@ -1222,8 +1224,8 @@ static void on_drain(uv_timer_t *t) {
   okegw_drain *d = t->data;
   size_t exchanges = 0, requests = 0;
   for (size_t i = 0; i < d->n; i++) {
-    exchanges += d->cs[i].in_flight;
-    requests += d->cs[i].http_pending;
+    exchanges += d->cs[i]->in_flight;
+    requests += d->cs[i]->http_pending;
   }
   uint64_t now = uv_now(t->loop);
   if ((exchanges || requests) && now < d->deadline) {
@@ -1235,9 +1237,10 @@ static void on_drain(uv_timer_t *t) {
     return;
   }
   for (size_t i = 0; i < d->n; i++) {
-    d->cs[i].drain = NULL;
-    okegw_connector_unload(&d->cs[i]);
+    d->cs[i]->drain = NULL;
+    okegw_connector_unload(d->cs[i]);
   }
+  free(d->cs);
   void (*done)(void *) = d->done;
   void *arg = d->arg;
   uv_close((uv_handle_t *)t, drain_closed);
@@ -1250,37 +1253,41 @@ static void drain_kick(okegw_connector *c) {
     uv_timer_start(&c->drain->t, on_drain, 0, 0);
 }
 
-void okegw_connectors_drain(okegw_connector *cs, size_t n, void (*done)(void *), void *arg) {
+void okegw_connectors_drain(okegw_connector *const *cs, size_t n, void (*done)(void *), void *arg) {
   uv_loop_t *loop = NULL;
   uint64_t wait_ms = 0;
   for (size_t i = 0; cs && i < n; i++) {
-    if (cs[i].loop)
-      loop = cs[i].loop;
-    if (cs[i].push_guard_ms > wait_ms)
-      wait_ms = cs[i].push_guard_ms;
-    if (cs[i].guard_ms > wait_ms)
-      wait_ms = cs[i].guard_ms;
+    if (cs[i]->loop)
+      loop = cs[i]->loop;
+    if (cs[i]->push_guard_ms > wait_ms)
+      wait_ms = cs[i]->push_guard_ms;
+    if (cs[i]->guard_ms > wait_ms)
+      wait_ms = cs[i]->guard_ms;
   }
   okegw_drain *d = loop ? calloc(1, sizeof *d) : NULL;
-  if (!d || uv_timer_init(loop, &d->t) < 0) {
+  okegw_connector **copy = d ? calloc(n ? n : 1, sizeof *copy) : NULL;
+  if (!d || !copy || uv_timer_init(loop, &d->t) < 0) {
     /* no loop (nothing can be in flight), or no memory: unload now */
     free(d);
+    free(copy);
     for (size_t i = 0; cs && i < n; i++)
-      okegw_connector_unload(&cs[i]);
+      okegw_connector_unload(cs[i]);
     if (done)
       done(arg);
     return;
   }
+  for (size_t i = 0; i < n; i++)
+    copy[i] = cs[i];
   d->t.data = d;
-  d->cs = cs;
+  d->cs = copy;
   d->n = n;
   d->deadline = uv_now(loop) + wait_ms + 1000;
   d->done = done;
   d->arg = arg;
   for (size_t i = 0; i < n; i++) {
-    cs[i].closing = 1;
-    cs[i].drain = d;
-    health_stop(&cs[i]);
+    cs[i]->closing = 1;
+    cs[i]->drain = d;
+    health_stop(cs[i]);
   }
   uv_timer_start(&d->t, on_drain, 0, 0);
 }

@@ -17,7 +17,15 @@
 /* The host side of an oke_conn. Points into the okegw_conf it came from,
  * which must outlive it. */
 struct oke_conn {
+  /* Its section in the configuration now running: a reload that keeps the
+   * instance (only host settings such as the phase or tokens changed)
+   * points it at the new file's section */
   const okegw_conf_connector *conf;
+  /* the section the plugin was started with: what config() and the
+   * outbound credentials read, valid as long as the connector */
+  const okegw_conf_connector *born;
+  void *home;    /* the gateway's hold on born's configuration */
+  unsigned gens; /* gateway generations that hold it; at 0 it drains */
   const oke_plugin *plugin;
   void *dl;        /* dlopen handle, NULL for a built-in */
   void *state;     /* the plugin's per-instance state */
@@ -128,7 +136,7 @@ void okegw_connector_unload(okegw_connector *c);
  * answer may wait on one); a connector still busy after the longest
  * exchange guard (plus a second) is unloaded without fini. done(arg) runs
  * once all are unloaded, possibly before this returns. */
-void okegw_connectors_drain(okegw_connector *cs, size_t n, void (*done)(void *), void *arg);
+void okegw_connectors_drain(okegw_connector *const *cs, size_t n, void (*done)(void *), void *arg);
 
 /* Space-separated names of the built-in plugins. */
 const char *okegw_builtin_plugins(void);

@@ -40,7 +40,10 @@ typedef struct dlv dlv;
 struct dlv {
   okegw_delivery_rec r;
   okegw_outbox *ob;
-  size_t ci; /* index of its connector */
+  size_t ci; /* index of its connector's state (by name) */
+  /* the instance it was handed to (push) or is attempted on; alive while it
+   * has this delivery's exchange or its sender in flight */
+  okegw_connector *conn;
   int interaction;
   enum phase phase;
   rq *q;
@@ -69,8 +72,12 @@ struct rq {
   rq *aprev, *anext; /* every queue */
 };
 
+/* One connector name. Its instance changes with reloads; NULL while the
+ * running configuration has no such connector: its deliveries wait. */
 typedef struct cstate {
+  char name[OKEGW_NAME_MAX];
   okegw_connector *conn;
+  int had; /* okegw_outbox_use: it had an instance before */
   size_t in_flight;
   int pumping; /* pump() is on the stack: it picks up what frees meanwhile */
   rq *rhead, *rtail;
@@ -80,7 +87,7 @@ struct okegw_outbox {
   uv_loop_t *loop;
   okegw_store *store;
   const okegw_conf *conf;
-  cstate *cs;
+  cstate **cs; /* one per connector name ever seen */
   size_t ncs;
   void *tree;
   rq *all, *timed;
@@ -116,13 +123,31 @@ static void dlv_free(dlv *d) {
 
 static void maybe_free(okegw_outbox *ob) {
   if (ob->closing && !ob->handles_open && !ob->flying && !ob->jobs) {
+    for (size_t i = 0; i < ob->ncs; i++)
+      free(ob->cs[i]);
     free(ob->cs);
     free(ob);
   }
 }
 
-static const okegw_conf_connector *cconf(const okegw_outbox *ob, const dlv *d) {
-  return ob->cs[d->ci].conn->conf;
+static const okegw_conf_connector *cconf(const dlv *d) { return d->conn->conf; }
+
+/* The state of connector `name`, added (without an instance) when create. */
+static size_t cs_index(okegw_outbox *ob, const char *name, int create) {
+  for (size_t i = 0; i < ob->ncs; i++)
+    if (strcmp(ob->cs[i]->name, name) == 0)
+      return i;
+  if (!create || strlen(name) >= OKEGW_NAME_MAX)
+    return (size_t)-1;
+  /* each state stays where it is: callers hold pointers to it */
+  cstate **grown = realloc(ob->cs, (ob->ncs + 1) * sizeof *grown);
+  if (!grown)
+    return (size_t)-1;
+  ob->cs = grown;
+  if (!(ob->cs[ob->ncs] = calloc(1, sizeof *ob->cs[ob->ncs])))
+    return (size_t)-1;
+  snprintf(ob->cs[ob->ncs]->name, OKEGW_NAME_MAX, "%s", name);
+  return ob->ncs++;
 }
 
 /* ---- queues ------------------------------------------------------------ */
@@ -132,7 +157,7 @@ static int rq_cmp(const void *a, const void *b) {
 }
 
 static rq *rq_get(okegw_outbox *ob, size_t ci, const char *resource, int create) {
-  char *key = okegw_asprintf("%s\n%s", ob->cs[ci].conn->conf->name, resource);
+  char *key = okegw_asprintf("%s\n%s", ob->cs[ci]->name, resource);
   if (!key)
     return NULL;
   rq probe = {.key = key};
@@ -173,7 +198,7 @@ static void rq_free(okegw_outbox *ob, rq *q) {
 static void unlist(okegw_outbox *ob, rq *q) {
   dlv *h = q->head;
   if (h && h->phase == P_READY) {
-    cstate *c = &ob->cs[q->ci];
+    cstate *c = ob->cs[q->ci];
     rq **pp = &c->rhead, *prev = NULL;
     while (*pp && *pp != q) {
       prev = *pp;
@@ -215,9 +240,9 @@ static void attempt(okegw_outbox *ob, dlv *d);
 /* Starts what may go now. A plugin may answer inside attempt(), which frees
  * its slot at once: the loop here takes the next one instead of recursing. */
 static void pump(okegw_outbox *ob, size_t ci) {
-  cstate *c = &ob->cs[ci];
-  if (c->pumping)
-    return;
+  cstate *c = ob->cs[ci];
+  if (c->pumping || !c->conn)
+    return; /* without an instance its deliveries wait for one */
   c->pumping = 1;
   while (c->rhead && c->in_flight < (size_t)c->conn->conf->delivery_concurrency) {
     rq *q = c->rhead;
@@ -256,7 +281,7 @@ static void schedule(okegw_outbox *ob, rq *q) {
     return;
   }
   h->phase = P_READY;
-  cstate *c = &ob->cs[q->ci];
+  cstate *c = ob->cs[q->ci];
   if (c->rtail)
     c->rtail->rnext = q;
   else
@@ -493,7 +518,7 @@ static void on_attempt_done(void *ud, const okegw_answer *a) {
   dlv *d = ud;
   okegw_outbox *ob = d->ob;
   size_t ci = d->ci;
-  ob->cs[ci].in_flight--;
+  ob->cs[ci]->in_flight--;
   ob->flying--;
   if (ob->closing) {
     dlv_free(d);
@@ -506,7 +531,7 @@ static void on_attempt_done(void *ud, const okegw_answer *a) {
 
 /* What an attempt's answer means for the delivery. */
 static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
-  const okegw_conf_connector *cc = cconf(ob, d);
+  const okegw_conf_connector *cc = cconf(d);
   int status = a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status;
   audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);
   long long now = okegw_wall_ms();
@@ -518,8 +543,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   long long keep = cc->keep_bodies_s ? now + cc->keep_bodies_s * 1000LL : 0;
   if (o == DELIVERED) {
     if (ob->delivered && (d->writes = calloc(OKEGW_DELIVERED_WRITES, sizeof *d->writes)))
-      d->nwrites =
-          ob->delivered(ob->ud, ob->cs[d->ci].conn, &d->r, d->cb ? d->parsed : NULL, d->writes);
+      d->nwrites = ob->delivered(ob->ud, d->conn, &d->r, d->cb ? d->parsed : NULL, d->writes);
     d->r.state = OKEGW_DLV_DELIVERED;
     d->r.delivered_ms = now;
     d->r.keep_until_ms = keep;
@@ -574,7 +598,8 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
 }
 
 static void attempt(okegw_outbox *ob, dlv *d) {
-  cstate *c = &ob->cs[d->ci];
+  cstate *c = ob->cs[d->ci];
+  d->conn = c->conn;
   d->phase = P_FLIGHT;
   c->in_flight++;
   ob->flying++;
@@ -589,8 +614,10 @@ static void attempt(okegw_outbox *ob, dlv *d) {
                      .body_len = d->r.body ? d->r.body_len : 0,
                      .content_type = d->r.content_type,
                      .request_id = d->r.request_id ? d->r.request_id : ""};
-  okegw_connector_deliver(c->conn, &req, d->cb ? d->parsed : NULL, on_attempt_done, d);
+  okegw_connector_deliver(d->conn, &req, d->cb ? d->parsed : NULL, on_attempt_done, d);
 }
+
+static void load(okegw_outbox *ob);
 
 /* ---- timers ------------------------------------------------------------ */
 
@@ -632,18 +659,15 @@ static void on_tick(uv_timer_t *t) {
     tick_at(ob, next);
 }
 
-static size_t conn_index(okegw_outbox *ob, const char *name) {
-  for (size_t i = 0; i < ob->ncs; i++)
-    if (strcmp(ob->cs[i].conn->conf->name, name) == 0)
-      return i;
-  return (size_t)-1;
-}
+static size_t conn_index(okegw_outbox *ob, const char *name) { return cs_index(ob, name, 0); }
 
-/* A delivery read from the store becomes a queue entry; NULL when its
- * connector is gone or off (it stays in the store). Takes rec's strings. */
+/* A delivery read from the store becomes a queue entry; NULL when the
+ * running configuration has no such connector (it stays in the store until
+ * a reload brings one). Whatever the connector's phase, work already routed
+ * to it goes on. Takes rec's strings. */
 static dlv *adopt(okegw_outbox *ob, okegw_delivery_rec *rec, size_t *skipped) {
   size_t ci = conn_index(ob, rec->connector);
-  if (ci == (size_t)-1 || ob->cs[ci].conn->conf->phase == OKEGW_PHASE_OFF) {
+  if (ci == (size_t)-1 || !ob->cs[ci]->conn) {
     (*skipped)++;
     return NULL;
   }
@@ -712,8 +736,6 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
   maybe_free(ob);
 }
 
-static void load(okegw_outbox *ob);
-
 static void on_poll(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
   if (!ob->loaded && !ob->loading)
@@ -768,7 +790,7 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
   if (loaded || skipped)
     okegw_log(OKEGW_LOG_INFO, NULL,
               "outbox: %zu open deliveries resumed (%zu dead, waiting for an operator); %zu wait "
-              "for a connector that is off or gone",
+              "for a connector the configuration does not have",
               loaded, dead, skipped);
   ob->loaded = 1;
   for (rq *q = ob->all, *next; q; q = next) {
@@ -786,20 +808,40 @@ static void load(okegw_outbox *ob) {
 
 /* ---- public ------------------------------------------------------------ */
 
+void okegw_outbox_use(okegw_outbox *ob, const okegw_conf *conf, okegw_connector *const *conns,
+                      size_t nconns) {
+  ob->conf = conf;
+  int arrived = 0;
+  for (size_t i = 0; i < ob->ncs; i++) {
+    ob->cs[i]->had = ob->cs[i]->conn != NULL;
+    ob->cs[i]->conn = NULL;
+  }
+  for (size_t i = 0; i < nconns; i++) {
+    size_t ci = cs_index(ob, conns[i]->conf->name, 1);
+    if (ci == (size_t)-1)
+      continue; /* no memory: its deliveries wait in the store */
+    arrived |= !ob->cs[ci]->had;
+    ob->cs[ci]->conn = conns[i];
+  }
+  if (ob->closing || !ob->loaded)
+    return;
+  /* deliveries that waited in memory go now; those a connector that was
+   * missing left in the store are read again */
+  for (size_t i = 0; i < ob->ncs; i++)
+    pump(ob, i);
+  if (arrived && !ob->loading)
+    load(ob);
+}
+
 int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
-                       okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
+                       okegw_connector *const *conns, size_t nconns, okegw_delivered_fn delivered,
                        void *ud, okegw_outbox **out) {
   okegw_outbox *ob = calloc(1, sizeof *ob);
-  if (!ob || !(ob->cs = calloc(nconns ? nconns : 1, sizeof *ob->cs))) {
-    free(ob);
+  if (!ob)
     return -1;
-  }
   ob->loop = loop;
   ob->store = store;
-  ob->conf = conf;
-  ob->ncs = nconns;
-  for (size_t i = 0; i < nconns; i++)
-    ob->cs[i].conn = &conns[i];
+  okegw_outbox_use(ob, conf, conns, nconns);
   ob->delivered = delivered;
   ob->ud = ud;
   ob->rnd = (uint64_t)okegw_wall_ms() * 2654435761u ^ (uint64_t)getpid();
@@ -835,7 +877,7 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     return;
   }
   d->r.id = id;
-  const okegw_conf_connector *cc = cconf(ob, d);
+  const okegw_conf_connector *cc = cconf(d);
   rq *q = rq_get(ob, d->ci, d->r.resource, 1);
   if (!q) {
     /* durable already: it goes after the next start */
@@ -853,17 +895,20 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
 
 int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
                       const cJSON *parsed, okegw_push_cb cb, void *ud) {
-  if (ob->closing || !ob->ncs || conn < ob->cs[0].conn || conn >= ob->cs[0].conn + ob->ncs)
+  if (ob->closing)
     return -1;
   /* memory holds every open delivery: past the limit the sender must wait */
   if (okegw_outbox_full(ob))
     return OKEGW_OUTBOX_FULL;
-  size_t ci = (size_t)(conn - ob->cs[0].conn);
-  dlv *d = calloc(1, sizeof *d);
+  /* a call that started before a reload may push to a connector the
+   * reload removed: its delivery waits for a successor of that name */
+  size_t ci = cs_index(ob, conn->conf->name, 1);
+  dlv *d = ci == (size_t)-1 ? NULL : calloc(1, sizeof *d);
   if (!d)
     return -1;
   d->ob = ob;
   d->ci = ci;
+  d->conn = conn;
   d->interaction = p->interaction;
   d->phase = P_ADDING;
   d->cb = cb;

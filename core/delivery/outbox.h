@@ -61,12 +61,19 @@ typedef void (*okegw_push_cb)(void *ud, const okegw_push_result *r);
 typedef size_t (*okegw_delivered_fn)(void *ud, okegw_connector *conn, const okegw_delivery_rec *d,
                                      const cJSON *body, okegw_route_write *out);
 
-/* Starts the outbox over conns (which must outlive it) and loads what is
- * still open in the store; deliveries start once that is loaded. Returns 0,
- * or -1 when out of memory. */
+/* Starts the outbox over conns and loads what is still open in the store;
+ * deliveries start once that is loaded. Returns 0, or -1 when out of
+ * memory. */
 int okegw_outbox_start(uv_loop_t *loop, okegw_store *store, const okegw_conf *conf,
-                       okegw_connector *conns, size_t nconns, okegw_delivered_fn delivered,
+                       okegw_connector *const *conns, size_t nconns, okegw_delivered_fn delivered,
                        void *ud, okegw_outbox **out);
+/* A reload: deliveries go to these instances from now on, matched by
+ * connector name (attempts under way end on the instance they started
+ * on). A connector no longer there keeps its deliveries waiting; one that
+ * appears gets those left in the store. conf and the connectors must stay
+ * valid until the next call (or close). */
+void okegw_outbox_use(okegw_outbox *ob, const okegw_conf *conf, okegw_connector *const *conns,
+                      size_t nconns);
 enum { OKEGW_OUTBOX_FULL = -2 };
 
 /* Makes p durable and starts delivering it; cb runs once, later. `parsed`

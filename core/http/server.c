@@ -1034,6 +1034,29 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
+static void limits_defaults(okegw_server_opts *o) {
+  if (o->header_timeout_ms <= 0)
+    o->header_timeout_ms = 10000;
+  if (o->send_timeout_ms <= 0)
+    o->send_timeout_ms = 60000;
+  if (o->body_min_rate_bytes == 0)
+    o->body_min_rate_bytes = 1024;
+}
+
+void okegw_server_set_limits(okegw_server *s, const okegw_server_opts *opts) {
+  if (!s)
+    return;
+  okegw_server_opts *o = &s->opts;
+  o->max_header_bytes = opts->max_header_bytes;
+  o->max_body_bytes = opts->max_body_bytes;
+  o->idle_timeout_ms = opts->idle_timeout_ms;
+  o->header_timeout_ms = opts->header_timeout_ms;
+  o->body_min_rate_bytes = opts->body_min_rate_bytes;
+  o->send_timeout_ms = opts->send_timeout_ms;
+  o->max_connections = opts->max_connections;
+  limits_defaults(o);
+}
+
 int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_server **out) {
   okegw_server *s = calloc(1, sizeof *s);
   if (!s)
@@ -1042,12 +1065,7 @@ int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_ser
   s->opts = *opts;
   s->host = okegw_strdup(opts->host);
   s->opts.host = s->host;
-  if (s->opts.header_timeout_ms <= 0)
-    s->opts.header_timeout_ms = 10000;
-  if (s->opts.send_timeout_ms <= 0)
-    s->opts.send_timeout_ms = 60000;
-  if (s->opts.body_min_rate_bytes == 0)
-    s->opts.body_min_rate_bytes = 1024;
+  limits_defaults(&s->opts);
   llhttp_settings_init(&s->settings);
   s->settings.on_message_begin = on_message_begin;
   s->settings.on_method_complete = on_method_complete;

@@ -76,6 +76,10 @@ typedef struct okegw_server_opts {
 
 /* Binds and listens. Returns 0 or a negative libuv error. */
 int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_server **out);
+/* New limits (a reload): max_header_bytes, max_body_bytes, the timeouts,
+ * body_min_rate_bytes and max_connections of opts apply from the next
+ * request on; address, TLS and handler stay. */
+void okegw_server_set_limits(okegw_server *s, const okegw_server_opts *opts);
 /* The port actually bound (useful with port 0). */
 int okegw_server_port(const okegw_server *s);
 /* Stops accepting and closes idle connections; busy ones close after their

@@ -6,6 +6,7 @@
 #include "oke/interaction.h"
 #include "oke/problem.h"
 #include "oke/validate.h"
+#include "pipeline/generation.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 
 static void call_free(okegw_call *c) {
+  okegw_gen_unref(c->gen);
   cJSON_Delete(c->body);
   free(c->out_body);
   free(c->records.facts);

@@ -5,6 +5,7 @@
 #include "base/util.h"
 #include "oke/interaction.h"
 #include "pipeline/answer.h"
+#include "pipeline/generation.h"
 #include "pipeline/token.h"
 
 #include <openssl/crypto.h>
@@ -27,8 +28,8 @@ static int bearer_ok(const okegw_req *r, const char *token) {
 /* The connector a verified client certificate names (mTLS), or NULL. */
 static okegw_connector *by_certificate(okegw_call *c) {
   const okegw_req *r = c->req;
-  for (size_t i = 0; (r->client_subject || r->client_cert_sha256) && i < c->g->nconns; i++) {
-    const okegw_conf_connector *cc = c->g->conns[i].conf;
+  for (size_t i = 0; (r->client_subject || r->client_cert_sha256) && i < c->gen->nconns; i++) {
+    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
     /* what the connector names must all match: a pinned fingerprint is not
      * bypassed by another certificate with the same subject */
     int pin = cc->client_cert_sha256 != NULL, subj = cc->client_cert_subject != NULL;
@@ -36,7 +37,7 @@ static okegw_connector *by_certificate(okegw_call *c) {
         (!pin ||
          (r->client_cert_sha256 && strcmp(cc->client_cert_sha256, r->client_cert_sha256) == 0)) &&
         (!subj || (r->client_subject && strcmp(cc->client_cert_subject, r->client_subject) == 0)))
-      return &c->g->conns[i];
+      return c->gen->conns[i];
   }
   return NULL;
 }
@@ -80,12 +81,12 @@ static int refuse_jwt(okegw_call *c, const char *what, const char *reason, const
  * provider's the one with that oauth_client_id. */
 static int take_caller(okegw_call *c, const okegw_jwt_result *r, int own) {
   okegw_connector *found = NULL;
-  for (size_t i = 0; i < c->g->nconns && !found; i++) {
-    const okegw_conf_connector *cc = c->g->conns[i].conf;
+  for (size_t i = 0; i < c->gen->nconns && !found; i++) {
+    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
     const char *id =
         own ? (cc->client_secret_hash ? okegw_token_client_id(cc) : NULL) : cc->oauth_client_id;
     if (id && strcmp(id, r->client_id) == 0)
-      found = &c->g->conns[i];
+      found = c->gen->conns[i];
   }
   if (!found)
     return refuse_jwt(c, "client", "the token's client is not a system okegw knows", r->client_id);
@@ -120,8 +121,8 @@ static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler agai
       return own;
   }
   const okegw_jwks *keys = okegw_jwks_source_keys(g->oauth);
-  okegw_jwt_expect e = {.issuer = g->conf->oauth_issuer,
-                        .audience = g->conf->oauth_audience,
+  okegw_jwt_expect e = {.issuer = c->gen->conf->oauth_issuer,
+                        .audience = c->gen->conf->oauth_audience,
                         .skew_s = OKEGW_JWT_SKEW_S};
   okegw_jwt_result r;
   int rc = okegw_jwt_verify(token, keys, &e, okegw_wall_ms() / 1000, &r);
@@ -133,7 +134,8 @@ static int identify_jwt(okegw_call *c, const char *token, okegw_req_handler agai
     if (p) {
       *p = (parked){c->req, g, again};
       if (okegw_jwks_source_refresh(g->oauth, resume, p)) {
-        free(c); /* nothing in the call is owned yet; the request is kept */
+        okegw_gen_unref(c->gen);
+        free(c); /* nothing else in the call is owned yet; the request is kept */
         return -1;
       }
       free(p);
@@ -160,9 +162,10 @@ int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
   int presented = h && strncasecmp(h, "Bearer ", 7) == 0;
   okegw_connector *found = NULL;
   /* every token is compared, so timing tells nothing about any of them */
-  for (size_t i = 0; presented && i < g->nconns; i++)
-    if (g->conns[i].conf->inbound_token && bearer_ok(c->req, g->conns[i].conf->inbound_token))
-      found = &g->conns[i];
+  for (size_t i = 0; presented && i < c->gen->nconns; i++)
+    if (c->gen->conns[i]->conf->inbound_token &&
+        bearer_ok(c->req, c->gen->conns[i]->conf->inbound_token))
+      found = c->gen->conns[i];
   okegw_connector *cert = by_certificate(c);
   if (cert && presented && !found) {
     /* a certificate and a token: the token must hold and name the same system */
@@ -184,7 +187,7 @@ int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
   if (cert)
     found = cert;
   /* without identities (a demo) a token means nothing: the caller is trusted */
-  if (found || !g->identity) {
+  if (found || !c->gen->identity) {
     c->caller = found;
     return 0;
   }
@@ -358,6 +361,6 @@ int okegw_authorise_callback(okegw_call *c, okegw_connector *conn) {
 }
 
 int okegw_authorise_delivery(const okegw_call *c, const okegw_delivery_rec *d) {
-  return !c->g->identity ||
+  return !c->gen->identity ||
          (c->caller && d->caller && strcmp(d->caller, c->caller->conf->name) == 0);
 }

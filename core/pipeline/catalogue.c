@@ -110,7 +110,7 @@ static void on_page_done(void *ud, const okegw_answer *a) {
   while ((it = cJSON_DetachItemFromArray(items, 0)))
     cJSON_AddItemToArray(p->items, it);
   int more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(page, "hasNextPage"));
-  if (more && p->page < f->c->g->conf->catalogue_max_pages) {
+  if (more && p->page < f->c->gen->conf->catalogue_max_pages) {
     p->page++;
     part_fetch(f, p);
     return;
@@ -119,7 +119,7 @@ static void on_page_done(void *ud, const okegw_answer *a) {
     okegw_log(OKEGW_LOG_WARN,
               &(okegw_log_fields){.connector = p->conn->conf->name, .latency_ms = -1},
               "catalogue has more than catalogue_max_pages (%d) pages; the rest is left out",
-              f->c->g->conf->catalogue_max_pages);
+              f->c->gen->conf->catalogue_max_pages);
   fanout_part_done(f);
 }
 
@@ -481,13 +481,13 @@ static fanout *fanout_new(okegw_call *c) {
   if (!f)
     return NULL;
   f->c = c;
-  f->parts = calloc(c->g->nconns ? c->g->nconns : 1, sizeof *f->parts);
+  f->parts = calloc(c->gen->nconns ? c->gen->nconns : 1, sizeof *f->parts);
   if (!f->parts) {
     free(f);
     return NULL;
   }
-  for (size_t i = 0; i < c->g->nconns; i++) {
-    okegw_connector *conn = &c->g->conns[i];
+  for (size_t i = 0; i < c->gen->nconns; i++) {
+    okegw_connector *conn = c->gen->conns[i];
     if (!okegw_is_live_ta(conn))
       continue;
     part *p = &f->parts[f->nparts++];

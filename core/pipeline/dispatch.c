@@ -367,7 +367,7 @@ size_t okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_del
     }
     cJSON_Delete(own);
   }
-  okegw_connector *caller = d->caller ? okegw_connector_by_name(g, d->caller) : NULL;
+  okegw_connector *caller = d->caller && g->gen ? okegw_connector_by_name(g->gen, d->caller) : NULL;
   if (in == OKE_I_FLOW2_PUT_OFFERING && caller && caller->conf->role == OKEGW_ROLE_TPL) {
     /* results and reports go back to the TPL that planned the zitting (for
      * routes recorded before they had an owner) */

@@ -11,12 +11,15 @@
 #include "oke/validate.h"
 #include "pipeline/answer.h"
 #include "pipeline/authorise.h"
+#include "admin/control.h"
 #include "pipeline/dispatch.h"
+#include "pipeline/generation.h"
 #include "pipeline/request.h"
 #include "pipeline/route.h"
 #include "pipeline/token.h"
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -307,7 +310,7 @@ static void service_metadata(okegw_call *c) {
                            c->req->path);
     return;
   }
-  const okegw_conf *conf = c->g->conf;
+  const okegw_conf *conf = c->gen->conf;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "contactEmail", conf->contact_email);
   cJSON_AddStringToObject(o, "specification", conf->specification_url);
@@ -368,7 +371,7 @@ static void supplier_callback(okegw_call *c, const char *rest) {
   }
   memcpy(name, rest, len);
   name[len] = '\0';
-  okegw_connector *conn = okegw_connector_by_name(c->g, name);
+  okegw_connector *conn = okegw_connector_by_name(c->gen, name);
   if (!conn || !conn->conf->callback_token) {
     okegw_answer_problem(c, 404, NULL, "no callbacks are configured for connector '%s'", name);
     return;
@@ -397,6 +400,12 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   c->g = g;
   c->req = req;
   const char *path = req->path;
+  if (!g->gen) { /* stopping, after the generation let go */
+    free(c);
+    okegw_respond_problem(req, 503, "Service Unavailable", "the gateway is shutting down");
+    return;
+  }
+  c->gen = okegw_gen_ref(g->gen);
 
   if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
     /* not ok while the store takes no writes: nothing can be acknowledged;
@@ -419,10 +428,11 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
       delivery_status(c, path + 12);
     return;
   }
-  size_t blen = strlen(g->conf->base_path);
-  if (strncmp(path, g->conf->base_path, blen) != 0 || (path[blen] && path[blen] != '/')) {
+  const char *base = c->gen->conf->base_path;
+  size_t blen = strlen(base);
+  if (strncmp(path, base, blen) != 0 || (path[blen] && path[blen] != '/')) {
     okegw_answer_problem(c, 404, NULL, "no OKE resource at %s (the OKE base path is '%s')", path,
-                         g->conf->base_path);
+                         base);
     return;
   }
   c->oke_path = path + blen;
@@ -508,159 +518,228 @@ okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf) {
                           .client_auth = (enum okegw_tls_client_auth)conf->tls_client_auth};
 }
 
-void okegw_gateway_reload(okegw_gateway *g) {
-  size_t changed = 0, failed = 0;
-  for (size_t i = 0; i < g->nconns; i++) {
-    okegw_connector *c = &g->conns[i];
-    if (!c->plugin)
+/* A report line that is no error (no FILE:LINE in front). */
+static void note(okegw_diag *report, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(okegw_diag *report, const char *fmt, ...) {
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  okegw_diag_add_msg(report, line);
+}
+
+/* Settings that need a restart: the listeners, the store and the identity
+ * of okegw as a token issuer or the provider's audience. A reload keeps the
+ * running value and says so. */
+static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *report) {
+  struct {
+    const char *key;
+    char **next_s;
+    char *const *run_s;
+    int *next_i;
+    const int *run_i;
+  } rows[] = {
+      {"listen", &next->listen_host, &run->listen_host, &next->listen_port, &run->listen_port},
+      {"listen_tls", &next->listen_tls_host, &run->listen_tls_host, &next->listen_tls_port,
+       &run->listen_tls_port},
+      {"store", &next->store, &run->store, NULL, NULL},
+      {"store_sync", &next->store_sync, &run->store_sync, NULL, NULL},
+      {"control_socket", &next->control_socket, &run->control_socket, NULL, NULL},
+      {"oauth_issuer", &next->oauth_issuer, &run->oauth_issuer, NULL, NULL},
+      {"oauth_audience", &next->oauth_audience, &run->oauth_audience, NULL, NULL},
+      {"oauth_jwks_file", &next->oauth_jwks_file, &run->oauth_jwks_file, NULL, NULL},
+      {"oauth_jwks_url", &next->oauth_jwks_url, &run->oauth_jwks_url, NULL, NULL},
+      {"token_signing_key_file", &next->token_signing_key_file, &run->token_signing_key_file, NULL,
+       NULL},
+      {"token_endpoint", NULL, NULL, &next->token_endpoint, &run->token_endpoint},
+  };
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    int differs =
+        (rows[i].next_s &&
+         !((!*rows[i].next_s && !*rows[i].run_s) ||
+           (*rows[i].next_s && *rows[i].run_s && strcmp(*rows[i].next_s, *rows[i].run_s) == 0))) ||
+        (rows[i].next_i && *rows[i].next_i != *rows[i].run_i);
+    if (!differs)
       continue;
-    okegw_mapset *fresh = NULL;
-    okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
-    f.connector = c->conf->name;
-    if (okegw_gateway_load_mappings(g->conf, c->conf, &fresh, NULL) < 0) {
-      failed++;
-      f.mapping = okegw_mapset_hash(c->maps);
-      okegw_log(OKEGW_LOG_ERROR, &f, "mappings of '%s' not reloaded: the previous version stays",
-                c->conf->name);
-      continue;
+    note(report, "%s changed in %s: it takes effect after a restart (the running value stays)",
+         rows[i].key, next->path);
+    if (rows[i].next_s) {
+      free(*rows[i].next_s);
+      *rows[i].next_s = *rows[i].run_s ? okegw_strdup(*rows[i].run_s) : NULL;
     }
-    if (strcmp(okegw_mapset_hash(fresh), okegw_mapset_hash(c->maps)) == 0) {
-      okegw_mapset_unref(fresh);
-      continue;
-    }
-    /* Exchanges in flight hold their own reference to the old set. */
-    okegw_mapset_unref(c->maps);
-    c->maps = fresh;
-    changed++;
-    f.mapping = okegw_mapset_hash(fresh);
-    okegw_log(OKEGW_LOG_INFO, &f, "mappings of '%s' reloaded", c->conf->name);
-    if (!c->ready && !c->initialised) {
-      /* disabled at startup by its mappings only: start it now */
-      free(c->error);
-      c->error = NULL;
-      if (okegw_connector_init(c, g->loop, g->http, g->conf->request_timeout_ms) == 0)
-        okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' ready", c->conf->name);
-      else
-        okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' still disabled: %s", c->conf->name,
-                  c->error ? c->error : "?");
-    }
+    if (rows[i].next_i)
+      *rows[i].next_i = *rows[i].run_i;
   }
-  okegw_log(OKEGW_LOG_INFO, NULL, "reload: %zu connector(s) with new mappings, %zu failed", changed,
-            failed);
+  next->token_lifetime_s = run->token_lifetime_s; /* the issuer holds it */
+}
+
+static okegw_server_opts server_opts(okegw_gateway *g, const okegw_conf *conf) {
+  return (okegw_server_opts){.host = conf->listen_host,
+                             .port = conf->listen_port,
+                             .max_header_bytes = conf->max_header_bytes,
+                             .max_body_bytes = conf->max_body_bytes,
+                             .idle_timeout_ms = conf->idle_timeout_ms,
+                             .header_timeout_ms = conf->header_timeout_ms,
+                             .body_min_rate_bytes = conf->body_min_rate_bytes,
+                             .send_timeout_ms = conf->send_timeout_ms,
+                             .max_connections = conf->max_connections,
+                             .handler = okegw_gateway_handle,
+                             .ud = g};
+}
+
+/* What a reload did to the connectors, a line for the log and the caller. */
+static void describe_change(const okegw_gen *prev, const okegw_gen *next, okegw_diag *report) {
+  char added[256] = "", removed[256] = "", replaced[256] = "";
+  size_t kept = 0;
+  for (size_t i = 0; i < next->nconns; i++) {
+    const char *name = next->conf->connectors[i].name;
+    okegw_connector *old = okegw_connector_by_name(prev, name);
+    char *list = !old ? added : old != next->conns[i] ? replaced : NULL;
+    if (list)
+      snprintf(list + strlen(list), 256 - strlen(list), "%s%s", list[0] ? ", " : "", name);
+    else
+      kept++;
+  }
+  for (size_t i = 0; i < prev->nconns; i++)
+    if (!okegw_connector_by_name(next, prev->conf->connectors[i].name))
+      snprintf(removed + strlen(removed), sizeof removed - strlen(removed), "%s%s",
+               removed[0] ? ", " : "", prev->conf->connectors[i].name);
+  note(report, "reloaded: %zu connector(s) kept, added: %s, replaced: %s, removed: %s", kept,
+       added[0] ? added : "none", replaced[0] ? replaced : "none", removed[0] ? removed : "none");
+  for (size_t i = 0; i < next->nconns; i++) {
+    const okegw_conf_connector *cc = &next->conf->connectors[i];
+    const okegw_conf_connector *was = okegw_conf_section(prev->conf, cc->name);
+    if (was && was->phase == cc->phase)
+      continue;
+    note(report, "connector '%s': phase %s -> %s%s%s", cc->name,
+         was ? okegw_phase_name(was->phase) : "(new)", okegw_phase_name(cc->phase),
+         cc->phase_reason ? ": " : "", cc->phase_reason ? cc->phase_reason : "");
+  }
+}
+
+int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
+  if (g->stopping) {
+    okegw_diag_add(report, g->gen->conf->path, 0, "the gateway is stopping: nothing reloaded");
+    return -1;
+  }
+  const okegw_conf *run = g->gen->conf;
+  okegw_conf *next = calloc(1, sizeof *next);
+  if (!next) {
+    okegw_diag_add(report, run->path, 0, "out of memory: nothing reloaded");
+    return -1;
+  }
+  if (okegw_conf_load(run->path, next, report) < 0) {
+    free(next);
+    return -1;
+  }
+  okegw_diag notes = {0}; /* said after the summary, if the reload is taken */
+  keep_running(next, run, &notes);
+  okegw_gen *gen = NULL;
+  if (okegw_gen_build(g, next, g->gen, 1, report, &gen) < 0) {
+    okegw_diag_free(&notes);
+    return -1;
+  }
+  /* the certificate is checked before anything changes: a bad one refuses
+   * the whole reload, the running one stays */
   if (g->tls) {
     char err[512];
-    okegw_tls_opts o = okegw_gateway_tls_opts(g->conf);
-    if (okegw_tls_reload(g->tls, &o, err, sizeof err) < 0)
-      okegw_log(OKEGW_LOG_ERROR, NULL, "TLS certificate not reloaded, the previous one stays: %s",
-                err);
-    else
-      okegw_log(OKEGW_LOG_INFO, NULL, "TLS certificate and key reloaded");
+    okegw_tls_opts o = okegw_gateway_tls_opts(gen->conf);
+    if (okegw_tls_reload(g->tls, &o, err, sizeof err) < 0) {
+      okegw_diag_add(report, gen->conf->path, gen->conf->tls_line, "%s", err);
+      okegw_diag_free(&notes);
+      okegw_gen_unref(gen);
+      return -1;
+    }
   }
+  okegw_gen *prev = okegw_gen_ref(g->gen);
+  okegw_log_set_level(okegw_log_level_from_name(gen->conf->log_level));
+  okegw_server_opts so = server_opts(g, gen->conf);
+  okegw_server_set_limits(g->server, &so);
+  okegw_server_set_limits(g->server_tls, &so);
+  okegw_gen_install(g, gen);
   okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
+  describe_change(prev, gen, report);
+  if (g->tls)
+    note(report, "TLS certificate and key reloaded");
+  okegw_gen_unref(prev);
+  for (size_t i = 0; i < notes.n; i++)
+    okegw_diag_add_msg(report, notes.msgs[i]);
+  okegw_diag_free(&notes);
+  return 0;
 }
+
+void okegw_gateway_sighup(okegw_gateway *g) {
+  okegw_diag report = {0};
+  int rc = okegw_gateway_reload(g, &report);
+  for (size_t i = 0; i < report.n; i++)
+    okegw_log(rc < 0 ? OKEGW_LOG_ERROR : OKEGW_LOG_INFO, NULL, "%s", report.msgs[i]);
+  if (rc < 0)
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "reload refused: the running configuration stays (fix the file and reload again)");
+  okegw_diag_free(&report);
+}
+
+/* okegw reload, over the control socket. */
+static int on_control(void *ud, okegw_diag *report) { return okegw_gateway_reload(ud, report); }
 
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
   okegw_gateway *g = calloc(1, sizeof *g);
-  if (!g)
+  if (!g) {
+    okegw_conf_free(conf);
+    free(conf);
     return -1;
+  }
   g->loop = loop;
-  g->conf = conf;
   char *err = NULL;
   if (okegw_store_open(loop, conf->store, conf->store_sync, &g->store, &err) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "%s", err ? err : "cannot open the store");
     free(err);
     free(g);
+    okegw_conf_free(conf);
+    free(conf);
     return -1;
   }
   if (okegw_http_init(loop, &g->http) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "cannot initialise the HTTP client");
     okegw_store_close(g->store, NULL, NULL);
     free(g);
+    okegw_conf_free(conf);
+    free(conf);
     return -1;
   }
-  g->conns = calloc(conf->nconnectors ? conf->nconnectors : 1, sizeof *g->conns);
-  g->nconns = conf->nconnectors;
-  for (size_t i = 0; g->conns && i < conf->nconnectors; i++) {
-    okegw_connector *c = &g->conns[i];
-    okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
-    f.connector = conf->connectors[i].name;
-    /* A refused plugin or broken mapping disables only its own connector;
-     * a SIGHUP with fixed scripts brings it up later. */
-    if (okegw_connector_load(c, conf, &conf->connectors[i], NULL) < 0) {
-      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
-                c->error ? c->error : "?");
-      continue;
-    }
-    c->loop = loop;
-    c->http = g->http;
-    c->max_document_bytes = conf->max_document_bytes;
-    if (okegw_gateway_load_mappings(conf, &conf->connectors[i], &c->maps, NULL) < 0) {
-      free(c->error);
-      c->error = okegw_strdup("its Lua mappings do not compile (see the log); fix them and send "
-                              "SIGHUP");
-      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector, c->error);
-      continue;
-    }
-    if (okegw_connector_init(c, loop, g->http, conf->request_timeout_ms) < 0) {
-      okegw_log(OKEGW_LOG_ERROR, &f, "connector '%s' disabled: %s", f.connector,
-                c->error ? c->error : "?");
-      continue;
-    }
-    f.mapping = okegw_mapset_hash(c->maps);
-    okegw_log(OKEGW_LOG_INFO, &f,
-              "connector '%s' ready: plugin %s %s, role %s, phase %s, mappings %s (%s)",
-              f.connector, c->plugin->name, c->plugin->version ? c->plugin->version : "",
-              okegw_role_name(c->conf->role), okegw_phase_name(c->conf->phase),
-              okegw_mapset_dir(c->maps), f.mapping);
-  }
-  for (size_t i = 0; i < g->nconns; i++)
-    if (conf->connectors[i].inbound_token || conf->connectors[i].client_cert_subject ||
-        conf->connectors[i].client_cert_sha256)
-      g->identity = 1;
-  if (!g->conns || okegw_outbox_start(loop, g->store, conf, g->conns, g->nconns,
+  okegw_diag diag = {0};
+  /* A refused plugin or broken mapping disables only its own connector; a
+   * reload with the problem fixed brings it up later. */
+  int built = okegw_gen_build(g, conf, NULL, 0, &diag, &g->gen);
+  okegw_diag_free(&diag);
+  *out = g;
+  if (built < 0 || okegw_outbox_start(loop, g->store, g->gen->conf, g->gen->conns, g->gen->nconns,
                                       okegw_dispatch_delivered, g, &g->outbox) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory");
-    *out = g;
     return -1;
   }
+  conf = g->gen->conf;
   /* OAuth 2.0 in: the issuer's keys, from the file now or the URL soon */
-  if (conf->oauth_issuer) {
-    g->identity = 1;
-    if (okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0) {
-      *out = g;
-      return -1;
-    }
-  }
+  if (conf->oauth_issuer && okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0)
+    return -1;
   /* okegw's own token endpoint: its key, and its tokens name the callers */
   if (conf->token_endpoint) {
     char why[512];
-    g->identity = 1;
     if (okegw_token_issuer_new(conf, &g->issuer, why, sizeof why) < 0) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "cannot issue tokens: %s", why);
-      *out = g;
       return -1;
     }
   }
-  if (!g->identity)
+  if (!g->gen->identity)
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
               "(fine for a demo; give each calling system its own token before going live)");
-  okegw_server_opts so = {.host = conf->listen_host,
-                          .port = conf->listen_port,
-                          .max_header_bytes = conf->max_header_bytes,
-                          .max_body_bytes = conf->max_body_bytes,
-                          .idle_timeout_ms = conf->idle_timeout_ms,
-                          .header_timeout_ms = conf->header_timeout_ms,
-                          .body_min_rate_bytes = conf->body_min_rate_bytes,
-                          .send_timeout_ms = conf->send_timeout_ms,
-                          .max_connections = conf->max_connections,
-                          .handler = okegw_gateway_handle,
-                          .ud = g};
+  okegw_server_opts so = server_opts(g, conf);
   int rc = okegw_server_start(loop, &so, &g->server);
   if (rc < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_host,
               conf->listen_port, uv_strerror(rc));
-    *out = g;
     return -1;
   }
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
@@ -669,7 +748,6 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     okegw_tls_opts o = okegw_gateway_tls_opts(conf);
     if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
-      *out = g;
       return -1;
     }
     so.host = conf->listen_tls_host;
@@ -679,17 +757,24 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     if (rc < 0) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_tls_host,
                 conf->listen_tls_port, uv_strerror(rc));
-      *out = g;
       return -1;
     }
     f.addr = conf->listen_tls_host;
     f.port = okegw_server_port(g->server_tls);
     okegw_log(OKEGW_LOG_INFO, &f, "listening (TLS)");
   }
+  if (conf->control_socket) {
+    char why[512];
+    if (okegw_control_start(loop, conf->control_socket, on_control, g, &g->control, why,
+                            sizeof why) < 0)
+      okegw_log(OKEGW_LOG_WARN, NULL,
+                "no control socket (`okegw reload` cannot reach this gateway; SIGHUP still "
+                "reloads): %s",
+                why);
+  }
   f.addr = conf->listen_host;
   f.port = okegw_server_port(g->server);
   okegw_log(OKEGW_LOG_INFO, &f, "listening");
-  *out = g;
   return 0;
 }
 
@@ -702,15 +787,17 @@ static void on_store_closed(void *arg) {
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
   okegw_token_issuer_free(g->issuer);
-  free(g->conns);
   free(g);
   if (cb)
     cb(cb_arg);
 }
 
-static void on_unloaded(void *arg) {
-  okegw_gateway *g = arg;
-  okegw_store_close(g->store, on_store_closed, g);
+void okegw_gateway_retired(okegw_gateway *g) {
+  /* every connector ended: only now may the store go */
+  if (g->stop_waiting && !g->retiring) {
+    g->stop_waiting = 0;
+    okegw_store_close(g->store, on_store_closed, g);
+  }
 }
 
 static void on_drained(void *arg) {
@@ -721,9 +808,17 @@ static void on_drained(void *arg) {
    * guard fired or the outbox retries: those waiting on HTTP end with the
    * client, the others are waited for before fini (deliveries under way
    * stay pending in the store for the next start). */
+  okegw_control_stop(g->control);
+  g->control = NULL;
   okegw_outbox_close(g->outbox);
   okegw_http_close(g->http);
-  okegw_connectors_drain(g->conns, g->nconns, on_unloaded, g);
+  g->stop_waiting = 1;
+  g->retiring++; /* held while the generation lets go of its connectors */
+  okegw_gen *gen = g->gen;
+  g->gen = NULL;
+  okegw_gen_unref(gen);
+  g->retiring--;
+  okegw_gateway_retired(g);
 }
 
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {

@@ -13,15 +13,28 @@
 typedef struct okegw_gateway okegw_gateway;
 
 /* Loads plugins (refused ones are logged and stay unavailable), opens the
- * store and starts listening. Returns 0 or -1 with a message logged. */
+ * store and starts listening. conf is heap-allocated and taken over (also
+ * on failure). Returns 0 or -1 with a message logged; on -1 *out may be
+ * set, and must then be stopped. */
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out);
 /* Drains open requests, then releases everything; done runs when finished. */
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
 
-/* SIGHUP: recompiles every connector's Lua mappings. A connector whose
- * scripts fail keeps its previous version (the errors are logged as
- * file:line); requests in flight finish on the version they started with. */
-void okegw_gateway_reload(okegw_gateway *g);
+/* Reads the configuration file again and applies all of it, or nothing:
+ * connectors added, removed (they drain, then unload), changed (a new
+ * instance when plugin, address, outbound credentials or limits changed;
+ * the same one with new host settings, such as the phase or tokens, and
+ * fresh mappings otherwise), the [gateway] limits, log level and TLS
+ * certificate. Settings that need a restart keep their running value
+ * (said in the report). A file, mapping, plugin or certificate with any
+ * error changes nothing. Requests in flight finish with the configuration
+ * they started with. Returns 0 when applied, -1 when refused; report gets
+ * the errors (FILE:LINE: message) or what changed. */
+int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report);
+/* SIGHUP: okegw_gateway_reload with its report in the log. */
+void okegw_gateway_sighup(okegw_gateway *g);
+/* Called once the last retiring connector unloaded (generation.c). */
+void okegw_gateway_retired(okegw_gateway *g);
 /* The TLS listener's settings from [gateway] (also for okegw -t). */
 okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf);
 

@@ -29,11 +29,30 @@
 #include <stddef.h>
 #include <uv.h>
 
-typedef struct okegw_gateway {
-  uv_loop_t *loop;
+typedef struct okegw_gateway okegw_gateway;
+
+/* One configuration as the gateway runs it (generation.h). Calls hold a
+ * reference; the connectors may be shared with other generations. */
+typedef struct okegw_gen {
+  unsigned refs;
+  unsigned long number; /* 1 at start, one more per reload */
+  okegw_gateway *g;
+  struct okegw_confbox *box; /* holds conf */
   okegw_conf *conf;
-  okegw_connector *conns;
+  okegw_connector **conns; /* in the file's order */
+  /* built, not installed yet: fresh mappings of the connectors carried
+   * over from the running generation (NULL: one started for this one) */
+  struct okegw_mapset **carry;
   size_t nconns;
+  int identity; /* some connector has an inbound_token (or oauth_issuer is set): every caller
+                   must present a credential */
+} okegw_gen;
+
+struct okegw_gateway {
+  uv_loop_t *loop;
+  okegw_gen *gen;           /* the current generation: what new calls take */
+  size_t retiring;          /* connectors no generation holds, still draining */
+  int stop_waiting;         /* stop waits for those before it closes the store */
   okegw_server *server;     /* plain HTTP (listen) */
   okegw_server *server_tls; /* HTTPS (listen_tls), NULL when not configured */
   okegw_tls *tls;           /* its certificate and key; a reload re-reads them */
@@ -42,13 +61,12 @@ typedef struct okegw_gateway {
   okegw_store *store;
   okegw_outbox *outbox;
   int stopping;
-  int identity; /* some connector has an inbound_token (or oauth_issuer is set): every caller
-                  must present a credential */
-  okegw_jwks_source *oauth;
-  struct okegw_token_issuer *issuer; /* token_endpoint = on: okegw's own tokens; else NULL */ /* the issuer's keys when oauth_issuer is set; else NULL */
+  okegw_jwks_source *oauth;          /* the issuer's keys when oauth_issuer is set; else NULL */
+  struct okegw_token_issuer *issuer; /* token_endpoint = on: okegw's own tokens; else NULL */
+  struct okegw_control *control;     /* okegw reload's socket, NULL when none */
   void (*stopped)(void *);
   void *stopped_arg;
-} okegw_gateway;
+};
 
 /* What dispatch records once every check passed (route stage decides). */
 typedef struct okegw_records {
@@ -67,6 +85,7 @@ typedef struct okegw_records {
 /* One incoming request. Owns body and out_body; freed by the answer stage. */
 typedef struct okegw_call {
   okegw_gateway *g;
+  okegw_gen *gen; /* the configuration it started with (held until it is answered) */
   okegw_req *req;
   int interaction;
   const char *oke_path; /* path below base_path, points into req->path */
@@ -92,6 +111,7 @@ typedef struct okegw_call {
   int validated;         /* the body passed the profile check already */
   int created;           /* a PUT okegw bound: 201 new, 200 known id; 0 = not known (R13) */
   int probed;            /* the TAs were asked who owns the offering's component */
+  int existing;          /* work on a zitting already routed: a narrower phase does not stop it */
   long long delivery_id; /* a push: its outbox delivery */
   char digest[65];       /* SHA-256 of the request body, once computed */
   char rules[64];        /* OKE rules broken but forwarded (R22): "R21,R28" */
@@ -99,8 +119,12 @@ typedef struct okegw_call {
   size_t stream_bytes;
 } okegw_call;
 
-okegw_connector *okegw_connector_by_name(okegw_gateway *g, const char *name);
-/* The one live and ready connector of a role, or NULL with the reason in why. */
-okegw_connector *okegw_single_live(okegw_gateway *g, enum okegw_role role, char *why, size_t whysz);
+okegw_connector *okegw_connector_by_name(const okegw_gen *gen, const char *name);
+/* The one connector of a role that takes the call's new work, or NULL with
+ * the reason in why: for a production caller the one live connector that
+ * is not an acceptance system; for an acceptance caller its one acceptance
+ * counterpart if there is one, else the one live, pilot or shadow one. */
+okegw_connector *okegw_single_live(const okegw_call *c, enum okegw_role role, char *why,
+                                   size_t whysz);
 
 #endif

@@ -25,7 +25,7 @@ static void lookup(okegw_call *c, const char *kind, const char *id, okegw_route_
 static okegw_connector *planning_system(okegw_call *c, char *why, size_t whysz) {
   if (c->caller && c->caller->conf->role == OKEGW_ROLE_TPL)
     return c->caller;
-  return okegw_single_live(c->g, OKEGW_ROLE_TPL, why, whysz);
+  return okegw_single_live(c, OKEGW_ROLE_TPL, why, whysz);
 }
 
 void okegw_route_to(okegw_call *c, okegw_connector *conn) {
@@ -34,7 +34,7 @@ void okegw_route_to(okegw_call *c, okegw_connector *conn) {
 }
 
 void okegw_route_to_named(okegw_call *c, const char *name) {
-  okegw_connector *conn = okegw_connector_by_name(c->g, name);
+  okegw_connector *conn = okegw_connector_by_name(c->gen, name);
   if (!conn) {
     okegw_answer_problem(c, 503, name,
                          "connector '%s' owns this resource but is no longer configured", name);
@@ -203,7 +203,7 @@ void okegw_route_association(okegw_call *c) { lookup(c, "association", c->id, on
 /* To the one live connector of a role, where nothing recorded says which. */
 static void to_single(okegw_call *c, enum okegw_role role, const char *what) {
   char why[160];
-  okegw_connector *conn = okegw_single_live(c->g, role, why, sizeof why);
+  okegw_connector *conn = okegw_single_live(c, role, why, sizeof why);
   if (conn)
     okegw_route_to(c, conn);
   else
@@ -213,8 +213,8 @@ static void to_single(okegw_call *c, enum okegw_role role, const char *what) {
 /* The one live DR, for what okegw never saw pass. */
 static void to_single_dr(okegw_call *c) {
   int any_dr = 0;
-  for (size_t i = 0; i < c->g->nconns; i++)
-    any_dr |= c->g->conns[i].conf->role == OKEGW_ROLE_DR;
+  for (size_t i = 0; i < c->gen->nconns; i++)
+    any_dr |= c->gen->conns[i]->conf->role == OKEGW_ROLE_DR;
   if (!any_dr && c->id[0]) {
     /* no DR behind this gateway: the id is simply unknown */
     okegw_answer_problem(c, 404, NULL, "%s is unknown to this gateway", c->id);

@@ -344,8 +344,8 @@ void okegw_token_endpoint(okegw_call *c) {
     return;
   }
   k->bucket = t->nbuckets - 1;
-  for (size_t i = 0; i < c->g->nconns; i++) {
-    const okegw_conf_connector *cc = c->g->conns[i].conf;
+  for (size_t i = 0; i < c->gen->nconns; i++) {
+    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
     if (cc->client_secret_hash && strcmp(okegw_token_client_id(cc), k->client) == 0) {
       k->cc = cc;
       k->bucket = i;
