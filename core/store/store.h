@@ -1,5 +1,7 @@
 /* The store: the one owner of what okegw keeps (routes, the audit trail,
- * the deliveries of the outbox). No other module runs SQL on its tables.
+ * the deliveries of the outbox, the phase history). No other module runs
+ * SQL on its tables. The schema version is in the table meta; an older
+ * store is upgraded when the gateway opens it (okegw_store_open).
  *
  * The embedded store is one SQLite file (WAL). In the gateway it is owned by
  * a dedicated thread: the loop thread never touches SQLite after startup, it
