@@ -36,6 +36,8 @@ static const char usage[] =
     "       okegw deliveries list|show|retry|drop -c FILE [...]\n"
     "                              inspect the outbox; send dead or failed deliveries again or\n"
     "                              drop them (okegw deliveries --help for the details)\n"
+    "       okegw phases -c FILE [--connector NAME] [--json] [--limit N]\n"
+    "                              print the connectors' phase changes, oldest first\n"
     "       okegw hash-secret [--generate]\n"
     "                              the client_secret_hash line for a secret read from stdin\n"
     "                              (--generate: for a new random secret, printed once)\n"
@@ -374,6 +376,8 @@ int main(int argc, char **argv) {
     return okegw_admin_audit(argc, argv);
   if (argc > 1 && strcmp(argv[1], "deliveries") == 0)
     return okegw_admin_deliveries(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "phases") == 0)
+    return okegw_admin_phases(argc, argv);
   if (argc > 1 && strcmp(argv[1], "config-keys") == 0) {
     if (argc > 3 || (argc == 3 && strcmp(argv[2], "--markdown") != 0)) {
       fprintf(stderr, "okegw config-keys: unknown argument '%s'\n%s", argv[argc - 1], usage);

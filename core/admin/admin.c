@@ -118,20 +118,43 @@ static size_t text_width(const char *s) {
   return w;
 }
 
-enum { NCOLS = 9 };
-static const char *const table_head[NCOLS] = {
-    "ID", "CREATED", "CONNECTOR", "STATE", "ATTEMPTS", "LAST", "INTERACTION", "RESOURCE", "ERROR"};
-
+/* A table printed once all its rows are known, each column as wide as its
+ * widest cell, the last one unpadded. cells holds n rows of ncols. */
 typedef struct table {
-  char *(*rows)[NCOLS];
+  const char *const *head;
+  size_t ncols;
+  char **cells;
   size_t n, cap;
 } table;
 
 static void table_free(table *t) {
-  for (size_t i = 0; i < t->n; i++)
-    for (int c = 0; c < NCOLS; c++)
-      free(t->rows[i][c]);
-  free(t->rows);
+  for (size_t i = 0; i < t->n * t->ncols; i++)
+    free(t->cells[i]);
+  free(t->cells);
+}
+
+/* A new row of t (cells NULL until set), NULL when out of memory. */
+static char **table_row(table *t) {
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    char **cells = realloc(t->cells, cap * t->ncols * sizeof *cells);
+    if (!cells)
+      return NULL;
+    t->cells = cells;
+    t->cap = cap;
+  }
+  char **row = t->cells + t->n++ * t->ncols;
+  for (size_t c = 0; c < t->ncols; c++)
+    row[c] = NULL;
+  return row;
+}
+
+/* 0, or -1 when a cell of the last row is missing (out of memory). */
+static int table_row_done(const table *t) {
+  for (size_t c = 0; c < t->ncols; c++)
+    if (!t->cells[(t->n - 1) * t->ncols + c])
+      return -1;
+  return 0;
 }
 
 /* A cell: "-" for none, else the text on one line, cut to max characters. */
@@ -142,18 +165,15 @@ static char *cell(const char *v, size_t max) {
 /* What a row callback returns when out of memory: it stops the walk. */
 enum { ROW_OOM = -100 };
 
+static const char *const deliveries_head[] = {
+    "ID", "CREATED", "CONNECTOR", "STATE", "ATTEMPTS", "LAST", "INTERACTION", "RESOURCE", "ERROR"};
+
 /* Adds a row for r to t; ROW_OOM when out of memory. */
 static int table_add(void *ud, const okegw_delivery_rec *r) {
   table *t = ud;
-  if (t->n == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 64;
-    void *rows = realloc(t->rows, cap * sizeof *t->rows);
-    if (!rows)
-      return ROW_OOM;
-    t->rows = rows;
-    t->cap = cap;
-  }
-  char **row = t->rows[t->n];
+  char **row = table_row(t);
+  if (!row)
+    return ROW_OOM;
   char created[64];
   okegw_format_rfc3339(r->created_ms, 0, created, sizeof created);
   row[0] = okegw_asprintf("%lld", r->id);
@@ -165,27 +185,26 @@ static int table_add(void *ud, const okegw_delivery_rec *r) {
   row[6] = cell(r->interaction, 0);
   row[7] = cell(r->resource_id, 0);
   row[8] = cell(r->last_error, 60);
-  t->n++;
-  for (int c = 0; c < NCOLS; c++)
-    if (!row[c])
-      return ROW_OOM; /* freed with the table */
-  return 0;
+  return table_row_done(t) < 0 ? ROW_OOM : 0; /* freed with the table */
 }
 
-static void table_print(const table *t) {
-  size_t w[NCOLS];
-  for (int c = 0; c < NCOLS; c++) {
-    w[c] = text_width(table_head[c]);
+/* Prints t; -1 (nothing printed) when out of memory. */
+static int table_print(const table *t) {
+  size_t *w = calloc(t->ncols, sizeof *w);
+  if (!w)
+    return -1;
+  for (size_t c = 0; c < t->ncols; c++) {
+    w[c] = text_width(t->head[c]);
     for (size_t i = 0; i < t->n; i++) {
-      size_t x = text_width(t->rows[i][c]);
+      size_t x = text_width(t->cells[i * t->ncols + c]);
       if (x > w[c])
         w[c] = x;
     }
   }
   for (size_t i = 0; i <= t->n; i++) {
-    const char *const *r = i == 0 ? table_head : (const char *const *)t->rows[i - 1];
-    for (int c = 0; c < NCOLS; c++) {
-      if (c == NCOLS - 1) {
+    const char *const *r = i == 0 ? t->head : (const char *const *)t->cells + (i - 1) * t->ncols;
+    for (size_t c = 0; c < t->ncols; c++) {
+      if (c == t->ncols - 1) {
         printf("%s\n", r[c]);
         break;
       }
@@ -194,6 +213,8 @@ static void table_print(const table *t) {
         putchar(' ');
     }
   }
+  free(w);
+  return 0;
 }
 
 /* One delivery as a JSON line (list --json). */
@@ -210,7 +231,7 @@ static int json_line(void *ud, const okegw_delivery_rec *r) {
 }
 
 static int deliveries_list(okegw_store *s, const okegw_delivery_filter *f, int json) {
-  table t = {0};
+  table t = {.head = deliveries_head, .ncols = sizeof deliveries_head / sizeof *deliveries_head};
   char *err = NULL;
   int rc = okegw_store_deliveries_list(s, f, json ? json_line : table_add, &t, &err);
   if (rc == ROW_OOM) {
@@ -218,9 +239,10 @@ static int deliveries_list(okegw_store *s, const okegw_delivery_filter *f, int j
     rc = 1;
   } else if (rc != OKEGW_STORE_OK) {
     rc = store_failed(rc, err);
+  } else if (!json && table_print(&t) < 0) {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
   } else {
-    if (!json)
-      table_print(&t);
     rc = 0;
   }
   table_free(&t);
@@ -497,4 +519,106 @@ int okegw_admin_deliveries(int argc, char **argv) {
 out:
   free(ids);
   return rc;
+}
+
+/* okegw phases ------------------------------------------------------------- */
+
+static const char phases_usage[] =
+    "usage: okegw phases -c FILE [--connector NAME] [--json] [--limit N]\n"
+    "  the phase changes of the connectors, oldest first (--limit: the last N)\n";
+
+static const char *const phases_head[] = {"TIME", "CONNECTOR", "FROM", "TO", "CONFIG", "REASON"};
+
+/* Adds a row for r to t; ROW_OOM when out of memory. */
+static int phase_row(void *ud, const okegw_phase_rec *r) {
+  table *t = ud;
+  char **row = table_row(t);
+  if (!row)
+    return ROW_OOM;
+  char at[64];
+  okegw_format_rfc3339(r->at_ms, 0, at, sizeof at);
+  row[0] = okegw_strdup(at);
+  row[1] = cell(r->connector, 0);
+  row[2] = cell(r->from && *r->from ? r->from : NULL, 0);
+  row[3] = cell(r->to, 0);
+  /* the hash's first 12 hex digits tell configurations apart */
+  row[4] = cell(r->config_sha256 && *r->config_sha256 ? r->config_sha256 : NULL, 0);
+  if (row[4] && strlen(row[4]) > 12 && strspn(row[4], "0123456789abcdefABCDEF") >= 12)
+    row[4][12] = '\0';
+  row[5] = cell(r->reason, 0);
+  return table_row_done(t) < 0 ? ROW_OOM : 0;
+}
+
+/* One change as a JSON line (--json). */
+static int phase_json_line(void *ud, const okegw_phase_rec *r) {
+  (void)ud;
+  cJSON *o = okegw_phase_json(r);
+  char *line = o ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  if (!line)
+    return ROW_OOM;
+  printf("%s\n", line);
+  free(line);
+  return 0;
+}
+
+static int phases_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int phases_usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("okegw phases: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n%s", phases_usage);
+  return 2;
+}
+
+int okegw_admin_phases(int argc, char **argv) {
+  const char *file = NULL, *limit_arg = NULL;
+  int json = 0;
+  okegw_phase_filter f = {0};
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char **value = strcmp(a, "-c") == 0            ? &file
+                         : strcmp(a, "--connector") == 0 ? &f.connector
+                         : strcmp(a, "--limit") == 0     ? &limit_arg
+                                                         : NULL;
+    if (value) {
+      if (i + 1 >= argc)
+        return phases_usage_error("%s needs a value", a);
+      *value = argv[++i];
+    } else if (strcmp(a, "--json") == 0) {
+      json = 1;
+    } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(phases_usage, stdout);
+      return 0;
+    } else {
+      return phases_usage_error("unknown argument '%s'", a);
+    }
+  }
+  if (!file)
+    return phases_usage_error("needs -c FILE");
+  if (limit_arg) {
+    char *end;
+    errno = 0;
+    f.limit = strtol(limit_arg, &end, 10);
+    if (errno || end == limit_arg || *end || f.limit <= 0)
+      return phases_usage_error("--limit needs a positive number, not '%s'", limit_arg);
+  }
+  okegw_store *s = open_store(file, 0);
+  if (!s)
+    return 2;
+  table t = {.head = phases_head, .ncols = sizeof phases_head / sizeof *phases_head};
+  char *err = NULL;
+  int rc = okegw_store_phases_list(s, &f, json ? phase_json_line : phase_row, &t, &err);
+  if (rc == OKEGW_STORE_OK && !json && table_print(&t) < 0)
+    rc = ROW_OOM;
+  if (rc == ROW_OOM)
+    fprintf(stderr, "okegw phases: out of memory\n");
+  else if (rc != OKEGW_STORE_OK)
+    fprintf(stderr, "okegw phases: %s\n", err ? err : "out of memory");
+  free(err);
+  table_free(&t);
+  okegw_store_close(s, NULL, NULL);
+  return rc == OKEGW_STORE_OK ? 0 : 2;
 }

@@ -53,4 +53,15 @@ int okegw_admin_audit(int argc, char **argv);
  * or the store fails; 2 for bad arguments or an unreadable store. */
 int okegw_admin_deliveries(int argc, char **argv);
 
+/* okegw phases -c FILE [--connector NAME] [--json] [--limit N]
+ * The phase changes the gateway recorded (table phase_history), oldest
+ * first: every connector's, or NAME's; with --limit only the last N. A
+ * table (TIME in RFC 3339 UTC, CONNECTOR, FROM ("-" for a connector that
+ * was new), TO, CONFIG: the first 12 hex digits of the configuration's
+ * SHA-256, REASON: its phase_reason; "-" for none), or with --json one object
+ * per line (okegw_phase_json in store.h): at (RFC 3339 UTC with
+ * milliseconds), connector, from, to, reason, configSha256; null when unset.
+ * Exit code: 0, or 2 for bad arguments or an unreadable store. */
+int okegw_admin_phases(int argc, char **argv);
+
 #endif

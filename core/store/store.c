@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,9 @@ enum job_kind {
   JOB_DLOAD,
   JOB_DREQUEUE,
   JOB_DGET,
-  JOB_DPRUNE
+  JOB_DPRUNE,
+  JOB_PRECORD,
+  JOB_PLAST
 };
 
 /* A unit of work for the store thread. Strings are owned by the job. The
@@ -34,7 +37,7 @@ struct okegw_store_job {
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
-  char *audit[11]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char *audit[12]; /* JOB_AUDIT strings, in okegw_audit_rec order */
   char **factsv;   /* JOB_PUT: facts per id (entries may be NULL) */
   int status;
   double latency_ms;
@@ -57,6 +60,10 @@ struct okegw_store_job {
   okegw_delivery_cb dcb;
   okegw_route_write *writes; /* DUPDATE: route writes in its transaction */
   size_t nwrites;
+  /* phase history: the rows to write (PRECORD) or read (PLAST); rc in drc */
+  okegw_phase_rec *phases;
+  size_t nphases;
+  okegw_phase_cb pcb;
 };
 
 typedef okegw_store_queue queue;
@@ -98,7 +105,16 @@ static void job_free(job *j) {
   for (size_t i = 0; i < j->nrecs; i++)
     okegw_delivery_rec_free(&j->recs[i]);
   free(j->recs);
+  for (size_t i = 0; i < j->nphases; i++)
+    okegw_phase_rec_free(&j->phases[i]);
+  free(j->phases);
   free(j);
+}
+
+/* Jobs that only read: a batch of them alone needs no transaction, and a
+ * failed batch does not make their result an error. */
+static int job_reads(const job *j) {
+  return j->kind == JOB_LOOKUP || j->kind == JOB_DGET || j->kind == JOB_PLAST;
 }
 
 /* Prepares a statement once, on the thread that owns the connection. */
@@ -179,6 +195,35 @@ static void sql_lower_uuids(sqlite3_context *ctx, int argc, sqlite3_value **argv
   sqlite3_result_text(ctx, copy, -1, free);
 }
 
+/* Schema 3 records phase changes: the table phase_history (made with the
+ * schema, empty in a store from before) and audit.phase, the phase each
+ * exchange ran under (NULL in older rows). */
+static int migrate_3(sqlite3 *db, char **msg) {
+  int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, msg);
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_stmt *st = NULL;
+  int has_phase = 0;
+  rc = sqlite3_prepare_v2(
+      db, "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'phase'", -1, &st, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    has_phase = sqlite3_column_int(st, 0) > 0;
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  if (rc == SQLITE_OK && !has_phase)
+    rc = sqlite3_exec(db, "ALTER TABLE audit ADD COLUMN phase TEXT", NULL, NULL, msg);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db,
+                      "UPDATE meta SET value = '3' WHERE key = 'schema_version' AND value "
+                      "IN ('1', '2');"
+                      "COMMIT;",
+                      NULL, NULL, msg);
+  if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
 /* Schema 2 keeps every id in lower case, the form lookups use (a UUID's
  * case carries no meaning). A store of schema 1 may hold upper-case ids:
  * they are lowered once; where the lower-case form was written since, that
@@ -206,9 +251,11 @@ static int migrate(sqlite3 *db, char **msg) {
       "DROP TABLE temp.okegw_v;"
       "COMMIT;",
       NULL, NULL, msg);
-  if (rc != SQLITE_OK)
+  if (rc != SQLITE_OK) {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  return rc;
+    return rc;
+  }
+  return migrate_3(db, msg);
 }
 
 static const char schema[] =
@@ -234,9 +281,25 @@ static const char schema[] =
     "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
     "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
-    "  event TEXT, rules TEXT);"
+    "  event TEXT, rules TEXT,"
+    "  phase TEXT);" /* the connector's phase then: off, shadow, pilot, live */
     "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
     "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
+    /* Every phase change a start or reload applied (DESIGN §8), only ever
+     * added to: acceptance evidence. from_phase NULL: the connector was new;
+     * reason: its section's phase_reason; config_sha256: hex SHA-256 of the
+     * configuration file that made the change; instance: which okegw
+     * applied it, NULL while there is one. */
+    "CREATE TABLE IF NOT EXISTS phase_history("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_ms INTEGER NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  from_phase TEXT,"
+    "  to_phase TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  config_sha256 TEXT,"
+    "  instance TEXT);"
+    "CREATE INDEX IF NOT EXISTS phase_history_connector ON phase_history(connector, id);"
     /* The outbox: every push (PUT/PATCH of flows 1-5) is a row here before
      * its sender hears anything. `resource` orders deliveries: the same
      * resource at the same connector leaves in id order. Times *_ms are Unix
@@ -456,6 +519,8 @@ static void run_job(okegw_store *s, job *j) {
   case JOB_DREQUEUE:
   case JOB_DGET:
   case JOB_DPRUNE: j->drc = run_delivery_job(s, j); break;
+  case JOB_PRECORD: j->drc = okegw_store__phases_add(s, j->phases, j->nphases); break;
+  case JOB_PLAST: j->drc = okegw_store__phases_last(s, &j->phases, &j->nphases); break;
   case JOB_PUT:
     r->rc = OKEGW_STORE_OK;
     for (size_t i = 0; i < j->nids && r->rc == OKEGW_STORE_OK; i++) {
@@ -481,7 +546,7 @@ static void rollback(okegw_store *s, job *batch) {
   if (!sqlite3_get_autocommit(s->db))
     exec_simple(s, "ROLLBACK");
   for (job *j = batch; j; j = j->next)
-    if (j->kind != JOB_LOOKUP && j->kind != JOB_DGET)
+    if (!job_reads(j))
       j->result.rc = j->drc = OKEGW_STORE_ERROR;
 }
 
@@ -523,7 +588,7 @@ static void store_thread(void *arg) {
      * none: each runs on its own snapshot. */
     int writes = 0;
     for (job *j = batch; j && !writes; j = j->next)
-      writes = j->kind != JOB_LOOKUP && j->kind != JOB_DGET;
+      writes = !job_reads(j);
     if (!writes) {
       for (job *j = batch; j; j = j->next)
         run_job(s, j);
@@ -576,6 +641,10 @@ static void on_async(uv_async_t *a) {
       j->dcb(j->ud, j->drc, j->did, j->recs, j->nrecs);
       j->recs = NULL; /* the callback owns them */
       j->nrecs = 0;
+    } else if (j->pcb) {
+      /* a failed write hands back no rows */
+      int ok = j->drc == OKEGW_STORE_OK;
+      j->pcb(j->ud, j->drc, ok ? j->phases : NULL, ok ? j->nphases : 0);
     } else if (j->cb) {
       j->cb(j->ud, &j->result);
     }
@@ -584,10 +653,10 @@ static void on_async(uv_async_t *a) {
 }
 
 static void finalize_all(okegw_store *s) {
-  sqlite3_stmt **all[] = {&s->st_get,   &s->st_upsert,  &s->st_confirm, &s->st_audit,
-                          &s->st_dadd,  &s->st_dupdate, &s->st_dget,    &s->st_dget_body,
-                          &s->st_begin, &s->st_commit,  &s->st_claim,   &s->st_facts,
-                          &s->st_unlink};
+  sqlite3_stmt **all[] = {&s->st_get,    &s->st_upsert,   &s->st_confirm, &s->st_audit,
+                          &s->st_dadd,   &s->st_dupdate,  &s->st_dget,    &s->st_dget_body,
+                          &s->st_begin,  &s->st_commit,   &s->st_claim,   &s->st_facts,
+                          &s->st_unlink, &s->st_phase_add};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
@@ -700,6 +769,14 @@ int okegw_store_open_direct(const char *path, int writable, okegw_store **out, c
     return OKEGW_STORE_ERROR;
   }
   /* never SQLITE_OPEN_CREATE: a command on a missing store is a mistake */
+  struct stat st;
+  if (stat(path, &st) != 0 && errno == ENOENT) {
+    *err = okegw_asprintf("cannot open the store %s: there is no such file (okegw makes it when "
+                          "the gateway first starts with this configuration)",
+                          path);
+    free(s);
+    return OKEGW_STORE_ERROR;
+  }
   if (sqlite3_open_v2(path, &s->db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
                       NULL) != SQLITE_OK) {
     *err = okegw_asprintf("cannot open the store %s: %s", path,
@@ -777,11 +854,11 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
     return OKEGW_STORE_ERROR;
-  const char *src[11] = {
+  const char *src[12] = {
       a->request_id, a->interaction, a->caller,  a->connector,   a->method,
       a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request",
-      a->rules};
-  for (int i = 0; i < 11; i++)
+      a->rules,      a->phase};
+  for (int i = 0; i < 12; i++)
     j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
   j->delivery_id = a->delivery_id;
   j->attempts = a->attempts;
@@ -867,6 +944,54 @@ int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms) {
     return OKEGW_STORE_ERROR;
   j->num = ended_before_ms;
   return submit(s, j);
+}
+
+static job *phase_job(enum job_kind k, okegw_phase_cb cb, void *ud) {
+  job *j = job_new(k, "phase", NULL, NULL, ud);
+  if (j)
+    j->pcb = cb;
+  return j;
+}
+
+/* A copy of v, NULL for NULL (and for "" when empty_is_null); -1 when out
+ * of memory. */
+static int dup_or_null(const char *v, int empty_is_null, char **out) {
+  *out = v && (*v || !empty_is_null) ? okegw_strdup(v) : NULL;
+  return *out || !v || (!*v && empty_is_null) ? 0 : -1;
+}
+
+int okegw_store_phase_record(okegw_store *s, const okegw_phase_change *changes, size_t n,
+                             okegw_phase_cb cb, void *ud) {
+  for (size_t i = 0; i < n; i++)
+    if (!changes[i].connector || !*changes[i].connector || !changes[i].to || !*changes[i].to) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store: a phase change without its connector or phase");
+      return OKEGW_STORE_ERROR;
+    }
+  job *j = phase_job(JOB_PRECORD, cb, ud);
+  if (!j)
+    return OKEGW_STORE_ERROR;
+  if (n && !(j->phases = calloc(n, sizeof *j->phases))) {
+    job_free(j);
+    return OKEGW_STORE_ERROR;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const okegw_phase_change *c = &changes[i];
+    okegw_phase_rec *r = &j->phases[i];
+    j->nphases++;
+    r->at_ms = c->at_ms;
+    if (dup_or_null(c->connector, 0, &r->connector) < 0 || dup_or_null(c->from, 1, &r->from) < 0 ||
+        dup_or_null(c->to, 0, &r->to) < 0 || dup_or_null(c->reason, 1, &r->reason) < 0 ||
+        dup_or_null(c->config_sha256, 1, &r->config_sha256) < 0 ||
+        dup_or_null(c->instance, 1, &r->instance) < 0) {
+      job_free(j);
+      return OKEGW_STORE_ERROR;
+    }
+  }
+  return submit(s, j);
+}
+
+int okegw_store_phase_last(okegw_store *s, okegw_phase_cb cb, void *ud) {
+  return submit(s, phase_job(JOB_PLAST, cb, ud));
 }
 
 /* A job over many ids of one kind for one connector (put, claim). */

@@ -1,5 +1,7 @@
 /* The store: the one owner of what okegw keeps (routes, the audit trail,
- * the deliveries of the outbox). No other module runs SQL on its tables.
+ * the deliveries of the outbox, the phase history). No other module runs
+ * SQL on its tables. The schema version is in the table meta; an older
+ * store is upgraded when the gateway opens it (okegw_store_open).
  *
  * The embedded store is one SQLite file (WAL). In the gateway it is owned by
  * a dedicated thread: the loop thread never touches SQLite after startup, it
@@ -140,6 +142,9 @@ typedef struct okegw_audit_rec {
   long long delivery_id; /* the outbox delivery it was, 0 = none */
   int attempts;          /* delivery: which attempt this was */
   const char *rules;     /* the OKE rules this exchange broke, flagged not refused ("R21,R28") */
+  /* the phase of `connector` the exchange ran under ("off", "shadow",
+   * "pilot", "live"): shadow and pilot traffic stay told apart in the trail */
+  const char *phase;
 } okegw_audit_rec;
 
 /* Appends an audit row (written with the next group commit). */
@@ -238,6 +243,52 @@ int okegw_store_delivery_prune(okegw_store *s, long long ended_before_ms);
 int okegw_store_put(okegw_store *s, const char *kind, const char *const *ids, size_t n,
                     const char *connector, const char *const *facts, okegw_route_cb cb, void *ud);
 
+/* ---- phase history -------------------------------------------------------
+ * Every phase change a start or reload applies is kept (DESIGN §8): it is
+ * part of the acceptance evidence, so rows are only ever added. */
+
+/* A change to record. Strings are copied; at_ms 0 = now. */
+typedef struct okegw_phase_change {
+  long long at_ms;           /* Unix milliseconds */
+  const char *connector;     /* required */
+  const char *from;          /* the phase before; NULL or "" for a new connector */
+  const char *to;            /* required: off, shadow, pilot or live */
+  const char *reason;        /* the section's phase_reason; may be NULL */
+  const char *config_sha256; /* hex SHA-256 of the configuration file; may be NULL */
+  const char *instance;      /* which okegw applied it; NULL while there is one */
+} okegw_phase_change;
+
+/* A recorded change as read back. Strings are NUL-terminated; NULL = none
+ * (from is NULL for a connector that was new). */
+typedef struct okegw_phase_rec {
+  long long id; /* increasing: the order the changes were recorded in */
+  long long at_ms;
+  char *connector, *from, *to, *reason, *config_sha256, *instance;
+} okegw_phase_rec;
+
+void okegw_phase_rec_free(okegw_phase_rec *r);
+
+/* The one JSON shape of a change (okegw phases --json, the acceptance
+ * report, any later admin API): at (RFC 3339 UTC with milliseconds),
+ * connector, from, to, reason, configSha256; strings, null when unset.
+ * NULL when out of memory. */
+cJSON *okegw_phase_json(const okegw_phase_rec *r);
+
+/* Results of phase jobs: recs (n of them) are borrowed for the call. */
+typedef void (*okegw_phase_cb)(void *ud, int rc, const okegw_phase_rec *recs, size_t n);
+
+/* Records the n changes, all in one transaction (all or none of them), in
+ * the order given; cb (may be NULL) runs once they are durable, with the
+ * rows as written (id and at_ms filled). ERROR (cb not run) when a change
+ * lacks its connector or to. */
+int okegw_store_phase_record(okegw_store *s, const okegw_phase_change *changes, size_t n,
+                             okegw_phase_cb cb, void *ud);
+/* The last recorded change of every connector that has one, by connector
+ * name: recs[i].to is the phase it was last recorded in (so a start can
+ * record what changed while okegw was down). A connector never recorded is
+ * not among them. */
+int okegw_store_phase_last(okegw_store *s, okegw_phase_cb cb, void *ud);
+
 /* ---- direct use (operator commands) --------------------------------------
  * On a store opened with okegw_store_open_direct these run synchronously on
  * the calling thread; they are for a command's own process, never for the
@@ -309,11 +360,27 @@ typedef struct okegw_audit_filter {
 /* Called per audit row, oldest first, as a JSON object of its columns (at,
  * request_id, flow, interaction, caller, connector, method, path,
  * resource_id, status, latency_ms, attempts, mapping, body_sha256,
- * delivery_id, event; NULL columns left out); row is borrowed. A negative
+ * delivery_id, event, rules; NULL columns left out) and "phase", the
+ * connector's phase then (null for rows from before it was recorded); row
+ * is borrowed. A negative
  * return stops the walk and is what the walk returns. */
 typedef int (*okegw_audit_row_cb)(void *ud, const cJSON *row);
 
 int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
+                            void *ud, char **err);
+
+typedef struct okegw_phase_filter {
+  const char *connector; /* NULL: any */
+  long limit;            /* the last this many changes; 0: all */
+} okegw_phase_filter;
+
+/* Called per recorded phase change, oldest first; r is borrowed for the
+ * call. A negative return stops the walk and is what the walk returns. A
+ * store from before phase history (schema 2, not yet opened by a newer
+ * gateway) has none: no calls, OK. */
+typedef int (*okegw_phase_row_cb)(void *ud, const okegw_phase_rec *r);
+
+int okegw_store_phases_list(okegw_store *s, const okegw_phase_filter *f, okegw_phase_row_cb cb,
                             void *ud, char **err);
 
 #endif

@@ -7,13 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[11], int status,
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[12], int status,
                            double latency_ms, long long delivery_id, int attempts) {
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_audit,
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
       "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-      "attempts, rules) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)");
+      "attempts, rules, phase) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
+      "?18)");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
@@ -37,12 +38,14 @@ int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[11], in
   }
   sqlite3_bind_int(st, 16, attempts ? attempts : 1);
   okegw_store__bind_text(st, 17, a[10]);
+  okegw_store__bind_text(st, 18, a[11]);
   int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
   sqlite3_reset(st);
   return rc;
 }
 
-/* The row under st as an object of its columns, NULL ones left out. */
+/* The row under st as an object of its columns, NULL ones left out except
+ * phase (null: the row is from before phases were recorded). */
 static cJSON *audit_row(sqlite3_stmt *st) {
   cJSON *o = cJSON_CreateObject();
   for (int i = 0; o && i < sqlite3_column_count(st); i++) {
@@ -52,7 +55,10 @@ static cJSON *audit_row(sqlite3_stmt *st) {
     case SQLITE_INTEGER: v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i)); break;
     case SQLITE_FLOAT: v = cJSON_CreateNumber(sqlite3_column_double(st, i)); break;
     case SQLITE_TEXT: v = cJSON_CreateString((const char *)sqlite3_column_text(st, i)); break;
-    default: continue; /* NULL */
+    default:
+      if (strcmp(name, "phase") != 0)
+        continue; /* NULL */
+      v = cJSON_CreateNull();
     }
     if (!v || !cJSON_AddItemToObject(o, name, v)) {
       cJSON_Delete(v);
@@ -63,17 +69,39 @@ static cJSON *audit_row(sqlite3_stmt *st) {
   return o;
 }
 
+/* 1 when the audit table has the column phase: a store of schema 2 that no
+ * gateway of schema 3 has opened yet lacks it (and is read-only here). */
+static int has_phase(okegw_store *s) {
+  sqlite3_stmt *st = NULL;
+  int has = 0;
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'phase'", -1,
+                         &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    has = sqlite3_column_int(st, 0) > 0;
+  sqlite3_finalize(st);
+  return has;
+}
+
 int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
                             void *ud, char **err) {
   /* `until` is inclusive of its prefix: 2026-06-16 covers the whole day */
-  const char *sql =
+  char *sql = okegw_asprintf(
       "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
       "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
-      "delivery_id, event, rules FROM audit "
+      "delivery_id, event, rules, %s AS phase FROM audit "
       "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
-      "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4";
+      "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4",
+      has_phase(s) ? "phase" : "NULL");
+  if (!sql) {
+    if (err)
+      *err = okegw_strdup("out of memory");
+    return OKEGW_STORE_ERROR;
+  }
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+  int prepared = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  free(sql);
+  if (prepared != SQLITE_OK) {
     if (err)
       *err = okegw_asprintf("%s (is this an okegw store?)", sqlite3_errmsg(s->db));
     return OKEGW_STORE_BADFILE;

@@ -23,6 +23,7 @@ struct okegw_store {
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
   sqlite3_stmt *st_begin, *st_commit;
   sqlite3_stmt *st_claim, *st_facts, *st_unlink;
+  sqlite3_stmt *st_phase_add;
   char *path;                  /* the file, for the identity check */
   unsigned long long dev, ino; /* the file opened */
   int healthy;                 /* read on the loop with __atomic_load_n */
@@ -59,8 +60,15 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
 
 /* ---- the audit trail (store_audit.c) ---- */
 /* Appends a row; a[] in okegw_audit_rec order (request_id ... body_sha256,
- * event, rules), `at` RFC 3339. */
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[11], int status,
+ * event, rules, phase), `at` RFC 3339. */
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[12], int status,
                            double latency_ms, long long delivery_id, int attempts);
+
+/* ---- phase history (store_phases.c) ---- */
+/* Inserts the n rows (connector and to set; at_ms 0 = now, then filled in)
+ * under a savepoint: all of them or, on ERROR, none; fills in their ids. */
+int okegw_store__phases_add(okegw_store *s, okegw_phase_rec *recs, size_t n);
+/* The last row per connector, by connector name, into a new array. */
+int okegw_store__phases_last(okegw_store *s, okegw_phase_rec **recs, size_t *n);
 
 #endif

@@ -1,6 +1,7 @@
 /* The store's interface: delivery states, the JSON shapes of a delivery,
- * and the deliveries and audit tables through the gateway's queued jobs and
- * an operator command's direct calls (one reader for both). */
+ * and the deliveries, audit and phase history tables through the gateway's
+ * queued jobs and an operator command's direct calls (one reader for both);
+ * the upgrades of older stores. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -244,6 +245,7 @@ static void fill(void) {
   assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
   a.resource_id = "r-2";
   a.event = "delivery";
+  a.phase = "shadow";
   a.delivery_id = ids[0];
   a.attempts = 2;
   assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
@@ -405,9 +407,16 @@ static void direct_audit(void **state) {
   assert_non_null(out);
   assert_non_null(strstr(out, "\"request_id\":\"req-1\",\"flow\":3,"));
   assert_non_null(strstr(out, "\"latency_ms\":1.5,\"attempts\":2,"));
-  assert_non_null(strstr(out, "\"delivery_id\":1,\"event\":\"delivery\"}\n"));
+  assert_non_null(strstr(out, "\"delivery_id\":1,\"event\":\"delivery\",\"phase\":\"shadow\"}\n"));
   assert_null(strstr(out, "caller"));           /* NULL columns are left out */
   assert_string_equal(strchr(out, '\n'), "\n"); /* one row */
+  free(out);
+  out = NULL;
+  /* but phase is always there: null when the exchange recorded none */
+  f = (okegw_audit_filter){.resource_id = "r-1"};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_non_null(out);
+  assert_non_null(strstr(out, "\"event\":\"request\",\"phase\":null}\n"));
   free(out);
   out = NULL;
   f = (okegw_audit_filter){.until = "2000-01-01"};
@@ -534,10 +543,295 @@ static void upper_case_ids_migrated(void **state) {
                          -1, &st, NULL),
       SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_string_equal((const char *)sqlite3_column_text(st, 0), "2");
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "3");
   assert_int_equal(sqlite3_column_int(st, 1), 3);
   sqlite3_finalize(st);
   sqlite3_close(raw);
+}
+
+/* ---- phase history ---- */
+
+typedef struct phase_waiter {
+  int done, rc;
+  size_t n;
+  long long ids[8], at[8];
+  char connector[8][OKEGW_NAME_MAX], from[8][16], to[8][16];
+} phase_waiter;
+
+static void on_phases(void *ud, int rc, const okegw_phase_rec *recs, size_t n) {
+  phase_waiter *w = ud;
+  w->done = 1;
+  w->rc = rc;
+  w->n = n;
+  for (size_t i = 0; i < n && i < 8; i++) {
+    w->ids[i] = recs[i].id;
+    w->at[i] = recs[i].at_ms;
+    snprintf(w->connector[i], sizeof w->connector[i], "%s", recs[i].connector);
+    snprintf(w->from[i], sizeof w->from[i], "%s", recs[i].from ? recs[i].from : "(null)");
+    snprintf(w->to[i], sizeof w->to[i], "%s", recs[i].to);
+  }
+}
+
+static phase_waiter record(uv_loop_t *loop, okegw_store *s, const okegw_phase_change *c, size_t n) {
+  phase_waiter w = {0};
+  assert_int_equal(okegw_store_phase_record(s, c, n, on_phases, &w), OKEGW_STORE_OK);
+  while (!w.done)
+    uv_run(loop, UV_RUN_ONCE);
+  return w;
+}
+
+static phase_waiter last_phases(uv_loop_t *loop, okegw_store *s) {
+  phase_waiter w = {0};
+  assert_int_equal(okegw_store_phase_last(s, on_phases, &w), OKEGW_STORE_OK);
+  while (!w.done)
+    uv_run(loop, UV_RUN_ONCE);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  return w;
+}
+
+#define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SHA_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+/* The gateway's side: what it records at a start or reload and what it
+ * asks at the next start. */
+static void record_phases(uv_loop_t *loop, okegw_store *s) {
+  phase_waiter w = last_phases(loop, s);
+  assert_int_equal(w.n, 0); /* nothing recorded yet */
+
+  okegw_phase_change first[] = {
+      {.at_ms = T0, .connector = "ta-b", .to = "live", .config_sha256 = SHA_A},
+      {.at_ms = T0,
+       .connector = "ta-a",
+       .from = "",
+       .to = "shadow",
+       .reason = "besluit EC 2026-11-28: schaduw",
+       .config_sha256 = SHA_A},
+  };
+  w = record(loop, s, first, 2);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  assert_int_equal(w.n, 2);
+  assert_true(w.ids[0] > 0 && w.ids[1] == w.ids[0] + 1); /* in the order given */
+  assert_string_equal(w.from[1], "(null)");              /* "" is a new connector too */
+
+  okegw_phase_change second[] = {{.connector = "ta-a",
+                                  .from = "shadow",
+                                  .to = "pilot",
+                                  .reason = "GO voor ROC pilot",
+                                  .config_sha256 = SHA_B}};
+  long long before = okegw_wall_ms();
+  w = record(loop, s, second, 1);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  assert_true(w.at[0] >= before && w.at[0] <= okegw_wall_ms()); /* at_ms 0: now */
+
+  /* a change without its connector or phase is refused, cb not run */
+  okegw_phase_change bad[] = {{.connector = "ta-a", .from = "pilot"}};
+  phase_waiter none = {0};
+  assert_int_equal(okegw_store_phase_record(s, bad, 1, on_phases, &none), OKEGW_STORE_ERROR);
+  bad[0] = (okegw_phase_change){.to = "live"};
+  assert_int_equal(okegw_store_phase_record(s, bad, 1, on_phases, &none), OKEGW_STORE_ERROR);
+  assert_int_equal(none.done, 0);
+  /* nothing to record: cb may be NULL */
+  assert_int_equal(okegw_store_phase_record(s, NULL, 0, NULL, NULL), OKEGW_STORE_OK);
+
+  w = last_phases(loop, s);
+  assert_int_equal(w.n, 2);
+  assert_string_equal(w.connector[0], "ta-a"); /* by name */
+  assert_string_equal(w.to[0], "pilot");
+  assert_string_equal(w.from[0], "shadow");
+  assert_string_equal(w.connector[1], "ta-b");
+  assert_string_equal(w.to[1], "live");
+}
+
+static int on_phase_row(void *ud, const okegw_phase_rec *r) {
+  char **out = ud;
+  cJSON *o = okegw_phase_json(r);
+  assert_non_null(o);
+  char *line = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  char *both = okegw_asprintf("%s%s\n", *out ? *out : "", line);
+  free(line);
+  free(*out);
+  *out = both;
+  return 0;
+}
+
+static char *list_phases(okegw_store *s, const char *connector, long limit) {
+  okegw_phase_filter f = {.connector = connector, .limit = limit};
+  char *out = NULL, *err = NULL;
+  assert_int_equal(okegw_store_phases_list(s, &f, on_phase_row, &out, &err), OKEGW_STORE_OK);
+  assert_null(err);
+  return out;
+}
+
+#define ROW_B                                                                                      \
+  "{\"at\":\"2026-12-03T10:44:18.123Z\",\"connector\":\"ta-b\",\"from\":null,\"to\":\"live\","     \
+  "\"reason\":null,\"configSha256\":\"" SHA_A "\"}\n"
+#define ROW_A1                                                                                     \
+  "{\"at\":\"2026-12-03T10:44:18.123Z\",\"connector\":\"ta-a\",\"from\":null,\"to\":\"shadow\","   \
+  "\"reason\":\"besluit EC 2026-11-28: schaduw\",\"configSha256\":\"" SHA_A "\"}\n"
+
+static void phase_history(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  record_phases(&loop, s);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+
+  /* read back by an operator command, oldest first */
+  assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
+  char *out = list_phases(s, NULL, 0);
+  assert_non_null(out);
+  assert_memory_equal(out, ROW_B ROW_A1, strlen(ROW_B ROW_A1));
+  const char *third = out + strlen(ROW_B ROW_A1);
+  assert_non_null(strstr(third,
+                         "\"connector\":\"ta-a\",\"from\":\"shadow\",\"to\":\"pilot\","
+                         "\"reason\":\"GO voor ROC pilot\",\"configSha256\":\"" SHA_B "\"}\n"));
+  assert_string_equal(strchr(third, '\n'), "\n");
+  free(out);
+  out = list_phases(s, "ta-b", 0);
+  assert_string_equal(out, ROW_B);
+  free(out);
+  out = list_phases(s, "ta-a", 0);
+  assert_true(strncmp(out, ROW_A1, strlen(ROW_A1)) == 0);
+  free(out);
+  /* --limit: the last N, still oldest first */
+  out = list_phases(s, NULL, 2);
+  assert_true(strncmp(out, ROW_A1, strlen(ROW_A1)) == 0);
+  assert_non_null(strstr(out, "\"to\":\"pilot\""));
+  free(out);
+  assert_null(list_phases(s, "nobody", 0));
+  okegw_store_close(s, NULL, NULL);
+}
+
+/* The rows of one record call are all written or none: a row the database
+ * refuses takes the others of its call back, not those of other jobs. */
+static void phase_record_all_or_nothing(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  sqlite3 *raw = NULL;
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw,
+                                "CREATE TRIGGER refuse BEFORE INSERT ON phase_history WHEN "
+                                "NEW.connector = 'refused' BEGIN SELECT RAISE(ABORT, 'no'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(raw);
+  okegw_phase_change c[] = {{.connector = "ta-a", .to = "live"},
+                            {.connector = "refused", .to = "live"}};
+  okegw_audit_rec a = {.request_id = "req-9", .status = 200, .phase = "live"};
+  phase_waiter w = {0};
+  /* both in the same group commit */
+  assert_int_equal(okegw_store_phase_record(s, c, 2, on_phases, &w), OKEGW_STORE_OK);
+  assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
+  while (!w.done)
+    uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(w.rc, OKEGW_STORE_ERROR);
+  assert_int_equal(w.n, 0);
+  phase_waiter l = last_phases(&loop, s);
+  assert_int_equal(l.n, 0);
+  w = record(&loop, s, c, 1);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+
+  assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
+  char *out = list_phases(s, NULL, 0);
+  assert_non_null(strstr(out, "\"connector\":\"ta-a\""));
+  assert_string_equal(strchr(out, '\n'), "\n"); /* one row */
+  free(out);
+  out = NULL;
+  okegw_audit_filter f = {0};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_non_null(strstr(out, "\"request_id\":\"req-9\""));
+  assert_non_null(strstr(out, "\"phase\":\"live\"}"));
+  free(out);
+  okegw_store_close(s, NULL, NULL);
+}
+
+static const char *schema_of(sqlite3 *raw) {
+  static char v[16];
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(
+      sqlite3_prepare_v2(raw, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  snprintf(v, sizeof v, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  return v;
+}
+
+/* A store of schema 2 (as okegw wrote it before phase history): operator
+ * commands read it as it is; the gateway upgrades it at open. */
+static void schema_2_migrated(void **state) {
+  (void)state;
+  fill();
+  sqlite3 *raw = NULL;
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw,
+                                "DROP TABLE phase_history;"
+                                "ALTER TABLE audit DROP COLUMN phase;"
+                                "UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(raw);
+
+  /* before the gateway opened it: no history, audit rows without a phase */
+  okegw_store *s = NULL;
+  char *err = NULL, *out = NULL;
+  assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
+  assert_null(list_phases(s, NULL, 0));
+  okegw_audit_filter f = {0};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_non_null(strstr(out, "\"event\":\"request\",\"phase\":null}\n"));
+  assert_non_null(strstr(out, "\"event\":\"delivery\",\"phase\":null}\n"));
+  free(out);
+  out = NULL;
+  okegw_store_close(s, NULL, NULL);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  okegw_phase_change c = {.connector = "ta-a", .to = "shadow"};
+  phase_waiter w = record(&loop, s, &c, 1);
+  assert_int_equal(w.rc, OKEGW_STORE_OK);
+  okegw_audit_rec a = {.request_id = "req-new", .status = 200, .phase = "shadow"};
+  assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_string_equal(schema_of(raw), "3");
+  sqlite3_close(raw);
+  assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
+  out = list_phases(s, NULL, 0);
+  assert_non_null(strstr(out, "\"connector\":\"ta-a\",\"from\":null,\"to\":\"shadow\""));
+  free(out);
+  out = NULL;
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
+  assert_non_null(strstr(out, "\"event\":\"delivery\",\"phase\":null}\n")); /* old rows */
+  assert_non_null(strstr(out, "\"request_id\":\"req-new\""));
+  assert_non_null(strstr(out, "\"phase\":\"shadow\"}\n"));
+  free(out);
+  okegw_store_close(s, NULL, NULL);
+
+  /* opening a store of schema 3 again changes nothing */
+  uv_loop_init(&loop);
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  assert_int_equal(last_phases(&loop, s).n, 1);
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void) {
@@ -550,6 +844,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(direct_audit, setup, teardown),
       cmocka_unit_test_setup_teardown(not_a_store, setup, teardown),
       cmocka_unit_test_setup_teardown(upper_case_ids_migrated, setup, teardown),
+      cmocka_unit_test_setup_teardown(phase_history, setup, teardown),
+      cmocka_unit_test_setup_teardown(phase_record_all_or_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(schema_2_migrated, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
