@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "connector/plugin_host.h"
 #include "base/util.h"
+#include "sim/sim_server.h"
 
 #include <cjson/cJSON.h>
 
@@ -39,6 +40,9 @@ static const char usage[] =
     "       okegw config-keys [--markdown]\n"
     "                              list every plugins.conf key with its type, range and default\n"
     "                              (--markdown: the README's reference tables)\n"
+    "       okegw sim --listen HOST:PORT [--seed TEXT] [--access-url-base URL]\n"
+    "                              serve the simulated supplier (TA) on its own over plain HTTP,\n"
+    "                              for a second connector (okegw sim --help for the details)\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 static int loopback(const char *host) {
@@ -365,6 +369,8 @@ int main(int argc, char **argv) {
     return hash_secret_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "map") == 0)
     return map_command(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "sim") == 0)
+    return okegw_sim_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit") == 0)
     return okegw_admin_audit(argc, argv);
   if (argc > 1 && strcmp(argv[1], "deliveries") == 0)
