@@ -412,7 +412,7 @@ static void seed_uuid(const char *seed, const char *label, char out[37]) {
 }
 
 /* What a seed changes in a component: its id, code, abbreviation and name
- * (and the supplier's organization and name). The fixed catalogue uses the
+ * (and the supplier's organization, name and test system). The fixed catalogue uses the
  * table's values unchanged. */
 typedef struct sim_names {
   char id[37];
@@ -421,6 +421,7 @@ typedef struct sim_names {
   char abbreviation[64];
   char name[128 + SIM_SEED_MAX];
   char provider[64 + SIM_SEED_MAX];
+  char system[16 + SIM_SEED_MAX]; /* x-testSystem */
 } sim_names;
 
 static void names_for(const char *seed, const sim_component *d, sim_names *n) {
@@ -431,6 +432,7 @@ static void names_for(const char *seed, const sim_component *d, sim_names *n) {
     snprintf(n->abbreviation, sizeof n->abbreviation, "%s", d->abbreviation);
     snprintf(n->name, sizeof n->name, "%s", d->name);
     snprintf(n->provider, sizeof n->provider, "Gesimuleerde Toetsaanbieder");
+    snprintf(n->system, sizeof n->system, "okegw-sim");
     return;
   }
   /* the label is the table's id, so a test keeps its derived id when rows
@@ -442,6 +444,7 @@ static void names_for(const char *seed, const sim_component *d, sim_names *n) {
   snprintf(n->abbreviation, sizeof n->abbreviation, "%s-%04X", d->abbreviation, tag);
   snprintf(n->name, sizeof n->name, "%s (%s)", d->name, seed);
   snprintf(n->provider, sizeof n->provider, "Gesimuleerde Toetsaanbieder %s", seed);
+  snprintf(n->system, sizeof n->system, "okegw-sim-%s", seed);
 }
 
 /* NULL when seed is a usable catalogue_seed, else why not. */
@@ -477,7 +480,7 @@ static oke_json *component_new(const oke_host *h, const sim_component *d, const 
   jset(h, o, "assessment", lts_new(h, d->assessment), &rc);
 
   oke_json *codes = h->json_new_array();
-  jappend(h, codes, ident_new(h, "x-testSystem", "okegw-sim"), &rc);
+  jappend(h, codes, ident_new(h, "x-testSystem", nm.system), &rc);
   jappend(h, codes, ident_new(h, "x-testProvider", nm.provider), &rc);
   jset(h, o, "otherCodes", codes, &rc);
   jset(h, o, "organization", h->json_new_string(nm.organization), &rc);

@@ -115,6 +115,11 @@ def codes(items):
     return {c["primaryCode"]["code"] for c in items}
 
 
+def system_of(c):
+    return next((o.get("code") for o in c.get("otherCodes", []) if o.get("codeType") == "x-testSystem"),
+                None)
+
+
 def gateway_catalogue(g, n):
     r = g.request("GET", "/ooapi/components?pageSize=50")
     check(r.status == 200, "flow 0 GET components: %s" % r.short())
@@ -205,7 +210,8 @@ def test_catalogue_seed_in_one_gateway(t):
 
 def test_seeds_give_their_own_catalogues(t):
     plain = sim(t, name="plain").catalogue()
-    check(ids(plain) == DEFAULT_IDS and names(plain) == DEFAULT_NAMES,
+    check(ids(plain) == DEFAULT_IDS and names(plain) == DEFAULT_NAMES and
+          all(system_of(c) == "okegw-sim" for c in plain),
           "without --seed the catalogue must be the old one: %r" % sorted(names(plain)))
     s2 = sim(t, "--seed", "second", name="second")
     second, third = s2.catalogue(), sim(t, "--seed", "third", name="third").catalogue()
@@ -218,6 +224,8 @@ def test_seeds_give_their_own_catalogues(t):
         check(all(("(%s)" % label) in n for n in names(cat)),
               "seed %s: names do not say whose they are: %r" % (label, sorted(names(cat))))
         check(not (codes(cat) & codes(plain)), "seed %s keeps default codes" % label)
+        check(all(system_of(c) == "okegw-sim-" + label for c in cat),
+              "seed %s: x-testSystem %r" % (label, {system_of(c) for c in cat}))
         check(len({c["organization"] for c in cat}) == 1 and
               cat[0]["organization"] != plain[0]["organization"],
               "seed %s: one organization of its own" % label)
