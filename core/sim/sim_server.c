@@ -252,7 +252,7 @@ static int build_conf(sim_app *app, const char *listen, const char *seed, const 
     return -1;
   }
   okegw_diag diag = {0};
-  int rc = okegw_conf_parse("okegw sim", b.data, &app->conf, &diag);
+  int rc = okegw_conf_parse("okegw sim options", b.data, &app->conf, &diag);
   okegw_buf_free(&b);
   for (size_t i = 0; i < diag.n; i++)
     fprintf(stderr, "%s\n", diag.msgs[i]);
@@ -353,6 +353,11 @@ int okegw_sim_main(int argc, char **argv) {
     f.addr = app.conf.listen_host;
     f.port = okegw_server_port(app.server);
     okegw_log(OKEGW_LOG_INFO, &f, "listening");
+    const char *h = app.conf.listen_host;
+    if (strncmp(h, "127.", 4) != 0 && strcmp(h, "::1") != 0 && strcmp(h, "localhost") != 0)
+      okegw_log(OKEGW_LOG_WARN, &f,
+                "okegw sim serves plain HTTP without any credential check to other machines: "
+                "fine for a trial, never for exams");
   } else if (app.loaded) {
     okegw_connector_unload(&app.conn);
     app.loaded = 0;
