@@ -411,9 +411,9 @@ static void seed_uuid(const char *seed, const char *label, char out[37]) {
            b[15]);
 }
 
-/* What a seed changes in a component: its id, code, abbreviation and name
- * (and the supplier's organization, name and test system). The fixed catalogue uses the
- * table's values unchanged. */
+/* What a seed changes in a component: its id, code, abbreviation and name,
+ * and the supplier's organization, name and test system. The fixed
+ * catalogue uses the table's values unchanged. */
 typedef struct sim_names {
   char id[37];
   char organization[37];
