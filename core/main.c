@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "connector/plugin_host.h"
 #include "base/util.h"
+#include "sim/sim_server.h"
 
 #include <cjson/cJSON.h>
 
@@ -44,6 +45,9 @@ static const char usage[] =
     "       okegw config-keys [--markdown]\n"
     "                              list every plugins.conf key with its type, range and default\n"
     "                              (--markdown: the README's reference tables)\n"
+    "       okegw sim --listen HOST:PORT [--seed TEXT] [--access-url-base URL]\n"
+    "                              serve the simulated supplier (TA) on its own over plain HTTP,\n"
+    "                              for a second connector (okegw sim --help for the details)\n"
     "       okegw --version        print the version and the plugin ABI\n";
 
 static int loopback(const char *host) {
@@ -372,6 +376,8 @@ int main(int argc, char **argv) {
     return map_command(argc, argv);
   if (argc > 1 && strcmp(argv[1], "reload") == 0)
     return okegw_control_reload_command(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "sim") == 0)
+    return okegw_sim_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit") == 0)
     return okegw_admin_audit(argc, argv);
   if (argc > 1 && strcmp(argv[1], "deliveries") == 0)

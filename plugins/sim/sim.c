@@ -7,6 +7,11 @@
  * and deelnames, kept in memory per connector instance). Nothing is
  * persisted: a restart starts from an empty session plan.
  *
+ * catalogue_seed = TEXT makes an instance a different supplier: its tests
+ * get ids, codes and names derived from TEXT (a tiny hash, the same every
+ * run), so two sim connectors, or the built-in one and `okegw sim --seed`,
+ * have disjoint catalogues. Without it the catalogue is the fixed one below.
+ *
  * Only the plugin ABI (1.2) and the C standard library are used; JSON and
  * query strings go through the host's helpers. Every callback answers
  * synchronously.
@@ -26,6 +31,7 @@
 #define SIM_PAGE_SIZE_MAX 250
 #define SIM_MERGE_DEPTH_MAX 64
 #define SIM_JSON "application/json"
+#define SIM_SEED_MAX 64 /* bytes of catalogue_seed */
 
 /* ------------------------------------------------------------------------ */
 /* State                                                                     */
@@ -366,17 +372,107 @@ static oke_json *strings_new(const oke_host *h, const char *const *v, size_t max
   return arr;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Seeded catalogues                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* FNV-1a over the seed, a label and a number, then the splitmix64 finisher
+ * so that neighbouring numbers give unrelated bits. Not cryptographic: it
+ * only has to be stable and to spread. */
+static unsigned long long seed_hash(const char *seed, const char *label, unsigned n) {
+  unsigned long long x = 1469598103934665603ULL;
+  const char *parts[2] = {seed, label};
+  for (int p = 0; p < 2; p++) {
+    for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++)
+      x = (x ^ *c) * 1099511628211ULL;
+    x = (x ^ 0xffu) * 1099511628211ULL; /* "ab"+"c" differs from "a"+"bc" */
+  }
+  for (int i = 0; i < 4; i++)
+    x = (x ^ ((n >> (8 * i)) & 0xffu)) * 1099511628211ULL;
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+/* A version 4 style UUID (RFC 9562 layout: version nibble 4, variant 10)
+ * derived from seed and label; out has room for 37 bytes. */
+static void seed_uuid(const char *seed, const char *label, char out[37]) {
+  unsigned char b[16];
+  for (unsigned half = 0; half < 2; half++) {
+    unsigned long long x = seed_hash(seed, label, half);
+    for (int i = 0; i < 8; i++)
+      b[half * 8 + (unsigned)i] = (unsigned char)(x >> (8 * i));
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+}
+
+/* What a seed changes in a component: its id, code, abbreviation and name,
+ * and the supplier's organization, name and test system. The fixed
+ * catalogue uses the table's values unchanged. */
+typedef struct sim_names {
+  char id[37];
+  char organization[37];
+  char code[64];
+  char abbreviation[64];
+  char name[128 + SIM_SEED_MAX];
+  char provider[64 + SIM_SEED_MAX];
+  char system[16 + SIM_SEED_MAX]; /* x-testSystem */
+} sim_names;
+
+static void names_for(const char *seed, const sim_component *d, sim_names *n) {
+  if (!seed) {
+    snprintf(n->id, sizeof n->id, "%s", d->id);
+    snprintf(n->organization, sizeof n->organization, "%s", SIM_ORGANIZATION_ID);
+    snprintf(n->code, sizeof n->code, "%s", d->code);
+    snprintf(n->abbreviation, sizeof n->abbreviation, "%s", d->abbreviation);
+    snprintf(n->name, sizeof n->name, "%s", d->name);
+    snprintf(n->provider, sizeof n->provider, "Gesimuleerde Toetsaanbieder");
+    snprintf(n->system, sizeof n->system, "okegw-sim");
+    return;
+  }
+  /* the label is the table's id, so a test keeps its derived id when rows
+   * are added or reordered */
+  seed_uuid(seed, d->id, n->id);
+  seed_uuid(seed, "organization", n->organization);
+  unsigned tag = (unsigned)(seed_hash(seed, "tag", 0) & 0xffffu);
+  snprintf(n->code, sizeof n->code, "%s-%04X", d->code, tag);
+  snprintf(n->abbreviation, sizeof n->abbreviation, "%s-%04X", d->abbreviation, tag);
+  snprintf(n->name, sizeof n->name, "%s (%s)", d->name, seed);
+  snprintf(n->provider, sizeof n->provider, "Gesimuleerde Toetsaanbieder %s", seed);
+  snprintf(n->system, sizeof n->system, "okegw-sim-%s", seed);
+}
+
+/* NULL when seed is a usable catalogue_seed, else why not. */
+static const char *seed_problem(const char *seed) {
+  size_t len = strlen(seed);
+  if (len == 0)
+    return "catalogue_seed is empty: leave the key out for the default catalogue";
+  if (len > SIM_SEED_MAX)
+    return "catalogue_seed is longer than 64 bytes";
+  for (const unsigned char *c = (const unsigned char *)seed; *c; c++)
+    if (*c < 0x20 || *c == 0x7f)
+      return "catalogue_seed holds a control character";
+  return NULL;
+}
+
 /* One full OOAPI Component (digest 2.1) from a table row. */
-static oke_json *component_new(const oke_host *h, const sim_component *d) {
+static oke_json *component_new(const oke_host *h, const sim_component *d, const char *seed) {
   int rc = OKE_OK;
   oke_json *o = h->json_new_object();
   const char *modes[] = {d->mode_of_delivery, NULL};
+  sim_names nm;
+  names_for(seed, d, &nm);
 
-  jset(h, o, "componentId", h->json_new_string(d->id), &rc);
-  jset(h, o, "primaryCode", ident_new(h, "componentCode", d->code), &rc);
+  jset(h, o, "componentId", h->json_new_string(nm.id), &rc);
+  jset(h, o, "primaryCode", ident_new(h, "componentCode", nm.code), &rc);
   jset(h, o, "componentType", h->json_new_string("test"), &rc);
-  jset(h, o, "name", lts_new(h, d->name), &rc);
-  jset(h, o, "abbreviation", h->json_new_string(d->abbreviation), &rc);
+  jset(h, o, "name", lts_new(h, nm.name), &rc);
+  jset(h, o, "abbreviation", h->json_new_string(nm.abbreviation), &rc);
   jset(h, o, "modeOfDelivery", strings_new(h, modes, 1), &rc);
   jset(h, o, "duration", h->json_new_string(d->duration), &rc);
   jset(h, o, "description", lts_new(h, d->description), &rc);
@@ -384,10 +480,10 @@ static oke_json *component_new(const oke_host *h, const sim_component *d) {
   jset(h, o, "assessment", lts_new(h, d->assessment), &rc);
 
   oke_json *codes = h->json_new_array();
-  jappend(h, codes, ident_new(h, "x-testSystem", "okegw-sim"), &rc);
-  jappend(h, codes, ident_new(h, "x-testProvider", "Gesimuleerde Toetsaanbieder"), &rc);
+  jappend(h, codes, ident_new(h, "x-testSystem", nm.system), &rc);
+  jappend(h, codes, ident_new(h, "x-testProvider", nm.provider), &rc);
   jset(h, o, "otherCodes", codes, &rc);
-  jset(h, o, "organization", h->json_new_string(SIM_ORGANIZATION_ID), &rc);
+  jset(h, o, "organization", h->json_new_string(nm.organization), &rc);
 
   oke_json *c = h->json_new_object();
   jset(h, c, "consumerKey", h->json_new_string(SIM_CONSUMER_KEY), &rc);
@@ -411,11 +507,11 @@ static oke_json *component_new(const oke_host *h, const sim_component *d) {
   return o;
 }
 
-static oke_json *catalogue_new(const oke_host *h) {
+static oke_json *catalogue_new(const oke_host *h, const char *seed) {
   int rc = OKE_OK;
   oke_json *arr = h->json_new_array();
   for (size_t i = 0; i < SIM_NCOMPONENTS; i++)
-    jappend(h, arr, component_new(h, &sim_components[i]), &rc);
+    jappend(h, arr, component_new(h, &sim_components[i], seed), &rc);
   if (rc != OKE_OK && arr) {
     h->json_free(arr);
     arr = NULL;
@@ -1166,14 +1262,27 @@ static int sim_init(oke_conn *c, const oke_host *host, void **state) {
   size_t bl = strlen(base);
   while (bl > 0 && base[bl - 1] == '/')
     bl--;
+  const char *seed = host->config(c, "catalogue_seed");
+  const char *why = seed ? seed_problem(seed) : NULL;
+  if (why) {
+    host->log(c, OKE_LOG_ERROR, "sim: %s", why);
+    free(s);
+    return OKE_EINVAL;
+  }
   s->url_base = sim_strndup(base, bl);
-  s->catalogue = catalogue_new(host);
+  s->catalogue = catalogue_new(host, seed);
   if (!s->url_base || !s->catalogue) {
     sim_fini(s);
     return OKE_ENOMEM;
   }
-  host->log(c, OKE_LOG_INFO, "sim: simulated test supplier with %zu tests, start links under %s",
-            (size_t)SIM_NCOMPONENTS, s->url_base);
+  if (seed)
+    host->log(c, OKE_LOG_INFO,
+              "sim: simulated test supplier '%s' with %zu tests of its own (catalogue_seed), "
+              "start links under %s",
+              seed, (size_t)SIM_NCOMPONENTS, s->url_base);
+  else
+    host->log(c, OKE_LOG_INFO, "sim: simulated test supplier with %zu tests, start links under %s",
+              (size_t)SIM_NCOMPONENTS, s->url_base);
   *state = s;
   return OKE_OK;
 }
@@ -1183,12 +1292,16 @@ static int sim_health(void *state) { return state ? OKE_OK : OKE_ESTATE; }
 static const oke_config_key sim_config_keys[] = {
     {"access_url_base", "base of the start links the simulated supplier hands out (default "
                         "https://sim.example/start)"},
+    {"catalogue_seed",
+     "any text (up to 64 bytes): this instance plays another supplier, its tests get ids, codes "
+     "and names derived from the text, the same every run; without it, the default catalogue"},
     {NULL, NULL}};
 
 static const oke_plugin sim_plugin = {
-    OKE_PLUGIN_INIT("sim", "1.1.0"),
+    OKE_PLUGIN_INIT("sim", "1.2.0"),
     .description = "simulated test supplier (TA) for demos and tests: a fixed catalogue of MBO "
-                   "tests and in-memory zittingen and deelnames",
+                   "tests (or one derived from catalogue_seed) and in-memory zittingen and "
+                   "deelnames",
     .config_keys = sim_config_keys,
     .init = sim_init,
     .deliver = sim_deliver,
