@@ -443,7 +443,8 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
                        .status = status,
                        .latency_ms = latency_ms,
                        .delivery_id = d->r.id,
-                       .attempts = d->r.attempts};
+                       .attempts = d->r.attempts,
+                       .phase = okegw_phase_name(d->conn->conf->phase)};
   okegw_store_audit(ob->store, &r);
 }
 
@@ -917,10 +918,17 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
   okegw_delivery_rec *r = &d->r;
   r->created_ms = r->since_ms = okegw_wall_ms();
   r->state = OKEGW_DLV_PENDING;
-  const char *src[] = {conn->conf->name, p->caller,      okegw_interaction_name(p->interaction),
-                       p->path,          p->resource_id, p->request_id,
-                       p->method,        p->path,        p->query,
-                       p->content_type,  p->body_sha256};
+  const char *src[] = {conn->conf->name,
+                       p->caller,
+                       okegw_interaction_name(p->interaction),
+                       p->resource ? p->resource : p->path,
+                       p->resource_id,
+                       p->request_id,
+                       p->method,
+                       p->path,
+                       p->query,
+                       p->content_type,
+                       p->body_sha256};
   char **dst[] = {&r->connector,   &r->caller,       &r->interaction, &r->resource,
                   &r->resource_id, &r->request_id,   &r->method,      &r->path,
                   &r->query,       &r->content_type, &r->body_sha256};

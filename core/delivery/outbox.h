@@ -32,6 +32,9 @@ typedef struct okegw_push {
   int interaction;
   const char *caller;      /* the sender's connector name, NULL = anonymous */
   const char *resource_id; /* the OKE id in the path */
+  /* the key its order is kept under (one at a time per key and connector);
+   * NULL: the path */
+  const char *resource;
   const char *method, *path, *query, *content_type;
   const char *body;
   size_t body_len;

@@ -55,11 +55,12 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .resource_id = c->id,
                        .mapping = strcmp(c->mapping, "-") ? c->mapping : NULL,
                        .body_sha256 = okegw_call_digest(c),
-                       .event = "request",
+                       .event = c->event ? c->event : "request",
                        .status = status,
                        .latency_ms = latency_ms,
                        .delivery_id = c->delivery_id,
-                       .rules = c->rules[0] ? c->rules : NULL};
+                       .rules = c->rules[0] ? c->rules : NULL,
+                       .phase = c->target ? okegw_phase_name(c->target->conf->phase) : NULL};
   okegw_store_audit(c->g->store, &r);
 }
 
@@ -104,6 +105,23 @@ void okegw_answer_unknown(okegw_call *c, const char *connector, const char *fmt,
   va_start(ap, fmt);
   problem_v(c, assoc_patch ? 400 : 404, connector, NULL, fmt, ap);
   va_end(ap);
+}
+
+void okegw_answer_withheld(okegw_call *c) {
+  c->event = "withheld";
+  c->target = c->caller; /* the exchange ran with the shadow supplier only */
+  okegw_log(OKEGW_LOG_INFO,
+            &(okegw_log_fields){.connector = c->caller->conf->name,
+                                .interaction = okegw_interaction_name(c->interaction),
+                                .request_id = c->req->request_id,
+                                .resource = c->id,
+                                .latency_ms = -1},
+            "withheld: connector '%s' reports on %s, which it received only as a copy of "
+            "connector '%s' (mirror_of); checked and recorded, not forwarded",
+            c->caller->conf->name, c->id, c->caller->conf->mirror_of);
+  /* the supplier under trial goes on as if its planner had taken it */
+  okegw_answer_send(c, 200, "application/json", c->out_body ? c->out_body : "{}",
+                    c->out_body ? strlen(c->out_body) : 2, "Okegw-Withheld: shadow\r\n");
 }
 
 void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers) {

@@ -23,6 +23,10 @@ void okegw_answer_unknown(okegw_call *c, const char *connector, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 /* A JSON answer from a tree (not consumed). */
 void okegw_answer_send_json(okegw_call *c, int status, const cJSON *j, const char *extra_headers);
+/* A shadow supplier's return for a zitting it only received as a mirror
+ * copy: audited as "withheld", answered 200 with what it sent (header
+ * Okegw-Withheld: shadow), forwarded to no one. */
+void okegw_answer_withheld(okegw_call *c);
 /* The refusals when the store cannot take a job, or a job failed: 503 with
  * Retry-After (the request may be sent again as it is). */
 void okegw_answer_store_down(okegw_call *c);

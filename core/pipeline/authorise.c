@@ -254,7 +254,11 @@ static int scope_ok(okegw_call *c) {
 int okegw_authorise_call(okegw_call *c) {
   if (scope_ok(c) < 0)
     return -1;
-  if (c->caller && c->caller->conf->phase == OKEGW_PHASE_OFF) {
+  /* a planning system or DR in phase off starts nothing; a supplier in
+   * phase off may still report on what it was sent (the return route
+   * decides what that is) */
+  if (c->caller && c->caller->conf->phase == OKEGW_PHASE_OFF &&
+      c->caller->conf->role != OKEGW_ROLE_TA) {
     okegw_answer_problem(c, 503, c->caller->conf->name,
                          "connector '%s' is in phase off: okegw does not carry its requests yet",
                          c->caller->conf->name);
@@ -263,17 +267,78 @@ int okegw_authorise_call(okegw_call *c) {
   return 0;
 }
 
+/* ---- phases (DESIGN.md §8) ------------------------------------------------ */
+
+static int acceptance_caller(const okegw_call *c) {
+  return c->caller && c->caller->conf->acceptance;
+}
+
+/* The organization a zitting names (an id or an expanded object). */
+static const char *zitting_organization(const okegw_call *c) {
+  const cJSON *o = cJSON_GetObjectItemCaseSensitive(c->body, "organization");
+  return cJSON_IsString(o)
+             ? o->valuestring
+             : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "organizationId"));
+}
+
+/* A pilot takes production work inside its subset only: zittingen for its
+ * pilot components and organizations, and reads of those components. */
+static int pilot_admits(const okegw_call *c, const okegw_conf_connector *cc) {
+  if (c->interaction == OKE_I_FLOW2_PUT_OFFERING)
+    return okegw_conf_listed(cc->pilot_components, c->ref_id) &&
+           okegw_conf_listed(cc->pilot_organizations, zitting_organization(c));
+  if (c->interaction == OKE_I_FLOW0_GET_COMPONENT)
+    return okegw_conf_listed(cc->pilot_components, c->id);
+  return 1;
+}
+
+int okegw_authorise_sees(const okegw_call *c, const okegw_connector *conn) {
+  enum okegw_phase p = conn->conf->phase;
+  return p == OKEGW_PHASE_LIVE || p == OKEGW_PHASE_PILOT ||
+         (p == OKEGW_PHASE_SHADOW && acceptance_caller(c));
+}
+
+int okegw_authorise_sees_component(const okegw_call *c, const okegw_connector *conn,
+                                   const char *component) {
+  return conn->conf->phase != OKEGW_PHASE_PILOT || acceptance_caller(c) ||
+         okegw_conf_listed(conn->conf->pilot_components, component);
+}
+
+/* New work for conn in its phase: answered 503 naming connector and phase
+ * when the caller may not start it there. */
+static int phase_refuses(okegw_call *c, okegw_connector *conn) {
+  const okegw_conf_connector *cc = conn->conf;
+  const char *name = cc->name;
+  if (cc->phase == OKEGW_PHASE_LIVE || (cc->phase != OKEGW_PHASE_OFF && acceptance_caller(c)) ||
+      (cc->phase == OKEGW_PHASE_PILOT && pilot_admits(c, cc)))
+    return 0;
+  if (cc->phase == OKEGW_PHASE_OFF)
+    okegw_answer_problem(c, 503, name,
+                         "connector '%s' is in phase off: it takes no new work until ICT sets its "
+                         "phase in plugins.conf (work already routed to it goes on)",
+                         name);
+  else if (cc->phase == OKEGW_PHASE_SHADOW)
+    okegw_answer_problem(c, 503, name,
+                         "connector '%s' is in phase shadow: only acceptance systems reach it "
+                         "until it goes to pilot or live",
+                         name);
+  else
+    okegw_answer_problem(
+        c, 503, name,
+        "connector '%s' is in phase pilot: %s is outside the pilot (its "
+        "pilot_components and pilot_organizations)",
+        name, c->interaction == OKE_I_FLOW2_PUT_OFFERING ? "this zitting" : "this component");
+  return 1;
+}
+
 int okegw_authorise_target(okegw_call *c, okegw_connector *conn) {
   c->target = conn;
   if (scope_ok(c) < 0)
     return -1;
-  if (conn->conf->phase == OKEGW_PHASE_OFF) {
-    okegw_answer_problem(c, 503, conn->conf->name,
-                         "connector '%s' is in phase off: it carries no traffic until ICT sets "
-                         "its phase in plugins.conf",
-                         conn->conf->name);
+  /* narrowing a phase never strands work: what is routed there already
+   * goes on, only new zittingen (and reads of its tests) are refused */
+  if (!c->existing && phase_refuses(c, conn))
     return -1;
-  }
   if (!conn->ready) {
     okegw_answer_problem(c, 503, conn->conf->name, "connector '%s' is not available: %s",
                          conn->conf->name, conn->error ? conn->error : "not initialised");
@@ -290,6 +355,11 @@ static void log_refusal(okegw_call *c, const char *connector, const char *fmt, c
                                 .request_id = c->req->request_id,
                                 .latency_ms = -1},
             fmt, a, b, d);
+}
+
+int okegw_authorise_mirror_return(const okegw_call *c, const okegw_route *r) {
+  const char *of = c->caller ? c->caller->conf->mirror_of : NULL;
+  return of && r->rc == OKEGW_STORE_OK && strcmp(r->connector, of) == 0;
 }
 
 int okegw_authorise_return(okegw_call *c, const okegw_route *r) {
@@ -352,9 +422,9 @@ int okegw_authorise_callback(okegw_call *c, okegw_connector *conn) {
                            "present the callback token of connector '%s'", name);
     return -1;
   }
-  if (conn->conf->phase == OKEGW_PHASE_OFF || !conn->ready) {
-    okegw_answer_problem(c, 503, name, "connector '%s' is %s", name,
-                         conn->ready ? "in phase off" : "not available");
+  /* in every phase: a callback reports on what the supplier was sent */
+  if (!conn->ready) {
+    okegw_answer_problem(c, 503, name, "connector '%s' is not available", name);
     return -1;
   }
   return 0;

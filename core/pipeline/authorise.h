@@ -32,8 +32,22 @@ void okegw_authorise_refuse_role(okegw_call *c);
  * caller is not in phase off. */
 int okegw_authorise_call(okegw_call *c);
 /* The connector may carry the call now: the caller's scope for the settled
- * interaction, the connector's phase, its plugin ready. */
+ * interaction, the connector's phase (DESIGN.md §8: off takes no new work;
+ * shadow only an acceptance caller's; pilot a production caller's only
+ * inside pilot_components / pilot_organizations; c->existing work goes on
+ * in every phase), its plugin ready. */
 int okegw_authorise_target(okegw_call *c, okegw_connector *conn);
+/* 1 when the caller sees conn in the catalogue: live and pilot connectors,
+ * shadow ones for acceptance callers. */
+int okegw_authorise_sees(const okegw_call *c, const okegw_connector *conn);
+/* 1 when the caller sees component of conn: a pilot with pilot_components
+ * shows production callers only those. */
+int okegw_authorise_sees_component(const okegw_call *c, const okegw_connector *conn,
+                                   const char *component);
+/* 1 when a supplier reports (flow 3/4) on a zitting or deelname routed to
+ * the connector it mirrors: it saw it only as a copy, so its report is
+ * recorded and never forwarded (okegw_answer_withheld). */
+int okegw_authorise_mirror_return(const okegw_call *c, const okegw_route *r);
 /* Flow 3/4 (OKE ground rule 5): the TA writes about a deelname or zitting
  * this gateway delivered to that same TA. r is the resource's route. */
 int okegw_authorise_return(okegw_call *c, const okegw_route *r);

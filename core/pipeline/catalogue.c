@@ -2,6 +2,7 @@
  * owner of a component. */
 #include "pipeline/route.h"
 #include "pipeline/answer.h"
+#include "pipeline/authorise.h"
 #include "pipeline/state.h"
 #include "oke/interaction.h"
 #include "base/json.h"
@@ -363,6 +364,8 @@ static void catalogue_merge(fanout *f) {
       const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "componentId"));
       if (!id)
         continue; /* no identity, no route: cannot be offered */
+      if (!okegw_authorise_sees_component(c, f->parts[i].conn, id))
+        continue; /* a pilot shows production callers its pilot tests only */
       all[n] = (sort_item){.item = it, .key = id, .seq = n, .part = i};
       n++;
     }
@@ -488,7 +491,9 @@ static fanout *fanout_new(okegw_call *c) {
   }
   for (size_t i = 0; i < c->gen->nconns; i++) {
     okegw_connector *conn = c->gen->conns[i];
-    if (!okegw_is_live_ta(conn))
+    /* the suppliers the caller sees: live and pilot ones, and for an
+     * acceptance system the shadow ones too */
+    if (conn->conf->role != OKEGW_ROLE_TA || !okegw_authorise_sees(c, conn))
       continue;
     part *p = &f->parts[f->nparts++];
     p->conn = conn;
@@ -604,7 +609,7 @@ static int probe_check(okegw_call *c, okegw_connector *owner, const char *body, 
 
 static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
                                 const char *body, size_t len) {
-  if (!owner) {
+  if (!owner || !okegw_authorise_sees_component(c, owner, c->id)) {
     okegw_answer_problem(c, 404, NULL,
                          "component %s is not in the catalogue of any live test supplier", c->id);
     return;
@@ -634,8 +639,4 @@ static void on_component_route(void *ud, const okegw_route *r) {
 void okegw_route_component(okegw_call *c) {
   if (okegw_store_lookup(c->g->store, "component", c->id, on_component_route, c) < 0)
     okegw_answer_store_down(c);
-}
-
-int okegw_is_live_ta(const okegw_connector *c) {
-  return c->conf->role == OKEGW_ROLE_TA && c->conf->phase == OKEGW_PHASE_LIVE;
 }

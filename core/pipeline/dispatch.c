@@ -7,6 +7,7 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 #include "pipeline/answer.h"
+#include "pipeline/mirror.h"
 #include "pipeline/state.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 
 static void send_to(okegw_call *c);
+static void relay(void *ud, const okegw_answer *a);
 
 /* Checked before anything is recorded, and again as the push is stored
  * (pushes recorded meanwhile may have filled it). */
@@ -241,9 +243,11 @@ static void send_to(okegw_call *c) {
       okegw_connector_deliver_stream(c->target, &req, okegw_answer_relay_cb, &okegw_answer_stream,
                                      c);
     } else if (!strcmp(req.method, "PUT") || !strcmp(req.method, "PATCH")) {
+      okegw_mirror_start(c, &req, 1);
       push(c, &req);
     } else {
-      okegw_connector_deliver(c->target, &req, c->body, okegw_answer_relay_cb, c);
+      okegw_mirror_start(c, &req, 0);
+      okegw_connector_deliver(c->target, &req, c->body, relay, c);
     }
     return;
   }
@@ -272,8 +276,22 @@ void okegw_dispatch(okegw_call *c) {
 
 /* ---- pushes: the outbox -------------------------------------------------- */
 
+/* A read's answer: to the mirrors' comparison, then to the caller. */
+static void relay(void *ud, const okegw_answer *a) {
+  okegw_call *c = ud;
+  if (c->mirror)
+    okegw_mirror_live(c, a->status, okegw_answer_json(a));
+  okegw_answer_relay(c, a, NULL);
+}
+
 static void on_pushed(void *ud, const okegw_push_result *r) {
   okegw_call *c = ud;
+  if (c->mirror)
+    okegw_mirror_live(c,
+                      r->rc != OKEGW_STORE_OK ? 0
+                      : r->answer             ? r->answer->status
+                                              : 202,
+                      r->rc == OKEGW_STORE_OK && r->answer ? okegw_answer_json(r->answer) : NULL);
   if (r->rc != OKEGW_STORE_OK) {
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
                            "the push could not be stored, so it was not accepted: send it again");
@@ -322,6 +340,8 @@ static void push(okegw_call *c, const oke_request *req) {
                   .body_sha256 = digest,
                   .request_id = req->request_id};
   int rc = okegw_outbox_push(c->g->outbox, c->target, &p, c->body, on_pushed, c);
+  if (rc < 0)
+    okegw_mirror_live(c, 0, NULL); /* nothing went live: the copies are compared with that */
   if (rc == OKEGW_OUTBOX_FULL)
     outbox_full(c);
   else if (rc < 0)
@@ -337,7 +357,9 @@ size_t okegw_dispatch_delivered(void *ud, okegw_connector *conn, const okegw_del
                                 const cJSON *body, okegw_route_write *out) {
   okegw_gateway *g = ud;
   int in = okegw_interaction_by_name(d->interaction);
-  if (!d->resource_id)
+  /* a shadow connector's copy opens nothing: the zitting is the live one's */
+  if (!d->resource_id ||
+      strncmp(d->resource, OKEGW_MIRROR_PREFIX, strlen(OKEGW_MIRROR_PREFIX)) == 0)
     return 0;
   if (in != OKE_I_FLOW2_PUT_OFFERING && in != OKE_I_FLOW2_PUT_ASSOCIATION) {
     /* results and cancels change what okegw knows of the exam */

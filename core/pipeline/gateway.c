@@ -618,6 +618,93 @@ static void describe_change(const okegw_gen *prev, const okegw_gen *next, okegw_
   }
 }
 
+/* ---- the phase history -------------------------------------------------- */
+
+static void on_phases_recorded(void *ud, int rc, const okegw_phase_rec *recs, size_t n) {
+  (void)ud;
+  (void)recs;
+  if (rc != OKEGW_STORE_OK)
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "%zu phase change(s) could not be recorded in the store (see the store's log "
+              "line); they apply all the same",
+              n);
+}
+
+/* Records what changed from `was` (a connector's phase before, by name;
+ * NULL: none) to gen: every connector whose phase differs, and every one the
+ * configuration no longer has (recorded as off). */
+static void record_phases(okegw_gateway *g, const okegw_gen *gen,
+                          const char *(*was)(const void *ud, const char *name), const void *ud,
+                          const okegw_conf *prev_conf) {
+  const okegw_conf *conf = gen->conf;
+  size_t max = conf->nconnectors + (prev_conf ? prev_conf->nconnectors : 0);
+  okegw_phase_change *ch = calloc(max ? max : 1, sizeof *ch);
+  size_t n = 0;
+  for (size_t i = 0; ch && i < conf->nconnectors; i++) {
+    const okegw_conf_connector *cc = &conf->connectors[i];
+    const char *from = was(ud, cc->name);
+    const char *to = okegw_phase_name(cc->phase);
+    if (from && strcmp(from, to) == 0)
+      continue;
+    ch[n++] = (okegw_phase_change){.connector = cc->name,
+                                   .from = from,
+                                   .to = to,
+                                   .reason = cc->phase_reason,
+                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL};
+  }
+  for (size_t i = 0; ch && prev_conf && i < prev_conf->nconnectors; i++) {
+    const okegw_conf_connector *cc = &prev_conf->connectors[i];
+    if (okegw_conf_section(conf, cc->name) || cc->phase == OKEGW_PHASE_OFF)
+      continue;
+    ch[n++] = (okegw_phase_change){.connector = cc->name,
+                                   .from = okegw_phase_name(cc->phase),
+                                   .to = "off",
+                                   .reason = "removed from the configuration",
+                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL};
+  }
+  if (!ch)
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: phase changes not recorded");
+  else if (n && okegw_store_phase_record(g->store, ch, n, on_phases_recorded, NULL) < 0)
+    on_phases_recorded(NULL, OKEGW_STORE_ERROR, NULL, n);
+  free(ch);
+}
+
+static const char *phase_in_conf(const void *ud, const char *name) {
+  const okegw_conf_connector *cc = okegw_conf_section(ud, name);
+  return cc ? okegw_phase_name(cc->phase) : NULL;
+}
+
+/* At start: what the store last recorded for each connector is the phase
+ * before (a change made while okegw was down is recorded now). */
+typedef struct last_phases {
+  okegw_gateway *g;
+  okegw_gen *gen;
+  const okegw_phase_rec *recs;
+  size_t n;
+} last_phases;
+
+static const char *phase_in_store(const void *ud, const char *name) {
+  const last_phases *l = ud;
+  for (size_t i = 0; i < l->n; i++)
+    if (strcmp(l->recs[i].connector, name) == 0)
+      return l->recs[i].to;
+  return NULL;
+}
+
+static void on_last_phases(void *ud, int rc, const okegw_phase_rec *recs, size_t n) {
+  last_phases *l = ud;
+  if (rc != OKEGW_STORE_OK) {
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "the phase history could not be read; the phases of this start are not recorded");
+  } else if (!l->g->stopping) {
+    l->recs = recs;
+    l->n = n;
+    record_phases(l->g, l->gen, phase_in_store, l, NULL);
+  }
+  okegw_gen_unref(l->gen);
+  free(l);
+}
+
 int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
   if (g->stopping) {
     okegw_diag_add(report, g->gen->conf->path, 0, "the gateway is stopping: nothing reloaded");
@@ -660,6 +747,7 @@ int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
   okegw_gen_install(g, gen);
   okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
   describe_change(prev, gen, report);
+  record_phases(g, gen, phase_in_conf, prev->conf, prev->conf);
   if (g->tls)
     note(report, "TLS certificate and key reloaded");
   okegw_gen_unref(prev);
@@ -720,6 +808,12 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     return -1;
   }
   conf = g->gen->conf;
+  last_phases *lp = calloc(1, sizeof *lp);
+  if (lp) {
+    *lp = (last_phases){.g = g, .gen = okegw_gen_ref(g->gen)};
+    if (okegw_store_phase_last(g->store, on_last_phases, lp) < 0)
+      on_last_phases(lp, OKEGW_STORE_ERROR, NULL, 0);
+  }
   /* OAuth 2.0 in: the issuer's keys, from the file now or the URL soon */
   if (conf->oauth_issuer && okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0)
     return -1;

@@ -108,14 +108,16 @@ typedef struct okegw_call {
   const char *out_method;
   char out_path[128];
   char *out_body;
-  int validated;         /* the body passed the profile check already */
-  int created;           /* a PUT okegw bound: 201 new, 200 known id; 0 = not known (R13) */
-  int probed;            /* the TAs were asked who owns the offering's component */
-  int existing;          /* work on a zitting already routed: a narrower phase does not stop it */
-  long long delivery_id; /* a push: its outbox delivery */
-  char digest[65];       /* SHA-256 of the request body, once computed */
-  char rules[64];        /* OKE rules broken but forwarded (R22): "R21,R28" */
-  int stream_status;     /* a streamed answer (documents) */
+  int validated;     /* the body passed the profile check already */
+  int created;       /* a PUT okegw bound: 201 new, 200 known id; 0 = not known (R13) */
+  int probed;        /* the TAs were asked who owns the offering's component */
+  int existing;      /* work on a zitting already routed: a narrower phase does not stop it */
+  const char *event; /* the audit row's event; NULL = "request" */
+  struct okegw_mirror *mirror; /* shadow copies waiting for the live answer (mirror.h) */
+  long long delivery_id;       /* a push: its outbox delivery */
+  char digest[65];             /* SHA-256 of the request body, once computed */
+  char rules[64];              /* OKE rules broken but forwarded (R22): "R21,R28" */
+  int stream_status;           /* a streamed answer (documents) */
   size_t stream_bytes;
 } okegw_call;
 

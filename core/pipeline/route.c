@@ -87,9 +87,19 @@ static void on_component_owner(void *ud, const okegw_route *r) {
   okegw_route_to_named(c, r->connector);
 }
 
-void okegw_route_put_offering(okegw_call *c) {
+/* A PUT of a zitting okegw routed before is work on that zitting, which a
+ * narrower phase of its supplier does not stop; a new one is new work. */
+static void on_known_zitting(void *ud, const okegw_route *r) {
+  okegw_call *c = ud;
+  if (r->rc != OKEGW_STORE_OK && r->rc != OKEGW_STORE_NOTFOUND) {
+    okegw_answer_store_failed(c);
+    return;
+  }
+  c->existing = r->rc == OKEGW_STORE_OK;
   lookup(c, "component", c->ref_id, on_component_owner);
 }
+
+void okegw_route_put_offering(okegw_call *c) { lookup(c, "offering", c->id, on_known_zitting); }
 
 static void on_zitting(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
@@ -111,6 +121,7 @@ static void on_zitting(void *ud, const okegw_route *r) {
   okegw_facts_read(r->facts, &z);
   if (okegw_state_deelname(c, &z) < 0)
     return;
+  c->existing = 1; /* a deelname of a zitting already routed */
   c->records.bind_kind = "association";
   c->records.bind_parent_kind = "offering";
   okegw_route_to_named(c, r->connector);
@@ -136,6 +147,7 @@ static void on_original(void *ud, const okegw_route *r) {
    * fetches the attempt's documents from the planning system */
   if (r->facts[0])
     c->records.facts = okegw_strdup(r->facts);
+  c->existing = 1;
   c->records.bind_kind = "toetsinschrijving";
   c->records.bind_parent_kind = "toetsinschrijving";
   char why[160];
@@ -178,6 +190,7 @@ static void on_routed(void *ud, const okegw_route *r, const char *kind, const ch
      * as only the cancel, R18: see the dispatch stage) */
     if (okegw_dispatch_check(c) < 0)
       return;
+    c->existing = 1;
     okegw_route_to_named(c, r->connector);
   } else if (r->rc == OKEGW_STORE_NOTFOUND && dr_interaction(c->interaction)) {
     c->interaction = dr_interaction(c->interaction);
@@ -239,6 +252,7 @@ static void on_dr_route(void *ud, const okegw_route *r) {
       char why[160];
       c->records.documents = planning_system(c, why, sizeof why);
     }
+    c->existing = 1;
     okegw_route_to_named(c, r->connector);
     return;
   }
@@ -356,6 +370,7 @@ void okegw_route_flow1_push(okegw_call *c) {
 
 static void on_candidate(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
+  c->existing = 1; /* the caller holds a deelname of the person */
   if (okegw_authorise_person(c, r) == 0)
     okegw_route_to_dr(c);
 }
@@ -375,8 +390,10 @@ static void on_document(void *ud, const okegw_route *r) {
     okegw_answer_store_failed(c);
   else if (okegw_authorise_owner(
                c, r, "document %s was not referenced by any message through this gateway", c->id) ==
-           0)
+           0) {
+    c->existing = 1;
     okegw_route_to_named(c, r->connector);
+  }
 }
 
 void okegw_route_document(okegw_call *c) {
@@ -400,8 +417,15 @@ static void on_planner(void *ud, const okegw_route *r) {
 
 static void on_return_route(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
+  if (okegw_authorise_mirror_return(c, r)) {
+    /* a shadow supplier's result for a zitting it only saw as a copy: checked
+     * (the profile, above) and recorded, never forwarded to the planner */
+    okegw_answer_withheld(c);
+    return;
+  }
   if (okegw_authorise_return(c, r) < 0)
     return;
+  c->existing = 1;
   if (c->interaction == OKE_I_FLOW3_PATCH_ASSOCIATION) {
     okegw_facts d;
     okegw_facts_read(r->facts, &d);

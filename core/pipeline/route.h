@@ -48,7 +48,5 @@ void okegw_route_component(okegw_call *c);
 typedef void (*okegw_probe_done)(okegw_call *c, okegw_connector *owner, const char *ctype,
                                  const char *body, size_t len);
 void okegw_probe_component(okegw_call *c, const char *id, okegw_probe_done done);
-/* A TA connector ICT has set live (ready or not: a failed one shows up). */
-int okegw_is_live_ta(const okegw_connector *c);
 
 #endif

@@ -37,7 +37,7 @@ struct okegw_store_job {
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
-  char *audit[12]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char *audit[13]; /* JOB_AUDIT strings, in okegw_audit_rec order */
   char **factsv;   /* JOB_PUT: facts per id (entries may be NULL) */
   int status;
   double latency_ms;
@@ -197,22 +197,32 @@ static void sql_lower_uuids(sqlite3_context *ctx, int argc, sqlite3_value **argv
 
 /* Schema 3 records phase changes: the table phase_history (made with the
  * schema, empty in a store from before) and audit.phase, the phase each
- * exchange ran under (NULL in older rows). */
+ * exchange ran under (NULL in older rows), and audit.differences, where a
+ * shadow connector's mirrored answer differed from the live one. */
 static int migrate_3(sqlite3 *db, char **msg) {
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, msg);
   if (rc != SQLITE_OK)
     return rc;
-  sqlite3_stmt *st = NULL;
-  int has_phase = 0;
-  rc = sqlite3_prepare_v2(
-      db, "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'phase'", -1, &st, NULL);
-  if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    has_phase = sqlite3_column_int(st, 0) > 0;
-    rc = SQLITE_OK;
+  static const char *const cols[] = {"phase", "differences"};
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof cols / sizeof cols[0]; i++) {
+    sqlite3_stmt *st = NULL;
+    int has = 0;
+    char *q = sqlite3_mprintf("SELECT count(*) FROM pragma_table_info('audit') WHERE name = '%q'",
+                              cols[i]);
+    rc = q ? sqlite3_prepare_v2(db, q, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(q);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+      has = sqlite3_column_int(st, 0) > 0;
+      rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    char *alter = rc == SQLITE_OK && !has
+                      ? sqlite3_mprintf("ALTER TABLE audit ADD COLUMN %s TEXT", cols[i])
+                      : NULL;
+    if (alter)
+      rc = sqlite3_exec(db, alter, NULL, NULL, msg);
+    sqlite3_free(alter);
   }
-  sqlite3_finalize(st);
-  if (rc == SQLITE_OK && !has_phase)
-    rc = sqlite3_exec(db, "ALTER TABLE audit ADD COLUMN phase TEXT", NULL, NULL, msg);
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(db,
                       "UPDATE meta SET value = '3' WHERE key = 'schema_version' AND value "
@@ -282,7 +292,8 @@ static const char schema[] =
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
     "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
     "  event TEXT, rules TEXT,"
-    "  phase TEXT);" /* the connector's phase then: off, shadow, pilot, live */
+    "  phase TEXT,"        /* the connector's phase then: off, shadow, pilot, live */
+    "  differences TEXT);" /* a mirror: where its answer differed (JSON) */
     "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
     "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
     /* Every phase change a start or reload applied (DESIGN §8), only ever
@@ -854,11 +865,11 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
     return OKEGW_STORE_ERROR;
-  const char *src[12] = {
-      a->request_id, a->interaction, a->caller,  a->connector,   a->method,
-      a->path,       a->resource_id, a->mapping, a->body_sha256, a->event ? a->event : "request",
-      a->rules,      a->phase};
-  for (int i = 0; i < 12; i++)
+  const char *src[13] = {
+      a->request_id, a->interaction, a->caller,     a->connector,   a->method,
+      a->path,       a->resource_id, a->mapping,    a->body_sha256, a->event ? a->event : "request",
+      a->rules,      a->phase,       a->differences};
+  for (int i = 0; i < 13; i++)
     j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
   j->delivery_id = a->delivery_id;
   j->attempts = a->attempts;

@@ -145,6 +145,10 @@ typedef struct okegw_audit_rec {
   /* the phase of `connector` the exchange ran under ("off", "shadow",
    * "pilot", "live"): shadow and pilot traffic stay told apart in the trail */
   const char *phase;
+  /* event "mirror": where the shadow connector's answer differed from the
+   * live one, a JSON array of {"pointer", "change"} (no values: they may be
+   * personal data); NULL otherwise */
+  const char *differences;
 } okegw_audit_rec;
 
 /* Appends an audit row (written with the next group commit). */

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[12], int status,
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[13], int status,
                            double latency_ms, long long delivery_id, int attempts) {
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_audit,
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
       "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-      "attempts, rules, phase) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,"
-      "?18)");
+      "attempts, rules, phase, differences) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+      "?14,?15,?16,?17,?18,?19)");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
@@ -39,6 +39,7 @@ int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[12], in
   sqlite3_bind_int(st, 16, attempts ? attempts : 1);
   okegw_store__bind_text(st, 17, a[10]);
   okegw_store__bind_text(st, 18, a[11]);
+  okegw_store__bind_text(st, 19, a[12]);
   int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
   sqlite3_reset(st);
   return rc;
@@ -54,7 +55,13 @@ static cJSON *audit_row(sqlite3_stmt *st) {
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_INTEGER: v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i)); break;
     case SQLITE_FLOAT: v = cJSON_CreateNumber(sqlite3_column_double(st, i)); break;
-    case SQLITE_TEXT: v = cJSON_CreateString((const char *)sqlite3_column_text(st, i)); break;
+    case SQLITE_TEXT:
+      /* differences is JSON itself */
+      v = strcmp(name, "differences") == 0 ? cJSON_Parse((const char *)sqlite3_column_text(st, i))
+                                           : NULL;
+      if (!v)
+        v = cJSON_CreateString((const char *)sqlite3_column_text(st, i));
+      break;
     default:
       if (strcmp(name, "phase") != 0)
         continue; /* NULL */
@@ -89,10 +96,10 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
   char *sql = okegw_asprintf(
       "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
       "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
-      "delivery_id, event, rules, %s AS phase FROM audit "
+      "delivery_id, event, rules, %s AS phase, %s AS differences FROM audit "
       "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
       "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4",
-      has_phase(s) ? "phase" : "NULL");
+      has_phase(s) ? "phase" : "NULL", has_phase(s) ? "differences" : "NULL");
   if (!sql) {
     if (err)
       *err = okegw_strdup("out of memory");

@@ -61,7 +61,7 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
 /* ---- the audit trail (store_audit.c) ---- */
 /* Appends a row; a[] in okegw_audit_rec order (request_id ... body_sha256,
  * event, rules, phase), `at` RFC 3339. */
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[12], int status,
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[13], int status,
                            double latency_ms, long long delivery_id, int attempts);
 
 /* ---- phase history (store_phases.c) ---- */

@@ -2,10 +2,10 @@
 """okegw phases: the connectors' phase history (table phase_history) as a table or JSON lines,
 and the audit trail's "phase" member.
 
-The store is made by a real gateway run (schema 3), then its phase_history rows are written here
-with python's sqlite3 into that schema. This stands in for the gateway's own writes
-(okegw_store_phase_record) until a start or reload records the changes it applies; the command
-under test reads them back as it will read those."""
+The store is made by a real gateway run (schema 3), which records the phases it started with;
+those rows are checked, then replaced here with a known history written with python's sqlite3
+into the same schema, so every row the command prints is one the test chose. (Reloads that
+change phases are tested end to end in test_phases.py.)"""
 import datetime
 import json
 import os
@@ -63,6 +63,13 @@ def store(t, history=HISTORY):
     check(cols == COLUMNS, "the gateway's phase_history columns: %r" % cols)
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     check(version == "3", "schema version %r" % version)
+    started = db.execute("SELECT connector, from_phase, to_phase, config_sha256 FROM phase_history "
+                         "ORDER BY id").fetchall()
+    check([r[:3] for r in started] == [("alpha", None, "live"), ("beta", None, "live")]
+          and all(r[3] and len(r[3]) == 64 for r in started),
+          "the start should record both connectors as new and live, with the file's hash: %r"
+          % started)
+    db.execute("DELETE FROM phase_history")
     db.executemany("INSERT INTO phase_history(at_ms, connector, from_phase, to_phase, reason, "
                    "config_sha256) VALUES (?, ?, ?, ?, ?, ?)", history)
     db.commit()
