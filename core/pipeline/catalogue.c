@@ -479,7 +479,10 @@ static void catalogue_merge(fanout *f) {
   fanout_free(f);
 }
 
-static fanout *fanout_new(okegw_call *c) {
+/* probe: every supplier is asked who owns a component, whatever its phase,
+ * so that the owner's phase answers (authorise: 503 naming it), not an
+ * "unknown component". */
+static fanout *fanout_new(okegw_call *c, int probe) {
   fanout *f = calloc(1, sizeof *f);
   if (!f)
     return NULL;
@@ -493,7 +496,7 @@ static fanout *fanout_new(okegw_call *c) {
     okegw_connector *conn = c->gen->conns[i];
     /* the suppliers the caller sees: live and pilot ones, and for an
      * acceptance system the shadow ones too */
-    if (conn->conf->role != OKEGW_ROLE_TA || !okegw_authorise_sees(c, conn))
+    if (conn->conf->role != OKEGW_ROLE_TA || (!probe && !okegw_authorise_sees(c, conn)))
       continue;
     part *p = &f->parts[f->nparts++];
     p->conn = conn;
@@ -507,7 +510,7 @@ void okegw_route_components(okegw_call *c) {
   int ps, pn;
   if (parse_page_params(c, &ps, &pn) < 0)
     return;
-  fanout *f = fanout_new(c);
+  fanout *f = fanout_new(c, 0);
   if (!f || !(f->base_query = filter_query(c->req->query))) {
     if (f)
       fanout_free(f);
@@ -548,11 +551,11 @@ static void on_probe_done(void *ud, const okegw_answer *a) {
   fanout_free(f);
 }
 
-/* Asks every live TA connector for component `id` (one the store does not
+/* Asks every TA connector for component `id` (one the store does not
  * know yet, e.g. a catalogue the caller had before okegw). The first 200
  * wins and is recorded as the owner. */
 void okegw_probe_component(okegw_call *c, const char *id, okegw_probe_done done) {
-  fanout *f = fanout_new(c);
+  fanout *f = fanout_new(c, 1);
   if (!f || !(f->probe_id = okegw_strdup(id))) {
     if (f)
       fanout_free(f);
@@ -609,12 +612,14 @@ static int probe_check(okegw_call *c, okegw_connector *owner, const char *body, 
 
 static void on_component_probed(okegw_call *c, okegw_connector *owner, const char *ctype,
                                 const char *body, size_t len) {
-  if (!owner || !okegw_authorise_sees_component(c, owner, c->id)) {
+  if (!owner) {
     okegw_answer_problem(c, 404, NULL,
                          "component %s is not in the catalogue of any live test supplier", c->id);
     return;
   }
-  c->target = owner;
+  /* the owner's phase decides, as for a component read routed by the store */
+  if (okegw_authorise_target(c, owner) < 0)
+    return;
   /* the probe's answer is relayed like any other: checked first */
   char *blocked = NULL;
   if (probe_check(c, owner, body, len, &blocked)) {

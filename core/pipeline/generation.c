@@ -5,6 +5,7 @@
 #include "pipeline/dispatch.h"
 #include "pipeline/gateway.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,7 @@ typedef struct retiring {
   okegw_gateway *g;
   okegw_connector *c;
   okegw_confbox *home;
+  char name[OKEGW_NAME_MAX]; /* for the log line once it is gone; "" when it never loaded */
 } retiring;
 
 static void gateway_retired(okegw_gateway *g) {
@@ -120,6 +122,9 @@ static void gateway_retired(okegw_gateway *g) {
 static void on_retired(void *arg) {
   retiring *r = arg;
   okegw_gateway *g = r->g;
+  if (r->name[0])
+    okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
+              "connector '%s' unloaded", r->name);
   free(r->c);
   box_unref(r->home);
   free(r);
@@ -140,10 +145,11 @@ static void retire(okegw_gateway *g, okegw_connector *c) {
     return;
   }
   *r = (retiring){.g = g, .c = c, .home = c->home};
-  if (c->plugin && c->conf)
-    okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = c->conf->name, .latency_ms = -1},
-              "connector '%s' drains: no new work; unloaded once its exchanges ended",
-              c->conf->name);
+  if (c->plugin && c->conf && !g->stopping) {
+    snprintf(r->name, sizeof r->name, "%s", c->conf->name);
+    okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
+              "connector '%s' drains: no new work; unloaded once its exchanges ended", r->name);
+  }
   okegw_connectors_drain(&c, 1, on_retired, r);
 }
 
