@@ -794,9 +794,12 @@ static void on_loaded(void *ud, int rc, long long id, okegw_delivery_rec *recs, 
               "for a connector the configuration does not have",
               loaded, dead, skipped);
   ob->loaded = 1;
+  /* what waited for the load goes now; a read again (a connector came back
+   * with a reload) leaves the queues already listed or under way alone */
   for (rq *q = ob->all, *next; q; q = next) {
     next = q->anext;
-    schedule(ob, q);
+    if (q->head && q->head->phase == P_QUEUED)
+      schedule(ob, q);
   }
 }
 
