@@ -714,6 +714,14 @@ class Okegw:
         self.proc.wait()
         raise RuntimeError("okegw did not log 'listening' in time: %s" % one_line(self.stderr_text()[-1500:]))
 
+    def reload(self, conf_text):
+        """Writes conf_text and asks the running okegw to take it; (exit code, output)."""
+        with open(self.conf_path, "w") as f:
+            f.write(conf_text)
+        p = subprocess.run([self.binary, "reload", "-c", self.conf_path], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60, cwd=self.workdir)
+        return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
     def stderr_text(self):
         try:
             with open(self.stderr_path, "rb") as f:
@@ -1166,6 +1174,8 @@ class ScenarioRun:
                            % ", ".join(real))
         if step.get("seed"):
             self.seed(step["seed"], k)
+        if "reload" in step:
+            return self.reload(step, ctx)
         if "method" not in step:
             # a step without a request: seeding, or checks over the whole scenario so far
             reasons = []
@@ -1227,6 +1237,20 @@ class ScenarioRun:
             else:
                 self.vars.values[var] = v
         return reasons, resp, notes
+
+    def reload(self, step, ctx):
+        """{"reload": {system: {key: value, ...}}}: those connector keys change in okegw's
+        plugins.conf, then `okegw reload -c` (expect: {"exit": N}, default 0)."""
+        if self.chain.gw is None:
+            raise SkipStep("a reload changes the configuration of the okegw this runner starts")
+        for name, kv in self.vars.resolve(step["reload"], ctx).items():
+            if name not in self.chain.systems:
+                raise ScenarioError("reload: unknown system %r" % name)
+            self.chain.systems[name].setdefault("conf", {}).update(kv)
+        rc, out = self.chain.gw.reload(self.chain.conf_text())
+        want = (step.get("expect") or {}).get("exit", 0)
+        reasons = [] if rc == want else ["okegw reload exited %d, want %d: %s" % (rc, want, one_line(out))]
+        return reasons, None, [one_line(out.strip().splitlines()[0], 120)] if out.strip() else []
 
     def check_expect(self, exp, resp, ctx):
         errs = []
