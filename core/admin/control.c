@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 64
+#define LINE_MAX_BYTES 4200 /* "reload " and a path */
 
 struct okegw_control {
   uv_pipe_t pipe;
@@ -56,12 +57,12 @@ static void answer(client *k, const char *text) {
 }
 
 static void run(client *k) {
-  if (strcmp(k->line, "reload") != 0) {
-    answer(k, "refused\nunknown request (this socket takes \"reload\")\n");
+  if (strncmp(k->line, "reload ", 7) != 0 || !k->line[7]) {
+    answer(k, "refused\nunknown request (this socket takes \"reload FILE\")\n");
     return;
   }
   okegw_diag report = {0};
-  int rc = k->ctl->reload(k->ctl->ud, &report);
+  int rc = k->ctl->reload(k->ctl->ud, k->line + 7, &report);
   size_t n = 16;
   for (size_t i = 0; i < report.n; i++)
     n += strlen(report.msgs[i]) + 1;
@@ -223,12 +224,18 @@ int okegw_control_reload_command(int argc, char **argv) {
   /* starting new connectors may take a while: their plugins start */
   struct timeval tv = {.tv_sec = 120};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  static const char req[] = "reload\n";
-  if (write(fd, req, sizeof req - 1) != (ssize_t)(sizeof req - 1)) {
+  /* the gateway takes only the file it runs with: it compares the two */
+  char *full = realpath(file, NULL);
+  char *req = okegw_asprintf("reload %s\n", full ? full : file);
+  free(full);
+  size_t reqlen = req ? strlen(req) : 0;
+  if (!req || write(fd, req, reqlen) != (ssize_t)reqlen) {
+    free(req);
     fprintf(stderr, "okegw reload: cannot write to %s: %s\n", sock, strerror(errno));
     close(fd);
     return 2;
   }
+  free(req);
   char buf[4096];
   size_t len = 0;
   char *all = NULL;

@@ -1,7 +1,7 @@
 /* The control socket: a Unix socket next to the store through which
  * `okegw reload -c FILE` asks the running gateway to reload and hears
  * whether it took the file, and why not. Only the gateway's own user can
- * connect (mode 0600). One request per connection: the line "reload",
+ * connect (mode 0600). One request per connection: the line "reload FILE",
  * answered with "ok" or "refused" and then the report, a line each. */
 #ifndef OKEGW_CONTROL_H
 #define OKEGW_CONTROL_H
@@ -13,8 +13,9 @@
 
 typedef struct okegw_control okegw_control;
 
-/* Runs the reload and fills report; 0 when it was applied. */
-typedef int (*okegw_control_reload_fn)(void *ud, okegw_diag *report);
+/* Reloads `file` (as okegw reload names it, made absolute) and fills
+ * report; 0 when it was applied. */
+typedef int (*okegw_control_reload_fn)(void *ud, const char *file, okegw_diag *report);
 
 /* Listens on path (a stale socket file there is replaced). Returns 0, or -1
  * with the reason in why. */

@@ -404,7 +404,7 @@ static int set_header_name(const okegw_conf_key *k, okegw_conf_set *s, const cha
 static int set_uuid_list(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
   (void)k;
   size_t n = strlen(v);
-  char *out = malloc(n + 2), *w = out;
+  char *out = malloc(n + 3), *w = out; /* " " + ids with a space after each + NUL */
   if (!out)
     return fail(s, "out of memory");
   *w++ = ' ';

@@ -616,6 +616,12 @@ static void describe_change(const okegw_gen *prev, const okegw_gen *next, okegw_
          was ? okegw_phase_name(was->phase) : "(new)", okegw_phase_name(cc->phase),
          cc->phase_reason ? ": " : "", cc->phase_reason ? cc->phase_reason : "");
   }
+  for (size_t i = 0; i < prev->conf->nconnectors; i++) {
+    const okegw_conf_connector *cc = &prev->conf->connectors[i];
+    if (!okegw_conf_section(next->conf, cc->name) && cc->phase != OKEGW_PHASE_OFF)
+      note(report, "connector '%s': phase %s -> off: removed from the configuration", cc->name,
+           okegw_phase_name(cc->phase));
+  }
 }
 
 /* ---- the phase history -------------------------------------------------- */
@@ -768,8 +774,22 @@ void okegw_gateway_sighup(okegw_gateway *g) {
   okegw_diag_free(&report);
 }
 
-/* okegw reload, over the control socket. */
-static int on_control(void *ud, okegw_diag *report) { return okegw_gateway_reload(ud, report); }
+/* okegw reload, over the control socket: for the file this gateway runs
+ * with only (another file would be read by this gateway as if it were its
+ * own, and the next SIGHUP would read the old one again). */
+static int on_control(void *ud, const char *file, okegw_diag *report) {
+  okegw_gateway *g = ud;
+  char *mine = g->gen ? realpath(g->gen->conf->path, NULL) : NULL;
+  int same = mine && strcmp(mine, file) == 0;
+  if (!same)
+    note(report, "this gateway runs with %s, not %s: give that file to okegw reload -c",
+         mine     ? mine
+         : g->gen ? g->gen->conf->path
+                  : "?",
+         file);
+  free(mine);
+  return same ? okegw_gateway_reload(g, report) : -1;
+}
 
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
   okegw_gateway *g = calloc(1, sizeof *g);

@@ -21,6 +21,7 @@
 /* Failures in a row of one client (a connector, or every unknown id
  * together, so that made-up ids cannot dodge the slowdown). */
 typedef struct bucket {
+  char client[128]; /* "" for every unknown id together */
   unsigned failures;
   uint64_t until_ms; /* no attempt before (uv_now) */
 } bucket;
@@ -30,8 +31,10 @@ struct okegw_token_issuer {
   okegw_jwks *keys;
   char *dummy_hash; /* checked for unknown clients: they take as long */
   long lifetime_s;
-  const char *audience;
-  bucket *buckets; /* one per connector, then one for unknown ids */
+  char *audience;
+  /* one per client id okegw knows (reloads add some), the first for
+   * unknown ids; found by id, kept by index while a check runs */
+  bucket *buckets;
   size_t nbuckets;
 };
 
@@ -57,13 +60,14 @@ int okegw_token_issuer_new(const okegw_conf *conf, okegw_token_issuer **out, cha
              jwks ? why : "out of memory");
   } else if (okegw_secret_generate(dummy) < 0 ||
              !(t->dummy_hash = okegw_secret_hash(dummy, strlen(dummy))) ||
-             !(t->buckets = calloc(conf->nconnectors + 1, sizeof *t->buckets))) {
+             !(t->buckets = calloc(1, sizeof *t->buckets)) ||
+             !(t->audience =
+                   okegw_strdup(conf->oauth_audience ? conf->oauth_audience : OWN_ISSUER))) {
     snprintf(err, errlen, "out of memory");
   } else {
     free(jwks);
-    t->nbuckets = conf->nconnectors + 1;
+    t->nbuckets = 1;
     t->lifetime_s = conf->token_lifetime_s;
-    t->audience = conf->oauth_audience ? conf->oauth_audience : OWN_ISSUER;
     *out = t;
     return 0;
   }
@@ -79,6 +83,7 @@ void okegw_token_issuer_free(okegw_token_issuer *t) {
   okegw_jwks_free(t->keys);
   free(t->dummy_hash);
   free(t->buckets);
+  free(t->audience);
   free(t);
 }
 
@@ -195,6 +200,23 @@ static void issue(okegw_call *c, okegw_token_issuer *t, const okegw_conf_connect
             "token issued to '%s' for %s, valid %ld s", cc->name, scope, t->lifetime_s);
   okegw_answer_send_json(c, 200, o, "Cache-Control: no-store\r\nPragma: no-cache\r\n");
   cJSON_Delete(o);
+}
+
+/* The bucket of a client id ("": unknown ones); past a bound, or out of
+ * memory, known clients share the unknown ids' bucket. */
+static size_t bucket_of(okegw_token_issuer *t, const char *client) {
+  for (size_t i = 0; i < t->nbuckets; i++)
+    if (strcmp(t->buckets[i].client, client) == 0)
+      return i;
+  if (t->nbuckets >= 4096 || strlen(client) >= sizeof t->buckets[0].client)
+    return 0;
+  bucket *grown = realloc(t->buckets, (t->nbuckets + 1) * sizeof *grown);
+  if (!grown)
+    return 0;
+  t->buckets = grown;
+  memset(&t->buckets[t->nbuckets], 0, sizeof t->buckets[0]);
+  snprintf(t->buckets[t->nbuckets].client, sizeof t->buckets[0].client, "%s", client);
+  return t->nbuckets++;
 }
 
 /* ---- the secret, checked off the loop -------------------------------------- */
@@ -343,14 +365,12 @@ void okegw_token_endpoint(okegw_call *c) {
                 "authenticate with client_id and client_secret (HTTP Basic or the form)");
     return;
   }
-  k->bucket = t->nbuckets - 1;
   for (size_t i = 0; i < c->gen->nconns; i++) {
     const okegw_conf_connector *cc = c->gen->conns[i]->conf;
-    if (cc->client_secret_hash && strcmp(okegw_token_client_id(cc), k->client) == 0) {
+    if (cc->client_secret_hash && strcmp(okegw_token_client_id(cc), k->client) == 0)
       k->cc = cc;
-      k->bucket = i;
-    }
   }
+  k->bucket = bucket_of(t, k->cc ? k->client : "");
   bucket *b = &t->buckets[k->bucket];
   uint64_t now = uv_now(c->g->loop);
   if (b->until_ms > now) {
