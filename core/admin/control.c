@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,30 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4200 /* "reload " and a path */
+
+/* A socket path as bind() and connect() take it: sun_path holds 107 bytes,
+ * a store's folder may be deeper. Then the folder is opened and the socket
+ * named through /proc/self/fd (Linux), which keeps the name short. *dirfd
+ * is that folder (close it after the call), -1 when not needed. Returns
+ * 0, or -1 when even that does not fit. */
+static int sock_name(const char *path, char *out, size_t outsz, int *dirfd) {
+  *dirfd = -1;
+  if (strlen(path) < outsz) {
+    snprintf(out, outsz, "%s", path);
+    return 0;
+  }
+  const char *slash = strrchr(path, '/');
+  if (!slash || strlen(slash + 1) + 32 >= outsz)
+    return -1;
+  char *dir = okegw_strndup(path, (size_t)(slash - path) + (slash == path));
+  int fd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+  free(dir);
+  if (fd < 0)
+    return -1;
+  *dirfd = fd;
+  snprintf(out, outsz, "/proc/self/fd/%d/%s", fd, slash + 1);
+  return 0;
+}
 
 struct okegw_control {
   uv_pipe_t pipe;
@@ -126,8 +151,11 @@ static void on_connection(uv_stream_t *server, int status) {
 int okegw_control_start(uv_loop_t *loop, const char *path, okegw_control_reload_fn reload, void *ud,
                         okegw_control **out, char *why, size_t whysz) {
   *out = NULL;
-  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-    snprintf(why, whysz, "control_socket '%s' is longer than a Unix socket path may be", path);
+  char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  int dirfd;
+  if (sock_name(path, name, sizeof name, &dirfd) < 0) {
+    snprintf(why, whysz,
+             "control_socket '%s': its folder cannot be opened, or its name is too long", path);
     return -1;
   }
   struct stat st;
@@ -150,8 +178,10 @@ int okegw_control_start(uv_loop_t *loop, const char *path, okegw_control_reload_
   c->pipe.data = c;
   /* only the gateway's user may ask it to reload */
   mode_t old = umask(0077);
-  int rc = uv_pipe_bind(&c->pipe, path);
+  int rc = uv_pipe_bind(&c->pipe, name);
   umask(old);
+  if (dirfd >= 0)
+    close(dirfd);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&c->pipe, 8, on_connection);
   if (rc < 0) {
@@ -208,17 +238,22 @@ int okegw_control_reload_command(int argc, char **argv) {
     return 1;
   }
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", conf.control_socket ? conf.control_socket : "");
-  char sock[sizeof sa.sun_path];
-  snprintf(sock, sizeof sock, "%s", sa.sun_path);
+  char *sock = okegw_strdup(conf.control_socket ? conf.control_socket : "");
   okegw_conf_free(&conf);
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+  int dirfd = -1;
+  int fd = sock && sock_name(sock, sa.sun_path, sizeof sa.sun_path, &dirfd) == 0
+               ? socket(AF_UNIX, SOCK_STREAM, 0)
+               : -1;
+  int connected = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  if (dirfd >= 0)
+    close(dirfd);
+  if (!connected) {
     fprintf(stderr,
             "okegw reload: no running gateway answers on %s (%s): is okegw running with %s?\n",
-            sock, strerror(errno), file);
+            sock ? sock : "?", strerror(errno), file);
     if (fd >= 0)
       close(fd);
+    free(sock);
     return 2;
   }
   /* starting new connectors may take a while: their plugins start */
@@ -233,6 +268,7 @@ int okegw_control_reload_command(int argc, char **argv) {
     free(req);
     fprintf(stderr, "okegw reload: cannot write to %s: %s\n", sock, strerror(errno));
     close(fd);
+    free(sock);
     return 2;
   }
   free(req);
@@ -254,6 +290,7 @@ int okegw_control_reload_command(int argc, char **argv) {
     fprintf(stderr, "okegw reload: the gateway on %s did not answer%s%s\n", sock, n < 0 ? ": " : "",
             n < 0 ? strerror(errno) : "");
     free(all);
+    free(sock);
     return 2;
   }
   int ok = strncmp(all, "ok\n", 3) == 0;
@@ -266,5 +303,6 @@ int okegw_control_reload_command(int argc, char **argv) {
     fprintf(stderr, "okegw reload: the running gateway refused %s; it keeps its configuration\n",
             file);
   free(all);
+  free(sock);
   return ok ? 0 : 1;
 }
