@@ -45,8 +45,9 @@ int okegw_authorise_sees(const okegw_call *c, const okegw_connector *conn);
 int okegw_authorise_sees_component(const okegw_call *c, const okegw_connector *conn,
                                    const char *component);
 /* 1 when a supplier reports (flow 3/4) on a zitting or deelname routed to
- * the connector it mirrors: it saw it only as a copy, so its report is
- * recorded and never forwarded (okegw_answer_withheld). */
+ * the connector it mirrors: it saw it only as a copy, so its report goes
+ * to the planner only when that is an acceptance system, and is otherwise
+ * recorded and not forwarded (okegw_answer_withheld). */
 int okegw_authorise_mirror_return(const okegw_call *c, const okegw_route *r);
 /* Flow 3/4 (OKE ground rule 5): the TA writes about a deelname or zitting
  * this gateway delivered to that same TA. r is the resource's route. */

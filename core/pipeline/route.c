@@ -419,8 +419,16 @@ static void on_return_route(void *ud, const okegw_route *r) {
   okegw_call *c = ud;
   if (okegw_authorise_mirror_return(c, r)) {
     /* a shadow supplier's result for a zitting it only saw as a copy: checked
-     * (the profile, above) and recorded, never forwarded to the planner */
-    okegw_answer_withheld(c);
+     * (the profile, above) and recorded; only an acceptance planner gets it,
+     * never a production one */
+    okegw_connector *owner = r->owner[0] ? okegw_connector_by_name(c->gen, r->owner) : NULL;
+    if (!owner || !owner->conf->acceptance) {
+      okegw_answer_withheld(c);
+      return;
+    }
+    c->existing = 1;
+    c->records.documents = c->caller;
+    okegw_route_to(c, owner);
     return;
   }
   if (okegw_authorise_return(c, r) < 0)

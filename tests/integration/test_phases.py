@@ -292,9 +292,10 @@ def test_mirror_compares_and_never_delays(t):
     a = t.peer(make_components(2), name="alpha")
     c = t.peer(list(a.catalogue), name="gamma")
     north = t.peer([], name="north")
+    acc = t.peer([], name="acc")
     conns = [ta(a, "alpha", delivery_wait_ms=3000),
              ta(c, "gamma", phase="shadow", mirror_of="alpha", delivery_wait_ms=3000),
-             tpl(north, "north")]
+             tpl(north, "north"), tpl(acc, "acc", acceptance="yes")]
     g = t.gateway(conf(conns))
     check(len(ids(g, "north")) == 2, "catalogue")
     o, s = plan(g, a, "north", north)
@@ -336,6 +337,14 @@ def test_mirror_compares_and_never_delays(t):
     r = g.request("PATCH", "/ooapi/associations/" + aid, RESULT, headers=auth("alpha"))
     check(r.status == 200 and len(north.find("PATCH", "/associations/" + aid)) == 1,
           "alpha's result: %s" % r.short())
+    # a zitting the acceptance planner made: gamma's result for its copy goes there
+    _, s2 = plan(g, a, "acc", acc)
+    wait_for(lambda: c.find("PUT", "/associations/" + s2["associationId"]), "the acceptance copy")
+    r = g.request("PATCH", "/ooapi/associations/" + s2["associationId"], RESULT,
+                  headers=auth("gamma"))
+    check(r.status == 200 and r.header("Okegw-Withheld") is None and
+          len(acc.find("PATCH", "/associations/" + s2["associationId"])) == 1,
+          "the shadow result for an acceptance planner's zitting: %s" % r.short())
 
 
 def test_pilot_by_component_and_organization(t):
