@@ -41,22 +41,29 @@ static int sock_name(const char *path, char *out, size_t outsz, int *dirfd) {
   return 0;
 }
 
+typedef struct client client;
+
 struct okegw_control {
   uv_pipe_t pipe;
   char *path;
   okegw_control_reload_fn reload;
   void *ud;
+  client *clients; /* connected, closed with the socket at stop */
+  size_t nclients;
 };
 
-typedef struct client {
+#define CLIENTS_MAX 8
+
+struct client {
   uv_pipe_t pipe;
   okegw_control *ctl;
+  client *prev, *next;
   char line[LINE_MAX_BYTES];
   size_t len;
   int answered;
   uv_write_t w;
   char *out;
-} client;
+};
 
 static void client_closed(uv_handle_t *h) {
   client *k = h->data;
@@ -64,10 +71,24 @@ static void client_closed(uv_handle_t *h) {
   free(k);
 }
 
+/* Closes a client once (it leaves the list at once). */
+static void client_close(client *k) {
+  if (uv_is_closing((uv_handle_t *)&k->pipe))
+    return;
+  okegw_control *ctl = k->ctl;
+  if (k->prev)
+    k->prev->next = k->next;
+  else if (ctl->clients == k)
+    ctl->clients = k->next;
+  if (k->next)
+    k->next->prev = k->prev;
+  ctl->nclients--;
+  uv_close((uv_handle_t *)&k->pipe, client_closed);
+}
+
 static void on_written(uv_write_t *w, int status) {
   (void)status;
-  client *k = w->data;
-  uv_close((uv_handle_t *)&k->pipe, client_closed);
+  client_close(w->data);
 }
 
 static void answer(client *k, const char *text) {
@@ -78,7 +99,7 @@ static void answer(client *k, const char *text) {
                            (unsigned)strlen(k->out ? k->out : "refused\nout of memory\n"));
   k->w.data = k;
   if (uv_write(&k->w, (uv_stream_t *)&k->pipe, &b, 1, on_written) < 0)
-    uv_close((uv_handle_t *)&k->pipe, client_closed);
+    client_close(k);
 }
 
 static void run(client *k) {
@@ -119,7 +140,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (k->answered)
     return;
   if (n < 0) {
-    uv_close((uv_handle_t *)&k->pipe, client_closed);
+    client_close(k);
     return;
   }
   k->len += (size_t)n;
@@ -143,9 +164,15 @@ static void on_connection(uv_stream_t *server, int status) {
   k->ctl = ctl;
   uv_pipe_init(server->loop, &k->pipe, 0);
   k->pipe.data = k;
-  if (uv_accept(server, (uv_stream_t *)&k->pipe) < 0 ||
+  k->next = ctl->clients;
+  if (ctl->clients)
+    ctl->clients->prev = k;
+  ctl->clients = k;
+  ctl->nclients++;
+  /* one reload at a time is all a person does: a pile of idle clients is not */
+  if (uv_accept(server, (uv_stream_t *)&k->pipe) < 0 || ctl->nclients > CLIENTS_MAX ||
       uv_read_start((uv_stream_t *)&k->pipe, on_alloc, on_read) < 0)
-    uv_close((uv_handle_t *)&k->pipe, client_closed);
+    client_close(k);
 }
 
 int okegw_control_start(uv_loop_t *loop, const char *path, okegw_control_reload_fn reload, void *ud,
@@ -203,6 +230,8 @@ static void control_closed(uv_handle_t *h) {
 void okegw_control_stop(okegw_control *c) {
   if (!c)
     return;
+  while (c->clients)
+    client_close(c->clients);
   if (c->path[0])
     unlink(c->path);
   uv_close((uv_handle_t *)&c->pipe, control_closed);

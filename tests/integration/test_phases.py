@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import signal
-import sqlite3
+import socket
 import sys
 import threading
 import time
@@ -188,8 +188,21 @@ def test_bad_file_changes_nothing(t):
     check(ids(g, "north") == before, "SIGHUP with a bad file changed the catalogue")
     g.write_conf(good)
     reload(t, g)
+    # a control client that says nothing, and one that says something else, do not keep the
+    # gateway from stopping
+    sock = os.path.join(g.workdir, "okegw.db.ctl")
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(sock)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.connect(sock)
+    other.sendall(b"shutdown\n")
+    check(other.recv(4096).startswith(b"refused\n"), "an unknown request was not refused")
+    other.close()
+    check(os.stat(sock).st_mode & 0o077 == 0, "the control socket is open to others")
+    rc = g.stop()
+    idle.close()
+    check(rc == 0, "okegw exited %s with an idle control client" % rc)
     # no gateway: exit 2, the socket named
-    g.stop()
     rc, out = run_okegw(t.binary, ["reload", "-c", g.conf_path])
     check(rc == 2 and ".ctl" in out, "okegw reload without a gateway: %d %s" % (rc, out))
 
