@@ -189,9 +189,26 @@ int okegw_control_start(uv_loop_t *loop, const char *path, okegw_control_reload_
   if (lstat(path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       snprintf(why, whysz, "control_socket '%s' exists and is not a socket", path);
+      if (dirfd >= 0)
+        close(dirfd);
       return -1;
     }
-    unlink(path); /* left by a gateway that did not stop cleanly */
+    /* another gateway answering there keeps it; one that did not stop
+     * cleanly left it behind */
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", name);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+      close(fd);
+    if (live) {
+      snprintf(why, whysz, "another gateway answers on control_socket '%s' (the same store?)",
+               path);
+      if (dirfd >= 0)
+        close(dirfd);
+      return -1;
+    }
+    unlink(path);
   }
   okegw_control *c = calloc(1, sizeof *c);
   if (!c || !(c->path = okegw_strdup(path))) {
@@ -209,11 +226,13 @@ int okegw_control_start(uv_loop_t *loop, const char *path, okegw_control_reload_
   umask(old);
   if (dirfd >= 0)
     close(dirfd);
+  int bound = rc == 0;
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&c->pipe, 8, on_connection);
   if (rc < 0) {
     snprintf(why, whysz, "cannot listen on %s: %s", path, uv_strerror(rc));
-    c->path[0] = '\0';
+    if (!bound)
+      c->path[0] = '\0'; /* not ours to remove */
     okegw_control_stop(c);
     return -1;
   }

@@ -1534,6 +1534,14 @@ static void finish(parse_state *ps) {
           "or dr); a test supplier is tried in phase shadow or pilot instead",
           cc->name);
     }
+    if (cc->phase == OKEGW_PHASE_PILOT && !cc->pilot_components && !cc->pilot_organizations) {
+      const okegw_conf_kv *ph = okegw_conf_find(cc, "phase");
+      ps->line = ph ? ph->line : cc->line;
+      ERR(ps,
+          "[connector %s]: phase = pilot needs pilot_components or pilot_organizations (the "
+          "zittingen the pilot takes); without a subset it would be live",
+          cc->name);
+    }
     if (!kv)
       continue;
     ps->line = kv->line;

@@ -1201,6 +1201,14 @@ void okegw_connector_unload(okegw_connector *c) {
   }
   free(c->error);
   okegw_mapset_unref(c->maps);
+  if (busy) {
+    /* what is in flight still points here: kept as it is, for good */
+    c->maps = NULL;
+    c->auth = NULL;
+    c->error = NULL;
+    c->abandoned = 1;
+    return;
+  }
   memset(c, 0, sizeof *c);
 }
 

@@ -25,7 +25,11 @@ struct oke_conn {
    * outbound credentials read, valid as long as the connector */
   const okegw_conf_connector *born;
   void *home;    /* the gateway's hold on born's configuration */
+  void *here;    /* and on conf's (the same until a reload re-points conf) */
   unsigned gens; /* gateway generations that hold it; at 0 it drains */
+  /* okegw_connector_unload found work still in flight past the drain's
+   * deadline: the plugin stays loaded, and this struct must never be freed */
+  int abandoned;
   const oke_plugin *plugin;
   void *dl;        /* dlopen handle, NULL for a built-in */
   void *state;     /* the plugin's per-instance state */

@@ -988,6 +988,11 @@ void okegw_outbox_close(okegw_outbox *ob) {
   uv_close((uv_handle_t *)&ob->poll, on_handle_closed);
 }
 
+long okegw_outbox_room(const okegw_outbox *ob) {
+  long used = (long)(ob->depth + ob->adding);
+  return used >= ob->conf->outbox_max_open ? 0 : ob->conf->outbox_max_open - used;
+}
+
 int okegw_outbox_full(const okegw_outbox *ob) {
   return ob->depth + ob->adding >= (size_t)ob->conf->outbox_max_open;
 }

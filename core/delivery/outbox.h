@@ -88,6 +88,8 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
 /* 1 when outbox_max_open pushes are undelivered already: a new push would
  * be refused with OKEGW_OUTBOX_FULL (asked before anything is recorded). */
 int okegw_outbox_full(const okegw_outbox *ob);
+/* How many more pushes it takes before it is full (outbox_max_open). */
+long okegw_outbox_room(const okegw_outbox *ob);
 /* Deliveries held in memory (pending, in flight, dead). */
 size_t okegw_outbox_depth(const okegw_outbox *ob);
 /* Stops timers and frees what is idle; attempts in flight end later

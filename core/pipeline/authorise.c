@@ -29,7 +29,8 @@ static int bearer_ok(const okegw_req *r, const char *token) {
 static okegw_connector *by_certificate(okegw_call *c) {
   const okegw_req *r = c->req;
   for (size_t i = 0; (r->client_subject || r->client_cert_sha256) && i < c->gen->nconns; i++) {
-    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
+    const okegw_conf_connector *cc =
+        &c->gen->conf->connectors[i]; /* the call's own configuration */
     /* what the connector names must all match: a pinned fingerprint is not
      * bypassed by another certificate with the same subject */
     int pin = cc->client_cert_sha256 != NULL, subj = cc->client_cert_subject != NULL;
@@ -82,7 +83,8 @@ static int refuse_jwt(okegw_call *c, const char *what, const char *reason, const
 static int take_caller(okegw_call *c, const okegw_jwt_result *r, int own) {
   okegw_connector *found = NULL;
   for (size_t i = 0; i < c->gen->nconns && !found; i++) {
-    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
+    const okegw_conf_connector *cc =
+        &c->gen->conf->connectors[i]; /* the call's own configuration */
     const char *id =
         own ? (cc->client_secret_hash ? okegw_token_client_id(cc) : NULL) : cc->oauth_client_id;
     if (id && strcmp(id, r->client_id) == 0)
@@ -163,8 +165,8 @@ int okegw_authorise_identify(okegw_call *c, okegw_req_handler again) {
   okegw_connector *found = NULL;
   /* every token is compared, so timing tells nothing about any of them */
   for (size_t i = 0; presented && i < c->gen->nconns; i++)
-    if (c->gen->conns[i]->conf->inbound_token &&
-        bearer_ok(c->req, c->gen->conns[i]->conf->inbound_token))
+    if (c->gen->conf->connectors[i].inbound_token &&
+        bearer_ok(c->req, c->gen->conf->connectors[i].inbound_token))
       found = c->gen->conns[i];
   okegw_connector *cert = by_certificate(c);
   if (cert && presented && !found) {

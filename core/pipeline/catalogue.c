@@ -492,17 +492,22 @@ static fanout *fanout_new(okegw_call *c, int probe) {
     free(f);
     return NULL;
   }
-  for (size_t i = 0; i < c->gen->nconns; i++) {
-    okegw_connector *conn = c->gen->conns[i];
-    /* the suppliers the caller sees: live and pilot ones, and for an
-     * acceptance system the shadow ones too */
-    if (conn->conf->role != OKEGW_ROLE_TA || (!probe && !okegw_authorise_sees(c, conn)))
-      continue;
-    part *p = &f->parts[f->nparts++];
-    p->conn = conn;
-    p->page = 1;
-    p->items = cJSON_CreateArray();
-  }
+  /* the suppliers the caller sees: live and pilot ones, and for an
+   * acceptance system the shadow ones too; those that carry production
+   * work first, so that a component a shadow (a mirror) offers as well
+   * stays with them */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < c->gen->nconns; i++) {
+      okegw_connector *conn = c->gen->conns[i];
+      int later = conn->conf->phase == OKEGW_PHASE_SHADOW || conn->conf->phase == OKEGW_PHASE_OFF;
+      if (conn->conf->role != OKEGW_ROLE_TA || later != pass ||
+          (!probe && !okegw_authorise_sees(c, conn)))
+        continue;
+      part *p = &f->parts[f->nparts++];
+      p->conn = conn;
+      p->page = 1;
+      p->items = cJSON_CreateArray();
+    }
   return f;
 }
 
@@ -527,8 +532,23 @@ void okegw_route_components(okegw_call *c) {
 
 /* ---- flow 0: one component; finding an owner --------------------------- */
 
+/* Which owner a probe prefers when several answer: one that carries
+ * production work over a shadow (a mirror offers the same tests) or an off
+ * one. */
+static int owner_rank(const okegw_connector *c) {
+  return c->conf->phase == OKEGW_PHASE_LIVE || c->conf->phase == OKEGW_PHASE_PILOT ? 2
+         : c->conf->phase == OKEGW_PHASE_SHADOW                                    ? 1
+                                                                                   : 0;
+}
+
 static void on_probe_done(void *ud, const okegw_answer *a) {
   fanout *f = ud;
+  if (a && a->status == 200 && f->probe_owner && owner_rank(a->conn) > owner_rank(f->probe_owner)) {
+    free(f->probe_body);
+    free(f->probe_ctype);
+    f->probe_body = f->probe_ctype = NULL;
+    f->probe_owner = NULL;
+  }
   if (a && a->status == 200 && !f->probe_owner) {
     f->probe_owner = a->conn;
     f->probe_body = okegw_strndup(a->body ? a->body : "", a->body_len);

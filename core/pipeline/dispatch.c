@@ -24,7 +24,7 @@ static void outbox_full(okegw_call *c) {
                          "okegw holds as many undelivered pushes as it may (outbox_max_open); "
                          "this one was not accepted: send it again later");
 }
-static void push(okegw_call *c, const oke_request *req);
+static int push(okegw_call *c, const oke_request *req);
 
 /* ---- the profile check --------------------------------------------------- */
 
@@ -243,8 +243,9 @@ static void send_to(okegw_call *c) {
       okegw_connector_deliver_stream(c->target, &req, okegw_answer_relay_cb, &okegw_answer_stream,
                                      c);
     } else if (!strcmp(req.method, "PUT") || !strcmp(req.method, "PATCH")) {
-      okegw_mirror_start(c, &req, 1);
-      push(c, &req);
+      /* the live push first: its copies may never take its place */
+      if (push(c, &req) == 0)
+        okegw_mirror_start(c, &req, 1);
     } else {
       okegw_mirror_start(c, &req, 0);
       okegw_connector_deliver(c->target, &req, c->body, relay, c);
@@ -316,7 +317,8 @@ static void on_pushed(void *ud, const okegw_push_result *r) {
   cJSON_Delete(o);
 }
 
-static void push(okegw_call *c, const oke_request *req) {
+/* 0 when the push is stored and on_pushed will run; else it was answered. */
+static int push(okegw_call *c, const oke_request *req) {
   /* what leaves is mostly what came in (a flow-3 result is returned as is) */
   const okegw_req *in = c->req;
   char own[65];
@@ -340,13 +342,12 @@ static void push(okegw_call *c, const oke_request *req) {
                   .body_sha256 = digest,
                   .request_id = req->request_id};
   int rc = okegw_outbox_push(c->g->outbox, c->target, &p, c->body, on_pushed, c);
-  if (rc < 0)
-    okegw_mirror_live(c, 0, NULL); /* nothing went live: the copies are compared with that */
   if (rc == OKEGW_OUTBOX_FULL)
     outbox_full(c);
   else if (rc < 0)
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
                            "the push could not be stored, so it was not accepted: send it again");
+  return rc < 0 ? -1 : 0;
 }
 
 /* A zitting or deelname counts as delivered once its TA said 2xx: only then

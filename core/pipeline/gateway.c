@@ -712,8 +712,8 @@ static void on_last_phases(void *ud, int rc, const okegw_phase_rec *recs, size_t
 }
 
 int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
-  if (g->stopping) {
-    okegw_diag_add(report, g->gen->conf->path, 0, "the gateway is stopping: nothing reloaded");
+  if (g->stopping || !g->gen) {
+    note(report, "the gateway is stopping: nothing reloaded");
     return -1;
   }
   const okegw_conf *run = g->gen->conf;
@@ -907,8 +907,9 @@ static void on_store_closed(void *arg) {
 }
 
 void okegw_gateway_retired(okegw_gateway *g) {
-  /* every connector ended: only now may the store go */
-  if (g->stop_waiting && !g->retiring) {
+  /* every call let go of its generation and every connector ended: only
+   * now may the store go */
+  if (g->stop_waiting && !g->retiring && !g->gens) {
     g->stop_waiting = 0;
     okegw_store_close(g->store, on_store_closed, g);
   }

@@ -110,13 +110,23 @@ static okegw_connector *find_in(const okegw_gen *gen, const char *name) {
 typedef struct retiring {
   okegw_gateway *g;
   okegw_connector *c;
-  okegw_confbox *home;
+  okegw_confbox *home, *here;
   char name[OKEGW_NAME_MAX]; /* for the log line once it is gone; "" when it never loaded */
 } retiring;
 
 static void gateway_retired(okegw_gateway *g) {
-  if (--g->retiring == 0 && g->stop_waiting)
-    okegw_gateway_retired(g);
+  g->retiring--;
+  okegw_gateway_retired(g);
+}
+
+/* Frees what a connector held, unless its unload had to leave it loaded
+ * (work still in flight points into it and its configurations). */
+static void release_connector(okegw_connector *c, okegw_confbox *home, okegw_confbox *here) {
+  if (c->abandoned)
+    return;
+  free(c);
+  box_unref(home);
+  box_unref(here);
 }
 
 static void on_retired(void *arg) {
@@ -124,9 +134,9 @@ static void on_retired(void *arg) {
   okegw_gateway *g = r->g;
   if (r->name[0])
     okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
-              "connector '%s' unloaded", r->name);
-  free(r->c);
-  box_unref(r->home);
+              "connector '%s' unloaded%s", r->name,
+              r->c->abandoned ? " without fini: work was still in flight (kept in memory)" : "");
+  release_connector(r->c, r->home, r->here);
   free(r);
   gateway_retired(g);
 }
@@ -137,14 +147,13 @@ static void retire(okegw_gateway *g, okegw_connector *c) {
   if (!r) {
     /* no memory to wait with: unloaded at once (what is still in flight
      * keeps the plugin loaded, see okegw_connector_unload) */
-    okegw_confbox *home = c->home;
+    okegw_confbox *home = c->home, *here = c->here;
     okegw_connector_unload(c);
-    free(c);
-    box_unref(home);
+    release_connector(c, home, here);
     gateway_retired(g);
     return;
   }
-  *r = (retiring){.g = g, .c = c, .home = c->home};
+  *r = (retiring){.g = g, .c = c, .home = c->home, .here = c->here};
   if (c->plugin && c->conf && !g->stopping) {
     snprintf(r->name, sizeof r->name, "%s", c->conf->name);
     okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
@@ -166,7 +175,10 @@ void okegw_gen_unref(okegw_gen *gen) {
   free(gen->carry);
   free(gen->conns);
   box_unref(gen->box);
+  okegw_gateway *g = gen->g;
   free(gen);
+  g->gens--;
+  okegw_gateway_retired(g); /* a stop waits for every generation too */
 }
 
 /* A new instance for section cc: loaded, its mappings compiled and its
@@ -188,6 +200,7 @@ static int start_connector(okegw_gateway *g, okegw_gen *gen, const okegw_conf_co
   int rc = okegw_connector_load(c, gen->conf, cc, d) < 0 ? -1 : 0;
   /* after the load, which starts from a zeroed connector */
   c->home = box_ref(gen->box);
+  c->here = box_ref(gen->box);
   c->gens = 1;
   if (rc == 0) {
     c->loop = g->loop;
@@ -251,6 +264,7 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
   box->conf = conf;
   gen->refs = 1;
   gen->g = g;
+  g->gens++;
   gen->box = box;
   gen->conf = conf;
   gen->number = prev ? prev->number + 1 : 1;
@@ -329,6 +343,8 @@ void okegw_gen_install(okegw_gateway *g, okegw_gen *gen) {
       continue;
     c->gens++;
     c->conf = &gen->conf->connectors[i]; /* same instance settings, new host settings */
+    box_unref(c->here);
+    c->here = box_ref(gen->box); /* conf points into it now */
     okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
     f.connector = c->conf->name;
     if (strcmp(okegw_mapset_hash(maps), okegw_mapset_hash(c->maps)) != 0) {

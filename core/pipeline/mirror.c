@@ -267,8 +267,8 @@ void okegw_mirror_start(okegw_call *c, const oke_request *req, int push) {
       okegw_connector_deliver(s, req, c->body, on_copy_answer, cp);
       continue;
     }
+    /* no caller: the copy is not the sender's to read (GET /deliveries) */
     okegw_push p = {.interaction = c->interaction,
-                    .caller = c->caller ? c->caller->conf->name : NULL,
                     .resource_id = req->id,
                     .resource = resource,
                     .method = req->method,
@@ -278,11 +278,15 @@ void okegw_mirror_start(okegw_call *c, const oke_request *req, int push) {
                     .body = req->body,
                     .body_len = req->body_len,
                     .request_id = req->request_id};
-    if (!resource || okegw_outbox_push(c->g->outbox, s, &p, c->body, on_copy_pushed, cp) < 0) {
+    /* copies never fill the outbox: a quarter of it stays for live pushes */
+    if (!resource || okegw_outbox_room(c->g->outbox) <= c->gen->conf->outbox_max_open / 4 ||
+        okegw_outbox_push(c->g->outbox, s, &p, c->body, on_copy_pushed, cp) < 0) {
       okegw_log(OKEGW_LOG_WARN,
                 &(okegw_log_fields){
                     .connector = cp->name, .request_id = req->request_id, .latency_ms = -1},
-                "mirror: the copy for connector '%s' could not be stored; not sent", cp->name);
+                "mirror: no copy for connector '%s' (the outbox is three quarters full, or the "
+                "store failed); the live push goes on",
+                cp->name);
       copy_done(cp, 0, NULL);
     }
   }

@@ -39,7 +39,8 @@ typedef struct okegw_gen {
   okegw_gateway *g;
   struct okegw_confbox *box; /* holds conf */
   okegw_conf *conf;
-  okegw_connector **conns; /* in the file's order */
+  okegw_connector **conns; /* conns[i] is conf->connectors[i]'s (conf holds what calls of this
+                              generation read; conns[i]->conf may be a newer file's section) */
   /* built, not installed yet: fresh mappings of the connectors carried
    * over from the running generation (NULL: one started for this one) */
   struct okegw_mapset **carry;
@@ -52,6 +53,7 @@ struct okegw_gateway {
   uv_loop_t *loop;
   okegw_gen *gen;           /* the current generation: what new calls take */
   size_t retiring;          /* connectors no generation holds, still draining */
+  size_t gens;              /* generations alive (current, and those calls still hold) */
   int stop_waiting;         /* stop waits for those before it closes the store */
   okegw_server *server;     /* plain HTTP (listen) */
   okegw_server *server_tls; /* HTTPS (listen_tls), NULL when not configured */

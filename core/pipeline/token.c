@@ -366,7 +366,8 @@ void okegw_token_endpoint(okegw_call *c) {
     return;
   }
   for (size_t i = 0; i < c->gen->nconns; i++) {
-    const okegw_conf_connector *cc = c->gen->conns[i]->conf;
+    const okegw_conf_connector *cc =
+        &c->gen->conf->connectors[i]; /* the call's own configuration */
     if (cc->client_secret_hash && strcmp(okegw_token_client_id(cc), k->client) == 0)
       k->cc = cc;
   }

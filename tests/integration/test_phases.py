@@ -174,6 +174,8 @@ def test_bad_file_changes_nothing(t):
             ("a bad value", good.replace("phase = live", "phase = sometimes", 1), "phase"),
             ("an unknown plugin", good + "\n[connector delta]\nplugin = /nonexistent/delta.so\n",
              "delta"),
+            ("a pilot without a subset", good.replace("phase = live", "phase = pilot", 1),
+             "pilot_components"),
             ("a removed TA and a typo", conf([tpl(north, "north")]) + "listen_typo = 1\n", "")):
         g.write_conf(text)
         rc, out = run_okegw(t.binary, ["reload", "-c", g.conf_path], timeout=30)
@@ -306,11 +308,12 @@ def test_mirror_compares_and_never_delays(t):
     c = t.peer(list(a.catalogue), name="gamma")
     north = t.peer([], name="north")
     acc = t.peer([], name="acc")
-    conns = [ta(a, "alpha", delivery_wait_ms=3000),
-             ta(c, "gamma", phase="shadow", mirror_of="alpha", delivery_wait_ms=3000),
+    # the mirror comes first in the file and offers the same tests: they stay alpha's
+    conns = [ta(c, "gamma", phase="shadow", mirror_of="alpha", delivery_wait_ms=3000),
+             ta(a, "alpha", delivery_wait_ms=3000),
              tpl(north, "north"), tpl(acc, "acc", acceptance="yes")]
     g = t.gateway(conf(conns))
-    check(len(ids(g, "north")) == 2, "catalogue")
+    check(len(ids(g, "north")) == 2 and len(ids(g, "acc")) == 2, "catalogue (acceptance last)")
     o, s = plan(g, a, "north", north)
     oid, aid = o["offeringId"], s["associationId"]
     wait_for(lambda: c.find("PUT", "/associations/" + aid), "the mirrored deelname at gamma")
