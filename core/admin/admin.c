@@ -370,14 +370,16 @@ static int parse_id(const char *s, long long *out) {
   return 0;
 }
 
-static int deliveries_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int deliveries_usage_error(const char *fmt, ...) {
+/* "okegw CMD: message", the command's usage, exit code 2. */
+static int usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int usage_error(const char *cmd, const char *usage, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("okegw deliveries: ", stderr);
+  fprintf(stderr, "okegw %s: ", cmd);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\n%s", deliveries_usage);
+  fprintf(stderr, "\n%s", usage);
   return 2;
 }
 
@@ -401,7 +403,7 @@ int okegw_admin_deliveries(int argc, char **argv) {
   else if (strcmp(sub, "drop") == 0)
     cmd = DROP;
   else
-    return deliveries_usage_error("unknown command '%s'", sub);
+    return usage_error("deliveries", deliveries_usage, "unknown command '%s'", sub);
 
   const char *file = NULL, *connector = NULL, *state = NULL, *limit_arg = NULL;
   int json = 0;
@@ -423,7 +425,7 @@ int okegw_admin_deliveries(int argc, char **argv) {
                                                          : NULL;
     if (value) {
       if (i + 1 >= argc) {
-        rc = deliveries_usage_error("%s needs a value", a);
+        rc = usage_error("deliveries", deliveries_usage, "%s needs a value", a);
         goto out;
       }
       *value = argv[++i];
@@ -434,35 +436,39 @@ int okegw_admin_deliveries(int argc, char **argv) {
       rc = 0;
       goto out;
     } else if (a[0] == '-') {
-      rc = deliveries_usage_error("unknown argument '%s'", a);
+      rc = usage_error("deliveries", deliveries_usage, "unknown argument '%s'", a);
       goto out;
     } else if (parse_id(a, &ids[nids]) == 0) {
       nids++;
     } else {
-      rc = deliveries_usage_error("'%s' is not a delivery id", a);
+      rc = usage_error("deliveries", deliveries_usage, "'%s' is not a delivery id", a);
       goto out;
     }
   }
   if (!file) {
-    rc = deliveries_usage_error("%s needs -c FILE", sub);
+    rc = usage_error("deliveries", deliveries_usage, "%s needs -c FILE", sub);
     goto out;
   }
   if (cmd != LIST && (json || limit_arg)) {
-    rc = deliveries_usage_error("--json and --limit go with list only, not %s", sub);
+    rc = usage_error("deliveries", deliveries_usage, "--json and --limit go with list only, not %s",
+                     sub);
     goto out;
   }
   if ((cmd == SHOW || cmd == DROP) && (connector || state)) {
-    rc = deliveries_usage_error("%s takes delivery ids, not --connector or --state", sub);
+    rc = usage_error("deliveries", deliveries_usage,
+                     "%s takes delivery ids, not --connector or --state", sub);
     goto out;
   }
   if (cmd == LIST) {
     if (nids) {
-      rc = deliveries_usage_error("%s takes no delivery ids (use show ID)", sub);
+      rc = usage_error("deliveries", deliveries_usage, "%s takes no delivery ids (use show ID)",
+                       sub);
       goto out;
     }
     okegw_delivery_state want;
     if (state && okegw_delivery_state_from_name(state, &want) < 0) {
-      rc = deliveries_usage_error(
+      rc = usage_error(
+          "deliveries", deliveries_usage,
           "unknown state '%s'; the states are pending, delivered, failed, dead and dropped", state);
       goto out;
     }
@@ -473,33 +479,37 @@ int okegw_admin_deliveries(int argc, char **argv) {
       errno = 0;
       f.limit = strtol(limit_arg, &end, 10);
       if (errno || end == limit_arg || *end || f.limit <= 0) {
-        rc = deliveries_usage_error("--limit needs a positive number, not '%s'", limit_arg);
+        rc = usage_error("deliveries", deliveries_usage,
+                         "--limit needs a positive number, not '%s'", limit_arg);
         goto out;
       }
     }
   } else if (cmd == SHOW && nids != 1) {
-    rc = deliveries_usage_error("%s takes exactly one delivery id", sub);
+    rc = usage_error("deliveries", deliveries_usage, "%s takes exactly one delivery id", sub);
     goto out;
   } else if (cmd == RETRY) {
     if (nids && connector) {
-      rc = deliveries_usage_error("%s takes either delivery ids or --connector, not both", sub);
+      rc = usage_error("deliveries", deliveries_usage,
+                       "%s takes either delivery ids or --connector, not both", sub);
       goto out;
     }
     if (!nids && !connector) {
-      rc = deliveries_usage_error("%s needs delivery ids or --connector NAME", sub);
+      rc = usage_error("deliveries", deliveries_usage, "%s needs delivery ids or --connector NAME",
+                       sub);
       goto out;
     }
     if (state && !connector) {
-      rc = deliveries_usage_error("%s --state goes with --connector", sub);
+      rc = usage_error("deliveries", deliveries_usage, "%s --state goes with --connector", sub);
       goto out;
     }
     if (state && (okegw_delivery_state_from_name(state, &retry_state) < 0 ||
                   (retry_state != OKEGW_DLV_DEAD && retry_state != OKEGW_DLV_FAILED))) {
-      rc = deliveries_usage_error("only dead or failed deliveries can be retried, not '%s'", state);
+      rc = usage_error("deliveries", deliveries_usage,
+                       "only dead or failed deliveries can be retried, not '%s'", state);
       goto out;
     }
   } else if (cmd == DROP && !nids) {
-    rc = deliveries_usage_error("%s needs delivery ids", sub);
+    rc = usage_error("deliveries", deliveries_usage, "%s needs delivery ids", sub);
     goto out;
   }
 
@@ -562,17 +572,6 @@ static int phase_json_line(void *ud, const okegw_phase_rec *r) {
   return 0;
 }
 
-static int phases_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int phases_usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("okegw phases: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fprintf(stderr, "\n%s", phases_usage);
-  return 2;
-}
-
 int okegw_admin_phases(int argc, char **argv) {
   const char *file = NULL, *limit_arg = NULL;
   int json = 0;
@@ -585,7 +584,7 @@ int okegw_admin_phases(int argc, char **argv) {
                                                          : NULL;
     if (value) {
       if (i + 1 >= argc)
-        return phases_usage_error("%s needs a value", a);
+        return usage_error("phases", phases_usage, "%s needs a value", a);
       *value = argv[++i];
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
@@ -593,17 +592,18 @@ int okegw_admin_phases(int argc, char **argv) {
       fputs(phases_usage, stdout);
       return 0;
     } else {
-      return phases_usage_error("unknown argument '%s'", a);
+      return usage_error("phases", phases_usage, "unknown argument '%s'", a);
     }
   }
   if (!file)
-    return phases_usage_error("needs -c FILE");
+    return usage_error("phases", phases_usage, "needs -c FILE");
   if (limit_arg) {
     char *end;
     errno = 0;
     f.limit = strtol(limit_arg, &end, 10);
     if (errno || end == limit_arg || *end || f.limit <= 0)
-      return phases_usage_error("--limit needs a positive number, not '%s'", limit_arg);
+      return usage_error("phases", phases_usage, "--limit needs a positive number, not '%s'",
+                         limit_arg);
   }
   okegw_store *s = open_store(file, 0);
   if (!s)

@@ -287,33 +287,22 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
     if (gen->conns[gen->nconns])
       gen->nconns++;
   }
+  /* the carried connectors join in the file's order, with the new section;
+   * they change only when the generation is installed (carry) */
+  okegw_connector **ordered = calloc(n ? n : 1, sizeof *ordered);
+  okegw_mapset **carry = calloc(n ? n : 1, sizeof *carry);
+  if (!ordered || !carry) {
+    free(ordered);
+    free(carry);
+    okegw_diag_add(diag, conf->path, 0, "out of memory");
+    rc = -1;
+  }
   if (rc < 0) {
     /* nothing of it runs: new instances stop now, the carried keep theirs */
     for (size_t i = 0; i < n; i++)
       okegw_mapset_unref(keep[i].maps);
     free(keep);
     okegw_gen_unref(gen); /* drains and frees the instances it started */
-    return -1;
-  }
-  /* the carried connectors join in the file's order, with the new section */
-  okegw_connector **ordered = calloc(n ? n : 1, sizeof *ordered);
-  if (!ordered) {
-    for (size_t i = 0; i < n; i++)
-      okegw_mapset_unref(keep[i].maps);
-    free(keep);
-    okegw_gen_unref(gen);
-    okegw_diag_add(diag, conf->path, 0, "out of memory");
-    return -1;
-  }
-  /* a carried connector changes only when the generation is installed */
-  okegw_mapset **carry = calloc(n ? n : 1, sizeof *carry);
-  if (!carry) {
-    for (size_t i = 0; i < n; i++)
-      okegw_mapset_unref(keep[i].maps);
-    free(keep);
-    free(ordered);
-    okegw_gen_unref(gen);
-    okegw_diag_add(diag, conf->path, 0, "out of memory");
     return -1;
   }
   for (size_t i = 0, fresh = 0; i < n; i++) {
