@@ -4,6 +4,7 @@
 #include "auth/jwks.h"
 #include "base/conf.h"
 #include "pipeline/gateway.h"
+#include "pipeline/generation.h"
 #include "pipeline/token.h"
 #include "http/http_client.h"
 #include "http/tls.h"
@@ -110,7 +111,7 @@ static int check_config(const char *file) {
                        conf.connectors[i].name, c.error ? c.error : "refused to initialise");
       okegw_connector_unload(&c);
       okegw_mapset *maps = NULL;
-      if (okegw_gateway_load_mappings(&conf, &conf.connectors[i], &maps, &diag) == 0)
+      if (okegw_gen_load_mappings(&conf, &conf.connectors[i], &maps, &diag) == 0)
         okegw_mapset_unref(maps);
     }
     okegw_conf_free(&conf);
@@ -275,7 +276,7 @@ static int map_command(int argc, char **argv) {
     fprintf(stderr, "okegw map: no [connector %s] in %s\n", connector, file);
     goto done;
   }
-  if (okegw_gateway_load_mappings(&conf, cc, &maps, &diag) < 0) {
+  if (okegw_gen_load_mappings(&conf, cc, &maps, &diag) < 0) {
     for (size_t i = 0; i < diag.n; i++)
       fprintf(stderr, "%s\n", diag.msgs[i]);
     rc = 1;

@@ -492,24 +492,6 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
-                                okegw_mapset **out, okegw_diag *diag) {
-  okegw_map_limits lim = {.memory_bytes = conf->lua_memory_bytes,
-                          .instructions = conf->lua_instructions,
-                          .time_ms = conf->lua_time_ms,
-                          .lib_dir = conf->scripts_lib};
-  okegw_diag local = {0};
-  okegw_diag *d = diag ? diag : &local;
-  int rc = okegw_mapset_load(cc->scripts, !cc->scripts_explicit, &lim, out, d);
-  if (!diag) {
-    for (size_t i = 0; i < local.n; i++)
-      okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = cc->name, .latency_ms = -1}, "%s",
-                local.msgs[i]);
-    okegw_diag_free(&local);
-  }
-  return rc;
-}
-
 okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf) {
   return (okegw_tls_opts){.cert_file = conf->tls_cert_file,
                           .key_file = conf->tls_key_file,
@@ -906,9 +888,9 @@ static void on_store_closed(void *arg) {
     cb(cb_arg);
 }
 
-void okegw_gateway_retired(okegw_gateway *g) {
-  /* every call let go of its generation and every connector ended: only
-   * now may the store go */
+/* Every call let go of its generation and every connector ended: only now
+ * may the store go (generation.c calls this, and the stop itself). */
+static void all_released(okegw_gateway *g) {
   if (g->stop_waiting && !g->retiring && !g->gens) {
     g->stop_waiting = 0;
     okegw_store_close(g->store, on_store_closed, g);
@@ -928,12 +910,13 @@ static void on_drained(void *arg) {
   okegw_outbox_close(g->outbox);
   okegw_http_close(g->http);
   g->stop_waiting = 1;
+  g->all_released = all_released;
   g->retiring++; /* held while the generation lets go of its connectors */
   okegw_gen *gen = g->gen;
   g->gen = NULL;
   okegw_gen_unref(gen);
   g->retiring--;
-  okegw_gateway_retired(g);
+  all_released(g);
 }
 
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {

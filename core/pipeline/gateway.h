@@ -33,15 +33,9 @@ void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
 int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report);
 /* SIGHUP: okegw_gateway_reload with its report in the log. */
 void okegw_gateway_sighup(okegw_gateway *g);
-/* Called once the last retiring connector unloaded (generation.c). */
-void okegw_gateway_retired(okegw_gateway *g);
+
 /* The TLS listener's settings from [gateway] (also for okegw -t). */
 okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf);
-
-/* Compiles the mappings of one connector section. Errors go to diag, or to
- * the log when diag is NULL. */
-int okegw_gateway_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
-                                okegw_mapset **out, okegw_diag *diag);
 
 /* Entry point of the HTTP server (exposed for tests). */
 void okegw_gateway_handle(okegw_req *req, void *gateway);

@@ -2,8 +2,6 @@
 #include "pipeline/generation.h"
 #include "base/log.h"
 #include "base/util.h"
-#include "pipeline/dispatch.h"
-#include "pipeline/gateway.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,8 +100,32 @@ int okegw_gen_same_instance(const okegw_conf *ca, const okegw_conf_connector *a,
 
 /* ---- building ------------------------------------------------------------ */
 
+int okegw_gen_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
+                            okegw_mapset **out, okegw_diag *diag) {
+  okegw_map_limits lim = {.memory_bytes = conf->lua_memory_bytes,
+                          .instructions = conf->lua_instructions,
+                          .time_ms = conf->lua_time_ms,
+                          .lib_dir = conf->scripts_lib};
+  okegw_diag local = {0};
+  okegw_diag *d = diag ? diag : &local;
+  int rc = okegw_mapset_load(cc->scripts, !cc->scripts_explicit, &lim, out, d);
+  if (!diag) {
+    for (size_t i = 0; i < local.n; i++)
+      okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = cc->name, .latency_ms = -1}, "%s",
+                local.msgs[i]);
+    okegw_diag_free(&local);
+  }
+  return rc;
+}
+
 static okegw_connector *find_in(const okegw_gen *gen, const char *name) {
   return gen ? okegw_connector_by_name(gen, name) : NULL;
+}
+
+/* A stop waits until no generation and no retiring connector is left. */
+static void released(okegw_gateway *g) {
+  if (!g->retiring && !g->gens && g->all_released)
+    g->all_released(g);
 }
 
 /* Frees a connector no generation holds once it drained. */
@@ -116,7 +138,7 @@ typedef struct retiring {
 
 static void gateway_retired(okegw_gateway *g) {
   g->retiring--;
-  okegw_gateway_retired(g);
+  released(g);
 }
 
 /* Frees what a connector held, unless its unload had to leave it loaded
@@ -178,7 +200,7 @@ void okegw_gen_unref(okegw_gen *gen) {
   okegw_gateway *g = gen->g;
   free(gen);
   g->gens--;
-  okegw_gateway_retired(g); /* a stop waits for every generation too */
+  released(g); /* a stop waits for every generation too */
 }
 
 /* A new instance for section cc: loaded, its mappings compiled and its
@@ -206,7 +228,7 @@ static int start_connector(okegw_gateway *g, okegw_gen *gen, const okegw_conf_co
     c->loop = g->loop;
     c->http = g->http;
     c->max_document_bytes = gen->conf->max_document_bytes;
-    if (okegw_gateway_load_mappings(gen->conf, cc, &c->maps, d) < 0) {
+    if (okegw_gen_load_mappings(gen->conf, cc, &c->maps, d) < 0) {
       free(c->error);
       c->error = okegw_strdup("its Lua mappings do not compile (see the log); fix them and "
                               "reload");
@@ -275,7 +297,7 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
     if (old && old->plugin && old->ready && !old->closing &&
         okegw_gen_same_instance(prev->conf, old->conf, conf, cc)) {
       /* the instance stays; its mappings are compiled again from the file */
-      if (okegw_gateway_load_mappings(conf, cc, &keep[i].maps, diag) < 0) {
+      if (okegw_gen_load_mappings(conf, cc, &keep[i].maps, diag) < 0) {
         rc = -1;
         break;
       }

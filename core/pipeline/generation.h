@@ -27,6 +27,11 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
  * with its connectors) and releases the previous one. */
 void okegw_gen_install(okegw_gateway *g, okegw_gen *gen);
 
+/* Compiles the mappings of one connector section. Errors go to diag, or to
+ * the log when diag is NULL. */
+int okegw_gen_load_mappings(const okegw_conf *conf, const okegw_conf_connector *cc,
+                            okegw_mapset **out, okegw_diag *diag);
+
 okegw_gen *okegw_gen_ref(okegw_gen *gen);
 void okegw_gen_unref(okegw_gen *gen);
 

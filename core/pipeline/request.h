@@ -51,10 +51,13 @@ typedef struct okegw_gen {
 
 struct okegw_gateway {
   uv_loop_t *loop;
-  okegw_gen *gen;           /* the current generation: what new calls take */
-  size_t retiring;          /* connectors no generation holds, still draining */
-  size_t gens;              /* generations alive (current, and those calls still hold) */
-  int stop_waiting;         /* stop waits for those before it closes the store */
+  okegw_gen *gen;   /* the current generation: what new calls take */
+  size_t retiring;  /* connectors no generation holds, still draining */
+  size_t gens;      /* generations alive (current, and those calls still hold) */
+  int stop_waiting; /* stop waits for those before it closes the store */
+  /* generation.c calls it once no generation and no retiring connector is
+   * left (a stop closes the store then) */
+  void (*all_released)(okegw_gateway *g);
   okegw_server *server;     /* plain HTTP (listen) */
   okegw_server *server_tls; /* HTTPS (listen_tls), NULL when not configured */
   okegw_tls *tls;           /* its certificate and key; a reload re-reads them */
