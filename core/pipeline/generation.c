@@ -313,14 +313,14 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
    * they change only when the generation is installed (carry) */
   okegw_connector **ordered = calloc(n ? n : 1, sizeof *ordered);
   okegw_mapset **carry = calloc(n ? n : 1, sizeof *carry);
-  if (!ordered || !carry) {
-    free(ordered);
-    free(carry);
+  if (rc == 0 && (!ordered || !carry)) {
     okegw_diag_add(diag, conf->path, 0, "out of memory");
     rc = -1;
   }
   if (rc < 0) {
     /* nothing of it runs: new instances stop now, the carried keep theirs */
+    free(ordered);
+    free(carry);
     for (size_t i = 0; i < n; i++)
       okegw_mapset_unref(keep[i].maps);
     free(keep);
