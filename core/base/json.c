@@ -1,4 +1,5 @@
 #include "base/json.h"
+#include "base/util.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -183,4 +184,17 @@ void okegw_json_fill_host(oke_host *h) {
   h->json_append = j_append;
   h->json_remove = j_remove;
   h->free = h_free;
+}
+
+int okegw_json_add_text(cJSON *o, const char *name, const char *v, int omit) {
+  if (!v && omit)
+    return 0;
+  char *clean = v ? okegw_utf8_clean(v, 0, 0) : NULL;
+  cJSON *item = clean ? cJSON_CreateString(clean) : v ? NULL : cJSON_CreateNull();
+  free(clean);
+  if (!item || !cJSON_AddItemToObject(o, name, item)) {
+    cJSON_Delete(item);
+    return -1;
+  }
+  return 0;
 }

@@ -22,6 +22,11 @@ int okegw_json_exact_numbers(cJSON *j);
  * validator must see what the peer and the mappings see. */
 int okegw_json_find_duplicate(const cJSON *j, char *ptr, size_t ptrsz);
 
+/* Adds member name as a string, U+FFFD in place of bytes that are not UTF-8
+ * (a peer's words may be cut mid-character), or null for NULL unless omit
+ * (then nothing is added). 0, or -1 when out of memory. */
+int okegw_json_add_text(cJSON *o, const char *name, const char *v, int omit);
+
 /* Like cJSON_PrintUnformatted, with every number written exactly; the tree
  * is not changed. */
 char *okegw_json_print(const cJSON *j);

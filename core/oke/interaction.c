@@ -1,5 +1,7 @@
 #include "oke/interaction.h"
 
+#include <cjson/cJSON.h>
+
 #include <oke/plugin.h>
 #include <string.h>
 
@@ -35,3 +37,21 @@ int okegw_interaction_by_name(const char *name) {
 }
 
 int okegw_interaction_count(void) { return COUNT; }
+
+cJSON *okegw_service_metadata(void) {
+  cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
+  cJSON *v = o ? cJSON_AddArrayToObject(o, "supportedVersions") : NULL;
+  cJSON *cons = o ? cJSON_AddArrayToObject(o, "supportedConsumers") : NULL;
+  if (!v || !cons || !e || !cJSON_AddItemToArray(cons, e)) {
+    cJSON_Delete(e);
+    cJSON_Delete(o);
+    return NULL;
+  }
+  if (!cJSON_AddItemToArray(v, cJSON_CreateString("v5")) ||
+      !cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin") ||
+      !cJSON_AddStringToObject(e, "version", "1.0.1")) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}

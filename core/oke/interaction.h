@@ -14,4 +14,10 @@ int okegw_interaction_by_name(const char *name);
 /* One past the highest interaction number. */
 int okegw_interaction_count(void);
 
+struct cJSON;
+/* The OKE service metadata (GET /, R31): supportedVersions and
+ * supportedConsumers as this profile speaks them; the caller adds contact
+ * and documentation. NULL when out of memory. */
+struct cJSON *okegw_service_metadata(void);
+
 #endif

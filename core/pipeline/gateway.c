@@ -311,18 +311,11 @@ static void service_metadata(okegw_call *c) {
     return;
   }
   const okegw_conf *conf = c->gen->conf;
-  cJSON *o = cJSON_CreateObject();
+  cJSON *o = okegw_service_metadata();
   cJSON_AddStringToObject(o, "contactEmail", conf->contact_email);
   cJSON_AddStringToObject(o, "specification", conf->specification_url);
   cJSON_AddStringToObject(o, "documentation", conf->documentation_url);
-  cJSON *v = cJSON_AddArrayToObject(o, "supportedVersions");
-  cJSON_AddItemToArray(v, cJSON_CreateString("v5"));
-  cJSON *cons = cJSON_AddArrayToObject(o, "supportedConsumers");
-  cJSON *e = cJSON_CreateObject();
-  cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin");
-  cJSON_AddStringToObject(e, "version", "1.0.1");
-  cJSON_AddItemToArray(cons, e);
-  okegw_answer_send_json(c, 200, o, NULL);
+  okegw_answer_send_json(c, 200, o, NULL); /* NULL: 500, out of memory */
   cJSON_Delete(o);
 }
 

@@ -120,14 +120,7 @@ static void answer_problem(okegw_req *r, int status, const char *extra_headers,
 
 /* GET /: the service metadata a connector checks at first contact (R31). */
 static void answer_metadata(okegw_req *r) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON *v = cJSON_AddArrayToObject(o, "supportedVersions");
-  cJSON_AddItemToArray(v, cJSON_CreateString("v5"));
-  cJSON *cons = cJSON_AddArrayToObject(o, "supportedConsumers");
-  cJSON *e = cJSON_CreateObject();
-  cJSON_AddStringToObject(e, "consumerKey", "nl-test-admin");
-  cJSON_AddStringToObject(e, "version", "1.0.1");
-  cJSON_AddItemToArray(cons, e);
+  cJSON *o = okegw_service_metadata();
   cJSON_AddStringToObject(o, "documentation", "okegw sim: a simulated test supplier");
   char *body = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);

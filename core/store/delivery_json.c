@@ -1,5 +1,6 @@
 /* The one JSON shape of a delivery (see okegw_delivery_json in store.h). */
 #include "store/store.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <limits.h>
@@ -8,20 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A string member: U+FFFD for invalid UTF-8 (a peer's words in lastError may
- * be cut mid-character), null for NULL unless omit. 0 or -1 (out of memory). */
-static int add_text(cJSON *o, const char *name, const char *v, int omit) {
-  if (!v && omit)
-    return 0;
-  char *clean = v ? okegw_utf8_clean(v, 0, 0) : NULL;
-  cJSON *item = clean ? cJSON_CreateString(clean) : v ? NULL : cJSON_CreateNull();
-  free(clean);
-  if (!item || !cJSON_AddItemToObject(o, name, item)) {
-    cJSON_Delete(item);
-    return -1;
-  }
-  return 0;
-}
+#define add_text okegw_json_add_text
 
 /* A time member (RFC 3339 UTC with milliseconds); 0 = none: null, or left
  * out with omit. */

@@ -1,6 +1,7 @@
 /* The phase_history table: the only code that writes (store thread) or
  * reads it (the gateway at start, okegw phases), and its JSON shape. Rows
  * are only ever added: the history is acceptance evidence. */
+#include "base/json.h"
 #include "store/store_db.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -185,14 +186,7 @@ int okegw_store_phases_list(okegw_store *s, const okegw_phase_filter *f, okegw_p
 
 /* A string member, null for NULL (U+FFFD for invalid UTF-8). */
 static int add_text(cJSON *o, const char *name, const char *v) {
-  char *clean = v ? okegw_utf8_clean(v, 0, 0) : NULL;
-  cJSON *item = clean ? cJSON_CreateString(clean) : v ? NULL : cJSON_CreateNull();
-  free(clean);
-  if (!item || !cJSON_AddItemToObject(o, name, item)) {
-    cJSON_Delete(item);
-    return -1;
-  }
-  return 0;
+  return okegw_json_add_text(o, name, v, 0);
 }
 
 cJSON *okegw_phase_json(const okegw_phase_rec *r) {
