@@ -193,10 +193,8 @@ def test_bad_file_changes_nothing(t):
     # a control client that says nothing, and one that says something else, do not keep the
     # gateway from stopping
     sock = os.path.join(g.workdir, "okegw.db.ctl")
-    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    idle.connect(sock)
-    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    other.connect(sock)
+    idle = connect_unix(sock)
+    other = connect_unix(sock)
     other.sendall(b"shutdown\n")
     check(other.recv(4096).startswith(b"refused\n"), "an unknown request was not refused")
     other.close()
@@ -207,6 +205,18 @@ def test_bad_file_changes_nothing(t):
     # no gateway: exit 2, the socket named
     rc, out = run_okegw(t.binary, ["reload", "-c", g.conf_path])
     check(rc == 2 and ".ctl" in out, "okegw reload without a gateway: %d %s" % (rc, out))
+
+
+def connect_unix(path):
+    """Connects to a Unix socket whose path may be longer than sun_path allows (deep build
+    directories): through the directory's descriptor, as the gateway itself does."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        sock.connect("/proc/self/fd/%d/%s" % (fd, os.path.basename(path)))
+    finally:
+        os.close(fd)
+    return sock
 
 
 def test_removed_connector_keeps_its_pushes(t):
