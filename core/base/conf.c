@@ -440,6 +440,56 @@ static int set_uuid_list(const okegw_conf_key *k, okegw_conf_set *s, const char 
   return 0;
 }
 
+/* A rate: "1%" or a fraction "0.01", from 0 to 1 (100%). */
+static int set_rate(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  char *end = NULL;
+  errno = 0;
+  double d = strtod(v, &end);
+  int pct = end && *end == '%';
+  if (end == v || errno || (*end && !(pct && !end[1])) || d != d)
+    return fail(s, "expected a rate such as 1%% or 0.01, got '%s'", v);
+  if (pct)
+    d /= 100.0;
+  if (d < 0 || d > 1)
+    return fail(s, "a rate is from 0%% to 100%% (0 to 1), got '%s'", v);
+  *(double *)s->field = d;
+  return 0;
+}
+
+/* Flows (0-6) or interaction ids ("flow3.patch_association"), kept as
+ * " 0 flow3.patch_association " for okegw_conf_listed. */
+static int set_interactions(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  (void)k;
+  char *out = malloc(strlen(v) + 3), *w = out;
+  if (!out)
+    return fail(s, "out of memory");
+  *w++ = ' ';
+  for (const char *p = v; *p;) {
+    size_t len = strcspn(p, " ,\t");
+    int flow = len == 1 && *p >= '0' && *p <= '6';
+    int id = len > 6 && len < 48 && strncmp(p, "flow", 4) == 0 && p[4] >= '0' && p[4] <= '6' &&
+             p[5] == '.' && strspn(p + 6, "abcdefghijklmnopqrstuvwxyz_") == len - 6;
+    if (len && !flow && !id) {
+      free(out);
+      return fail(s,
+                  "expected flows 0-6 or interaction ids such as flow3.patch_association, got "
+                  "'%.*s'",
+                  (int)(len > 60 ? 60 : len), p);
+    }
+    memcpy(w, p, len);
+    w += len;
+    if (len)
+      *w++ = ' ';
+    p += len;
+    p += strspn(p, " ,\t");
+  }
+  *w = '\0';
+  free(*(char **)s->field);
+  *(char **)s->field = out;
+  return 0;
+}
+
 /* The JWKS file: its line is kept, for `okegw -t` to point at when the
  * file it names is not a usable JWKS. */
 static int set_jwks_file(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
@@ -834,6 +884,75 @@ static const okegw_conf_key keys[] = {
      .def_doc = "(any)",
      .help = "in phase `pilot`: component (test) UUIDs; production callers see only these in the "
              "catalogue, and a zitting for another component gets 503 naming the pilot"},
+    {.name = "accept_interactions",
+     CN(accept_interactions),
+     .type = OKEGW_CT_STRING,
+     .set = set_interactions,
+     .def_doc = "by role: ta `0 2 3 4`, tpl `0 1 2 3 4`, dr `1 5`",
+     .help = "acceptance criterion: the flows (0-6) or interaction ids "
+             "(`flow3.patch_association`) that must have been exercised with this connector, with "
+             "a 2xx answer, in the evidence window, before `okegw report` says GO"},
+    {.name = "accept_min_exchanges",
+     CN(accept_min_exchanges),
+     .type = OKEGW_CT_INT,
+     .min = 0,
+     .max = 100000000,
+     .def = "20",
+     .help = "acceptance criterion: at least this many exchanges with this connector in the "
+             "window; fewer gives INCONCLUSIVE (not enough traffic yet)"},
+    {.name = "accept_max_violation_rate",
+     CN(accept_max_violation_rate),
+     .type = OKEGW_CT_STRING,
+     .set = set_rate,
+     .def = "1%",
+     .help = "acceptance criterion: at most this share of the exchanges may break the OKE profile "
+             "(requests refused with 400, answers flagged or blocked); `1%` or `0.01`"},
+    {.name = "accept_max_mapping_error_rate",
+     CN(accept_max_mapping_error_rate),
+     .type = OKEGW_CT_STRING,
+     .set = set_rate,
+     .def = "0%",
+     .help = "acceptance criterion: at most this share of the exchanges may end in a Lua mapping "
+             "error"},
+    {.name = "accept_max_dead_letters",
+     CN(accept_max_dead_letters),
+     .type = OKEGW_CT_INT,
+     .min = 0,
+     .max = 1000000,
+     .def = "0",
+     .help = "acceptance criterion: at most this many of the connector's deliveries may be dead "
+             "(out of time, not delivered) now"},
+    {.name = "accept_max_p99_ms",
+     CN(accept_max_p99_ms),
+     .type = OKEGW_CT_MS,
+     .min = 1,
+     .max = 3600000,
+     .def = "2000",
+     .help = "acceptance criterion: the 99th percentile of the exchanges' latency (as okegw "
+             "measured it, gateway included) at most this"},
+    {.name = "accept_scenarios",
+     CN(accept_scenarios),
+     .type = OKEGW_CT_ENUM,
+     .values = no_yes_values,
+     .def = "yes",
+     .help = "acceptance criterion: `yes` asks for an `okegw accept` run against this connector "
+             "in the window whose every scenario passed (the last run counts); `no` leaves the "
+             "runs out of the verdict (they are still reported)"},
+    {.name = "accept_max_difference_rate",
+     CN(accept_max_difference_rate),
+     .type = OKEGW_CT_STRING,
+     .set = set_rate,
+     .def = "5%",
+     .help = "acceptance criterion for a `shadow` connector with `mirror_of`: at most this share "
+             "of the mirrored exchanges may answer differently from the live connector"},
+    {.name = "accept_window_s",
+     CN(accept_window_s),
+     .type = OKEGW_CT_S,
+     .min = 60,
+     .max = 31536000,
+     .def = "1209600",
+     .help = "the evidence window: `okegw report` weighs the traffic of this many seconds before "
+             "now (14 days) unless `--since` says otherwise"},
     {.name = "base_url",
      CN(base_url),
      .type = OKEGW_CT_URL,
@@ -1815,6 +1934,7 @@ void okegw_conf_free(okegw_conf *c) {
     free(cc->mirror_of);
     free(cc->pilot_organizations);
     free(cc->pilot_components);
+    free(cc->accept_interactions);
     free(cc->api_key);
     free(cc->api_key_header);
     free(cc->test_system);

@@ -56,6 +56,18 @@ typedef struct okegw_conf_connector {
    * (lower case, space around each); NULL = no limit of that kind */
   char *pilot_organizations;
   char *pilot_components;
+  /* acceptance criteria: what `okegw report` weighs for its verdict
+   * (report/verdict.c). accept_interactions is " 0 2 flow3.patch_association "
+   * (flows or interaction ids, space around each), NULL = the role's default */
+  char *accept_interactions;
+  long accept_min_exchanges;
+  double accept_max_violation_rate; /* fractions, 0..1 */
+  double accept_max_mapping_error_rate;
+  double accept_max_difference_rate;
+  long accept_max_dead_letters;
+  long accept_max_p99_ms;
+  int accept_scenarios; /* 1: the last acceptance run must have passed */
+  long accept_window_s;
   char *base_url; /* NULL if unset; no trailing slash */
   enum okegw_auth auth;
   char *token;          /* bearer token (auth = bearer) */

@@ -105,10 +105,12 @@ static void answer_done(okegw_exchange_done done, void *ud, okegw_answer *a) {
 }
 
 /* A problem answer made here, not by the peer; origin and peer_status tell
- * the outbox whether trying again can help. */
-static void answer_failure(okegw_exchange_done done, void *ud, okegw_connector *c,
-                           okegw_mapset *maps, int status, const char *detail,
-                           enum okegw_answer_origin origin, int peer_status) {
+ * the outbox whether trying again can help; mapping_error names the mapping
+ * that failed, if that was why. */
+static void answer_failure_mapped(okegw_exchange_done done, void *ud, okegw_connector *c,
+                                  okegw_mapset *maps, int status, const char *detail,
+                                  enum okegw_answer_origin origin, int peer_status,
+                                  const char *mapping_error) {
   char *body = okegw_problem_json(status, okegw_status_text(status), detail, c->conf->name);
   okegw_answer a = {.conn = c,
                     .status = status,
@@ -117,9 +119,16 @@ static void answer_failure(okegw_exchange_done done, void *ud, okegw_connector *
                     .body_len = body ? strlen(body) : 0,
                     .mapping = okegw_mapset_hash(maps),
                     .origin = origin,
-                    .peer_status = peer_status};
+                    .peer_status = peer_status,
+                    .mapping_error = mapping_error};
   answer_done(done, ud, &a);
   free(body);
+}
+
+static void answer_failure(okegw_exchange_done done, void *ud, okegw_connector *c,
+                           okegw_mapset *maps, int status, const char *detail,
+                           enum okegw_answer_origin origin, int peer_status) {
+  answer_failure_mapped(done, ud, c, maps, status, detail, origin, peer_status, NULL);
 }
 
 static void answer_problem(okegw_exchange_done done, void *ud, okegw_connector *c,
@@ -203,7 +212,8 @@ static void exchange_answer(oke_exchange *x, int status, const char *ctype, cons
                                   .request_id = x->req.request_id,
                                   .latency_ms = -1},
               "mapping of the answer failed: %s", err);
-    answer_failure(x->done, x->ud, x->conn, x->maps, 502, err, OKEGW_ANSWER_UNMAPPED, status);
+    answer_failure_mapped(x->done, x->ud, x->conn, x->maps, 502, err, OKEGW_ANSWER_UNMAPPED, status,
+                          err);
     return;
   }
   okegw_answer a = {.conn = x->conn,
@@ -389,7 +399,7 @@ static void deliver(okegw_connector *c, const oke_request *req, const cJSON *par
                                   .request_id = req->request_id,
                                   .latency_ms = -1},
               "mapping to the peer failed: %s", detail);
-    answer_failure(done, ud, c, maps, 502, detail, OKEGW_ANSWER_UNSENT, 0);
+    answer_failure_mapped(done, ud, c, maps, 502, detail, OKEGW_ANSWER_UNSENT, 0, detail);
     okegw_mapset_unref(maps);
     return;
   }

@@ -85,6 +85,9 @@ typedef struct okegw_answer {
   enum okegw_answer_origin origin;
   int peer_status;   /* OKEGW_ANSWER_UNMAPPED: what the peer answered */
   int retry_after_s; /* the peer's Retry-After in seconds, 0 = none */
+  /* a Lua mapping failed: where and why ("ta.lua:12: message", as the
+   * mapping reported it), for the acceptance evidence; NULL otherwise */
+  const char *mapping_error;
   /* private: the body parsed, read through okegw_answer_json */
   cJSON *json_;
   int json_tried_;

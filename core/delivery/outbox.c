@@ -444,7 +444,8 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
                        .latency_ms = latency_ms,
                        .delivery_id = d->r.id,
                        .attempts = d->r.attempts,
-                       .phase = okegw_phase_name(d->conn->conf->phase)};
+                       .phase = okegw_phase_name(d->conn->conf->phase),
+                       .mapping_error = a->mapping_error};
   okegw_store_audit(ob->store, &r);
 }
 

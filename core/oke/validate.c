@@ -2141,3 +2141,22 @@ char *okegw_violations_problem(const okegw_violations *v, int status) {
   cJSON_Delete(o);
   return s;
 }
+
+char *okegw_violations_evidence(const okegw_violations *v, const char *side, size_t max) {
+  cJSON *a = cJSON_CreateArray();
+  int ok = a != NULL;
+  for (size_t i = 0; ok && v && i < v->n && i < max; i++) {
+    cJSON *e = cJSON_CreateObject();
+    ok = e && cJSON_AddItemToArray(a, e);
+    if (!ok) {
+      cJSON_Delete(e);
+      break;
+    }
+    ok = cJSON_AddStringToObject(e, "rule", v->v[i].rule ? v->v[i].rule : "") &&
+         cJSON_AddStringToObject(e, "pointer", v->v[i].pointer) &&
+         cJSON_AddStringToObject(e, "side", side);
+  }
+  char *s = ok ? cJSON_PrintUnformatted(a) : NULL;
+  cJSON_Delete(a);
+  return s;
+}

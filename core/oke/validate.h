@@ -97,6 +97,12 @@ int okegw_validate_has_body(int interaction, enum okegw_body_kind kind);
  * profile","errors":[{"pointer","detail","rule"}...]} plus "truncated":true
  * when the list was cut. NULL on out of memory. */
 char *okegw_violations_problem(const okegw_violations *v, int status);
+
+/* The acceptance evidence of violations (the audit row's `violations`): a
+ * JSON array of the first `max` as {"rule", "pointer", "side"}, side being
+ * "request" or "answer". No messages: they may quote the values, which can
+ * be personal data. NULL when out of memory; free it. */
+char *okegw_violations_evidence(const okegw_violations *v, const char *side, size_t max);
 /* (An error of okegw_validate_query carries "parameter" instead of "pointer".) */
 
 /* 1 when score is a value of that resultValueType per the digest §3 score

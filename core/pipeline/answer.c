@@ -17,6 +17,7 @@ static void call_free(okegw_call *c) {
   okegw_gen_unref(c->gen);
   cJSON_Delete(c->body);
   free(c->out_body);
+  free(c->violations);
   free(c->records.facts);
   free(c);
 }
@@ -60,8 +61,20 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .latency_ms = latency_ms,
                        .delivery_id = c->delivery_id,
                        .rules = c->rules[0] ? c->rules : NULL,
-                       .phase = c->target ? okegw_phase_name(c->target->conf->phase) : NULL};
+                       .phase = c->target ? okegw_phase_name(c->target->conf->phase) : NULL,
+                       .violations = c->violations,
+                       .mapping_error = c->mapping_error[0] ? c->mapping_error : NULL};
   okegw_store_audit(c->g->store, &r);
+}
+
+void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a) {
+  if (a->mapping_error && !c->mapping_error[0])
+    snprintf(c->mapping_error, sizeof c->mapping_error, "%s", a->mapping_error);
+}
+
+void okegw_call_note_violations(okegw_call *c, const okegw_violations *v, const char *side) {
+  if (!c->violations && v && v->n)
+    c->violations = okegw_violations_evidence(v, side, 10);
 }
 
 void okegw_answer_send(okegw_call *c, int status, const char *ctype, const char *body, size_t len,
@@ -160,6 +173,7 @@ int okegw_answer_check(okegw_call *c, const okegw_answer *a, char **out) {
     return 0;
   }
   int block = a->conn->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_call_note_violations(c, &v, "answer");
   okegw_log(OKEGW_LOG_WARN,
             &(okegw_log_fields){.connector = a->conn->conf->name,
                                 .interaction = okegw_interaction_name(c->interaction),
@@ -180,6 +194,7 @@ void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *header
 
 void okegw_answer_relay_as(okegw_call *c, const okegw_answer *a, int status, const char *headers) {
   snprintf(c->mapping, sizeof c->mapping, "%s", a->mapping ? a->mapping : "-");
+  okegw_call_note_mapping(c, a);
   char *blocked = NULL;
   int block = okegw_answer_check(c, a, &blocked);
   char *hdr = okegw_asprintf("%s%s", headers ? headers : "",

@@ -4,6 +4,7 @@
 #ifndef OKEGW_ANSWER_H
 #define OKEGW_ANSWER_H
 
+#include "oke/validate.h"
 #include "pipeline/request.h"
 
 /* Answers with a body as given; extra_headers is NULL or "Name: value\r\n"
@@ -34,6 +35,12 @@ void okegw_answer_store_failed(okegw_call *c);
 
 /* A peer's answer passed on: 502 instead when it breaks the profile and its
  * connector blocks such answers. `headers` go first, then the plugin's own. */
+/* Acceptance evidence kept for the call's audit row: the profile violations
+ * it was refused or flagged for (side "request" or "answer"; the first note
+ * counts), and the mapping error an answer reports. */
+void okegw_call_note_violations(okegw_call *c, const okegw_violations *v, const char *side);
+void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a);
+
 void okegw_answer_relay(okegw_call *c, const okegw_answer *a, const char *headers);
 /* The same with `status` instead of the peer's own. */
 void okegw_answer_relay_as(okegw_call *c, const okegw_answer *a, int status, const char *headers);

@@ -616,6 +616,7 @@ static int probe_check(okegw_call *c, okegw_connector *owner, const char *body, 
     return 0;
   }
   int block = owner->conf->validate_answers == OKEGW_CHECK_BLOCK;
+  okegw_call_note_violations(c, &v, "answer");
   okegw_log(OKEGW_LOG_WARN,
             &(okegw_log_fields){.connector = owner->conf->name,
                                 .interaction = okegw_interaction_name(c->interaction),

@@ -47,6 +47,7 @@ int okegw_dispatch_check(okegw_call *c) {
     return 0;
   }
   char *body = n > 0 ? okegw_violations_problem(&v, 400) : NULL;
+  okegw_call_note_violations(c, &v, "request");
   okegw_log(OKEGW_LOG_INFO,
             &(okegw_log_fields){.caller = c->caller ? c->caller->conf->name : NULL,
                                 .interaction = okegw_interaction_name(c->interaction),

@@ -464,6 +464,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
   okegw_violations qv = {0};
   if (okegw_validate_query(c->interaction, req->query, &qv) != 0) {
     char *pb = qv.n ? okegw_violations_problem(&qv, 400) : NULL;
+    okegw_call_note_violations(c, &qv, "request");
     okegw_violations_free(&qv);
     if (pb)
       okegw_answer_send(c, 400, OKEGW_PROBLEM_TYPE, pb, strlen(pb), NULL);

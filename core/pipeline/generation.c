@@ -61,6 +61,8 @@ static int host_setting(const char *key) {
                                      "keep_bodies_s",
                                      "scripts"};
   size_t n = strlen(key);
+  if (strncmp(key, "accept_", 7) == 0)
+    return 1; /* acceptance criteria are read by okegw report only */
   /* a secret written as KEY_file or KEY_env is the setting KEY */
   if (n > 5 && strcmp(key + n - 5, "_file") == 0)
     n -= 5;

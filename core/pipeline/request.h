@@ -122,7 +122,12 @@ typedef struct okegw_call {
   long long delivery_id;       /* a push: its outbox delivery */
   char digest[65];             /* SHA-256 of the request body, once computed */
   char rules[64];              /* OKE rules broken but forwarded (R22): "R21,R28" */
-  int stream_status;           /* a streamed answer (documents) */
+  /* acceptance evidence for the audit row: the profile violations found in
+   * the request or the peer's answer (okegw_violations_evidence, owned), and
+   * where a Lua mapping failed ("script.lua:12: message") */
+  char *violations;
+  char mapping_error[256];
+  int stream_status; /* a streamed answer (documents) */
   size_t stream_bytes;
 } okegw_call;
 

@@ -164,6 +164,7 @@ static int refuse(okegw_call *c, int status, const char *rule, const char *point
     snprintf(v.v[0].message, sizeof v.v[0].message, "%s", detail);
     v.v[0].rule = rule;
     body = okegw_violations_problem(&v, status);
+    okegw_call_note_violations(c, &v, "request");
   }
   okegw_violations_free(&v);
   okegw_log_fields f = rule_fields(c, rule);

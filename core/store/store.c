@@ -37,8 +37,8 @@ struct okegw_store_job {
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
-  char *audit[13]; /* JOB_AUDIT strings, in okegw_audit_rec order */
-  char **factsv;   /* JOB_PUT: facts per id (entries may be NULL) */
+  char *audit[OKEGW_AUDIT_TEXTS]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  char **factsv;                  /* JOB_PUT: facts per id (entries may be NULL) */
   int status;
   double latency_ms;
   long long delivery_id;
@@ -198,12 +198,15 @@ static void sql_lower_uuids(sqlite3_context *ctx, int argc, sqlite3_value **argv
 /* Schema 3 records phase changes: the table phase_history (made with the
  * schema, empty in a store from before) and audit.phase, the phase each
  * exchange ran under (NULL in older rows), and audit.differences, where a
- * shadow connector's mirrored answer differed from the live one. */
+ * shadow connector's mirrored answer differed from the live one.
+ * Schema 4 keeps the acceptance evidence: the tables accept_runs and
+ * accept_steps (made with the schema) and audit.violations and
+ * audit.mapping_error (NULL in older rows). */
 static int migrate_3(sqlite3 *db, char **msg) {
   int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, msg);
   if (rc != SQLITE_OK)
     return rc;
-  static const char *const cols[] = {"phase", "differences"};
+  static const char *const cols[] = {"phase", "differences", "violations", "mapping_error"};
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof cols / sizeof cols[0]; i++) {
     sqlite3_stmt *st = NULL;
     int has = 0;
@@ -225,8 +228,8 @@ static int migrate_3(sqlite3 *db, char **msg) {
   }
   if (rc == SQLITE_OK)
     rc = sqlite3_exec(db,
-                      "UPDATE meta SET value = '3' WHERE key = 'schema_version' AND value "
-                      "IN ('1', '2');"
+                      "UPDATE meta SET value = '4' WHERE key = 'schema_version' AND value "
+                      "IN ('1', '2', '3');"
                       "COMMIT;",
                       NULL, NULL, msg);
   if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
@@ -292,8 +295,10 @@ static const char schema[] =
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms REAL,"
     "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
     "  event TEXT, rules TEXT,"
-    "  phase TEXT,"        /* the connector's phase then: off, shadow, pilot, live */
-    "  differences TEXT);" /* a mirror: where its answer differed (JSON) */
+    "  phase TEXT,"          /* the connector's phase then: off, shadow, pilot, live */
+    "  differences TEXT,"    /* a mirror: where its answer differed (JSON) */
+    "  violations TEXT,"     /* profile violations: [{rule, pointer, side}] (JSON) */
+    "  mapping_error TEXT);" /* where a Lua mapping failed: "script.lua:12: message" */
     "CREATE INDEX IF NOT EXISTS audit_resource ON audit(resource_id, at);"
     "CREATE INDEX IF NOT EXISTS audit_at ON audit(at);"
     /* Every phase change a start or reload applied (DESIGN §8), only ever
@@ -311,6 +316,34 @@ static const char schema[] =
     "  config_sha256 TEXT,"
     "  instance TEXT);"
     "CREATE INDEX IF NOT EXISTS phase_history_connector ON phase_history(connector, id);"
+    /* Acceptance runs (`okegw accept`): one row per run against a
+     * connector, one per step it ran. Only ever added to: evidence. mode:
+     * "gateway" (through the school's gateway) or "conformance" (the kit
+     * against a supplier's API); outcome: passed, failed or incomplete
+     * (the run did not end). */
+    "CREATE TABLE IF NOT EXISTS accept_runs("
+    "  id INTEGER PRIMARY KEY,"
+    "  connector TEXT NOT NULL,"
+    "  mode TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  finished_ms INTEGER,"
+    "  passed INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0,"
+    "  outcome TEXT NOT NULL DEFAULT 'incomplete',"
+    "  config_sha256 TEXT);"
+    "CREATE INDEX IF NOT EXISTS accept_runs_connector ON accept_runs(connector, id);"
+    "CREATE TABLE IF NOT EXISTS accept_steps("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER NOT NULL,"
+    "  scenario TEXT NOT NULL,"
+    "  scenario_name TEXT,"
+    "  step INTEGER,"
+    "  name TEXT,"
+    "  outcome TEXT NOT NULL," /* ok, failed, skipped */
+    "  detail TEXT,"
+    "  method TEXT, path TEXT, status INTEGER, ms REAL);"
+    "CREATE INDEX IF NOT EXISTS accept_steps_run ON accept_steps(run_id, id);"
     /* The outbox: every push (PUT/PATCH of flows 1-5) is a row here before
      * its sender hears anything. `resource` orders deliveries: the same
      * resource at the same connector leaves in id order. Times *_ms are Unix
@@ -865,11 +898,15 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
   if (!j)
     return OKEGW_STORE_ERROR;
-  const char *src[13] = {
-      a->request_id, a->interaction, a->caller,     a->connector,   a->method,
-      a->path,       a->resource_id, a->mapping,    a->body_sha256, a->event ? a->event : "request",
-      a->rules,      a->phase,       a->differences};
-  for (int i = 0; i < 13; i++)
+  const char *src[OKEGW_AUDIT_TEXTS] = {a->request_id,   a->interaction,
+                                        a->caller,       a->connector,
+                                        a->method,       a->path,
+                                        a->resource_id,  a->mapping,
+                                        a->body_sha256,  a->event ? a->event : "request",
+                                        a->rules,        a->phase,
+                                        a->differences,  a->violations,
+                                        a->mapping_error};
+  for (int i = 0; i < OKEGW_AUDIT_TEXTS; i++)
     j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
   j->delivery_id = a->delivery_id;
   j->attempts = a->attempts;

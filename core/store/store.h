@@ -149,6 +149,11 @@ typedef struct okegw_audit_rec {
    * live one, a JSON array of {"pointer", "change"} (no values: they may be
    * personal data); NULL otherwise */
   const char *differences;
+  /* acceptance evidence: the profile violations of the request or the
+   * answer, a JSON array of {"rule", "pointer", "side"} (no values), and
+   * where a Lua mapping failed ("script.lua:12: message"); NULL = none */
+  const char *violations;
+  const char *mapping_error;
 } okegw_audit_rec;
 
 /* Appends an audit row (written with the next group commit). */
@@ -354,6 +359,7 @@ int okegw_store_deliveries_drop(okegw_store *s, const long long *ids, size_t n,
 
 typedef struct okegw_audit_filter {
   const char *resource_id; /* NULL: any */
+  const char *connector;   /* NULL: any; else rows it carried or called with */
   /* RFC 3339 UTC or a prefix of it (checked by the caller): rows at or
    * after since, and up to the end of what until names (2026-06-16 covers
    * the whole day); NULL: no bound */
@@ -364,8 +370,9 @@ typedef struct okegw_audit_filter {
 /* Called per audit row, oldest first, as a JSON object of its columns (at,
  * request_id, flow, interaction, caller, connector, method, path,
  * resource_id, status, latency_ms, attempts, mapping, body_sha256,
- * delivery_id, event, rules; NULL columns left out) and "phase", the
- * connector's phase then (null for rows from before it was recorded); row
+ * delivery_id, event, rules, differences, violations (both JSON),
+ * mapping_error; NULL columns left out) and "phase", the connector's phase
+ * then (null for rows from before it was recorded); row
  * is borrowed. A negative
  * return stops the walk and is what the walk returns. */
 typedef int (*okegw_audit_row_cb)(void *ud, const cJSON *row);
@@ -386,5 +393,39 @@ typedef int (*okegw_phase_row_cb)(void *ud, const okegw_phase_rec *r);
 
 int okegw_store_phases_list(okegw_store *s, const okegw_phase_filter *f, okegw_phase_row_cb cb,
                             void *ud, char **err);
+
+/* ---- acceptance runs (okegw accept; direct use) ----------------------------
+ * A run against one connector and the outcome of every step it ran, kept as
+ * acceptance evidence (only ever added to). */
+
+/* One step's outcome. Strings are borrowed; step 0 = not numbered (a
+ * cleanup), status 0 = nothing sent, ms < 0 = not measured. */
+typedef struct okegw_accept_step {
+  const char *scenario;      /* the scenario's id ("4") */
+  const char *scenario_name; /* may be NULL */
+  int step;
+  const char *name;
+  const char *outcome; /* ok, failed or skipped */
+  const char *detail;  /* why it failed or was skipped; may be NULL */
+  const char *method, *path;
+  int status;
+  double ms;
+} okegw_accept_step;
+
+/* Starts a run of `mode` ("gateway" or "conformance") against connector;
+ * *run gets its id. It stays "incomplete" until okegw_store_accept_end. */
+int okegw_store_accept_begin(okegw_store *s, const char *connector, const char *mode,
+                             const char *config_sha256, long long *run, char **err);
+int okegw_store_accept_step(okegw_store *s, long long run, const okegw_accept_step *a, char **err);
+/* outcome: passed, failed or incomplete. */
+int okegw_store_accept_end(okegw_store *s, long long run, int passed, int failed, int skipped,
+                           const char *outcome, char **err);
+/* The last `limit` runs of connector (0: all), newest first, as a new JSON
+ * array (*out, the caller deletes it) of {id, startedAt, finishedAt (null
+ * while under way), mode, passed, failed, skipped, outcome, scenarios: [{id,
+ * name, passed, failed, skipped, steps: [{step, name, outcome, detail}]}]}.
+ * A store from before acceptance runs gives an empty array. */
+int okegw_store_accept_runs(okegw_store *s, const char *connector, long limit, cJSON **out,
+                            char **err);
 
 #endif

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[13], int status,
-                           double latency_ms, long long delivery_id, int attempts) {
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
+                           int status, double latency_ms, long long delivery_id, int attempts) {
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_audit,
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
       "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-      "attempts, rules, phase, differences) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
-      "?14,?15,?16,?17,?18,?19)");
+      "attempts, rules, phase, differences, violations, mapping_error) VALUES (?1,?2,?3,?4,?5,"
+      "?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_text(st, 1, at, -1, SQLITE_STATIC);
@@ -40,6 +40,8 @@ int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[13], in
   okegw_store__bind_text(st, 17, a[10]);
   okegw_store__bind_text(st, 18, a[11]);
   okegw_store__bind_text(st, 19, a[12]);
+  okegw_store__bind_text(st, 20, a[13]);
+  okegw_store__bind_text(st, 21, a[14]);
   int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
   sqlite3_reset(st);
   return rc;
@@ -56,9 +58,10 @@ static cJSON *audit_row(sqlite3_stmt *st) {
     case SQLITE_INTEGER: v = cJSON_CreateNumber((double)sqlite3_column_int64(st, i)); break;
     case SQLITE_FLOAT: v = cJSON_CreateNumber(sqlite3_column_double(st, i)); break;
     case SQLITE_TEXT:
-      /* differences is JSON itself */
-      v = strcmp(name, "differences") == 0 ? cJSON_Parse((const char *)sqlite3_column_text(st, i))
-                                           : NULL;
+      /* differences and violations are JSON themselves */
+      v = strcmp(name, "differences") == 0 || strcmp(name, "violations") == 0
+              ? cJSON_Parse((const char *)sqlite3_column_text(st, i))
+              : NULL;
       if (!v)
         v = cJSON_CreateString((const char *)sqlite3_column_text(st, i));
       break;
@@ -76,14 +79,14 @@ static cJSON *audit_row(sqlite3_stmt *st) {
   return o;
 }
 
-/* 1 when the audit table has the column phase: a store of schema 2 that no
- * gateway of schema 3 has opened yet lacks it (and is read-only here). */
-static int has_phase(okegw_store *s) {
+/* 1 when the audit table has the column: a store that no gateway of the
+ * schema that added it has opened yet lacks it (and is read-only here). */
+static int has_column(okegw_store *s, const char *col) {
   sqlite3_stmt *st = NULL;
   int has = 0;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'phase'", -1,
-                         &st, NULL) == SQLITE_OK &&
+  if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM pragma_table_info('audit') WHERE name = ?1",
+                         -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_bind_text(st, 1, col, -1, SQLITE_STATIC) == SQLITE_OK &&
       sqlite3_step(st) == SQLITE_ROW)
     has = sqlite3_column_int(st, 0) > 0;
   sqlite3_finalize(st);
@@ -96,10 +99,15 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
   char *sql = okegw_asprintf(
       "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
       "status, latency_ms, attempts, mapping, body_sha256, CAST(delivery_id AS INTEGER) AS "
-      "delivery_id, event, rules, %s AS phase, %s AS differences FROM audit "
+      "delivery_id, event, rules, %s AS phase, %s AS differences, %s AS violations, "
+      "%s AS mapping_error FROM audit "
       "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
-      "AND (?3 IS NULL OR at < ?3 || '~') ORDER BY id LIMIT ?4",
-      has_phase(s) ? "phase" : "NULL", has_phase(s) ? "differences" : "NULL");
+      "AND (?3 IS NULL OR at < ?3 || '~') AND (?5 IS NULL OR connector = ?5 OR caller = ?5) "
+      "ORDER BY id LIMIT ?4",
+      has_column(s, "phase") ? "phase" : "NULL",
+      has_column(s, "differences") ? "differences" : "NULL",
+      has_column(s, "violations") ? "violations" : "NULL",
+      has_column(s, "mapping_error") ? "mapping_error" : "NULL");
   if (!sql) {
     if (err)
       *err = okegw_strdup("out of memory");
@@ -117,6 +125,7 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
   okegw_store__bind_text(st, 2, f->since);
   okegw_store__bind_text(st, 3, f->until);
   sqlite3_bind_int64(st, 4, f->limit > 0 ? f->limit : -1);
+  okegw_store__bind_text(st, 5, f->connector);
   int step = SQLITE_DONE, rc = OKEGW_STORE_OK;
   while (rc >= 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
     cJSON *o = audit_row(st);

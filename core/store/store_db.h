@@ -59,10 +59,13 @@ int okegw_store__delivery_get(okegw_store *s, long long id, int with_body, okegw
 int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
 
 /* ---- the audit trail (store_audit.c) ---- */
-/* Appends a row; a[] in okegw_audit_rec order (request_id ... body_sha256,
- * event, rules, phase), `at` RFC 3339. */
-int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[13], int status,
-                           double latency_ms, long long delivery_id, int attempts);
+/* The text members of okegw_audit_rec, in its order (request_id ...
+ * body_sha256, event, rules, phase, differences, violations,
+ * mapping_error). */
+#define OKEGW_AUDIT_TEXTS 15
+/* Appends a row; a[] in okegw_audit_rec order, `at` RFC 3339. */
+int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
+                           int status, double latency_ms, long long delivery_id, int attempts);
 
 /* ---- phase history (store_phases.c) ---- */
 /* Inserts the n rows (connector and to set; at_ms 0 = now, then filled in)

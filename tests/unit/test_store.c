@@ -543,7 +543,7 @@ static void upper_case_ids_migrated(void **state) {
                          -1, &st, NULL),
       SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_string_equal((const char *)sqlite3_column_text(st, 0), "3");
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "4");
   assert_int_equal(sqlite3_column_int(st, 1), 3);
   sqlite3_finalize(st);
   sqlite3_close(raw);
@@ -811,7 +811,7 @@ static void schema_2_migrated(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 
   assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-  assert_string_equal(schema_of(raw), "3");
+  assert_string_equal(schema_of(raw), "4");
   sqlite3_close(raw);
   assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
   out = list_phases(s, NULL, 0);
@@ -825,7 +825,7 @@ static void schema_2_migrated(void **state) {
   free(out);
   okegw_store_close(s, NULL, NULL);
 
-  /* opening a store of schema 3 again changes nothing */
+  /* opening a store of schema 4 again changes nothing */
   uv_loop_init(&loop);
   assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
   assert_int_equal(last_phases(&loop, s).n, 1);
