@@ -1,5 +1,7 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
+#include "admin/accept.h"
 #include "admin/admin.h"
+#include "admin/report.h"
 #include "admin/control.h"
 #include "auth/jwks.h"
 #include "base/conf.h"
@@ -40,6 +42,16 @@ static const char usage[] =
     "                              drop them (okegw deliveries --help for the details)\n"
     "       okegw phases -c FILE [--connector NAME] [--json] [--limit N]\n"
     "                              print the connectors' phase changes, oldest first\n"
+    "       okegw accept -c FILE --connector NAME [--only ID]...\n"
+    "                              run the ketentest scenarios through the running gateway\n"
+    "                              against a supplier and store the outcome as evidence\n"
+    "       okegw accept --base-url URL --role ta [--token T]\n"
+    "                              conformance kit: check a supplier's OKE API (okegw accept "
+    "--help)\n"
+    "       okegw report -c FILE --connector NAME [--since TIME] [--format text|json|html] [-o "
+    "FILE]\n"
+    "                              the acceptance evidence and the verdict GO / NO-GO / "
+    "INCONCLUSIVE\n"
     "       okegw hash-secret [--generate]\n"
     "                              the client_secret_hash line for a secret read from stdin\n"
     "                              (--generate: for a new random secret, printed once)\n"
@@ -385,6 +397,10 @@ int main(int argc, char **argv) {
     return okegw_admin_deliveries(argc, argv);
   if (argc > 1 && strcmp(argv[1], "phases") == 0)
     return okegw_admin_phases(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "report") == 0)
+    return okegw_admin_report(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "accept") == 0)
+    return okegw_admin_accept(argc, argv);
   if (argc > 1 && strcmp(argv[1], "config-keys") == 0) {
     if (argc > 3 || (argc == 3 && strcmp(argv[2], "--markdown") != 0)) {
       fprintf(stderr, "okegw config-keys: unknown argument '%s'\n%s", argv[argc - 1], usage);
