@@ -249,9 +249,11 @@ static void text_totals(wr *w, const cJSON *r) {
   t_title(w, "Totals");
   const cJSON *t = oget(r, "totals");
   char b[6][48];
-  wf(w, "  exchanges %s, errors %s, violations %s, mapping errors %s, p50 %s ms, p99 %s ms\n",
+  wf(w, "  exchanges %s, errors %s, violations %s, mapping errors %s, p50 %s%s, p99 %s%s\n",
      ntxt(t, "exchanges", 0, b[0]), ntxt(t, "errors", 0, b[1]), ntxt(t, "violations", 0, b[2]),
-     ntxt(t, "mappingErrors", 0, b[3]), ntxt(t, "p50Ms", 1, b[4]), ntxt(t, "p99Ms", 1, b[5]));
+     ntxt(t, "mappingErrors", 0, b[3]), ntxt(t, "p50Ms", 1, b[4]),
+     nget(t, "p50Ms", &(double){0}) ? " ms" : "", ntxt(t, "p99Ms", 1, b[5]),
+     nget(t, "p99Ms", &(double){0}) ? " ms" : "");
 }
 
 static void text_interactions(wr *w, const cJSON *r) {
@@ -694,7 +696,7 @@ static void html_banner(wr *w, const cJSON *r) {
   else if (v && !strcmp(v, "INCONCLUSIVE"))
     why = "there is not yet enough evidence to decide";
   wf(w, "<div class=\"banner %s\" role=\"status\">\n<div class=\"v\">Verdict: ", cls);
-  hd(w, v);
+  he(w, v && *v ? v : "unknown");
   ws(w, " &mdash; ");
   ws(w, why);
   ws(w, "</div>\n<div class=\"c\">Connector: <b>");
@@ -760,8 +762,9 @@ static void html_reasons(wr *w, const cJSON *r) {
           "Every acceptance criterion that was not passed, the failed ones first, with the "
           "evidence that shows it.");
   const cJSON *a = aget(r, "reasons"), *x;
+  const char *v = sget(r, "verdict");
   if (!count(a))
-    none(w, "None: no criterion failed or lacked evidence.");
+    none(w, v && !strcmp(v, "GO") ? "None: every criterion passed." : "None listed.");
   cJSON_ArrayForEach(x, a) {
     const char *o = sget(x, "outcome");
     wf(w, "<div class=\"reason %s\">", outcome_class(o));
@@ -837,7 +840,7 @@ static void html_chart(wr *w, const cJSON *r) {
     step = q <= p ? p : q <= 2 * p ? 2 * p : q <= 5 * p ? 5 * p : 10 * p;
   }
   double top = 4 * step;
-  for (int i = 0; i <= 4; i++) {
+  for (int i = 0; i <= 4 && n; i++) {
     double y = y0 - ph * i / 4;
     char b[48];
     wf(w,
@@ -847,6 +850,8 @@ static void html_chart(wr *w, const cJSON *r) {
        L, y, W - R, y, i ? "#e2e2e2" : "#888", L - 6, y + 4, fnum(top * i / 4, 1, b));
   }
   if (!n) {
+    wf(w, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>\n", L, y0, W - R,
+       y0);
     wf(w,
        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"16\" text-anchor=\"middle\" fill=\"#555\">"
        "No traffic in this window</text>\n",
