@@ -66,7 +66,7 @@ def run_chromium(args, timeout=TIMEOUT_S):
             except ProcessLookupError:
                 pass
             p.communicate()
-            raise CheckError("chromium did not finish within %d s: %s" % (timeout, " ".join(args)))
+            raise CheckError("chromium did not finish within %g s: %s" % (timeout, " ".join(args)))
         if p.returncode != 0:
             raise CheckError("chromium exited with %d: %s\n%s" % (
                 p.returncode, " ".join(args), err.decode(errors="replace")[-2000:]))
