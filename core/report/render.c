@@ -730,9 +730,13 @@ static void html_summary(wr *w, const cJSON *r) {
     ws(w, " (the connector whose traffic it receives a copy of)</dd>\n");
   }
   ws(w, "<dt>Evidence window</dt><dd>");
-  htime(w, sget(r, "since"));
-  ws(w, " &ndash; ");
-  htime(w, sget(r, "until"));
+  if (sget(r, "since") || sget(r, "until")) {
+    htime(w, sget(r, "since"));
+    ws(w, " &ndash; ");
+    htime(w, sget(r, "until"));
+  } else {
+    ws(w, "&ndash;");
+  }
   ws(w, "</dd>\n<dt>Generated</dt><dd>");
   htime(w, sget(r, "generatedAt"));
   ws(w, "</dd>\n</dl>\n");
@@ -833,11 +837,16 @@ static void html_chart(wr *w, const cJSON *r) {
       max = nval(x, "errors");
   }
   double pw = W - L - R, ph = H - T - B, y0 = T + ph;
-  /* Four grid steps of 1, 2 or 5 times a power of ten, at least 1 (counts). */
+  /* Four grid steps of 1, 2, 2.5 or 5 times a power of ten, whole numbers
+   * (counts). */
   double step = 1;
   if (max > 4) {
     double q = max / 4, p = pow(10, floor(log10(q)));
-    step = q <= p ? p : q <= 2 * p ? 2 * p : q <= 5 * p ? 5 * p : 10 * p;
+    step = q <= p                    ? p
+           : q <= 2 * p              ? 2 * p
+           : q <= 2.5 * p && p >= 10 ? 2.5 * p
+           : q <= 5 * p              ? 5 * p
+                                     : 10 * p;
   }
   double top = 4 * step;
   for (int i = 0; i <= 4 && n; i++) {
