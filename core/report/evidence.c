@@ -493,7 +493,8 @@ int okegw_evidence_gather(okegw_store *s, const okegw_conf_connector *cc,
       !cJSON_AddStringToObject(doc, "phase", okegw_phase_name(cc->phase)) ||
       okegw_json_add_text(doc, "mirrorOf", cc->mirror_of, 0) < 0 ||
       !cJSON_AddStringToObject(doc, "since", w->since) ||
-      okegw_json_add_text(doc, "until", w->until, 0) < 0)
+      (w->until ? !cJSON_AddStringToObject(doc, "until", w->until)
+                : add_time(doc, "until", now) < 0))
     goto done;
   okegw_audit_filter f = {.connector = cc->name, .since = w->since, .until = w->until};
   rc = okegw_store_audit_query(s, &f, on_row, &g, err);

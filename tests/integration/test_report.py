@@ -11,6 +11,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report_html_check import CheckError, check_html_in_chromium  # noqa: E402
 from okegwtest import (TestFailure, check, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, time_scale, wrapper)
 
@@ -97,6 +98,25 @@ def test_verdict_flips(t):
     text = report(t, g, "north", "text")
     check("NO-GO" in text and "north" in text and "accept_max_dead_letters" in text,
           "text report:\n%s" % text)
+    # the page for the examencommissie, opened in a real browser: it renders (the screenshot
+    # stays in the work dir as an artefact), names the verdict and the connector, and prints
+    html = os.path.join(t.workdir, "report-north.html")
+    rc, out, err = run(t, "report", "-c", g.conf_path, "--connector", "north", "--format", "html",
+                       "-o", html)
+    check(rc == 0, "okegw report --format html: %d %s" % (rc, err))
+    with open(html, encoding="utf-8") as f:
+        page = f.read()
+    # self-contained: nothing loaded from elsewhere (a peer's URL may be quoted as evidence)
+    for needle in ("<script", "<link", "src=", "href=", "url(", "@import"):
+        check(needle not in page, "the page has %r: not self-contained" % needle)
+    check("<svg" in page, "the page has no chart")
+    try:
+        png, pdf = check_html_in_chromium(html, t.workdir,
+                                          needles=("NO-GO", "north", "accept_max_dead_letters",
+                                                   "delivery %d" % did))
+    except CheckError as e:
+        raise TestFailure("the HTML report in headless chromium: %s" % e)
+    check(os.path.getsize(pdf) > 1000, "the PDF is %d bytes" % os.path.getsize(pdf))
     p.up()
 
 
