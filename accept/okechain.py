@@ -29,6 +29,7 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,21 @@ REPO = os.path.abspath(os.path.join(HERE, ".."))
 PROBLEM_CT = "application/problem+json"
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ID_NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
+# Acceptance mode (--acceptance): every id the run mints starts with this UUID group, and every
+# name of an offering or person it sends starts with MARK, so a school's gateway and its
+# supplier can tell test data from real data.
+ACCEPT_ID_GROUP = "acce57ed"
+MARK = "TEST okegw-accept "
+RUN_SALT = uuid.uuid4().hex  # $generate ids differ per run in acceptance mode
+
+
+def new_uuid(acceptance=False):
+    u = str(uuid.uuid4())
+    return ACCEPT_ID_GROUP + u[8:] if acceptance else u
+
+
+def absent_reason(name):
+    return "no %s system in this gateway's acceptance set" % name
 
 
 class ScenarioError(Exception):
@@ -785,10 +801,13 @@ class Response:
         return "%d %s %s" % (self.status, self.content_type, one_line(b, 240))
 
 
-def http_request(base, method, path, body=None, headers=None, timeout=15.0):
+def http_request(base, method, path, body=None, headers=None, timeout=15.0, cafile=None):
     u = urllib.parse.urlsplit(base)
-    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
-    c = conn_cls(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":
+        c = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout,
+                                        context=ssl.create_default_context(cafile=cafile))
+    else:
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     full = u.path.rstrip("/") + path
     try:
         c.request(method, full, body=body, headers=headers or {})
@@ -831,6 +850,9 @@ class Chain:
         self.base = None
         self.inbound = {}
         self.outbound = {}
+        # against a running gateway: systems with neither a token in the ICT file nor a
+        # simulated peer (nor real) are not part of that gateway's acceptance set
+        self.absent = set()
 
     def start(self, workdir):
         ict_peers = self.ict.get("peers", {})
@@ -838,6 +860,10 @@ class Chain:
             self.inbound[name] = (self.ict.get("tokens", {}).get(name) if self.args.gateway
                                   else token_for("in", name))
             if name in self.real:
+                continue
+            if self.args.gateway and not self.inbound[name] and not ict_peers.get(name):
+                self.absent.add(name)
+                self.outbound[name] = None
                 continue
             if self.args.gateway:
                 pd = ict_peers.get(name)
@@ -910,14 +936,15 @@ def scenario_files(directory):
 
 
 class Vars:
-    def __init__(self, defaults, overrides_list, fresh_ids, pinned=()):
+    def __init__(self, defaults, overrides_list, fresh_ids, pinned=(), acceptance=False):
         self.defaults = dict(defaults)
+        self.acceptance = acceptance
         eff = dict(defaults)
         for ov in overrides_list:
             eff.update(ov or {})
         for k, v in list(eff.items()):
             if v == "$uuid" or (fresh_ids and k not in pinned and isinstance(v, str) and UUID_RE.match(v)):
-                eff[k] = str(uuid.uuid4())
+                eff[k] = new_uuid(acceptance)
         self.values = eff
         # an id given another value is replaced wherever the example fixtures use it
         self.remap = {}
@@ -1001,7 +1028,12 @@ class Vars:
             item = self.resolve(spec["template"], ctx)
             for ptr, val in (spec.get("set") or {}).items():
                 if isinstance(val, str):
-                    val = val.replace("{uuid}", str(uuid.uuid5(ID_NS, "%s:%s:%d" % (ctx, ptr, i))))
+                    if self.acceptance:
+                        u = str(uuid.uuid5(ID_NS, "%s:%s:%s:%d" % (RUN_SALT, ctx, ptr, i)))
+                        u = ACCEPT_ID_GROUP + u[8:]
+                    else:
+                        u = str(uuid.uuid5(ID_NS, "%s:%s:%d" % (ctx, ptr, i)))
+                    val = val.replace("{uuid}", u)
                     val = val.format(i=i + 1)
                 pointer_set(item, ptr, val)
             for ptr in spec.get("delete", []):
@@ -1028,13 +1060,24 @@ def expand_includes(steps, base_dir, depth=0):
 # Running one scenario
 
 class Reporter:
-    def __init__(self, out=sys.stdout, verbose=False):
+    def __init__(self, out=sys.stdout, verbose=False, events=None):
         self.out = out
         self.verbose = verbose
+        self.events = events        # a file: one JSON object per line (--events)
         self.passed = self.failed = self.skipped = 0
 
     def line(self, s):
         print(s, file=self.out, flush=True)
+
+    def event(self, obj):
+        if self.events is None:
+            return
+        try:
+            self.events.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            self.events.flush()
+        except OSError as e:
+            self.line("# events: cannot write (%s); no more events" % e)
+            self.events = None
 
 
 class ScenarioRun:
@@ -1056,39 +1099,59 @@ class ScenarioRun:
         self.systems = systems
         self.vars = Vars(defaults.get("vars", {}),
                          [self.doc.get("vars"), self.ict.get("vars"), dict(args.var or [])],
-                         args.fresh_ids, pinned=set(self.ict.get("vars") or {}) | set(dict(args.var or [])))
+                         args.fresh_ids, pinned=set(self.ict.get("vars") or {}) | set(dict(args.var or [])),
+                         acceptance=args.acceptance)
         self.chain = None
         self.counts = [0, 0, 0]   # passed, failed, skipped
+        self.req = None           # what the current step sent: method, path, status, ms
+        self.zittingen = {}       # acceptance: offeringId -> TPL-role system that PUT it (flow 2)
 
     # reporting ---------------------------------------------------------------
     def _label(self, k, step):
         n = step.get("name") if isinstance(step, dict) else None
         return "scenario %d step %d%s" % (self.number, k, (" (%s)" % n) if n else "")
 
+    def _event(self, k, step, outcome, detail, cleanup=False):
+        req = self.req or {}
+        ev = {"event": "step", "scenario": str(self.number), "step": k if isinstance(k, int) else 0,
+              "name": (step.get("name") if isinstance(step, dict) else None) or (
+                  k if isinstance(k, str) else ""),
+              "outcome": outcome, "detail": detail, "method": req.get("method"), "path": req.get("path"),
+              "status": req.get("status"), "ms": req.get("ms")}
+        if cleanup:
+            ev["cleanup"] = True
+        self.rep.event(ev)
+
     def ok(self, k, step, note=""):
         self.counts[0] += 1
         self.rep.passed += 1
         self.rep.line("ok - %s%s" % (self._label(k, step), note))
+        self._event(k, step, "ok", "")
 
     def not_ok(self, k, step, reasons, resp=None):
         self.counts[1] += 1
         self.rep.failed += 1
         label = self._label(k, step) if step is not None else "scenario %d %s" % (self.number, k)
-        self.rep.line("not ok - %s: %s" % (label, one_line("; ".join(reasons), 600)))
+        detail = one_line("; ".join(reasons), 600)
+        self.rep.line("not ok - %s: %s" % (label, detail))
         if resp is not None:
             self.rep.line("#   got: %s" % resp.short())
         if self.chain is not None and self.chain.gw is not None and step is not None:
             self.rep.line("#   okegw log: %s" % self.chain.gw.stderr_path)
+        self._event(k, step, "failed", detail)
 
     def skip(self, k, step, reason, note=""):
         self.counts[2] += 1
         self.rep.skipped += 1
         self.rep.line("skip - %s: %s%s" % (self._label(k, step), reason, note))
+        self._event(k, step, "skipped", reason)
 
     # running -----------------------------------------------------------------
     def run(self, workdir):
         steps = expand_includes(self.doc.get("steps", []), os.path.dirname(self.path))
         self.rep.line("# scenario %d: %s (%s)" % (self.number, self.name, os.path.basename(self.path)))
+        self.rep.event({"event": "scenario", "id": str(self.number), "name": self.name,
+                        "file": os.path.basename(self.path), "steps": len(steps)})
         try:
             self.chain = Chain(self.systems, self.args, self.ict)
             self.chain.start(workdir)
@@ -1104,10 +1167,51 @@ class ScenarioRun:
         try:
             for k, step in enumerate(steps, 1):
                 self.run_step(k, step)
+            if self.args.acceptance:
+                self.cleanup(len(steps))
         finally:
+            self.req = None
             for p in self.chain.stop():
                 self.not_ok("teardown", None, [p])
         return self.counts
+
+    def cleanup(self, nsteps):
+        """Acceptance mode: every zitting a planning system put and did not cancel is cancelled
+        now (flow-2 PATCH offeringState canceled, as that planning system), so a school's
+        supplier keeps no live test zittingen. Reported, but counted neither way."""
+        k = nsteps
+        for oid, tpl in list(self.zittingen.items()):
+            k += 1
+            step = {"name": "cleanup: cancel zitting %s" % oid}
+            body = self.vars.resolve({"$fixture": "flow2_patch_offering_cancel_request.json"}, "cleanup")
+            path = "/offerings/%s" % oid
+            headers = {"Content-Type": "application/merge-patch+json"}
+            tok = self.chain.inbound.get(tpl)
+            if tok:
+                headers["Authorization"] = "Bearer " + tok
+            self.req = {"method": "PATCH", "path": path, "status": None, "ms": None}
+            t0 = time.monotonic()
+            try:
+                resp = http_request(self.chain.base, "PATCH", path, json.dumps(body).encode("utf-8"), headers,
+                                    timeout=self.args.timeout, cafile=self.ict.get("cafile"))
+            except (OSError, http.client.HTTPException) as e:
+                self.rep.line("# cleanup failed - %s: %s: %s" % (step["name"], type(e).__name__, e))
+                self._event(k, step, "failed", "%s: %s" % (type(e).__name__, e), cleanup=True)
+                continue
+            self.req.update(status=resp.status, ms=round((time.monotonic() - t0) * 1000.0, 1))
+            if 200 <= resp.status < 300:
+                del self.zittingen[oid]
+                self.rep.line("# cleanup ok - %s" % step["name"])
+                self._event(k, step, "ok", "", cleanup=True)
+            elif 400 <= resp.status < 500:
+                why = pointer_get(resp.json, "/detail") if isinstance(resp.json, dict) else _MISSING
+                why = "the gateway does not allow it: %d %s" % (resp.status, why if isinstance(why, str)
+                                                                else resp.short())
+                self.rep.line("# cleanup skipped - %s: %s" % (step["name"], why))
+                self._event(k, step, "skipped", one_line(why, 600), cleanup=True)
+            else:
+                self.rep.line("# cleanup failed - %s: %s" % (step["name"], resp.short()))
+                self._event(k, step, "failed", "status %d: %s" % (resp.status, resp.short()), cleanup=True)
 
     def _peers_block(self):
         merged = copy.deepcopy(self.defaults.get("peers", {}))
@@ -1117,6 +1221,10 @@ class ScenarioRun:
 
     def seed(self, block, k):
         for pname, kinds in (block or {}).items():
+            if pname in self.chain.absent:
+                if k is None:
+                    continue
+                raise SkipStep(absent_reason(pname))
             if pname in self.chain.real:
                 if k is None:  # the scenario's starting data: a real system has its own
                     self.rep.line("# %s is a real system: its starting data is not seeded (%s)"
@@ -1145,6 +1253,7 @@ class ScenarioRun:
         if not isinstance(step, dict):
             return self.not_ok(k, {}, ["step is not an object"])
         run_skipped = getattr(self.args, "run_skipped", False)
+        self.req = None
         if step.get("skip") and not run_skipped:
             return self.skip(k, step, step["skip"])
         try:
@@ -1168,6 +1277,10 @@ class ScenarioRun:
     def _execute(self, k, step):
         notes = []
         ctx = "%d:%d" % (self.number, k)
+        gone = [n for n in list(step.get("needs", [])) + ([step["as"]] if step.get("as") else [])
+                if n in self.chain.absent]
+        if gone:
+            raise SkipStep(absent_reason(gone[0]))
         real = [n for n in step.get("simulated", []) if n in self.chain.real]
         if real:
             raise SkipStep("relies on the simulated %s (its state after messages the runner sent in its name)"
@@ -1214,6 +1327,8 @@ class ScenarioRun:
                 data = self.vars.resolve(raw, ctx).encode("utf-8")
         elif "body" in step:
             sent = self.vars.resolve(step["body"], ctx)
+            if self.args.acceptance:
+                mark_names(path, sent)
             data = json.dumps(sent).encode("utf-8")
         if data is not None:
             headers["Content-Type"] = step.get("content_type") or (
@@ -1221,7 +1336,13 @@ class ScenarioRun:
         for hk, hv in (step.get("headers") or {}).items():
             headers[hk] = self.vars.resolve(hv, ctx)
         marks = {n: p.mark() for n, p in self.chain.peers.items()}
-        resp = http_request(self.chain.base, method, path, data, headers, timeout=self.args.timeout)
+        self.req = {"method": method, "path": path, "status": None, "ms": None}
+        t0 = time.monotonic()
+        resp = http_request(self.chain.base, method, path, data, headers, timeout=self.args.timeout,
+                            cafile=self.ict.get("cafile"))
+        self.req.update(status=resp.status, ms=round((time.monotonic() - t0) * 1000.0, 1))
+        if self.args.acceptance:
+            self.track_zitting(caller, method, path, sent, resp)
         reasons = self.check_expect(step.get("expect") or {}, resp, ctx)
         for chk in step.get("then") or []:
             r, n = self.check_then(chk, marks, sent, ctx)
@@ -1237,6 +1358,17 @@ class ScenarioRun:
             else:
                 self.vars.values[var] = v
         return reasons, resp, notes
+
+    def track_zitting(self, caller, method, path, sent, resp):
+        m = re.fullmatch(r"/offerings/([^/?]+)", path)
+        if not m or not 200 <= resp.status < 300:
+            return
+        oid = m.group(1)
+        if method == "PUT" and self.systems.get(caller, {}).get("role") == "tpl":
+            self.zittingen.setdefault(oid, caller)
+        elif method == "PATCH" and isinstance(sent, dict) and any(
+                isinstance(c, dict) and c.get("offeringState") == "canceled" for c in sent.get("consumers") or []):
+            self.zittingen.pop(oid, None)
 
     def reload(self, step, ctx):
         """{"reload": {system: {key: value, ...}}}: those connector keys change in okegw's
@@ -1310,6 +1442,8 @@ class ScenarioRun:
         return errs
 
     def _peer(self, name):
+        if name in self.chain.absent:
+            raise SkipStep(absent_reason(name))
         if name in self.chain.real:
             raise SkipStep("cannot look inside real system %s" % name)
         p = self.chain.peers.get(name)
@@ -1337,6 +1471,12 @@ class ScenarioRun:
         notes = []
         if name is None and "log" in chk:
             return self.check_log(chk["log"]), notes
+        gone = [n for n in (name if isinstance(name, list) else [name]) if n in self.chain.absent]
+        if gone:
+            name = [n for n in (name if isinstance(name, list) else [name]) if n not in self.chain.absent]
+            if not name:
+                raise SkipStep(absent_reason(gone[0]))
+            notes.append(absent_reason(", ".join(gone)))
         real = [n for n in (name if isinstance(name, list) else [name]) if n in self.chain.real]
         if real:
             notes.append("%s: real system, not observed" % ", ".join(real))
@@ -1441,6 +1581,35 @@ class ScenarioRun:
         return ["okegw logged no line with %s" % short_json(spec)]
 
 
+def mark_names(path, body):
+    """Acceptance mode: the names of offerings (zittingen, flow-1 offerings) and the surnames of
+    persons the run sends start with MARK, also a person embedded in a deelname. Applied to the
+    body before it is sent, so every check against what was sent sees the marked names."""
+    if not isinstance(body, dict):
+        return
+
+    def mark(v):
+        return v if not isinstance(v, str) or v.startswith(MARK) else MARK + v
+
+    def person(p):
+        if isinstance(p, dict) and "surname" in p:
+            p["surname"] = mark(p["surname"])
+
+    top = path.split("?")[0].strip("/").split("/")[0]
+    if top == "offerings" and isinstance(body.get("name"), list):
+        for e in body["name"]:
+            if isinstance(e, dict) and "value" in e:
+                e["value"] = mark(e["value"])
+    if top == "persons":
+        person(body)
+    if top == "associations":
+        person(body.get("person"))
+        if isinstance(body.get("offering"), dict) and isinstance(body["offering"].get("name"), list):
+            for e in body["offering"]["name"]:
+                if isinstance(e, dict) and "value" in e:
+                    e["value"] = mark(e["value"])
+
+
 def make_document(spec):
     """Document bytes for a simulated system: {"text": "..."} or {"size": N, "text": prefix}
     (N bytes, deterministic, binary after the prefix)."""
@@ -1486,11 +1655,20 @@ def parse_args(argv):
                     help="also run steps marked skip and say whether they would pass now")
     ap.add_argument("--print-conf", action="store_true",
                     help="print the okegw connector sections for the simulated systems of --tokens and exit")
+    ap.add_argument("--acceptance", action="store_true",
+                    help="acceptance run against a school's gateway (with --gateway): fresh ids marked "
+                         "acce57ed-..., names marked '%s', zittingen cancelled after each scenario" % MARK.strip())
+    ap.add_argument("--events", metavar="PATH",
+                    help="append one JSON object per line per scenario, step and end to PATH (e.g. /dev/fd/3)")
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds per request")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every answer okegw gave")
     args = ap.parse_args(argv)
     if args.gateway and not args.tokens:
         ap.error("--gateway needs --tokens FILE")
+    if args.acceptance:
+        if not args.gateway:
+            ap.error("--acceptance runs against a running gateway: give --gateway URL --tokens FILE")
+        args.fresh_ids = True
     if not args.gateway:
         args.okegw = os.path.abspath(args.okegw or os.path.join(REPO, "build", "okegw"))
     return args
@@ -1521,6 +1699,35 @@ def print_conf(defaults, ict):
         print("inbound_token = %s\n" % ict.get("tokens", {}).get(name, "<token this system presents>"))
 
 
+def pin_components(args, ict, rep):
+    """A real ta1 without pinned component ids: the first two tests the gateway lists to the TPL
+    (GET /components) stand for COMP_REK3F and COMP_NED2F."""
+    pinned = dict(ict.get("vars") or {})
+    pinned.update(dict(args.var or []))
+    if "ta1" not in ict.get("real", []) or "COMP_REK3F" in pinned:
+        return
+    tok = ict.get("tokens", {}).get("tpl")
+    headers = {"Authorization": "Bearer " + tok} if tok else {}
+    try:
+        resp = http_request(args.gateway.rstrip("/"), "GET", "/components?pageSize=10", None, headers,
+                            timeout=args.timeout, cafile=ict.get("cafile"))
+    except (OSError, http.client.HTTPException) as e:
+        rep.line("# ta1 is real and COMP_REK3F not pinned; listing the components failed: %s" % e)
+        return
+    items = pointer_get(resp.json, "/items") if resp.status == 200 else _MISSING
+    ids = [c.get("componentId") for c in items if isinstance(c, dict) and c.get("componentId")] \
+        if isinstance(items, list) else []
+    if not ids:
+        rep.line("# ta1 is real and COMP_REK3F not pinned; GET /components as the TPL gave no test: %s"
+                 % resp.short())
+        return
+    ict.setdefault("vars", {})["COMP_REK3F"] = ids[0]
+    rep.line("# ta1 is real: COMP_REK3F pinned to %s, the first test GET /components lists to the TPL" % ids[0])
+    if len(ids) > 1 and "COMP_NED2F" not in pinned:
+        ict["vars"]["COMP_NED2F"] = ids[1]
+        rep.line("# COMP_NED2F pinned to %s, the second one" % ids[1])
+
+
 def run(argv=None, out=sys.stdout):
     args = parse_args(argv)
     defaults = load_json(CHAIN_DEFAULTS)
@@ -1528,6 +1735,10 @@ def run(argv=None, out=sys.stdout):
     for k in ("systems",):
         for name, v in (ict.get(k) or {}).items():
             defaults["systems"].setdefault(name, {}).update(v)
+    # the connector names the gateway gives those systems (messages, log checks)
+    for name, conn in (ict.get("connectors") or {}).items():
+        if name in defaults["systems"] and conn:
+            defaults["systems"][name]["connector"] = conn
     if args.print_conf:
         print_conf(defaults, ict)
         return 0
@@ -1545,7 +1756,16 @@ def run(argv=None, out=sys.stdout):
         return 1
     workdir = os.path.abspath(args.workdir or tempfile.mkdtemp(prefix="okechain-"))
     os.makedirs(workdir, exist_ok=True)
-    rep = Reporter(out)
+    events = None
+    if args.events:
+        try:
+            events = open(args.events, "a", encoding="utf-8")
+        except OSError as e:
+            print("cannot open --events %s: %s" % (args.events, e), file=out)
+            return 1
+    rep = Reporter(out, events=events)
+    if args.gateway:
+        pin_components(args, ict, rep)
     summary = []
     t0 = time.monotonic()
     for n, f in files:
@@ -1556,9 +1776,18 @@ def run(argv=None, out=sys.stdout):
             rep.failed += 1
             rep.line("not ok - scenario %d setup: %s" % (n, e))
             summary.append((n, os.path.basename(f), 0, 1, 0, 0.0))
+            rep.event({"event": "scenario", "id": str(n), "name": os.path.basename(f),
+                       "file": os.path.basename(f), "steps": 0})
+            rep.event({"event": "step", "scenario": str(n), "step": 0, "name": "setup", "outcome": "failed",
+                       "detail": one_line(str(e), 600), "method": None, "path": None, "status": None, "ms": None})
+            rep.event({"event": "scenario_end", "id": str(n), "passed": 0, "failed": 1, "skipped": 0,
+                       "seconds": 0.0})
             continue
         p, fl, sk = sr.run(os.path.join(workdir, "%02d" % n))
-        summary.append((n, sr.name, p, fl, sk, time.monotonic() - ts))
+        dt = time.monotonic() - ts
+        summary.append((n, sr.name, p, fl, sk, dt))
+        rep.event({"event": "scenario_end", "id": str(n), "passed": p, "failed": fl, "skipped": sk,
+                   "seconds": round(dt, 2)})
     stop_pool()
     rep.line("#")
     for n, name, p, fl, sk, dt in summary:
@@ -1567,6 +1796,9 @@ def run(argv=None, out=sys.stdout):
     rep.line("# %d skipped (not counted as passed); %.1fs; work dir %s" % (rep.skipped, time.monotonic() - t0,
                                                                          workdir))
     rep.line("%d passed, %d failed" % (rep.passed, rep.failed))
+    rep.event({"event": "end", "passed": rep.passed, "failed": rep.failed, "skipped": rep.skipped})
+    if events is not None:
+        events.close()
     return 0 if rep.failed == 0 and rep.passed > 0 else 1
 
 
