@@ -1217,7 +1217,8 @@ class ScenarioRun:
         merged = copy.deepcopy(self.defaults.get("peers", {}))
         for name, block in (self.doc.get("peers") or {}).items():
             merged.setdefault(name, {}).update(block)
-        return merged
+        # a system the scenario removes ("systems": {"ta2": null}) has no starting data
+        return {k: v for k, v in merged.items() if k in self.systems}
 
     def seed(self, block, k):
         for pname, kinds in (block or {}).items():
@@ -1709,20 +1710,23 @@ def pin_components(args, ict, rep):
     tok = ict.get("tokens", {}).get("tpl")
     headers = {"Authorization": "Bearer " + tok} if tok else {}
     try:
-        resp = http_request(args.gateway.rstrip("/"), "GET", "/components?pageSize=10", None, headers,
+        resp = http_request(args.gateway.rstrip("/"), "GET", "/components?pageSize=50", None, headers,
                             timeout=args.timeout, cafile=ict.get("cafile"))
     except (OSError, http.client.HTTPException) as e:
         rep.line("# ta1 is real and COMP_REK3F not pinned; listing the components failed: %s" % e)
         return
     items = pointer_get(resp.json, "/items") if resp.status == 200 else _MISSING
-    ids = [c.get("componentId") for c in items if isinstance(c, dict) and c.get("componentId")] \
-        if isinstance(items, list) else []
+    items = [c for c in items if isinstance(c, dict) and c.get("componentId")] if isinstance(items, list) else []
+    # the scenarios' results are scores on 0.0-10.0: a test on that scale goes first
+    items.sort(key=lambda c: pointer_get(c, "/consumers/[consumerKey=nl-test-admin]/resultValueType") != "0.0-10.0")
+    ids = [c["componentId"] for c in items]
     if not ids:
         rep.line("# ta1 is real and COMP_REK3F not pinned; GET /components as the TPL gave no test: %s"
                  % resp.short())
         return
     ict.setdefault("vars", {})["COMP_REK3F"] = ids[0]
-    rep.line("# ta1 is real: COMP_REK3F pinned to %s, the first test GET /components lists to the TPL" % ids[0])
+    rep.line("# ta1 is real: COMP_REK3F pinned to %s, the first test (on the scale 0.0-10.0 if one is) "
+             "GET /components lists to the TPL" % ids[0])
     if len(ids) > 1 and "COMP_NED2F" not in pinned:
         ict["vars"]["COMP_NED2F"] = ids[1]
         rep.line("# COMP_NED2F pinned to %s, the second one" % ids[1])

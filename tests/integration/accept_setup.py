@@ -118,7 +118,7 @@ def start_sim_server(binary, workdir, timeout=10.0):
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, "http://127.0.0.1:%d/ooapi" % port
+            return proc, "http://127.0.0.1:%d" % port
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError("okegw sim exited with %s" % proc.returncode)
