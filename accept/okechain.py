@@ -1284,8 +1284,9 @@ class ScenarioRun:
             raise SkipStep(absent_reason(gone[0]))
         real = [n for n in step.get("simulated", []) if n in self.chain.real]
         if real:
-            raise SkipStep("relies on the simulated %s (its state after messages the runner sent in its name)"
-                           % ", ".join(real))
+            raise SkipStep(step.get("simulated_why") or (
+                "relies on the simulated %s (its state after messages the runner sent in its name)"
+                % ", ".join(real)))
         if step.get("seed"):
             self.seed(step["seed"], k)
         if "reload" in step:
