@@ -1224,6 +1224,7 @@ class ScenarioRun:
         for pname, kinds in (block or {}).items():
             if pname in self.chain.absent:
                 if k is None:
+                    self.rep.line("# %s: its starting data is not seeded" % absent_reason(pname))
                     continue
                 raise SkipStep(absent_reason(pname))
             if pname in self.chain.real:
