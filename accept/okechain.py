@@ -1397,6 +1397,10 @@ class ScenarioRun:
         if resp.status not in want:
             errs.append("status %d, want %s" % (resp.status, "/".join(str(w) for w in want[:6]) +
                                                  ("..." if len(want) > 6 else "")))
+            why = problem_text(resp)
+            if why:
+                # e.g. the gateway's 502 naming the supplier answer's profile violation
+                errs.append("answer: %s" % why)
         if exp.get("problem"):
             if resp.content_type != PROBLEM_CT:
                 errs.append("Content-Type %r, want %s" % (resp.content_type, PROBLEM_CT))
@@ -1582,6 +1586,19 @@ class ScenarioRun:
             if all(match(v, rec.get(key, _MISSING)) is None for key, v in spec.items()):
                 return []
         return ["okegw logged no line with %s" % short_json(spec)]
+
+
+def problem_text(resp):
+    """The title, detail and errors of a problem answer, in one line ("" for other answers)."""
+    if resp.content_type != PROBLEM_CT or not isinstance(resp.json, dict):
+        return ""
+    p = resp.json
+    parts = [str(p[k]) for k in ("title", "detail") if isinstance(p.get(k), (str, int))]
+    for e in (p.get("errors") if isinstance(p.get("errors"), list) else [])[:5]:
+        if isinstance(e, dict):
+            where = e.get("pointer") or e.get("parameter") or ""
+            parts.append("%s%s" % ((where + ": ") if where else "", e.get("detail", "")))
+    return one_line(": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if parts[2:] else ""), 400)
 
 
 def mark_names(path, body):

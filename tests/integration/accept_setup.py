@@ -16,6 +16,7 @@ Python 3 standard library only; everything on 127.0.0.1.
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -83,9 +84,11 @@ def write_acceptance_conf(path, store, tpl_port, dr_port, ta_url=None, ta_token=
 
 def start_okegw(binary, conf, workdir, timeout=10.0):
     """Starts okegw on conf; (process, port, stderr path)."""
+    timeout *= float(os.environ.get("OKEGW_TIME_SCALE", "1"))
     err_path = os.path.join(workdir, "okegw-stderr.log")
     err = open(err_path, "wb")
-    proc = subprocess.Popen([binary, "-c", conf], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    wrapper = shlex.split(os.environ.get("OKEGW_WRAPPER", ""))  # e.g. valgrind, as in the other tests
+    proc = subprocess.Popen(wrapper + [binary, "-c", conf], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=err, cwd=workdir)
     err.close()
     deadline = time.monotonic() + timeout
