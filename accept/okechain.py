@@ -14,6 +14,9 @@ scenario files (JSON data, see README.md) step by step:
     N passed, N failed
 
 Exit status 1 when a step failed (or nothing passed). Nothing here reads outside accept/.
+
+This is also the engine of `okegw accept`: --acceptance (test data marked, zittingen cancelled
+after each scenario) and --events (one JSON object per line) are its interface; see README.md.
 """
 
 import argparse

@@ -132,13 +132,18 @@ def start_sim_server(binary, workdir, timeout=10.0):
 
 
 def stop(proc):
-    if proc is not None and proc.poll() is None:
+    """SIGTERM, then the exit code (None when it had to be killed)."""
+    if proc is None:
+        return 0
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(10)
+            proc.wait(10 * float(os.environ.get("OKEGW_TIME_SCALE", "1")))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            return None
+    return proc.returncode
 
 
 def main():
@@ -174,6 +179,10 @@ def main():
         rc = subprocess.call(cmd)
         if gw.poll() is not None:
             print("okegw died during the run (exit %s)" % gw.returncode)
+            rc = 1
+        code = stop(gw)
+        if code != 0:
+            print("okegw exited with %s on SIGTERM (see %s)" % (code, os.path.join(workdir, "okegw-stderr.log")))
             rc = 1
         return rc
     finally:
