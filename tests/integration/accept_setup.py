@@ -38,18 +38,23 @@ def free_port():
 
 
 def write_acceptance_conf(path, store, tpl_port, dr_port, ta_url=None, ta_token=None,
-                          ta_inbound="in-ta1-accept-9c41e7", gateway_listen="127.0.0.1:0"):
+                          ta_inbound="in-ta1-accept-9c41e7", gateway_listen="127.0.0.1:0", tls=None):
     """Writes an okegw plugins.conf at `path` (store file `store`) with the supplier connector and
     the acceptance connectors accept_tpl (engine's TPL on 127.0.0.1:tpl_port) and accept_dr
     (127.0.0.1:dr_port; None leaves the DR out). The supplier is the built-in `sim` plugin
     (connector `sim`) or, with ta_url, an OKE server behind `plugin = ooapi` (connector `ta`,
     outbound ta_token). ta_inbound: the token pushes in the supplier's name carry (None: none).
+    tls: (certificate, key, CA file, port) to serve https on 127.0.0.1:port too (listen_tls); the
+    CA goes into the ICT file as cafile.
     Returns the ICT dict for okechain.py --tokens (write it with json.dump)."""
     tok = {"tpl": "in-tpl-accept-5b2d8f", "dr": "in-dr-accept-77a0c3"}
     out = {"tpl": "out-tpl-accept-e4a1b9", "dr": "out-dr-accept-3f6d20"}
     lines = ["; acceptance setup (tests/integration/accept_setup.py)", "[gateway]",
              "listen = %s" % gateway_listen, "base_path = /ooapi", "store = %s" % store, "log_level = info",
-             "request_timeout_ms = 10000", ""]
+             "request_timeout_ms = 10000"]
+    if tls:
+        lines += ["listen_tls = 127.0.0.1:%d" % tls[3], "tls_cert_file = %s" % tls[0], "tls_key_file = %s" % tls[1]]
+    lines.append("")
     ta_conn = "ta" if ta_url else "sim"
     lines += ["[connector %s]" % ta_conn]
     if ta_url:
@@ -64,6 +69,8 @@ def write_acceptance_conf(path, store, tpl_port, dr_port, ta_url=None, ta_token=
         lines.append("inbound_token = %s" % ta_inbound)
     lines.append("")
     ict = {"tokens": {}, "peers": {}, "real": ["ta1"], "connectors": {"ta1": ta_conn}}
+    if tls:
+        ict["cafile"] = tls[2]
     if ta_inbound:
         ict["tokens"]["ta1"] = ta_inbound
     for name, role, port in (("tpl", "tpl", tpl_port), ("dr", "dr", dr_port)):
@@ -153,6 +160,8 @@ def main():
     ap.add_argument("--kit", action="store_true",
                     help="the supplier conformance kit (accept/kit) against `okegw sim --listen` behind an "
                          "ooapi connector, instead of the chain scenarios against the sim plugin")
+    ap.add_argument("--https", action="store_true",
+                    help="the gateway serves https with a test CA (made with openssl); the engine gets it as cafile")
     args, rest = ap.parse_known_args()
     if rest and rest[0] == "--":
         rest = rest[1:]
@@ -163,17 +172,25 @@ def main():
     sim = gw = None
     try:
         conf = os.path.join(workdir, "plugins.conf")
+        tls = None
+        if args.https:
+            sys.path.insert(0, HERE)
+            import okegwtest  # noqa: E402  (the test CA helpers)
+            ca = okegwtest.make_ca(os.path.join(workdir, "pki"))
+            cert, key = okegwtest.issue(os.path.join(workdir, "pki"), "gateway", "/CN=127.0.0.1", server=True)
+            tls = (cert, key, ca, free_port())
         if args.kit:
             sim, ta_url = start_sim_server(binary, workdir)
-            ict = write_acceptance_conf(conf, "okegw.db", free_port(), None, ta_url=ta_url)
+            ict = write_acceptance_conf(conf, "okegw.db", free_port(), None, ta_url=ta_url, tls=tls)
             rest = ["--scenarios", os.path.join(REPO, "accept", "kit")] + rest
         else:
-            ict = write_acceptance_conf(conf, "okegw.db", free_port(), free_port())
+            ict = write_acceptance_conf(conf, "okegw.db", free_port(), free_port(), tls=tls)
         ict_path = os.path.join(workdir, "ict.json")
         with open(ict_path, "w") as f:
             json.dump(ict, f, indent=2)
         gw, port, _ = start_okegw(binary, conf, workdir)
-        cmd = [sys.executable, ENGINE, "--gateway", "http://127.0.0.1:%d/ooapi" % port, "--tokens", ict_path,
+        url = "https://127.0.0.1:%d/ooapi" % tls[3] if tls else "http://127.0.0.1:%d/ooapi" % port
+        cmd = [sys.executable, ENGINE, "--gateway", url, "--tokens", ict_path,
                "--acceptance", "--events", os.path.join(workdir, "events.jsonl"),
                "--workdir", os.path.join(workdir, "engine")] + rest
         rc = subprocess.call(cmd)
