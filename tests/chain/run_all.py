@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs every chain scenario (tests/chain/scenarios/NN-*.json) against a fresh okegw each.
+"""Runs every chain scenario (accept/scenarios/NN-*.json) against a fresh okegw each.
 
     python3 tests/chain/run_all.py --okegw build/okegw --workdir build/tests/work/chain
 
@@ -10,7 +10,7 @@ yet) are listed but not counted as passed. Registered in CTest as
     add_test(NAME chain_scenarios COMMAND python3 tests/chain/run_all.py
              --okegw $<TARGET_FILE:okegw> --workdir ${CMAKE_CURRENT_BINARY_DIR}/work/chain)
 
-Extra arguments go to okechain.py (e.g. --only 4, --run-skipped).
+Extra arguments go to the engine, accept/okechain.py (e.g. --only 4, --run-skipped).
 """
 import argparse
 import os
@@ -18,7 +18,7 @@ import shutil
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "accept"))
 import okechain  # noqa: E402
 
 
