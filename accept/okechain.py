@@ -1279,6 +1279,13 @@ class ScenarioRun:
             return self.not_ok(k, step, reasons, resp)
         return self.ok(k, step, note)
 
+    @staticmethod
+    def refused(step):
+        """The step expects only 4xx answers."""
+        want = (step.get("expect") or {}).get("status")
+        want = want if isinstance(want, list) else [want]
+        return bool(want) and all(isinstance(s, int) and 400 <= s < 500 for s in want)
+
     def _execute(self, k, step):
         notes = []
         ctx = "%d:%d" % (self.number, k)
@@ -1291,6 +1298,12 @@ class ScenarioRun:
             raise SkipStep(step.get("simulated_why") or (
                 "relies on the simulated %s (its state after messages the runner sent in its name)"
                 % ", ".join(real)))
+        if self.args.acceptance and step.get("as") in self.chain.real and self.refused(step):
+            # a request in the real supplier's name that the gateway must refuse tests the
+            # gateway, not the supplier: sent in an acceptance run it would stand in the
+            # supplier's evidence as a profile violation of its own
+            raise SkipStep("a deliberately refused request in %s's name tests the gateway, not the "
+                           "supplier (it would count against the supplier's evidence)" % step["as"])
         if step.get("seed"):
             self.seed(step["seed"], k)
         if "reload" in step:

@@ -293,7 +293,9 @@ static int add_interactions(cJSON *doc, gather *g) {
   for (size_t i = 0; i < g->nix; i++) {
     ix_stats *x = &g->ix[i];
     cJSON *o = cJSON_AddObjectToObject(all, x->id), *v = NULL, *m = NULL;
-    if (!o || !cJSON_AddNumberToObject(o, "flow", x->flow) ||
+    if (!o ||
+        !(x->flow >= 0 ? cJSON_AddNumberToObject(o, "flow", x->flow)
+                       : cJSON_AddNullToObject(o, "flow")) ||
         !cJSON_AddNumberToObject(o, "exchanges", (double)x->exchanges) ||
         !cJSON_AddItemToObject(o, "status", status_classes(x->status)) ||
         !(v = cJSON_AddObjectToObject(o, "violations")) ||
