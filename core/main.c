@@ -187,11 +187,7 @@ static void on_sighup(uv_signal_t *s, int signum) {
 
 static int run(const char *file) {
   okegw_conf *conf = calloc(1, sizeof *conf);
-  okegw_diag diag = {0};
-  if (!conf || okegw_conf_load(file, conf, &diag) < 0) {
-    for (size_t i = 0; i < diag.n; i++)
-      fprintf(stderr, "%s\n", diag.msgs[i]);
-    okegw_diag_free(&diag);
+  if (!conf || okegw_conf_load_cli(file, conf) < 0) {
     free(conf);
     return 1;
   }
@@ -268,18 +264,11 @@ static int map_command(int argc, char **argv) {
     return 2;
   }
   okegw_conf conf;
-  okegw_diag diag = {0};
-  if (okegw_conf_load(file, &conf, &diag) < 0) {
-    for (size_t i = 0; i < diag.n; i++)
-      fprintf(stderr, "%s\n", diag.msgs[i]);
-    okegw_diag_free(&diag);
+  if (okegw_conf_load_cli(file, &conf) < 0)
     return 2;
-  }
+  okegw_diag diag = {0};
   int rc = 2;
-  const okegw_conf_connector *cc = NULL;
-  for (size_t i = 0; i < conf.nconnectors; i++)
-    if (strcmp(conf.connectors[i].name, connector) == 0)
-      cc = &conf.connectors[i];
+  const okegw_conf_connector *cc = okegw_conf_section(&conf, connector);
   okegw_mapset *maps = NULL;
   size_t len = 0;
   char *text = NULL;

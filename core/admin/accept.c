@@ -374,13 +374,8 @@ static int stored_run(const opts *o, okegw_store *s, const char *connector, cons
 
 static int accept_gateway(opts *o) {
   okegw_conf conf;
-  okegw_diag diag = {0};
-  if (okegw_conf_load(o->file, &conf, &diag) < 0) {
-    for (size_t i = 0; i < diag.n; i++)
-      fprintf(stderr, "%s\n", diag.msgs[i]);
-    okegw_diag_free(&diag);
+  if (okegw_conf_load_cli(o->file, &conf) < 0)
     return 2;
-  }
   int rc = 2;
   cJSON *ict = NULL;
   okegw_store *s = NULL;

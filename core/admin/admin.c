@@ -18,13 +18,8 @@ static const char audit_usage[] =
  * writable is set (never creating it: a missing store is an error). */
 static okegw_store *open_store(const char *file, int writable) {
   okegw_conf conf;
-  okegw_diag diag = {0};
-  if (okegw_conf_load(file, &conf, &diag) < 0) {
-    for (size_t i = 0; i < diag.n; i++)
-      fprintf(stderr, "%s\n", diag.msgs[i]);
-    okegw_diag_free(&diag);
+  if (okegw_conf_load_cli(file, &conf) < 0)
     return NULL;
-  }
   okegw_store *s = NULL;
   char *err = NULL;
   if (okegw_store_open_direct(conf.store, writable, &s, &err) != OKEGW_STORE_OK) {

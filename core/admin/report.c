@@ -142,13 +142,8 @@ int okegw_admin_report(int argc, char **argv) {
     return 2;
   }
   okegw_conf conf;
-  okegw_diag diag = {0};
-  if (okegw_conf_load(file, &conf, &diag) < 0) {
-    for (size_t i = 0; i < diag.n; i++)
-      fprintf(stderr, "%s\n", diag.msgs[i]);
-    okegw_diag_free(&diag);
+  if (okegw_conf_load_cli(file, &conf) < 0)
     return 2;
-  }
   const okegw_conf_connector *cc = okegw_conf_section(&conf, name);
   int rc = 2;
   okegw_store *s = NULL;

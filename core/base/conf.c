@@ -1862,6 +1862,16 @@ int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_
   return 0;
 }
 
+int okegw_conf_load_cli(const char *file, okegw_conf *out) {
+  okegw_diag diag = {0};
+  int rc = okegw_conf_load(file, out, &diag);
+  if (rc < 0)
+    for (size_t i = 0; i < diag.n; i++)
+      fprintf(stderr, "%s\n", diag.msgs[i]);
+  okegw_diag_free(&diag);
+  return rc < 0 ? -1 : 0;
+}
+
 int okegw_conf_load(const char *file, okegw_conf *out, okegw_diag *diag) {
   size_t len;
   char *text = okegw_read_file(file, 1 << 20, &len);

@@ -189,6 +189,9 @@ void okegw_diag_free(okegw_diag *d);
 /* Reads and validates FILE. Returns 0 and fills *out when there are no
  * errors; otherwise returns -1, fills diag and leaves *out empty. */
 int okegw_conf_load(const char *file, okegw_conf *out, okegw_diag *diag);
+/* okegw_conf_load for a command: every problem printed to stderr as
+ * FILE:LINE: message. 0, or -1 (out is then not to be freed). */
+int okegw_conf_load_cli(const char *file, okegw_conf *out);
 /* Same, from a string (for tests); `name` is used in diagnostics. */
 int okegw_conf_parse(const char *name, const char *text, okegw_conf *out, okegw_diag *diag);
 void okegw_conf_free(okegw_conf *c);
