@@ -276,7 +276,8 @@ static cJSON *status_classes(const long st[4]) {
 }
 
 static cJSON *latency(samples *s) {
-  qsort(s->v, s->n, sizeof *s->v, cmp_double);
+  if (s->n) /* qsort takes no NULL array, even empty */
+    qsort(s->v, s->n, sizeof *s->v, cmp_double);
   cJSON *o = cJSON_CreateObject();
   if (o && (add_percentile(o, "p50Ms", s, 50) < 0 || add_percentile(o, "p99Ms", s, 99) < 0)) {
     cJSON_Delete(o);
@@ -289,7 +290,8 @@ static int add_interactions(cJSON *doc, gather *g) {
   cJSON *all = cJSON_AddObjectToObject(doc, "interactions");
   if (!all)
     return -1;
-  qsort(g->ix, g->nix, sizeof *g->ix, by_id);
+  if (g->nix)
+    qsort(g->ix, g->nix, sizeof *g->ix, by_id);
   for (size_t i = 0; i < g->nix; i++) {
     ix_stats *x = &g->ix[i];
     cJSON *o = cJSON_AddObjectToObject(all, x->id), *v = NULL, *m = NULL;
