@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -336,6 +337,24 @@ static void work_dir_clean(const opts *o, const char *dir) {
   rmdir(dir);
 }
 
+/* 1 when dir has the scenario numbered id (a file NN-name.json, NN = id). */
+static int scenario_exists(const char *dir, const char *id) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int found = 0;
+  long want = strtol(id, NULL, 10);
+  while (d && !found && (e = readdir(d))) {
+    char *end = NULL;
+    long n = strtol(e->d_name, &end, 10);
+    size_t len = strlen(e->d_name);
+    found = end != e->d_name && *end == '-' && n == want && len > 5 &&
+            strcmp(e->d_name + len - 5, ".json") == 0;
+  }
+  if (d)
+    closedir(d);
+  return found;
+}
+
 /* ---- the run, stored ------------------------------------------------------ */
 
 static int stored_run(const opts *o, okegw_store *s, const char *connector, const char *mode,
@@ -343,6 +362,12 @@ static int stored_run(const opts *o, okegw_store *s, const char *connector, cons
                       const char *scenarios, const char *dir, run_state *rs) {
   char *err = NULL;
   memset(rs, 0, sizeof *rs);
+  /* a typo is no acceptance run: it would stand as the last one, not finished */
+  for (int i = 0; i < o->nonly; i++)
+    if (!scenario_exists(scenarios, o->only[i])) {
+      fprintf(stderr, "okegw accept: there is no scenario %s in %s\n", o->only[i], scenarios);
+      return -2;
+    }
   rs->store = s;
   rs->verbose = o->verbose;
   if (okegw_store_accept_begin(s, connector, mode, config_sha, &rs->run, &err) != OKEGW_STORE_OK) {
@@ -463,11 +488,13 @@ static int accept_gateway(opts *o) {
     goto done;
   }
   run_state rs;
-  if (stored_run(o, s, cc->name, "gateway", conf.sha256, engine, ict_path, scen, dir, &rs) == 0) {
+  int ran = stored_run(o, s, cc->name, "gateway", conf.sha256, engine, ict_path, scen, dir, &rs);
+  if (ran == 0) {
     rc = rs.failed ? 1 : 0;
     printf("the evidence: okegw report -c %s --connector %s\n", o->file, cc->name);
-  } else {
+  } else if (ran != -2) {
     rc = 1;
+    o->keep = dir; /* the engine's log, to read */
   }
   goto done;
 oom:
@@ -475,8 +502,7 @@ oom:
 done:
   if (s)
     okegw_store_close(s, NULL, NULL);
-  if (rc == 0 || rc == 1)
-    work_dir_clean(o, dir);
+  work_dir_clean(o, dir); /* unless kept (--keep, or logs to read) */
   free(err);
   free(scen);
   free(ict_path);
@@ -690,6 +716,8 @@ static int accept_kit(opts *o) {
   run_state rs;
   int ran =
       stored_run(o, s, "supplier", "conformance", conf.sha256, engine, ict_path, scen, dir, &rs);
+  if (ran == -1)
+    o->keep = dir; /* the engine's and the gateway's logs, to read */
   okegw_store_close(s, NULL, NULL);
   s = NULL;
   if (stop_gateway(gw) != 0)
@@ -707,15 +735,14 @@ static int accept_kit(opts *o) {
     rc = 1;
     goto done;
   }
-  rc = ran == 0 && !rs.failed && verdict && strcmp(verdict, "GO") == 0 ? 0 : 1;
+  rc = ran == -2 ? 2 : ran == 0 && !rs.failed && verdict && strcmp(verdict, "GO") == 0 ? 0 : 1;
   printf("conformance of %s: %s\n", o->base_url, rc == 0 ? "PASSED" : "FAILED");
 done:
   if (gw > 0)
     stop_gateway(gw);
   if (s)
     okegw_store_close(s, NULL, NULL);
-  if (rc != 2)
-    work_dir_clean(o, dir);
+  work_dir_clean(o, dir);
   if (conf_loaded)
     okegw_conf_free(&conf);
   cJSON_Delete(ict);
@@ -776,8 +803,21 @@ int okegw_admin_accept(int argc, char **argv) {
         fprintf(stderr, "okegw accept: --format is text, json or html, not '%s'\n", v);
         return 2;
       }
-    } else if (strcmp(a, "--only") == 0 && o.nonly < MAX_LIST) {
-      o.only[o.nonly++] = v;
+    } else if (strcmp(a, "--only") == 0) {
+      /* "--only 4 --only 8" or "--only 4,8": scenario numbers */
+      char *list = argv[i];
+      size_t len = strlen(list);
+      for (size_t k = 0; k < len; k++)
+        if (list[k] == ',')
+          list[k] = '\0';
+      for (size_t k = 0; k <= len; k += strlen(list + k) + 1) {
+        const char *p = list + k;
+        if (!*p || strspn(p, "0123456789") != strlen(p) || o.nonly >= MAX_LIST) {
+          fprintf(stderr, "okegw accept: --only takes scenario numbers: --only 4, or --only 4,8\n");
+          return 2;
+        }
+        o.only[o.nonly++] = p;
+      }
     } else if (strcmp(a, "--set") == 0 && o.nsets < MAX_LIST) {
       const char *eq = strchr(v, '=');
       if (!eq || eq == v || strpbrk(v, "\n\r[;")) {

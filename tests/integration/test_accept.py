@@ -226,10 +226,15 @@ def test_setup_errors_are_explained(t):
         (["accept", "--base-url", "http://127.0.0.1:1", "--role", "ta", "--set", "novalue"], "KEY=VALUE"),
         (["accept", "--base-url", "http://127.0.0.1:1", "--role", "ta", "--token", "a", "--token-file", "b"],
          "not both"),
+        (["accept", "-c", g.conf_path, "--connector", name, "--gateway", g.url("/ooapi"), "--only", "4,x"],
+         "scenario numbers"),
+        (["accept", "-c", g.conf_path, "--connector", name, "--gateway", g.url("/ooapi"), "--only", "99"],
+         "no scenario 99"),
     ]
     for args, want in cases:
         rc, out, err = run(t, *args)
         check(rc == 2 and want in err, "okegw %s: %d %r" % (" ".join(args), rc, err))
+    check(report(t, g.conf_path, name)["runs"] == [], "a refused run was stored")
     # a gateway without acceptance systems says what to add
     text = open(g.conf_path).read()
     bare = re.sub(r"\[connector accept_tpl\].*", "", text, flags=re.S)
