@@ -90,6 +90,235 @@ static int finish(wr *w) {
   return w->err ? -1 : 0;
 }
 
+/* ---- tables: one declaration each, read by both renderings ---- */
+
+/* How a column's value shows. Numbers are right-aligned in both. */
+typedef enum {
+  K_TEXT,     /* a string */
+  K_CODE,     /* a string set as code in HTML (names, pointers, hashes) */
+  K_TIME,     /* an RFC 3339 time, shortened in HTML */
+  K_BADGE,    /* an outcome, a coloured badge in HTML */
+  K_DELIVERY, /* a delivery state, in words */
+  K_NUM,      /* a count */
+  K_MS,       /* milliseconds, one decimal */
+  K_BAR,      /* answers by status class: a bar, HTML only */
+} ckind;
+
+/* A column: its heading in the text and in the HTML rendering (NULL: not
+ * shown in that one), and where its value is in a row: member names
+ * separated by '/' for members of members, "" for the row itself, NULL for
+ * the row's name in its object. An entry without headings ends a list. */
+typedef struct {
+  const char *text, *html, *member;
+  ckind kind;
+} col;
+
+/* A section that is one table: its rows are the elements of the report's
+ * array `key`, or the members of its object `key` when `keyed`. */
+typedef struct {
+  const char *key;
+  int keyed, narrow;
+  const col *cols;
+  const char *text_title, *text_none; /* text_none: a whole line; NULL: "  -" */
+  const char *html_title, *explain, *html_none;
+} tsec;
+
+static const tsec S_CRITERIA = {
+    .key = "criteria",
+    .cols = (const col[]){{"CRITERION", "Criterion", "criterion", K_CODE},
+                          {"WANT", "Required", "want", K_TEXT},
+                          {"GOT", "Measured", "got", K_TEXT},
+                          {"OUTCOME", "Outcome", "outcome", K_BADGE},
+                          {"DETAIL", "Detail", "detail", K_TEXT},
+                          {0}},
+    .text_title = "Criteria",
+    .html_title = "Acceptance criteria",
+    .explain = "Each criterion the school set, what it asks for, and what was measured. "
+               "&ldquo;Insufficient&rdquo; means there was not enough traffic to judge it.",
+    .html_none = "No criteria in this report."};
+
+static const tsec S_INTERACTIONS = {
+    .key = "interactions",
+    .keyed = 1,
+    .cols = (const col[]){{"INTERACTION", "Interaction", NULL, K_CODE},
+                          {"FLOW", "Flow", "flow", K_NUM},
+                          {"EXCHANGES", "Messages", "exchanges", K_NUM},
+                          {NULL, "Answers", "status", K_BAR},
+                          {"2XX", "2xx", "status/2xx", K_NUM},
+                          {"3XX", NULL, "status/3xx", K_NUM},
+                          {"4XX", "4xx", "status/4xx", K_NUM},
+                          {"5XX", "5xx", "status/5xx", K_NUM},
+                          {"VIOLATIONS", "Rule violations", "violations/count", K_NUM},
+                          {"MAPPING ERRORS", "Mapping errors", "mappingErrors/count", K_NUM},
+                          {"P50 MS", "Median ms", "latency/p50Ms", K_MS},
+                          {"P99 MS", "p99 ms", "latency/p99Ms", K_MS},
+                          {0}},
+    .text_title = "Interactions",
+    .html_title = "Per interaction",
+    .explain = "Each kind of OKE message (interaction) seen in the window. The bar shows the "
+               "answers: green = success (2xx), blue = redirect (3xx), amber = refused request "
+               "(4xx), red = server error (5xx). Times are in milliseconds.",
+    .html_none = "No interactions in this window."};
+
+static const tsec S_VIOLATIONS = {
+    .key = "violations",
+    .cols = (const col[]){{"RULE", "Rule", "rule", K_TEXT},
+                          {"COUNT", "Count", "count", K_NUM},
+                          {"INTERACTION", "Interaction", "interaction", K_CODE},
+                          {"EXAMPLE POINTER", "Example place", "pointer", K_CODE},
+                          {0}},
+    .text_title = "Profile violations by rule",
+    .html_title = "OKE rule violations",
+    .explain = "Messages that broke a rule of the OKE standard, by rule, most frequent first, "
+               "with an example of where in the message it happened.",
+    .html_none = "None."};
+
+static const tsec S_MAPPING_ERRORS = {
+    .key = "mappingErrors",
+    .cols = (const col[]){{"SCRIPT:LINE", "Script:line", "where", K_CODE},
+                          {"COUNT", "Count", "count", K_NUM},
+                          {"INTERACTION", "Interaction", "interaction", K_CODE},
+                          {"MESSAGE", "Message", "message", K_TEXT},
+                          {0}},
+    .text_title = "Mapping errors",
+    .html_title = "Mapping errors",
+    .explain = "Errors in the translation scripts between OKE and the supplier's own format, by "
+               "script and line.",
+    .html_none = "None."};
+
+static const tsec S_DELIVERIES = {
+    .key = "deliveries",
+    .keyed = 1,
+    .narrow = 1,
+    .cols = (const col[]){{"STATE", "State", NULL, K_TEXT},
+                          {NULL, "Meaning", NULL, K_DELIVERY},
+                          {"COUNT", "Count", "", K_NUM},
+                          {0}},
+    .text_title = "Deliveries by state",
+    .html_title = "Deliveries",
+    .explain = "Messages okegw had to pass on to this connector (or from it), by how far they "
+               "got.",
+    .html_none = "None."};
+
+/* Text only: the HTML page draws a chart of it. */
+static const tsec S_DAILY = {.key = "daily",
+                             .cols = (const col[]){{"DAY", NULL, "day", K_TEXT},
+                                                   {"EXCHANGES", NULL, "exchanges", K_NUM},
+                                                   {"ERRORS", NULL, "errors", K_NUM},
+                                                   {0}},
+                             .text_title = "Traffic per day",
+                             .text_none = "  - (no traffic in this window)\n"};
+
+static const tsec S_PHASES = {
+    .key = "phaseHistory",
+    .cols = (const col[]){{"AT", "When", "at", K_TIME},
+                          {"FROM", "From", "from", K_TEXT},
+                          {"TO", "To", "to", K_TEXT},
+                          {"REASON", "Reason", "reason", K_TEXT},
+                          {"CONFIG SHA-256", "Configuration", "configSha256", K_CODE},
+                          {0}},
+    .text_title = "Phase history",
+    .html_title = "Phase history",
+    .explain = "When the connector moved between phases (off, shadow, pilot, live) and why, "
+               "oldest first.",
+    .html_none = "No phase changes recorded."};
+
+static const tsec S_VERSIONS = {
+    .key = "mappingVersions",
+    .cols = (const col[]){{"HASH", "Fingerprint", "hash", K_CODE},
+                          {"EXCHANGES", "Messages", "exchanges", K_NUM},
+                          {"FIRST", "First used", "first", K_TIME},
+                          {"LAST", "Last used", "last", K_TIME},
+                          {0}},
+    .text_title = "Mapping versions",
+    .html_title = "Mapping versions",
+    .explain = "The versions of the translation scripts that were in use, identified by a "
+               "fingerprint of their content.",
+    .html_none = "None recorded."};
+
+/* Tables inside other sections: the fields that differed in shadow, a
+ * run's scenarios, and (HTML) its failed steps, whose first column is the
+ * id of the step's scenario. */
+static const col C_FIELDS[] = {
+    {"FIELD", "Field", "pointer", K_CODE},
+    {"COUNT", "Times different", "count", K_NUM},
+    {0},
+};
+static const col C_SCENARIOS[] = {
+    {"SCENARIO", "Scenario", "id", K_TEXT},   {"NAME", "Name", "name", K_TEXT},
+    {"PASSED", "Passed", "passed", K_NUM},    {"FAILED", "Failed", "failed", K_NUM},
+    {"SKIPPED", "Skipped", "skipped", K_NUM}, {0},
+};
+static const col C_FAILED_STEPS[] = {{NULL, "Scenario", NULL, K_TEXT},
+                                     {NULL, "Step", "step", K_NUM},
+                                     {NULL, "What", "name", K_TEXT},
+                                     {NULL, "What went wrong", "detail", K_TEXT},
+                                     {0}};
+
+static int is_num(ckind k) { return k == K_NUM || k == K_MS; }
+
+static int col_end(const col *c) { return !c->text && !c->html; }
+
+static const cJSON *sec_rows(const cJSON *r, const tsec *s) {
+  return s->keyed ? oget(r, s->key) : aget(r, s->key);
+}
+
+/* A row's member at a path of names separated by '/'; "" is the row. */
+static const cJSON *path_get(const cJSON *o, const char *path) {
+  char name[64];
+  for (const char *sl; (sl = strchr(path, '/')); path = sl + 1) {
+    size_t n = (size_t)(sl - path);
+    if (n >= sizeof name)
+      return NULL;
+    memcpy(name, path, n);
+    name[n] = 0;
+    o = oget(o, name);
+  }
+  return *path ? mem(o, path) : o;
+}
+
+static const char *delivery_words(const char *s) {
+  static const char *const k[][2] = {{"pending", "waiting to be delivered"},
+                                     {"delivered", "delivered"},
+                                     {"failed", "last attempt failed"},
+                                     {"dead", "given up after all retries"},
+                                     {"dropped", "dropped"}};
+  for (size_t i = 0; s && i < sizeof k / sizeof k[0]; i++)
+    if (!strcmp(s, k[i][0]))
+      return k[i][1];
+  return NULL;
+}
+
+/* A cell of row `x` as text: numbers formatted ("-" when not a finite
+ * number), strings as they are (NULL when not a string). */
+static const char *cell(const cJSON *x, const col *c, char buf[48]) {
+  const char *s = x->string;
+  if (c->member) {
+    const cJSON *v = path_get(x, c->member);
+    if (is_num(c->kind))
+      return cJSON_IsNumber(v) && isfinite(v->valuedouble)
+                 ? fnum(v->valuedouble, c->kind == K_MS, buf)
+                 : "-";
+    s = cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
+  }
+  return c->kind == K_DELIVERY ? delivery_words(s) : s;
+}
+
+/* The shadow comparison's rate of differing answers as a percentage. */
+static const char *rate_txt(const cJSON *differences, char buf[48]) {
+  double rate;
+  if (!nget(differences, "rate", &rate))
+    return "-";
+  snprintf(buf, 48, "%.1f%%", rate * 100);
+  return buf;
+}
+
+/* Whether a step of a run's scenario failed. */
+static int step_failed(const cJSON *st) {
+  const char *oc = sget(st, "outcome");
+  return oc && !strcmp(oc, "failed");
+}
+
 /* ================================================================ text */
 
 /* A string safe for a terminal: control characters (escape sequences
@@ -147,7 +376,7 @@ static void tt_init(ttab *t, int ncol, unsigned right) {
   t->right = right;
 }
 
-static void tt_row(ttab *t, ...) {
+static void tt_row(ttab *t, const char *const *cells) {
   if (t->err)
     return;
   if (t->nrow == t->cap) {
@@ -160,15 +389,12 @@ static void tt_row(ttab *t, ...) {
     t->cells = c;
     t->cap = cap;
   }
-  va_list ap;
-  va_start(ap, t);
   char **row = t->cells + t->nrow * (size_t)t->ncol;
   for (int i = 0; i < t->ncol; i++) {
-    row[i] = tclean(va_arg(ap, const char *));
+    row[i] = tclean(cells[i]);
     if (!row[i])
       t->err = 1;
   }
-  va_end(ap);
   t->nrow++;
 }
 
@@ -208,6 +434,47 @@ static void t_title(wr *w, const char *title) { wf(w, "\n%s\n", title); }
 
 static void t_none(wr *w) { ws(w, "  -\n"); }
 
+/* The rows (elements of an array or members of an object) under the
+ * columns' text headings, aligned; `none`, a whole line, when there are no
+ * rows (NULL: nothing). */
+static void t_table(wr *w, const cJSON *rows, const col *cols, int indent, const char *none) {
+  if (!count(rows)) {
+    if (none)
+      ws(w, none);
+    return;
+  }
+  const char *cells[TMAXC];
+  char b[TMAXC][48];
+  int n = 0;
+  unsigned right = 0;
+  for (const col *c = cols; !col_end(c) && n < TMAXC; c++) {
+    if (!c->text)
+      continue;
+    if (is_num(c->kind))
+      right |= 1u << n;
+    cells[n++] = c->text;
+  }
+  ttab t;
+  tt_init(&t, n, right);
+  tt_row(&t, cells);
+  const cJSON *x;
+  cJSON_ArrayForEach(x, rows) {
+    int i = 0;
+    for (const col *c = cols; !col_end(c) && i < n; c++)
+      if (c->text) {
+        cells[i] = cell(x, c, b[i]);
+        i++;
+      }
+    tt_row(&t, cells);
+  }
+  tt_print(w, &t, indent);
+}
+
+static void t_section(wr *w, const cJSON *r, const tsec *s) {
+  t_title(w, s->text_title);
+  t_table(w, sec_rows(r, s), s->cols, 2, s->text_none ? s->text_none : "  -\n");
+}
+
 static void text_reasons(wr *w, const cJSON *r) {
   t_title(w, "Reasons (criteria not passed)");
   const cJSON *a = aget(r, "reasons"), *x;
@@ -228,23 +495,6 @@ static void text_reasons(wr *w, const cJSON *r) {
   }
 }
 
-static void text_criteria(wr *w, const cJSON *r) {
-  t_title(w, "Criteria");
-  const cJSON *a = aget(r, "criteria"), *x;
-  if (!count(a)) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 5, 0);
-  tt_row(&t, "CRITERION", "WANT", "GOT", "OUTCOME", "DETAIL");
-  cJSON_ArrayForEach(x, a) {
-    tt_row(&t, sget(x, "criterion"), sget(x, "want"), sget(x, "got"), sget(x, "outcome"),
-           sget(x, "detail"));
-  }
-  tt_print(w, &t, 2);
-}
-
 static void text_totals(wr *w, const cJSON *r) {
   t_title(w, "Totals");
   const cJSON *t = oget(r, "totals");
@@ -256,121 +506,13 @@ static void text_totals(wr *w, const cJSON *r) {
      nget(t, "p99Ms", &(double){0}) ? " ms" : "");
 }
 
-static void text_interactions(wr *w, const cJSON *r) {
-  t_title(w, "Interactions");
-  const cJSON *o = oget(r, "interactions"), *x;
-  if (!o || !o->child) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 11, 0x7FE);
-  tt_row(&t, "INTERACTION", "FLOW", "EXCHANGES", "2XX", "3XX", "4XX", "5XX", "VIOLATIONS",
-         "MAPPING ERRORS", "P50 MS", "P99 MS");
-  cJSON_ArrayForEach(x, o) {
-    char b[10][48];
-    const cJSON *st = oget(x, "status"), *lat = oget(x, "latency");
-    tt_row(&t, x->string, ntxt(x, "flow", 0, b[0]), ntxt(x, "exchanges", 0, b[1]),
-           ntxt(st, "2xx", 0, b[2]), ntxt(st, "3xx", 0, b[3]), ntxt(st, "4xx", 0, b[4]),
-           ntxt(st, "5xx", 0, b[5]), ntxt(oget(x, "violations"), "count", 0, b[6]),
-           ntxt(oget(x, "mappingErrors"), "count", 0, b[7]), ntxt(lat, "p50Ms", 1, b[8]),
-           ntxt(lat, "p99Ms", 1, b[9]));
-  }
-  tt_print(w, &t, 2);
-}
-
-static void text_violations(wr *w, const cJSON *r) {
-  t_title(w, "Profile violations by rule");
-  const cJSON *a = aget(r, "violations"), *x;
-  if (!count(a)) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 4, 0x2);
-  tt_row(&t, "RULE", "COUNT", "INTERACTION", "EXAMPLE POINTER");
-  cJSON_ArrayForEach(x, a) {
-    char b[48];
-    tt_row(&t, sget(x, "rule"), ntxt(x, "count", 0, b), sget(x, "interaction"), sget(x, "pointer"));
-  }
-  tt_print(w, &t, 2);
-}
-
-static void text_mapping_errors(wr *w, const cJSON *r) {
-  t_title(w, "Mapping errors");
-  const cJSON *a = aget(r, "mappingErrors"), *x;
-  if (!count(a)) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 4, 0x2);
-  tt_row(&t, "SCRIPT:LINE", "COUNT", "INTERACTION", "MESSAGE");
-  cJSON_ArrayForEach(x, a) {
-    char b[48];
-    tt_row(&t, sget(x, "where"), ntxt(x, "count", 0, b), sget(x, "interaction"),
-           sget(x, "message"));
-  }
-  tt_print(w, &t, 2);
-}
-
-static void text_deliveries(wr *w, const cJSON *r) {
-  t_title(w, "Deliveries by state");
-  const cJSON *o = oget(r, "deliveries"), *x;
-  if (!o || !o->child) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 2, 0x2);
-  tt_row(&t, "STATE", "COUNT");
-  cJSON_ArrayForEach(x, o) {
-    char b[48];
-    double d = 0;
-    int ok = cJSON_IsNumber(x) && isfinite(x->valuedouble);
-    if (ok)
-      d = x->valuedouble;
-    tt_row(&t, x->string, ok ? fnum(d, 0, b) : "-");
-  }
-  tt_print(w, &t, 2);
-}
-
 static void text_differences(wr *w, const cJSON *r) {
   t_title(w, "Shadow differences");
-  const cJSON *o = oget(r, "differences"), *x;
+  const cJSON *o = oget(r, "differences");
   char b[3][48];
-  double rate;
-  if (nget(o, "rate", &rate))
-    snprintf(b[2], 48, "%.1f%%", rate * 100);
-  else
-    strcpy(b[2], "-");
   wf(w, "  compared %s, differing %s, rate %s\n", ntxt(o, "compared", 0, b[0]),
-     ntxt(o, "differing", 0, b[1]), b[2]);
-  const cJSON *a = aget(o, "byField");
-  if (!count(a))
-    return;
-  ttab t;
-  tt_init(&t, 2, 0x2);
-  tt_row(&t, "FIELD", "COUNT");
-  cJSON_ArrayForEach(x, a) { tt_row(&t, sget(x, "pointer"), ntxt(x, "count", 0, b[0])); }
-  tt_print(w, &t, 2);
-}
-
-static void text_daily(wr *w, const cJSON *r) {
-  t_title(w, "Traffic per day");
-  const cJSON *a = aget(r, "daily"), *x;
-  if (!count(a)) {
-    ws(w, "  - (no traffic in this window)\n");
-    return;
-  }
-  ttab t;
-  tt_init(&t, 3, 0x6);
-  tt_row(&t, "DAY", "EXCHANGES", "ERRORS");
-  cJSON_ArrayForEach(x, a) {
-    char b[2][48];
-    tt_row(&t, sget(x, "day"), ntxt(x, "exchanges", 0, b[0]), ntxt(x, "errors", 0, b[1]));
-  }
-  tt_print(w, &t, 2);
+     ntxt(o, "differing", 0, b[1]), rate_txt(o, b[2]));
+  t_table(w, aget(o, "byField"), C_FIELDS, 2, NULL);
 }
 
 static void text_runs(wr *w, const cJSON *r) {
@@ -396,23 +538,11 @@ static void text_runs(wr *w, const cJSON *r) {
     wt(w, sget(run, "finishedAt"));
     ws(w, "\n");
     const cJSON *sc = aget(run, "scenarios"), *s;
-    if (!count(sc)) {
-      ws(w, "    -\n");
-      continue;
-    }
-    ttab t;
-    tt_init(&t, 5, 0x1C);
-    tt_row(&t, "SCENARIO", "NAME", "PASSED", "FAILED", "SKIPPED");
-    cJSON_ArrayForEach(s, sc) {
-      tt_row(&t, sget(s, "id"), sget(s, "name"), ntxt(s, "passed", 0, b[1]),
-             ntxt(s, "failed", 0, b[2]), ntxt(s, "skipped", 0, b[3]));
-    }
-    tt_print(w, &t, 4);
+    t_table(w, sc, C_SCENARIOS, 4, "    -\n");
     cJSON_ArrayForEach(s, sc) {
       const cJSON *st;
       cJSON_ArrayForEach(st, aget(s, "steps")) {
-        const char *oc = sget(st, "outcome");
-        if (!oc || strcmp(oc, "failed") != 0)
+        if (!step_failed(st))
           continue;
         ws(w, "    FAILED scenario ");
         wt(w, sget(s, "id"));
@@ -426,40 +556,6 @@ static void text_runs(wr *w, const cJSON *r) {
       }
     }
   }
-}
-
-static void text_phases(wr *w, const cJSON *r) {
-  t_title(w, "Phase history");
-  const cJSON *a = aget(r, "phaseHistory"), *x;
-  if (!count(a)) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 5, 0);
-  tt_row(&t, "AT", "FROM", "TO", "REASON", "CONFIG SHA-256");
-  cJSON_ArrayForEach(x, a) {
-    tt_row(&t, sget(x, "at"), sget(x, "from"), sget(x, "to"), sget(x, "reason"),
-           sget(x, "configSha256"));
-  }
-  tt_print(w, &t, 2);
-}
-
-static void text_versions(wr *w, const cJSON *r) {
-  t_title(w, "Mapping versions");
-  const cJSON *a = aget(r, "mappingVersions"), *x;
-  if (!count(a)) {
-    t_none(w);
-    return;
-  }
-  ttab t;
-  tt_init(&t, 4, 0x2);
-  tt_row(&t, "HASH", "EXCHANGES", "FIRST", "LAST");
-  cJSON_ArrayForEach(x, a) {
-    char b[48];
-    tt_row(&t, sget(x, "hash"), ntxt(x, "exchanges", 0, b), sget(x, "first"), sget(x, "last"));
-  }
-  tt_print(w, &t, 2);
 }
 
 int okegw_report_text(const cJSON *r, FILE *out) {
@@ -491,17 +587,17 @@ int okegw_report_text(const cJSON *r, FILE *out) {
   wt(&w, sget(r, "verdict"));
   ws(&w, "\n  ========================\n");
   text_reasons(&w, r);
-  text_criteria(&w, r);
+  t_section(&w, r, &S_CRITERIA);
   text_totals(&w, r);
-  text_interactions(&w, r);
-  text_violations(&w, r);
-  text_mapping_errors(&w, r);
-  text_deliveries(&w, r);
+  t_section(&w, r, &S_INTERACTIONS);
+  t_section(&w, r, &S_VIOLATIONS);
+  t_section(&w, r, &S_MAPPING_ERRORS);
+  t_section(&w, r, &S_DELIVERIES);
   text_differences(&w, r);
-  text_daily(&w, r);
+  t_section(&w, r, &S_DAILY);
   text_runs(&w, r);
-  text_phases(&w, r);
-  text_versions(&w, r);
+  t_section(&w, r, &S_PHASES);
+  t_section(&w, r, &S_VERSIONS);
   return finish(&w);
 }
 
@@ -537,12 +633,6 @@ static void hd(wr *w, const char *s) {
     ws(w, "&ndash;");
 }
 
-static void td(wr *w, const char *s) {
-  ws(w, "<td>");
-  hd(w, s);
-  ws(w, "</td>");
-}
-
 /* An RFC 3339 UTC time as a person reads it (2026-12-06 19:48 UTC); any
  * other text escaped as it is. */
 static void htime(wr *w, const char *s) {
@@ -552,34 +642,6 @@ static void htime(wr *w, const char *s) {
     return;
   }
   hd(w, s);
-}
-
-static void tdt(wr *w, const char *s) {
-  ws(w, "<td>");
-  htime(w, s);
-  ws(w, "</td>");
-}
-
-static void tdc(wr *w, const char *s) {
-  ws(w, "<td><code>");
-  hd(w, s);
-  ws(w, "</code></td>");
-}
-
-static void tdn(wr *w, const char *s) {
-  ws(w, "<td class=\"n\">");
-  hd(w, strcmp(s, "-") ? s : NULL);
-  ws(w, "</td>");
-}
-
-static void th_row(wr *w, const char *const *h, unsigned right) {
-  ws(w, "<thead><tr>");
-  for (int i = 0; h[i]; i++) {
-    ws(w, (right & (1u << i)) ? "<th class=\"n\">" : "<th>");
-    ws(w, h[i]);
-    ws(w, "</th>");
-  }
-  ws(w, "</tr></thead><tbody>\n");
 }
 
 static void section(wr *w, const char *title, const char *explain) {
@@ -784,33 +846,6 @@ static void html_reasons(wr *w, const cJSON *r) {
   ws(w, "</section>\n");
 }
 
-static void html_criteria(wr *w, const cJSON *r) {
-  section(w, "Acceptance criteria",
-          "Each criterion the school set, what it asks for, and what was measured. "
-          "&ldquo;Insufficient&rdquo; means there was not enough traffic to judge it.");
-  const cJSON *a = aget(r, "criteria"), *x;
-  if (!count(a)) {
-    none(w, "No criteria in this report.");
-  } else {
-    static const char *const h[] = {"Criterion", "Required", "Measured", "Outcome", "Detail", NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0);
-    cJSON_ArrayForEach(x, a) {
-      ws(w, "<tr>");
-      tdc(w, sget(x, "criterion"));
-      td(w, sget(x, "want"));
-      td(w, sget(x, "got"));
-      ws(w, "<td>");
-      badge(w, sget(x, "outcome"));
-      ws(w, "</td>");
-      td(w, sget(x, "detail"));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
-  }
-  ws(w, "</section>\n");
-}
-
 /* Bars of exchanges and errors per day. */
 static void html_chart(wr *w, const cJSON *r) {
   section(w, "Traffic per day",
@@ -929,127 +964,63 @@ static void status_bar(wr *w, const cJSON *st) {
   ws(w, "</svg>");
 }
 
-static void html_interactions(wr *w, const cJSON *r) {
-  section(w, "Per interaction",
-          "Each kind of OKE message (interaction) seen in the window. The bar shows the answers: "
-          "green = success (2xx), blue = redirect (3xx), amber = refused request (4xx), "
-          "red = server error (5xx). Times are in milliseconds.");
-  const cJSON *o = oget(r, "interactions"), *x;
-  if (!o || !o->child) {
-    none(w, "No interactions in this window.");
-  } else {
-    static const char *const h[] = {
-        "Interaction",     "Flow",           "Messages",  "Answers", "2xx", "4xx", "5xx",
-        "Rule violations", "Mapping errors", "Median ms", "p99 ms",  NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0x7F6);
-    cJSON_ArrayForEach(x, o) {
-      const cJSON *st = oget(x, "status"), *lat = oget(x, "latency");
-      char b[48];
-      ws(w, "<tr>");
-      tdc(w, x->string);
-      tdn(w, ntxt(x, "flow", 0, b));
-      tdn(w, ntxt(x, "exchanges", 0, b));
-      ws(w, "<td>");
-      status_bar(w, st);
-      ws(w, "</td>");
-      tdn(w, ntxt(st, "2xx", 0, b));
-      tdn(w, ntxt(st, "4xx", 0, b));
-      tdn(w, ntxt(st, "5xx", 0, b));
-      tdn(w, ntxt(oget(x, "violations"), "count", 0, b));
-      tdn(w, ntxt(oget(x, "mappingErrors"), "count", 0, b));
-      tdn(w, ntxt(lat, "p50Ms", 1, b));
-      tdn(w, ntxt(lat, "p99Ms", 1, b));
-      ws(w, "</tr>\n");
+/* The heading row of a table from the columns' HTML headings. */
+static void th_row(wr *w, const col *cols) {
+  ws(w, "<thead><tr>");
+  for (const col *c = cols; !col_end(c); c++)
+    if (c->html) {
+      ws(w, is_num(c->kind) ? "<th class=\"n\">" : "<th>");
+      ws(w, c->html);
+      ws(w, "</th>");
     }
-    ws(w, "</tbody></table>\n");
-  }
-  ws(w, "</section>\n");
+  ws(w, "</tr></thead><tbody>\n");
 }
 
-static void html_violations(wr *w, const cJSON *r) {
-  section(w, "OKE rule violations",
-          "Messages that broke a rule of the OKE standard, by rule, most frequent first, with "
-          "an example of where in the message it happened.");
-  const cJSON *a = aget(r, "violations"), *x;
-  if (!count(a)) {
-    none(w, "None.");
-  } else {
-    static const char *const h[] = {"Rule", "Count", "Interaction", "Example place", NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0x2);
-    cJSON_ArrayForEach(x, a) {
-      char b[48];
-      ws(w, "<tr>");
-      td(w, sget(x, "rule"));
-      tdn(w, ntxt(x, "count", 0, b));
-      tdc(w, sget(x, "interaction"));
-      tdc(w, sget(x, "pointer"));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
+/* The cells of row `x`, escaped; "&ndash;" for none. */
+static void h_cells(wr *w, const cJSON *x, const col *cols) {
+  for (const col *c = cols; !col_end(c); c++) {
+    if (!c->html)
+      continue;
+    char b[48];
+    const char *s = cell(x, c, b);
+    int code = c->kind == K_CODE;
+    ws(w, is_num(c->kind) ? "<td class=\"n\">" : code ? "<td><code>" : "<td>");
+    if (is_num(c->kind))
+      hd(w, strcmp(s, "-") ? s : NULL);
+    else if (c->kind == K_TIME)
+      htime(w, s);
+    else if (c->kind == K_BADGE)
+      badge(w, s);
+    else if (c->kind == K_BAR)
+      status_bar(w, c->member ? path_get(x, c->member) : NULL);
+    else
+      hd(w, s);
+    ws(w, code ? "</code></td>" : "</td>");
   }
-  ws(w, "</section>\n");
 }
 
-static void html_mapping_errors(wr *w, const cJSON *r) {
-  section(w, "Mapping errors",
-          "Errors in the translation scripts between OKE and the supplier's own format, by "
-          "script and line.");
-  const cJSON *a = aget(r, "mappingErrors"), *x;
-  if (!count(a)) {
-    none(w, "None.");
-  } else {
-    static const char *const h[] = {"Script:line", "Count", "Interaction", "Message", NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0x2);
-    cJSON_ArrayForEach(x, a) {
-      char b[48];
-      ws(w, "<tr>");
-      tdc(w, sget(x, "where"));
-      tdn(w, ntxt(x, "count", 0, b));
-      tdc(w, sget(x, "interaction"));
-      td(w, sget(x, "message"));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
+/* The rows (elements of an array or members of an object) as a table, or
+ * `none_text` when there are none (NULL: nothing). */
+static void h_table(wr *w, const cJSON *rows, const col *cols, int narrow, const char *none_text) {
+  if (!count(rows)) {
+    if (none_text)
+      none(w, none_text);
+    return;
   }
-  ws(w, "</section>\n");
+  ws(w, narrow ? "<table class=\"narrow\">" : "<table>");
+  th_row(w, cols);
+  const cJSON *x;
+  cJSON_ArrayForEach(x, rows) {
+    ws(w, "<tr>");
+    h_cells(w, x, cols);
+    ws(w, "</tr>\n");
+  }
+  ws(w, "</tbody></table>\n");
 }
 
-static const char *delivery_words(const char *s) {
-  static const char *const k[][2] = {{"pending", "waiting to be delivered"},
-                                     {"delivered", "delivered"},
-                                     {"failed", "last attempt failed"},
-                                     {"dead", "given up after all retries"},
-                                     {"dropped", "dropped"}};
-  for (size_t i = 0; s && i < sizeof k / sizeof k[0]; i++)
-    if (!strcmp(s, k[i][0]))
-      return k[i][1];
-  return NULL;
-}
-
-static void html_deliveries(wr *w, const cJSON *r) {
-  section(w, "Deliveries",
-          "Messages okegw had to pass on to this connector (or from it), by how far they got.");
-  const cJSON *o = oget(r, "deliveries"), *x;
-  if (!o || !o->child) {
-    none(w, "None.");
-  } else {
-    static const char *const h[] = {"State", "Meaning", "Count", NULL};
-    ws(w, "<table class=\"narrow\">");
-    th_row(w, h, 0x4);
-    cJSON_ArrayForEach(x, o) {
-      char b[48];
-      int ok = cJSON_IsNumber(x) && isfinite(x->valuedouble);
-      ws(w, "<tr>");
-      td(w, x->string);
-      td(w, delivery_words(x->string));
-      tdn(w, ok ? fnum(x->valuedouble, 0, b) : "-");
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
-  }
+static void h_section(wr *w, const cJSON *r, const tsec *s) {
+  section(w, s->html_title, s->explain);
+  h_table(w, sec_rows(r, s), s->cols, s->narrow, s->html_none);
   ws(w, "</section>\n");
 }
 
@@ -1057,33 +1028,14 @@ static void html_differences(wr *w, const cJSON *r) {
   section(w, "Shadow comparison",
           "While in shadow, the connector receives copies of real messages; its answers are "
           "compared with the answers of the system in use.");
-  const cJSON *o = oget(r, "differences"), *x;
+  const cJSON *o = oget(r, "differences");
   char b[3][48];
-  double rate;
-  if (nget(o, "rate", &rate))
-    snprintf(b[2], 48, "%.1f%%", rate * 100);
-  else
-    strcpy(b[2], "-");
-  ws(w, "<p>");
-  const char *c = ntxt(o, "compared", 0, b[0]), *d = ntxt(o, "differing", 0, b[1]);
-  wf(w, "Compared: <b>%s</b> &nbsp; Differing: <b>%s</b> &nbsp; Rate: <b>%s</b></p>\n",
+  const char *c = ntxt(o, "compared", 0, b[0]), *d = ntxt(o, "differing", 0, b[1]),
+             *rt = rate_txt(o, b[2]);
+  wf(w, "<p>Compared: <b>%s</b> &nbsp; Differing: <b>%s</b> &nbsp; Rate: <b>%s</b></p>\n",
      strcmp(c, "-") ? c : "&ndash;", strcmp(d, "-") ? d : "&ndash;",
-     strcmp(b[2], "-") ? b[2] : "&ndash;");
-  const cJSON *a = aget(o, "byField");
-  if (!count(a)) {
-    none(w, "No differing fields.");
-  } else {
-    static const char *const h[] = {"Field", "Times different", NULL};
-    ws(w, "<table class=\"narrow\">");
-    th_row(w, h, 0x2);
-    cJSON_ArrayForEach(x, a) {
-      ws(w, "<tr>");
-      tdc(w, sget(x, "pointer"));
-      tdn(w, ntxt(x, "count", 0, b[0]));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
-  }
+     strcmp(rt, "-") ? rt : "&ndash;");
+  h_table(w, aget(o, "byField"), C_FIELDS, 1, "No differing fields.");
   ws(w, "</section>\n");
 }
 
@@ -1109,94 +1061,27 @@ static void html_runs(wr *w, const cJSON *r) {
     wf(w, ". Steps: %s passed, %s failed, %s skipped.</p>\n", ntxt(run, "passed", 0, b[1]),
        ntxt(run, "failed", 0, b[2]), ntxt(run, "skipped", 0, b[3]));
     const cJSON *sc = aget(run, "scenarios"), *s;
-    if (count(sc)) {
-      static const char *const h[] = {"Scenario", "Name", "Passed", "Failed", "Skipped", NULL};
-      ws(w, "<table>");
-      th_row(w, h, 0x1C);
-      cJSON_ArrayForEach(s, sc) {
-        ws(w, "<tr>");
-        td(w, sget(s, "id"));
-        td(w, sget(s, "name"));
-        tdn(w, ntxt(s, "passed", 0, b[1]));
-        tdn(w, ntxt(s, "failed", 0, b[2]));
-        tdn(w, ntxt(s, "skipped", 0, b[3]));
+    h_table(w, sc, C_SCENARIOS, 0, NULL);
+    int nf = 0;
+    cJSON_ArrayForEach(s, sc) {
+      const cJSON *st;
+      cJSON_ArrayForEach(st, aget(s, "steps")) {
+        if (!step_failed(st))
+          continue;
+        if (!nf++) {
+          ws(w, "<h3>Failed steps</h3><table>");
+          th_row(w, C_FAILED_STEPS);
+        }
+        ws(w, "<tr><td>");
+        hd(w, sget(s, "id"));
+        ws(w, "</td>");
+        h_cells(w, st, C_FAILED_STEPS + 1);
         ws(w, "</tr>\n");
       }
+    }
+    if (nf)
       ws(w, "</tbody></table>\n");
-      int nf = 0;
-      cJSON_ArrayForEach(s, sc) {
-        const cJSON *st;
-        cJSON_ArrayForEach(st, aget(s, "steps")) {
-          const char *oc = sget(st, "outcome");
-          if (!oc || strcmp(oc, "failed") != 0)
-            continue;
-          if (!nf++) {
-            static const char *const h2[] = {"Scenario", "Step", "What", "What went wrong", NULL};
-            ws(w, "<h3>Failed steps</h3><table>");
-            th_row(w, h2, 0x2);
-          }
-          ws(w, "<tr>");
-          td(w, sget(s, "id"));
-          tdn(w, ntxt(st, "step", 0, b[0]));
-          td(w, sget(st, "name"));
-          td(w, sget(st, "detail"));
-          ws(w, "</tr>\n");
-        }
-      }
-      if (nf)
-        ws(w, "</tbody></table>\n");
-    }
     ws(w, "</div>\n");
-  }
-  ws(w, "</section>\n");
-}
-
-static void html_phases(wr *w, const cJSON *r) {
-  section(w, "Phase history",
-          "When the connector moved between phases (off, shadow, pilot, live) and why, oldest "
-          "first.");
-  const cJSON *a = aget(r, "phaseHistory"), *x;
-  if (!count(a)) {
-    none(w, "No phase changes recorded.");
-  } else {
-    static const char *const h[] = {"When", "From", "To", "Reason", "Configuration", NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0);
-    cJSON_ArrayForEach(x, a) {
-      ws(w, "<tr>");
-      tdt(w, sget(x, "at"));
-      td(w, sget(x, "from"));
-      td(w, sget(x, "to"));
-      td(w, sget(x, "reason"));
-      tdc(w, sget(x, "configSha256"));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
-  }
-  ws(w, "</section>\n");
-}
-
-static void html_versions(wr *w, const cJSON *r) {
-  section(w, "Mapping versions",
-          "The versions of the translation scripts that were in use, identified by a "
-          "fingerprint of their content.");
-  const cJSON *a = aget(r, "mappingVersions"), *x;
-  if (!count(a)) {
-    none(w, "None recorded.");
-  } else {
-    static const char *const h[] = {"Fingerprint", "Messages", "First used", "Last used", NULL};
-    ws(w, "<table>");
-    th_row(w, h, 0x2);
-    cJSON_ArrayForEach(x, a) {
-      char b[48];
-      ws(w, "<tr>");
-      tdc(w, sget(x, "hash"));
-      tdn(w, ntxt(x, "exchanges", 0, b));
-      tdt(w, sget(x, "first"));
-      tdt(w, sget(x, "last"));
-      ws(w, "</tr>\n");
-    }
-    ws(w, "</tbody></table>\n");
   }
   ws(w, "</section>\n");
 }
@@ -1215,16 +1100,16 @@ int okegw_report_html(const cJSON *r, FILE *out) {
   html_banner(&w, r);
   html_summary(&w, r);
   html_reasons(&w, r);
-  html_criteria(&w, r);
+  h_section(&w, r, &S_CRITERIA);
   html_chart(&w, r);
-  html_interactions(&w, r);
-  html_violations(&w, r);
-  html_mapping_errors(&w, r);
-  html_deliveries(&w, r);
+  h_section(&w, r, &S_INTERACTIONS);
+  h_section(&w, r, &S_VIOLATIONS);
+  h_section(&w, r, &S_MAPPING_ERRORS);
+  h_section(&w, r, &S_DELIVERIES);
   html_differences(&w, r);
   html_runs(&w, r);
-  html_phases(&w, r);
-  html_versions(&w, r);
+  h_section(&w, r, &S_PHASES);
+  h_section(&w, r, &S_VERSIONS);
   ws(&w, "<footer>Report format ");
   hd(&w, sget(r, "format"));
   ws(&w, ", generated by okegw at ");
