@@ -186,11 +186,14 @@ static int run_engine(const opts *o, const char *engine, const char *ict, const 
     return -1;
   }
   if (pid == 0) {
+    /* the write end becomes fd 3; the read end may be 3 itself (dup2
+     * then replaces it) */
+    if (fds[0] != 3)
+      close(fds[0]);
     if (fds[1] != 3) {
       dup2(fds[1], 3);
       close(fds[1]);
     }
-    close(fds[0]);
     if (!o->verbose) {
       int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (fd >= 0) {
@@ -541,12 +544,12 @@ static int port_open(int port) {
   return ok;
 }
 
-static void random_token(char out[49]) {
+static int random_token(char out[49]) {
   unsigned char b[24];
-  if (RAND_bytes(b, sizeof b) != 1) /* never in practice; still unguessable enough for loopback */
-    for (size_t i = 0; i < sizeof b; i++)
-      b[i] = (unsigned char)(rand() ^ (int)time(NULL));
+  if (RAND_bytes(b, sizeof b) != 1)
+    return -1;
   okegw_hex(b, sizeof b, out);
+  return 0;
 }
 
 static int sleep_ms(long ms) {
@@ -666,8 +669,10 @@ static int accept_kit(opts *o) {
   }
   int rc = 2, gw_port = free_port(), tpl_port = free_port();
   char out_tok[49], in_tok[49];
-  random_token(out_tok);
-  random_token(in_tok);
+  if (random_token(out_tok) < 0 || random_token(in_tok) < 0) {
+    fprintf(stderr, "okegw accept: no random bytes for the kit's tokens\n");
+    return 2;
+  }
   char *dir = work_dir(o), *conf_path = NULL, *log = NULL, *text = NULL, *ict_path = NULL;
   char *scen = NULL, *err = NULL, *url = NULL;
   cJSON *ict = NULL;
@@ -675,8 +680,12 @@ static int accept_kit(opts *o) {
   okegw_conf conf = {0};
   int conf_loaded = 0;
   pid_t gw = -1;
-  if (!dir || gw_port < 0 || tpl_port < 0)
+  if (!dir)
     goto done;
+  if (gw_port < 0 || tpl_port < 0) {
+    fprintf(stderr, "okegw accept: no free port on 127.0.0.1 for the kit: %s\n", strerror(errno));
+    goto done;
+  }
   if (!(conf_path = okegw_asprintf("%s/plugins.conf", dir)) ||
       !(log = okegw_asprintf("%s/okegw.log", dir)) ||
       !(ict_path = okegw_asprintf("%s/ict.json", dir)) ||
