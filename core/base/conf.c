@@ -275,6 +275,9 @@ static int set_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
 _Static_assert(offsetof(okegw_conf, listen_port) ==
                    offsetof(okegw_conf, listen_host) + sizeof(char *),
                "listen_port follows listen_host");
+_Static_assert(offsetof(okegw_conf, admin_listen_port) ==
+                   offsetof(okegw_conf, admin_listen_host) + sizeof(char *),
+               "admin_listen_port follows admin_listen_host");
 _Static_assert(offsetof(okegw_conf, listen_tls_port) ==
                    offsetof(okegw_conf, listen_tls_host) + sizeof(char *),
                "listen_tls_port follows listen_tls_host");
@@ -288,6 +291,8 @@ static int set_hostport(const okegw_conf_key *k, okegw_conf_set *s, const char *
   char **host = s->field;
   if (host == &s->conf->listen_tls_host)
     s->conf->tls_line = s->line;
+  if (host == &s->conf->admin_listen_host)
+    s->conf->admin_line = s->line;
   free(*host);
   *host = okegw_strndup(v, (size_t)(colon - v));
   *(int *)(host + 1) = (int)n;
@@ -620,6 +625,21 @@ static const okegw_conf_key keys[] = {
      .def_doc = "the store's path + `.ctl`",
      .help = "Unix socket (mode 0600) through which `okegw reload -c FILE` asks the running "
              "gateway to reload and hears whether it took the file; needs a restart to move"},
+    {.name = "admin_listen",
+     GW(admin_listen_host),
+     .type = OKEGW_CT_HOSTPORT,
+     .def_doc = "none (no admin listener)",
+     .help = "`HOST:PORT` of the admin listener, apart from the OKE one: Prometheus `/metrics`, "
+             "`/healthz`, `/readyz`, the admin API (`/admin/api/`) and the dashboard (`/admin/`). "
+             "On a loopback address by default; any other address needs `admin_token`"},
+    {.name = "admin_token",
+     GW(admin_token),
+     .type = OKEGW_CT_STRING,
+     .min = 16,
+     .secret = 1,
+     .help = "bearer token every request to the admin listener must present (`Authorization: "
+             "Bearer ...`; the dashboard asks for it once). Without it the admin listener only "
+             "serves on a loopback address"},
     {.name = "outbox_max_open",
      GW(outbox_max_open),
      .type = OKEGW_CT_INT,
@@ -1749,6 +1769,16 @@ static void finish(parse_state *ps) {
       }
     }
   }
+  /* the admin listener shows and changes everything: off this machine only
+   * with its own credential */
+  ps->line = c->admin_line;
+  if (c->admin_listen_host && !c->admin_token && strncmp(c->admin_listen_host, "127.", 4) != 0 &&
+      strcmp(c->admin_listen_host, "::1") != 0 && strcmp(c->admin_listen_host, "[::1]") != 0 &&
+      strcmp(c->admin_listen_host, "localhost") != 0)
+    ERR(ps,
+        "admin_listen = %s:%d is not a loopback address: set admin_token_file (the bearer "
+        "token the admin listener asks for) or listen on 127.0.0.1",
+        c->admin_listen_host, c->admin_listen_port);
   /* TLS: what the listener needs, and who can be named by certificate */
   ps->line = c->tls_line;
   if (c->listen_tls_host && (!c->tls_cert_file || !c->tls_key_file))
@@ -1979,6 +2009,8 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->base_path);
   free(c->store);
   free(c->control_socket);
+  free(c->admin_listen_host);
+  free(c->admin_token);
   free(c->store_sync);
   free(c->log_level);
   free(c->scripts_lib);

@@ -130,14 +130,20 @@ typedef struct okegw_conf {
   int listen_tls_port;
   char *tls_cert_file;
   char *tls_key_file;
-  char *tls_min_version;     /* "1.3" or "1.2" */
-  char *tls_client_ca_file;  /* CAs of client certificates */
-  int tls_client_auth;       /* enum okegw_tls_client_auth: off, optional, required */
-  int tls_line;              /* where listen_tls was set (diagnostics), 0 = not */
-  char *base_path;           /* "" or "/ooapi" style: leading slash, no trailing one */
-  char *store;               /* SQLite file path, resolved against dir */
-  char *store_sync;          /* SQLite synchronous: "full" or "normal" */
-  char *control_socket;      /* okegw reload's Unix socket (admin/control.h) */
+  char *tls_min_version;    /* "1.3" or "1.2" */
+  char *tls_client_ca_file; /* CAs of client certificates */
+  int tls_client_auth;      /* enum okegw_tls_client_auth: off, optional, required */
+  int tls_line;             /* where listen_tls was set (diagnostics), 0 = not */
+  char *base_path;          /* "" or "/ooapi" style: leading slash, no trailing one */
+  char *store;              /* SQLite file path, resolved against dir */
+  char *store_sync;         /* SQLite synchronous: "full" or "normal" */
+  char *control_socket;     /* okegw reload's Unix socket (admin/control.h) */
+  /* the admin listener (ops/admin_server.h): /metrics, /healthz, /readyz,
+   * the admin API and the dashboard. NULL host = none */
+  char *admin_listen_host;
+  int admin_listen_port;
+  int admin_line;            /* where admin_listen was set (diagnostics) */
+  char *admin_token;         /* bearer token it asks for; NULL = none (loopback only) */
   long delivery_retention_s; /* ended deliveries are forgotten after this */
   long outbox_max_open;      /* undelivered pushes held at most; more get 503 */
   size_t max_header_bytes;

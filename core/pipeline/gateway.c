@@ -12,6 +12,7 @@
 #include "pipeline/answer.h"
 #include "pipeline/authorise.h"
 #include "admin/control.h"
+#include "ops/admin_server.h"
 #include "pipeline/dispatch.h"
 #include "pipeline/generation.h"
 #include "pipeline/request.h"
@@ -522,6 +523,8 @@ static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *re
       {"store", &next->store, &run->store, NULL, NULL},
       {"store_sync", &next->store_sync, &run->store_sync, NULL, NULL},
       {"control_socket", &next->control_socket, &run->control_socket, NULL, NULL},
+      {"admin_listen", &next->admin_listen_host, &run->admin_listen_host, &next->admin_listen_port,
+       &run->admin_listen_port},
       {"oauth_issuer", &next->oauth_issuer, &run->oauth_issuer, NULL, NULL},
       {"oauth_audience", &next->oauth_audience, &run->oauth_audience, NULL, NULL},
       {"oauth_jwks_file", &next->oauth_jwks_file, &run->oauth_jwks_file, NULL, NULL},
@@ -862,6 +865,8 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
                 "reloads): %s",
                 why);
   }
+  if (okegw_admin_server_start(g, conf, &g->admin) < 0)
+    return -1;
   f.addr = conf->listen_host;
   f.port = okegw_server_port(g->server);
   okegw_log(OKEGW_LOG_INFO, &f, "listening");
@@ -874,6 +879,7 @@ static void on_store_closed(void *arg) {
   void *cb_arg = g->stopped_arg;
   okegw_server_free(g->server);
   okegw_server_free(g->server_tls);
+  okegw_admin_server_free(g->admin);
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
   okegw_token_issuer_free(g->issuer);
@@ -922,11 +928,13 @@ void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {
   okegw_log(OKEGW_LOG_INFO, NULL, "draining %zu open request(s)",
             (g->server ? okegw_server_in_flight(g->server) : (size_t)0) +
                 (g->server_tls ? okegw_server_in_flight(g->server_tls) : (size_t)0));
-  g->draining = (g->server != NULL) + (g->server_tls != NULL);
+  g->draining = (g->server != NULL) + (g->server_tls != NULL) + (g->admin != NULL);
   if (g->server)
     okegw_server_drain(g->server, on_drained, g);
   if (g->server_tls)
     okegw_server_drain(g->server_tls, on_drained, g);
+  if (g->admin)
+    okegw_admin_server_drain(g->admin, on_drained, g);
   if (!g->draining)
     on_drained(g);
 }

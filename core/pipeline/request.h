@@ -58,10 +58,11 @@ struct okegw_gateway {
   /* generation.c calls it once no generation and no retiring connector is
    * left (a stop closes the store then) */
   void (*all_released)(okegw_gateway *g);
-  okegw_server *server;     /* plain HTTP (listen) */
-  okegw_server *server_tls; /* HTTPS (listen_tls), NULL when not configured */
-  okegw_tls *tls;           /* its certificate and key; a reload re-reads them */
-  int draining;             /* listeners still draining at stop */
+  okegw_server *server;             /* plain HTTP (listen) */
+  okegw_server *server_tls;         /* HTTPS (listen_tls), NULL when not configured */
+  okegw_tls *tls;                   /* its certificate and key; a reload re-reads them */
+  struct okegw_admin_server *admin; /* admin_listen (ops/admin_server.h), NULL when none */
+  int draining;                     /* listeners still draining at stop */
   okegw_http *http;
   okegw_store *store;
   okegw_outbox *outbox;

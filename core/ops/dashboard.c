@@ -1,0 +1,8 @@
+/* See dashboard.h. */
+#include "ops/dashboard.h"
+
+void okegw_dashboard_serve(okegw_gateway *g, okegw_req *req, const char *rest) {
+  (void)g;
+  (void)rest;
+  okegw_respond_problem(req, 501, "Not Implemented", "not built yet");
+}
