@@ -306,9 +306,10 @@ static void table_rows_are_sound(void **state) {
     for (size_t i = 0; k->values && k->values[i]; i++)
       if (!has_word(k->help, k->values[i]))
         fail_msg("'%s': help does not mention `%s`", k->name, k->values[i]);
-    if ((k->secret || k->unique) &&
-        (k->type != OKEGW_CT_STRING || k->section != OKEGW_CONF_CONNECTOR))
-      fail_msg("'%s': secret and unique keys are connector strings", k->name);
+    if ((k->secret || k->unique) && k->type != OKEGW_CT_STRING)
+      fail_msg("'%s': secret and unique keys are strings", k->name);
+    if (k->unique && k->section != OKEGW_CONF_CONNECTOR)
+      fail_msg("'%s': unique keys are a connector's", k->name);
     if (k->secret && k->def)
       fail_msg("'%s': a secret has no default", k->name);
   }
