@@ -523,7 +523,7 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
 
   family(b, "process_start_time_seconds", "gauge",
          "Start time of the process since the Unix epoch in seconds.");
-  sample_d(b, "process_start_time_seconds", NULL, (double)(m->started_ms / 1000));
+  sample_u(b, "process_start_time_seconds", NULL, (uint64_t)(m->started_ms / 1000));
   return w.failed ? -1 : 0;
 }
 
