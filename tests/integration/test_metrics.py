@@ -6,6 +6,7 @@ numbers must match the traffic. The admin token guards it."""
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (Peer, check, check_problem, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale)
 from test_oauth_out import OAuthPeer, TokenServer, oauth_keys  # noqa: E402
+from test_tls import client_ctx, https, make_pki, tls_port  # noqa: E402
 
 TOKEN = "adm-" + "5f0c9e27d1b34a8e"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -229,7 +231,7 @@ def test_metrics_after_a_chain(t):
     check(start and abs(start - time.time()) < 600, "start time %r" % start)
 
 
-def test_label_escaping(t):
+def test_unrouted_requests(t):
     """Requests no connector carried are counted under connector="" (an unknown path); the
     exposition of such a run is still accepted. Without an admin_token /metrics is open.
     (The escaping of label values is checked in tests/unit/test_metrics.c.)"""
@@ -239,6 +241,32 @@ def test_label_escaping(t):
     check(r.status == 404, "unknown path: %s" % r.short())
     text = scrape(g)  # no admin_token: open
     promtool(t, text)
+
+
+def test_tls_handshakes(t):
+    """One handshake done, one refused (TLS 1.2 below tls_min_version): counted by outcome."""
+    certs = make_pki(t)
+    ta = t.peer(make_components(1), name="ta")
+    g = t.gateway(conf([("ta", ooapi_connector(ta))], admin_listen="127.0.0.1:0",
+                       admin_token=TOKEN, listen_tls="127.0.0.1:0",
+                       tls_cert_file=certs["server"][0], tls_key_file=certs["server"][1]))
+    port = tls_port(g)
+    status = https(port, client_ctx(certs["ca"]))[0]
+    check(status == 200, "GET over TLS: %d" % status)
+    try:
+        https(port, client_ctx(certs["ca"], version="1.2"))
+        check(False, "a TLS 1.2 client was served")
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+
+    def counted():
+        _, s = parse(scrape(g))
+        return value(s, "okegw_tls_handshakes_total", listener="listen_tls",
+                     outcome="failed") == 1 and s
+    s = poll("the refused handshake counted", counted, 5)
+    check(value(s, "okegw_tls_handshakes_total", listener="listen_tls", outcome="ok") == 1,
+          "one handshake done")
+    promtool(t, scrape(g))
 
 
 if __name__ == "__main__":
