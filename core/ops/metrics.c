@@ -6,6 +6,7 @@
 #include "oke/interaction.h"
 #include "ops/health.h"
 #include "pipeline/request.h"
+#include "store/store.h"
 
 #include <oke/plugin.h>
 
@@ -520,6 +521,10 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
     const char *l[3] = {NULL};
     histogram(b, "okegw_store_commit_duration_seconds", l, 0, &m->commit, commit_bounds, 1);
   }
+
+  family(b, "okegw_store_writable", "gauge",
+         "1 while the store takes writes (as /readyz says), else 0.");
+  sample_u(b, "okegw_store_writable", NULL, g->store ? (uint64_t)okegw_store_healthy(g->store) : 0);
 
   family(b, "process_start_time_seconds", "gauge",
          "Start time of the process since the Unix epoch in seconds.");

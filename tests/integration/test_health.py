@@ -94,6 +94,8 @@ def test_store_unwritable_then_back(t):
         check(j["status"] == "not ready" and j["store"] == "failing", "/readyz: %r" % j)
         r = request(g.admin_port, "GET", "/readyz", headers=AUTH)
         check(r.header("Retry-After") is not None, "503 without Retry-After")
+        m = request(g.admin_port, "GET", "/metrics", headers=AUTH).body.decode("utf-8")
+        check("\nokegw_store_writable 0\n" in m, "okegw_store_writable not 0")
         # the process is alive all the same
         check(request(g.admin_port, "GET", "/healthz").status == 200, "/healthz while failing")
     finally:

@@ -38,6 +38,7 @@ FAMILIES = {
     "okegw_connector_up": "gauge",
     "okegw_build_info": "gauge",
     "okegw_store_commit_duration_seconds": "histogram",
+    "okegw_store_writable": "gauge",
     "process_start_time_seconds": "gauge",
 }
 
@@ -227,6 +228,7 @@ def test_metrics_after_a_chain(t):
     check(value(s, "okegw_request_duration_seconds_count", connector="ta", flow="2") == 1,
           "caller side latency of flow 2 at ta")
     check(value(s, "okegw_store_commit_duration_seconds_count") >= 1, "store commits")
+    check(value(s, "okegw_store_writable") == 1, "the store takes writes")
     start = value(s, "process_start_time_seconds")
     check(start and abs(start - time.time()) < 600, "start time %r" % start)
 
