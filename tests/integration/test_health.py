@@ -137,5 +137,21 @@ def test_one_supplier_down(t):
     check(b["requests_5m"] == 8 and b["errors_5m"] == 6, "entry of tb after: %r" % b)
 
 
+def test_plugin_health_check(t):
+    """The plugin's health callback decides too: the ABI 1.2 test plugin says it is unhealthy
+    on its 2nd and 3rd check (every 200 ms): its entry is down meanwhile, with the plugin's
+    word as the reason, and up again after; the gateway stays ready throughout."""
+    so = t.plugin("okegw_test_v12.so")
+    peer = t.peer(make_components(1), name="new")
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so))],
+                       admin_listen="127.0.0.1:0", admin_token=TOKEN))
+    def state(want):
+        e = entry(ready(g, 200), "new")
+        return e if e["health"] == want else None
+    down = poll("the plugin's failing health check in /readyz", lambda: state("down"), 5, 0.01)
+    check("health check says -5 (transport failure)" in down["reason"], "entry: %r" % down)
+    poll("healthy again in /readyz", lambda: state("up"), 5, 0.01)
+
+
 if __name__ == "__main__":
     main(globals())
