@@ -1328,5 +1328,5 @@ int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, co
   lua_settop(L, 0);
   /* A script that ran out of memory may have left garbage behind. */
   lua_gc(L, LUA_GCCOLLECT, 0);
-  return -1;
+  return m->killed || m->mem_exceeded ? OKEGW_MAP_KILLED : -1;
 }

@@ -65,7 +65,9 @@ int okegw_mapset_has(const okegw_mapset *m, const char *interaction, int from_pe
 
 /* Runs one mapping. On success returns 0 and sets *out to a new tree, or to
  * NULL when there is no function (identity). On failure returns -1 with a
- * message naming file:line in err. Never changes `in`. */
+ * message naming file:line in err, or OKEGW_MAP_KILLED when the call was
+ * stopped by its memory, instruction or time budget. Never changes `in`. */
+#define OKEGW_MAP_KILLED (-2)
 int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
                      const okegw_map_ctx *ctx, cJSON **out, char *err, size_t errsz);
 

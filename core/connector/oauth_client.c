@@ -3,6 +3,7 @@
 #include "auth/signer.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "ops/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -49,6 +50,7 @@ struct okegw_oauth {
   uv_timer_t kick;   /* fails the waiters during a back-off, off the caller's stack */
   int closing;
   int timer_open;
+  struct okegw_conn_metrics *metrics; /* its connector's counters, or NULL */
 };
 
 static void log_fields(const okegw_oauth *o, okegw_log_fields *f) {
@@ -186,6 +188,14 @@ static char *client_assertion(const okegw_oauth *o) {
 
 static void on_token(void *ud, const okegw_http_result *r);
 
+static void fail_attempt(okegw_oauth *o, const char *why, int settle_now);
+
+/* A token request that ended without a token. */
+static void token_failed(okegw_oauth *o, const char *why, int settle_now) {
+  okegw_metrics_token_refresh(o->metrics, 0);
+  fail_attempt(o, why, settle_now);
+}
+
 static void on_kick(uv_timer_t *t);
 
 /* settle_now = 0: the waiters hear it on the next loop turn (the caller may
@@ -294,7 +304,7 @@ static void on_token(void *ud, const okegw_http_result *r) {
   char why[256];
   if (r->status == 0) {
     snprintf(why, sizeof why, "%s", r->error ? r->error : "transport failure");
-    fail_attempt(o, why, 1);
+    token_failed(o, why, 1);
     return;
   }
   cJSON *j = r->body_len ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
@@ -317,7 +327,7 @@ static void on_token(void *ud, const okegw_http_result *r) {
   }
   if (why[0]) {
     cJSON_Delete(j);
-    fail_attempt(o, why, 1);
+    token_failed(o, why, 1);
     return;
   }
   double life_s = ex ? ex->valuedouble : DEFAULT_LIFETIME_S;
@@ -331,7 +341,7 @@ static void on_token(void *ud, const okegw_http_result *r) {
   o->token = okegw_strdup(at->valuestring);
   cJSON_Delete(j);
   if (!o->token) {
-    fail_attempt(o, "out of memory", 1);
+    token_failed(o, "out of memory", 1);
     return;
   }
   /* counted from when the request left: the endpoint's clock started then
@@ -340,6 +350,7 @@ static void on_token(void *ud, const okegw_http_result *r) {
   o->expires_at = o->sent_at + life - (life > 2 * EXPIRY_MARGIN_MS ? EXPIRY_MARGIN_MS : 0);
   o->failures = 0;
   o->retry_at = 0;
+  okegw_metrics_token_refresh(o->metrics, 1);
   okegw_log_fields f;
   log_fields(o, &f);
   okegw_log(OKEGW_LOG_DEBUG, &f, "connector '%s': new OAuth access token, valid %.0f s",
@@ -433,4 +444,9 @@ void okegw_oauth_free(okegw_oauth *o) {
   forget_token(o);
   uv_timer_stop(&o->kick);
   uv_close((uv_handle_t *)&o->kick, on_kick_closed);
+}
+
+void okegw_oauth_count_into(okegw_oauth *o, struct okegw_conn_metrics *cm) {
+  if (o)
+    o->metrics = cm;
 }

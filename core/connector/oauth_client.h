@@ -31,6 +31,9 @@ int okegw_oauth_check(const okegw_conf_connector *cc, char *err, size_t n);
  * or -1 (out of memory, or the assertion key does not load). */
 int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connector *cc,
                     okegw_oauth_state_cb on_state, void *state_ud, okegw_oauth **out);
+/* Counts each token request's outcome into cm (ops/metrics.h). */
+struct okegw_conn_metrics;
+void okegw_oauth_count_into(okegw_oauth *o, struct okegw_conn_metrics *cm);
 /* The current token when it is valid now, else NULL (then use
  * okegw_oauth_wait). Past its refresh time a new one is fetched in the
  * background while this one is still handed out. */

@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "oke/problem.h"
 #include "base/util.h"
+#include "ops/metrics.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -100,6 +101,8 @@ cJSON *okegw_answer_json(const okegw_answer *a) {
 
 /* Hands the answer over; what it parsed on the way dies with it. */
 static void answer_done(okegw_exchange_done done, void *ud, okegw_answer *a) {
+  okegw_metrics_exchange(a->conn ? a->conn->metrics : NULL,
+                         a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status);
   done(ud, a);
   cJSON_Delete(a->json_);
 }
@@ -175,6 +178,7 @@ static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *r
   cJSON *mapped = NULL;
   int rc = okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz);
   if (rc < 0) {
+    okegw_metrics_mapping_error(c->metrics, req->interaction, rc == OKEGW_MAP_KILLED);
     cJSON_Delete(tree);
     return -1;
   }
@@ -535,6 +539,7 @@ static oke_http_response sdk_response(const okegw_http_result *r) {
 
 static void on_http_done(void *ud, const okegw_http_result *r) {
   http_call *call = ud;
+  okegw_metrics_peer_request(call->c->metrics, r->total_ms / 1000);
   oke_http_response res = sdk_response(r);
   if (r->too_large && !call->push) {
     /* a read needs its body: as before, a failure */
@@ -627,6 +632,7 @@ static int oauth_send(oauth_call *oc);
 static void on_oauth_done(void *ud, const okegw_http_result *r) {
   oauth_call *oc = ud;
   okegw_connector *c = oc->c;
+  okegw_metrics_peer_request(c->metrics, r->total_ms / 1000);
   if (r->status == 401 && !oc->retried) {
     /* the token may have been revoked or the peer's clock differs: one new
      * token, one more try; a second 401 goes to the plugin */
@@ -798,6 +804,7 @@ static int on_stream_data(void *ud, const char *data, size_t len) {
 
 static void on_stream_done(void *ud, const okegw_http_result *r) {
   stream_call *sc = ud;
+  okegw_metrics_peer_request(sc->c->metrics, r->total_ms / 1000);
   oke_http_response res = sdk_response(r);
   res.body = NULL; /* the body went piece by piece */
   res.body_len = 0;
@@ -1167,6 +1174,7 @@ int okegw_connector_init(okegw_connector *c, uv_loop_t *loop, okegw_http *http, 
   if (c->born->auth == OKEGW_AUTH_OAUTH2 && loop && http &&
       okegw_oauth_new(loop, http, c->born, on_token_state, c, &c->oauth) < 0)
     return load_fail(c, NULL, NULL, 0, "out of memory");
+  okegw_oauth_count_into(c->oauth, c->metrics);
   c->initialised = 1;
   int rc = c->plugin->init(c, host(), &c->state);
   if (rc != OKE_OK) {

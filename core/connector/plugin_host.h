@@ -54,6 +54,9 @@ struct oke_conn {
   struct okegw_oauth *oauth;
   int token_failing;
   int plugin_health; /* the plugin's own last answer */
+  /* the counters of its name in the gateway's metrics (ops/metrics.h), kept
+   * across reloads; NULL outside a gateway (okegw -t) */
+  struct okegw_conn_metrics *metrics;
   /* private */
   struct okegw_conn_timer *timers; /* the plugin's timers (timer_start) */
   struct okegw_conn_timer *health_timer;

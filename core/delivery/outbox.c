@@ -11,6 +11,7 @@
 #include "oke/interaction.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "ops/metrics.h"
 
 #include <search.h>
 #include <stdint.h>
@@ -538,6 +539,12 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);
   long long now = okegw_wall_ms();
   enum outcome o = classify(a, status);
+  long long max_at = d->r.since_ms + cc->delivery_max_age_s * 1000LL;
+  okegw_metrics_delivery_attempt(d->conn ? d->conn->metrics : NULL,
+                                 o == DELIVERED              ? OKEGW_ATTEMPT_DELIVERED
+                                 : o == FAILED || d->dropped ? OKEGW_ATTEMPT_FAILED
+                                 : now >= max_at             ? OKEGW_ATTEMPT_DEAD
+                                                             : OKEGW_ATTEMPT_RETRY);
   d->r.last_status = status;
   free(d->r.last_error);
   d->r.last_error = o == DELIVERED ? NULL : describe(a, status);
@@ -567,7 +574,6 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
     end(ob, d, a, d->dropped && !keep);
     return;
   }
-  long long max_at = d->r.since_ms + cc->delivery_max_age_s * 1000LL;
   if (now >= max_at) {
     d->r.state = OKEGW_DLV_DEAD;
     okegw_log(OKEGW_LOG_ERROR,
@@ -987,6 +993,34 @@ void okegw_outbox_close(okegw_outbox *ob) {
   uv_timer_stop(&ob->poll);
   uv_close((uv_handle_t *)&ob->tick, on_handle_closed);
   uv_close((uv_handle_t *)&ob->poll, on_handle_closed);
+}
+
+const char *okegw_outbox_state_label(int state) {
+  static const char *const names[OKEGW_OUTBOX_NSTATES] = {"queued", "pending", "retrying",
+                                                          "in_flight", "dead"};
+  return state >= 0 && state < OKEGW_OUTBOX_NSTATES ? names[state] : "?";
+}
+
+void okegw_outbox_census(const okegw_outbox *ob,
+                         void (*cb)(void *ud, const char *connector, const size_t *counts),
+                         void *ud) {
+  if (!ob || ob->closing || !ob->ncs)
+    return;
+  size_t *n = calloc(ob->ncs * OKEGW_OUTBOX_NSTATES, sizeof *n);
+  if (!n)
+    return;
+  for (const rq *q = ob->all; q; q = q->anext)
+    for (const dlv *d = q->head; d; d = d->next) {
+      int s = d->phase == P_DEAD                             ? OKEGW_OUTBOX_DEAD
+              : d->phase == P_ADDING || d->phase == P_QUEUED ? OKEGW_OUTBOX_QUEUED
+              : d->phase == P_READY                          ? OKEGW_OUTBOX_PENDING
+              : d->phase == P_TIMED ? (d->r.attempts ? OKEGW_OUTBOX_RETRYING : OKEGW_OUTBOX_PENDING)
+                                    : OKEGW_OUTBOX_IN_FLIGHT;
+      n[d->ci * OKEGW_OUTBOX_NSTATES + (size_t)s]++;
+    }
+  for (size_t i = 0; i < ob->ncs; i++)
+    cb(ud, ob->cs[i]->name, n + i * OKEGW_OUTBOX_NSTATES);
+  free(n);
 }
 
 long okegw_outbox_room(const okegw_outbox *ob) {

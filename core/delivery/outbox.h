@@ -92,6 +92,23 @@ int okegw_outbox_full(const okegw_outbox *ob);
 long okegw_outbox_room(const okegw_outbox *ob);
 /* Deliveries held in memory (pending, in flight, dead). */
 size_t okegw_outbox_depth(const okegw_outbox *ob);
+/* Where the deliveries held in memory are, by connector name (for the
+ * okegw_outbox_deliveries gauge): queued behind an earlier one of their
+ * resource, pending (to be tried), retrying (waiting for their next try),
+ * in_flight (an attempt or its end is under way), dead. cb runs once per
+ * connector name the outbox knows, with OKEGW_OUTBOX_NSTATES counts. */
+enum {
+  OKEGW_OUTBOX_QUEUED,
+  OKEGW_OUTBOX_PENDING,
+  OKEGW_OUTBOX_RETRYING,
+  OKEGW_OUTBOX_IN_FLIGHT,
+  OKEGW_OUTBOX_DEAD,
+  OKEGW_OUTBOX_NSTATES
+};
+const char *okegw_outbox_state_label(int state);
+void okegw_outbox_census(const okegw_outbox *ob,
+                         void (*cb)(void *ud, const char *connector, const size_t *counts),
+                         void *ud);
 /* Stops timers and frees what is idle; attempts in flight end later
  * without touching the store (their deliveries stay pending there). */
 void okegw_outbox_close(okegw_outbox *ob);

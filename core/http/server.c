@@ -835,6 +835,9 @@ static void tls_read(okegw_conn *c, const char *data, size_t len) {
   const char *why = NULL;
   int was_ready = okegw_tls_conn_ready(c->tls);
   int rc = okegw_tls_conn_feed(c->tls, data, len, &plain, &out, &why);
+  uint64_t *counts = c->srv->opts.tls_handshakes;
+  if (counts && !was_ready && (rc < 0 || okegw_tls_conn_ready(c->tls)))
+    counts[rc < 0 ? 1 : 0]++;
   if (rc < 0) {
     okegw_log(OKEGW_LOG_DEBUG, NULL, "TLS connection ended: %s", why);
     okegw_buf_free(&plain);

@@ -1,8 +1,100 @@
-/* The admin listener's metrics (see ops/admin_server.h). */
+/* Prometheus metrics (text exposition format 0.0.4), served as /metrics on
+ * the admin listener (see ops/admin_server.h).
+ *
+ * The gateway owns one registry (okegw_gateway.metrics). Each fact is
+ * counted by the stage that owns it (the answer stage counts requests, the
+ * outbox deliveries, the connector host exchanges and mappings, ...), with
+ * plain increments on the loop thread; only the store's commit latency is
+ * observed on the store thread, with atomics. Counters per connector live
+ * in a slot per connector *name* that the connector instance points at
+ * (okegw_connector.metrics), so a reload keeps them and an increment is a
+ * pointer away. Gauges (outbox depth, phase, health) are read from their
+ * owners when scraped. Every label value comes from a finite set:
+ * connector names of the configuration, interaction ids, rule names,
+ * fixed outcomes. */
 #ifndef OKEGW_OPS_METRICS_H
 #define OKEGW_OPS_METRICS_H
 
+#include "base/util.h"
 #include "ops/admin_server.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct okegw_metrics okegw_metrics;
+/* One connector name's counters; lives as long as the registry. */
+typedef struct okegw_conn_metrics okegw_conn_metrics;
+
+/* A histogram over a fixed set of bucket bounds (seconds). counts[i] counts
+ * the observations in bucket i alone (cumulated when printed); sum in
+ * nanoseconds so that it can be added to atomically. */
+#define OKEGW_HIST_BUCKETS 12
+typedef struct okegw_hist {
+  uint64_t counts[OKEGW_HIST_BUCKETS + 1]; /* the last one: above every bound */
+  uint64_t count;
+  uint64_t sum_ns;
+} okegw_hist;
+
+/* NULL when out of memory (the gateway then runs without metrics). */
+okegw_metrics *okegw_metrics_new(void);
+void okegw_metrics_free(okegw_metrics *m);
+
+/* The slot of a connector name, made on first ask; NULL when m is NULL or
+ * out of memory (every function below takes NULL and then does nothing). */
+okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name);
+
+/* ---- instrumentation points --------------------------------------------- */
+
+/* The answer stage: a caller's request answered (cm NULL: no connector
+ * carried it; interaction 0: none was settled). */
+void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, int interaction, int status,
+                           double seconds);
+/* The connector host: one HTTP request of the connector's plugin to its
+ * peer ended (status 0: transport failure or timeout). */
+void okegw_metrics_peer_request(okegw_conn_metrics *cm, double seconds);
+/* The connector host: one exchange answered (for the live error rate of
+ * /readyz: 5xx, including okegw's own 502/504, counts as an error). */
+void okegw_metrics_exchange(okegw_conn_metrics *cm, int status);
+
+enum okegw_attempt_outcome {
+  OKEGW_ATTEMPT_DELIVERED = 0, /* 2xx */
+  OKEGW_ATTEMPT_FAILED,        /* final refusal (4xx, mapping error) */
+  OKEGW_ATTEMPT_RETRY,         /* tried again later */
+  OKEGW_ATTEMPT_DEAD,          /* out of time: dead-lettered */
+  OKEGW_ATTEMPT_OUTCOMES
+};
+/* The outbox: one delivery attempt ended (DEAD also counts a dead letter). */
+void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_outcome o);
+
+/* The gateway and answer stages: one profile violation (rule "R10", side
+ * "request" or "answer"). rule must be a static string. */
+void okegw_metrics_violation(okegw_metrics *m, int interaction, const char *rule, const char *side);
+/* The connector host: a Lua mapping failed; killed when it was stopped by
+ * its memory, instruction or time budget. */
+void okegw_metrics_mapping_error(okegw_conn_metrics *cm, int interaction, int killed);
+/* The OAuth client: a token request ended. */
+void okegw_metrics_token_refresh(okegw_conn_metrics *cm, int ok);
+
+/* The TLS listener's handshake counters: [0] ok, [1] failed, incremented
+ * by http/server.c. listener is a static string ("listen_tls"). */
+uint64_t *okegw_metrics_tls_handshakes(okegw_metrics *m, const char *listener);
+/* The store's commit latency; the store thread observes it with
+ * okegw_hist_observe_atomic. */
+okegw_hist *okegw_metrics_store_commit(okegw_metrics *m);
+void okegw_hist_observe_atomic(okegw_hist *h, double seconds);
+
+/* ---- read back ------------------------------------------------------------ */
+
+/* The last five minutes of a connector's exchanges. */
+void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
+                          unsigned long *errors);
+
+/* Appends s to out as a label value of the text format: backslash, double
+ * quote and newline escaped. Returns 0 or -1 (out of memory). */
+int okegw_metrics_escape(okegw_buf *out, const char *s);
+
+/* The exposition of everything (the body of /metrics) into out. */
+int okegw_metrics_render(okegw_gateway *g, okegw_buf *out);
 
 void okegw_metrics_serve(okegw_gateway *g, okegw_req *req, const char *rest);
 

@@ -6,6 +6,7 @@
 #include "oke/interaction.h"
 #include "oke/problem.h"
 #include "oke/validate.h"
+#include "ops/metrics.h"
 #include "pipeline/generation.h"
 
 #include <stdarg.h>
@@ -73,6 +74,8 @@ void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a) {
 }
 
 void okegw_call_note_violations(okegw_call *c, const okegw_violations *v, const char *side) {
+  for (size_t i = 0; v && i < v->n; i++)
+    okegw_metrics_violation(c->g->metrics, c->interaction, v->v[i].rule, side);
   if (!c->violations && v && v->n)
     c->violations = okegw_violations_evidence(v, side, 10);
 }
@@ -81,6 +84,8 @@ void okegw_answer_send(okegw_call *c, int status, const char *ctype, const char 
                        const char *extra_headers) {
   okegw_log_fields f = call_fields(c, status);
   okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
+  okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL, c->interaction,
+                        status, f.latency_ms / 1000);
   audit(c, status, f.latency_ms);
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
   call_free(c);
@@ -229,6 +234,8 @@ static void doc_end(void *ud, int ok) {
   okegw_log_fields f = call_fields(c, c->stream_status);
   f.mapping = NULL;
   okegw_log(ok ? OKEGW_LOG_INFO : OKEGW_LOG_WARN, &f, ok ? "request" : "request (cut off)");
+  okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL, c->interaction,
+                        ok ? c->stream_status : 502, f.latency_ms / 1000);
   audit(c, ok ? c->stream_status : 502, f.latency_ms);
   okegw_respond_end(c->req, ok);
   call_free(c);

@@ -13,6 +13,7 @@
 #include "pipeline/authorise.h"
 #include "admin/control.h"
 #include "ops/admin_server.h"
+#include "ops/metrics.h"
 #include "pipeline/dispatch.h"
 #include "pipeline/generation.h"
 #include "pipeline/request.h"
@@ -778,18 +779,23 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     return -1;
   }
   g->loop = loop;
+  g->metrics = okegw_metrics_new(); /* without it okegw runs, and /metrics says 500 */
   char *err = NULL;
   if (okegw_store_open(loop, conf->store, conf->store_sync, &g->store, &err) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "%s", err ? err : "cannot open the store");
     free(err);
+    okegw_metrics_free(g->metrics);
     free(g);
     okegw_conf_free(conf);
     free(conf);
     return -1;
   }
+  okegw_store_commit_histogram(g->store, okegw_metrics_store_commit(g->metrics));
   if (okegw_http_init(loop, &g->http) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "cannot initialise the HTTP client");
+    okegw_store_commit_histogram(g->store, NULL);
     okegw_store_close(g->store, NULL, NULL);
+    okegw_metrics_free(g->metrics);
     free(g);
     okegw_conf_free(conf);
     free(conf);
@@ -846,6 +852,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     so.host = conf->listen_tls_host;
     so.port = conf->listen_tls_port;
     so.tls = g->tls;
+    so.tls_handshakes = okegw_metrics_tls_handshakes(g->metrics, "listen_tls");
     rc = okegw_server_start(loop, &so, &g->server_tls);
     if (rc < 0) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_tls_host,
@@ -883,6 +890,7 @@ static void on_store_closed(void *arg) {
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
   okegw_token_issuer_free(g->issuer);
+  okegw_metrics_free(g->metrics); /* the store thread, its last writer, has ended */
   free(g);
   if (cb)
     cb(cb_arg);

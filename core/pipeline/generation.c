@@ -2,6 +2,7 @@
 #include "pipeline/generation.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "ops/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,7 @@ static int start_connector(okegw_gateway *g, okegw_gen *gen, const okegw_conf_co
   size_t before = d->n;
   int rc = okegw_connector_load(c, gen->conf, cc, d) < 0 ? -1 : 0;
   /* after the load, which starts from a zeroed connector */
+  c->metrics = okegw_metrics_connector(g->metrics, cc->name);
   c->home = box_ref(gen->box);
   c->here = box_ref(gen->box);
   c->gens = 1;

@@ -70,6 +70,7 @@ struct okegw_gateway {
   okegw_jwks_source *oauth;          /* the issuer's keys when oauth_issuer is set; else NULL */
   struct okegw_token_issuer *issuer; /* token_endpoint = on: okegw's own tokens; else NULL */
   struct okegw_control *control;     /* okegw reload's socket, NULL when none */
+  struct okegw_metrics *metrics;     /* /metrics (ops/metrics.h); NULL without memory for it */
   void (*stopped)(void *);
   void *stopped_arg;
 };

@@ -9,6 +9,7 @@
 #include "pipeline/authorise.h"
 #include "pipeline/dispatch.h"
 #include "pipeline/state.h"
+#include "ops/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,7 +499,9 @@ void okegw_route_callback(okegw_call *c) {
   cJSON *mapped = NULL;
   char err[1024];
   snprintf(c->mapping, sizeof c->mapping, "%s", okegw_mapset_hash(conn->maps));
-  if (okegw_mapset_run(conn->maps, id, 1, c->body, &ctx, &mapped, err, sizeof err) < 0) {
+  int mrc = okegw_mapset_run(conn->maps, id, 1, c->body, &ctx, &mapped, err, sizeof err);
+  if (mrc < 0) {
+    okegw_metrics_mapping_error(conn->metrics, c->interaction, mrc == OKEGW_MAP_KILLED);
     okegw_log(OKEGW_LOG_ERROR,
               &(okegw_log_fields){.connector = name,
                                   .interaction = id,

@@ -3,6 +3,7 @@
 #include "store/store_db.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "ops/metrics.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -631,6 +632,7 @@ static void store_thread(void *arg) {
      * one transaction, so one fsync serves many requests. Reads alone need
      * none: each runs on its own snapshot. */
     int writes = 0;
+    uint64_t t0 = 0;
     for (job *j = batch; j && !writes; j = j->next)
       writes = !job_reads(j);
     if (!writes) {
@@ -642,7 +644,8 @@ static void store_thread(void *arg) {
                   "is back where it was)");
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
-    } else if (sqlite3_step(s->st_begin), sqlite3_reset(s->st_begin) != SQLITE_OK) {
+    } else if (t0 = uv_hrtime(), sqlite3_step(s->st_begin),
+               sqlite3_reset(s->st_begin) != SQLITE_OK) {
       set_healthy(s, 0, "cannot begin a transaction");
       okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
       for (job *j = batch; j; j = j->next)
@@ -661,6 +664,9 @@ static void store_thread(void *arg) {
       }
       if (lost)
         rollback(s, batch);
+      else
+        okegw_hist_observe_atomic(__atomic_load_n(&s->commit_hist, __ATOMIC_ACQUIRE),
+                                  (double)(uv_hrtime() - t0) / 1e9);
       set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
     }
     uv_mutex_lock(&s->mu);
@@ -1101,6 +1107,10 @@ int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, cons
     j = NULL;
   }
   return submit(s, j);
+}
+
+void okegw_store_commit_histogram(okegw_store *s, struct okegw_hist *h) {
+  __atomic_store_n(&s->commit_hist, h, __ATOMIC_RELEASE);
 }
 
 int okegw_store_healthy(const okegw_store *s) {

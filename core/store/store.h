@@ -120,6 +120,11 @@ int okegw_store_set_facts(okegw_store *s, const char *kind, const char *id, cons
  * was deleted or replaced under okegw (checked before every write batch),
  * until a batch succeeds on the same file again. */
 int okegw_store_healthy(const okegw_store *s);
+/* Where the store thread observes the time of each group commit (the
+ * gateway's metrics, ops/metrics.h; atomically, as the loop reads it);
+ * NULL = nowhere. */
+struct okegw_hist;
+void okegw_store_commit_histogram(okegw_store *s, struct okegw_hist *h);
 /* Marks (kind, id) as accepted by its peer; a bound id starts unconfirmed.
  * cb may be NULL. */
 int okegw_store_confirm(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,

@@ -24,9 +24,10 @@ struct okegw_store {
   sqlite3_stmt *st_begin, *st_commit;
   sqlite3_stmt *st_claim, *st_facts, *st_unlink;
   sqlite3_stmt *st_phase_add;
-  char *path;                  /* the file, for the identity check */
-  unsigned long long dev, ino; /* the file opened */
-  int healthy;                 /* read on the loop with __atomic_load_n */
+  char *path;                     /* the file, for the identity check */
+  unsigned long long dev, ino;    /* the file opened */
+  int healthy;                    /* read on the loop with __atomic_load_n */
+  struct okegw_hist *commit_hist; /* set on the loop, read here: __atomic */
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;

@@ -165,6 +165,7 @@ class Okegw:
         self.conf_path = os.path.join(workdir, "plugins.conf")
         self.proc = None
         self.port = None
+        self.admin_port = None  # admin_listen's port ("listening (admin)"), None without one
         self.runs = 0
         self.stderr_path = None
         self.last_exit = None
@@ -206,9 +207,15 @@ class Okegw:
             err.close()
             out.close()
         self.port = None
+        self.admin_port = None
         deadline = time.monotonic() + self.start_timeout * time_scale()
         while time.monotonic() < deadline:
             for rec in self.log_lines():
+                if rec.get("msg") == "listening (admin)" and "port" in rec:
+                    try:
+                        self.admin_port = int(rec["port"])
+                    except (TypeError, ValueError):
+                        raise TestFailure("admin listening line has a bad port: %r" % (rec,))
                 if rec.get("msg") == "listening" and "port" in rec:
                     try:
                         self.port = int(rec["port"])
