@@ -109,7 +109,7 @@
   function chart(perMinute) {
     const w = 240, h = 48, n = perMinute.length || 1, bw = w / n;
     const max = Math.max(1, ...perMinute.map((m) => m.requests));
-    const s = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart", role: "img" });
+    const s = svg("svg", { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: "none", class: "chart", role: "img" });
     const title = svg("title");
     const total = perMinute.reduce((a, m) => a + m.requests, 0);
     title.textContent = `Requests per minute over the last hour (${total} in all)`;
@@ -239,9 +239,9 @@
       el("td", null, when(d.windowStartedAt || d.createdAt)),
       el("td", null, String(d.attempts || 0)),
       el("td", { class: "small" }, d.lastError || (d.lastStatus ? "answered " + d.lastStatus : "")),
-      el("td", { class: "actions" },
+      el("td", null, el("div", { class: "actions" },
         el("button", { type: "button", class: "retry", disabled: d.bodyKept === false, title: d.bodyKept === false ? "Its content was not kept, so it cannot be sent again" : null, onclick: () => change(d, "retry") }, "Send again"),
-        el("button", { type: "button", class: "drop danger", onclick: () => change(d, "drop") }, "Give up"))));
+        el("button", { type: "button", class: "drop danger", onclick: () => change(d, "drop") }, "Give up")))));
     replace(box, el("div", { class: "scroll" }, el("table", null, el("thead", null, head), el("tbody", null, ...body))));
   }
 
