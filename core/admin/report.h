@@ -21,9 +21,11 @@ int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const cha
                        enum okegw_report_format format, const char *out_path, const char **verdict);
 
 /* The same report written to `out` (the admin API renders it into memory
- * on a worker thread). Returns 0, or -1 after printing why to stderr. */
+ * on a worker thread, so nothing is printed): 0, or -1 with why in *why
+ * (free it; NULL when out of memory). */
 int okegw_report_stream(okegw_store *s, const okegw_conf_connector *cc, const char *since,
-                        enum okegw_report_format format, FILE *out, const char **verdict);
+                        enum okegw_report_format format, FILE *out, const char **verdict,
+                        char **why);
 
 /* "text", "json", "html" -> format; -1 for another name. */
 int okegw_report_format_from_name(const char *name);

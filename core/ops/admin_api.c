@@ -234,17 +234,20 @@ static void job_report(job *j, okegw_store *s) {
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) {
-    job_problem(j, 500, "Internal Server Error", okegw_strdup(strerror(errno)));
+    job_problem(j, 500, "Internal Server Error", okegw_strdup("out of memory"));
     return;
   }
   const char *verdict = NULL;
+  char *why = NULL;
   int rc = okegw_report_stream(s, j->cc, j->since[0] ? j->since : NULL,
-                               (enum okegw_report_format)j->format, f, &verdict);
-  rc |= fclose(f) == 0 ? 0 : -1;
+                               (enum okegw_report_format)j->format, f, &verdict, &why);
+  if (fclose(f) != 0 && rc == 0) {
+    rc = -1;
+    why = okegw_strdup("out of memory");
+  }
   if (rc != 0) {
     free(buf);
-    job_problem(j, 500, "Internal Server Error",
-                okegw_strdup("the report could not be built (the gateway's log says why)"));
+    job_problem(j, 500, "Internal Server Error", why);
     return;
   }
   j->status = 200;
