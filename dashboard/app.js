@@ -131,10 +131,23 @@
     return s;
   }
 
+  /* The report is built from the whole acceptance window: asked once per
+   * connector every few minutes, not on every refresh. */
+  const VERDICT_MS = 5 * 60 * 1000;
+  const verdicts = new Map();
+  function verdictOf(name) {
+    const v = verdicts.get(name);
+    if (v && Date.now() - v.at < VERDICT_MS) return v.p;
+    const p = apiJSON("report?connector=" + encodeURIComponent(name) + "&format=json");
+    verdicts.set(name, { at: Date.now(), p });
+    p.catch(() => verdicts.delete(name));
+    return p;
+  }
+
   function verdictBlock(c) {
     const box = el("div", { class: "verdict" }, el("span", { class: "label" }, "Acceptance"),
       el("span", { class: "muted" }, "checking…"));
-    apiJSON("report?connector=" + encodeURIComponent(c.name) + "&format=json").then((rep) => {
+    verdictOf(c.name).then((rep) => {
       const [text, cls, why] = VERDICTS[rep.verdict] || VERDICTS.INCONCLUSIVE;
       const open = el("button", { type: "button", class: "link", onclick: () => openReport(c.name) },
         "Open report");

@@ -98,6 +98,10 @@ def test_dashboard_in_chromium(t):
         b.navigate("http://127.0.0.1:%d/admin/" % g.admin_port)
         b.wait("!document.getElementById('login').hidden", wait_s, "the token is asked")
         b.screenshot(shots("login.png"))
+        b.evaluate("document.getElementById('token').value = 'not-the-token-at-all';"
+                   "document.getElementById('login-form').requestSubmit(); true")
+        b.wait("!document.getElementById('login').hidden && "
+               "!document.getElementById('login-error').hidden", wait_s, "a wrong token refused")
         b.evaluate("document.getElementById('token').value = %s;"
                    "document.getElementById('login-form').requestSubmit(); true"
                    % json.dumps(TOKEN))
@@ -117,6 +121,14 @@ def test_dashboard_in_chromium(t):
                          "(document.querySelector('tr[data-delivery=\"%d\"]'))" % did)
         check(row == ["dead", "ta"], "the dead letter in the outbox: %r" % row)
         b.screenshot(shots("dashboard.png"))
+        # "Open report" opens the HTML report (fetched with the token) in a new window
+        b.evaluate("window.open = () => ({location: {set href(u) { window.reportUrl = u; }},"
+                   "close() {}}); URL.createObjectURL = blob => { window.reportBlob = blob;"
+                   "return 'blob:report'; }; document.querySelector('.card[data-connector=\"tb\"] "
+                   ".verdict button').click(); true")
+        html = b.wait("window.reportUrl === 'blob:report' && window.reportBlob.type === "
+                      "'text/html' && window.reportBlob.text()", wait_s, "the report opened")
+        check("<html" in html and "tb" in html, "the report: %r" % html[:200])
 
         ta.up()
         b.evaluate("document.querySelector('tr[data-delivery=\"%d\"] button.retry').click(); true"
