@@ -1,6 +1,8 @@
 /* Traffic per connector over the last hour, in minute buckets: what the
- * admin API's connector list and the dashboard's charts show. Fed once per
- * answered exchange from the answer stage (pipeline/answer.c); read on the
+ * admin API's connector list and the dashboard's charts show. Fed where an
+ * exchange is audited: once per answered request (pipeline/answer.c) and
+ * once per delivery attempt of the outbox (delivery/outbox.c), so a
+ * supplier that is down shows its failed attempts. Read and written on the
  * loop thread only, so no locking. Kept in memory: a restart starts empty
  * (the audit trail in the store is the lasting record). */
 #ifndef OKEGW_OPS_TRAFFIC_H

@@ -126,7 +126,8 @@ def test_connectors(t):
     check(a["plugin"] == "ooapi" and a["acceptance"] is False and a["mirrorOf"] is None
           and "mapping" in a and a["mapping"] is None, "connector ta: %r" % a)
     check(a["health"] in ("up", "down", "unknown"), "health: %r" % a["health"])
-    check(a["requests"] == 1 and a["errors"] == 0, "ta's traffic: %r" % {k: a[k] for k in
+    # the caller's push and the outbox's one delivery attempt
+    check(a["requests"] == 2 and a["errors"] == 0, "ta's traffic: %r" % {k: a[k] for k in
                                                                         ("requests", "errors")})
     check(len(a["perMinute"]) == 60 and sum(m["requests"] for m in a["perMinute"]) == a["requests"]
           and a["perMinute"][-1]["requests"] >= 1, "ta's minutes: %r" % a["perMinute"][-3:])
@@ -148,6 +149,9 @@ def test_dead_letter_retry(t):
           "tb has no deliveries")
     one = ok_json(api(g, "GET", "deliveries/%d" % did), "GET deliveries/%d" % did)
     check(one["id"] == did and one["state"] == "dead", "show: %r" % one)
+    card = ok_json(api(g, "GET", "connectors"), "connectors")[0]
+    check(card["name"] == "ta" and card["errors"] >= 2 and card["errors"] == card["requests"] - 1,
+          "ta's failed delivery attempts as errors: %r" % {k: card[k] for k in ("requests", "errors")})
     check_problem(api(g, "GET", "deliveries/999999"), 404, "unknown delivery")
     check_problem(api(g, "POST", "deliveries/999999/retry"), 404, "retry unknown delivery")
     ta.up()

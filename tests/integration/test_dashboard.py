@@ -113,7 +113,8 @@ def test_dashboard_in_chromium(t):
                            "c.dataset.connector, c.querySelector('[data-phase]').dataset.phase,"
                            "c.querySelector('.requests').textContent])")
         check([c[:2] for c in cards] == [["ta", "live"], ["tb", "pilot"]], "cards: %r" % cards)
-        check(cards[1][2] == "1", "tb's requests in the last hour: %r" % cards)
+        check(cards[1][2] == "2", "tb's requests in the last hour (the push, its delivery): %r"
+          % cards)
         check(b.evaluate("document.querySelectorAll('.card svg.chart').length") == 2, "charts")
         b.wait("document.querySelectorAll('.card [data-verdict]').length === 2", wait_s,
                "the acceptance verdicts")
