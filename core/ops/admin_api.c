@@ -180,7 +180,7 @@ static void on_change(void *ud, const okegw_dlv_change *c) {
 
 /* The delivery j->id as JSON into j (after a change, its new state). */
 static void job_get(job *j, okegw_store *s) {
-  okegw_delivery_rec r;
+  okegw_delivery_rec r = {0};
   char *err = NULL;
   int rc = okegw_store_deliveries_get(s, j->id, 0, &r, &err);
   if (rc == OKEGW_STORE_NOTFOUND) {
@@ -428,7 +428,7 @@ static void serve_deliveries(okegw_gateway *g, okegw_req *req, const char *rest)
       job_free(j);
       return;
     }
-    okegw_delivery_state st;
+    okegw_delivery_state st = OKEGW_DLV_PENDING;
     if (state[0] && okegw_delivery_state_from_name(state, &st) < 0) {
       okegw_respond_problem(req, 400, "Bad Request",
                             "state is one of pending, delivered, failed, dead, dropped");
