@@ -313,6 +313,7 @@
       showError("");
       document.getElementById("updated").textContent = "Updated " + new Date().toLocaleTimeString();
       document.body.dataset.loaded = "1";
+      document.getElementById("forget").hidden = !sessionStorage.getItem(TOKEN_KEY);
       timer = setTimeout(refresh, REFRESH_MS);
     } catch (e) {
       if (!(e instanceof NeedToken)) {
