@@ -132,7 +132,16 @@ typedef struct job {
   /* retry/drop: what the store said */
   okegw_dlv_change change;
   int changes;
+  uv_loop_t *loop;
+  struct job *next; /* waiting for a worker (see job_start) */
 } job;
+
+/* At most this many admin jobs use the libuv thread pool at once, so the
+ * pool stays free for the gateway's own work (token issuing checks client
+ * secrets there); the others wait in order. Loop thread only. */
+#define JOBS_RUNNING_MAX 2
+static int jobs_running;
+static job *jobs_waiting, **jobs_waiting_tail = &jobs_waiting;
 
 static void job_problem(job *j, int status, const char *title, char *detail) {
   free(j->body);
@@ -316,8 +325,17 @@ static void job_free(job *j) {
   free(j);
 }
 
+static void job_run(job *j);
+
 static void job_done(uv_work_t *w, int status) {
   job *j = w->data;
+  jobs_running--;
+  if (jobs_waiting) {
+    job *next = jobs_waiting;
+    if (!(jobs_waiting = next->next))
+      jobs_waiting_tail = &jobs_waiting;
+    job_run(next);
+  }
   if (status != 0)
     job_problem(j, 503, "Service Unavailable", okegw_strdup("the gateway is shutting down"));
   if (j->kind == JOB_RETRY || j->kind == JOB_DROP) {
@@ -348,12 +366,24 @@ static job *job_new(okegw_gateway *g, okegw_req *req, enum job_kind kind) {
   return j;
 }
 
-static void job_start(okegw_gateway *g, job *j) {
-  int rc = uv_queue_work(g->loop, &j->work, job_work, job_done);
+static void job_run(job *j) {
+  int rc = uv_queue_work(j->loop, &j->work, job_work, job_done);
   if (rc != 0) {
     okegw_respond_problem(j->req, 503, "Service Unavailable", uv_strerror(rc));
     job_free(j);
+    return;
   }
+  jobs_running++;
+}
+
+static void job_start(okegw_gateway *g, job *j) {
+  j->loop = g->loop;
+  if (jobs_running < JOBS_RUNNING_MAX) {
+    job_run(j);
+    return;
+  }
+  *jobs_waiting_tail = j;
+  jobs_waiting_tail = &j->next;
 }
 
 /* ---- requests ------------------------------------------------------------ */

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -228,6 +229,16 @@ def test_report(t):
     check(r.get("verdict") in ("GO", "NO-GO", "INCONCLUSIVE"), "verdict: %r" % r.get("verdict"))
     rc, out, err = run(t, "report", "-c", g.conf_path, "--connector", "ta", "--format", "json")
     check(rc == 0 and json.loads(out)["verdict"] == r["verdict"], "CLI verdict differs: %s" % err)
+    # many at once: they wait their turn for a worker and every one is answered
+    results = [None] * 10
+    def one(i):
+        results[i] = api(g, "GET", "report?connector=ta" if i % 2 else "deliveries").status
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60 * time_scale())
+    check(results == [200] * len(results), "concurrent requests: %r" % results)
     h = api(g, "GET", "report?connector=ta&format=html")
     check(h.status == 200 and h.content_type.startswith("text/html") and b"<html" in h.body,
           "report html: %s" % h.short())
