@@ -62,37 +62,59 @@ static int write_file(const cJSON *doc, enum okegw_report_format format, const c
   return rc;
 }
 
-int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const char *since,
-                       enum okegw_report_format format, const char *out_path,
-                       const char **verdict) {
+/* Gathers the evidence and judges it: *doc (the caller deletes it), or -1
+ * with why in *why (free it; NULL when out of memory). */
+static int build(okegw_store *s, const okegw_conf_connector *cc, const char *since, cJSON **doc,
+                 const char **verdict, char **why) {
   char from[40];
   if (!since) {
     okegw_format_rfc3339(okegw_wall_ms() - cc->accept_window_s * 1000LL, 1, from, sizeof from);
     since = from;
   }
   okegw_evidence_window w = {.since = since};
-  cJSON *doc = NULL;
-  char *err = NULL;
-  if (okegw_evidence_gather(s, cc, &w, &doc, &err) != OKEGW_STORE_OK) {
-    fprintf(stderr, "okegw report: %s\n", err ? err : "out of memory");
-    free(err);
+  *doc = NULL;
+  *why = NULL;
+  if (okegw_evidence_gather(s, cc, &w, doc, why) != OKEGW_STORE_OK)
+    return -1;
+  if (okegw_verdict_judge(*doc, cc) < 0) {
+    *why = okegw_strdup("out of memory");
     return -1;
   }
-  int rc = okegw_verdict_judge(doc, cc);
-  if (rc < 0)
-    fprintf(stderr, "okegw report: out of memory\n");
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "verdict");
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(*doc, "verdict");
   if (verdict)
     *verdict = !cJSON_IsString(v)                     ? "INCONCLUSIVE"
                : strcmp(v->valuestring, "GO") == 0    ? "GO"
                : strcmp(v->valuestring, "NO-GO") == 0 ? "NO-GO"
                                                       : "INCONCLUSIVE";
-  if (rc == 0) {
-    if (out_path && strcmp(out_path, "-") != 0)
-      rc = write_file(doc, format, out_path);
-    else if ((rc = render(doc, format, stdout)) < 0 || fflush(stdout) != 0)
-      fprintf(stderr, "okegw report: cannot write the report: %s\n", strerror(errno)), rc = -1;
+  return 0;
+}
+
+int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const char *since,
+                       enum okegw_report_format format, const char *out_path,
+                       const char **verdict) {
+  cJSON *doc = NULL;
+  char *why = NULL;
+  int rc = build(s, cc, since, &doc, verdict, &why);
+  if (rc < 0) {
+    fprintf(stderr, "okegw report: %s\n", why ? why : "out of memory");
+    free(why);
+  } else if (out_path && strcmp(out_path, "-") != 0) {
+    rc = write_file(doc, format, out_path);
+  } else if ((rc = render(doc, format, stdout)) < 0 || fflush(stdout) != 0) {
+    fprintf(stderr, "okegw report: cannot write the report: %s\n", strerror(errno));
+    rc = -1;
   }
+  cJSON_Delete(doc);
+  return rc;
+}
+
+int okegw_report_stream(okegw_store *s, const okegw_conf_connector *cc, const char *since,
+                        enum okegw_report_format format, FILE *out, const char **verdict,
+                        char **why) {
+  cJSON *doc = NULL;
+  int rc = build(s, cc, since, &doc, verdict, why);
+  if (rc == 0 && (rc = render(doc, format, out)) < 0)
+    *why = okegw_strdup("cannot write the report");
   cJSON_Delete(doc);
   return rc;
 }

@@ -8,6 +8,8 @@
 #include "base/conf.h"
 #include "store/store.h"
 
+#include <stdio.h>
+
 enum okegw_report_format { OKEGW_REPORT_TEXT = 0, OKEGW_REPORT_JSON, OKEGW_REPORT_HTML };
 
 /* Builds the report on cc from s over the window (since NULL: the
@@ -17,6 +19,13 @@ enum okegw_report_format { OKEGW_REPORT_TEXT = 0, OKEGW_REPORT_JSON, OKEGW_REPOR
  * (static). Returns 0, or -1 after printing why to stderr. */
 int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const char *since,
                        enum okegw_report_format format, const char *out_path, const char **verdict);
+
+/* The same report written to `out` (the admin API renders it into memory
+ * on a worker thread, so nothing is printed): 0, or -1 with why in *why
+ * (free it; NULL when out of memory). */
+int okegw_report_stream(okegw_store *s, const okegw_conf_connector *cc, const char *since,
+                        enum okegw_report_format format, FILE *out, const char **verdict,
+                        char **why);
 
 /* "text", "json", "html" -> format; -1 for another name. */
 int okegw_report_format_from_name(const char *name);

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "ops/metrics.h"
+#include "ops/traffic.h"
 
 #include <search.h>
 #include <stdint.h>
@@ -448,6 +449,7 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
                        .phase = okegw_phase_name(d->conn->conf->phase),
                        .mapping_error = a->mapping_error};
   okegw_store_audit(ob->store, &r);
+  okegw_traffic_note(d->r.connector, status);
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);

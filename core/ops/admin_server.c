@@ -24,12 +24,15 @@ struct okegw_admin_server {
 static const struct {
   const char *path;
   int prefix;
-  int open; /* answered without the admin token (liveness for a process supervisor) */
+  /* answered without the admin token: liveness for a process supervisor;
+   * the dashboard's own files, which hold no data (the page asks for the
+   * token when the API answers 401) */
+  int open;
   okegw_admin_handler handler;
 } routes[] = {
     {"/healthz", 0, 1, okegw_health_serve_alive}, {"/readyz", 0, 0, okegw_health_serve_ready},
     {"/metrics", 0, 0, okegw_metrics_serve},      {"/admin/api/", 1, 0, okegw_admin_api_serve},
-    {"/admin/", 1, 0, okegw_dashboard_serve},
+    {"/admin/", 1, 1, okegw_dashboard_serve},
 };
 
 static const char *header(const okegw_req *req, const char *name) {

@@ -7,6 +7,7 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 #include "ops/metrics.h"
+#include "ops/traffic.h"
 #include "pipeline/generation.h"
 
 #include <stdarg.h>
@@ -66,6 +67,7 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .violations = c->violations,
                        .mapping_error = c->mapping_error[0] ? c->mapping_error : NULL};
   okegw_store_audit(c->g->store, &r);
+  okegw_traffic_note(r.connector ? r.connector : r.caller, status);
 }
 
 void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a) {

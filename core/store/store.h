@@ -369,17 +369,16 @@ typedef struct okegw_audit_filter {
    * after since, and up to the end of what until names (2026-06-16 covers
    * the whole day); NULL: no bound */
   const char *since, *until;
-  long limit; /* at most this many; 0: no limit */
+  long limit;       /* at most this many; 0: no limit */
+  int newest_first; /* 1: newest row first (the admin API); 0: oldest first */
 } okegw_audit_filter;
 
-/* Called per audit row, oldest first, as a JSON object of its columns (at,
- * request_id, flow, interaction, caller, connector, method, path,
- * resource_id, status, latency_ms, attempts, mapping, body_sha256,
- * delivery_id, event, rules, differences, violations (both JSON),
- * mapping_error; NULL columns left out) and "phase", the connector's phase
- * then (null for rows from before it was recorded); row
- * is borrowed. A negative
- * return stops the walk and is what the walk returns. */
+/* Called per audit row, oldest first (newest first with f->newest_first), as a JSON object of its
+ * columns (at, request_id, flow, interaction, caller, connector, method, path, resource_id, status,
+ * latency_ms, attempts, mapping, body_sha256, delivery_id, event, rules, differences, violations
+ * (both JSON), mapping_error; NULL columns left out) and "phase", the connector's phase then (null
+ * for rows from before it was recorded); row is borrowed. A negative return stops the walk and is
+ * what the walk returns. */
 typedef int (*okegw_audit_row_cb)(void *ud, const cJSON *row);
 
 int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,

@@ -103,11 +103,11 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
       "%s AS mapping_error FROM audit "
       "WHERE (?1 IS NULL OR resource_id = ?1) AND (?2 IS NULL OR at >= ?2) "
       "AND (?3 IS NULL OR at < ?3 || '~') AND (?5 IS NULL OR connector = ?5 OR caller = ?5) "
-      "ORDER BY id LIMIT ?4",
+      "ORDER BY id %s LIMIT ?4",
       has_column(s, "phase") ? "phase" : "NULL",
       has_column(s, "differences") ? "differences" : "NULL",
       has_column(s, "violations") ? "violations" : "NULL",
-      has_column(s, "mapping_error") ? "mapping_error" : "NULL");
+      has_column(s, "mapping_error") ? "mapping_error" : "NULL", f->newest_first ? "DESC" : "ASC");
   if (!sql) {
     if (err)
       *err = okegw_strdup("out of memory");

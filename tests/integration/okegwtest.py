@@ -165,7 +165,7 @@ class Okegw:
         self.conf_path = os.path.join(workdir, "plugins.conf")
         self.proc = None
         self.port = None
-        self.admin_port = None  # admin_listen's port ("listening (admin)"), None without one
+        self.admin_port = None  # admin_listen's port, from the "listening (admin)" line
         self.runs = 0
         self.stderr_path = None
         self.last_exit = None
@@ -208,20 +208,18 @@ class Okegw:
             out.close()
         self.port = None
         self.admin_port = None
+        want_admin = re.search(r"^admin_listen\s*=", self.conf_text, re.M) is not None
         deadline = time.monotonic() + self.start_timeout * time_scale()
         while time.monotonic() < deadline:
             for rec in self.log_lines():
-                if rec.get("msg") == "listening (admin)" and "port" in rec:
-                    try:
-                        self.admin_port = int(rec["port"])
-                    except (TypeError, ValueError):
-                        raise TestFailure("admin listening line has a bad port: %r" % (rec,))
-                if rec.get("msg") == "listening" and "port" in rec:
-                    try:
-                        self.port = int(rec["port"])
-                    except (TypeError, ValueError):
-                        raise TestFailure("listening line has a bad port: %r" % (rec,))
-                    return self
+                for msg, attr in (("listening", "port"), ("listening (admin)", "admin_port")):
+                    if rec.get("msg") == msg and "port" in rec:
+                        try:
+                            setattr(self, attr, int(rec["port"]))
+                        except (TypeError, ValueError):
+                            raise TestFailure("%s line has a bad port: %r" % (msg, rec))
+            if self.port is not None and (self.admin_port is not None or not want_admin):
+                return self
             if self.proc.poll() is not None:
                 raise TestFailure("okegw exited with %s before listening; stderr:\n%s"
                                   % (self.proc.returncode, self.stderr_tail()))

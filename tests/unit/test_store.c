@@ -422,6 +422,38 @@ static void direct_audit(void **state) {
   f = (okegw_audit_filter){.until = "2000-01-01"};
   assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &out, &err), OKEGW_STORE_OK);
   assert_null(out);
+  /* newest first (the admin API): the same rows in the other order, and
+   * a limit keeps the newest */
+  char *asc = NULL, *desc = NULL, *newest = NULL;
+  f = (okegw_audit_filter){0};
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &asc, &err), OKEGW_STORE_OK);
+  f.newest_first = 1;
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &desc, &err), OKEGW_STORE_OK);
+  f.limit = 1;
+  assert_int_equal(okegw_store_audit_query(s, &f, on_audit, &newest, &err), OKEGW_STORE_OK);
+  assert_non_null(asc);
+  assert_non_null(desc);
+  assert_int_equal(strlen(asc), strlen(desc));
+  char *lines[16];
+  size_t n = 0;
+  for (char *save = NULL, *l = strtok_r(asc, "\n", &save); l && n < 16;
+       l = strtok_r(NULL, "\n", &save))
+    lines[n++] = l;
+  assert_true(n >= 2);
+  char *rev = NULL;
+  for (size_t i = n; i > 0; i--) {
+    char *more = okegw_asprintf("%s%s\n", rev ? rev : "", lines[i - 1]);
+    free(rev);
+    rev = more;
+  }
+  assert_string_equal(rev, desc);
+  assert_non_null(newest);
+  assert_int_equal(strncmp(newest, desc, strlen(newest)), 0);
+  assert_string_equal(strchr(newest, '\n'), "\n"); /* one row */
+  free(rev);
+  free(asc);
+  free(desc);
+  free(newest);
   okegw_store_close(s, NULL, NULL);
 }
 

@@ -1,0 +1,23 @@
+# Writes OUT, a C file holding the bytes of FILES (names relative to DIR)
+# as the table okegw_dashboard_files (core/ops/dashboard_files.h), each with
+# its SHA-256 for an ETag. Run with cmake -P at build time (no network):
+#   cmake -DDIR=... -DOUT=... -DFILES="a;b" -P EmbedFiles.cmake
+set(c "/* Generated from ${DIR} by cmake/EmbedFiles.cmake: do not edit. */\n")
+string(APPEND c "#include \"ops/dashboard_files.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${FILES})
+  file(READ "${DIR}/${f}" hex HEX)
+  file(SHA256 "${DIR}/${f}" sum)
+  string(LENGTH "${hex}" n)
+  math(EXPR n "${n} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
+  string(APPEND c "static const unsigned char f${i}[] = {\n${bytes}0};\n")
+  string(APPEND table "    {\"${f}\", f${i}, ${n}, \"\\\"${sum}\\\"\"},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND c "\nconst okegw_dashboard_file okegw_dashboard_files[] = {\n${table}    {0, 0, 0, 0}};\n")
+file(WRITE "${OUT}.tmp" "${c}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")
