@@ -72,6 +72,8 @@ struct okegw_gateway {
   struct okegw_control *control;     /* okegw reload's socket, NULL when none */
   void (*stopped)(void *);
   void *stopped_arg;
+  void (*reload_hook)(int reloading); /* okegw_gateway_set_reload_hook */
+  uv_timer_t *audit_prune;            /* audit_retention_s: at start, then hourly */
 };
 
 /* What dispatch records once every check passed (route stage decides). */
