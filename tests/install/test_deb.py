@@ -17,13 +17,17 @@
      runs /usr/bin/okegw -c /etc/okegw/plugins.conf as User=okegw with
      StateDirectory=okegw and the hardening options, and `systemd-analyze
      verify` accepts it without a warning (its commands pointed at the
-     extracted binary, as verify checks that they exist)
+     extracted binary, as verify checks that they exist); `systemd-analyze
+     security --offline` rates its exposure at most 2.5 ("OK")
   5. dpkg-deb -x into a scratch root; the extracted okegw (the system's
      libraries) checks the extracted plugins.conf with -t, then runs on it
-     with the packaged paths moved into the scratch root and its listener on
-     a free port: it tells a NOTIFY_SOCKET READY=1, creates its store in the
-     root's var/lib/okegw and answers the catalogue through the simulated
-     supplier
+     with the packaged paths moved into the scratch root, the plugins loaded
+     from the packaged .so files and its listener on a free port: it tells a
+     NOTIFY_SOCKET READY=1, creates its store in the root's var/lib/okegw,
+     answers the catalogue through the simulated supplier and says
+     STOPPING=1 on SIGTERM. Where the kernel has prctl(PR_SET_MDWE) (Linux
+     6.3), both run with writable+executable memory refused, as the unit's
+     MemoryDenyWriteExecute=yes does
   6. the postinst, run with stand-ins for adduser, getent, chown, chmod,
      dpkg-statoverride and systemctl on PATH (nothing on this machine
      changes): a first install creates the okegw system user, gives the
@@ -33,13 +37,15 @@
      the user again nor enables the service
 
 What it cannot do in a container without systemd as PID 1: install the .deb
-with dpkg into this system and see systemd start the service.
+with dpkg into this system and see systemd start the service under the unit's
+sandbox (SystemCallFilter, ProtectSystem, the user and StateDirectory).
 
 Python 3 standard library only. The work folder is removed on success and
 kept (its path printed) on failure.
 """
 
 import argparse
+import ctypes
 import os
 import re
 import shutil
@@ -194,6 +200,12 @@ def check_conf_and_unit(root, work):
     check(rc == 0, "systemd-analyze verify: exit %d\n%s" % (rc, out))
     bad = [x for x in out.splitlines() if "okegw.service" in x]
     check(not bad, "systemd-analyze verify warns:\n%s" % "\n".join(bad))
+    # the hardening as systemd rates it: exposure at most 2.5 of 10 ("OK")
+    rc, out = run(["systemd-analyze", "security", "--offline=true", "--threshold=25",
+                   os.path.join(vdir, "okegw.service")], expect=None)
+    m = re.search(r"Overall exposure level for okegw\.service: (\d+\.\d+)", out)
+    check(rc == 0 and m, "systemd-analyze security: exit %d\n%s" % (rc, out[-1500:]))
+    print("# systemd-analyze security: exposure %s" % m.group(1), flush=True)
 
 
 def free_port():
@@ -202,6 +214,28 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+
+
+def mdwe_available():
+    """Linux >= 6.3 refuses writable+executable memory per process (prctl
+    PR_SET_MDWE): what MemoryDenyWriteExecute=yes asks of the unit."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        os._exit(0 if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) == 0 else 1)
+    os.close(r)
+    os.close(w)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def deny_write_execute():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_MDWE)")
 
 
 def check_runs(root, work):
@@ -214,6 +248,13 @@ def check_runs(root, work):
         text = f.read()
     text = text.replace("/var/lib/okegw/", os.path.join(root, "var/lib/okegw") + "/")
     text = text.replace("/usr/share/okegw/", os.path.join(root, "usr/share/okegw") + "/")
+    # the plugins as the packaged .so files (dlopen), not the built-in copies
+    plugdir = [os.path.join(d, "okegw/plugins") for d, _, _ in os.walk(os.path.join(root, "usr/lib"))
+               if os.path.isdir(os.path.join(d, "okegw/plugins"))][0]
+    for p in ("sim", "rest", "ooapi"):
+        text, n = re.subn(r"^plugin = %s$" % p, "plugin = %s/%s.so" % (plugdir, p), text,
+                          flags=re.M)
+        check(n >= 1, "the packaged config has no connector with plugin = %s" % p)
     port = free_port()
     text = re.sub(r"^listen = 127\.0\.0\.1:8080", "listen = 127.0.0.1:%d" % port, text,
                   count=1, flags=re.M)
@@ -221,7 +262,15 @@ def check_runs(root, work):
     local = os.path.join(root, "etc/okegw/plugins.local.conf")
     with open(local, "w") as f:
         f.write(text)
-    _, out = run([okegw, "-t", "-c", local])
+    # with MemoryDenyWriteExecute's rule in force where the kernel has it: the
+    # plugins load (dlopen) and the Lua mappings compile without W+X memory
+    mdwe = mdwe_available()
+    pre = deny_write_execute if mdwe else None
+    print("# MemoryDenyWriteExecute checked with prctl(PR_SET_MDWE): %s"
+          % ("yes" if mdwe else "no (kernel < 6.3)"), flush=True)
+    p = subprocess.run([okegw, "-t", "-c", local], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       preexec_fn=pre, timeout=60)
+    check(p.returncode == 0, "okegw -t on the packaged config: %s" % p.stdout.decode())
     nsock = os.path.join(work, "notify")
     n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     n.bind(nsock)
@@ -229,7 +278,7 @@ def check_runs(root, work):
     env = dict(os.environ, NOTIFY_SOCKET=nsock)
     log = open(os.path.join(work, "okegw.log"), "wb")
     p = subprocess.Popen([okegw, "-c", local], stdin=subprocess.DEVNULL, stdout=log,
-                         stderr=log, env=env, cwd=work)
+                         stderr=log, env=env, cwd=work, preexec_fn=pre)
     try:
         msg = n.recv(4096).decode()
         check(msg == "READY=1", "the packaged okegw told NOTIFY_SOCKET %r" % msg)
