@@ -20,12 +20,15 @@ get_filename_component(OKEGW_UNIT_CONFDIR "${OKEGW_INSTALL_CONFDIR}" ABSOLUTE
                        BASE_DIR "${CMAKE_INSTALL_PREFIX}")
 get_filename_component(OKEGW_UNIT_STATEDIR "${OKEGW_INSTALL_STATEDIR}" ABSOLUTE
                        BASE_DIR "${CMAKE_INSTALL_PREFIX}")
-# StateDirectory=okegw is /var/lib/okegw: the unit names the store there,
-# so the configuration it runs with must too
+# StateDirectory=okegw is /var/lib/okegw; a store elsewhere (an install
+# under /usr/local or /opt keeps it under the prefix) is made writable in the
+# otherwise read-only system with ReadWritePaths
+set(OKEGW_UNIT_STATE_RW "")
 if(NOT OKEGW_UNIT_STATEDIR STREQUAL "/var/lib/okegw")
-  message(STATUS "okegw.service: StateDirectory is /var/lib/okegw, the installed plugins.conf "
-                 "names ${OKEGW_UNIT_STATEDIR}/okegw.db (configure with "
-                 "-DCMAKE_INSTALL_LOCALSTATEDIR=/var for a package)")
+  set(OKEGW_UNIT_STATE_RW "# the installed plugins.conf keeps its store here, not in StateDirectory
+# (owner okegw:okegw, mode 0750)
+ReadWritePaths=${OKEGW_UNIT_STATEDIR}
+")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/packaging/okegw.service.in
                ${PROJECT_BINARY_DIR}/install/okegw.service @ONLY)
