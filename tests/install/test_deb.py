@@ -36,6 +36,12 @@
      enables it when it does not (a container); an upgrade neither creates
      the user again nor enables the service
 
+  7. as root: `dpkg --root` installs the package into an empty root (the
+     maintainer scripts run with DPKG_ROOT and stand-ins as in 6); dpkg
+     registers /etc/okegw/plugins.conf as a conffile, the postinst made it
+     0640; installing again (an upgrade) keeps a changed plugins.conf; a
+     purge removes the package and its configuration and keeps the store
+
 What it cannot do in a container without systemd as PID 1: install the .deb
 with dpkg into this system and see systemd start the service under the unit's
 sandbox (SystemCallFilter, ProtectSystem, the user and StateDirectory).
@@ -358,6 +364,59 @@ def check_postinst(ctl, work, root):
     check(not any("enable" in c for c in calls), "upgrade enabled the service: %r" % calls)
 
 
+def dpkg_root(root, stubs, *args):
+    env = dict(os.environ, PATH=stubs + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+    return run(["dpkg", "--root=" + root, "--force-script-chrootless", "--force-depends"]
+               + list(args), env=env, expect=None)
+
+
+def check_dpkg_install(deb, work):
+    """dpkg --root installs, upgrades and purges the package in an empty root;
+    the maintainer scripts run outside it with DPKG_ROOT set and stand-ins
+    for what would change this machine (adduser, chown, systemctl)."""
+    root = os.path.join(work, "dpkgroot")
+    for d in ("var/lib/dpkg/info", "var/lib/dpkg/updates"):
+        os.makedirs(os.path.join(root, d))
+    for f in ("var/lib/dpkg/status", "var/lib/dpkg/available"):
+        open(os.path.join(root, f), "w").close()
+    stubs = os.path.join(work, "dpkg-stubs")
+    os.makedirs(stubs)
+    calls = os.path.join(stubs, "calls")
+    for tool in ("adduser", "getent", "chown", "dpkg-statoverride", "systemctl"):
+        with open(os.path.join(stubs, tool), "w") as f:
+            f.write(STUB % (calls, "exit 2"))
+        os.chmod(os.path.join(stubs, tool), 0o755)
+    rc, out = dpkg_root(root, stubs, "-i", deb)
+    check(rc == 0, "dpkg --root -i: exit %d\n%s" % (rc, out))
+    _, st = run(["dpkg", "--root=" + root, "-s", "okegw"])
+    check("Status: install ok installed" in st, "dpkg -s after install:\n%s" % st)
+    check(re.search(r"^ /etc/okegw/plugins\.conf [0-9a-f]{32}$", st, re.M),
+          "plugins.conf is not a registered conffile:\n%s" % st)
+    conf = os.path.join(root, "etc/okegw/plugins.conf")
+    check(os.stat(conf).st_mode & 0o777 == 0o640, "plugins.conf mode %o after install (0640)"
+          % (os.stat(conf).st_mode & 0o777))
+    with open(calls) as f:
+        got = f.read()
+    check("adduser --system" in got and ("systemctl --root=%s enable okegw.service" % root) in got,
+          "postinst under dpkg:\n%s" % got)
+    # a school's change to plugins.conf survives an upgrade (here: the same
+    # package again, which dpkg runs as an upgrade)
+    with open(conf, "a") as f:
+        f.write("; changed by the school\n")
+    open(os.path.join(root, "var/lib/okegw/okegw.db"), "w").close()
+    rc, out = dpkg_root(root, stubs, "--force-confold", "-i", deb)
+    check(rc == 0, "dpkg --root -i (again): exit %d\n%s" % (rc, out))
+    with open(conf) as f:
+        check(f.read().endswith("; changed by the school\n"), "the upgrade replaced plugins.conf")
+    # purge: the package's files and its configuration go, the store stays
+    rc, out = dpkg_root(root, stubs, "--purge", "okegw")
+    check(rc == 0, "dpkg --root --purge: exit %d\n%s" % (rc, out))
+    check(not os.path.exists(os.path.join(root, "usr/bin/okegw")), "purge left /usr/bin/okegw")
+    check(not os.path.exists(conf), "purge left /etc/okegw/plugins.conf")
+    check(os.path.exists(os.path.join(root, "var/lib/okegw/okegw.db")),
+          "purge deleted the store (the audit trail is evidence: it is kept)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", required=True)
@@ -381,9 +440,14 @@ def main():
         check_conf_and_unit(root, work)
         check_runs(root, work)
         check_postinst(ctl, work, root)
+        if os.geteuid() == 0:
+            check_dpkg_install(deb, work)
+        else:
+            print("# dpkg --root install not checked: it needs root", flush=True)
         ok = True
-        print("ok - %s: contents, unit (systemd-analyze verify), runs from the extracted tree "
-              "(READY=1, store, catalogue), postinst" % os.path.basename(deb))
+        print("ok - %s: contents, unit (systemd-analyze verify, security), runs from the "
+              "extracted tree (READY=1, store, catalogue), postinst, dpkg --root install, "
+              "upgrade, purge" % os.path.basename(deb))
     except TestFailure as e:
         print("not ok - %s\n# work folder kept: %s" % (e, work))
     finally:
