@@ -24,8 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#ifdef OKEGW_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 static const char usage[] =
     "usage: okegw -c FILE          run the gateway with configuration FILE\n"
@@ -157,6 +161,33 @@ typedef struct app {
   int signals;
 } app;
 
+/* systemd's Type=notify: READY=1 once every listener is up, RELOADING=1
+ * and READY=1 around a reload, STOPPING=1 at stop. sd_notify does nothing
+ * without NOTIFY_SOCKET (not started by systemd). */
+static void notify(const char *state) {
+#ifdef OKEGW_HAVE_SYSTEMD
+  int rc = sd_notify(0, state);
+  if (rc < 0)
+    okegw_log(OKEGW_LOG_WARN, NULL, "cannot tell systemd %s: %s", state, strerror(-rc));
+#else
+  (void)state;
+#endif
+}
+
+static void on_reload_hook(int reloading) {
+  if (!reloading) {
+    notify("READY=1");
+    return;
+  }
+  /* MONOTONIC_USEC tells systemd which reload this is */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  char state[96];
+  snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%llu",
+           (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+  notify(state);
+}
+
 static void on_stopped(void *arg) {
   app *a = arg;
   a->gw = NULL;
@@ -173,6 +204,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     exit(1);
   }
   okegw_log(OKEGW_LOG_INFO, NULL, "signal %d: draining and stopping", signum);
+  notify("STOPPING=1");
   if (a->gw)
     okegw_gateway_stop(a->gw, on_stopped, a);
 }
@@ -186,12 +218,14 @@ static void on_sighup(uv_signal_t *s, int signum) {
 }
 
 static int run(const char *file) {
+  okegw_log_set_format("auto"); /* until the file says */
   okegw_conf *conf = calloc(1, sizeof *conf);
   if (!conf || okegw_conf_load_cli(file, conf) < 0) {
     free(conf);
     return 1;
   }
   okegw_log_set_level(okegw_log_level_from_name(conf->log_level));
+  okegw_log_set_format(conf->log_format);
   /* A peer closing its socket must not kill the process. */
   signal(SIGPIPE, SIG_IGN);
 
@@ -210,6 +244,10 @@ static int run(const char *file) {
   uv_signal_start(&a.sigint, on_signal, SIGINT);
   uv_signal_start(&a.sighup, on_sighup, SIGHUP);
   int rc = okegw_gateway_start(a.loop, conf, &a.gw); /* takes conf over */
+  if (rc == 0) {
+    okegw_gateway_set_reload_hook(a.gw, on_reload_hook);
+    notify("READY=1");
+  }
   if (rc != 0) {
     uv_signal_stop(&a.sigterm);
     uv_signal_stop(&a.sigint);

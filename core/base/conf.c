@@ -180,6 +180,7 @@ static const char *const token_auth_values[] = {"client_secret_basic", "client_s
 static const char *const check_values[] = {"warn", "block", "off", NULL};
 static const char *const sync_values[] = {"full", "normal", NULL};
 static const char *const level_values[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_format_values[] = {"auto", "json", "text", NULL};
 static const char *const tls_version_values[] = {"1.3", "1.2", NULL};
 static const char *const off_on_values[] = {"off", "on", NULL};
 static const char *const tls_client_auth_values[] = {"off", "optional", "required", NULL};
@@ -656,6 +657,15 @@ static const okegw_conf_key keys[] = {
      .def = "2592000",
      .help = "ended deliveries (delivered, failed, dropped) are deleted this long after their last "
              "change (30 days); pending and dead ones never"},
+    {.name = "audit_retention_s",
+     GW(audit_retention_s),
+     .type = OKEGW_CT_S,
+     .min = 0,
+     .max = 3660L * 86400,
+     .def = "34560000",
+     .help = "audit rows are deleted this long after they were written (400 days: a school year "
+             "plus the months an appeal or an inspection may still ask about it); 0 keeps them "
+             "forever. Checked at start and every hour"},
     {.name = "max_header_bytes",
      GW(max_header_bytes),
      .type = OKEGW_CT_BYTES,
@@ -740,6 +750,13 @@ static const okegw_conf_key keys[] = {
      .values = level_values,
      .def = "info",
      .help = "`debug`, `info`, `warn` or `error`"},
+    {.name = "log_format",
+     GW(log_format),
+     .type = OKEGW_CT_CHOICE,
+     .values = log_format_values,
+     .def = "auto",
+     .help = "`json` (one JSON object per line, for journald or a log shipper), `text` (one "
+             "readable line per event) or `auto`: text when stderr is a terminal, JSON otherwise"},
     {.name = "scripts_lib",
      GW(scripts_lib),
      .type = OKEGW_CT_PATH,
@@ -2013,6 +2030,7 @@ void okegw_conf_free(okegw_conf *c) {
   free(c->admin_token);
   free(c->store_sync);
   free(c->log_level);
+  free(c->log_format);
   free(c->scripts_lib);
   free(c->contact_email);
   free(c->documentation_url);

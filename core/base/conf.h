@@ -145,6 +145,7 @@ typedef struct okegw_conf {
   int admin_line;            /* where admin_listen was set (diagnostics) */
   char *admin_token;         /* bearer token it asks for; NULL = none (loopback only) */
   long delivery_retention_s; /* ended deliveries are forgotten after this */
+  long audit_retention_s;    /* audit rows older than this are deleted; 0 = kept forever */
   long outbox_max_open;      /* undelivered pushes held at most; more get 503 */
   size_t max_header_bytes;
   size_t max_body_bytes;
@@ -157,6 +158,7 @@ typedef struct okegw_conf {
   int max_connections;
   int catalogue_max_pages;
   char *log_level;
+  char *log_format;  /* "auto" (text on a terminal, else JSON), "json" or "text" */
   char *scripts_lib; /* folder require() loads from */
   size_t lua_memory_bytes;
   long lua_instructions;

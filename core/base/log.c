@@ -7,11 +7,65 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 static int min_level = OKEGW_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+static int text_format; /* 0 = JSON lines */
+
 void okegw_log_set_level(int level) { min_level = level; }
+
+void okegw_log_set_format(const char *name) {
+  if (name && strcmp(name, "json") == 0)
+    text_format = 0;
+  else if (name && strcmp(name, "text") == 0)
+    text_format = 1;
+  else
+    text_format = isatty(STDERR_FILENO);
+}
+
+/* One readable line: time, level, msg, then method path status latency and
+ * the other fields as key=value. */
+static void log_text(const char *ts, int level, const char *msg, const okegw_log_fields *f) {
+  char line[4096];
+  size_t n = 0;
+#define ADD(...)                                                                                   \
+  do {                                                                                             \
+    if (n < sizeof line) {                                                                         \
+      int w = snprintf(line + n, sizeof line - n, __VA_ARGS__);                                    \
+      n += w > 0 ? (size_t)w : 0;                                                                  \
+    }                                                                                              \
+  } while (0)
+  ADD("%s %-5s %s", ts, level_names[level], msg);
+  if (f) {
+    if (f->method)
+      ADD(" %s", f->method);
+    if (f->path)
+      ADD(" %s", f->path);
+    if (f->status)
+      ADD(" %d", f->status);
+    if (f->latency_ms >= 0)
+      ADD(" %.1fms", f->latency_ms);
+    const char *const keys[] = {"connector", "caller", "interaction", "addr",
+                                "mapping",   "rule",   "resource",    "request_id"};
+    const char *const vals[] = {f->connector, f->caller, f->interaction, f->addr,
+                                f->mapping,   f->rule,   f->resource,    f->request_id};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+      if (vals[i])
+        ADD(" %s=%s", keys[i], vals[i]);
+    if (f->port)
+      ADD(" port=%d", f->port);
+  }
+#undef ADD
+  if (n >= sizeof line)
+    n = sizeof line - 1;
+  /* a message never spans lines: a newline in it would read as a new event */
+  for (size_t i = 0; i < n; i++)
+    if (line[i] == '\n' || line[i] == '\r')
+      line[i] = ' ';
+  fprintf(stderr, "%.*s\n", (int)n, line);
+}
 
 int okegw_log_level_from_name(const char *name) {
   for (int i = 0; i < 4; i++)
@@ -34,6 +88,10 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
   size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
+  if (text_format) {
+    log_text(ts, level, msg, f);
+    return;
+  }
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return;

@@ -1,5 +1,7 @@
-/* JSON-lines logging on stderr: one object per line with time, level, msg
- * and, where known, connector, interaction, status, latency and request id. */
+/* Logging on stderr, one line per event: a JSON object (time, level, msg
+ * and, where known, connector, interaction, status, latency, request id) for
+ * journald and log shippers, or the same fields as a readable text line for
+ * a person at a terminal. */
 #ifndef OKEGW_LOG_H
 #define OKEGW_LOG_H
 
@@ -28,6 +30,9 @@ typedef struct okegw_log_fields {
   { .latency_ms = -1 }
 
 void okegw_log_set_level(int level);
+/* "json", "text" or "auto" (text when stderr is a terminal); anything else
+ * is "auto". */
+void okegw_log_set_format(const char *name);
 int okegw_log_level_from_name(const char *name);
 void okegw_log(int level, const okegw_log_fields *f, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -691,7 +691,22 @@ static void on_last_phases(void *ud, int rc, const okegw_phase_rec *recs, size_t
   free(l);
 }
 
+static int reload(okegw_gateway *g, okegw_diag *report);
+
+void okegw_gateway_set_reload_hook(okegw_gateway *g, void (*hook)(int reloading)) {
+  g->reload_hook = hook;
+}
+
 int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
+  if (g->reload_hook)
+    g->reload_hook(1);
+  int rc = reload(g, report);
+  if (g->reload_hook)
+    g->reload_hook(0);
+  return rc;
+}
+
+static int reload(okegw_gateway *g, okegw_diag *report) {
   if (g->stopping || !g->gen) {
     note(report, "the gateway is stopping: nothing reloaded");
     return -1;
@@ -727,6 +742,7 @@ int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
   }
   okegw_gen *prev = okegw_gen_ref(g->gen);
   okegw_log_set_level(okegw_log_level_from_name(gen->conf->log_level));
+  okegw_log_set_format(gen->conf->log_format);
   okegw_server_opts so = server_opts(g, gen->conf);
   okegw_server_set_limits(g->server, &so);
   okegw_server_set_limits(g->server_tls, &so);
@@ -771,6 +787,32 @@ static int on_control(void *ud, const char *file, okegw_diag *report) {
   return same ? okegw_gateway_reload(g, report) : -1;
 }
 
+/* Audit retention: rows older than audit_retention_s of the configuration
+ * running now (a reload may change it) go, at start and then hourly. */
+#define AUDIT_PRUNE_EVERY_MS (3600 * 1000)
+
+static void on_audit_prune(uv_timer_t *t) {
+  okegw_gateway *g = t->data;
+  long keep_s = g->gen ? g->gen->conf->audit_retention_s : 0;
+  if (keep_s > 0 && !g->stopping)
+    okegw_store_audit_prune(g->store, okegw_wall_ms() - keep_s * 1000LL);
+}
+
+static void audit_prune_start(okegw_gateway *g) {
+  uv_timer_t *t = malloc(sizeof *t);
+  if (!t || uv_timer_init(g->loop, t) != 0) {
+    free(t);
+    okegw_log(OKEGW_LOG_WARN, NULL, "out of memory: audit_retention_s is not applied");
+    return;
+  }
+  t->data = g;
+  g->audit_prune = t;
+  uv_timer_start(t, on_audit_prune, 0, AUDIT_PRUNE_EVERY_MS);
+  uv_unref((uv_handle_t *)t); /* never what keeps the loop alive */
+}
+
+static void on_audit_prune_closed(uv_handle_t *h) { free(h); }
+
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
   okegw_gateway *g = calloc(1, sizeof *g);
   if (!g) {
@@ -813,6 +855,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     return -1;
   }
   conf = g->gen->conf;
+  audit_prune_start(g);
   last_phases *lp = calloc(1, sizeof *lp);
   if (lp) {
     *lp = (last_phases){.g = g, .gen = okegw_gen_ref(g->gen)};
@@ -915,6 +958,9 @@ static void on_drained(void *arg) {
    * stay pending in the store for the next start). */
   okegw_control_stop(g->control);
   g->control = NULL;
+  if (g->audit_prune)
+    uv_close((uv_handle_t *)g->audit_prune, on_audit_prune_closed);
+  g->audit_prune = NULL;
   okegw_outbox_close(g->outbox);
   okegw_http_close(g->http);
   g->stop_waiting = 1;

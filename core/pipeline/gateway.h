@@ -33,6 +33,10 @@ void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg);
 int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report);
 /* SIGHUP: okegw_gateway_reload with its report in the log. */
 void okegw_gateway_sighup(okegw_gateway *g);
+/* hook(1) when a reload starts and hook(0) when it ended, taken or not
+ * (SIGHUP and okegw reload alike): main tells systemd through it, so the
+ * pipeline does not depend on libsystemd. NULL = nobody. */
+void okegw_gateway_set_reload_hook(okegw_gateway *g, void (*hook)(int reloading));
 
 /* The TLS listener's settings from [gateway] (also for okegw -t). */
 okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf);

@@ -73,6 +73,8 @@ struct okegw_gateway {
   struct okegw_metrics *metrics;     /* /metrics (ops/metrics.h); NULL without memory for it */
   void (*stopped)(void *);
   void *stopped_arg;
+  void (*reload_hook)(int reloading); /* okegw_gateway_set_reload_hook */
+  uv_timer_t *audit_prune;            /* audit_retention_s: at start, then hourly */
 };
 
 /* What dispatch records once every check passed (route stage decides). */

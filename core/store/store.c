@@ -25,6 +25,7 @@ enum job_kind {
   JOB_DREQUEUE,
   JOB_DGET,
   JOB_DPRUNE,
+  JOB_APRUNE,
   JOB_PRECORD,
   JOB_PLAST
 };
@@ -558,6 +559,7 @@ static void run_job(okegw_store *s, job *j) {
     r->rc = okegw_store__audit_add(s, j->at, j->audit, j->status, j->latency_ms, j->delivery_id,
                                    j->attempts);
     break;
+  case JOB_APRUNE: r->rc = okegw_store__audit_prune(s, j->at); break;
   case JOB_DADD:
   case JOB_DUPDATE:
   case JOB_DLOAD:
@@ -920,6 +922,14 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
   j->latency_ms = a->latency_ms;
   /* the time it ended, as RFC 3339 UTC with milliseconds */
   okegw_format_rfc3339(okegw_wall_ms(), 1, j->at, sizeof j->at);
+  return submit(s, j);
+}
+
+int okegw_store_audit_prune(okegw_store *s, long long before_ms) {
+  job *j = job_new(JOB_APRUNE, "audit", NULL, NULL, NULL);
+  if (!j)
+    return OKEGW_STORE_ERROR;
+  okegw_format_rfc3339(before_ms, 1, j->at, sizeof j->at);
   return submit(s, j);
 }
 

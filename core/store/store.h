@@ -163,6 +163,9 @@ typedef struct okegw_audit_rec {
 
 /* Appends an audit row (written with the next group commit). */
 int okegw_store_audit(okegw_store *s, const okegw_audit_rec *r);
+/* Audit retention: deletes the rows written before before_ms (wall clock,
+ * ms since the epoch), in the store thread; says how many in the log. */
+int okegw_store_audit_prune(okegw_store *s, long long before_ms);
 
 /* ---- the outbox ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* The audit table: the only code that writes (store thread) or reads it
  * (okegw audit). */
 #include "store/store_db.h"
+#include "base/log.h"
 #include "base/util.h"
 
 #include <stdio.h>
@@ -144,4 +145,24 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
   }
   sqlite3_finalize(st);
   return rc < 0 ? rc : OKEGW_STORE_OK;
+}
+
+int okegw_store__audit_prune(okegw_store *s, const char *before) {
+  /* `at` is RFC 3339 UTC with milliseconds throughout, so text order is time
+   * order and the audit_at index serves the range */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM audit WHERE at < ?1", -1, &st, NULL) != SQLITE_OK) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: audit retention: %s", sqlite3_errmsg(s->db));
+    return OKEGW_STORE_ERROR;
+  }
+  sqlite3_bind_text(st, 1, before, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  if (rc != OKEGW_STORE_OK)
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: audit retention: %s", sqlite3_errmsg(s->db));
+  else if (sqlite3_changes(s->db) > 0)
+    okegw_log(OKEGW_LOG_INFO, NULL,
+              "audit retention: %d row(s) written before %s deleted (audit_retention_s)",
+              sqlite3_changes(s->db), before);
+  sqlite3_finalize(st);
+  return rc;
 }

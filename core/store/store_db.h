@@ -67,6 +67,8 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
 /* Appends a row; a[] in okegw_audit_rec order, `at` RFC 3339. */
 int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
                            int status, double latency_ms, long long delivery_id, int attempts);
+/* Deletes the rows whose `at` (RFC 3339) is before `before`. */
+int okegw_store__audit_prune(okegw_store *s, const char *before);
 
 /* ---- phase history (store_phases.c) ---- */
 /* Inserts the n rows (connector and to set; at_ms 0 = now, then filled in)
