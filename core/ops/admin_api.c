@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "connector/plugin_host.h"
+#include "ops/health.h"
 #include "ops/traffic.h"
 #include "pipeline/gateway.h"
 #include "pipeline/generation.h"
@@ -36,19 +37,15 @@ static void respond_json(okegw_req *req, int status, cJSON *doc) {
 
 /* "up", "down" or "unknown" from what the connector knows now: whether it
  * loaded and the last answer of its health check. */
-static const char *health_of(const okegw_connector *conn) {
-  if (!conn || !conn->ready || conn->closing)
-    return "down";
-  if (conn->health != 0)
-    return "down";
-  return conn->health_at_ms ? "up" : "unknown";
-}
 
 static cJSON *connector_json(const okegw_conf_connector *cc, const okegw_connector *conn) {
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;
   const char *hash = conn && conn->maps ? okegw_mapset_hash(conn->maps) : NULL;
+  okegw_conn_health h = {.health = "down", .reason = "not started"};
+  if (conn)
+    okegw_health_connector(conn, &h);
   int ok = cJSON_AddStringToObject(o, "name", cc->name) &&
            cJSON_AddStringToObject(o, "role", okegw_role_name(cc->role)) &&
            cJSON_AddStringToObject(o, "phase", okegw_phase_name(cc->phase)) &&
@@ -57,7 +54,8 @@ static cJSON *connector_json(const okegw_conf_connector *cc, const okegw_connect
            okegw_json_add_text(o, "mirrorOf", cc->mirror_of, 0) == 0 &&
            okegw_json_add_text(o, "plugin", cc->plugin, 0) == 0 &&
            okegw_json_add_text(o, "mapping", hash && strcmp(hash, "-") ? hash : NULL, 0) == 0 &&
-           cJSON_AddStringToObject(o, "health", health_of(conn)) &&
+           cJSON_AddStringToObject(o, "health", h.health) &&
+           cJSON_AddStringToObject(o, "healthReason", h.reason) &&
            okegw_traffic_json(cc->name, o) == 0;
   if (!ok) {
     cJSON_Delete(o);
