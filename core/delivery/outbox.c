@@ -12,7 +12,6 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "ops/metrics.h"
-#include "ops/traffic.h"
 
 #include <search.h>
 #include <stdint.h>
@@ -449,7 +448,6 @@ static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int s
                        .phase = okegw_phase_name(d->conn->conf->phase),
                        .mapping_error = a->mapping_error};
   okegw_store_audit(ob->store, &r);
-  okegw_traffic_note(d->r.connector, status);
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
@@ -546,7 +544,8 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
                                  o == DELIVERED              ? OKEGW_ATTEMPT_DELIVERED
                                  : o == FAILED || d->dropped ? OKEGW_ATTEMPT_FAILED
                                  : now >= max_at             ? OKEGW_ATTEMPT_DEAD
-                                                             : OKEGW_ATTEMPT_RETRY);
+                                                             : OKEGW_ATTEMPT_RETRY,
+                                 status);
   d->r.last_status = status;
   free(d->r.last_error);
   d->r.last_error = o == DELIVERED ? NULL : describe(a, status);

@@ -6,7 +6,7 @@
 #include "base/util.h"
 #include "connector/plugin_host.h"
 #include "ops/health.h"
-#include "ops/traffic.h"
+#include "ops/metrics.h"
 #include "pipeline/gateway.h"
 #include "pipeline/generation.h"
 #include "store/store.h"
@@ -38,7 +38,8 @@ static void respond_json(okegw_req *req, int status, cJSON *doc) {
 /* "up", "down" or "unknown" from what the connector knows now: whether it
  * loaded and the last answer of its health check. */
 
-static cJSON *connector_json(const okegw_conf_connector *cc, const okegw_connector *conn) {
+static cJSON *connector_json(okegw_gateway *g, const okegw_conf_connector *cc,
+                             const okegw_connector *conn) {
   cJSON *o = cJSON_CreateObject();
   if (!o)
     return NULL;
@@ -56,7 +57,7 @@ static cJSON *connector_json(const okegw_conf_connector *cc, const okegw_connect
            okegw_json_add_text(o, "mapping", hash && strcmp(hash, "-") ? hash : NULL, 0) == 0 &&
            cJSON_AddStringToObject(o, "health", h.health) &&
            cJSON_AddStringToObject(o, "healthReason", h.reason) &&
-           okegw_traffic_json(cc->name, o) == 0;
+           okegw_metrics_traffic_json(okegw_metrics_connector(g->metrics, cc->name), o) == 0;
   if (!ok) {
     cJSON_Delete(o);
     return NULL;
@@ -68,7 +69,7 @@ static void serve_connectors(okegw_gateway *g, okegw_req *req) {
   const okegw_gen *gen = g->gen;
   cJSON *arr = cJSON_CreateArray();
   for (size_t i = 0; arr && i < gen->nconns; i++) {
-    cJSON *o = connector_json(&gen->conf->connectors[i], gen->conns[i]);
+    cJSON *o = connector_json(g, &gen->conf->connectors[i], gen->conns[i]);
     if (!o || !cJSON_AddItemToArray(arr, o)) {
       cJSON_Delete(o);
       cJSON_Delete(arr);

@@ -30,8 +30,16 @@ static const char *const flow_labels[NFLOWS] = {"", "0", "1", "2", "3", "4", "5"
 #define WINDOW_MIN 5 /* the live error rate's window, in minutes */
 #define NCLASSES 5   /* status classes 1xx..5xx */
 
+/* One wall-clock minute of a connector (see metrics.h for the two kinds). */
+typedef struct minute_counts {
+  long long minute;                  /* the Unix minute the counts are of */
+  unsigned long requests, errors;    /* traffic: errors 5xx, 401, 403, 429 */
+  unsigned long exchanges, failures; /* exchanges: failures 5xx or no answer */
+} minute_counts;
+
 struct okegw_conn_metrics {
   okegw_conn_metrics *next;
+  const okegw_metrics *reg;    /* for its clock */
   char *name;                  /* "" for requests no connector carried */
   uint64_t *requests;          /* [interaction * NCLASSES + class] */
   okegw_hist duration[NFLOWS]; /* caller side, by flow */
@@ -40,10 +48,8 @@ struct okegw_conn_metrics {
   uint64_t dead_letters;
   uint64_t *mapping_errors; /* [interaction] */
   uint64_t budget_kills;
-  uint64_t tokens[2]; /* ok, failed */
-  /* the exchanges of the last minutes, one slot per minute */
-  long long minute[WINDOW_MIN + 1];
-  unsigned long win_requests[WINDOW_MIN + 1], win_errors[WINDOW_MIN + 1];
+  uint64_t tokens[2];                           /* ok, failed */
+  minute_counts minutes[OKEGW_METRICS_MINUTES]; /* [minute % OKEGW_METRICS_MINUTES] */
 };
 
 typedef struct violation_count {
@@ -67,6 +73,7 @@ struct okegw_metrics {
   tls_count tls[4];
   okegw_hist commit;
   long long started_ms;
+  long long (*wall_ms)(void); /* the minute buckets' clock */
 };
 
 okegw_metrics *okegw_metrics_new(void) {
@@ -87,12 +94,18 @@ okegw_metrics *okegw_metrics_new(void) {
       m->flow_of[i] = FLOW_DOCUMENTS;
   }
   m->started_ms = okegw_wall_ms();
+  m->wall_ms = okegw_wall_ms;
   m->none = okegw_metrics_connector(m, "");
   if (!m->none) {
     okegw_metrics_free(m);
     return NULL;
   }
   return m;
+}
+
+void okegw_metrics_set_clock(okegw_metrics *m, long long (*wall_ms)(void)) {
+  if (m)
+    m->wall_ms = wall_ms ? wall_ms : okegw_wall_ms;
 }
 
 static void slot_free(okegw_conn_metrics *cm) {
@@ -124,6 +137,7 @@ okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name) 
   if (!cm)
     return NULL;
   size_t ni = (size_t)m->ninteractions;
+  cm->reg = m;
   cm->name = okegw_strdup(name);
   cm->requests = calloc(ni * NCLASSES, sizeof *cm->requests);
   cm->mapping_errors = calloc(ni, sizeof *cm->mapping_errors);
@@ -163,10 +177,39 @@ void okegw_hist_observe_atomic(okegw_hist *h, double s) {
   __atomic_fetch_add(&h->count, 1, __ATOMIC_RELEASE);
 }
 
-void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, int interaction, int status,
-                           double seconds) {
+/* ---- minute buckets ---- */
+
+static long long minute_now(const okegw_conn_metrics *cm) { return cm->reg->wall_ms() / 60000; }
+
+/* The bucket of minute, or NULL when it holds another (older) minute. */
+static const minute_counts *bucket_of(const okegw_conn_metrics *cm, long long minute) {
+  const minute_counts *b = &cm->minutes[minute % OKEGW_METRICS_MINUTES];
+  return b->minute == minute ? b : NULL;
+}
+
+/* The current minute's bucket, emptied first if it held an older one. */
+static minute_counts *this_minute(okegw_conn_metrics *cm) {
+  long long now = minute_now(cm);
+  minute_counts *b = &cm->minutes[now % OKEGW_METRICS_MINUTES];
+  if (b->minute != now)
+    *b = (minute_counts){.minute = now};
+  return b;
+}
+
+/* The admin API's definition of a failed request (README): 5xx answers and
+ * refusals. */
+static void note_traffic(okegw_conn_metrics *cm, int status) {
+  minute_counts *b = this_minute(cm);
+  b->requests++;
+  b->errors += status >= 500 || status == 401 || status == 403 || status == 429;
+}
+
+void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, okegw_conn_metrics *caller,
+                           int interaction, int status, double seconds) {
   if (!m)
     return;
+  if (interaction != 0 && (cm || caller))
+    note_traffic(cm ? cm : caller, status);
   if (!cm)
     cm = m->none;
   if (interaction < 0 || interaction >= m->ninteractions)
@@ -182,17 +225,13 @@ void okegw_metrics_peer_request(okegw_conn_metrics *cm, double seconds) {
     hist_observe(&cm->peer, latency_bounds, seconds);
 }
 
+/* /readyz's definition of a failed exchange: 5xx or no answer. */
 void okegw_metrics_exchange(okegw_conn_metrics *cm, int status) {
   if (!cm)
     return;
-  long long minute = (long long)(okegw_now_ms() / 60000.0);
-  int i = (int)(minute % (WINDOW_MIN + 1));
-  if (cm->minute[i] != minute) {
-    cm->minute[i] = minute;
-    cm->win_requests[i] = cm->win_errors[i] = 0;
-  }
-  cm->win_requests[i]++;
-  cm->win_errors[i] += status >= 500 || status == 0;
+  minute_counts *b = this_minute(cm);
+  b->exchanges++;
+  b->failures += status >= 500 || status == 0;
 }
 
 void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
@@ -200,21 +239,50 @@ void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
   *requests = *errors = 0;
   if (!cm)
     return;
-  long long now = (long long)(okegw_now_ms() / 60000.0);
   /* the current minute and the WINDOW_MIN - 1 before it: a little under
    * five minutes, never more */
-  for (int i = 0; i < WINDOW_MIN + 1; i++)
-    if (cm->win_requests[i] && cm->minute[i] > now - WINDOW_MIN) {
-      *requests += cm->win_requests[i];
-      *errors += cm->win_errors[i];
+  long long now = minute_now(cm);
+  for (long long m = now - WINDOW_MIN + 1; m <= now; m++) {
+    const minute_counts *b = bucket_of(cm, m);
+    if (b) {
+      *requests += b->exchanges;
+      *errors += b->failures;
     }
+  }
 }
 
-void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_outcome o) {
+int okegw_metrics_traffic_json(const okegw_conn_metrics *cm, cJSON *o) {
+  long long now = cm ? minute_now(cm) : okegw_wall_ms() / 60000;
+  unsigned long requests = 0, errors = 0;
+  cJSON *arr = cJSON_AddArrayToObject(o, "perMinute");
+  if (!arr)
+    return -1;
+  for (long long m = now - OKEGW_METRICS_MINUTES + 1; m <= now; m++) {
+    const minute_counts *b = cm ? bucket_of(cm, m) : NULL;
+    unsigned long r = b ? b->requests : 0, e = b ? b->errors : 0;
+    requests += r;
+    errors += e;
+    char at[40];
+    okegw_format_rfc3339(m * 60000, 0, at, sizeof at);
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddItemToArray(arr, p) || !cJSON_AddStringToObject(p, "minute", at) ||
+        !cJSON_AddNumberToObject(p, "requests", (double)r) ||
+        !cJSON_AddNumberToObject(p, "errors", (double)e))
+      return -1;
+  }
+  return cJSON_AddNumberToObject(o, "requests", (double)requests) &&
+                 cJSON_AddNumberToObject(o, "errors", (double)errors)
+             ? 0
+             : -1;
+}
+
+void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_outcome o,
+                                    int status) {
   if (!cm || (unsigned)o >= OKEGW_ATTEMPT_OUTCOMES)
     return;
   cm->attempts[o]++;
   cm->dead_letters += o == OKEGW_ATTEMPT_DEAD;
+  note_traffic(cm, status);
 }
 
 void okegw_metrics_violation(okegw_metrics *m, int interaction, const char *rule,

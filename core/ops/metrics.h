@@ -11,13 +11,27 @@
  * pointer away. Gauges (outbox depth, phase, health) are read from their
  * owners when scraped. Every label value comes from a finite set:
  * connector names of the configuration, interaction ids, rule names,
- * fixed outcomes. */
+ * fixed outcomes.
+ *
+ * A slot also keeps its connector's last hour in minute buckets (wall-clock
+ * minutes), with two counts a minute because two questions are asked:
+ *  - traffic (the admin API's connector list and the dashboard's chart): the
+ *    callers' requests the connector carried (or, carrying none, made) and
+ *    the outbox's delivery attempts to it; an error is a 5xx answer or a
+ *    refusal (401, 403, 429);
+ *  - exchanges (the live error rate of /readyz, okegw_connector_up): what
+ *    the connector host exchanged with the peer; a failure is a 5xx answer
+ *    (okegw's own 502/504 too) or none (status 0).
+ * The 5-minute window of the second is the last 5 buckets. Kept in memory:
+ * a restart starts empty (the audit trail in the store is the lasting
+ * record). */
 #ifndef OKEGW_OPS_METRICS_H
 #define OKEGW_OPS_METRICS_H
 
 #include "base/util.h"
 #include "ops/admin_server.h"
 
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,8 +49,14 @@ typedef struct okegw_hist {
   uint64_t sum_ns;
 } okegw_hist;
 
+/* The minute buckets a connector slot keeps: the last hour. */
+#define OKEGW_METRICS_MINUTES 60
+
 /* NULL when out of memory (the gateway then runs without metrics). */
 okegw_metrics *okegw_metrics_new(void);
+/* Tests: the wall clock (Unix ms) the minute buckets follow instead of
+ * okegw_wall_ms (NULL: okegw_wall_ms again). */
+void okegw_metrics_set_clock(okegw_metrics *m, long long (*wall_ms)(void));
 void okegw_metrics_free(okegw_metrics *m);
 
 /* The slot of a connector name, made on first ask; NULL when m is NULL or
@@ -46,9 +66,11 @@ okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name);
 /* ---- instrumentation points --------------------------------------------- */
 
 /* The answer stage: a caller's request answered (cm NULL: no connector
- * carried it; interaction 0: none was settled). */
-void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, int interaction, int status,
-                           double seconds);
+ * carried it; interaction 0: none was settled). One with an interaction
+ * (an audited exchange) is also traffic of cm or, when no connector
+ * carried it, of the caller (its slot; NULL: anonymous, not counted). */
+void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, okegw_conn_metrics *caller,
+                           int interaction, int status, double seconds);
 /* The connector host: one HTTP request of the connector's plugin to its
  * peer ended (status 0: transport failure or timeout). */
 void okegw_metrics_peer_request(okegw_conn_metrics *cm, double seconds);
@@ -63,8 +85,10 @@ enum okegw_attempt_outcome {
   OKEGW_ATTEMPT_DEAD,          /* out of time: dead-lettered */
   OKEGW_ATTEMPT_OUTCOMES
 };
-/* The outbox: one delivery attempt ended (DEAD also counts a dead letter). */
-void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_outcome o);
+/* The outbox: one delivery attempt ended (DEAD also counts a dead letter)
+ * with the peer's status (or okegw's, 0 for none); it is traffic of cm. */
+void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_outcome o,
+                                    int status);
 
 /* The gateway and answer stages: one profile violation (rule "R10", side
  * "request" or "answer"). rule must be a static string. */
@@ -85,9 +109,17 @@ void okegw_hist_observe_atomic(okegw_hist *h, double seconds);
 
 /* ---- read back ------------------------------------------------------------ */
 
-/* The last five minutes of a connector's exchanges. */
+/* The last five minutes (this minute and the 4 before) of a connector's
+ * exchanges and how many failed (5xx or no answer); 0 and 0 for NULL. */
 void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
                           unsigned long *errors);
+
+/* Adds to o a connector's traffic of the last hour: "requests" and
+ * "errors" (5xx and refusals: 401, 403, 429) in total and "perMinute":
+ * [{"minute": RFC 3339, "requests", "errors"}, ...], OKEGW_METRICS_MINUTES
+ * entries oldest first, ending with the current minute (all 0 for cm
+ * NULL). 0, or -1 out of memory. */
+int okegw_metrics_traffic_json(const okegw_conn_metrics *cm, cJSON *o);
 
 /* Appends s to out as a label value of the text format: backslash, double
  * quote and newline escaped. Returns 0 or -1 (out of memory). */

@@ -7,7 +7,6 @@
 #include "oke/problem.h"
 #include "oke/validate.h"
 #include "ops/metrics.h"
-#include "ops/traffic.h"
 #include "pipeline/generation.h"
 
 #include <stdarg.h>
@@ -67,7 +66,14 @@ static void audit(okegw_call *c, int status, double latency_ms) {
                        .violations = c->violations,
                        .mapping_error = c->mapping_error[0] ? c->mapping_error : NULL};
   okegw_store_audit(c->g->store, &r);
-  okegw_traffic_note(r.connector ? r.connector : r.caller, status);
+}
+
+/* The call's metrics: by the connector that carried it; an audited one is
+ * also traffic of that connector or else of its caller. */
+static void count(okegw_call *c, int status, double latency_ms) {
+  okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL,
+                        c->caller ? c->caller->metrics : NULL, c->interaction, status,
+                        latency_ms / 1000);
 }
 
 void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a) {
@@ -86,8 +92,7 @@ void okegw_answer_send(okegw_call *c, int status, const char *ctype, const char 
                        const char *extra_headers) {
   okegw_log_fields f = call_fields(c, status);
   okegw_log(status >= 500 ? OKEGW_LOG_WARN : OKEGW_LOG_INFO, &f, "request");
-  okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL, c->interaction,
-                        status, f.latency_ms / 1000);
+  count(c, status, f.latency_ms);
   audit(c, status, f.latency_ms);
   okegw_respond(c->req, status, ctype, body, len, extra_headers);
   call_free(c);
@@ -236,8 +241,7 @@ static void doc_end(void *ud, int ok) {
   okegw_log_fields f = call_fields(c, c->stream_status);
   f.mapping = NULL;
   okegw_log(ok ? OKEGW_LOG_INFO : OKEGW_LOG_WARN, &f, ok ? "request" : "request (cut off)");
-  okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL, c->interaction,
-                        ok ? c->stream_status : 502, f.latency_ms / 1000);
+  count(c, ok ? c->stream_status : 502, f.latency_ms);
   audit(c, ok ? c->stream_status : 502, f.latency_ms);
   okegw_respond_end(c->req, ok);
   call_free(c);

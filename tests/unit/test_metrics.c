@@ -1,10 +1,13 @@
 /* The metrics registry (ops/metrics.c): label values escaped as the text
  * format asks, histograms cumulative with +Inf equal to _count, counters
- * per connector name kept in one slot, the live error window. */
+ * per connector name kept in one slot, the live error window, and the
+ * traffic in minute buckets the admin API shows (counts, what counts as an
+ * error, the JSON shape, the hour and the 5 minutes over a moving clock). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,15 +64,15 @@ static void counters_and_histograms(void **state) {
   assert_ptr_not_equal(a, okegw_metrics_connector(m, "tb"));
   int put = okegw_interaction_by_name("flow2.put_offering");
   assert_true(put > 0);
-  okegw_metrics_request(m, a, put, 201, 0.003);
-  okegw_metrics_request(m, a, put, 200, 0.2);
-  okegw_metrics_request(m, a, put, 502, 50);
-  okegw_metrics_request(m, NULL, 0, 404, 0.0001);
+  okegw_metrics_request(m, a, NULL, put, 201, 0.003);
+  okegw_metrics_request(m, a, NULL, put, 200, 0.2);
+  okegw_metrics_request(m, a, NULL, put, 502, 50);
+  okegw_metrics_request(m, NULL, NULL, 0, 404, 0.0001);
   okegw_metrics_violation(m, put, "R12", "request");
   okegw_metrics_violation(m, put, "R12", "request");
   okegw_metrics_violation(m, put, "R21", "answer");
   okegw_metrics_mapping_error(a, put, 1);
-  okegw_metrics_delivery_attempt(a, OKEGW_ATTEMPT_DEAD);
+  okegw_metrics_delivery_attempt(a, OKEGW_ATTEMPT_DEAD, 503);
   okegw_hist_observe_atomic(okegw_metrics_store_commit(m), 0.002);
   char *t = render(m);
   has(t, "okegw_requests_total{connector=\"ta \\\"x\\\"\",flow=\"2\",interaction=\"flow2.put_"
@@ -124,11 +127,225 @@ static void error_window(void **state) {
   okegw_metrics_free(m);
 }
 
+/* ---- traffic in minute buckets ------------------------------------------ */
+
+static cJSON *traffic(const okegw_conn_metrics *cm) {
+  cJSON *o = cJSON_CreateObject();
+  assert_non_null(o);
+  assert_int_equal(okegw_metrics_traffic_json(cm, o), 0);
+  return o;
+}
+
+static double num(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  assert_true(cJSON_IsNumber(v));
+  return v->valuedouble;
+}
+
+static const cJSON *minute_at(const cJSON *o, int i) {
+  const cJSON *pm = cJSON_GetObjectItemCaseSensitive(o, "perMinute");
+  assert_int_equal(cJSON_GetArraySize(pm), OKEGW_METRICS_MINUTES);
+  return cJSON_GetArrayItem(pm, i);
+}
+
+static void traffic_counts(void **state) {
+  (void)state;
+  okegw_metrics *m = okegw_metrics_new();
+  assert_non_null(m);
+  okegw_conn_metrics *a = okegw_metrics_connector(m, "ta");
+  okegw_conn_metrics *b = okegw_metrics_connector(m, "tb");
+  okegw_conn_metrics *caller = okegw_metrics_connector(m, "dr");
+  int put = okegw_interaction_by_name("flow2.put_offering");
+  int statuses[] = {200, 201, 202, 400, 404, 401, 403, 429, 500, 502, 504};
+  for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+    okegw_metrics_request(m, a, caller, put, statuses[i], 0.01);
+  okegw_metrics_request(m, b, NULL, put, 200, 0.01);
+  okegw_metrics_request(m, NULL, NULL, put, 500, 0.01); /* no connector: not counted anywhere */
+  okegw_metrics_request(m, a, caller, 0, 500, 0.01);    /* no interaction: not an exchange */
+  cJSON *o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 11);
+  assert_int_equal((int)num(o, "errors"), 6); /* 401, 403, 429 and the 5xx */
+  const cJSON *last = minute_at(o, OKEGW_METRICS_MINUTES - 1);
+  assert_int_equal((int)num(last, "requests"), 11);
+  assert_int_equal((int)num(last, "errors"), 6);
+  const cJSON *first = minute_at(o, 0);
+  assert_int_equal((int)num(first, "requests"), 0);
+  const char *m0 = cJSON_GetObjectItemCaseSensitive(first, "minute")->valuestring;
+  const char *m1 = cJSON_GetObjectItemCaseSensitive(last, "minute")->valuestring;
+  assert_true(strcmp(m0, m1) < 0);  /* oldest first */
+  assert_int_equal(strlen(m1), 20); /* 2026-12-06T20:31:00Z */
+  assert_string_equal(m1 + 16, ":00Z");
+  cJSON_Delete(o);
+  o = traffic(b);
+  assert_int_equal((int)num(o, "requests"), 1);
+  assert_int_equal((int)num(o, "errors"), 0);
+  cJSON_Delete(o);
+  /* carried by a connector: its traffic, not the caller's */
+  o = traffic(caller);
+  assert_int_equal((int)num(o, "requests"), 0);
+  cJSON_Delete(o);
+  /* carried by none (refused, say): the caller's */
+  okegw_metrics_request(m, NULL, caller, put, 401, 0.01);
+  o = traffic(caller);
+  assert_int_equal((int)num(o, "requests"), 1);
+  assert_int_equal((int)num(o, "errors"), 1);
+  cJSON_Delete(o);
+  /* the outbox's attempts count, a refusal or 5xx as an error, no answer not */
+  okegw_metrics_delivery_attempt(b, OKEGW_ATTEMPT_RETRY, 503);
+  okegw_metrics_delivery_attempt(b, OKEGW_ATTEMPT_FAILED, 403);
+  okegw_metrics_delivery_attempt(b, OKEGW_ATTEMPT_FAILED, 422);
+  okegw_metrics_delivery_attempt(b, OKEGW_ATTEMPT_RETRY, 0);
+  okegw_metrics_delivery_attempt(b, OKEGW_ATTEMPT_DELIVERED, 200);
+  o = traffic(b);
+  assert_int_equal((int)num(o, "requests"), 6);
+  assert_int_equal((int)num(o, "errors"), 2);
+  cJSON_Delete(o);
+  /* a name never seen (no slot) */
+  o = traffic(NULL);
+  assert_int_equal((int)num(o, "requests"), 0);
+  assert_int_equal((int)num(o, "errors"), 0);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "perMinute")), 60);
+  cJSON_Delete(o);
+  okegw_metrics_free(m);
+  /* a registry starts empty */
+  m = okegw_metrics_new();
+  o = traffic(okegw_metrics_connector(m, "ta"));
+  assert_int_equal((int)num(o, "requests"), 0);
+  cJSON_Delete(o);
+  okegw_metrics_free(m);
+}
+
+static void many_connectors(void **state) {
+  (void)state;
+  okegw_metrics *m = okegw_metrics_new();
+  assert_non_null(m);
+  int put = okegw_interaction_by_name("flow2.put_offering");
+  char name[16];
+  for (int i = 0; i < 40; i++) {
+    snprintf(name, sizeof name, "c%d", i);
+    for (int k = 0; k <= i; k++)
+      okegw_metrics_request(m, okegw_metrics_connector(m, name), NULL, put, 200, 0.01);
+  }
+  for (int i = 0; i < 40; i++) {
+    snprintf(name, sizeof name, "c%d", i);
+    cJSON *o = traffic(okegw_metrics_connector(m, name));
+    assert_int_equal((int)num(o, "requests"), i + 1);
+    cJSON_Delete(o);
+  }
+  okegw_metrics_free(m);
+}
+
+/* The clock of the next test: 2026-12-06T20:31:00Z plus what it moves. */
+static long long fake_ms;
+static long long fake_clock(void) { return fake_ms; }
+#define T0_MIN 29943151LL
+
+static void at_minute(long long minute, int second) { fake_ms = minute * 60000 + second * 1000; }
+
+static void minutes_over_time(void **state) {
+  (void)state;
+  okegw_metrics *m = okegw_metrics_new();
+  assert_non_null(m);
+  okegw_metrics_set_clock(m, fake_clock);
+  okegw_conn_metrics *a = okegw_metrics_connector(m, "ta");
+  int put = okegw_interaction_by_name("flow2.put_offering");
+  unsigned long n, e;
+  /* minute k gets k + 1 requests (one of them a 500) and k + 1 exchanges
+   * (one failed), for k = 0..9 */
+  for (int k = 0; k < 10; k++) {
+    at_minute(T0_MIN + k, 59);
+    for (int i = 0; i <= k; i++) {
+      okegw_metrics_request(m, a, NULL, put, i ? 200 : 500, 0.01);
+      okegw_metrics_exchange(a, i ? 200 : 0);
+    }
+  }
+  /* at minute 9: the last entry is minute 9, the one 9 before it minute 0 */
+  cJSON *o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 55);
+  assert_int_equal((int)num(o, "errors"), 10);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(minute_at(o, 59), "minute")->valuestring,
+                      "2026-12-06T20:40:00Z");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(minute_at(o, 50), "minute")->valuestring,
+                      "2026-12-06T20:31:00Z");
+  assert_int_equal((int)num(minute_at(o, 50), "requests"), 1);
+  assert_int_equal((int)num(minute_at(o, 59), "requests"), 10);
+  assert_int_equal((int)num(minute_at(o, 49), "requests"), 0);
+  cJSON_Delete(o);
+  /* /readyz's 5 minutes: minutes 5..9 */
+  okegw_metrics_recent(a, &n, &e);
+  assert_int_equal(n, 6 + 7 + 8 + 9 + 10);
+  assert_int_equal(e, 5);
+  /* a minute on: 6..10, minute 10 still empty */
+  at_minute(T0_MIN + 10, 0);
+  okegw_metrics_recent(a, &n, &e);
+  assert_int_equal(n, 7 + 8 + 9 + 10);
+  assert_int_equal(e, 4);
+  /* 59 minutes after minute 0 it is still in the hour; at 60 it is gone,
+   * and its bucket, written again, holds only the new minute */
+  at_minute(T0_MIN + 59, 30);
+  o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 55);
+  assert_int_equal((int)num(minute_at(o, 0), "requests"), 1);
+  cJSON_Delete(o);
+  okegw_metrics_recent(a, &n, &e);
+  assert_true(n == 0 && e == 0);
+  at_minute(T0_MIN + 60, 0);
+  okegw_metrics_request(m, a, NULL, put, 429, 0.01);
+  o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 54 + 1);
+  assert_int_equal((int)num(o, "errors"), 9 + 1);
+  assert_int_equal((int)num(minute_at(o, 59), "requests"), 1);
+  assert_int_equal((int)num(minute_at(o, 59), "errors"), 1);
+  assert_int_equal((int)num(minute_at(o, 8), "requests"), 10); /* minute 9 */
+  cJSON_Delete(o);
+  /* an hour and more of silence: nothing left, in either count */
+  at_minute(T0_MIN + 200, 0);
+  o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 0);
+  cJSON_Delete(o);
+  okegw_metrics_recent(a, &n, &e);
+  assert_true(n == 0 && e == 0);
+  /* a clock set back: minutes ahead of it are not counted */
+  at_minute(T0_MIN + 200, 10);
+  okegw_metrics_exchange(a, 500);
+  at_minute(T0_MIN + 198, 0);
+  okegw_metrics_recent(a, &n, &e);
+  assert_true(n == 0 && e == 0);
+  okegw_metrics_free(m);
+}
+
+/* The two definitions of a failure stay apart: a refusal is an error of
+ * the traffic but not a failed exchange; no answer is a failed exchange;
+ * one kind never counts in the other. */
+static void two_definitions(void **state) {
+  (void)state;
+  okegw_metrics *m = okegw_metrics_new();
+  okegw_conn_metrics *a = okegw_metrics_connector(m, "ta");
+  int put = okegw_interaction_by_name("flow2.put_offering");
+  okegw_metrics_request(m, a, NULL, put, 401, 0.01);
+  okegw_metrics_request(m, a, NULL, put, 429, 0.01);
+  unsigned long n, e;
+  okegw_metrics_recent(a, &n, &e);
+  assert_true(n == 0 && e == 0);
+  okegw_metrics_exchange(a, 401);
+  okegw_metrics_exchange(a, 0);
+  okegw_metrics_exchange(a, 502);
+  okegw_metrics_recent(a, &n, &e);
+  assert_int_equal(n, 3);
+  assert_int_equal(e, 2);
+  cJSON *o = traffic(a);
+  assert_int_equal((int)num(o, "requests"), 2);
+  assert_int_equal((int)num(o, "errors"), 2);
+  cJSON_Delete(o);
+  okegw_metrics_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(label_escaping),
-      cmocka_unit_test(counters_and_histograms),
-      cmocka_unit_test(error_window),
+      cmocka_unit_test(label_escaping),  cmocka_unit_test(counters_and_histograms),
+      cmocka_unit_test(error_window),    cmocka_unit_test(traffic_counts),
+      cmocka_unit_test(many_connectors), cmocka_unit_test(minutes_over_time),
+      cmocka_unit_test(two_definitions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
