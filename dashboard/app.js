@@ -79,7 +79,9 @@
     if (token) headers.Authorization = "Bearer " + token;
     const r = await fetch(API + path, { method: method || "GET", headers, cache: "no-store" });
     if (r.status === 401) {
-      askToken(!!token);
+      /* a request still under way with a token the person has since replaced
+       * says nothing about the new one */
+      if (sessionStorage.getItem(TOKEN_KEY) === token) askToken(!!token);
       throw new NeedToken("the admin token is needed");
     }
     if (!r.ok) {
