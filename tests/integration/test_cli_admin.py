@@ -12,7 +12,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import (check, conf, free_port, main, make_components,  # noqa: E402
-                       make_offering, ooapi_connector, time_scale, wrapper, TestFailure)
+                       make_offering, ooapi_connector, request, time_scale, wrapper, TestFailure)
 
 TOKEN = "cli-admin-token-0123456789abcdef"
 FAST = {"retry_first_ms": 100, "retry_max_ms": 400, "delivery_wait_ms": 200}
@@ -164,6 +164,13 @@ def test_retry_drop_through_the_gateway(t):
     api, store = both(t, g, "deliveries", "drop", str(ids[1]))
     check(api == store and api[0] == 1 and "is dropped" in api[2],
           "drop of a dropped one: %r vs %r" % (api, store))
+    # a reload through the API is logged the same way
+    r = request(g.admin_port, "POST", "/admin/api/reload", None,
+                {"Authorization": "Bearer " + TOKEN}, timeout=30 * time_scale())
+    check(r.status == 200 and r.json()["taken"] is True, "reload: %s" % r.short())
+    lines = change_lines(g, "/admin/api/reload")
+    check(len(lines) == 1 and lines[0].get("status") == 200 and "reload taken" in lines[0]["msg"],
+          "reload's log line: %r" % lines)
     # retry --connector has no API form: the store directly, nothing in the gateway's log
     rc, out, err = run(t, "deliveries", "retry", "-c", g.conf_path, "--connector", "ta")
     check(rc == 0 and out == "no dead deliveries at connector ta: nothing to retry\n",
