@@ -1,4 +1,5 @@
 #include "admin/admin.h"
+#include "admin/admin_client.h"
 #include "base/conf.h"
 #include "base/util.h"
 #include "store/store.h"
@@ -11,8 +12,92 @@
 #include <string.h>
 
 static const char audit_usage[] =
-    "usage: okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N]\n"
-    "  TIME is RFC 3339 in UTC or a prefix of it: 2026-06-16, 2026-06-16T09:30\n";
+    "usage: okegw audit -c FILE [--resource ID] [--since TIME] [--until TIME] [--limit N] "
+    "[--store]\n"
+    "  TIME is RFC 3339 in UTC or a prefix of it: 2026-06-16, 2026-06-16T09:30\n"
+    "  through the running gateway's admin API when admin_listen answers, else (and with\n"
+    "  --store) from the store directly\n";
+
+static int print_line(void *ud, const cJSON *row) {
+  (void)ud;
+  char *line = cJSON_PrintUnformatted(row);
+  if (line)
+    printf("%s\n", line);
+  free(line);
+  return 0;
+}
+
+/* The running gateway's admin API for the configuration in file: *c, or
+ * NULL when it has no admin_listen, nothing answers there or store is set
+ * (--store). -1 when the configuration cannot be loaded (printed). */
+static int open_api(const char *file, int store, okegw_admin_client **c) {
+  *c = NULL;
+  okegw_conf conf;
+  if (okegw_conf_load_cli(file, &conf) < 0)
+    return -1;
+  if (!store)
+    *c = okegw_admin_client_open(&conf, file);
+  okegw_conf_free(&conf);
+  return 0;
+}
+
+/* "&name=value" escaped onto b when value is set; -1 when out of memory. */
+static int add_param(okegw_admin_client *c, okegw_buf *b, const char *name, const char *value) {
+  if (!value)
+    return 0;
+  char *e = okegw_admin_client_escape(c, value);
+  int rc = e ? okegw_buf_printf(b, "&%s=%s", name, e) : -1;
+  free(e);
+  return rc < 0 ? -1 : 0;
+}
+
+/* A call's failure as the command's exit code (printed): 2 when the token
+ * was refused, else 1. */
+static int api_failed(const char *cmd, int status, const cJSON *json) {
+  if (status == OKEGW_ADMIN_CLIENT_UNAUTHORISED)
+    return 2;
+  if (status >= 0)
+    fprintf(stderr, "okegw %s: %s\n", cmd,
+            okegw_admin_client_detail(json, "the admin API answered an error"));
+  return status == 400 ? 2 : 1;
+}
+
+/* The audit rows through the admin API, oldest first as from the store.
+ * The API answers newest first and at most 1000 rows: asked for one more
+ * row than wanted, an answer that holds every row is printed reversed; one
+ * that does not (the store's "first N" would differ) returns 1 and the
+ * store is read instead. */
+static int audit_api(okegw_admin_client *c, const okegw_audit_filter *f, int *rc) {
+  long ask = f->limit < 1000 ? f->limit + 1 : 1000;
+  okegw_buf q = {0};
+  cJSON *json = NULL;
+  int status = -1;
+  if (okegw_buf_printf(&q, "/admin/api/audit?limit=%ld", ask) < 0 ||
+      add_param(c, &q, "resource", f->resource_id) < 0 || add_param(c, &q, "since", f->since) < 0 ||
+      add_param(c, &q, "until", f->until) < 0) {
+    fprintf(stderr, "okegw audit: out of memory\n");
+    *rc = 1;
+    okegw_buf_free(&q);
+    return 0;
+  }
+  status = okegw_admin_client_call(c, "audit", "GET", q.data, &json, NULL, NULL);
+  okegw_buf_free(&q);
+  if (status != 200 || !cJSON_IsArray(json)) {
+    *rc = api_failed("audit", status == 200 ? 500 : status, json);
+    cJSON_Delete(json);
+    return 0;
+  }
+  int n = cJSON_GetArraySize(json);
+  if (n >= ask) {
+    cJSON_Delete(json);
+    return 1; /* more rows than one answer holds */
+  }
+  for (int i = n - 1; i >= 0; i--)
+    print_line(NULL, cJSON_GetArrayItem(json, i));
+  cJSON_Delete(json);
+  *rc = 0;
+  return 0;
+}
 
 /* Opens the store named in the configuration: read-only, or read-write when
  * writable is set (never creating it: a missing store is an error). */
@@ -31,15 +116,6 @@ static okegw_store *open_store(const char *file, int writable) {
   return s;
 }
 
-static int print_line(void *ud, const cJSON *row) {
-  (void)ud;
-  char *line = cJSON_PrintUnformatted(row);
-  if (line)
-    printf("%s\n", line);
-  free(line);
-  return 0;
-}
-
 /* An RFC 3339 time in UTC, or a prefix of it, as the rows write theirs
  * (upper-case T and Z, no offset): they are compared as text. */
 static int valid_time(const char *t) {
@@ -49,10 +125,13 @@ static int valid_time(const char *t) {
 
 int okegw_admin_audit(int argc, char **argv) {
   const char *file = NULL;
+  int store = 0;
   okegw_audit_filter f = {.limit = 1000};
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
       file = argv[++i];
+    else if (strcmp(argv[i], "--store") == 0)
+      store = 1;
     else if (strcmp(argv[i], "--resource") == 0 && i + 1 < argc)
       f.resource_id = argv[++i];
     else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
@@ -75,6 +154,15 @@ int okegw_admin_audit(int argc, char **argv) {
     fprintf(stderr, "okegw audit: '%s' is not a time in UTC\n%s", bad, audit_usage);
     return 2;
   }
+  okegw_admin_client *c;
+  if (open_api(file, store, &c) < 0)
+    return 2;
+  if (c) {
+    int rc = 0, more = audit_api(c, &f, &rc);
+    okegw_admin_client_close(c);
+    if (!more)
+      return rc;
+  }
   okegw_store *s = open_store(file, 0);
   if (!s)
     return 2;
@@ -95,7 +183,11 @@ static const char deliveries_usage[] =
     "       okegw deliveries retry -c FILE ID [ID ...]\n"
     "       okegw deliveries retry -c FILE --connector NAME [--state dead|failed]\n"
     "       okegw deliveries drop -c FILE ID [ID ...]\n"
-    "  STATE is one of pending, delivered, failed, dead, dropped\n";
+    "  STATE is one of pending, delivered, failed, dead, dropped\n"
+    "  --store  use the store directly, not the running gateway\n"
+    "  When the gateway runs (admin_listen answers), list, show, retry ID and drop go through\n"
+    "  its admin API; retry --connector and list --limit above 1000 use the store directly,\n"
+    "  as does everything when the gateway is not running.\n";
 
 /* A store failure as the command's exit code: 2 when the file is not an
  * okegw store, else 1; the message was printed. */
@@ -354,6 +446,140 @@ static int deliveries_change(okegw_store *s, int retry, const long long *ids, si
   return rc;
 }
 
+/* ---- the same through a running gateway's admin API ---- */
+
+/* Adds a row for the delivery JSON o (as okegw_delivery_json writes it). */
+static int table_add_json(table *t, const cJSON *o) {
+  char **row = table_row(t);
+  if (!row)
+    return ROW_OOM;
+  const cJSON *created = cJSON_GetObjectItemCaseSensitive(o, "createdAt");
+  const cJSON *last = cJSON_GetObjectItemCaseSensitive(o, "lastStatus");
+  char at[64];
+  long long ms = 0;
+  if (cJSON_IsString(created) && okegw_parse_rfc3339(created->valuestring, &ms) == 0)
+    okegw_format_rfc3339(ms, 0, at, sizeof at);
+  else
+    snprintf(at, sizeof at, "-");
+  const char *text[] = {"connector", "state", "interaction", "resourceId", "lastError"};
+  const char *v[5];
+  for (int i = 0; i < 5; i++) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, text[i]);
+    v[i] = cJSON_IsString(x) ? x->valuestring : NULL;
+  }
+  row[0] = okegw_asprintf(
+      "%lld", (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "id")));
+  row[1] = okegw_strdup(at);
+  row[2] = cell(v[0], 0);
+  row[3] = cell(v[1], 0);
+  row[4] = okegw_asprintf(
+      "%d", (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "attempts")));
+  row[5] = cJSON_IsNumber(last) && last->valueint ? okegw_asprintf("%d", last->valueint)
+                                                  : okegw_strdup("-");
+  row[6] = cell(v[2], 0);
+  row[7] = cell(v[3], 0);
+  row[8] = cell(v[4], 60);
+  return table_row_done(t) < 0 ? ROW_OOM : 0;
+}
+
+static int deliveries_list_api(okegw_admin_client *c, const char *connector, const char *state,
+                               long limit, int json) {
+  okegw_buf q = {0};
+  cJSON *arr = NULL;
+  int rc = 1;
+  if (okegw_buf_printf(&q, "/admin/api/deliveries?limit=%ld", limit) < 0 ||
+      add_param(c, &q, "connector", connector) < 0 || add_param(c, &q, "state", state) < 0) {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    okegw_buf_free(&q);
+    return 1;
+  }
+  int status = okegw_admin_client_call(c, "deliveries", "GET", q.data, &arr, NULL, NULL);
+  okegw_buf_free(&q);
+  if (status != 200 || !cJSON_IsArray(arr)) {
+    rc = api_failed("deliveries", status == 200 ? 500 : status, arr);
+    cJSON_Delete(arr);
+    return rc;
+  }
+  table t = {.head = deliveries_head, .ncols = sizeof deliveries_head / sizeof *deliveries_head};
+  const cJSON *o;
+  rc = 0;
+  cJSON_ArrayForEach(o, arr) {
+    if (json) {
+      print_line(NULL, o);
+    } else if (table_add_json(&t, o) < 0) {
+      rc = ROW_OOM;
+      break;
+    }
+  }
+  if (rc == 0 && !json && table_print(&t) < 0)
+    rc = ROW_OOM;
+  if (rc == ROW_OOM) {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
+  }
+  table_free(&t);
+  cJSON_Delete(arr);
+  return rc;
+}
+
+static int deliveries_show_api(okegw_admin_client *c, long long id) {
+  char path[80];
+  snprintf(path, sizeof path, "/admin/api/deliveries/%lld?body=1", id);
+  cJSON *o = NULL;
+  int status = okegw_admin_client_call(c, "deliveries", "GET", path, &o, NULL, NULL);
+  int rc;
+  char *text = NULL;
+  if (status != 200 || !cJSON_IsObject(o)) {
+    rc = api_failed("deliveries", status == 200 ? 500 : status, o);
+  } else if ((text = cJSON_Print(o)) != NULL) {
+    printf("%s\n", text);
+    rc = 0;
+  } else {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    rc = 1;
+  }
+  free(text);
+  cJSON_Delete(o);
+  return rc;
+}
+
+/* Retries or drops ids[0..n) one by one; prints what okegw deliveries
+ * prints from the store (the API's answer carries the change under
+ * "change"). 0, or 1 when one was refused or failed. */
+static int deliveries_change_api(okegw_admin_client *c, int retry, const long long *ids, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[96];
+    snprintf(path, sizeof path, "/admin/api/deliveries/%lld/%s", ids[i], retry ? "retry" : "drop");
+    cJSON *o = NULL;
+    int status = okegw_admin_client_call(c, "deliveries", "POST", path, &o, NULL, NULL);
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(o, "change");
+    const cJSON *was = cJSON_GetObjectItemCaseSensitive(ch, "was");
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(ch, "bodyKept");
+    const cJSON *until = cJSON_GetObjectItemCaseSensitive(ch, "keptUntil");
+    if (status == OKEGW_ADMIN_CLIENT_UNAUTHORISED) {
+      cJSON_Delete(o);
+      return 2;
+    }
+    if (status != 200 || !cJSON_IsString(was)) {
+      api_failed("deliveries", status == 200 ? 500 : status, o);
+      rc = 1;
+    } else if (retry) {
+      printf("delivery %lld: %s -> pending (a running gateway sends it within a few seconds)\n",
+             ids[i], was->valuestring);
+    } else if (!cJSON_IsTrue(kept)) {
+      printf("delivery %lld: %s -> dropped (its body was not kept)\n", ids[i], was->valuestring);
+    } else if (cJSON_IsString(until)) {
+      printf("delivery %lld: %s -> dropped (body kept until %s)\n", ids[i], was->valuestring,
+             until->valuestring);
+    } else {
+      printf("delivery %lld: %s -> dropped (body removed)\n", ids[i], was->valuestring);
+    }
+    cJSON_Delete(o);
+  }
+  return rc;
+}
+
 /* A delivery id: a positive decimal number. */
 static int parse_id(const char *s, long long *out) {
   char *end;
@@ -401,7 +627,7 @@ int okegw_admin_deliveries(int argc, char **argv) {
     return usage_error("deliveries", deliveries_usage, "unknown command '%s'", sub);
 
   const char *file = NULL, *connector = NULL, *state = NULL, *limit_arg = NULL;
-  int json = 0;
+  int json = 0, store = 0;
   okegw_delivery_filter f = {.state = -1, .limit = 1000};
   okegw_delivery_state retry_state = OKEGW_DLV_DEAD; /* retry --connector without --state */
   long long *ids = calloc((size_t)argc, sizeof *ids);
@@ -426,6 +652,8 @@ int okegw_admin_deliveries(int argc, char **argv) {
       *value = argv[++i];
     } else if (strcmp(a, "--json") == 0) {
       json = 1;
+    } else if (strcmp(a, "--store") == 0) {
+      store = 1;
     } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(deliveries_usage, stdout);
       rc = 0;
@@ -508,6 +736,21 @@ int okegw_admin_deliveries(int argc, char **argv) {
     goto out;
   }
 
+  /* what the admin API has no form of goes to the store */
+  int api = !(cmd == RETRY && connector) && !(cmd == LIST && f.limit > 1000);
+  okegw_admin_client *c = NULL;
+  if (open_api(file, store || !api, &c) < 0)
+    goto out; /* 2: the configuration cannot be read */
+  if (c) {
+    switch (cmd) {
+    case LIST: rc = deliveries_list_api(c, connector, state, f.limit, json); break;
+    case SHOW: rc = deliveries_show_api(c, ids[0]); break;
+    case RETRY: rc = deliveries_change_api(c, 1, ids, nids); break;
+    case DROP: rc = deliveries_change_api(c, 0, ids, nids); break;
+    }
+    okegw_admin_client_close(c);
+    goto out;
+  }
   okegw_store *s = open_store(file, cmd == RETRY || cmd == DROP);
   if (!s)
     goto out; /* 2: the store cannot be read */

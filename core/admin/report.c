@@ -1,5 +1,6 @@
 /* okegw report (see report.h). */
 #include "admin/report.h"
+#include "admin/admin_client.h"
 #include "base/json.h"
 #include "base/util.h"
 #include "report/evidence.h"
@@ -14,11 +15,13 @@
 
 static const char usage[] =
     "usage: okegw report -c FILE --connector NAME [--since TIME] [--format text|json|html] "
-    "[-o FILE]\n"
+    "[-o FILE] [--store]\n"
     "  the acceptance evidence on connector NAME and its verdict (GO, NO-GO, INCONCLUSIVE)\n"
     "  --since TIME   RFC 3339 UTC or a prefix of it (default: accept_window_s before now)\n"
     "  --format       text (default), json (stable, documented) or html (one page, printable)\n"
-    "  -o FILE        write there instead of standard output\n";
+    "  -o FILE        write there instead of standard output\n"
+    "  --store        read the store directly, not through the running gateway\n"
+    "  When the gateway runs (admin_listen answers) the evidence comes from its admin API.\n";
 
 int okegw_report_format_from_name(const char *name) {
   static const char *const names[] = {"text", "json", "html"};
@@ -89,6 +92,18 @@ static int build(okegw_store *s, const okegw_conf_connector *cc, const char *sin
   return 0;
 }
 
+/* doc (gathered and judged) to out_path or standard output. */
+static int output(const cJSON *doc, enum okegw_report_format format, const char *out_path) {
+  int rc = 0;
+  if (out_path && strcmp(out_path, "-") != 0) {
+    rc = write_file(doc, format, out_path);
+  } else if ((rc = render(doc, format, stdout)) < 0 || fflush(stdout) != 0) {
+    fprintf(stderr, "okegw report: cannot write the report: %s\n", strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
 int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const char *since,
                        enum okegw_report_format format, const char *out_path,
                        const char **verdict) {
@@ -98,11 +113,42 @@ int okegw_report_write(okegw_store *s, const okegw_conf_connector *cc, const cha
   if (rc < 0) {
     fprintf(stderr, "okegw report: %s\n", why ? why : "out of memory");
     free(why);
-  } else if (out_path && strcmp(out_path, "-") != 0) {
-    rc = write_file(doc, format, out_path);
-  } else if ((rc = render(doc, format, stdout)) < 0 || fflush(stdout) != 0) {
-    fprintf(stderr, "okegw report: cannot write the report: %s\n", strerror(errno));
-    rc = -1;
+  } else {
+    rc = output(doc, format, out_path);
+  }
+  cJSON_Delete(doc);
+  return rc;
+}
+
+/* The report through the admin API: its JSON document, rendered here in
+ * the format asked for (the renderers are the same). The exit code. */
+static int report_api(okegw_admin_client *c, const char *name, const char *since,
+                      enum okegw_report_format format, const char *out_path) {
+  char *en = okegw_admin_client_escape(c, name);
+  char *es = since ? okegw_admin_client_escape(c, since) : NULL;
+  char *path = en && (es || !since)
+                   ? okegw_asprintf("/admin/api/report?format=json&connector=%s%s%s", en,
+                                    es ? "&since=" : "", es ? es : "")
+                   : NULL;
+  free(en);
+  free(es);
+  if (!path) {
+    fprintf(stderr, "okegw report: out of memory\n");
+    return 1;
+  }
+  cJSON *doc = NULL;
+  int status = okegw_admin_client_call(c, "report", "GET", path, &doc, NULL, NULL);
+  free(path);
+  int rc;
+  if (status == OKEGW_ADMIN_CLIENT_UNAUTHORISED) {
+    rc = 2;
+  } else if (status != 200 || !cJSON_IsObject(doc)) {
+    if (status >= 0)
+      fprintf(stderr, "okegw report: %s\n",
+              okegw_admin_client_detail(doc, "the admin API answered no report"));
+    rc = status == 400 || status == 404 ? 2 : 1;
+  } else {
+    rc = output(doc, format, out_path) == 0 ? 0 : 1;
   }
   cJSON_Delete(doc);
   return rc;
@@ -121,13 +167,17 @@ int okegw_report_stream(okegw_store *s, const okegw_conf_connector *cc, const ch
 
 int okegw_admin_report(int argc, char **argv) {
   const char *file = NULL, *name = NULL, *since = NULL, *out = NULL;
-  int format = OKEGW_REPORT_TEXT;
+  int format = OKEGW_REPORT_TEXT, store = 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     int has = i + 1 < argc;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       fputs(usage, stdout);
       return 0;
+    }
+    if (strcmp(a, "--store") == 0) {
+      store = 1;
+      continue;
     }
     if (!has) {
       fprintf(stderr, "okegw report: %s needs a value\n%s", a, usage);
@@ -170,8 +220,12 @@ int okegw_admin_report(int argc, char **argv) {
   int rc = 2;
   okegw_store *s = NULL;
   char *err = NULL;
+  okegw_admin_client *c = cc && !store ? okegw_admin_client_open(&conf, file) : NULL;
   if (!cc) {
     fprintf(stderr, "okegw report: %s has no [connector %s]\n", file, name);
+  } else if (c) {
+    rc = report_api(c, name, since, (enum okegw_report_format)format, out);
+    okegw_admin_client_close(c);
   } else if (okegw_store_open_direct(conf.store, 0, &s, &err) != OKEGW_STORE_OK) {
     fprintf(stderr, "okegw report: %s\n", err ? err : "out of memory");
   } else {

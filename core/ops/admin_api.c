@@ -79,10 +79,27 @@ static void serve_connectors(okegw_gateway *g, okegw_req *req) {
   respond_json(req, 200, arr);
 }
 
+/* ---- changes are logged ------------------------------------------------- */
+
+/* One info line per answered request that changes something: method,
+ * path, status, and who asked (the admin token, or anyone on loopback when
+ * none is configured: the configuration allows no other address then).
+ * path is a copy when the request may be gone. */
+static void log_change(okegw_req *req, const char *path, int status, int token, const char *what) {
+  okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
+  f.method = "POST";
+  f.path = path;
+  f.status = status;
+  f.request_id = req->request_id;
+  okegw_log(OKEGW_LOG_INFO, &f, "admin API: POST %s -> %d (by %s): %s", path, status,
+            token ? "the admin token" : "loopback, no admin token", what);
+}
+
 /* ---- reload (on the loop, as SIGHUP and okegw reload) ------------------- */
 
 static void serve_reload(okegw_gateway *g, okegw_req *req) {
   okegw_diag report = {0};
+  int token = g->gen->conf->admin_token != NULL; /* before the reload swaps it */
   int rc = okegw_gateway_reload(g, &report);
   for (size_t i = 0; i < report.n; i++)
     okegw_log(rc < 0 ? OKEGW_LOG_ERROR : OKEGW_LOG_INFO, NULL, "admin API reload: %s",
@@ -102,6 +119,7 @@ static void serve_reload(okegw_gateway *g, okegw_req *req) {
     cJSON_Delete(o);
     o = NULL;
   }
+  log_change(req, req->path, o ? 200 : 500, token, rc == 0 ? "reload taken" : "reload refused");
   respond_json(req, 200, o);
 }
 
@@ -120,6 +138,9 @@ typedef struct job {
   int state; /* -1 any */
   long limit;
   int format;     /* JOB_REPORT: OKEGW_REPORT_JSON or _HTML */
+  int with_body;  /* JOB_GET: ?body=1, as okegw deliveries show */
+  char path[200]; /* retry/drop: what was asked, for the log line */
+  int token;      /* retry/drop: asked with the admin token (one is configured) */
   okegw_gen *gen; /* JOB_REPORT: holds cc */
   const okegw_conf_connector *cc;
   /* the answer */
@@ -186,18 +207,42 @@ static void on_change(void *ud, const okegw_dlv_change *c) {
   j->changes++;
 }
 
-/* The delivery j->id as JSON into j (after a change, its new state). */
-static void job_get(job *j, okegw_store *s) {
+/* What a change did, as okegw deliveries retry and drop print it: the
+ * state it was in and, for a drop, whether and until when its body stays. */
+static cJSON *change_json(const okegw_dlv_change *c) {
+  cJSON *o = cJSON_CreateObject();
+  char until[64] = "";
+  if (c->kept_until_ms)
+    okegw_format_rfc3339(c->kept_until_ms, 0, until, sizeof until);
+  if (!o || !cJSON_AddStringToObject(o, "was", okegw_delivery_state_name(c->was)) ||
+      !cJSON_AddBoolToObject(o, "bodyKept", c->body_kept) ||
+      okegw_json_add_text(o, "keptUntil", until[0] ? until : NULL, 0) < 0) {
+    cJSON_Delete(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* The delivery j->id as JSON into j (after a change, its new state with
+ * the change under "change"). */
+static void job_get(job *j, okegw_store *s, const okegw_dlv_change *c) {
   okegw_delivery_rec r = {0};
   char *err = NULL;
-  int rc = okegw_store_deliveries_get(s, j->id, 0, &r, &err);
+  int rc = okegw_store_deliveries_get(s, j->id, j->with_body, &r, &err);
   if (rc == OKEGW_STORE_NOTFOUND) {
     job_problem(j, 404, "Not Found", okegw_asprintf("there is no delivery %lld", j->id));
   } else if (rc != OKEGW_STORE_OK) {
     job_problem(j, 500, "Internal Server Error", err), err = NULL;
   } else {
-    job_json(j, okegw_delivery_json(&r, 0));
+    cJSON *o = okegw_delivery_json(&r, j->with_body ? OKEGW_DELIVERY_JSON_BODY : 0);
     okegw_delivery_rec_free(&r);
+    cJSON *ch = o && c ? change_json(c) : NULL;
+    if (c && (!ch || !cJSON_AddItemToObject(o, "change", ch))) {
+      cJSON_Delete(ch);
+      cJSON_Delete(o);
+      o = NULL;
+    }
+    job_json(j, o);
   }
   free(err);
 }
@@ -234,7 +279,7 @@ static void job_change(job *j, okegw_store *s) {
     return;
   case OKEGW_DLV_CHANGE_DONE: break;
   }
-  job_get(j, s);
+  job_get(j, s, &j->change);
 }
 
 static void job_report(job *j, okegw_store *s) {
@@ -290,7 +335,7 @@ static void job_work(uv_work_t *w) {
     }
     break;
   }
-  case JOB_GET: job_get(j, s); break;
+  case JOB_GET: job_get(j, s, NULL); break;
   case JOB_RETRY:
   case JOB_DROP: job_change(j, s); break;
   case JOB_AUDIT: {
@@ -337,13 +382,9 @@ static void job_done(uv_work_t *w, int status) {
   }
   if (status != 0)
     job_problem(j, 503, "Service Unavailable", okegw_strdup("the gateway is shutting down"));
-  if (j->kind == JOB_RETRY || j->kind == JOB_DROP) {
-    okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
-    f.status = j->status;
-    okegw_log(OKEGW_LOG_INFO, &f, "admin API: %s delivery %lld: %s",
-              j->kind == JOB_RETRY ? "retry" : "drop", j->id,
-              j->title ? j->body : "done (the gateway picks it up within a few seconds)");
-  }
+  if (j->kind == JOB_RETRY || j->kind == JOB_DROP)
+    log_change(j->req, j->path, j->status, j->token,
+               j->title ? j->body : "done (the gateway picks it up within a few seconds)");
   if (j->title)
     okegw_respond_problem(j->req, j->status, j->title, j->body);
   else
@@ -489,10 +530,21 @@ static void serve_deliveries(okegw_gateway *g, okegw_req *req, const char *rest)
     goto notfound;
   }
   job *j = job_new(g, req, kind);
-  if (j) {
-    j->id = id;
-    job_start(g, j);
+  if (!j)
+    return;
+  j->id = id;
+  if (kind == JOB_GET) {
+    char v[8];
+    if (param(req, "body", v, sizeof v) < 0) {
+      job_free(j);
+      return;
+    }
+    j->with_body = strcmp(v, "1") == 0;
+  } else {
+    snprintf(j->path, sizeof j->path, "%s", req->path);
+    j->token = g->gen->conf->admin_token != NULL;
   }
+  job_start(g, j);
   return;
 notfound:
   okegw_respond_problem(req, 404, "Not Found",
