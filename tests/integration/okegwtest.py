@@ -306,6 +306,19 @@ class Okegw:
         return request(self.port, method, path, body, headers, timeout)
 
 
+def poll(what, fn, timeout=15.0, interval=0.1):
+    """fn() until it returns something true (which poll returns), for up to timeout seconds
+    (scaled by OKEGW_TIME_SCALE); TestFailure naming `what` after that."""
+    deadline = time.monotonic() + timeout * time_scale()
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
+        time.sleep(interval)
+
+
 def wrapper():
     """OKEGW_WRAPPER runs okegw under a tool, e.g. valgrind (see tests/CMakeLists.txt)."""
     return shlex.split(os.environ.get("OKEGW_WRAPPER", ""))

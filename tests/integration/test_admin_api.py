@@ -12,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (Peer, check, check_problem, conf, main, make_components,  # noqa: E402
+from okegwtest import (poll, Peer, check, check_problem, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale, wrapper, TestFailure)
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -31,17 +31,6 @@ def shown(t, g, did):
     rc, out, err = run(t, "deliveries", "show", "-c", g.conf_path, str(did))
     check(rc == 0, "okegw deliveries show %s: exit %d: %s" % (did, rc, err))
     return json.loads(out)
-
-
-def poll(what, fn, timeout=10.0, interval=0.1):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 def api(g, method, path, body=None, auth=True):

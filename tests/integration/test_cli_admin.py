@@ -11,7 +11,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (check, conf, free_port, main, make_components,  # noqa: E402
+from okegwtest import (poll, check, conf, free_port, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale, wrapper, TestFailure)
 
 TOKEN = "cli-admin-token-0123456789abcdef"
@@ -43,14 +43,6 @@ def same(t, g, *args, times=False):
           % (" ".join(args), api, store))
     check(api[0] == 0, "okegw %s: exit %d: %s" % (" ".join(args), api[0], api[2]))
     return api[1]
-
-
-def poll(what, fn, timeout=15.0):
-    deadline = time.monotonic() + timeout * time_scale()
-    while not fn():
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(0.1)
 
 
 def state(t, g, did):

@@ -13,7 +13,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (TestFailure, check, conf, main, make_components,  # noqa: E402
+from okegwtest import (poll, TestFailure, check, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale, wrapper)
 from cdp import Browser  # noqa: E402
 
@@ -27,17 +27,6 @@ def shown(t, g, did):
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=60 * time_scale())
     check(p.returncode == 0, "okegw deliveries show %d: %s" % (did, p.stderr.decode()))
     return json.loads(p.stdout)
-
-
-def poll(what, fn, timeout=15.0):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.0f s" % (what, timeout * time_scale()))
-        time.sleep(0.1)
 
 
 def setup(t):

@@ -9,7 +9,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (check, check_problem, conf, main, make_components,  # noqa: E402
+from okegwtest import (poll, check, check_problem, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale)
 
 TOKEN = "adm-" + "e2b7c4d9a0f14c35"
@@ -37,17 +37,6 @@ def entry(j, name):
     got = [c for c in j.get("connectors", []) if c.get("name") == name]
     check(len(got) == 1, "connector %s in /readyz: %r" % (name, j))
     return got[0]
-
-
-def poll(what, fn, timeout=10.0, interval=0.1):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            check(False, "%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------

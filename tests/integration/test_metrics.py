@@ -13,7 +13,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (Peer, check, check_problem, conf, main, make_components,  # noqa: E402
+from okegwtest import (poll, Peer, check, check_problem, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, request, time_scale)
 from test_oauth_out import OAuthPeer, TokenServer, oauth_keys  # noqa: E402
 from test_tls import client_ctx, https, make_pki, tls_port  # noqa: E402
@@ -93,17 +93,6 @@ def promtool(t, text):
         f.write(text)
     check(p.returncode == 0, "promtool check metrics (%s) exit %d: %s %s"
           % (path, p.returncode, p.stdout.decode(), p.stderr.decode()))
-
-
-def poll(what, fn, timeout=10.0, interval=0.1):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            check(False, "%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 def write_script(t, connector, interaction, text):

@@ -18,7 +18,7 @@ import urllib.parse
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (Peer, QuietHandler, TestFailure, _PeerHandler, _PeerServer,  # noqa: E402
+from okegwtest import (poll, Peer, QuietHandler, TestFailure, _PeerHandler, _PeerServer,  # noqa: E402
                        check, conf, issue, main, make_ca, make_components, make_offering,
                        ooapi_connector, openssl, time_scale, wrapper)
 
@@ -214,17 +214,6 @@ def oauth_keys(t, ts, **kw):
          "client_secret_file": path}
     d.update(kw)
     return d
-
-
-def poll(what, fn, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 def flow0(g, n):

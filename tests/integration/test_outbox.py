@@ -12,7 +12,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from okegwtest import (Peer, TestFailure, check, check_problem, conf, main,  # noqa: E402
+from okegwtest import (poll, Peer, TestFailure, check, check_problem, conf, main,  # noqa: E402
                        make_components, make_offering, ooapi_connector, time_scale, wrapper)
 
 # fast retries, and a sender that waits at most 200 ms for the peer
@@ -47,19 +47,6 @@ def audit_rows(t, g, resource):
     rc, out, err = run(t, "audit", "-c", g.conf_path, "--resource", resource)
     check(rc == 0, "okegw audit --resource %s: exit %d: %s" % (resource, rc, err))
     return [json.loads(x) for x in out.splitlines() if x.strip()]
-
-
-def poll(what, fn, timeout=10.0, interval=0.05):
-    """fn() until it returns something true, for up to timeout (scaled) seconds."""
-    deadline = time.monotonic() + timeout * time_scale()
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 def setup_ta(t, n=2, peer_cls=Peer, **kw):

@@ -12,7 +12,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report_html_check import CheckError, check_html_in_chromium  # noqa: E402
-from okegwtest import (TestFailure, check, conf, main, make_components,  # noqa: E402
+from okegwtest import (poll, TestFailure, check, conf, main, make_components,  # noqa: E402
                        make_offering, ooapi_connector, time_scale, wrapper)
 
 FAST = {"retry_first_ms": 100, "retry_max_ms": 400, "delivery_wait_ms": 500}
@@ -28,17 +28,6 @@ def report(t, g, name, fmt="json", *extra):
     rc, out, err = run(t, "report", "-c", g.conf_path, "--connector", name, "--format", fmt, *extra)
     check(rc == 0, "okegw report --format %s: exit %d: %s" % (fmt, rc, err))
     return json.loads(out) if fmt == "json" else out
-
-
-def poll(what, fn, timeout=15.0, interval=0.2):
-    deadline = time.monotonic() + timeout * time_scale()
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise TestFailure("%s: not within %.1f s" % (what, timeout * time_scale()))
-        time.sleep(interval)
 
 
 def criterion(doc, key):
