@@ -336,9 +336,23 @@ static int deliveries_list(okegw_store *s, const okegw_delivery_filter *f, int j
   return rc;
 }
 
+/* `deliveries show`'s output, whichever path read it: o indented on
+ * stdout (o is deleted). 0, or 1 when out of memory. */
+static int print_delivery(cJSON *o) {
+  char *text = o ? cJSON_Print(o) : NULL;
+  cJSON_Delete(o);
+  if (!text) {
+    fprintf(stderr, "okegw deliveries: out of memory\n");
+    return 1;
+  }
+  printf("%s\n", text);
+  free(text);
+  return 0;
+}
+
 static int deliveries_show(okegw_store *s, long long id) {
   okegw_delivery_rec r;
-  char *err = NULL, *text = NULL;
+  char *err = NULL;
   int rc = okegw_store_deliveries_get(s, id, 1, &r, &err);
   if (rc == OKEGW_STORE_NOTFOUND) {
     fprintf(stderr, "okegw deliveries: there is no delivery %lld\n", id);
@@ -348,16 +362,7 @@ static int deliveries_show(okegw_store *s, long long id) {
     return store_failed(rc, err);
   cJSON *o = okegw_delivery_json(&r, OKEGW_DELIVERY_JSON_BODY);
   okegw_delivery_rec_free(&r);
-  if (o && (text = cJSON_Print(o)) != NULL) {
-    printf("%s\n", text);
-    rc = 0;
-  } else {
-    fprintf(stderr, "okegw deliveries: out of memory\n");
-    rc = 1;
-  }
-  free(text);
-  cJSON_Delete(o);
-  return rc;
+  return print_delivery(o);
 }
 
 typedef struct change_report {
@@ -527,18 +532,9 @@ static int deliveries_show_api(okegw_admin_client *c, long long id) {
   snprintf(path, sizeof path, "/admin/api/deliveries/%lld?body=1", id);
   cJSON *o = NULL;
   int status = okegw_admin_client_call(c, "deliveries", "GET", path, &o, NULL, NULL);
-  int rc;
-  char *text = NULL;
-  if (status != 200 || !cJSON_IsObject(o)) {
-    rc = api_failed("deliveries", status == 200 ? 500 : status, o);
-  } else if ((text = cJSON_Print(o)) != NULL) {
-    printf("%s\n", text);
-    rc = 0;
-  } else {
-    fprintf(stderr, "okegw deliveries: out of memory\n");
-    rc = 1;
-  }
-  free(text);
+  if (status == 200 && cJSON_IsObject(o))
+    return print_delivery(o);
+  int rc = api_failed("deliveries", status == 200 ? 500 : status, o);
   cJSON_Delete(o);
   return rc;
 }

@@ -183,23 +183,20 @@ static void job_json(job *j, cJSON *doc) {
   j->len = strlen(s);
 }
 
-static int list_row(void *ud, const okegw_delivery_rec *r) {
-  cJSON *o = okegw_delivery_json(r, 0);
-  if (!o || !cJSON_AddItemToArray(ud, o)) {
+/* Appends o (taken over) to arr; -1 stops a store walk when out of memory. */
+static int append(cJSON *arr, cJSON *o) {
+  if (!o || !cJSON_AddItemToArray(arr, o)) {
     cJSON_Delete(o);
     return -1;
   }
   return 0;
 }
 
-static int audit_row(void *ud, const cJSON *row) {
-  cJSON *o = cJSON_Duplicate(row, 1);
-  if (!o || !cJSON_AddItemToArray(ud, o)) {
-    cJSON_Delete(o);
-    return -1;
-  }
-  return 0;
+static int list_row(void *ud, const okegw_delivery_rec *r) {
+  return append(ud, okegw_delivery_json(r, 0));
 }
+
+static int audit_row(void *ud, const cJSON *row) { return append(ud, cJSON_Duplicate(row, 1)); }
 
 static void on_change(void *ud, const okegw_dlv_change *c) {
   job *j = ud;
