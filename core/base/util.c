@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,10 +417,20 @@ void okegw_hex(const unsigned char *p, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up
+ * in its provider tables on every digest, which costs as much as hashing a
+ * request body. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 void okegw_sha256_hex(const void *p, size_t len, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
-  if (!EVP_Digest(len ? p : "", len, md, &n, EVP_sha256(), NULL) || n != 32) {
+  pthread_once(&sha256_once, sha256_fetch);
+  if (!EVP_Digest(len ? p : "", len, md, &n, sha256_md ? sha256_md : EVP_sha256(), NULL) ||
+      n != 32) {
     out[0] = '\0'; /* only when OpenSSL cannot allocate: no digest rather than a wrong one */
     return;
   }

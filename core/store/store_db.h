@@ -48,6 +48,11 @@ void okegw_store__bind_ms(sqlite3_stmt *st, int i, long long ms);
 void okegw_store__err(okegw_store *s, char **err, const char *what);
 
 /* ---- deliveries (store_deliveries.c) ---- */
+/* The ended states (delivered, failed, dropped) as SQL: the predicate of
+ * the index deliveries_ended, and of every statement that should use it.
+ * Not an IN list of three: see migrate_5 in store.c. */
+#define OKEGW_DLV_ENDED_SQL "state NOT IN ('pending', 'dead')"
+
 /* Inserts r as pending; its id in *id. */
 int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
 /* The UPDATE of okegw_store_delivery_update. */

@@ -210,11 +210,11 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms) {
   /* retention never touches what is still to be delivered (pending) or
    * waits for an operator (dead) */
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
-                         "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND "
-                         "keep_until_ms IS NOT NULL AND keep_until_ms < ?1 AND state IN "
-                         "('delivered', 'failed', 'dropped')",
-                         -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(
+          s->db,
+          "UPDATE deliveries SET body = NULL WHERE body IS NOT NULL AND "
+          "keep_until_ms IS NOT NULL AND keep_until_ms < ?1 AND " OKEGW_DLV_ENDED_SQL,
+          -1, &st, NULL) != SQLITE_OK)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_int64(st, 1, okegw_wall_ms());
   int rc = sqlite3_step(st) == SQLITE_DONE ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
@@ -222,8 +222,7 @@ int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms) {
   st = NULL;
   if (rc != OKEGW_STORE_OK ||
       sqlite3_prepare_v2(s->db,
-                         "DELETE FROM deliveries WHERE state IN ('delivered', 'failed', "
-                         "'dropped') AND updated_ms < ?1",
+                         "DELETE FROM deliveries WHERE " OKEGW_DLV_ENDED_SQL " AND updated_ms < ?1",
                          -1, &st, NULL) != SQLITE_OK)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_int64(st, 1, ended_before_ms);

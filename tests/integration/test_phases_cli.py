@@ -62,7 +62,7 @@ def store(t, history=HISTORY):
     cols = [r[1] for r in db.execute("PRAGMA table_info(phase_history)")]
     check(cols == COLUMNS, "the gateway's phase_history columns: %r" % cols)
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-    check(version == "4", "schema version %r" % version)
+    check(version == "5", "schema version %r" % version)
     started = db.execute("SELECT connector, from_phase, to_phase, config_sha256 FROM phase_history "
                          "ORDER BY id").fetchall()
     check([r[:3] for r in started] == [("alpha", None, "live"), ("beta", None, "live")]
@@ -226,7 +226,7 @@ def test_schema_2_store(t):
     cols = [r[1] for r in db.execute("PRAGMA table_info(phase_history)")]
     audit_cols = [r[1] for r in db.execute("PRAGMA table_info(audit)")]
     db.close()
-    check(version == "4" and cols == COLUMNS and "phase" in audit_cols,
+    check(version == "5" and cols == COLUMNS and "phase" in audit_cols,
           "not upgraded: %r %r %r" % (version, cols, audit_cols))
 
 

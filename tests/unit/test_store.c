@@ -529,6 +529,9 @@ static void upper_case_ids_migrated(void **state) {
   assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
   assert_int_equal(sqlite3_exec(raw,
                                 "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+                                "DROP INDEX deliveries_ended;"
+                                "CREATE INDEX deliveries_ended ON deliveries(updated_ms) WHERE "
+                                "state IN ('delivered', 'failed', 'dropped');"
                                 "INSERT INTO routes(kind, id, connector, parent) VALUES "
                                 "('association', '" U1 "', 'ta', '" U2 "'),"
                                 "('ta_person', '" U2 "@ta', 'ta', NULL),"
@@ -571,12 +574,15 @@ static void upper_case_ids_migrated(void **state) {
                          "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), "
                          "(SELECT count(*) FROM deliveries WHERE resource = "
                          "'/associations/abcdef01-0000-4000-8000-00000000000a' AND resource_id = "
-                         "'abcdef01-0000-4000-8000-00000000000a')",
+                         "'abcdef01-0000-4000-8000-00000000000a'), "
+                         "(SELECT sql FROM sqlite_master WHERE name = 'deliveries_ended')",
                          -1, &st, NULL),
       SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  assert_string_equal((const char *)sqlite3_column_text(st, 0), "4");
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "5");
   assert_int_equal(sqlite3_column_int(st, 1), 3);
+  /* schema 5: the ended index without the IN list of three */
+  assert_non_null(strstr((const char *)sqlite3_column_text(st, 2), "NOT IN ('pending', 'dead')"));
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
@@ -843,7 +849,7 @@ static void schema_2_migrated(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 
   assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
-  assert_string_equal(schema_of(raw), "4");
+  assert_string_equal(schema_of(raw), "5");
   sqlite3_close(raw);
   assert_int_equal(okegw_store_open_direct(db, 0, &s, &err), OKEGW_STORE_OK);
   out = list_phases(s, NULL, 0);
