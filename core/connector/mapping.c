@@ -13,12 +13,23 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HOOK_EVERY 1000 /* instructions between budget checks */
+/* A count hook, however rarely it fires, makes the Lua VM stop in
+ * luaG_traceexec before every instruction, which costs more than a typical
+ * mapping itself. So a budget larger than EXACT_BUDGET is watched: the hook
+ * is set by a timer signal once a call has run WATCH_AFTER_MS, and counts
+ * from then on (a call cannot run EXACT_BUDGET instructions in that time).
+ * Smaller budgets are counted exactly from the first instruction. */
+#define EXACT_BUDGET 2000000LL
+#define WATCH_AFTER_MS 1
+#define WATCH_EVERY_MS 10 /* the signal comes again, in case a hook was lost */
 /* One instruction on long strings (a < b, a == b, a table key) takes time in
  * proportion to their length, up to ~10 ns a byte (strcoll over embedded
  * zeros). Once the state holds a string longer than this, the budget is
@@ -55,6 +66,7 @@ struct okegw_mapset {
   char where_file[64];
   int where_line;
   int line_hook;     /* line events are on (memory is nearly used up) */
+  int watched;       /* the count hook is on (watchdog mode: only once it fired) */
   int hook_count;    /* instructions between checks in the current call */
   size_t max_string; /* no string in the state is longer */
   int print_lines;   /* print() lines and bytes logged in the current call */
@@ -87,6 +99,7 @@ static void kill_call(okegw_mapset *m, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(m->kill_msg, sizeof m->kill_msg, fmt, ap);
   va_end(ap);
+  m->watched = 1;
   lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
@@ -120,7 +133,8 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     int count = hook_count_for(nsize);
     if (m->running && !m->killed && count < m->hook_count) {
       m->hook_count = count;
-      lua_sethook(m->L, budget_hook, lua_gethookmask(m->L), count);
+      if (m->watched)
+        lua_sethook(m->L, budget_hook, lua_gethookmask(m->L), count);
     }
   }
   if (m->running && nsize > old) {
@@ -133,8 +147,8 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
    * error can name its line (Lua reports it without one). */
   if (m->L && !m->line_hook && !m->killed && m->mem_used + nsize > m->mem_limit / 4 * 3) {
     m->line_hook = 1;
-    lua_sethook(m->L, lua_gethook(m->L), lua_gethookmask(m->L) | LUA_MASKLINE,
-                lua_gethookcount(m->L));
+    lua_sethook(m->L, budget_hook, lua_gethookmask(m->L) | LUA_MASKLINE,
+                m->watched ? m->hook_count : 0);
   }
   void *p = realloc(ptr, nsize);
   if (p)
@@ -181,6 +195,71 @@ static void budget_hook(lua_State *L, lua_Debug *ar) {
   lua_error(L);
 }
 
+/* ---- the watchdog: a per-thread timer whose signal sets the count hook */
+
+struct watchdog {
+  int made; /* 1 the timer exists, -1 it cannot be made: count exactly */
+  timer_t timer;
+  okegw_mapset *volatile call; /* watched now; NULL between calls */
+};
+static _Thread_local struct watchdog wd;
+
+static int watch_signal;
+static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
+
+/* Runs on the thread of the call (SIGEV_THREAD_ID), between two of its
+ * instructions or inside a C function: lua_sethook is safe there (it is
+ * what lua.c does on Ctrl-C). */
+static void on_watch(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  (void)si;
+  (void)uc;
+  okegw_mapset *m = wd.call;
+  if (!m || !m->running || (lua_gethookmask(m->L) & LUA_MASKCOUNT))
+    return;
+  m->watched = 1;
+  lua_sethook(m->L, budget_hook, LUA_MASKCOUNT | (m->line_hook ? LUA_MASKLINE : 0),
+              m->killed ? 1 : m->hook_count);
+}
+
+static void watch_install(void) {
+  struct sigaction sa = {.sa_sigaction = on_watch, .sa_flags = SA_SIGINFO | SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGRTMIN + 2, &sa, NULL) == 0)
+    watch_signal = SIGRTMIN + 2;
+}
+
+/* Arms this thread's timer for a call; 0 when watched, -1 when the budget
+ * must be counted from the first instruction. */
+static int watch_arm(okegw_mapset *m) {
+  if (m->budget <= EXACT_BUDGET || wd.made < 0)
+    return -1;
+  if (!wd.made) {
+    pthread_once(&watch_once, watch_install);
+    struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = watch_signal};
+    sev._sigev_un._tid = gettid(); /* glibc names no macro for it */
+    wd.made = watch_signal && timer_create(CLOCK_MONOTONIC, &sev, &wd.timer) == 0 ? 1 : -1;
+    if (wd.made < 0) {
+      okegw_log(OKEGW_LOG_WARN, NULL,
+                "mapping: no watchdog timer (%s); budgets are counted at every instruction",
+                strerror(errno));
+      return -1;
+    }
+  }
+  struct itimerspec it = {.it_value = {.tv_nsec = WATCH_AFTER_MS * 1000000L},
+                          .it_interval = {.tv_nsec = WATCH_EVERY_MS * 1000000L}};
+  wd.call = m;
+  return timer_settime(wd.timer, 0, &it, NULL) == 0 ? 0 : (wd.call = NULL, -1);
+}
+
+static void watch_disarm(void) {
+  if (!wd.call)
+    return;
+  struct itimerspec off = {{0, 0}, {0, 0}};
+  timer_settime(wd.timer, 0, &off, NULL);
+  wd.call = NULL; /* a signal already on its way finds no call */
+}
+
 static void budget_start(okegw_mapset *m) {
   m->used = 0;
   m->line_hook = 0;
@@ -205,10 +284,16 @@ static void budget_start(okegw_mapset *m) {
   if (m->max_string > m->mem_used)
     m->max_string = m->mem_used;
   m->hook_count = hook_count_for(m->max_string);
-  lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, m->hook_count);
+  m->watched = 0;
+  lua_sethook(m->L, NULL, 0, 0);
+  if (watch_arm(m) < 0) {
+    m->watched = 1;
+    lua_sethook(m->L, budget_hook, LUA_MASKCOUNT, m->hook_count);
+  }
 }
 
 static void budget_stop(okegw_mapset *m) {
+  watch_disarm();
   m->running = 0;
   lua_sethook(m->L, NULL, 0, 0);
 }

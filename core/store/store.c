@@ -119,6 +119,20 @@ static int job_reads(const job *j) {
   return j->kind == JOB_LOOKUP || j->kind == JOB_DGET || j->kind == JOB_PLAST;
 }
 
+/* Writes whose caller is told nothing that needs them on disk: audit rows
+ * (written after the answer anyway) and the route bound or claimed for a
+ * push, which is made durable by the push's own delivery row, queued right
+ * after it. A batch of only these leaves its transaction open, and the next
+ * write that must be durable commits them together: two commits per push
+ * instead of four. */
+static int job_deferrable(const job *j) {
+  return j->kind == JOB_AUDIT || j->kind == JOB_APRUNE || j->kind == JOB_BIND ||
+         j->kind == JOB_CLAIM;
+}
+
+/* How long deferred writes wait for a commit at most (ns). */
+#define DEFER_NS (20 * 1000 * 1000ULL)
+
 /* Prepares a statement once, on the thread that owns the connection. */
 sqlite3_stmt *okegw_store__stmt(okegw_store *s, sqlite3_stmt **slot, const char *sql) {
   if (!*slot &&
@@ -653,60 +667,104 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
               "store %s: %s; pushes are refused (503) until it takes writes again", s->path, why);
 }
 
-static void store_thread(void *arg) {
-  okegw_store *s = arg;
-  for (;;) {
-    uv_mutex_lock(&s->mu);
-    while (!s->todo.head && !s->stopping)
-      uv_cond_wait(&s->cond, &s->mu);
-    job *batch = q_take_all(&s->todo);
-    int stop = s->stopping && !batch;
-    uv_mutex_unlock(&s->mu);
-    if (stop)
-      break;
-    /* Group commit: everything that queued up while we were busy goes into
-     * one transaction, so one fsync serves many requests. Reads alone need
-     * none: each runs on its own snapshot. */
-    int writes = 0;
-    uint64_t t0 = 0;
-    for (job *j = batch; j && !writes; j = j->next)
-      writes = !job_reads(j);
-    if (!writes) {
-      for (job *j = batch; j; j = j->next)
-        run_job(s, j);
-    } else if (same_file(s) < 0) {
+/* Ends the open transaction. Jobs run in it earlier were answered already
+ * (they were deferrable); when it fails now, what they wrote is lost, which
+ * is logged. */
+static int commit_open(okegw_store *s, uint64_t t0) {
+  sqlite3_step(s->st_commit);
+  int lost = sqlite3_reset(s->st_commit) != SQLITE_OK || sqlite3_get_autocommit(s->db) == 0;
+  if (lost) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db))
+      exec_simple(s, "ROLLBACK");
+  } else {
+    okegw_hist_observe_atomic(__atomic_load_n(&s->commit_hist, __ATOMIC_ACQUIRE),
+                              (double)(uv_hrtime() - t0) / 1e9);
+  }
+  s->tx_open = 0;
+  return lost ? -1 : 0;
+}
+
+/* Runs a batch with writes: in the open transaction, or a new one; commits
+ * unless every write in it may wait (job_deferrable). */
+static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
+  if (!s->tx_open) {
+    if (same_file(s) < 0) {
       set_healthy(s, 0,
                   "the file was deleted or replaced while okegw runs (restart okegw once it "
                   "is back where it was)");
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
-    } else if (t0 = uv_hrtime(), sqlite3_step(s->st_begin),
-               sqlite3_reset(s->st_begin) != SQLITE_OK) {
+      return;
+    }
+    *t0 = uv_hrtime();
+    sqlite3_step(s->st_begin);
+    if (sqlite3_reset(s->st_begin) != SQLITE_OK) {
       set_healthy(s, 0, "cannot begin a transaction");
       okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
+      return;
+    }
+    s->tx_open = 1;
+    s->tx_deadline = *t0 + DEFER_NS;
+  }
+  /* after a disk-full or I/O error SQLite may have rolled the whole
+   * transaction back itself: then the rest must not run outside it */
+  int lost = 0, must_commit = 0;
+  for (job *j = batch; j && !lost; j = j->next) {
+    run_job(s, j);
+    lost = sqlite3_get_autocommit(s->db);
+    must_commit |= !job_reads(j) && !job_deferrable(j);
+  }
+  if (!lost && (must_commit || uv_hrtime() >= s->tx_deadline))
+    lost = commit_open(s, *t0) < 0;
+  if (lost) {
+    s->tx_open = 0;
+    rollback(s, batch);
+  }
+  set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
+}
+
+static void store_thread(void *arg) {
+  okegw_store *s = arg;
+  uint64_t t0 = 0;
+  for (;;) {
+    uv_mutex_lock(&s->mu);
+    int expired = 0;
+    while (!s->todo.head && !s->stopping && !expired) {
+      if (!s->tx_open) {
+        uv_cond_wait(&s->cond, &s->mu);
+        continue;
+      }
+      uint64_t now = uv_hrtime();
+      expired = now >= s->tx_deadline ||
+                uv_cond_timedwait(&s->cond, &s->mu, s->tx_deadline - now) == UV_ETIMEDOUT;
+    }
+    job *batch = q_take_all(&s->todo);
+    int stop = s->stopping && !batch;
+    uv_mutex_unlock(&s->mu);
+    if (!batch) { /* deferred writes waited long enough, or okegw stops */
+      if (s->tx_open)
+        set_healthy(s, commit_open(s, t0) == 0, "a write failed (disk full or I/O error?)");
+      if (stop)
+        break;
+      continue;
+    }
+    /* Group commit: everything that queued up while we were busy goes into
+     * one transaction, so one fsync serves many requests. Reads alone need
+     * none: each runs on its own snapshot (or in the open transaction, which
+     * sees what it wrote). */
+    int writes = 0;
+    for (job *j = batch; j && !writes; j = j->next)
+      writes = !job_reads(j);
+    if (writes) {
+      run_writes(s, batch, &t0);
     } else {
-      /* after a disk-full or I/O error SQLite may have rolled the whole
-       * transaction back itself: then the rest must not run outside it */
-      int lost = 0;
-      for (job *j = batch; j && !lost; j = j->next) {
+      for (job *j = batch; j; j = j->next)
         run_job(s, j);
-        lost = sqlite3_get_autocommit(s->db);
-      }
-      if (!lost) {
-        sqlite3_step(s->st_commit);
-        lost = sqlite3_reset(s->st_commit) != SQLITE_OK;
-      }
-      if (lost)
-        rollback(s, batch);
-      else
-        okegw_hist_observe_atomic(__atomic_load_n(&s->commit_hist, __ATOMIC_ACQUIRE),
-                                  (double)(uv_hrtime() - t0) / 1e9);
-      set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
     }
     uv_mutex_lock(&s->mu);
-
     for (job *j = batch, *next; j; j = next) {
       next = j->next;
       q_push(&s->done, j);

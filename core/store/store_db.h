@@ -33,6 +33,10 @@ struct okegw_store {
   uv_cond_t cond;
   okegw_store_queue todo, done;
   int stopping;
+  /* store thread only: a transaction holds deferred writes (store.c
+   * job_deferrable) until tx_deadline (uv_hrtime) */
+  int tx_open;
+  uint64_t tx_deadline;
   uv_async_t async;
   void (*closed)(void *);
   void *closed_arg;

@@ -328,6 +328,14 @@ def test_infinite_loop_502(t):
                       {"lua_instructions": 100000})
 
 
+def test_watched_loop_502(t):
+    # a budget above 2,000,000 is watched by a timer, not counted from the
+    # first instruction: the loop must still end, also inside pcall
+    run_failure_cases(t, [("loop_w", "while true do end"),
+                          ("pcall_loop_w", "pcall(function() while true do end end); return msg")],
+                      {"lua_instructions": 5000000})
+
+
 def test_memory_bomb_502(t):
     run_failure_cases(t, [("mem", "local t = {}; for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end"),
                           ("mem_str", "local s = 'x'; while true do s = s .. s end")],
