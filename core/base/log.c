@@ -1,6 +1,6 @@
 #include "base/log.h"
 
-#include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +67,77 @@ static void log_text(const char *ts, int level, const char *msg, const okegw_log
   fprintf(stderr, "%.*s\n", (int)n, line);
 }
 
+/* A JSON line under construction. RESERVE bytes stay free for the closing
+ * "}\n": a line cut short is still one valid object. */
+#define RESERVE 2
+typedef struct jline {
+  char buf[8192];
+  size_t n;
+} jline;
+
+static int j_put(jline *j, const char *s, size_t len) {
+  if (j->n + len + RESERVE > sizeof j->buf)
+    return -1;
+  memcpy(j->buf + j->n, s, len);
+  j->n += len;
+  return 0;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped, other
+ * bytes as they are (as cJSON wrote them). Cut short, between two escaped
+ * characters, when the line is full. -1 when not even "" fits. */
+static int j_string(jline *j, const char *s) {
+  if (j->n + 2 + RESERVE > sizeof j->buf)
+    return -1;
+  j->buf[j->n++] = '"';
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    static const char hex[] = "0123456789abcdef";
+    char e[6] = {(char)*p};
+    size_t len = 1;
+    if (*p == '"' || *p == '\\') {
+      e[0] = '\\';
+      e[1] = (char)*p;
+      len = 2;
+    } else if (*p == '\n' || *p == '\r' || *p == '\t') {
+      e[0] = '\\';
+      e[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+      len = 2;
+    } else if (*p < 0x20) {
+      memcpy(e, "\\u00", 4);
+      e[4] = hex[*p >> 4];
+      e[5] = hex[*p & 15];
+      len = 6;
+    }
+    if (j->n + len + 1 + RESERVE > sizeof j->buf) /* 1: the closing quote */
+      break;
+    memcpy(j->buf + j->n, e, len);
+    j->n += len;
+  }
+  j->buf[j->n++] = '"';
+  return 0;
+}
+
+/* Adds "key":value (value already JSON when raw, else a string), or
+ * nothing when it does not fit. */
+static void j_field(jline *j, const char *key, const char *v, int raw) {
+  size_t at = j->n;
+  if (j_put(j, at ? "," : "{", 1) < 0 || j_string(j, key) < 0 || j_put(j, ":", 1) < 0 ||
+      (raw ? j_put(j, v, strlen(v)) : j_string(j, v)) < 0)
+    j->n = at;
+}
+
+static void j_num(jline *j, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void j_num(jline *j, const char *key, const char *fmt, ...) {
+  char v[64];
+  va_list ap;
+  va_start(ap, fmt);
+  int w = vsnprintf(v, sizeof v, fmt, ap);
+  va_end(ap);
+  if (w > 0 && (size_t)w < sizeof v)
+    j_field(j, key, v, 1);
+}
+
 int okegw_log_level_from_name(const char *name) {
   for (int i = 0; i < 4; i++)
     if (name && strcmp(name, level_names[i]) == 0)
@@ -92,49 +163,39 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
     log_text(ts, level, msg, f);
     return;
   }
-  cJSON *o = cJSON_CreateObject();
-  if (!o)
-    return;
-  cJSON_AddStringToObject(o, "time", ts);
-  cJSON_AddStringToObject(o, "level", level_names[level]);
-  cJSON_AddStringToObject(o, "msg", msg);
+  /* Built straight into one buffer (no JSON tree) and written with one
+   * write(2), so that lines stay whole when several processes share a
+   * pipe. */
+  jline j = {.n = 0};
+  j_field(&j, "time", ts, 0);
+  j_field(&j, "level", level_names[level], 0);
+  j_field(&j, "msg", msg, 0);
   if (f) {
-    if (f->connector)
-      cJSON_AddStringToObject(o, "connector", f->connector);
-    if (f->caller)
-      cJSON_AddStringToObject(o, "caller", f->caller);
-    if (f->interaction)
-      cJSON_AddStringToObject(o, "interaction", f->interaction);
-    if (f->method)
-      cJSON_AddStringToObject(o, "method", f->method);
-    if (f->path)
-      cJSON_AddStringToObject(o, "path", f->path);
-    if (f->addr)
-      cJSON_AddStringToObject(o, "addr", f->addr);
-    if (f->port)
-      cJSON_AddNumberToObject(o, "port", f->port);
-    if (f->status)
-      cJSON_AddNumberToObject(o, "status", f->status);
-    if (f->latency_ms >= 0)
-      cJSON_AddNumberToObject(o, "latency_ms", (double)(long)(f->latency_ms * 1000) / 1000.0);
-    if (f->mapping)
-      cJSON_AddStringToObject(o, "mapping", f->mapping);
-    if (f->rule)
-      cJSON_AddStringToObject(o, "rule", f->rule);
-    if (f->resource)
-      cJSON_AddStringToObject(o, "resource", f->resource);
-    if (f->request_id)
-      cJSON_AddStringToObject(o, "request_id", f->request_id);
+    const char *const keys[] = {"connector", "caller",  "interaction", "method",   "path",
+                                "addr",      "mapping", "rule",        "resource", "request_id"};
+    const char *const vals[] = {f->connector, f->caller,    f->interaction, f->method,
+                                f->path,      f->addr,      f->mapping,     f->rule,
+                                f->resource,  f->request_id};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+      if (vals[i])
+        j_field(&j, keys[i], vals[i], 0);
+      if (i == 5 && f->port) /* the order of the former output: addr, port, status, latency */
+        j_num(&j, "port", "%d", f->port);
+      if (i == 5 && f->status)
+        j_num(&j, "status", "%d", f->status);
+      if (i == 5 && f->latency_ms >= 0)
+        j_num(&j, "latency_ms", "%.15g", (double)(long)(f->latency_ms * 1000) / 1000.0);
+    }
   }
-  char *line = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (line) {
-    /* One fputs per line keeps lines whole when several processes share a
-     * pipe. */
-    size_t len = strlen(line);
-    line[len] = '\0';
-    fprintf(stderr, "%s\n", line);
-    free(line);
+  memcpy(j.buf + j.n, "}\n", 2); /* the reserve */
+  j.n += 2;
+  for (size_t off = 0; off < j.n;) {
+    ssize_t w = write(STDERR_FILENO, j.buf + off, j.n - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      break;
+    off += (size_t)w;
   }
 }
 
