@@ -28,6 +28,11 @@ struct okegw_server {
   void (*on_drained)(void *);
   void *drained_arg;
   llhttp_settings_t settings;
+  /* The loop's read buffer: libuv reads into it and on_read parses it out
+   * before the next read, so one serves every connection (a malloc of 64
+   * KiB per read otherwise). rbuf_busy guards against a read inside a read. */
+  char rbuf[64 * 1024];
+  int rbuf_busy;
 };
 
 /* A connection owns its parser, the request being read and at most one
@@ -793,9 +798,21 @@ static void conn_parse(okegw_conn *c, const char *data, size_t len) {
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  (void)h;
+  okegw_server *srv = ((okegw_conn *)h->data)->srv;
+  if (!srv->rbuf_busy) {
+    srv->rbuf_busy = 1;
+    *buf = uv_buf_init(srv->rbuf, sizeof srv->rbuf);
+    return;
+  }
   buf->base = malloc(suggested);
   buf->len = buf->base ? suggested : 0;
+}
+
+static void read_buf_done(okegw_server *srv, const uv_buf_t *buf) {
+  if (buf->base == srv->rbuf)
+    srv->rbuf_busy = 0;
+  else
+    free(buf->base);
 }
 
 static void after_raw_write(uv_write_t *w, int status) {
@@ -869,8 +886,9 @@ static void tls_read(okegw_conn *c, const char *data, size_t len) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   okegw_conn *c = s->data;
+  okegw_server *srv = c->srv;
   if (nread < 0) {
-    free(buf->base);
+    read_buf_done(srv, buf);
     conn_close(c);
     return;
   }
@@ -880,7 +898,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else
       conn_parse(c, buf->base, (size_t)nread);
   }
-  free(buf->base);
+  read_buf_done(srv, buf); /* c may be gone: srv is not */
 }
 
 /* ---- connection lifetime ----------------------------------------------- */
