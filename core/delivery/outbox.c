@@ -23,6 +23,11 @@
 
 #define POLL_MS 1000
 #define PRUNE_EVERY 60 /* polls */
+/* Bodies held in memory: past this, a delivery that waits its turn keeps
+ * only its metadata and reads its row again when it is attempted. One that
+ * waits for a retry or an operator never keeps its body. So memory does
+ * not grow with the bodies of a long outage. */
+#define BODIES_MAX (16u << 20)
 
 enum phase {
   P_ADDING,  /* being written; not in a queue yet */
@@ -50,6 +55,7 @@ struct dlv {
   rq *q;
   dlv *next;     /* in its resource queue, by id */
   int dropped;   /* an operator dropped it during an attempt */
+  int slim;      /* only metadata in memory: the attempt reads its row first */
   int drop_body; /* its end forgets the body */
   long long end_again_at;
   okegw_route_write *writes; /* what its end records besides (delivered only) */
@@ -94,10 +100,11 @@ struct okegw_outbox {
   rq *all, *timed;
   dlv *waiting;
   dlv *stalled;
-  size_t depth;  /* deliveries in queues */
-  size_t adding; /* pushes being stored */
-  size_t flying; /* attempts running */
-  size_t jobs;   /* store jobs that call back here */
+  size_t depth;      /* deliveries in queues */
+  size_t adding;     /* pushes being stored */
+  size_t flying;     /* attempts running */
+  size_t jobs;       /* store jobs that call back here */
+  size_t body_bytes; /* of the bodies deliveries hold in memory */
   uv_timer_t tick, poll;
   int tick_on, loaded, loading, closing, handles_open, polling;
   long long tick_at; /* when the armed tick fires */
@@ -117,6 +124,8 @@ static uint64_t rnd(okegw_outbox *ob) {
 }
 
 static void dlv_free(dlv *d) {
+  if (d->ob && d->r.body)
+    d->ob->body_bytes -= d->r.body_len;
   okegw_delivery_rec_free(&d->r);
   free(d->writes);
   free(d);
@@ -149,6 +158,38 @@ static size_t cs_index(okegw_outbox *ob, const char *name, int create) {
     return (size_t)-1;
   snprintf(ob->cs[ob->ncs]->name, OKEGW_NAME_MAX, "%s", name);
   return ob->ncs++;
+}
+
+/* ---- what a waiting delivery holds ------------------------------------- */
+
+/* The strings of a delivery that only an attempt uses, each with the row's
+ * copy: kept are the id, times, state, attempts, connector, interaction and
+ * resource, which order and log the waiting. */
+#define ROW_STRINGS(r)                                                                             \
+  {                                                                                                \
+    &(r)->body, &(r)->caller, &(r)->request_id, &(r)->method, &(r)->path, &(r)->query,             \
+        &(r)->content_type, &(r)->body_sha256, &(r)->last_error                                    \
+  }
+
+/* Forgets those strings of a stored delivery nobody waits on. */
+static void slim(okegw_outbox *ob, dlv *d) {
+  if (d->slim || !d->r.id || d->cb)
+    return;
+  if (d->r.body)
+    ob->body_bytes -= d->r.body_len;
+  char **strs[] = ROW_STRINGS(&d->r);
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    free(*strs[i]);
+    *strs[i] = NULL;
+  }
+  d->r.body_len = 0;
+  d->slim = 1;
+}
+
+/* A delivery waits its turn: it keeps its body while bodies fit. */
+static void waiting(okegw_outbox *ob, dlv *d) {
+  if (ob->body_bytes > BODIES_MAX)
+    slim(ob, d);
 }
 
 /* ---- queues ------------------------------------------------------------ */
@@ -265,13 +306,16 @@ static void schedule(okegw_outbox *ob, rq *q) {
   }
   if (!ob->loaded || ob->closing) {
     h->phase = P_QUEUED;
+    waiting(ob, h);
     return;
   }
   if (h->r.state == OKEGW_DLV_DEAD) {
     h->phase = P_DEAD;
+    slim(ob, h);
     return;
   }
   if (h->r.next_ms > okegw_wall_ms()) {
+    slim(ob, h);
     h->phase = P_TIMED;
     q->tprev = NULL;
     q->tnext = ob->timed;
@@ -282,6 +326,7 @@ static void schedule(okegw_outbox *ob, rq *q) {
     return;
   }
   h->phase = P_READY;
+  waiting(ob, h);
   cstate *c = ob->cs[q->ci];
   if (c->rtail)
     c->rtail->rnext = q;
@@ -316,8 +361,10 @@ static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
   }
   ob->depth++;
   d->phase = P_QUEUED;
-  if (q->head != d)
+  if (q->head != d) {
+    waiting(ob, d);
     return;
+  }
   if (old) {
     /* d displaced the old head: list the queue again under d */
     dlv *keep = q->head;
@@ -606,12 +653,77 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   schedule(ob, d->q);
 }
 
+static void send_attempt(okegw_outbox *ob, dlv *d);
+static void on_row(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
+
+/* Starts an attempt: it takes a slot now, and for a slim delivery reads its
+ * row before it sends. */
 static void attempt(okegw_outbox *ob, dlv *d) {
   cstate *c = ob->cs[d->ci];
   d->conn = c->conn;
   d->phase = P_FLIGHT;
   c->in_flight++;
   ob->flying++;
+  if (!d->slim) {
+    send_attempt(ob, d);
+  } else if (okegw_store_delivery_get(ob->store, d->r.id, 1, on_row, d) < 0) {
+    on_row(d, OKEGW_STORE_ERROR, 0, NULL, 0);
+  }
+}
+
+/* The row of a slim delivery, for its attempt. */
+static void on_row(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
+  (void)id;
+  dlv *d = ud;
+  okegw_outbox *ob = d->ob;
+  size_t ci = d->ci;
+  okegw_delivery_rec *row = rc == OKEGW_STORE_OK && n == 1 ? &recs[0] : NULL;
+  if (row && !ob->closing) {
+    char **mine[] = ROW_STRINGS(&d->r), **theirs[] = ROW_STRINGS(row);
+    for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++) {
+      free(*mine[i]);
+      *mine[i] = *theirs[i];
+      *theirs[i] = NULL;
+    }
+    d->r.body_len = d->r.body ? row->body_len : 0;
+    ob->body_bytes += d->r.body_len;
+    d->slim = 0;
+  }
+  for (size_t i = 0; i < n; i++)
+    okegw_delivery_rec_free(&recs[i]);
+  free(recs);
+  if (row && !ob->closing && !d->dropped) {
+    send_attempt(ob, d);
+    return;
+  }
+  /* no attempt: the slot is free again */
+  ob->cs[ci]->in_flight--;
+  ob->flying--;
+  if (ob->closing) {
+    dlv_free(d);
+    maybe_free(ob);
+    return;
+  }
+  if (row) { /* an operator dropped it while its row was read: never sent */
+    const okegw_conf_connector *cc = cconf(d);
+    d->r.state = OKEGW_DLV_DROPPED;
+    d->r.keep_until_ms = cc->keep_bodies_s ? okegw_wall_ms() + cc->keep_bodies_s * 1000LL : 0;
+    end(ob, d, NULL, !d->r.keep_until_ms);
+  } else if (rc == OKEGW_STORE_NOTFOUND) {
+    okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = d->r.connector, .latency_ms = -1},
+              "delivery %lld is no longer in the store; it is not sent", d->r.id);
+    remove_dlv(ob, d);
+  } else {
+    okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = d->r.connector, .latency_ms = -1},
+              "delivery %lld: cannot read it from the store; trying again in a second", d->r.id);
+    d->r.next_ms = okegw_wall_ms() + 1000;
+    schedule(ob, d->q);
+  }
+  pump(ob, ci);
+}
+
+static void send_attempt(okegw_outbox *ob, dlv *d) {
+  (void)ob;
   d->r.attempts++;
   d->started = okegw_now_ms();
   oke_request req = {.interaction = d->interaction,
@@ -687,6 +799,9 @@ static dlv *adopt(okegw_outbox *ob, okegw_delivery_rec *rec, size_t *skipped) {
   memset(rec, 0, sizeof *rec);
   d->ob = ob;
   d->ci = ci;
+  d->slim = !d->r.body; /* rows are read without bodies */
+  if (d->r.body)
+    ob->body_bytes += d->r.body_len;
   d->interaction = okegw_interaction_by_name(d->r.interaction);
   return d;
 }
@@ -948,7 +1063,8 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
     if (src[i] && *src[i] && !(*dst[i] = okegw_strdup(src[i])))
       oom = 1;
   r->body = okegw_strndup(p->body ? p->body : "", p->body_len);
-  r->body_len = p->body_len;
+  r->body_len = r->body ? p->body_len : 0;
+  ob->body_bytes += r->body_len;
   if (oom || !r->body || !r->method || !r->path) {
     dlv_free(d);
     return -1;

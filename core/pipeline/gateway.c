@@ -352,7 +352,7 @@ static void delivery_status(okegw_call *c, const char *id) {
     okegw_answer_problem(c, 404, NULL, "no delivery %s", c->id);
     return;
   }
-  if (okegw_store_delivery_get(c->g->store, n, on_delivery_read, c) < 0)
+  if (okegw_store_delivery_get(c->g->store, n, 0, on_delivery_read, c) < 0)
     okegw_answer_store_down(c);
 }
 

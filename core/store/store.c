@@ -54,6 +54,7 @@ struct okegw_store_job {
   const okegw_delivery_rec *drec;
   okegw_delivery_rec dcopy;
   int drop_body;
+  int with_body; /* DGET: read the body too */
   long long num; /* DGET: the id; DPRUNE: the cut-off */
   okegw_delivery_rec *recs;
   size_t nrecs;
@@ -180,7 +181,7 @@ static int run_delivery_job(okegw_store *s, job *j) {
   case JOB_DGET: {
     if (!(j->recs = calloc(1, sizeof *j->recs)))
       return OKEGW_STORE_ERROR;
-    int rc = okegw_store__delivery_get(s, j->num, 0, j->recs);
+    int rc = okegw_store__delivery_get(s, j->num, j->with_body, j->recs);
     if (rc == OKEGW_STORE_OK) {
       j->nrecs = 1;
     } else {
@@ -1086,11 +1087,13 @@ int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud
   return submit(s, delivery_job(JOB_DREQUEUE, cb, ud));
 }
 
-int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb, void *ud) {
+int okegw_store_delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_cb cb,
+                             void *ud) {
   job *j = delivery_job(JOB_DGET, cb, ud);
   if (!j)
     return OKEGW_STORE_ERROR;
   j->num = id;
+  j->with_body = with_body;
   return submit(s, j);
 }
 

@@ -242,13 +242,17 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
                                 const okegw_route_write *w, size_t n, okegw_delivery_cb cb,
                                 void *ud);
-/* Every delivery still open (pending or dead), oldest first, with bodies. */
+/* Every delivery still open (pending or dead), oldest first, without
+ * bodies (body_kept tells whether the row has one): the outbox reads a body
+ * when it attempts the delivery. */
 int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *ud);
 /* Deliveries an operator changed (`okegw deliveries retry|drop`); their
  * mark is cleared in the same transaction. */
 int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud);
-/* One delivery by id (without its body); NOTFOUND when there is none. */
-int okegw_store_delivery_get(okegw_store *s, long long id, okegw_delivery_cb cb, void *ud);
+/* One delivery by id, without its body or (with_body) with it; NOTFOUND
+ * when there is none. */
+int okegw_store_delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_cb cb,
+                             void *ud);
 /* Retention: forgets bodies whose keep_until_ms passed and deletes ended
  * deliveries (delivered, failed, dropped) last changed before
  * ended_before_ms. Pending and dead deliveries are never touched. */

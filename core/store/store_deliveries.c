@@ -165,15 +165,17 @@ static int read_all(sqlite3_stmt *st, int with_body, okegw_delivery_rec **recs, 
 int okegw_store__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs,
                                  size_t *n) {
   /* not kept prepared: the load runs at startup, the requeue read once a
-   * second and finds nothing most of the time */
-  const char *sql = !requeued ? "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE state IN "
+   * second and finds nothing most of the time. No bodies: the outbox reads
+   * one when it attempts its delivery, so what it holds does not grow with
+   * them. */
+  const char *sql = !requeued ? "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE state IN "
                                 "('pending', 'dead') ORDER BY id"
-                              : "SELECT " DELIVERY_COLUMNS ", body FROM deliveries WHERE "
+                              : "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE "
                                 "requeue = 1 ORDER BY id";
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
     return OKEGW_STORE_ERROR;
-  int rc = read_all(st, 1, recs, n);
+  int rc = read_all(st, 0, recs, n);
   sqlite3_finalize(st);
   if (rc == OKEGW_STORE_OK && requeued && *n)
     rc = sqlite3_exec(s->db, "UPDATE deliveries SET requeue = 0 WHERE requeue = 1", NULL, NULL,
