@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <llhttp.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,7 +34,26 @@ struct okegw_server {
    * KiB per read otherwise). rbuf_busy guards against a read inside a read. */
   char rbuf[64 * 1024];
   int rbuf_busy;
+  int nconns_peak;     /* since memory was last given back */
+  uint64_t trimmed_at; /* uv_now of that */
 };
+
+/* After a burst of connections, give the memory they used back to the
+ * system (glibc keeps what was freed in its heap otherwise): once they are
+ * down to a quarter of their peak, at most every TRIM_EVERY_MS. */
+#define TRIM_PEAK 256
+#define TRIM_EVERY_MS 10000
+
+static void maybe_trim(okegw_server *s) {
+  if (s->nconns_peak < TRIM_PEAK || s->nconns > s->nconns_peak / 4)
+    return;
+  uint64_t now = uv_now(s->loop);
+  if (s->trimmed_at && now - s->trimmed_at < TRIM_EVERY_MS)
+    return;
+  malloc_trim(0);
+  s->trimmed_at = now;
+  s->nconns_peak = s->nconns;
+}
 
 /* A connection owns its parser, the request being read and at most one
  * request being answered. Freed in the close callback, or later when a
@@ -977,6 +997,7 @@ static void conn_release(okegw_conn *c) {
   free(c->head_only);
   okegw_tls_conn_free(c->tls);
   free(c);
+  maybe_trim(s);
   maybe_drained(s);
 }
 
@@ -1013,7 +1034,8 @@ static void on_connection(uv_stream_t *listener, int status) {
   if (s->conns)
     s->conns->prev = c;
   s->conns = c;
-  s->nconns++;
+  if (++s->nconns > s->nconns_peak)
+    s->nconns_peak = s->nconns;
   s->nactive++;
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
     conn_close(c);
