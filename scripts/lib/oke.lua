@@ -1071,11 +1071,17 @@ local function rules(list)
     compiled[i] = c
   end
 
-  return function(msg, ctx)
-    for i, c in ipairs(compiled) do
-      local targets
+  -- The rule and the concrete path being applied, for the error message:
+  -- all rules of a message run under one pcall, not one per rule.
+  local cur_i, cur_c, cur_segs
+  local no_stars = {}
+
+  local function run_all(msg, ctx)
+    for i = 1, #compiled do
+      local c = compiled[i]
+      cur_i, cur_c = i, c
       if c.each then
-        targets = {}
+        local targets = {}
         expand(msg, c.segs, 1, {}, {}, targets)
         if c.kind == "drop" then
           -- from the back, so removing list elements does not shift the rest
@@ -1085,24 +1091,31 @@ local function rules(list)
           end
           targets = r
         end
+        for _, t in ipairs(targets) do
+          local v = t[3]
+          if c.kind == "fn" then
+            v = get(msg, t[1]) -- a fn may have changed other elements: the value as it is now
+          end
+          cur_segs = t[1]
+          msg = apply(c, msg, t[1], t[2], v, ctx)
+        end
       else
-        targets = { { c.segs, {}, get(msg, c.segs) } }
-      end
-      for _, t in ipairs(targets) do
-        local v = t[3]
-        if c.kind == "fn" then
-          v = get(msg, t[1]) -- a fn may have changed other elements: the value as it is now
-        end
-        local ok, r = pcall(apply, c, msg, t[1], t[2], v, ctx)
-        if not ok then
-          local at = path_text(t[1])
-          error(sformat("%srule %d (%s%s): %s", where, i, c.kind,
-            at ~= "" and ' "' .. at .. '"' or "", message_of(r)), 0)
-        end
-        msg = r
+        -- one concrete path: no target lists to build
+        cur_segs = c.segs
+        msg = apply(c, msg, c.segs, no_stars, get(msg, c.segs), ctx)
       end
     end
     return msg
+  end
+
+  return function(msg, ctx)
+    local ok, r = pcall(run_all, msg, ctx)
+    if not ok then
+      local at = path_text(cur_segs)
+      error(sformat("%srule %d (%s%s): %s", where, cur_i, cur_c.kind,
+        at ~= "" and ' "' .. at .. '"' or "", message_of(r)), 0)
+    end
+    return r
   end
 end
 
