@@ -778,7 +778,9 @@ static const okegw_conf_key keys[] = {
      .max = 1000000000L,
      .def = "10000000",
      .help = "instruction budget of one mapping call; a loop past it fails its request with 502 "
-             "(a `pcall` cannot catch it)"},
+             "(a `pcall` cannot catch it); a budget above 2000000 is counted from the call's first "
+             "millisecond on (a timer starts the count, which spares the count on every "
+             "instruction)"},
     {.name = "lua_time_ms",
      GW(lua_time_ms),
      .type = OKEGW_CT_MS,
