@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -329,7 +330,8 @@ int okegw_uuids_lower_in(char *s) {
 
 void okegw_uuid4(char out[37]) {
   unsigned char r[16];
-  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+  /* OpenSSL's DRBG: seeded from the kernel, then no system call per id */
+  if (RAND_bytes(r, sizeof r) != 1 && getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
     /* Request ids only need to be unique enough for logs. */
     static unsigned long ctr;
     unsigned long t = (unsigned long)time(NULL) ^ (++ctr << 20);
