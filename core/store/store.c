@@ -671,7 +671,8 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
 /* Ends the open transaction. Jobs run in it earlier were answered already
  * (they were deferrable); when it fails now, what they wrote is lost, which
  * is logged. */
-static int commit_open(okegw_store *s, uint64_t t0) {
+static int commit_open(okegw_store *s) {
+  uint64_t t0 = uv_hrtime(); /* the commit itself: deferred writes may have waited before */
   sqlite3_step(s->st_commit);
   int lost = sqlite3_reset(s->st_commit) != SQLITE_OK || sqlite3_get_autocommit(s->db) == 0;
   if (lost) {
@@ -688,7 +689,7 @@ static int commit_open(okegw_store *s, uint64_t t0) {
 
 /* Runs a batch with writes: in the open transaction, or a new one; commits
  * unless every write in it may wait (job_deferrable). */
-static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
+static void run_writes(okegw_store *s, job *batch) {
   if (!s->tx_open) {
     if (same_file(s) < 0) {
       set_healthy(s, 0,
@@ -698,7 +699,6 @@ static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
       return;
     }
-    *t0 = uv_hrtime();
     sqlite3_step(s->st_begin);
     if (sqlite3_reset(s->st_begin) != SQLITE_OK) {
       set_healthy(s, 0, "cannot begin a transaction");
@@ -708,7 +708,7 @@ static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
       return;
     }
     s->tx_open = 1;
-    s->tx_deadline = *t0 + DEFER_NS;
+    s->tx_deadline = uv_hrtime() + DEFER_NS;
   }
   /* after a disk-full or I/O error SQLite may have rolled the whole
    * transaction back itself: then the rest must not run outside it */
@@ -719,7 +719,7 @@ static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
     must_commit |= !job_reads(j) && !job_deferrable(j);
   }
   if (!lost && (must_commit || uv_hrtime() >= s->tx_deadline))
-    lost = commit_open(s, *t0) < 0;
+    lost = commit_open(s) < 0;
   if (lost) {
     s->tx_open = 0;
     rollback(s, batch);
@@ -729,7 +729,6 @@ static void run_writes(okegw_store *s, job *batch, uint64_t *t0) {
 
 static void store_thread(void *arg) {
   okegw_store *s = arg;
-  uint64_t t0 = 0;
   for (;;) {
     uv_mutex_lock(&s->mu);
     int expired = 0;
@@ -747,7 +746,7 @@ static void store_thread(void *arg) {
     uv_mutex_unlock(&s->mu);
     if (!batch) { /* deferred writes waited long enough, or okegw stops */
       if (s->tx_open)
-        set_healthy(s, commit_open(s, t0) == 0, "a write failed (disk full or I/O error?)");
+        set_healthy(s, commit_open(s) == 0, "a write failed (disk full or I/O error?)");
       if (stop)
         break;
       continue;
@@ -760,7 +759,7 @@ static void store_thread(void *arg) {
     for (job *j = batch; j && !writes; j = j->next)
       writes = !job_reads(j);
     if (writes) {
-      run_writes(s, batch, &t0);
+      run_writes(s, batch);
     } else {
       for (job *j = batch; j; j = j->next)
         run_job(s, j);
