@@ -564,17 +564,24 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
 
 static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a);
 
+/* An attempt (or the read before it) is over: its slot is free. 1 when the
+ * outbox closes meanwhile, and d is gone. */
+static int slot_free(okegw_outbox *ob, dlv *d) {
+  ob->cs[d->ci]->in_flight--;
+  ob->flying--;
+  if (!ob->closing)
+    return 0;
+  dlv_free(d);
+  maybe_free(ob);
+  return 1;
+}
+
 static void on_attempt_done(void *ud, const okegw_answer *a) {
   dlv *d = ud;
   okegw_outbox *ob = d->ob;
   size_t ci = d->ci;
-  ob->cs[ci]->in_flight--;
-  ob->flying--;
-  if (ob->closing) {
-    dlv_free(d);
-    maybe_free(ob);
+  if (slot_free(ob, d))
     return;
-  }
   settle(ob, d, a);
   pump(ob, ci); /* the slot is free for another resource */
 }
@@ -696,14 +703,8 @@ static void on_row(void *ud, int rc, long long id, okegw_delivery_rec *recs, siz
     send_attempt(ob, d);
     return;
   }
-  /* no attempt: the slot is free again */
-  ob->cs[ci]->in_flight--;
-  ob->flying--;
-  if (ob->closing) {
-    dlv_free(d);
-    maybe_free(ob);
+  if (slot_free(ob, d)) /* no attempt */
     return;
-  }
   if (row) { /* an operator dropped it while its row was read: never sent */
     const okegw_conf_connector *cc = cconf(d);
     d->r.state = OKEGW_DLV_DROPPED;
