@@ -178,6 +178,31 @@ def test_peer_down_then_back(t):
           % [rows[d] for d in firsts])
 
 
+def test_waiting_bodies_read_back(t):
+    # 24 pushes of about 850 KB to one resource while the peer is down: more than the 16 MiB of
+    # bodies the outbox keeps in memory, so the later ones wait with their metadata only (and
+    # the head waits for its retry). Each must reach the peer whole and in order.
+    g, p = setup_ta(t, 1, **FAST)
+    o = make_offering(p.catalogue[0]["componentId"])
+    oid = o["offeringId"]
+    p.down()
+    n, pad = 24, 850 * 1000
+    ids = []
+    for k in range(n):
+        r = put_named(g, o, "seq %02d %s" % (k, chr(ord("a") + k) * pad))
+        ids.append(accepted(r, "push %d while down" % k))
+    p.up()
+    poll("all %d pushes at the peer" % n, lambda: len(set(names(p, oid))) == n, 60)
+    got = collapse(names(p, oid))
+    check([x[:6] for x in got] == ["seq %02d" % k for k in range(n)],
+          "order at the peer: %r" % [x[:6] for x in got])
+    for k, x in enumerate(got):
+        check(x == "seq %02d %s" % (k, chr(ord("a") + k) * pad),
+              "push %d arrived changed (%d bytes, starts %r)" % (k, len(x), x[:12]))
+    for did in ids:
+        wait_state(g, did, "delivered", 10)
+
+
 def test_dead_letter_then_retry(t):
     g, p = setup_ta(t, 2, delivery_max_age_s=1, **FAST)
     x = make_offering(p.catalogue[0]["componentId"])
