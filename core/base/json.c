@@ -86,11 +86,63 @@ int okegw_json_find_duplicate(const cJSON *j, char *ptr, size_t ptrsz) {
   return has_dup(j) && dup_walk(j, ptr, 0, ptrsz);
 }
 
+/* The number nodes a print turned raw, with what they held before. */
+typedef struct raw_nums {
+  struct {
+    cJSON *node;
+    char *was;
+  } * v;
+  size_t n, cap;
+} raw_nums;
+
+/* j and what is below it: every number a raw node with its exact text. */
+static int nums_to_raw(cJSON *j, raw_nums *r) {
+  if (cJSON_IsNumber(j)) {
+    if (r->n == r->cap) {
+      size_t cap = r->cap ? r->cap * 2 : 16;
+      void *more = realloc(r->v, cap * sizeof *r->v);
+      if (!more)
+        return -1;
+      r->v = more;
+      r->cap = cap;
+    }
+    char buf[32];
+    okegw_json_format_number(j->valuedouble, buf);
+    size_t len = strlen(buf) + 1;
+    char *raw = cJSON_malloc(len);
+    if (!raw)
+      return -1;
+    memcpy(raw, buf, len);
+    r->v[r->n].node = j;
+    r->v[r->n++].was = j->valuestring;
+    j->type = (j->type & ~0xFF) | cJSON_Raw; /* printed verbatim */
+    j->valuestring = raw;
+    return 0;
+  }
+  for (cJSON *e = j->child; e; e = e->next)
+    if (nums_to_raw(e, r) < 0)
+      return -1;
+  return 0;
+}
+
+static void raw_to_nums(raw_nums *r) {
+  for (size_t i = 0; i < r->n; i++) {
+    cJSON *j = r->v[i].node;
+    cJSON_free(j->valuestring);
+    j->valuestring = r->v[i].was;
+    j->type = (j->type & ~0xFF) | cJSON_Number;
+  }
+  free(r->v);
+}
+
 char *okegw_json_print(const cJSON *j) {
-  /* on a copy: the caller's tree keeps real number nodes */
-  cJSON *copy = cJSON_Duplicate(j, 1);
-  char *out = copy && okegw_json_exact_numbers(copy) == 0 ? cJSON_PrintUnformatted(copy) : NULL;
-  cJSON_Delete(copy);
+  /* The caller's tree is changed for the print and changed back before
+   * this returns: a copy of the whole tree would cost more than the print.
+   * Trees are never shared between threads. */
+  cJSON *t = (cJSON *)j;
+  raw_nums r = {0};
+  char *out = t && nums_to_raw(t, &r) == 0 ? cJSON_PrintUnformatted(t) : NULL;
+  raw_to_nums(&r);
   return out;
 }
 

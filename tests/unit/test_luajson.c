@@ -169,9 +169,35 @@ static void duplicate_names(void **state) {
   cJSON_Delete(j);
 }
 
+/* okegw_json_print writes numbers exactly and leaves the tree as it was,
+ * also when it prints one item of a list (never its siblings). */
+static void print_exact_tree_unchanged(void **state) {
+  (void)state;
+  cJSON *j = cJSON_Parse("{\"a\":[0.1,3,1e300,{\"b\":-2.5}],\"s\":\"x\",\"n\":null}");
+  assert_non_null(j);
+  char *before = cJSON_PrintUnformatted(j);
+  char *out = okegw_json_print(j);
+  assert_string_equal(out, "{\"a\":[0.1,3,1e+300,{\"b\":-2.5}],\"s\":\"x\",\"n\":null}");
+  free(out);
+  char *after = cJSON_PrintUnformatted(j);
+  assert_string_equal(before, after);
+  cJSON *three = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 1);
+  assert_true(cJSON_IsNumber(three) && three->valuedouble == 3 && !three->valuestring);
+  out = okegw_json_print(three);
+  assert_string_equal(out, "3");
+  free(out);
+  out = okegw_json_print(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "a"), 3));
+  assert_string_equal(out, "{\"b\":-2.5}");
+  free(out);
+  free(before);
+  free(after);
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(nulls_and_empty_containers),
+      cmocka_unit_test(print_exact_tree_unchanged),
       cmocka_unit_test(nested_and_depth),
       cmocka_unit_test(integers_and_floats),
       cmocka_unit_test(unicode),
