@@ -476,48 +476,55 @@ static long long backoff(okegw_outbox *ob, const okegw_conf_connector *cc, int a
   return half + (long long)(rnd(ob) % (uint64_t)(half + 1));
 }
 
-static void audit_attempt(okegw_outbox *ob, dlv *d, const okegw_answer *a, int status,
-                          double latency_ms) {
-  okegw_audit_rec r = {.request_id = d->r.request_id,
-                       .interaction = d->r.interaction,
-                       .caller = d->r.caller,
-                       .connector = d->r.connector,
-                       .method = d->r.method,
-                       .path = d->r.path,
-                       .resource_id = d->r.resource_id,
-                       .mapping = a->mapping && strcmp(a->mapping, "-") ? a->mapping : NULL,
-                       .body_sha256 = d->r.body_sha256,
-                       .event = "delivery",
-                       .status = status,
-                       .latency_ms = latency_ms,
-                       .delivery_id = d->r.id,
-                       .attempts = d->r.attempts,
-                       .phase = okegw_phase_name(d->conn->conf->phase),
-                       .mapping_error = a->mapping_error};
-  okegw_store_audit(ob->store, &r);
+/* The audit row of an attempt: written with the update its answer leads to,
+ * in one transaction. */
+static okegw_audit_rec attempt_audit(const dlv *d, const okegw_answer *a, int status,
+                                     double latency_ms) {
+  return (okegw_audit_rec){.request_id = d->r.request_id,
+                           .interaction = d->r.interaction,
+                           .caller = d->r.caller,
+                           .connector = d->r.connector,
+                           .method = d->r.method,
+                           .path = d->r.path,
+                           .resource_id = d->r.resource_id,
+                           .mapping = a->mapping && strcmp(a->mapping, "-") ? a->mapping : NULL,
+                           .body_sha256 = d->r.body_sha256,
+                           .event = "delivery",
+                           .status = status,
+                           .latency_ms = latency_ms,
+                           .delivery_id = d->r.id,
+                           .attempts = d->r.attempts,
+                           .phase = okegw_phase_name(d->conn->conf->phase),
+                           .mapping_error = a->mapping_error};
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n);
-static void write_end(okegw_outbox *ob, dlv *d);
+static void write_end(okegw_outbox *ob, dlv *d, const okegw_audit_rec *audit);
 
 /* Writes d's end (delivered, failed, dropped or dead). The sender hears the
  * peer's answer now: its push is durable already, and should okegw die
  * before the end is, the push goes again after the restart (at least once).
  * The next delivery of the resource waits until the end is durable, so such
  * a repeat is never a reorder. */
-static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body) {
+static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body,
+                const okegw_audit_rec *audit) {
   if (a)
     release(ob, d, a);
   d->drop_body = drop_body;
-  write_end(ob, d);
+  write_end(ob, d, audit);
 }
 
-static void write_end(okegw_outbox *ob, dlv *d) {
+/* audit: the row of the attempt that ended it (NULL when written again,
+ * or when no attempt did: that row went with the first try). */
+static void write_end(okegw_outbox *ob, dlv *d, const okegw_audit_rec *audit) {
   d->phase = P_ENDING;
   ob->jobs++;
-  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, d->writes, d->nwrites, on_ended,
-                                  d) < 0)
+  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, d->writes, d->nwrites, audit,
+                                  on_ended, d) < 0) {
+    if (audit) /* the attempt is still on record */
+      okegw_store_audit(ob->store, audit);
     on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
+  }
 }
 
 static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, size_t n) {
@@ -590,7 +597,7 @@ static void on_attempt_done(void *ud, const okegw_answer *a) {
 static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
   const okegw_conf_connector *cc = cconf(d);
   int status = a->origin == OKEGW_ANSWER_UNMAPPED ? a->peer_status : a->status;
-  audit_attempt(ob, d, a, status, okegw_now_ms() - d->started);
+  okegw_audit_rec audit = attempt_audit(d, a, status, okegw_now_ms() - d->started);
   long long now = okegw_wall_ms();
   enum outcome o = classify(a, status);
   long long max_at = d->r.since_ms + cc->delivery_max_age_s * 1000LL;
@@ -611,7 +618,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
     d->r.state = OKEGW_DLV_DELIVERED;
     d->r.delivered_ms = now;
     d->r.keep_until_ms = keep;
-    end(ob, d, a, !keep);
+    end(ob, d, a, !keep, &audit);
     return;
   }
   if (o == FAILED || d->dropped) {
@@ -626,7 +633,7 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
                                   .latency_ms = -1},
               "delivery %lld %s: %s", d->r.id, okegw_delivery_state_name(d->r.state),
               d->r.last_error);
-    end(ob, d, a, d->dropped && !keep);
+    end(ob, d, a, d->dropped && !keep, &audit);
     return;
   }
   if (now >= max_at) {
@@ -640,14 +647,15 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
               "delivery %lld dead after %d attempt(s) in %lld s (%s); later deliveries of %s wait "
               "until it is retried or dropped (okegw deliveries)",
               d->r.id, d->r.attempts, (now - d->r.since_ms) / 1000, d->r.last_error, d->r.resource);
-    end(ob, d, NULL, 0);
+    end(ob, d, NULL, 0, &audit);
     return;
   }
   long long wait = backoff(ob, cc, d->r.attempts), ra = (long long)a->retry_after_s * 1000;
   if (ra > wait)
     wait = ra;
   d->r.next_ms = now + wait < max_at ? now + wait : max_at;
-  okegw_store_delivery_update(ob->store, &d->r, 0, NULL, 0, NULL, NULL);
+  if (okegw_store_delivery_update(ob->store, &d->r, 0, NULL, 0, &audit, NULL, NULL) < 0)
+    okegw_store_audit(ob->store, &audit);
   okegw_log(OKEGW_LOG_INFO,
             &(okegw_log_fields){.connector = d->r.connector,
                                 .interaction = d->r.interaction,
@@ -709,7 +717,7 @@ static void on_row(void *ud, int rc, long long id, okegw_delivery_rec *recs, siz
     const okegw_conf_connector *cc = cconf(d);
     d->r.state = OKEGW_DLV_DROPPED;
     d->r.keep_until_ms = cc->keep_bodies_s ? okegw_wall_ms() + cc->keep_bodies_s * 1000LL : 0;
-    end(ob, d, NULL, !d->r.keep_until_ms);
+    end(ob, d, NULL, !d->r.keep_until_ms, NULL);
   } else if (rc == OKEGW_STORE_NOTFOUND) {
     okegw_log(OKEGW_LOG_ERROR, &(okegw_log_fields){.connector = d->r.connector, .latency_ms = -1},
               "delivery %lld is no longer in the store; it is not sent", d->r.id);
@@ -765,7 +773,7 @@ static void on_tick(uv_timer_t *t) {
     dlv *d = *pp;
     if (d->end_again_at <= now) {
       *pp = d->snext;
-      write_end(ob, d);
+      write_end(ob, d, NULL);
     } else {
       pp = &d->snext;
     }

@@ -40,6 +40,7 @@ struct okegw_store_job {
   char **ids;
   size_t nids;
   char *audit[OKEGW_AUDIT_TEXTS]; /* JOB_AUDIT strings, in okegw_audit_rec order */
+  int has_audit;                  /* JOB_AUDIT, or a JOB_DUPDATE that writes a row too */
   char **factsv;                  /* JOB_PUT: facts per id (entries may be NULL) */
   int status;
   double latency_ms;
@@ -167,13 +168,16 @@ void okegw_store__err(okegw_store *s, char **err, const char *what) {
 }
 
 static int apply_writes(okegw_store *s, const okegw_route_write *w, size_t n);
+static int audit_write(okegw_store *s, job *j);
 
 static int run_delivery_job(okegw_store *s, job *j) {
   switch (j->kind) {
   case JOB_DADD: return okegw_store__delivery_add(s, j->drec, &j->did);
   case JOB_DUPDATE: {
     int rc = okegw_store__delivery_update(s, &j->dcopy, j->drop_body);
-    return rc == OKEGW_STORE_OK ? apply_writes(s, j->writes, j->nwrites) : rc;
+    if (rc == OKEGW_STORE_OK)
+      rc = apply_writes(s, j->writes, j->nwrites);
+    return rc == OKEGW_STORE_OK && j->has_audit ? audit_write(s, j) : rc;
   }
   case JOB_DLOAD:
   case JOB_DREQUEUE:
@@ -604,10 +608,7 @@ static void run_job(okegw_store *s, job *j) {
     break;
   case JOB_FACTS: r->rc = set_facts(s, j->rkind, j->id, j->facts); break;
   case JOB_CONFIRM: r->rc = confirm_route(s, j->rkind, j->id); break;
-  case JOB_AUDIT:
-    r->rc = okegw_store__audit_add(s, j->at, j->audit, j->status, j->latency_ms, j->delivery_id,
-                                   j->attempts);
-    break;
+  case JOB_AUDIT: r->rc = audit_write(s, j); break;
   case JOB_APRUNE: r->rc = okegw_store__audit_prune(s, j->at); break;
   case JOB_DADD:
   case JOB_DUPDATE:
@@ -994,10 +995,8 @@ int okegw_store_bind(okegw_store *s, const char *kind, const char *id, const cha
   return submit(s, j);
 }
 
-int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
-  job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
-  if (!j)
-    return OKEGW_STORE_ERROR;
+/* Copies audit row a into j (j->has_audit); the time is now. */
+static int audit_fill(job *j, const okegw_audit_rec *a) {
   const char *src[OKEGW_AUDIT_TEXTS] = {a->request_id,   a->interaction,
                                         a->caller,       a->connector,
                                         a->method,       a->path,
@@ -1007,13 +1006,31 @@ int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
                                         a->differences,  a->violations,
                                         a->mapping_error};
   for (int i = 0; i < OKEGW_AUDIT_TEXTS; i++)
-    j->audit[i] = src[i] && *src[i] ? okegw_strdup(src[i]) : NULL;
+    if (src[i] && *src[i] && !(j->audit[i] = okegw_strdup(src[i])))
+      return OKEGW_STORE_ERROR;
   j->delivery_id = a->delivery_id;
   j->attempts = a->attempts;
   j->status = a->status;
   j->latency_ms = a->latency_ms;
   /* the time it ended, as RFC 3339 UTC with milliseconds */
   okegw_format_rfc3339(okegw_wall_ms(), 1, j->at, sizeof j->at);
+  j->has_audit = 1;
+  return OKEGW_STORE_OK;
+}
+
+static int audit_write(okegw_store *s, job *j) {
+  return okegw_store__audit_add(s, j->at, j->audit, j->status, j->latency_ms, j->delivery_id,
+                                j->attempts);
+}
+
+int okegw_store_audit(okegw_store *s, const okegw_audit_rec *a) {
+  job *j = job_new(JOB_AUDIT, "audit", NULL, NULL, NULL);
+  if (!j)
+    return OKEGW_STORE_ERROR;
+  if (audit_fill(j, a) != OKEGW_STORE_OK) {
+    job_free(j);
+    return OKEGW_STORE_ERROR;
+  }
   return submit(s, j);
 }
 
@@ -1047,11 +1064,15 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
 }
 
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
-                                const okegw_route_write *w, size_t n, okegw_delivery_cb cb,
-                                void *ud) {
+                                const okegw_route_write *w, size_t n, const okegw_audit_rec *audit,
+                                okegw_delivery_cb cb, void *ud) {
   job *j = delivery_job(JOB_DUPDATE, cb, ud);
   if (!j)
     return OKEGW_STORE_ERROR;
+  if (audit && audit_fill(j, audit) != OKEGW_STORE_OK) {
+    job_free(j);
+    return OKEGW_STORE_ERROR;
+  }
   if (n) {
     if (!(j->writes = malloc(n * sizeof *w))) {
       job_free(j);

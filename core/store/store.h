@@ -237,11 +237,12 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
                              void *ud);
 /* Writes r's state, attempts, next_ms, since_ms, last_status, last_error,
  * delivered_ms and keep_until_ms (updated_ms = now); drops the body when
- * drop_body; applies the n route writes in the same transaction. r and w
- * are copied. cb may be NULL. */
+ * drop_body; applies the n route writes and adds the audit row (the
+ * attempt that ended it; may be NULL) in the same transaction. r, w and
+ * audit are copied. cb may be NULL. */
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
-                                const okegw_route_write *w, size_t n, okegw_delivery_cb cb,
-                                void *ud);
+                                const okegw_route_write *w, size_t n, const okegw_audit_rec *audit,
+                                okegw_delivery_cb cb, void *ud);
 /* Every delivery still open (pending or dead), oldest first, without
  * bodies (body_kept tells whether the row has one): the outbox reads a body
  * when it attempts the delivery. */

@@ -227,7 +227,7 @@ static void fill(void) {
   dead.attempts = 5;
   dead.next_ms = 0;
   waiter w = {0};
-  assert_int_equal(okegw_store_delivery_update(s, &dead, 0, NULL, 0, on_delivery, &w),
+  assert_int_equal(okegw_store_delivery_update(s, &dead, 0, NULL, 0, NULL, on_delivery, &w),
                    OKEGW_STORE_OK);
   wait_for(&loop, &w);
   assert_int_equal(w.rc, OKEGW_STORE_OK);
