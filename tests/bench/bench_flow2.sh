@@ -52,9 +52,11 @@ bench_workers
 
 # ---- prerequisites ----------------------------------------------------------
 
-bench_prerequisites flow2_put_offering_request.json flow2_put_association_student_request.json
+bench_prerequisites common_get_service_metadata_response.json flow2_put_offering_request.json \
+  flow2_put_association_student_request.json
 
 bench_tmpdir flow2
+cp "$FIXTURES/common_get_service_metadata_response.json" "$TMP/metadata.json" || die "cannot copy the service metadata"
 okegw_workers_probe
 
 # ---- bodies -----------------------------------------------------------------
@@ -95,6 +97,12 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
     location /ooapi/components {
       default_type application/json;
       return 200 '$COMPONENTS_PAGE';
+    }
+    # GET {base}/: the service metadata okegw reads from each peer at start
+    location ~ ^/ooapi/\$ {
+      default_type application/json;
+      root $TMP;
+      try_files /metadata.json =500;
     }
     # PUT /ooapi/offerings/..., PUT /ooapi/associations/...: 200, empty body.
     # return discards (reads) the request body, so keep-alive stays in sync.
