@@ -360,11 +360,27 @@ while open=$(store_count "$DB" "$OPEN_WHERE") && ((open > 0 && SECONDS < deadlin
 DELIVERED=$(store_count "$DB" "state = 'delivered'")
 mem delivered "$GW_PID" "after the pushes, all delivered ($DELIVERED deliveries to the TPL delivered in all; ${PUSH_RATE[delivered]} pushes/s)"
 
-run "$TMP/burst.log" timeout 120 python3 "$HERE/burst_client.py" "$GW_PORT" "$BURST" /ooapi/ \
-  -H "Authorization: Bearer $TPL_TOKEN" --timeout 90 || warn "burst: $(cat "$TMP/burst.log")"
-BURST_RESULT=$(cat "$TMP/burst.log")
+# the burst: all BURST connections open with a request begun (held 3 s: "held"),
+# then each request finished, answered and closed ("burst"), SETTLE s later ("settled")
+python3 "$HERE/burst_client.py" "$GW_PORT" "$BURST" /ooapi/ -H "Authorization: Bearer $TPL_TOKEN" \
+  --hold 3 --timeout 60 >"$TMP/burst.log" 2>&1 &
+BURST_PID=$!
+PIDS+=("$BURST_PID")
+for ((i = 0; i < 600; i++)); do
+  grep -q '^holding' "$TMP/burst.log" && break
+  alive "$BURST_PID" || break
+  sleep 0.1
+done
+grep -q '^holding' "$TMP/burst.log" || die "burst: the client did not get to hold its connections: $(cat "$TMP/burst.log")"
+sleep 1 # okegw reads the begun requests
+mem held "$GW_PID" "$(head -1 "$TMP/burst.log") open at once, a request begun on each"
+ESTAB=$(ss -Htn state established "( sport = :$GW_PORT )" 2>/dev/null | grep -c .)
+WHAT[held]+=" ($ESTAB established at okegw's port)"
+wait "$BURST_PID" || warn "burst: $(cat "$TMP/burst.log")"
+forget_pid "$BURST_PID"
+BURST_RESULT=$(tail -1 "$TMP/burst.log")
 log "burst: $BURST_RESULT"
-mem burst "$GW_PID" "right after $BURST connections, each one GET /ooapi/ and closed"
+mem burst "$GW_PID" "right after: each request finished, answered and closed"
 sleep "$SETTLE"
 mem settled "$GW_PID" "$SETTLE s after the burst"
 alive "$GW_PID" || die "okegw A died: $(tail -5 "$TMP/gw-ok/stderr.log")"
@@ -417,7 +433,7 @@ echo "stores: $STORES (${STORE_FS:-?} on ${STORE_DEV:-?}); max_connections = $MA
 echo
 printf '%-12s %10s %10s  %s\n' state "VmRSS" "VmHWM" ""
 echo "okegw A: the TPL answers 200"
-for k in idle primed delivered burst settled; do row "$k"; done
+for k in idle primed delivered held burst settled; do row "$k"; done
 echo "  burst: $BURST_RESULT"
 echo "okegw B: the TPL answers 503 (delivery_wait_ms = 0, retry_first_ms = retry_max_ms = 3600000)"
 for k in idle503 open; do row "$k"; done
@@ -426,7 +442,8 @@ printf 'per open delivery: %s KiB (VmRSS with the %d open minus VmRSS idle, divi
   "$(awk -v a="${RSS[open]}" -v b="${RSS[idle503]}" -v n="$OPEN" 'BEGIN {printf "%.2f", (a - b) / n}')" "$OPEN" "$STORE_MB"
 printf 'after the delivered pushes vs. after priming: %+.1f MiB VmRSS\n' \
   "$(awk -v a="${RSS[delivered]}" -v b="${RSS[primed]}" 'BEGIN {print (a - b) / 1024}')"
-printf 'burst: %+.1f MiB VmRSS right after, %+.1f MiB %d s later (vs. after the pushes)\n' \
+printf 'burst: %+.1f MiB VmRSS with the connections open, %+.1f MiB right after, %+.1f MiB %d s later (vs. after the pushes)\n' \
+  "$(awk -v a="${RSS[held]}" -v b="${RSS[delivered]}" 'BEGIN {print (a - b) / 1024}')" \
   "$(awk -v a="${RSS[burst]}" -v b="${RSS[delivered]}" 'BEGIN {print (a - b) / 1024}')" \
   "$(awk -v a="${RSS[settled]}" -v b="${RSS[delivered]}" 'BEGIN {print (a - b) / 1024}')" "$SETTLE"
 echo "elapsed: $((SECONDS - T0)) s"

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Open N connections to 127.0.0.1:PORT at once, one request on each, then close them.
 
-    burst_client.py PORT N PATH [-H 'Name: value']... [--timeout S]
+    burst_client.py PORT N PATH [-H 'Name: value']... [--hold S] [--timeout S]
 
-Used by bench_memory.sh: what okegw's memory does after a burst of connections.
-All N are connected (non-blocking) before any answer is read, so the server
-holds up to N of them at the same time. Each sends `GET PATH` with
-`Connection: close` and reads its answer to the end; prints the statuses seen.
-Exits 1 when not every connection got a 2xx answer within the timeout.
+Used by bench_memory.sh: what okegw's memory does during and after a burst of
+connections. First all N are connected (non-blocking); then each sends its
+request `GET PATH` (`Connection: close`) but the final CRLF, so the server holds
+N connections with a request begun; the client prints "holding N connections"
+and waits --hold seconds (the caller reads the server's memory then); then it
+sends the final CRLF on each, reads each answer to the end and closes. Prints
+the statuses seen; exits 1 when not every connection got a 2xx answer.
 Standard library only.
 """
 import argparse
@@ -25,15 +27,25 @@ def main(argv):
     ap.add_argument("n", type=int)
     ap.add_argument("path")
     ap.add_argument("-H", dest="headers", action="append", default=[])
+    ap.add_argument("--hold", type=float, default=0.0)
     ap.add_argument("--timeout", type=float, default=60.0)
     a = ap.parse_args(argv[1:])
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n%s"
-           "Connection: close\r\n\r\n" % (a.path, a.port, "".join(h + "\r\n" for h in a.headers)))
-    req = req.encode()
+    head = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: application/json\r\n%s"
+            "Connection: close\r\n" % (a.path, a.port, "".join(h + "\r\n" for h in a.headers)))
+    head = head.encode()
     sel = selectors.DefaultSelector()
-    bufs = {}
     statuses = collections.Counter()
     t0 = time.monotonic()
+
+    def fail(s, what):
+        statuses[what] += 1
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass  # not registered
+        s.close()
+
+    # 1. connect all
     for _ in range(a.n):
         s = socket.socket()
         s.setblocking(False)
@@ -42,29 +54,49 @@ def main(argv):
             statuses["connect: %s" % errno.errorcode.get(rc, rc)] += 1
             s.close()
             continue
-        bufs[s] = b""
         sel.register(s, selectors.EVENT_WRITE)
-    connected = time.monotonic()
-    open_ = len(bufs)
-    while open_ and time.monotonic() - t0 < a.timeout:
-        for key, ev in sel.select(timeout=1.0):
+    connected = []
+    while len(sel.get_map()) and time.monotonic() - t0 < a.timeout:
+        for key, _ in sel.select(timeout=1.0):
             s = key.fileobj
-            if ev & selectors.EVENT_WRITE:
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    statuses["connect: %s" % errno.errorcode.get(err, err)] += 1
-                    sel.unregister(s)
-                    s.close()
-                    open_ -= 1
-                    continue
-                s.sendall(req)  # small: fits the socket buffer
-                sel.modify(s, selectors.EVENT_READ)
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                fail(s, "connect: %s" % errno.errorcode.get(err, err))
                 continue
+            sel.unregister(s)
+            connected.append(s)
+    for key in list(sel.get_map().values()):
+        fail(key.fileobj, "connect: timeout")
+    t_connected = time.monotonic()
+
+    # 2. each sends its request but the final CRLF; hold
+    for s in list(connected):
+        try:
+            s.sendall(head)  # small: fits the socket buffer
+        except OSError as e:
+            connected.remove(s)
+            fail(s, "send: %s" % e.__class__.__name__)
+    print("holding %d connections" % len(connected), flush=True)
+    time.sleep(a.hold)
+
+    # 3. finish the requests, read the answers to the end, close
+    bufs = {}
+    for s in connected:
+        try:
+            s.sendall(b"\r\n")
+        except OSError as e:
+            fail(s, "send: %s" % e.__class__.__name__)
+            continue
+        bufs[s] = b""
+        sel.register(s, selectors.EVENT_READ)
+    while len(sel.get_map()) and time.monotonic() - t0 < a.timeout + a.hold:
+        for key, _ in sel.select(timeout=1.0):
+            s = key.fileobj
             try:
                 data = s.recv(65536)
             except OSError as e:
-                data = b""
-                statuses["recv: %s" % e.__class__.__name__] += 1
+                fail(s, "recv: %s" % e.__class__.__name__)
+                continue
             if data:
                 bufs[s] += data
                 continue
@@ -77,14 +109,12 @@ def main(argv):
                 statuses["closed without answer"] += 1
             sel.unregister(s)
             s.close()
-            open_ -= 1
     for key in list(sel.get_map().values()):
-        statuses["timeout"] += 1
-        key.fileobj.close()
-    ok = sum(v for k, v in statuses.items() if k.startswith("2") and len(k) == 3)
-    print("%d connections (all opened in %.2f s), answers: %s; done in %.2f s"
-          % (a.n, connected - t0, ", ".join("%s %d" % kv for kv in sorted(statuses.items())),
-             time.monotonic() - t0))
+        fail(key.fileobj, "timeout")
+    ok = sum(v for k, v in statuses.items() if len(k) == 3 and k.startswith("2"))
+    print("%d connections (all connected in %.2f s, held %.1f s), answers: %s; done in %.2f s"
+          % (a.n, t_connected - t0, a.hold,
+             ", ".join("%s %d" % kv for kv in sorted(statuses.items())), time.monotonic() - t0))
     return 0 if ok == a.n else 1
 
 
