@@ -222,7 +222,7 @@ fi
 
 echo
 echo "okegw flow-2 benchmark: PUT /ooapi/associations/{new id} per request ($(wc -c <"$ASSOC_BODY") byte JSON body; each a durable push)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs; load average at start $LOADAVG"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
 echo "nginx (peer, proxy): worker_processes $WORKERS; $WORKERS_NOTE"
 echo

@@ -428,7 +428,7 @@ echo "okegw memory benchmark: VmRSS (summed over okegw's processes) and VmHWM (p
 echo "  main process since its start) from /proc/PID/status, in MiB"
 echo "N = $PUSHES durable pushes per phase: flow-3 result PATCH by the TA over $ASSOCIATIONS deelnames, wrk -t$THREADS -c$CONNECTIONS"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
-echo "$WORKERS_NOTE; nginx: worker_processes $WORKERS; $(nproc) CPUs"
+echo "$WORKERS_NOTE; nginx: worker_processes $WORKERS; $(nproc) CPUs; load average at start $LOADAVG"
 echo "stores: $STORES (${STORE_FS:-?} on ${STORE_DEV:-?}); max_connections = $MAX_CONNECTIONS; $MAX_OPEN_NOTE"
 echo
 printf '%-12s %10s %10s  %s\n' state "VmRSS" "VmHWM" ""

@@ -420,7 +420,7 @@ pragma() { [[ $1 == full ]] && echo FULL || echo NORMAL; }
 echo
 echo "okegw outbox benchmark: durable pushes = flow-3 result PATCH /ooapi/associations/{id}"
 echo "  by the TA, stored, delivered to the TPL, its end stored, then answered ($(wc -c <"$RESULT_BODY") byte JSON body)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over $ASSOCIATIONS deelnames ($SPREAD); $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over $ASSOCIATIONS deelnames ($SPREAD); $(nproc) CPUs; load average at start $LOADAVG"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
 echo "stores: $STORES (${STORE_FS:-?} on ${STORE_DEV:-?}; 4 KiB write + fsync there: $FSYNC_MS ms)"
 echo "TPL connector: delivery_concurrency ${DELIVERY_CONCURRENCY:-8 (default)}, delivery_wait_ms 2000 (default)"

@@ -356,7 +356,7 @@ table() { # KEY TITLE
 
 echo
 echo "okegw read benchmark: GETs by the TPL (bearer token), answered by nginx standing in for the suppliers"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs; load average at start $LOADAVG"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
 echo "nginx (peer, proxy): worker_processes $WORKERS${WORKERS_LIST:+ (the proxy: each of $WORKERS_LIST)}; $WORKERS_NOTE"
 table off "(i) GET $OFFERING_PATH: a zitting okegw routes to its TA; the TA answers the $(wc -c <"$OFFERING_BODY") byte offering"

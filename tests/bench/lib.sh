@@ -132,7 +132,7 @@ bench_prerequisites() {
 
 # bench_tmpdir NAME: the temp dir TMP, a private copy of $OKEGW in it (a rebuild
 # during the run cannot change what is measured; OKEGW then names the copy and
-# OKEGW_ID the original: path, date, sha256) and the watchdog (SIGTERM to this
+# OKEGW_ID the original: path, date, sha256), LOADAVG (1, 5, 15 min) and the watchdog (SIGTERM to this
 # script after TIMEOUT seconds).
 bench_tmpdir() {
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/okegw-bench-$1.XXXXXX") || die "mktemp failed"
@@ -140,6 +140,8 @@ bench_tmpdir() {
   cp "$OKEGW" "$TMP/okegw" || die "cannot copy $OKEGW"
   OKEGW_ID="$OKEGW, $(date -r "$OKEGW" '+%F %T'), sha256 $(sha256sum "$TMP/okegw" | cut -c1-12)"
   OKEGW=$TMP/okegw
+  # what else the machine was doing when the run began (its figures depend on it)
+  LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
   (
     trap 'kill $sp 2>/dev/null; wait $sp 2>/dev/null; exit 0' TERM
     sleep "$TIMEOUT" &
@@ -370,12 +372,15 @@ start_okegw() {
 # utime+stime) before and after its measured run, and wrk's own as the CPU time
 # of this shell's reaped children in between (cutime+cstime of $BASHPID: wrk
 # under timeout, nothing else runs then). CPU[NAME]: the split, each as a % of
-# the run's wall time (100 % = one CPU busy all along).
+# the run's wall time (100 % = one CPU busy all along), and what the rest of the
+# machine used meanwhile (its busy time in /proc/stat minus ours): other jobs
+# on a shared machine make the figures move.
 CPU_WATCH=()
 declare -A CPU
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null) || CLK_TCK=100
 
-tree_ticks() { # PID...: utime+stime clock ticks of each pid's process tree, one line
+tree_ticks() { # PID...: utime+stime clock ticks of each pid's process tree, then the
+  #             busy ticks of the whole machine (/proc/stat), one line
   python3 - "$@" <<'EOF'
 import os, sys
 procs = {}
@@ -397,8 +402,13 @@ def under(pid, root):
             return False
         pid = procs[pid][0]
     return False
-print(" ".join(str(sum(t for p, (_, t) in procs.items() if under(p, int(root))))
-               for root in sys.argv[1:]))
+with open("/proc/stat") as f:
+    cpu = [int(x) for x in f.readline().split()[1:]]
+# user + nice + system: what processes ran (irq/softirq time, loopback traffic
+# mostly, is partly in the processes' own stime already; steal is not ours)
+busy = cpu[0] + cpu[1] + cpu[2]
+print(" ".join([str(sum(t for p, (_, t) in procs.items() if under(p, int(root))))
+                for root in sys.argv[1:]] + [str(busy)]))
 EOF
 }
 
@@ -424,9 +434,11 @@ cpu_split() {
     sum=$((sum + a[i] - b[i]))
   done
   sum=$((sum + $5))
-  out+=$(awk -v t="$5" -v s="$sum" -v hz="$CLK_TCK" -v w="$wall" -v n="$(nproc)" \
-    'BEGIN {printf "wrk %.2f s (%.0f%%); together %.0f%% of %d%% (%d CPUs) over %.1f s",
-            t / hz, 100 * t / hz / w, 100 * s / hz / w, 100 * n, n, w}')
+  i=${#CPU_WATCH[@]}
+  out+=$(awk -v t="$5" -v s="$sum" -v m=$((a[i] - b[i])) -v hz="$CLK_TCK" -v w="$wall" -v n="$(nproc)" \
+    'BEGIN {o = m - s; if (o < 0) o = 0
+            printf "wrk %.2f s (%.0f%%); together %.0f%% of %d%% (%d CPUs) over %.1f s; anything else on the machine %.0f%%",
+            t / hz, 100 * t / hz / w, 100 * s / hz / w, 100 * n, n, w, 100 * o / hz / w}')
   CPU[$name]=$out
 }
 
