@@ -477,6 +477,9 @@ wrk_bench() {
     -s "$lua" "$url" || die "$name: wrk failed: $(tail -5 "$out")"
   self_child_ticks
   t1=$EPOCHREALTIME
+  for e in "${CPU_WATCH[@]}"; do
+    alive "${e##*=}" || die "$name: ${e%=*} (pid ${e##*=}) exited during the run (its log: nothing above notice level; killed from outside?)"
+  done
   if ((${#pids[@]} > 0)); then
     after=$(tree_ticks "${pids[@]}")
     cpu_split "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$before" "$after" $((SELF_TICKS - w0))
