@@ -238,7 +238,7 @@ EOF
 
 # ---- 4. wrk -------------------------------------------------------------------
 
-export BENCH_TOKEN=$TPL_TOKEN BENCH_CONNECTIONS=$CONNECTIONS # read by read_get.lua
+export BENCH_TOKEN=$TPL_TOKEN BENCH_CONNECTIONS=$CONNECTIONS BENCH_THREADS=$THREADS # read by read_get.lua
 WRK_WHAT=GET
 bench() { # NAME URL
   local st
