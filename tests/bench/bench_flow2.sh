@@ -12,6 +12,8 @@
 #   BENCH_WARMUP       unmeasured wrk run per target before the measured one (default 1s; 0 = none)
 #   BENCH_CG_REQUESTS  the N of the callgrind figure (default 200; runs with 20 and 20+N)
 #   BENCH_CALLGRIND    0 skips the callgrind part (default 1)
+#   BENCH_WORKERS      nginx worker_processes (peer, proxy) and okegw's [gateway] workers
+#                      when the binary has that key (default: nproc)
 #   BENCH_TIMEOUT      hard limit for the whole run in seconds (default 170)
 #   BENCH_KEEP         1 keeps the temp dir (logs, confs, callgrind files); it is
 #                      always kept when the run fails
@@ -46,12 +48,16 @@ ASSOC_PATH=/ooapi/associations/$ASSOCIATION_ID
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 bench_traps
+bench_workers
 
 # ---- prerequisites ----------------------------------------------------------
 
-bench_prerequisites flow2_put_offering_request.json flow2_put_association_student_request.json
+bench_prerequisites common_get_service_metadata_response.json flow2_put_offering_request.json \
+  flow2_put_association_student_request.json
 
 bench_tmpdir flow2
+cp "$FIXTURES/common_get_service_metadata_response.json" "$TMP/metadata.json" || die "cannot copy the service metadata"
+okegw_workers_probe
 
 # ---- bodies -----------------------------------------------------------------
 
@@ -92,6 +98,12 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
       default_type application/json;
       return 200 '$COMPONENTS_PAGE';
     }
+    # GET {base}/: the service metadata okegw reads from each peer at start
+    location ~ ^/ooapi/\$ {
+      default_type application/json;
+      root $TMP;
+      try_files /metadata.json =500;
+    }
     # PUT /ooapi/offerings/..., PUT /ooapi/associations/...: 200, empty body.
     # return discards (reads) the request body, so keep-alive stays in sync.
     location / {
@@ -101,7 +113,7 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
 }
 EOF
 } >"$TMP/peer/nginx.conf"
-start_peer_and_proxy
+start_peer_and_proxy ""
 
 # the peer and the proxy answer the benchmark request, and keep-alive survives a
 # PUT body (two PUTs on one curl connection, then a GET of the page)
@@ -177,8 +189,11 @@ bench() { # NAME PORT
   wrk_bench "$name" "$url" "$HERE/flow2_put.lua"
 }
 
+CPU_WATCH=("peer nginx=$PEER_PID")
 bench peer "$PEER_PORT"
+CPU_WATCH=("nginx proxy=$PROXY_PID" "peer nginx=$PEER_PID")
 bench nginx "$PROXY_PORT"
+CPU_WATCH=("okegw=$GW_PID" "peer nginx=$PEER_PID")
 bench okegw "$GW_PORT"
 
 alive "$GW_PID" || die "okegw died during the run: $(tail -5 "$TMP/gw/stderr.log")"
@@ -198,7 +213,7 @@ cg_client() { exec timeout 120 python3 "$HERE/flow2_client.py" "$1" "$2" "$ASSOC
 
 CG_RESULT=
 if [[ $DO_CALLGRIND == 1 ]]; then
-  MAPPING= cg_pair plain
+  MAPPING='' cg_pair plain
   MAPPING=$HERE/mapping10 cg_pair mapped
   CG_RESULT=${CG_PER[plain]}
 fi
@@ -207,8 +222,9 @@ fi
 
 echo
 echo "okegw flow-2 benchmark: PUT /ooapi/associations/{new id} per request ($(wc -c <"$ASSOC_BODY") byte JSON body; each a durable push)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency; $(nproc) CPUs; load average at start $LOADAVG"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
+echo "nginx (peer, proxy): worker_processes $WORKERS; $WORKERS_NOTE"
 echo
 printf '%-34s %12s %12s %8s\n' target req/s "p99 (ms)" non-2xx
 printf '%-34s %12s %12s %8s\n' "(a) peer nginx, direct" "${RPS[peer]}" "${P99[peer]}" "${NON2XX[peer]}"
@@ -217,6 +233,8 @@ printf '%-34s %12s %12s %8s\n' "(c) okegw -> peer" "${RPS[okegw]}" "${P99[okegw]
 echo
 printf 'okegw / nginx proxy (c/b):  req/s %s   p99 latency %s\n' \
   "$(ratio "${RPS[okegw]}" "${RPS[nginx]}")" "$(ratio "${P99[okegw]}" "${P99[nginx]}")"
+echo "CPU (user+sys, % of the run; 100% = one CPU):"
+printf '  (a) %s\n  (b) %s\n  (c) %s\n' "${CPU[peer]}" "${CPU[nginx]}" "${CPU[okegw]}"
 if [[ -n $CG_RESULT ]]; then
   printf 'callgrind: okegw instructions per association PUT = %s  (Ir %s with %d PUTs, %s with %d; (diff)/%d)\n' \
     "${CG_PER[plain]}" "${CG_IR[plain-$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) "${CG_IR[plain-$CG_BASE]}" "$CG_BASE" "$CG_N"

@@ -22,6 +22,10 @@
 #                       set, okegw's default 8)
 #   BENCH_CG_REQUESTS   the N of the callgrind figure (default 200; runs with 20 and 20+N)
 #   BENCH_CALLGRIND     0 skips the callgrind part (default 1)
+#   BENCH_WORKERS       nginx worker_processes (peer, proxy) and okegw's [gateway] workers
+#                       when the binary has that key (default: nproc)
+#   BENCH_WORKERS_LIST  e.g. "1 2": okegw and the nginx proxy measured once per count
+#                       (only when okegw has the workers key)
 #   BENCH_TIMEOUT       hard limit for the whole run in seconds (default 300)
 #   BENCH_KEEP          1 keeps the temp dir (logs, confs, stores, callgrind files); it
 #                       is always kept when the run fails
@@ -62,10 +66,12 @@ TPL_TOKEN=bench-tpl-calls-okegw-000000002
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 bench_traps
+bench_workers
 
 # ---- prerequisites ----------------------------------------------------------
 
-bench_prerequisites flow2_put_offering_request.json flow2_put_association_student_request.json \
+bench_prerequisites common_get_service_metadata_response.json flow2_put_offering_request.json \
+  flow2_put_association_student_request.json \
   examples/flow3_patch_association_result_request.json
 for v in CONNECTIONS THREADS ASSOCIATIONS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer"
@@ -80,6 +86,9 @@ done
   die "BENCH_DELIVERY_CONCURRENCY must be a positive integer"
 
 bench_tmpdir outbox
+cp "$FIXTURES/common_get_service_metadata_response.json" "$TMP/metadata.json" || die "cannot copy the service metadata"
+okegw_workers_probe
+COUNTS=${WORKERS_LIST:-$WORKERS}
 
 if [[ -n $STORE_DIR ]]; then
   [[ -d $STORE_DIR ]] || die "BENCH_STORE_DIR $STORE_DIR is not a directory"
@@ -199,6 +208,12 @@ mkdir -p "$TMP/peer" "$TMP/proxy"
     location /tpl/ {
       return 200 '';
     }
+    # GET {base}/: the service metadata okegw reads from each peer at start
+    location ~ ^/(ta|tpl)/ooapi/\$ {
+      default_type application/json;
+      root $TMP;
+      try_files /metadata.json =500;
+    }
     location / {
       return 404 '';
     }
@@ -309,41 +324,48 @@ bench() { # NAME PORT PATH_PREFIX
   BENCH_PATH_PREFIX=$prefix BENCH_TOKEN=$TA_TOKEN wrk_bench "$name" "http://127.0.0.1:$port/" "$HERE/outbox_patch.lua"
 }
 
+CPU_WATCH=("peer nginx=$PEER_PID")
 bench peer "$PEER_PORT" /tpl/ooapi/associations/
-bench nginx "$PROXY_PORT" /tpl/ooapi/associations/
 
+# K: store_sync-workers, the name of each okegw run (its dir gw-K, its store)
 declare -A GW_STATS
-for sync in $SYNCS; do
-  d=$TMP/gw-$sync
-  STORE_SYNC=$sync start_okegw "$d" 15
-  GW_PID=$OKEGW_PID
-  GW_PORT=$OKEGW_PORT
-  log "okegw store_sync=$sync (pid $GW_PID; $OKEGW_ID) on 127.0.0.1:$GW_PORT, store $STORES/gw-$sync/bench.db"
-  prime_okegw "$GW_PORT" "$ASSOCIATIONS"
-  check_result "$GW_PORT" "${IDS[0]}"
-  log "okegw primed: $ASSOCIATIONS deelnames delivered to the TA; a result PATCH by the TA is delivered to the TPL (200)"
-  bench "okegw-$sync" "$GW_PORT" /ooapi/associations/
-  alive "$GW_PID" || die "okegw (store_sync=$sync) died during the run: $(tail -5 "$d/stderr.log")"
+for w in $COUNTS; do
+  [[ -z $WORKERS_LIST ]] || start_proxy "$w"
+  CPU_WATCH=("nginx proxy=$PROXY_PID" "peer nginx=$PEER_PID")
+  bench "nginx-$w" "$PROXY_PORT" /tpl/ooapi/associations/
+  for sync in $SYNCS; do
+    k=$sync-$w
+    d=$TMP/gw-$k
+    STORE_SYNC=$sync GW_WORKERS=${GW_WORKERS:+$w} start_okegw "$d" 15
+    GW_PID=$OKEGW_PID
+    GW_PORT=$OKEGW_PORT
+    log "okegw store_sync=$sync (pid $GW_PID; $OKEGW_ID${GW_WORKERS:+; workers = $w}) on 127.0.0.1:$GW_PORT, store $STORES/gw-$k/bench.db"
+    prime_okegw "$GW_PORT" "$ASSOCIATIONS"
+    check_result "$GW_PORT" "${IDS[0]}"
+    log "okegw primed: $ASSOCIATIONS deelnames delivered to the TA; a result PATCH by the TA is delivered to the TPL (200)"
+    CPU_WATCH=("okegw=$GW_PID" "peer nginx=$PEER_PID")
+    bench "okegw-$k" "$GW_PORT" /ooapi/associations/
+    alive "$GW_PID" || die "okegw (store_sync=$sync) died during the run: $(tail -5 "$d/stderr.log")"
 
-  # what wrk cut off at its end still goes out: wait until nothing is pending
-  deadline=$((SECONDS + 10))
-  while :; do
-    pending=$(okegw_cli "$d" deliveries list --state pending --limit 1000000 --json 2>>"$d/cli.err" | grep -c .)
-    [[ $pending == 0 || $SECONDS -ge $deadline ]] && break
-    sleep 0.2
-  done
-  [[ $pending == 0 ]] || warn "okegw (store_sync=$sync): $pending deliveries still pending 10 s after wrk ended"
-  # okegw at warn logs only problems: count them (5xx answers, connector failures)
-  GW_WARN=$(grep -c '"level":"\(warn\|error\)"' "$d/stderr.log")
-  [[ $GW_WARN == 0 ]] || warn "okegw (store_sync=$sync) logged $GW_WARN warn/error lines, e.g.: $(grep -m1 '"level":"\(warn\|error\)"' "$d/stderr.log")"
-  stop_pid "$GW_PID" TERM 15
-  forget_pid "$GW_PID"
-  [[ $STOP_RC == 0 ]] || warn "okegw (store_sync=$sync) exited with status $STOP_RC on SIGTERM"
+    # what wrk cut off at its end still goes out: wait until nothing is pending
+    deadline=$((SECONDS + 10))
+    while :; do
+      pending=$(okegw_cli "$d" deliveries list --state pending --limit 1000000 --json 2>>"$d/cli.err" | grep -c .)
+      [[ $pending == 0 || $SECONDS -ge $deadline ]] && break
+      sleep 0.2
+    done
+    [[ $pending == 0 ]] || warn "okegw (store_sync=$sync): $pending deliveries still pending 10 s after wrk ended"
+    # okegw at warn logs only problems: count them (5xx answers, connector failures)
+    GW_WARN=$(grep -c '"level":"\(warn\|error\)"' "$d/stderr.log")
+    [[ $GW_WARN == 0 ]] || warn "okegw (store_sync=$sync) logged $GW_WARN warn/error lines, e.g.: $(grep -m1 '"level":"\(warn\|error\)"' "$d/stderr.log")"
+    stop_pid "$GW_PID" TERM 15
+    forget_pid "$GW_PID"
+    [[ $STOP_RC == 0 ]] || warn "okegw (store_sync=$sync) exited with status $STOP_RC on SIGTERM"
 
-  # from the store (okegw has exited): how okegw answered the TA's PATCHes (its
-  # audit rows of event "request"), where the deliveries to the TPL ended, and
-  # the journal mode (it persists in the file)
-  GW_STATS[$sync]=$(python3 - "$STORES/gw-$sync/bench.db" <<'EOF'
+    # from the store (okegw has exited): how okegw answered the TA's PATCHes (its
+    # audit rows of event "request"), where the deliveries to the TPL ended, and
+    # the journal mode (it persists in the file)
+    GW_STATS[$k]=$(python3 - "$STORES/gw-$k/bench.db" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 answers = db.execute("SELECT status, count(*) FROM audit WHERE event = 'request' AND "
@@ -359,10 +381,12 @@ print("answers to the TA's PATCHes: %s; deliveries to the TPL: %s; extra attempt
 bad = sum(v for k, v in answers if k != 200) + sum(v for k, v, _ in states if k != "delivered")
 sys.exit(3 if bad or tries else 0)
 EOF
-  ) || warn "okegw (store_sync=$sync): not every PATCH was answered 200 and delivered at the first attempt: ${GW_STATS[$sync]}"
-  [[ -n ${GW_STATS[$sync]} ]] || die "cannot read okegw's store (store_sync=$sync)"
-  log "okegw store_sync=$sync: ${GW_STATS[$sync]}"
+    ) || warn "okegw (store_sync=$sync): not every PATCH was answered 200 and delivered at the first attempt: ${GW_STATS[$k]}"
+    [[ -n ${GW_STATS[$k]} ]] || die "cannot read okegw's store (store_sync=$sync)"
+    log "okegw store_sync=$sync: ${GW_STATS[$k]}"
+  done
 done
+CPU_WATCH=()
 
 # ---- 5. callgrind: instructions per durable push --------------------------------
 
@@ -396,28 +420,50 @@ pragma() { [[ $1 == full ]] && echo FULL || echo NORMAL; }
 echo
 echo "okegw outbox benchmark: durable pushes = flow-3 result PATCH /ooapi/associations/{id}"
 echo "  by the TA, stored, delivered to the TPL, its end stored, then answered ($(wc -c <"$RESULT_BODY") byte JSON body)"
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over $ASSOCIATIONS deelnames ($SPREAD); $(nproc) CPUs"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency over $ASSOCIATIONS deelnames ($SPREAD); $(nproc) CPUs; load average at start $LOADAVG"
 echo "$("$OKEGW" --version 2>/dev/null | head -1); binary $OKEGW_ID"
 echo "stores: $STORES (${STORE_FS:-?} on ${STORE_DEV:-?}; 4 KiB write + fsync there: $FSYNC_MS ms)"
 echo "TPL connector: delivery_concurrency ${DELIVERY_CONCURRENCY:-8 (default)}, delivery_wait_ms 2000 (default)"
 echo "aim (issue): at least $AIM durable pushes/s"
 echo
-printf '%-46s %10s %9s %9s %8s\n' target req/s "p50 (ms)" "p99 (ms)" non-2xx
-printf '%-46s %10s %9s %9s %8s\n' "(a) peer nginx, direct" "${RPS[peer]}" "${P50[peer]}" "${P99[peer]}" "${NON2XX[peer]}"
-printf '%-46s %10s %9s %9s %8s\n' "(b) nginx reverse proxy -> peer" "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "${NON2XX[nginx]}"
-letter=(c d e f)
+echo "nginx (peer, proxy): worker_processes $WORKERS${WORKERS_LIST:+ (the proxy: each of $WORKERS_LIST)}; $WORKERS_NOTE"
+echo
+row() { printf '%-56s %10s %9s %9s %8s\n' "$1" "${RPS[$2]}" "${P50[$2]}" "${P99[$2]}" "${NON2XX[$2]}"; }
+wl() { [[ -z $GW_WORKERS && -z $WORKERS_LIST ]] || echo ", workers=$1"; }
+printf '%-56s %10s %9s %9s %8s\n' target req/s "p50 (ms)" "p99 (ms)" non-2xx
+row "(a) peer nginx, direct" peer
+letter=(b c d e f g h i j k l m n o p q r s t u v w x y z)
 i=0
-for sync in $SYNCS; do
-  printf '%-46s %10s %9s %9s %8s\n' "(${letter[i++]}) okegw, store_sync=$sync (synchronous=$(pragma "$sync"))" \
-    "${RPS[okegw-$sync]}" "${P50[okegw-$sync]}" "${P99[okegw-$sync]}" "${NON2XX[okegw-$sync]}"
+for w in $COUNTS; do
+  row "(${letter[i++]}) nginx reverse proxy -> peer$(wl "$w")" "nginx-$w"
+  for sync in $SYNCS; do
+    row "(${letter[i++]}) okegw, store_sync=$sync (synchronous=$(pragma "$sync"))$(wl "$w")" "okegw-$sync-$w"
+  done
 done
 echo
-for sync in $SYNCS; do
-  met=$(awk -v r="${RPS[okegw-$sync]}" -v a="$AIM" 'BEGIN {print (r + 0 >= a) ? "met" : "NOT met"}')
-  printf 'store_sync=%-6s (synchronous=%-6s): okegw/nginx proxy req/s %s, p50 %s, p99 %s; aim %d/s %s\n' \
-    "$sync" "$(pragma "$sync")" "$(ratio "${RPS[okegw-$sync]}" "${RPS[nginx]}")" \
-    "$(ratio "${P50[okegw-$sync]}" "${P50[nginx]}")" "$(ratio "${P99[okegw-$sync]}" "${P99[nginx]}")" "$AIM" "$met"
-  printf '  %s\n' "${GW_STATS[$sync]}"
+for w in $COUNTS; do
+  for sync in $SYNCS; do
+    k=$sync-$w
+    met=$(awk -v r="${RPS[okegw-$k]}" -v a="$AIM" 'BEGIN {print (r + 0 >= a) ? "met" : "NOT met"}')
+    printf 'store_sync=%-6s (synchronous=%-6s)%s: okegw/nginx proxy req/s %s, p50 %s, p99 %s; aim %d/s %s\n' \
+      "$sync" "$(pragma "$sync")" "$(wl "$w")" "$(ratio "${RPS[okegw-$k]}" "${RPS[nginx-$w]}")" \
+      "$(ratio "${P50[okegw-$k]}" "${P50[nginx-$w]}")" "$(ratio "${P99[okegw-$k]}" "${P99[nginx-$w]}")" "$AIM" "$met"
+    printf '  %s\n' "${GW_STATS[$k]}"
+    printf '  CPU: %s\n' "${CPU[okegw-$k]}"
+  done
+done
+# shellcheck disable=SC2086 # the counts, one word each
+set -- $COUNTS
+if (($# > 1)); then
+  for sync in $SYNCS; do
+    printf 'durable pushes/s, store_sync=%s: workers=%s / workers=%s = %s (nginx proxy: %s)\n' "$sync" "${!#}" "$1" \
+      "$(ratio "${RPS[okegw-$sync-${!#}]}" "${RPS[okegw-$sync-$1]}")" "$(ratio "${RPS[nginx-${!#}]}" "${RPS[nginx-$1]}")"
+  done
+fi
+echo "CPU (user+sys of each process tree, % of the run; 100% = one CPU):"
+printf '  %-16s %s\n' "(a) peer" "${CPU[peer]}"
+for w in $COUNTS; do
+  printf '  %-16s %s\n' "nginx-$w" "${CPU[nginx-$w]}"
 done
 if [[ -n $CG_RESULT ]]; then
   for sync in $SYNCS; do

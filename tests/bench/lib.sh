@@ -1,11 +1,14 @@
 # shellcheck shell=bash disable=SC2034,SC2153 # globals shared with the scripts that source it
-# Shell functions shared by the okegw benchmarks (bench_flow2.sh, bench_outbox.sh).
+# Shell functions shared by the okegw benchmarks (bench_flow2.sh, bench_outbox.sh,
+# bench_read.sh, bench_memory.sh).
 # Sourced, never run:
 #
 #   HERE=...; ROOT=...; TIMEOUT=...; KEEP=...   # read by the functions below
 #   . "$HERE/lib.sh"
 #   bench_traps                  # cleanup on exit, Ctrl-C, SIGTERM
+#   bench_workers                # WORKERS, WORKERS_LIST (BENCH_WORKERS, BENCH_WORKERS_LIST)
 #   bench_tmpdir NAME            # TMP, a private copy of $OKEGW, the watchdog
+#   okegw_workers_probe          # does this okegw take [gateway] workers? (after bench_tmpdir)
 #
 # What every bench script relies on:
 # - Only 127.0.0.1 is contacted.
@@ -129,7 +132,7 @@ bench_prerequisites() {
 
 # bench_tmpdir NAME: the temp dir TMP, a private copy of $OKEGW in it (a rebuild
 # during the run cannot change what is measured; OKEGW then names the copy and
-# OKEGW_ID the original: path, date, sha256) and the watchdog (SIGTERM to this
+# OKEGW_ID the original: path, date, sha256), LOADAVG (1, 5, 15 min) and the watchdog (SIGTERM to this
 # script after TIMEOUT seconds).
 bench_tmpdir() {
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/okegw-bench-$1.XXXXXX") || die "mktemp failed"
@@ -137,6 +140,8 @@ bench_tmpdir() {
   cp "$OKEGW" "$TMP/okegw" || die "cannot copy $OKEGW"
   OKEGW_ID="$OKEGW, $(date -r "$OKEGW" '+%F %T'), sha256 $(sha256sum "$TMP/okegw" | cut -c1-12)"
   OKEGW=$TMP/okegw
+  # what else the machine was doing when the run began (its figures depend on it)
+  LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
   (
     trap 'kill $sp 2>/dev/null; wait $sp 2>/dev/null; exit 0' TERM
     sleep "$TIMEOUT" &
@@ -144,6 +149,51 @@ bench_tmpdir() {
     wait $sp && kill -TERM $$ 2>/dev/null
   ) &
   WATCHDOG=$!
+}
+
+# ---- worker counts ----------------------------------------------------------------
+
+# bench_workers: WORKERS (BENCH_WORKERS, default nproc): nginx's worker_processes
+# (peer and proxy) and okegw's [gateway] workers when the binary has that key;
+# WORKERS_LIST (BENCH_WORKERS_LIST, e.g. "1 2"): the counts a script measures okegw
+# and the nginx proxy with in turn (empty: WORKERS only).
+bench_workers() {
+  local n
+  WORKERS=${BENCH_WORKERS:-$(nproc)}
+  [[ $WORKERS =~ ^[1-9][0-9]*$ ]] || die "BENCH_WORKERS must be a positive integer"
+  WORKERS_LIST=${BENCH_WORKERS_LIST:-}
+  for n in $WORKERS_LIST; do
+    [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_WORKERS_LIST: '$n' is not a positive integer"
+  done
+  NGINX_WORKERS=$WORKERS
+}
+
+# okegw_workers_probe: does this okegw take `workers` in [gateway]? `okegw -t` on a
+# minimal conf with `workers = 1`. Sets OKEGW_HAS_WORKERS (1/0), GW_WORKERS (the
+# count start_okegw writes, WORKERS) and WORKERS_NOTE (a header line). Without
+# the key, WORKERS_LIST is dropped: okegw runs once, without it.
+okegw_workers_probe() {
+  local d=$TMP/workers-probe
+  mkdir -p "$d"
+  printf '[gateway]\nlisten = 127.0.0.1:0\nstore = %s/probe.db\nworkers = 1\n' "$d" >"$d/plugins.conf"
+  if "$OKEGW" -t -c "$d/plugins.conf" >"$d/out.log" 2>&1; then
+    OKEGW_HAS_WORKERS=1
+    GW_WORKERS=$WORKERS
+    WORKERS_NOTE="okegw: workers = $WORKERS in [gateway]"
+    [[ -z $WORKERS_LIST ]] || WORKERS_NOTE="okegw and the nginx proxy: workers = each of $WORKERS_LIST in turn"
+  elif grep -q "unknown key 'workers'" "$d/out.log"; then
+    OKEGW_HAS_WORKERS=0
+    GW_WORKERS=
+    # shellcheck disable=SC2016 # the backquotes are meant literally
+    WORKERS_NOTE='okegw: one event loop (this binary has no `workers` key)'
+    if [[ -n $WORKERS_LIST ]]; then
+      warn "BENCH_WORKERS_LIST=\"$WORKERS_LIST\" ignored: this okegw has no \`workers\` key"
+      WORKERS_LIST=
+    fi
+  else
+    die "okegw -t on a minimal conf failed: $(tail -3 "$d/out.log")"
+  fi
+  log "$WORKERS_NOTE; nginx: worker_processes $WORKERS"
 }
 
 # ---- HTTP helpers -----------------------------------------------------------------
@@ -192,10 +242,10 @@ listen_port() {
 
 # ---- nginx ------------------------------------------------------------------------
 
-nginx_common() { # DIR: the parts every instance shares
-  local d=$1
+nginx_common() { # DIR [WORKERS]: the parts every instance shares; worker_processes is
+  local d=$1 #        WORKERS, else NGINX_WORKERS, else WORKERS (BENCH_WORKERS), else 1
   cat <<EOF
-worker_processes 1;
+worker_processes ${2:-${NGINX_WORKERS:-${WORKERS:-1}}};
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log warn;
@@ -262,13 +312,25 @@ start_peer_and_proxy() {
   PEER_PID=$NGINX_PID
   wait_http "http://127.0.0.1:$PEER_PORT/" "$PEER_PID" 10 ||
     die "the peer nginx did not come up: $(tail -5 "$TMP/peer/error.log" 2>/dev/null)"
-  log "peer nginx (pid $PEER_PID) on 127.0.0.1:$PEER_PORT${1:-}"
-  nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
+  log "peer nginx (pid $PEER_PID, ${NGINX_WORKERS:-${WORKERS:-1}} workers) on 127.0.0.1:$PEER_PORT${1:-}"
+  start_proxy ""
+}
+
+# start_proxy [WORKERS]: (re)starts the proxy nginx (PROXY_PORT -> PEER_PORT) with
+# WORKERS worker processes (default: NGINX_WORKERS, WORKERS); sets PROXY_PID
+start_proxy() {
+  local n=${1:-${NGINX_WORKERS:-${WORKERS:-1}}}
+  if [[ -n ${PROXY_PID:-} ]]; then
+    stop_pid "$PROXY_PID" TERM 10
+    forget_pid "$PROXY_PID"
+    PROXY_PID=
+  fi
+  NGINX_WORKERS=$n nginx_proxy_conf "$TMP/proxy" "$PROXY_PORT" "$PEER_PORT" >"$TMP/proxy/nginx.conf"
   start_nginx proxy
   PROXY_PID=$NGINX_PID
   wait_http "http://127.0.0.1:$PROXY_PORT/" "$PROXY_PID" 10 ||
     die "the proxy nginx did not come up: $(tail -5 "$TMP/proxy/error.log" 2>/dev/null)"
-  log "proxy nginx (pid $PROXY_PID) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
+  log "proxy nginx (pid $PROXY_PID, $n workers) on 127.0.0.1:$PROXY_PORT -> $PEER_PORT"
 }
 
 nginx_errors() { # FILE...: fails (prints the last lines) when nginx logged errors
@@ -281,12 +343,16 @@ nginx_errors() { # FILE...: fails (prints the last lines) when nginx logged erro
 
 # ---- okegw ------------------------------------------------------------------------
 
-# start_okegw DIR LIMIT_S [WRAPPER...]: writes the conf (hook write_okegw_conf),
-# starts okegw in DIR, sets OKEGW_PID and OKEGW_PORT
+# start_okegw DIR LIMIT_S [WRAPPER...]: writes the conf (hook write_okegw_conf, plus
+# `workers = GW_WORKERS` in [gateway] when the probe found the key), starts okegw
+# in DIR, sets OKEGW_PID and OKEGW_PORT
 start_okegw() {
   local d=$1 limit=$2 i
   shift 2
   write_okegw_conf "$d"
+  if [[ ${OKEGW_HAS_WORKERS:-0} == 1 && -n ${GW_WORKERS:-} ]]; then
+    sed -i "/^\[gateway\]/a workers = $GW_WORKERS" "$d/plugins.conf"
+  fi
   (cd "$d" && exec "$@" "$OKEGW" -c "$d/plugins.conf") </dev/null >"$d/stdout.log" 2>"$d/stderr.log" &
   OKEGW_PID=$!
   PIDS+=("$OKEGW_PID")
@@ -297,6 +363,83 @@ start_okegw() {
     sleep 0.1
   done
   [[ -n $OKEGW_PORT ]] || die "okegw did not listen within ${limit}s: $(tail -5 "$d/stderr.log")"
+}
+
+# ---- CPU split ----------------------------------------------------------------------
+
+# CPU_WATCH: "LABEL=PID" entries; wrk_bench reads the user+sys CPU time of each
+# one's process tree (the pid, its descendants, all their threads; /proc/PID/stat
+# utime+stime) before and after its measured run, and wrk's own as the CPU time
+# of this shell's reaped children in between (cutime+cstime of $BASHPID: wrk
+# under timeout, nothing else runs then). CPU[NAME]: the split, each as a % of
+# the run's wall time (100 % = one CPU busy all along), and what the rest of the
+# machine used meanwhile (its busy time in /proc/stat minus ours): other jobs
+# on a shared machine make the figures move.
+CPU_WATCH=()
+declare -A CPU
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null) || CLK_TCK=100
+
+tree_ticks() { # PID...: utime+stime clock ticks of each pid's process tree, then the
+  #             busy ticks of the whole machine (/proc/stat), one line
+  python3 - "$@" <<'EOF'
+import os, sys
+procs = {}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        with open("/proc/%s/stat" % p) as f:
+            s = f.read()
+    except OSError:
+        continue
+    r = s[s.rindex(")") + 2:].split()  # r[0] is field 3 (state)
+    procs[int(p)] = (int(r[1]), int(r[11]) + int(r[12]))
+def under(pid, root):
+    for _ in range(64):
+        if pid == root:
+            return True
+        if pid not in procs or pid <= 1:
+            return False
+        pid = procs[pid][0]
+    return False
+with open("/proc/stat") as f:
+    cpu = [int(x) for x in f.readline().split()[1:]]
+# user + nice + system: what processes ran (irq/softirq time, loopback traffic
+# mostly, is partly in the processes' own stime already; steal is not ours)
+busy = cpu[0] + cpu[1] + cpu[2]
+print(" ".join([str(sum(t for p, (_, t) in procs.items() if under(p, int(root))))
+                for root in sys.argv[1:]] + [str(busy)]))
+EOF
+}
+
+self_child_ticks() { # SELF_TICKS: cutime+cstime of this shell (no fork, so none added)
+  local line
+  read -r line <"/proc/$BASHPID/stat"
+  line=${line##*) }
+  local -a f
+  read -r -a f <<<"$line"
+  SELF_TICKS=$((f[13] + f[14]))
+}
+
+# cpu_split NAME WALL_S BEFORE AFTER WRK_TICKS: CPU[NAME] from the samples
+cpu_split() {
+  local name=$1 wall=$2 i label out="" sum=0
+  local -a b a
+  read -r -a b <<<"$3"
+  read -r -a a <<<"$4"
+  for i in "${!CPU_WATCH[@]}"; do
+    label=${CPU_WATCH[i]%=*}
+    out+=$(awk -v l="$label" -v t=$((a[i] - b[i])) -v hz="$CLK_TCK" -v w="$wall" \
+      'BEGIN {printf "%s %.2f s (%.0f%%), ", l, t / hz, 100 * t / hz / w}')
+    sum=$((sum + a[i] - b[i]))
+  done
+  sum=$((sum + $5))
+  i=${#CPU_WATCH[@]}
+  out+=$(awk -v t="$5" -v s="$sum" -v m=$((a[i] - b[i])) -v hz="$CLK_TCK" -v w="$wall" -v n="$(nproc)" \
+    'BEGIN {o = m - s; if (o < 0) o = 0
+            printf "wrk %.2f s (%.0f%%); together %.0f%% of %d%% (%d CPUs) over %.1f s; anything else on the machine %.0f%%",
+            t / hz, 100 * t / hz / w, 100 * s / hz / w, 100 * n, n, w, 100 * o / hz / w}')
+  CPU[$name]=$out
 }
 
 # ---- wrk ----------------------------------------------------------------------------
@@ -314,7 +457,8 @@ to_ms() {
 
 # wrk_bench NAME URL LUA_SCRIPT: an unmeasured warm-up (WARMUP), then the measured
 # run (wrk -tTHREADS -cCONNECTIONS -dDURATION --latency); the figures go to
-# RPS/P50/P99/NON2XX/SOCKERR[NAME], the raw output to $TMP/wrk-NAME.txt and stderr.
+# RPS/P50/P99/NON2XX/SOCKERR[NAME], the raw output to $TMP/wrk-NAME.txt and stderr,
+# the CPU split of the measured run (CPU_WATCH) to CPU[NAME].
 wrk_bench() {
   local name=$1 url=$2 lua=$3 out=$TMP/wrk-$1.txt
   if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
@@ -323,8 +467,24 @@ wrk_bench() {
       die "$name: wrk warm-up failed: $(tail -3 "$TMP/wrk-$name-warmup.txt")"
   fi
   log "wrk $name: -t$THREADS -c$CONNECTIONS -d$DURATION ${WRK_WHAT:-} $url"
+  local pids=() e before after t0 t1 w0
+  for e in "${CPU_WATCH[@]}"; do pids+=("${e##*=}"); done
+  ((${#pids[@]} == 0)) || before=$(tree_ticks "${pids[@]}")
+  t0=$EPOCHREALTIME
+  self_child_ticks
+  w0=$SELF_TICKS
   run "$out" timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s "$lua" "$url" || die "$name: wrk failed: $(tail -5 "$out")"
+  self_child_ticks
+  t1=$EPOCHREALTIME
+  for e in "${CPU_WATCH[@]}"; do
+    alive "${e##*=}" || die "$name: ${e%=*} (pid ${e##*=}) exited during the run (its log: nothing above notice level; killed from outside?)"
+  done
+  if ((${#pids[@]} > 0)); then
+    after=$(tree_ticks "${pids[@]}")
+    cpu_split "$name" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$before" "$after" $((SELF_TICKS - w0))
+    log "CPU during $name: ${CPU[$name]}"
+  fi
   sed 's/^/    /' "$out" >&2
   RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   P50[$name]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
@@ -346,11 +506,12 @@ cg_total() { # OUTFILE -> total Ir: the totals: line (valgrind's "I refs"), else
 
 # cg_pair LABEL: instructions per measured request, from a run with CG_BASE and
 # one with CG_BASE + CG_N requests (the difference cancels start-up, priming and
-# exit). okegw runs under callgrind in $TMP/cg-LABEL-N with its own store; hooks
+# exit). okegw runs under callgrind (with workers = 1 when it has the key) in
+# $TMP/cg-LABEL-N with its own store; hooks
 # cg_prime and cg_client send the requests. Sets CG_IR[LABEL-N] and CG_PER[LABEL].
 declare -A CG_IR CG_PER
 cg_pair() {
-  local label=$1 n d
+  local label=$1 n d GW_WORKERS=1 # one event loop under callgrind (when the key exists)
   for n in "$CG_BASE" $((CG_BASE + CG_N)); do
     d=$TMP/cg-$label-$n
     mkdir -p "$d"

@@ -9,6 +9,10 @@
 -- k > 1: each request takes the thread's next id round-robin (request() per request);
 --   two connections of one thread can then push the same association at once, and
 --   the second waits for the first (okegw delivers one resource at a time).
+-- $BENCH_MAX_REQUESTS (optional, with $BENCH_THREADS = wrk -t): the run's answers in
+--   all; each thread stops once it has its share (bench_memory.sh). wrk itself still
+--   runs until its -d or SIGINT, so the caller ends it; requests in flight when a
+--   thread stops are abandoned (the server still sees them).
 local function env(name)
   local v = os.getenv(name)
   if not v or v == "" then
@@ -65,5 +69,20 @@ if k > 1 then
     local p = paths[next_i]
     next_i = next_i % #paths + 1
     return wrk.format(nil, p)
+  end
+end
+
+local max_total = tonumber(os.getenv("BENCH_MAX_REQUESTS") or "")
+if max_total and max_total > 0 then
+  local nthreads = tonumber(env("BENCH_THREADS"))
+  local answered, share = 0, nil
+  function response()
+    if not share then
+      share = math.floor(max_total / nthreads) + ((slot < max_total % nthreads) and 1 or 0)
+    end
+    answered = answered + 1
+    if answered >= share then
+      wrk.thread:stop()
+    end
   end
 end
