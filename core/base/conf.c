@@ -647,7 +647,7 @@ static const okegw_conf_key keys[] = {
      .min = 1,
      .max = 10000000L,
      .def = "100000",
-     .help = "undelivered pushes okegw holds at most (in memory only their metadata, about half a "
+     .help = "undelivered pushes okegw holds at most (in memory only their metadata, under a "
              "kilobyte each); past it a push gets 503 with `Retry-After: 60` and is not stored"},
     {.name = "delivery_retention_s",
      GW(delivery_retention_s),
