@@ -132,6 +132,12 @@ static int job_deferrable(const job *j) {
          j->kind == JOB_CLAIM;
 }
 
+/* Jobs that write routes: lookups wait for them on the writer's queue. */
+static int job_writes_routes(const job *j) {
+  return j->kind == JOB_PUT || j->kind == JOB_BIND || j->kind == JOB_CLAIM ||
+         j->kind == JOB_FACTS || j->kind == JOB_CONFIRM || (j->kind == JOB_DUPDATE && j->nwrites);
+}
+
 /* How long deferred writes wait for a commit at most (ns). */
 #define DEFER_NS (20 * 1000 * 1000ULL)
 
@@ -428,8 +434,9 @@ static const char schema[] =
 
 /* Returns OK/NOTFOUND/ERROR and fills what is asked for (connector, then
  * r's parent, confirmed, owner and facts when r is given). */
-static int get_route(okegw_store *s, const char *kind, const char *id, char *out, okegw_route *r) {
-  sqlite3_stmt *st = s->st_get;
+/* Reads a route with st (the writer's st_get or the reader's rst_get). */
+static int read_route(sqlite3_stmt *st, const char *kind, const char *id, char *out,
+                      okegw_route *r) {
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -453,6 +460,10 @@ static int get_route(okegw_store *s, const char *kind, const char *id, char *out
   }
   sqlite3_reset(st);
   return res;
+}
+
+static int get_route(okegw_store *s, const char *kind, const char *id, char *out, okegw_route *r) {
+  return read_route(s->st_get, kind, id, out, r);
 }
 
 static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
@@ -748,6 +759,10 @@ static void store_thread(void *arg) {
     if (!batch) { /* deferred writes waited long enough, or okegw stops */
       if (s->tx_open)
         set_healthy(s, commit_open(s) == 0, "a write failed (disk full or I/O error?)");
+      uv_mutex_lock(&s->mu);
+      s->route_writes -= s->tx_route_writes; /* committed (or lost): no longer pending */
+      s->tx_route_writes = 0;
+      uv_mutex_unlock(&s->mu);
       if (stop)
         break;
       continue;
@@ -765,6 +780,40 @@ static void store_thread(void *arg) {
       for (job *j = batch; j; j = j->next)
         run_job(s, j);
     }
+    long rw = 0;
+    for (job *j = batch; j; j = j->next)
+      rw += job_writes_routes(j);
+    uv_mutex_lock(&s->mu);
+    if (s->tx_open) { /* written, not yet committed: lookups still wait for them */
+      s->tx_route_writes += rw;
+    } else {
+      s->route_writes -= rw + s->tx_route_writes;
+      s->tx_route_writes = 0;
+    }
+    for (job *j = batch, *next; j; j = next) {
+      next = j->next;
+      q_push(&s->done, j);
+    }
+    uv_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+  }
+}
+
+static void reader_thread(void *arg) {
+  okegw_store *s = arg;
+  for (;;) {
+    uv_mutex_lock(&s->mu);
+    while (!s->rtodo.head && !s->stopping)
+      uv_cond_wait(&s->rcond, &s->mu);
+    job *batch = q_take_all(&s->rtodo);
+    uv_mutex_unlock(&s->mu);
+    if (!batch)
+      break; /* stopping, and nothing left to read */
+    for (job *j = batch; j; j = j->next) {
+      okegw_route *r = &j->result;
+      r->rc = read_route(s->rst_get, j->rkind, j->id, r->connector, r);
+      r->existed = r->rc == OKEGW_STORE_OK;
+    }
     uv_mutex_lock(&s->mu);
     for (job *j = batch, *next; j; j = next) {
       next = j->next;
@@ -773,6 +822,33 @@ static void store_thread(void *arg) {
     uv_mutex_unlock(&s->mu);
     uv_async_send(&s->async);
   }
+}
+
+/* The reader's connection; without it (it does not open) lookups stay with
+ * the writer, which is slower under load but as correct. */
+static void reader_open(okegw_store *s) {
+  if (sqlite3_open_v2(s->path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+          SQLITE_OK &&
+      sqlite3_busy_timeout(s->rdb, 5000) == SQLITE_OK &&
+      sqlite3_exec(s->rdb, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v3(s->rdb,
+                         "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind "
+                         "= ?1 AND id = ?2",
+                         -1, SQLITE_PREPARE_PERSISTENT, &s->rst_get, NULL) == SQLITE_OK)
+    return;
+  okegw_log(OKEGW_LOG_WARN, NULL, "store %s: no reader connection (%s); lookups wait for writes",
+            s->path, s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
+  sqlite3_finalize(s->rst_get);
+  s->rst_get = NULL;
+  sqlite3_close(s->rdb);
+  s->rdb = NULL;
+}
+
+static void reader_close(okegw_store *s) {
+  sqlite3_finalize(s->rst_get);
+  s->rst_get = NULL;
+  sqlite3_close(s->rdb);
+  s->rdb = NULL;
 }
 
 static void on_async(uv_async_t *a) {
@@ -890,15 +966,28 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
   }
   uv_mutex_init(&s->mu);
   uv_cond_init(&s->cond);
+  uv_cond_init(&s->rcond);
   uv_async_init(loop, &s->async, on_async);
   s->async.data = s;
+  reader_open(s);
+  if (s->rdb && uv_thread_create(&s->rthread, reader_thread, s) != 0)
+    reader_close(s);
   if (uv_thread_create(&s->thread, store_thread, s) != 0) {
     *err = okegw_strdup("cannot start the store thread");
+    if (s->rdb) {
+      uv_mutex_lock(&s->mu);
+      s->stopping = 1;
+      uv_cond_signal(&s->rcond);
+      uv_mutex_unlock(&s->mu);
+      uv_thread_join(&s->rthread);
+      reader_close(s);
+    }
     uv_close((uv_handle_t *)&s->async, NULL);
     finalize_all(s);
     sqlite3_close(s->db);
     uv_mutex_destroy(&s->mu);
     uv_cond_destroy(&s->cond);
+    uv_cond_destroy(&s->rcond);
     free(s->path);
     free(s);
     return OKEGW_STORE_ERROR;
@@ -950,8 +1039,14 @@ static int submit(okegw_store *s, job *j) {
     job_free(j);
     return OKEGW_STORE_ERROR;
   }
-  q_push(&s->todo, j);
-  uv_cond_signal(&s->cond);
+  if (j->kind == JOB_LOOKUP && s->rdb && s->route_writes == 0) {
+    q_push(&s->rtodo, j);
+    uv_cond_signal(&s->rcond);
+  } else {
+    s->route_writes += job_writes_routes(j);
+    q_push(&s->todo, j);
+    uv_cond_signal(&s->cond);
+  }
   uv_mutex_unlock(&s->mu);
   return OKEGW_STORE_OK;
 }
@@ -1248,6 +1343,7 @@ static void on_async_closed(uv_handle_t *h) {
   void *arg = s->closed_arg;
   uv_mutex_destroy(&s->mu);
   uv_cond_destroy(&s->cond);
+  uv_cond_destroy(&s->rcond);
   free(s->path);
   free(s);
   if (cb)
@@ -1271,8 +1367,13 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   uv_mutex_lock(&s->mu);
   s->stopping = 1;
   uv_cond_signal(&s->cond);
+  uv_cond_signal(&s->rcond);
   uv_mutex_unlock(&s->mu);
   uv_thread_join(&s->thread);
+  if (s->rdb) {
+    uv_thread_join(&s->rthread);
+    reader_close(s);
+  }
   on_async(&s->async); /* deliver the last results */
   finalize_all(s);
   sqlite3_close(s->db);

@@ -37,6 +37,19 @@ struct okegw_store {
    * job_deferrable) until tx_deadline (uv_hrtime) */
   int tx_open;
   uint64_t tx_deadline;
+  /* The reader: route lookups on a connection of their own, on a thread of
+   * their own, so they never wait behind a group commit, its fsync or a
+   * checkpoint (WAL readers do not block on the writer). A lookup goes
+   * there only while no route write is pending (route_writes, under mu:
+   * submitted and not yet committed), so it always sees what was written
+   * before it was asked. */
+  sqlite3 *rdb; /* NULL: lookups stay with the writer */
+  sqlite3_stmt *rst_get;
+  uv_thread_t rthread;
+  uv_cond_t rcond;
+  okegw_store_queue rtodo;
+  long route_writes;    /* under mu */
+  long tx_route_writes; /* store thread: those in the open transaction */
   uv_async_t async;
   void (*closed)(void *);
   void *closed_arg;

@@ -526,6 +526,54 @@ static okegw_route lookup_route(uv_loop_t *loop, okegw_store *s, const char *kin
   return w.r;
 }
 
+/* Lookups do not wait for writes (their own connection), except for a
+ * route write asked for before them, which they must see. Another
+ * connection holds the write lock, so the writer is stuck in BEGIN. */
+static void lookups_beside_writes(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  const char *id = "11111111-0000-4000-8000-000000000001";
+  route_waiter put = {0};
+  assert_int_equal(okegw_store_put(s, "component", &id, 1, "ta", NULL, on_route, &put),
+                   OKEGW_STORE_OK);
+  while (!put.done)
+    uv_run(&loop, UV_RUN_ONCE);
+
+  sqlite3 *raw = NULL;
+  assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(raw, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  okegw_audit_rec a = {.request_id = "req-locked", .status = 200};
+  assert_int_equal(okegw_store_audit(s, &a), OKEGW_STORE_OK); /* the writer now waits */
+  uint64_t t0 = uv_hrtime();
+  okegw_route r = lookup_route(&loop, s, "component", id);
+  assert_int_equal(r.rc, OKEGW_STORE_OK);
+  assert_string_equal(r.connector, "ta");
+  assert_true(uv_hrtime() - t0 < 2000000000ULL); /* not after the writer's 5 s busy wait */
+
+  /* a route write asked for first: the lookup after it sees it */
+  const char *id2 = "22222222-0000-4000-8000-000000000002";
+  assert_int_equal(okegw_store_put(s, "component", &id2, 1, "tb", NULL, NULL, NULL),
+                   OKEGW_STORE_OK);
+  route_waiter w = {0};
+  assert_int_equal(okegw_store_lookup(s, "component", id2, on_route, &w), OKEGW_STORE_OK);
+  uv_sleep(300);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_false(w.done); /* behind the write, which waits for the lock */
+  assert_int_equal(sqlite3_exec(raw, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(raw);
+  while (!w.done)
+    uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(w.r.rc, OKEGW_STORE_OK);
+  assert_string_equal(w.r.connector, "tb");
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 #define U1 "ABCDEF01-0000-4000-8000-00000000000A"
 #define U2 "ABCDEF02-0000-4000-8000-00000000000B"
 #define U3 "ABCDEF03-0000-4000-8000-00000000000C"
@@ -892,6 +940,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(direct_audit, setup, teardown),
       cmocka_unit_test_setup_teardown(not_a_store, setup, teardown),
       cmocka_unit_test_setup_teardown(upper_case_ids_migrated, setup, teardown),
+      cmocka_unit_test_setup_teardown(lookups_beside_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(phase_history, setup, teardown),
       cmocka_unit_test_setup_teardown(phase_record_all_or_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(schema_2_migrated, setup, teardown),
