@@ -434,6 +434,10 @@ static const char schema[] =
 
 /* Returns OK/NOTFOUND/ERROR and fills what is asked for (connector, then
  * r's parent, confirmed, owner and facts when r is given). */
+/* A route by (kind, id): what read_route reads, on either connection. */
+#define ROUTE_GET_SQL                                                                              \
+  "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind = ?1 AND id = ?2"
+
 /* Reads a route with st (the writer's st_get or the reader's rst_get). */
 static int read_route(sqlite3_stmt *st, const char *kind, const char *id, char *out,
                       okegw_route *r) {
@@ -824,6 +828,13 @@ static void reader_thread(void *arg) {
   }
 }
 
+static void reader_close(okegw_store *s) {
+  sqlite3_finalize(s->rst_get);
+  s->rst_get = NULL;
+  sqlite3_close(s->rdb);
+  s->rdb = NULL;
+}
+
 /* The reader's connection; without it (it does not open) lookups stay with
  * the writer, which is slower under load but as correct. */
 static void reader_open(okegw_store *s) {
@@ -831,24 +842,12 @@ static void reader_open(okegw_store *s) {
           SQLITE_OK &&
       sqlite3_busy_timeout(s->rdb, 5000) == SQLITE_OK &&
       sqlite3_exec(s->rdb, "PRAGMA query_only = 1", NULL, NULL, NULL) == SQLITE_OK &&
-      sqlite3_prepare_v3(s->rdb,
-                         "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind "
-                         "= ?1 AND id = ?2",
-                         -1, SQLITE_PREPARE_PERSISTENT, &s->rst_get, NULL) == SQLITE_OK)
+      sqlite3_prepare_v3(s->rdb, ROUTE_GET_SQL, -1, SQLITE_PREPARE_PERSISTENT, &s->rst_get, NULL) ==
+          SQLITE_OK)
     return;
   okegw_log(OKEGW_LOG_WARN, NULL, "store %s: no reader connection (%s); lookups wait for writes",
             s->path, s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
-  sqlite3_finalize(s->rst_get);
-  s->rst_get = NULL;
-  sqlite3_close(s->rdb);
-  s->rdb = NULL;
-}
-
-static void reader_close(okegw_store *s) {
-  sqlite3_finalize(s->rst_get);
-  s->rst_get = NULL;
-  sqlite3_close(s->rdb);
-  s->rdb = NULL;
+  reader_close(s);
 }
 
 static void on_async(uv_async_t *a) {
@@ -929,10 +928,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     free(sql);
   }
   if (rc == SQLITE_OK)
-    rc = sqlite3_prepare_v3(
-        s->db,
-        "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind = ?1 AND id = ?2",
-        -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
+    rc = sqlite3_prepare_v3(s->db, ROUTE_GET_SQL, -1, SQLITE_PREPARE_PERSISTENT, &s->st_get, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_prepare_v3(
         s->db,
