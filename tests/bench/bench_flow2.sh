@@ -25,11 +25,6 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FIXTURES=$ROOT/tests/integration/fixtures
-
-OKEGW=${OKEGW:-$ROOT/build/okegw}
-case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
@@ -209,7 +204,7 @@ forget_pid "$GW_PID"
 # the hooks of cg_pair: primed like the wrk run, then N association PUTs on one connection
 CG_WHAT="association PUTs"
 cg_prime() { prime_okegw "$1"; }
-cg_client() { exec timeout 120 python3 "$HERE/flow2_client.py" "$1" "$2" "$ASSOC_PATH" "$ASSOC_BODY" 60; }
+cg_client() { exec timeout 120 python3 "$HERE/keepalive_client.py" "$1" "$2" PUT "$ASSOC_PATH" --body "$ASSOC_BODY"; }
 
 CG_RESULT=
 if [[ $DO_CALLGRIND == 1 ]]; then

@@ -28,11 +28,6 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FIXTURES=$ROOT/tests/integration/fixtures
-
-OKEGW=${OKEGW:-$ROOT/build/okegw}
-case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 PUSHES=${BENCH_PUSHES:-1000000}
 BURST=${BENCH_BURST:-2000}
 SETTLE=${BENCH_SETTLE:-5}

@@ -37,11 +37,6 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FIXTURES=$ROOT/tests/integration/fixtures
-
-OKEGW=${OKEGW:-$ROOT/build/okegw}
-case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 SYNCS=${BENCH_SYNC:-full normal}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -280,8 +275,8 @@ cg_prime() {
   outbox_prime "$1" 1
 }
 cg_client() {
-  exec timeout 120 python3 "$HERE/push_client.py" "$1" "$2" PATCH "/ooapi/associations/${IDS[0]}" \
-    "$RESULT_BODY" -H "Authorization: Bearer $TA_TOKEN" --timeout 60
+  exec timeout 120 python3 "$HERE/keepalive_client.py" "$1" "$2" PATCH "/ooapi/associations/${IDS[0]}" \
+    --body "$RESULT_BODY" -H "Authorization: Bearer $TA_TOKEN"
 }
 
 CG_RESULT=

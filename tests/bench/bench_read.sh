@@ -30,11 +30,6 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-FIXTURES=$ROOT/tests/integration/fixtures
-
-OKEGW=${OKEGW:-$ROOT/build/okegw}
-case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
@@ -303,8 +298,8 @@ fi
 # the hooks of cg_pair: primed like the wrk run, then N GETs on one connection
 cg_prime() { prime_okegw "$1"; }
 cg_client() {
-  exec timeout 120 python3 "$HERE/read_client.py" "$1" "$2" "$CG_PATH" \
-    -H "Authorization: Bearer $TPL_TOKEN" ${CG_ITEMS:+--items "$CG_ITEMS"} --timeout 60
+  exec timeout 120 python3 "$HERE/keepalive_client.py" "$1" "$2" GET "$CG_PATH" --status 200 --json \
+    -H "Authorization: Bearer $TPL_TOKEN" ${CG_ITEMS:+--items "$CG_ITEMS"}
 }
 
 CG_RESULT=

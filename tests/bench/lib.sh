@@ -3,8 +3,8 @@
 # bench_read.sh, bench_memory.sh).
 # Sourced, never run:
 #
-#   HERE=...; ROOT=...; TIMEOUT=...; KEEP=...   # read by the functions below
-#   . "$HERE/lib.sh"
+#   HERE=...; TIMEOUT=...; KEEP=...   # read by the functions below
+#   . "$HERE/lib.sh"             # sets ROOT, FIXTURES, and OKEGW (default build/okegw) as a full path
 #   bench_traps                  # cleanup on exit, Ctrl-C, SIGTERM
 #   bench_workers                # WORKERS, WORKERS_LIST (BENCH_WORKERS, BENCH_WORKERS_LIST)
 #   bench_tmpdir NAME            # TMP, a private copy of $OKEGW, the watchdog
@@ -25,6 +25,11 @@
 #   cg_client PORT N              sends the N measured requests, exits non-zero on any
 #                                 failure; runs in the background under `run`, so it should
 #                                 `exec` its client (then stop_pid reaches the client itself)
+
+ROOT=$(cd "$HERE/../.." && pwd)
+FIXTURES=$ROOT/tests/integration/fixtures
+OKEGW=${OKEGW:-$ROOT/build/okegw} # relative paths are from the repository root
+case $OKEGW in /*) ;; *) OKEGW=$ROOT/$OKEGW ;; esac
 
 T0=$SECONDS
 PIDS=()   # every long-lived process we started, in start order
