@@ -442,8 +442,8 @@ int main(int argc, char **argv) {
   int test = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-v") == 0) {
-      printf("okegw %s (plugin ABI %d.%d; built-in plugins: %s)\n", OKEGW_VERSION, OKE_ABI_MAJOR,
-             OKE_ABI_MINOR, okegw_builtin_plugins());
+      printf("okegw %s (plugin ABI %d.%d; built-in plugins: %s; malloc: %s)\n", OKEGW_VERSION,
+             OKE_ABI_MAJOR, OKE_ABI_MINOR, okegw_builtin_plugins(), okegw_malloc_name());
       return 0;
     } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       fputs(usage, stdout);

@@ -1,6 +1,10 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <malloc.h>
+#ifdef OKEGW_MIMALLOC
+#include <mimalloc.h>
+#endif
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -446,3 +450,27 @@ void okegw_uuid_lower(char *s) {
     if (*s >= 'A' && *s <= 'F')
       *s = (char)(*s - 'A' + 'a');
 }
+
+#ifdef OKEGW_MIMALLOC
+const char *okegw_malloc_name(void) {
+  static char name[32];
+  int v = mi_version(); /* 209 = 2.0.9 */
+  snprintf(name, sizeof name, "mimalloc %d.%d.%d", v / 100, v / 10 % 10, v % 10);
+  return name;
+}
+
+/* mimalloc gives freed memory back only after decommit_delay, and only
+ * when it allocates again: an idle gateway would keep a burst's memory.
+ * Collecting with no delay returns it now (this thread's; the store's
+ * threads return theirs as they work). */
+void okegw_malloc_release(void) {
+  long delay = mi_option_get(mi_option_decommit_delay);
+  mi_option_set(mi_option_decommit_delay, 0);
+  mi_collect(true);
+  mi_option_set(mi_option_decommit_delay, delay);
+}
+#else
+const char *okegw_malloc_name(void) { return "glibc"; }
+
+void okegw_malloc_release(void) { malloc_trim(0); }
+#endif

@@ -82,4 +82,10 @@ void okegw_hex(const unsigned char *p, size_t n, char *out);
  * nothing). */
 void okegw_sha256_hex(const void *p, size_t len, char out[65]);
 
+/* The allocator okegw runs on: "mimalloc X.Y.Z" when it was built with it
+ * (CMake OKEGW_MALLOC), else "glibc". */
+const char *okegw_malloc_name(void);
+/* Gives memory freed after a burst back to the system. */
+void okegw_malloc_release(void);
+
 #endif

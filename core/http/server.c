@@ -4,7 +4,6 @@
 #include "base/util.h"
 
 #include <llhttp.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,7 +38,7 @@ struct okegw_server {
 };
 
 /* After a burst of connections, give the memory they used back to the
- * system (glibc keeps what was freed in its heap otherwise): once they are
+ * system (the allocator keeps what was freed otherwise): once they are
  * down to a quarter of their peak, at most every TRIM_EVERY_MS. */
 #define TRIM_PEAK 256
 #define TRIM_EVERY_MS 10000
@@ -50,7 +49,7 @@ static void maybe_trim(okegw_server *s) {
   uint64_t now = uv_now(s->loop);
   if (s->trimmed_at && now - s->trimmed_at < TRIM_EVERY_MS)
     return;
-  malloc_trim(0);
+  okegw_malloc_release();
   s->trimmed_at = now;
   s->nconns_peak = s->nconns;
 }
