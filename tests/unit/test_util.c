@@ -55,6 +55,18 @@ static void uuids(void **state) {
   okegw_uuid4(u);
   assert_true(okegw_is_uuid(u));
   assert_int_equal(u[14], '4');
+  /* ids come from a pool of random bytes refilled every 32: across
+   * refills each is a version-4 UUID and none repeats */
+  enum { N = 200 };
+  static char ids[N][37];
+  for (int i = 0; i < N; i++) {
+    okegw_uuid4(ids[i]);
+    assert_true(okegw_is_uuid(ids[i]));
+    assert_int_equal(ids[i][14], '4');
+    assert_true(strchr("89ab", ids[i][19]) != NULL);
+    for (int j = 0; j < i; j++)
+      assert_string_not_equal(ids[i], ids[j]);
+  }
 }
 
 static void buffers_and_problems(void **state) {
