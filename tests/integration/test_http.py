@@ -72,6 +72,37 @@ def test_pipelined_requests(t):
         check(st == [200, 404, 200], "three pipelined requests answered %r, want [200, 404, 200]" % st)
 
 
+def test_client_speaks_while_answered(t):
+    """Bytes a client sends while its request is still with the supplier wait for its answer:
+    requests sent then are answered after it, in order; a client that half-closes after its
+    request still gets the whole answer, then the connection ends."""
+    g, peer = setup(t)
+    comp = peer.catalogue[0]["componentId"]
+    path = "/ooapi/components/" + comp
+    peer.delay = 0.5
+    with RawConn(g.port) as c:
+        c.send(RawConn.build("GET", path))
+        time.sleep(0.2)  # the first is with the supplier now
+        c.send(RawConn.build("GET", "/ooapi/nope"))
+        time.sleep(0.1)
+        c.send(RawConn.build("GET", path))
+        rs = [c.read_response() for _ in range(3)]
+        check([r.status for r in rs] == [200, 404, 200],
+              "requests sent during an answer: %r, want [200, 404, 200]" % [r.status for r in rs])
+        check(all(rs[i].json().get("componentId") == comp for i in (0, 2)),
+              "the answers to the component reads: %s / %s" % (rs[0].short(), rs[2].short()))
+    with RawConn(g.port) as c:
+        c.send(RawConn.build("GET", path))
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        check(r.status == 200 and r.json().get("componentId") == comp,
+              "a client that half-closed after its request: %s" % r.short())
+        check(c.closed_by_peer(2.0 * time_scale()), "okegw kept a half-closed connection open")
+    peer.delay = 0
+    with RawConn(g.port) as c:
+        check(c.request("GET", "/ooapi/").status == 200, "okegw still serves")
+
+
 def test_chunked_request_body(t):
     g, peer = setup(t)
     r = g.request("GET", "/ooapi/components?componentType=test")
