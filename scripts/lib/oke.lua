@@ -170,10 +170,10 @@ local function parse_path(path)
   return segs
 end
 
-local function path_text(segs)
+local function path_text(segs, n)
   local t = {}
-  for i, s in ipairs(segs) do
-    t[i] = s.text
+  for i = 1, n or #segs do
+    t[i] = segs[i].text
   end
   return tconcat(t, ".")
 end
@@ -224,10 +224,10 @@ local function child(node, s)
   fail('"*" only works in oke.rules')
 end
 
-local function get(msg, segs)
+local function get(msg, segs, n)
   local node = msg
-  for _, s in ipairs(segs) do
-    node = child(node, s)
+  for i = 1, n or #segs do
+    node = child(node, segs[i])
     if node == nil then
       return nil
     end
@@ -235,26 +235,27 @@ local function get(msg, segs)
   return node
 end
 
--- Puts v (nil = remove) into node at segment s. `where` is the path so far,
--- for messages.
-local function put(node, s, v, where)
+-- Puts v (nil = remove) into node at segment s = segs[n]. segs and n name
+-- the path so far in an error only: a set builds no text unless it fails.
+local function put(node, s, v, segs, n)
   if s.key then
     if is_list(node) then
       fail('cannot set "%s": "%s" is a list; pick an element with a number (0 is the first)',
-        where, s.text)
+        path_text(segs, n), s.text)
     end
     node[s.key] = v
   elseif s.index then
     if next(node) ~= nil and not is_list(node) then
-      fail('cannot set "%s": it is an object, not a list, so "%s" is no position', where, s.text)
+      fail('cannot set "%s": it is an object, not a list, so "%s" is no position',
+        path_text(segs, n), s.text)
     end
-    local n, i = #node, s.index + 1
-    if i > n + 1 then
+    local len, i = #node, s.index + 1
+    if i > len + 1 then
       fail('cannot set "%s": position %d is past the end of the list (it has %d element%s)',
-        where, s.index, n, n == 1 and "" or "s")
+        path_text(segs, n), s.index, len, len == 1 and "" or "s")
     end
     if v == nil then
-      if i <= n then
+      if i <= len then
         tremove(node, i)
       end
     else
@@ -279,7 +280,8 @@ local function put(node, s, v, where)
     elseif s.plain then
       node[s.plain] = v
     else
-      fail('cannot set "%s": it is an object, not a list to search for %s', where, s.text)
+      fail('cannot set "%s": it is an object, not a list to search for %s', path_text(segs, n),
+        s.text)
     end
   end
 end
@@ -294,23 +296,22 @@ local function set(msg, segs, v)
   if v == oke.remove then
     v = nil
   end
-  local node, done = msg, {}
+  local node = msg
   for i = 1, #segs - 1 do
     local s = segs[i]
-    done[i] = s.text
     local c = child(node, s)
     if c == nil or c == json_null then
       local nxt = segs[i + 1]
       -- what to create follows from the segment that will look inside it
       c = (nxt.index or nxt.field) and json_array() or {}
-      put(node, s, c, tconcat(done, "."))
+      put(node, s, c, segs, i)
     elseif type(c) ~= "table" then
       fail('cannot set "%s": "%s" holds %s, not an object or a list',
-        path_text(segs), tconcat(done, "."), describe(c))
+        path_text(segs), path_text(segs, i), describe(c))
     end
     node = c
   end
-  put(node, segs[#segs], v, path_text(segs))
+  put(node, segs[#segs], v, segs, #segs)
 end
 
 -- Removes the value at the path; returns it (nil when there was none).
@@ -318,7 +319,7 @@ local function delete(msg, segs)
   if #segs == 0 then
     fail("cannot delete the whole message")
   end
-  local parent = get(msg, tmove(segs, 1, #segs - 1, 1, {}))
+  local parent = get(msg, segs, #segs - 1)
   local last = segs[#segs]
   local old, k = child(parent, last)
   if old == nil then
@@ -1130,7 +1131,9 @@ local function with_path(f)
   end
 end
 
-oke.get = public(with_path(get))
+oke.get = public(with_path(function(msg, segs)
+  return get(msg, segs) -- a script's extra arguments are no count of segments
+end))
 oke.set = public(with_path(function(msg, segs, v)
   set(msg, segs, v)
   return msg
