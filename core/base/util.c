@@ -397,9 +397,20 @@ size_t okegw_utf8_seq(const char *s, size_t n) {
 }
 
 int okegw_utf8_valid(const char *s, size_t len) {
-  for (size_t i = 0, k; i < len; i += k)
-    if (!(k = okegw_utf8_seq(s + i, len - i)))
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len) {
+    /* ASCII eight bytes at a time: most of every body and string */
+    uint64_t w;
+    while (len - i >= 8 && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080u)))
+      i += 8;
+    if (i == len)
+      break;
+    size_t k = p[i] < 0x80 ? 1 : okegw_utf8_seq(s + i, len - i);
+    if (!k)
       return 0;
+    i += k;
+  }
   return 1;
 }
 

@@ -164,8 +164,25 @@ static void utf8_text(void **state) {
   assert_false(okegw_utf8_valid("\xc0\xaf", 2));     /* overlong '/' */
   assert_false(okegw_utf8_valid("\xed\xa0\x80", 3)); /* a UTF-16 surrogate */
   assert_false(okegw_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
-  assert_false(okegw_utf8_valid("\xe2\x82", 2));         /* cut short */
-  assert_false(okegw_utf8_valid("\x80", 1));             /* a lone continuation */
+  /* ASCII is taken eight bytes at a time: sequences and faults on either
+   * side of those words, and at the very end */
+  char t[40];
+  for (size_t at = 0; at + 4 <= 24; at++) {
+    memset(t, 'x', 24);
+    memcpy(t + at, "\xf0\x9f\x8e\x93", 4);
+    assert_true(okegw_utf8_valid(t, 24));
+    t[at + 3] = 'x'; /* cut short */
+    assert_false(okegw_utf8_valid(t, 24));
+    memset(t, 'x', 24);
+    t[at] = (char)0xff;
+    assert_false(okegw_utf8_valid(t, 24));
+    assert_true(okegw_utf8_valid(t, at)); /* up to the fault */
+  }
+  memset(t, 'y', 17);
+  t[16] = (char)0xc3;
+  assert_false(okegw_utf8_valid(t, 17));         /* a lead byte last */
+  assert_false(okegw_utf8_valid("\xe2\x82", 2)); /* cut short */
+  assert_false(okegw_utf8_valid("\x80", 1));     /* a lone continuation */
   assert_false(okegw_utf8_valid("\xff", 1));
   assert_int_equal(okegw_utf8_seq("\xe2\x82\xac!", 4), 3);
   assert_int_equal(okegw_utf8_seq("\xe2\x82\xac", 2), 0);
