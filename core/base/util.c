@@ -488,7 +488,8 @@ const char *okegw_malloc_name(void) {
 /* mimalloc gives freed memory back only after decommit_delay, and only
  * when it allocates again: an idle gateway would keep a burst's memory.
  * Collecting with no delay returns it now (this thread's; the store's
- * threads return theirs as they work). */
+ * threads return theirs as they work). The option is global: another
+ * thread that frees meanwhile decommits at once too, which does no harm. */
 void okegw_malloc_release(void) {
   long delay = mi_option_get(mi_option_decommit_delay);
   mi_option_set(mi_option_decommit_delay, 0);

@@ -92,8 +92,8 @@ struct okegw_conn {
   size_t pending_len;
   /* A request is with the handler or its answer is being written: what the
    * client sends meanwhile waits in pending. A plain connection keeps its
-   * read open (reading) until bytes actually come, which saves two epoll_ctl
-   * calls per request; a TLS one stops reading at once. */
+   * read open (reading) until bytes actually come, which saves an epoll_ctl
+   * per request; a TLS one stops reading at once. */
   int paused;
   int reading;         /* uv_read_start is in effect */
   okegw_tls_conn *tls; /* the TLS listener's connections: their TLS state */
@@ -800,8 +800,8 @@ static void request_ready(okegw_conn *c, const char *rest, size_t rest_len) {
   c->srv->in_flight++;
   uv_timer_stop(&c->idle);
   wait_leave(c); /* with the handler: never closed for a newcomer */
-  if (rest_len)
-    pending_add(c, rest, rest_len);
+  if (rest_len && pending_add(c, rest, rest_len) < 0)
+    c->keep_alive = 0; /* what came after it is lost: end after this answer */
   c->paused = 1;
   if (c->tls) /* records cannot wait undecrypted in pending */
     read_stop(c);
