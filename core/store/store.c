@@ -743,6 +743,17 @@ static void run_writes(okegw_store *s, job *batch) {
   set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
 }
 
+/* Hands a finished batch to the loop, which runs the callbacks (on_async).
+ * Called with s->mu held; releases it. */
+static void hand_back(okegw_store *s, job *batch) {
+  for (job *j = batch, *next; j; j = next) {
+    next = j->next;
+    q_push(&s->done, j);
+  }
+  uv_mutex_unlock(&s->mu);
+  uv_async_send(&s->async);
+}
+
 static void store_thread(void *arg) {
   okegw_store *s = arg;
   for (;;) {
@@ -794,12 +805,7 @@ static void store_thread(void *arg) {
       s->route_writes -= rw + s->tx_route_writes;
       s->tx_route_writes = 0;
     }
-    for (job *j = batch, *next; j; j = next) {
-      next = j->next;
-      q_push(&s->done, j);
-    }
-    uv_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
+    hand_back(s, batch);
   }
 }
 
@@ -819,12 +825,7 @@ static void reader_thread(void *arg) {
       r->existed = r->rc == OKEGW_STORE_OK;
     }
     uv_mutex_lock(&s->mu);
-    for (job *j = batch, *next; j; j = next) {
-      next = j->next;
-      q_push(&s->done, j);
-    }
-    uv_mutex_unlock(&s->mu);
-    uv_async_send(&s->async);
+    hand_back(s, batch);
   }
 }
 
