@@ -432,13 +432,13 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS deliveries_ended ON deliveries(updated_ms) "
     "  WHERE " OKEGW_DLV_ENDED_SQL ";";
 
-/* Returns OK/NOTFOUND/ERROR and fills what is asked for (connector, then
- * r's parent, confirmed, owner and facts when r is given). */
 /* A route by (kind, id): what read_route reads, on either connection. */
 #define ROUTE_GET_SQL                                                                              \
   "SELECT connector, parent, confirmed, owner, facts FROM routes WHERE kind = ?1 AND id = ?2"
 
-/* Reads a route with st (the writer's st_get or the reader's rst_get). */
+/* Reads a route with st (the writer's st_get or the reader's rst_get).
+ * Returns OK/NOTFOUND/ERROR and fills what is asked for (connector, then
+ * r's parent, confirmed, owner and facts when r is given). */
 static int read_route(sqlite3_stmt *st, const char *kind, const char *id, char *out,
                       okegw_route *r) {
   sqlite3_reset(st);
