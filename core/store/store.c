@@ -35,6 +35,7 @@ enum job_kind {
 typedef struct okegw_store_job job;
 struct okegw_store_job {
   job *next;
+  okegw_store_port *port; /* where it goes back to (store.h: ports) */
   enum job_kind kind;
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
@@ -743,15 +744,29 @@ static void run_writes(okegw_store *s, job *batch) {
   set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
 }
 
-/* Hands a finished batch to the loop, which runs the callbacks (on_async).
- * Called with s->mu held; releases it. */
+/* Hands a finished batch to the loops that submitted it, which run the
+ * callbacks (on_async). A job whose port closed meanwhile is dropped. Called
+ * with s->mu held; releases it. The wake-ups happen under mu: a port closes
+ * under mu too, so no uv_async_send can reach a closing handle. */
 static void hand_back(okegw_store *s, job *batch) {
+  job *dropped = NULL;
   for (job *j = batch, *next; j; j = next) {
     next = j->next;
-    q_push(&s->done, j);
+    if (j->port->closed) {
+      j->next = dropped;
+      dropped = j;
+    } else {
+      q_push(&j->port->done, j);
+    }
   }
+  for (okegw_store_port *p = &s->port; p; p = p == &s->port ? s->ports : p->next)
+    if (p->done.head)
+      uv_async_send(&p->async);
   uv_mutex_unlock(&s->mu);
-  uv_async_send(&s->async);
+  for (job *j = dropped, *next; j; j = next) {
+    next = j->next;
+    job_free(j);
+  }
 }
 
 static void store_thread(void *arg) {
@@ -852,9 +867,12 @@ static void reader_open(okegw_store *s) {
 }
 
 static void on_async(uv_async_t *a) {
-  okegw_store *s = a->data;
+  okegw_store_port *p = a->data;
+  okegw_store *s = p->store;
+  if (!s)
+    return; /* the store closed before this port */
   uv_mutex_lock(&s->mu);
-  job *list = q_take_all(&s->done);
+  job *list = q_take_all(&p->done);
   uv_mutex_unlock(&s->mu);
   for (job *j = list, *next; j; j = next) {
     next = j->next;
@@ -964,8 +982,9 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
   uv_mutex_init(&s->mu);
   uv_cond_init(&s->cond);
   uv_cond_init(&s->rcond);
-  uv_async_init(loop, &s->async, on_async);
-  s->async.data = s;
+  s->port.store = s;
+  uv_async_init(loop, &s->port.async, on_async);
+  s->port.async.data = &s->port;
   reader_open(s);
   if (s->rdb && uv_thread_create(&s->rthread, reader_thread, s) != 0)
     reader_close(s);
@@ -979,7 +998,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
       uv_thread_join(&s->rthread);
       reader_close(s);
     }
-    uv_close((uv_handle_t *)&s->async, NULL);
+    uv_close((uv_handle_t *)&s->port.async, NULL);
     finalize_all(s);
     sqlite3_close(s->db);
     uv_mutex_destroy(&s->mu);
@@ -1022,6 +1041,63 @@ int okegw_store_open_direct(const char *path, int writable, okegw_store **out, c
   return OKEGW_STORE_OK;
 }
 
+/* The port jobs submitted on this thread go back to (store.h: ports). */
+static _Thread_local okegw_store_port *bound_port;
+
+void okegw_store_port_bind(okegw_store_port *p) { bound_port = p; }
+
+int okegw_store_port_open(okegw_store *s, uv_loop_t *loop, okegw_store_port **out) {
+  okegw_store_port *p = calloc(1, sizeof *p);
+  if (!p || !s->loop)
+    goto fail;
+  p->store = s;
+  if (uv_async_init(loop, &p->async, on_async) != 0)
+    goto fail;
+  p->async.data = p;
+  uv_mutex_lock(&s->mu);
+  p->next = s->ports;
+  s->ports = p;
+  uv_mutex_unlock(&s->mu);
+  *out = p;
+  return OKEGW_STORE_OK;
+fail:
+  free(p);
+  return OKEGW_STORE_ERROR;
+}
+
+static void on_port_closed(uv_handle_t *h) {
+  okegw_store_port *p = h->data;
+  void (*cb)(void *) = p->closed_cb;
+  void *arg = p->closed_arg;
+  if (!p->store) /* the store closed first and left it to us */
+    free(p);
+  if (cb)
+    cb(arg);
+}
+
+/* The port stays in the store's list (jobs under way point at it) until the
+ * store closes; only its handle goes now. */
+void okegw_store_port_close(okegw_store_port *p, void (*done)(void *), void *arg) {
+  okegw_store *s = p->store;
+  if (bound_port == p)
+    bound_port = NULL;
+  p->closed_cb = done;
+  p->closed_arg = arg;
+  if (!s) {
+    uv_close((uv_handle_t *)&p->async, on_port_closed);
+    return;
+  }
+  uv_mutex_lock(&s->mu);
+  p->closed = 1;
+  job *left = q_take_all(&p->done);
+  uv_mutex_unlock(&s->mu);
+  for (job *j = left, *next; j; j = next) {
+    next = j->next;
+    job_free(j);
+  }
+  uv_close((uv_handle_t *)&p->async, on_port_closed);
+}
+
 /* Queues j (which it owns from here). */
 static int submit(okegw_store *s, job *j) {
   if (!j)
@@ -1030,8 +1106,9 @@ static int submit(okegw_store *s, job *j) {
     job_free(j);
     return OKEGW_STORE_ERROR;
   }
+  j->port = bound_port && bound_port->store == s ? bound_port : &s->port;
   uv_mutex_lock(&s->mu);
-  if (s->stopping) {
+  if (s->stopping || j->port->closed) {
     uv_mutex_unlock(&s->mu);
     job_free(j);
     return OKEGW_STORE_ERROR;
@@ -1335,7 +1412,7 @@ int okegw_store_healthy(const okegw_store *s) {
 }
 
 static void on_async_closed(uv_handle_t *h) {
-  okegw_store *s = h->data;
+  okegw_store *s = ((okegw_store_port *)h->data)->store;
   void (*cb)(void *) = s->closed;
   void *arg = s->closed_arg;
   uv_mutex_destroy(&s->mu);
@@ -1371,10 +1448,23 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
     uv_thread_join(&s->rthread);
     reader_close(s);
   }
-  on_async(&s->async); /* deliver the last results */
+  on_async(&s->port.async); /* deliver the last results */
+  /* ports closed before (store.h); a port left open loses its last results */
+  for (okegw_store_port *p = s->ports, *next; p; p = next) {
+    next = p->next;
+    job *left = q_take_all(&p->done);
+    for (job *j = left, *jn; j; j = jn) {
+      jn = j->next;
+      job_free(j);
+    }
+    if (p->closed)
+      free(p);
+    else
+      p->store = NULL; /* its loop closes it: on_async must not run any more */
+  }
   finalize_all(s);
   sqlite3_close(s->db);
   s->closed = done;
   s->closed_arg = arg;
-  uv_close((uv_handle_t *)&s->async, on_async_closed);
+  uv_close((uv_handle_t *)&s->port.async, on_async_closed);
 }

@@ -91,6 +91,20 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
  * okegw_store_open_direct; done may be NULL). */
 void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg);
 
+/* Ports: the store fed by several loops. The loop that opened the store has
+ * its port built in; every other loop thread that submits jobs opens one on
+ * its own loop and binds it to its thread (okegw_store_port_bind). A job
+ * takes the port of the thread that submits it, and its callback runs on
+ * that port's loop. Close a port on its own loop once nothing it submitted
+ * waits for a callback; jobs still under way when it closed end without
+ * theirs. Every port is closed (its done has run) before the store closes. */
+typedef struct okegw_store_port okegw_store_port;
+int okegw_store_port_open(okegw_store *s, uv_loop_t *loop, okegw_store_port **out);
+/* Jobs submitted from the calling thread (NULL: the store's own loop's). */
+void okegw_store_port_bind(okegw_store_port *p);
+/* done (may be NULL) runs on the port's loop once its handle closed. */
+void okegw_store_port_close(okegw_store_port *p, void (*done)(void *), void *arg);
+
 /* kind is "component", "offering" or "association". */
 int okegw_store_lookup(okegw_store *s, const char *kind, const char *id, okegw_route_cb cb,
                        void *ud);

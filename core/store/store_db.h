@@ -15,6 +15,19 @@ typedef struct okegw_store_queue {
   okegw_store_job *head, *tail;
 } okegw_store_queue;
 
+/* Where finished jobs go back to (store.h: ports). The store thread and the
+ * reader fill done under the store's mu; the port's loop empties it. */
+struct okegw_store_port {
+  okegw_store *store;
+  okegw_store_queue done;
+  uv_async_t async;
+  int signalled; /* under mu: this batch already woke it */
+  int closed;    /* under mu: jobs handed back from now on are dropped */
+  void (*closed_cb)(void *);
+  void *closed_arg;
+  okegw_store_port *next; /* the store's list of open ports (under mu) */
+};
+
 struct okegw_store {
   uv_loop_t *loop; /* NULL: opened direct, no thread */
   sqlite3 *db;
@@ -31,7 +44,9 @@ struct okegw_store {
   uv_thread_t thread;
   uv_mutex_t mu;
   uv_cond_t cond;
-  okegw_store_queue todo, done;
+  okegw_store_queue todo;
+  okegw_store_port port;   /* the opening loop's (store.h: ports) */
+  okegw_store_port *ports; /* the other loops' open ports, under mu */
   int stopping;
   /* store thread only: a transaction holds deferred writes (store.c
    * job_deferrable) until tx_deadline (uv_hrtime) */
@@ -50,7 +65,6 @@ struct okegw_store {
   okegw_store_queue rtodo;
   long route_writes;    /* under mu */
   long tx_route_writes; /* store thread: those in the open transaction */
-  uv_async_t async;
   void (*closed)(void *);
   void *closed_arg;
 };

@@ -574,6 +574,111 @@ static void lookups_beside_writes(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A second loop on a thread of its own, feeding the store through a port:
+ * its callbacks run on its thread, the main loop's on the main thread. */
+typedef struct port_worker {
+  okegw_store *s;
+  int n;         /* routes to write and read back */
+  int on_thread; /* callbacks that ran on this thread */
+  int found;     /* lookups that found what this thread wrote */
+  int closed;    /* the port's close callback ran */
+  uv_thread_t self;
+} port_worker;
+
+typedef struct port_call {
+  port_worker *w;
+  int done;
+} port_call;
+
+static void on_port_route(void *ud, const okegw_route *r) {
+  port_call *c = ud;
+  uv_thread_t me = uv_thread_self();
+  c->w->on_thread += uv_thread_equal(&me, &c->w->self);
+  c->w->found += r->rc == OKEGW_STORE_OK && strcmp(r->connector, "worker") == 0;
+  c->done = 1;
+}
+
+static void on_port_closed(void *arg) { ((port_worker *)arg)->closed = 1; }
+static void on_port_closed_flag(void *arg) { *(int *)arg = 1; }
+
+static void port_thread(void *arg) {
+  port_worker *w = arg;
+  w->self = uv_thread_self();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store_port *p = NULL;
+  assert_int_equal(okegw_store_port_open(w->s, &loop, &p), OKEGW_STORE_OK);
+  okegw_store_port_bind(p);
+  for (int i = 0; i < w->n; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "worker-%d", i);
+    const char *ids[] = {id};
+    port_call put = {w, 0}, get = {w, 0};
+    assert_int_equal(
+        okegw_store_put(w->s, "component", ids, 1, "worker", NULL, on_port_route, &put),
+        OKEGW_STORE_OK);
+    while (!put.done)
+      uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(okegw_store_lookup(w->s, "component", id, on_port_route, &get),
+                     OKEGW_STORE_OK);
+    while (!get.done)
+      uv_run(&loop, UV_RUN_ONCE);
+  }
+  okegw_store_port_close(p, on_port_closed, w);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void ports_of_two_loops(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  okegw_store *s = NULL;
+  char *err = NULL;
+  assert_int_equal(okegw_store_open(&loop, db, "normal", &s, &err), OKEGW_STORE_OK);
+  port_worker w = {.s = s, .n = 200};
+  uv_thread_t t;
+  assert_int_equal(uv_thread_create(&t, port_thread, &w), 0);
+  /* the main loop writes and reads meanwhile, through the built-in port */
+  uv_thread_t main_self = uv_thread_self();
+  for (int i = 0; i < 200; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "main-%d", i);
+    const char *ids[] = {id};
+    route_waiter put = {0};
+    assert_int_equal(okegw_store_put(s, "component", ids, 1, "main", NULL, on_route, &put),
+                     OKEGW_STORE_OK);
+    while (!put.done)
+      uv_run(&loop, UV_RUN_ONCE);
+    okegw_route r = lookup_route(&loop, s, "component", id);
+    assert_int_equal(r.rc, OKEGW_STORE_OK);
+    assert_string_equal(r.connector, "main");
+    uv_thread_t me = uv_thread_self();
+    assert_true(uv_thread_equal(&me, &main_self));
+  }
+  uv_thread_join(&t);
+  assert_int_equal(w.on_thread, 2 * w.n);
+  assert_int_equal(w.found, 2 * w.n);
+  assert_true(w.closed);
+
+  /* a job submitted from a thread whose port closed is refused, not lost
+   * in a queue nobody empties */
+  okegw_store_port *p = NULL;
+  assert_int_equal(okegw_store_port_open(s, &loop, &p), OKEGW_STORE_OK);
+  okegw_store_port_bind(p);
+  int closed = 0;
+  okegw_store_port_close(p, on_port_closed_flag, &closed);
+  route_waiter after = {0};
+  assert_int_equal(okegw_store_lookup(s, "component", "main-1", on_route, &after), OKEGW_STORE_OK);
+  while (!after.done) /* unbound by the close: it goes back to the main port */
+    uv_run(&loop, UV_RUN_ONCE);
+  assert_string_equal(after.r.connector, "main");
+  okegw_store_close(s, NULL, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_true(closed);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 #define U1 "ABCDEF01-0000-4000-8000-00000000000A"
 #define U2 "ABCDEF02-0000-4000-8000-00000000000B"
 #define U3 "ABCDEF03-0000-4000-8000-00000000000C"
@@ -941,6 +1046,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(not_a_store, setup, teardown),
       cmocka_unit_test_setup_teardown(upper_case_ids_migrated, setup, teardown),
       cmocka_unit_test_setup_teardown(lookups_beside_writes, setup, teardown),
+      cmocka_unit_test_setup_teardown(ports_of_two_loops, setup, teardown),
       cmocka_unit_test_setup_teardown(phase_history, setup, teardown),
       cmocka_unit_test_setup_teardown(phase_record_all_or_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(schema_2_migrated, setup, teardown),
