@@ -58,6 +58,10 @@ struct dlv {
   int slim;      /* only metadata in memory: the attempt reads its row first */
   int drop_body; /* its end forgets the body */
   long long end_again_at;
+  /* the audit row of the attempt that ended it, one block (audit_dup),
+   * kept until the end is written: a failed write takes the row back with
+   * it, and the next try writes both again */
+  okegw_audit_rec *end_audit;
   okegw_route_write *writes; /* what its end records besides (delivered only) */
   size_t nwrites;
   dlv *snext; /* stalled list */
@@ -128,7 +132,41 @@ static void dlv_free(dlv *d) {
     d->ob->body_bytes -= d->r.body_len;
   okegw_delivery_rec_free(&d->r);
   free(d->writes);
+  free(d->end_audit);
   free(d);
+}
+
+/* The string members of an audit row. */
+#define AUDIT_STRINGS(r)                                                                           \
+  {                                                                                                \
+    &(r)->request_id, &(r)->interaction, &(r)->caller, &(r)->connector, &(r)->method, &(r)->path,  \
+        &(r)->resource_id, &(r)->mapping, &(r)->body_sha256, &(r)->event, &(r)->rules,             \
+        &(r)->phase, &(r)->differences, &(r)->violations, &(r)->mapping_error                      \
+  }
+
+/* a, with every string it points at, in one block (free() it); NULL when
+ * out of memory. */
+static okegw_audit_rec *audit_dup(const okegw_audit_rec *a) {
+  okegw_audit_rec tmp = *a;
+  const char **from[] = AUDIT_STRINGS(&tmp);
+  size_t n = sizeof from / sizeof from[0], len = sizeof tmp;
+  for (size_t i = 0; i < n; i++)
+    len += *from[i] ? strlen(*from[i]) + 1 : 0;
+  okegw_audit_rec *c = malloc(len);
+  if (!c)
+    return NULL;
+  *c = tmp;
+  const char **to[] = AUDIT_STRINGS(c);
+  char *at = (char *)(c + 1);
+  for (size_t i = 0; i < n; i++) {
+    if (*from[i]) {
+      size_t l = strlen(*from[i]) + 1;
+      memcpy(at, *from[i], l);
+      *to[i] = at;
+      at += l;
+    }
+  }
+  return c;
 }
 
 static void maybe_free(okegw_outbox *ob) {
@@ -514,15 +552,19 @@ static void end(okegw_outbox *ob, dlv *d, const okegw_answer *a, int drop_body,
   write_end(ob, d, audit);
 }
 
-/* audit: the row of the attempt that ended it (NULL when written again,
- * or when no attempt did: that row went with the first try). */
+/* audit: the row of the attempt that ended it (NULL when no attempt did,
+ * and when written again: d->end_audit keeps it until the end is written). */
 static void write_end(okegw_outbox *ob, dlv *d, const okegw_audit_rec *audit) {
   d->phase = P_ENDING;
   ob->jobs++;
-  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, d->writes, d->nwrites, audit,
-                                  on_ended, d) < 0) {
-    if (audit) /* the attempt is still on record */
-      okegw_store_audit(ob->store, audit);
+  if (audit && !d->end_audit && !(d->end_audit = audit_dup(audit)))
+    okegw_store_audit(ob->store, audit); /* no memory to keep it: on its own, now */
+  if (okegw_store_delivery_update(ob->store, &d->r, d->drop_body, d->writes, d->nwrites,
+                                  d->end_audit, on_ended, d) < 0) {
+    if (d->end_audit) /* the attempt is still on record */
+      okegw_store_audit(ob->store, d->end_audit);
+    free(d->end_audit);
+    d->end_audit = NULL;
     on_ended(d, OKEGW_STORE_ERROR, 0, NULL, 0);
   }
 }
@@ -540,7 +582,10 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     return;
   }
   release(ob, d, NULL); /* dead: still someone's to act on (202) */
-  if (rc != OKEGW_STORE_OK) {
+  if (rc == OKEGW_STORE_OK) {
+    free(d->end_audit); /* written with the end */
+    d->end_audit = NULL;
+  } else {
     /* the resource waits: were the next one to go now, this one would go
      * again after a restart, after it */
     okegw_log(OKEGW_LOG_ERROR,
