@@ -116,6 +116,14 @@ static void job_free(job *j) {
   free(j);
 }
 
+/* A list of jobs whose callbacks will not run. */
+static void jobs_free(job *list) {
+  for (job *j = list, *next; j; j = next) {
+    next = j->next;
+    job_free(j);
+  }
+}
+
 /* Jobs that only read: a batch of them alone needs no transaction, and a
  * failed batch does not make their result an error. */
 static int job_reads(const job *j) {
@@ -763,10 +771,7 @@ static void hand_back(okegw_store *s, job *batch) {
     if (p->done.head)
       uv_async_send(&p->async);
   uv_mutex_unlock(&s->mu);
-  for (job *j = dropped, *next; j; j = next) {
-    next = j->next;
-    job_free(j);
-  }
+  jobs_free(dropped);
 }
 
 static void store_thread(void *arg) {
@@ -1091,10 +1096,7 @@ void okegw_store_port_close(okegw_store_port *p, void (*done)(void *), void *arg
   p->closed = 1;
   job *left = q_take_all(&p->done);
   uv_mutex_unlock(&s->mu);
-  for (job *j = left, *next; j; j = next) {
-    next = j->next;
-    job_free(j);
-  }
+  jobs_free(left);
   uv_close((uv_handle_t *)&p->async, on_port_closed);
 }
 
@@ -1452,11 +1454,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   /* ports closed before (store.h); a port left open loses its last results */
   for (okegw_store_port *p = s->ports, *next; p; p = next) {
     next = p->next;
-    job *left = q_take_all(&p->done);
-    for (job *j = left, *jn; j; j = jn) {
-      jn = j->next;
-      job_free(j);
-    }
+    jobs_free(q_take_all(&p->done));
     if (p->closed)
       free(p);
     else
