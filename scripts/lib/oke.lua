@@ -97,7 +97,8 @@ end
 -- A table converted from a JSON array carries the json_array marker; one
 -- built in Lua is a list when it has an element 1.
 local function is_list(t)
-  return type(t) == "table" and (json_is_array(t) or t[1] ~= nil)
+  -- t[1] first: most lists answer there, without a call into C
+  return type(t) == "table" and (t[1] ~= nil or json_is_array(t))
 end
 
 -- Deep copy, so a value from a rule (set/default) is never shared between
@@ -848,6 +849,7 @@ local function compile(rule)
     if stars_to > stars_from then
       fail('to = "%s" has more "*" than the path it comes from', path_text(c.to))
     end
+    c.to_fixed = stars_to == 0 -- the same path for every match: no copy per call
   elseif kind == "enum" then
     if type(rule.map) ~= "table" then
       fail("enum needs map = { ourValue = \"theirValue\", ... }")
@@ -910,6 +912,9 @@ local function compile(rule)
   elseif kind == "fn" then
     c.fn = rule.fn
   end
+  -- drop, set and rename look the value up themselves (or need none)
+  c.needs_value = c.required or not (kind == "drop" or kind == "set" or kind == "rename"
+    or kind == "move")
   return c
 end
 
@@ -972,9 +977,11 @@ local function apply(c, msg, segs, stars, v, ctx)
       set(msg, segs, copy(c.value))
     end
   elseif kind == "rename" or kind == "move" then
-    if v ~= nil then
+    local to = c.to
+    if not c.to_fixed then
       -- each "*" in `to` stands for the element the source was found in
-      local to, k = {}, 0
+      local k = 0
+      to = {}
       for i, s in ipairs(c.to) do
         if s.each then
           k = k + 1
@@ -982,8 +989,8 @@ local function apply(c, msg, segs, stars, v, ctx)
         end
         to[i] = s
       end
-      move(msg, segs, to)
     end
+    move(msg, segs, to) -- nothing when there is no value to move
   elseif kind == "fn" then
     local r = c.fn(v, msg, ctx)
     if r ~= nil then
@@ -1103,7 +1110,7 @@ local function rules(list)
       else
         -- one concrete path: no target lists to build
         cur_segs = c.segs
-        msg = apply(c, msg, c.segs, no_stars, get(msg, c.segs), ctx)
+        msg = apply(c, msg, c.segs, no_stars, c.needs_value and get(msg, c.segs) or nil, ctx)
       end
     end
     return msg
