@@ -155,17 +155,20 @@ static int push_value(lua_State *L, const cJSON *j, int depth, char *err, size_t
   } else if (cJSON_IsObject(j)) {
     lua_createtable(L, 0, cJSON_GetArraySize(j));
     for (const cJSON *e = j->child; e; e = e->next) {
+      /* the name made a Lua string once, for the check and the set */
+      lua_pushstring(L, e->string ? e->string : "");
+      lua_pushvalue(L, -1);
       /* a repeated name keeps its first value, as cJSON's lookups do */
-      if (lua_getfield(L, -1, e->string ? e->string : "") != LUA_TNIL) {
-        lua_pop(L, 1);
+      if (lua_rawget(L, -3) != LUA_TNIL) {
+        lua_pop(L, 2);
         continue;
       }
       lua_pop(L, 1);
       if (push_value(L, e, depth + 1, err, errsz) < 0) {
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return -1;
       }
-      lua_setfield(L, -2, e->string ? e->string : "");
+      lua_rawset(L, -3);
     }
   } else {
     snprintf(err, errsz, "unsupported JSON value");
