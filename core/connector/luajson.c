@@ -183,36 +183,61 @@ int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz) {
 
 /* ---- Lua -> JSON ------------------------------------------------------- */
 
-/* The JSON pointer of the value being converted, for error messages. */
+/* The JSON pointer of the value being converted, for error messages: its
+ * segments, written out only when a message needs them. A key points at the
+ * Lua string, which stays on the stack while its value converts. */
 typedef struct path {
-  char buf[512];
-  size_t len;
+  struct {
+    const char *key; /* NULL: index */
+    size_t len;
+    lua_Integer index;
+  } seg[OKEGW_JSON_MAX_DEPTH + 2];
+  int n;
 } path;
 
-static size_t path_push(path *p, const char *seg, size_t seglen) {
-  size_t old = p->len;
-  if (p->len + 1 < sizeof p->buf)
-    p->buf[p->len++] = '/';
-  for (size_t i = 0; i < seglen && p->len + 2 < sizeof p->buf; i++) {
-    /* RFC 6901 escapes */
-    if (seg[i] == '~' || seg[i] == '/') {
-      p->buf[p->len++] = '~';
-      p->buf[p->len++] = seg[i] == '~' ? '0' : '1';
-    } else {
-      p->buf[p->len++] = seg[i];
-    }
-  }
-  p->buf[p->len] = '\0';
-  return old;
+static void path_key(path *p, const char *k, size_t len) {
+  if (p->n < (int)(sizeof p->seg / sizeof p->seg[0]))
+    p->seg[p->n].key = k, p->seg[p->n].len = len;
+  p->n++;
 }
 
-static void path_pop(path *p, size_t old) {
-  p->len = old;
-  p->buf[old] = '\0';
+static void path_index(path *p, lua_Integer i) {
+  if (p->n < (int)(sizeof p->seg / sizeof p->seg[0]))
+    p->seg[p->n].key = NULL, p->seg[p->n].index = i;
+  p->n++;
+}
+
+static void path_pop(path *p) { p->n--; }
+
+/* Appends "/seg" (RFC 6901 escapes) to buf, as far as it fits. */
+static void pointer_add(char *buf, size_t size, size_t *len, const char *seg, size_t seglen) {
+  if (*len + 1 < size)
+    buf[(*len)++] = '/';
+  for (size_t i = 0; i < seglen && *len + 2 < size; i++) {
+    if (seg[i] == '~' || seg[i] == '/') {
+      buf[(*len)++] = '~';
+      buf[(*len)++] = seg[i] == '~' ? '0' : '1';
+    } else {
+      buf[(*len)++] = seg[i];
+    }
+  }
+  buf[*len] = '\0';
 }
 
 static cJSON *fail(char *err, size_t errsz, const path *p, const char *what) {
-  snprintf(err, errsz, "%s at %s", what, p->len ? p->buf : "/ (the message itself)");
+  char buf[512], num[32];
+  size_t len = 0;
+  buf[0] = '\0';
+  int n = p->n < (int)(sizeof p->seg / sizeof p->seg[0]) ? p->n
+                                                         : (int)(sizeof p->seg / sizeof p->seg[0]);
+  for (int i = 0; i < n; i++) {
+    if (p->seg[i].key)
+      pointer_add(buf, sizeof buf, &len, p->seg[i].key, p->seg[i].len);
+    else
+      pointer_add(buf, sizeof buf, &len, num,
+                  (size_t)snprintf(num, sizeof num, "%" PRId64, (int64_t)p->seg[i].index));
+  }
+  snprintf(err, errsz, "%s at %s", what, len ? buf : "/ (the message itself)");
   return NULL;
 }
 
@@ -257,17 +282,15 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, path *p, char *err
   } else {
     array = is_sequence(L, idx, &n);
   }
-  char seg[32];
   if (array) {
     cJSON *a = cJSON_CreateArray();
     if (!a)
       return fail(err, errsz, p, "out of memory");
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, idx, i);
-      size_t old =
-          path_push(p, seg, (size_t)snprintf(seg, sizeof seg, "%" PRId64, (int64_t)(i - 1)));
+      path_index(p, i - 1);
       cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
-      path_pop(p, old);
+      path_pop(p);
       lua_pop(L, 1);
       if (!e || !cJSON_AddItemToArray(a, e)) {
         cJSON_Delete(e);
@@ -290,14 +313,14 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, path *p, char *err
     }
     size_t klen;
     const char *k = lua_tolstring(L, -2, &klen);
-    size_t old = path_push(p, k, klen);
+    path_key(p, k, klen);
     if (!okegw_utf8_valid(k, klen) || memchr(k, '\0', klen)) {
       lua_pop(L, 2);
       cJSON_Delete(o);
       return fail(err, errsz, p, "a key that is not valid UTF-8");
     }
     cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
-    path_pop(p, old);
+    path_pop(p);
     lua_pop(L, 1);
     if (!e || !cJSON_AddItemToObject(o, k, e)) {
       cJSON_Delete(e);
@@ -360,8 +383,8 @@ static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size
 }
 
 cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz) {
-  path p = {.len = 0};
-  p.buf[0] = '\0';
+  path p;
+  p.n = 0;
   return to_json(L, lua_absindex(L, idx), 0, &p, err, errsz);
 }
 
