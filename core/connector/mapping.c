@@ -75,14 +75,22 @@ struct okegw_mapset {
   /* per interaction: [0] to_peer, [1] from_peer present */
   unsigned char *has;
   int ninteractions;
+  /* ctx.config as last built (push_config): copies of every key and value
+   * it was built from, in order (keys at even, values at odd places), so a
+   * message with the same settings gets a copy of the cached table instead
+   * of interning every string and asking which keys are secret again */
+  char **cfg;
+  size_t ncfg; /* entries: twice the key/value pairs */
 };
 
 /* Registry keys. */
 static const char maps_key = 'm';    /* maps[interaction] = {to_peer=, from_peer=, file=} */
 static const char sandbox_key = 's'; /* the read-only globals every script sees */
 static const char libs_key = 'l';    /* require() cache */
+static const char config_key = 'c';  /* ctx.config as last built (okegw_mapset.cfg) */
 
 static void budget_hook(lua_State *L, lua_Debug *ar);
+static void cfg_forget(okegw_mapset *m);
 
 /* The set a state belongs to, kept in the state's extra space: the hook
  * reads it every HOOK_EVERY instructions. */
@@ -1294,6 +1302,7 @@ void okegw_mapset_unref(okegw_mapset *m) {
   free(m->dir);
   free(m->lib_dir);
   free(m->has);
+  cfg_forget(m);
   free(m);
 }
 
@@ -1320,6 +1329,70 @@ typedef struct run_args {
   size_t errsz;
 } run_args;
 
+static void cfg_forget(okegw_mapset *m) {
+  for (size_t i = 0; i < m->ncfg; i++)
+    free(m->cfg[i]);
+  free(m->cfg);
+  m->cfg = NULL;
+  m->ncfg = 0;
+}
+
+/* 1 when conf's keys and values are those the cached ctx.config was built
+ * from (compared by content: a reload may put other settings at the same
+ * address). */
+static int cfg_same(const okegw_mapset *m, const okegw_conf_connector *conf) {
+  if (!m->cfg || m->ncfg != conf->nkv * 2)
+    return 0;
+  for (size_t i = 0; i < conf->nkv; i++)
+    if (strcmp(m->cfg[2 * i], conf->kv[i].key) || strcmp(m->cfg[2 * i + 1], conf->kv[i].value))
+      return 0;
+  return 1;
+}
+
+/* Builds ctx.config for conf into the cache (registry and m->cfg); leaves
+ * the cached table on the stack. Secrets stay out of scripts. */
+static void cfg_build(lua_State *L, okegw_mapset *m, const okegw_conf_connector *conf) {
+  cfg_forget(m);
+  lua_createtable(L, 0, conf ? (int)conf->nkv : 0);
+  for (size_t i = 0; conf && i < conf->nkv; i++) {
+    const okegw_conf_kv *kv = &conf->kv[i];
+    if (okegw_conf_is_secret(kv->key))
+      continue;
+    lua_pushstring(L, kv->value);
+    lua_setfield(L, -2, kv->key);
+  }
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &config_key);
+  if (!conf || !conf->nkv || !(m->cfg = calloc(conf->nkv * 2, sizeof *m->cfg)))
+    return; /* nothing to compare with next time: built again */
+  m->ncfg = conf->nkv * 2;
+  for (size_t i = 0; i < conf->nkv; i++)
+    if (!(m->cfg[2 * i] = okegw_strdup(conf->kv[i].key)) ||
+        !(m->cfg[2 * i + 1] = okegw_strdup(conf->kv[i].value))) {
+      cfg_forget(m);
+      return;
+    }
+}
+
+/* Pushes ctx.config: a new table each message (a script may change its
+ * own), copied from the cached one while the settings are the same. */
+static void push_config(lua_State *L, okegw_mapset *m, const okegw_conf_connector *conf) {
+  if (!conf || !cfg_same(m, conf)) {
+    cfg_build(L, m, conf);
+  } else {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &config_key);
+  }
+  int cached = lua_gettop(L);
+  lua_createtable(L, 0, (int)(m->ncfg / 2));
+  lua_pushnil(L);
+  while (lua_next(L, cached)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_remove(L, cached);
+}
+
 static void push_ctx(lua_State *L, const run_args *a) {
   const okegw_map_ctx *c = a->ctx;
   lua_createtable(L, 0, 8);
@@ -1337,15 +1410,7 @@ static void push_ctx(lua_State *L, const run_args *a) {
     lua_pushinteger(L, c->status);
     lua_setfield(L, -2, "status");
   }
-  lua_newtable(L);
-  for (size_t i = 0; c && c->conf && i < c->conf->nkv; i++) {
-    const okegw_conf_kv *kv = &c->conf->kv[i];
-    /* secrets stay out of scripts */
-    if (okegw_conf_is_secret(kv->key))
-      continue;
-    lua_pushstring(L, kv->value);
-    lua_setfield(L, -2, kv->key);
-  }
+  push_config(L, a->m, c ? c->conf : NULL);
   lua_setfield(L, -2, "config");
 }
 

@@ -178,6 +178,64 @@ done:
     fail_msg("case %s: %s", dir, why);
 }
 
+/* ctx.config: the connector's settings without its secrets, a table of the
+ * message's own (a change does not reach the next message), and the
+ * settings of the call, also when other ones come at the same address. */
+static const char config_script[] = "function to_peer(msg, ctx)\n"
+                                    "  msg.system = ctx.config.test_system\n"
+                                    "  msg.token = ctx.config.token or 'absent'\n"
+                                    "  msg.before = ctx.config.mark or 'unmarked'\n"
+                                    "  ctx.config.mark = 'marked'\n"
+                                    "  return msg\n"
+                                    "end\n";
+
+static void run_config(okegw_mapset *m, const okegw_conf_connector *conf, const char *want) {
+  cJSON *in = cJSON_Parse("{}"), *out = NULL, *exp = cJSON_Parse(want);
+  okegw_map_ctx ctx = {
+      .connector = "case", .interaction = INTERACTION, .id = "", .phase = "live", .conf = conf};
+  char err[512];
+  assert_int_equal(okegw_mapset_run(m, INTERACTION, 0, in, &ctx, &out, err, sizeof err), 0);
+  char *got = cJSON_PrintUnformatted(out);
+  if (!cJSON_Compare(out, exp, 1))
+    fail_msg("ctx.config: got %s, expected %s", got, want);
+  free(got);
+  cJSON_Delete(in);
+  cJSON_Delete(out);
+  cJSON_Delete(exp);
+}
+
+static void config_per_message(void **state) {
+  (void)state;
+  char tmp[] = "/tmp/okegw-lua-config-XXXXXX", script[4096];
+  assert_non_null(mkdtemp(tmp));
+  snprintf(script, sizeof script, "%s/%s.lua", tmp, INTERACTION);
+  assert_int_equal(write_file(script, config_script), 0);
+  okegw_mapset *m = NULL;
+  okegw_diag diag = {0};
+  assert_int_equal(okegw_mapset_load(tmp, 0, &(okegw_map_limits){.lib_dir = lib_dir}, &m, &diag),
+                   0);
+  char k1[] = "test_system", v1[] = "alpha", k2[] = "token", v2[] = "s3cret";
+  okegw_conf_kv kv[] = {{.key = k1, .value = v1}, {.key = k2, .value = v2}};
+  okegw_conf_connector a = {.name = "case", .kv = kv, .nkv = 2};
+  const char *alpha = "{\"system\":\"alpha\",\"token\":\"absent\",\"before\":\"unmarked\"}";
+  run_config(m, &a, alpha);
+  run_config(m, &a, alpha); /* the first message's mark stayed its own */
+  char k3[] = "test_system", v3[] = "beta";
+  okegw_conf_kv kvb[] = {{.key = k3, .value = v3}};
+  okegw_conf_connector b = {.name = "case", .kv = kvb, .nkv = 1};
+  run_config(m, &b, "{\"system\":\"beta\",\"token\":\"absent\",\"before\":\"unmarked\"}");
+  run_config(m, &a, alpha);
+  /* other settings where the old ones were: a reload may do that */
+  char v4[] = "gamma";
+  kv[0].value = v4;
+  run_config(m, &a, "{\"system\":\"gamma\",\"token\":\"absent\",\"before\":\"unmarked\"}");
+  run_config(m, NULL, "{\"token\":\"absent\",\"before\":\"unmarked\"}");
+  okegw_mapset_unref(m);
+  okegw_diag_free(&diag);
+  unlink(script);
+  rmdir(tmp);
+}
+
 static int only_dirs(const struct dirent *e) { return e->d_name[0] != '.'; }
 
 int main(int argc, char **argv) {
@@ -193,7 +251,7 @@ int main(int argc, char **argv) {
     free(names);
     return 1;
   }
-  struct CMUnitTest *tests = calloc((size_t)n, sizeof *tests);
+  struct CMUnitTest *tests = calloc((size_t)n + 1, sizeof *tests);
   char **paths = calloc((size_t)n, sizeof *paths);
   size_t count = 0;
   for (int i = 0; tests && paths && i < n; i++) {
@@ -217,9 +275,13 @@ int main(int argc, char **argv) {
     free(names[i]);
   free(names);
   int rc = 1;
+  size_t ncases = count; /* paths[] holds as many */
+  if (tests && count > 0)
+    tests[count++] =
+        (struct CMUnitTest){.name = "config_per_message", .test_func = config_per_message};
   if (tests && paths && count > 0)
     rc = _cmocka_run_group_tests("lua_cases", tests, count, NULL, NULL);
-  for (size_t i = 0; paths && i < count; i++)
+  for (size_t i = 0; paths && i < ncases; i++)
     free(paths[i]);
   free(paths);
   free(tests);
