@@ -222,12 +222,18 @@ bench() { # NAME URL
   wrk_bench "$1" "$2" "$HERE/read_get.lua"
 }
 
-# half NAME URL PEAK: the paced run (no warm-up) at half of PEAK req/s
+# paced NAME URL RATE: a run (no warm-up) paced to RATE req/s
 declare -A RATE
-half() {
-  RATE[$1]=$(awk -v p="$3" 'BEGIN {printf "%.0f", p / 2}')
-  ((RATE[$1] > 0)) || die "$1: no peak to halve"
+paced() {
+  RATE[$1]=$3
   WRK_WHAT="GET paced to ${RATE[$1]} req/s" BENCH_RATE=${RATE[$1]} WARMUP=0 wrk_bench "$1" "$2" "$HERE/read_get.lua"
+}
+# half NAME URL PEAK: paced to half of PEAK req/s
+half() {
+  local rate
+  rate=$(awk -v p="$3" 'BEGIN {printf "%.0f", p / 2}')
+  ((rate > 0)) || die "$1: no peak to halve"
+  paced "$1" "$2" "$rate"
 }
 
 P_OFF=/ta1$OFFERING_PATH
@@ -267,6 +273,13 @@ for w in $COUNTS; do
   stop_pid "$GW_PID" TERM 15
   forget_pid "$GW_PID"
   [[ $STOP_RC == 0 ]] || warn "okegw exited with status $STOP_RC on SIGTERM"
+  if [[ $DO_HALF == 1 ]]; then
+    # the same rates through the nginx proxy: the tail this machine gives a
+    # plain proxy at that load, next to okegw's
+    CPU_WATCH=("nginx proxy=$PROXY_PID" "peer nginx=$PEER_PID")
+    paced "halfnginx-off-$w" "http://127.0.0.1:$PROXY_PORT$P_OFF" "${RATE[half-off-$w]}"
+    paced "halfnginx-cmp-$w" "http://127.0.0.1:$PROXY_PORT$P_CMP" "${RATE[half-cmp-$w]}"
+  fi
 done
 CPU_WATCH=()
 if errs=$(nginx_errors "$TMP/peer/error.log" "$TMP/proxy/error.log"); then
@@ -306,6 +319,7 @@ table() { # KEY TITLE
     row "(b) nginx reverse proxy -> peer$wl" "nginx-$k-$w"
     row "(c) okegw -> peer$wl" "okegw-$k-$w"
     [[ $DO_HALF == 1 ]] && row "(d) okegw paced to ${RATE[half-$k-$w]}/s$wl" "half-$k-$w"
+    [[ $DO_HALF == 1 ]] && row "(e) nginx proxy paced to the same$wl" "halfnginx-$k-$w"
   done
   for w in $COUNTS; do
     wl=""
@@ -317,6 +331,8 @@ table() { # KEY TITLE
       printf '%sp99 at half of okegw'\''s peak: %s ms (paced to %s req/s, reached %s = %s of the peak; p99 at the peak %s ms)\n' \
         "$wl" "${P99[half-$k-$w]}" "${RATE[half-$k-$w]}" "${RPS[half-$k-$w]}" \
         "$(ratio "${RPS[half-$k-$w]}" "${RPS[okegw-$k-$w]}")" "${P99[okegw-$k-$w]}"
+      printf '%sp99 of the nginx proxy at that rate: %s ms (okegw/nginx: %s)\n' "$wl" \
+        "${P99[halfnginx-$k-$w]}" "$(ratio "${P99[half-$k-$w]}" "${P99[halfnginx-$k-$w]}")"
     fi
   done
   if [[ -n $WORKERS_LIST ]]; then
@@ -341,7 +357,7 @@ echo "CPU (user+sys of each process tree, % of the run; 100% = one CPU):"
 for k in off cmp; do
   printf '  %-14s %s\n' "(a) peer-$k" "${CPU[peer-$k]}"
   for w in $COUNTS; do
-    for t in nginx okegw half; do
+    for t in nginx okegw half halfnginx; do
       [[ -n ${CPU[$t-$k-$w]:-} ]] && printf '  %-14s %s\n' "$t-$k-$w" "${CPU[$t-$k-$w]}"
     done
   done
