@@ -1110,7 +1110,11 @@ local function rules(list)
       else
         -- one concrete path: no target lists to build
         cur_segs = c.segs
-        msg = apply(c, msg, c.segs, no_stars, c.needs_value and get(msg, c.segs) or nil, ctx)
+        local v -- (not `c.needs_value and get(...)`: a false value would turn into nil)
+        if c.needs_value then
+          v = get(msg, c.segs)
+        end
+        msg = apply(c, msg, c.segs, no_stars, v, ctx)
       end
     end
     return msg
