@@ -1,10 +1,12 @@
 #include "connector/luajson.h"
+#include "base/json.h"
 #include "base/util.h"
 
 #include <inttypes.h>
 #include <lauxlib.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Registry keys: addresses of these statics are unique light userdata. */
@@ -241,8 +243,6 @@ static cJSON *fail(char *err, size_t errsz, const path *p, const char *what) {
   return NULL;
 }
 
-static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz);
-
 /* 1..n with n > 0 and nothing else: a Lua sequence. */
 static int is_sequence(lua_State *L, int idx, lua_Integer *n) {
   lua_Integer count = 0, max = 0;
@@ -266,7 +266,69 @@ static int is_sequence(lua_State *L, int idx, lua_Integer *n) {
   return count > 0 && count == max;
 }
 
-static cJSON *table_to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz) {
+/* Where a conversion goes: a cJSON tree (*node), or, when text is set, JSON
+ * text appended to it, byte for byte as okegw_json_print prints that tree.
+ * One walk serves both, so both refuse the same values with the same words. */
+typedef struct sink {
+  okegw_buf *text;
+  int oom; /* text could not grow */
+} sink;
+
+static inline void put(sink *o, const char *s, size_t n) {
+  okegw_buf *b = o->text;
+  if (n && b->len + n < b->cap) { /* the common case, without a call */
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+  } else if (!o->oom && okegw_buf_append(b, s, n) < 0) {
+    o->oom = 1;
+  }
+}
+
+/* A string as cJSON prints one: the two-character escapes, other bytes
+ * below 0x20 as \u00xx, everything else as it is. */
+static void put_string(sink *o, const char *s, size_t len) {
+  put(o, "\"", 1);
+  size_t from = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    put(o, s + from, i - from);
+    char esc[8];
+    const char *two = c == '"'    ? "\\\""
+                      : c == '\\' ? "\\\\"
+                      : c == '\b' ? "\\b"
+                      : c == '\f' ? "\\f"
+                      : c == '\n' ? "\\n"
+                      : c == '\r' ? "\\r"
+                      : c == '\t' ? "\\t"
+                                  : NULL;
+    if (two)
+      put(o, two, 2);
+    else
+      put(o, esc, (size_t)snprintf(esc, sizeof esc, "\\u%04x", c));
+    from = i + 1;
+  }
+  put(o, s + from, len - from);
+  put(o, "\"", 1);
+}
+
+static int walk(lua_State *L, int idx, int depth, path *p, sink *o, cJSON **node, char *err,
+                size_t errsz);
+
+/* A new node in *node, or "out of memory". */
+static int made(cJSON *j, cJSON **node, char *err, size_t errsz, const path *p) {
+  *node = j;
+  if (!j) {
+    fail(err, errsz, p, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static int walk_table(lua_State *L, int idx, int depth, path *p, sink *o, cJSON **node, char *err,
+                      size_t errsz) {
   lua_Integer n = 0;
   int array = has_array_mt(L, idx);
   if (array) {
@@ -275,109 +337,164 @@ static cJSON *table_to_json(lua_State *L, int idx, int depth, path *p, char *err
       lua_pushnil(L);
       if (lua_next(L, idx)) {
         lua_pop(L, 2);
-        return fail(err, errsz, p, "an array with keys other than 1..n");
+        fail(err, errsz, p, "an array with keys other than 1..n");
+        return -1;
       }
       n = 0;
     }
   } else {
     array = is_sequence(L, idx, &n);
   }
+  cJSON *c = NULL;
+  if (o->text)
+    put(o, array ? "[" : "{", 1);
+  else if (made(array ? cJSON_CreateArray() : cJSON_CreateObject(), &c, err, errsz, p) < 0)
+    return -1;
   if (array) {
-    cJSON *a = cJSON_CreateArray();
-    if (!a)
-      return fail(err, errsz, p, "out of memory");
     for (lua_Integer i = 1; i <= n; i++) {
       lua_rawgeti(L, idx, i);
       path_index(p, i - 1);
-      cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
+      if (o->text && i > 1)
+        put(o, ",", 1);
+      cJSON *e = NULL;
+      int rc = walk(L, lua_gettop(L), depth + 1, p, o, &e, err, errsz);
       path_pop(p);
       lua_pop(L, 1);
-      if (!e || !cJSON_AddItemToArray(a, e)) {
+      if (rc < 0 || (!o->text && !cJSON_AddItemToArray(c, e))) {
         cJSON_Delete(e);
-        cJSON_Delete(a);
-        return NULL;
+        cJSON_Delete(c);
+        return -1;
       }
     }
-    return a;
-  }
-  cJSON *o = cJSON_CreateObject();
-  if (!o)
-    return fail(err, errsz, p, "out of memory");
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    if (lua_type(L, -2) != LUA_TSTRING) {
-      lua_pop(L, 2);
-      cJSON_Delete(o);
-      return fail(err, errsz, p,
-                  "a table mixing string and number keys (JSON objects need string keys)");
-    }
-    size_t klen;
-    const char *k = lua_tolstring(L, -2, &klen);
-    path_key(p, k, klen);
-    if (!okegw_utf8_valid(k, klen) || memchr(k, '\0', klen)) {
-      lua_pop(L, 2);
-      cJSON_Delete(o);
-      return fail(err, errsz, p, "a key that is not valid UTF-8");
-    }
-    cJSON *e = to_json(L, lua_gettop(L), depth + 1, p, err, errsz);
-    path_pop(p);
-    lua_pop(L, 1);
-    if (!e || !cJSON_AddItemToObject(o, k, e)) {
-      cJSON_Delete(e);
+  } else {
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        lua_pop(L, 2);
+        cJSON_Delete(c);
+        fail(err, errsz, p,
+             "a table mixing string and number keys (JSON objects need string keys)");
+        return -1;
+      }
+      size_t klen;
+      const char *k = lua_tolstring(L, -2, &klen);
+      path_key(p, k, klen);
+      if (!okegw_utf8_valid(k, klen) || memchr(k, '\0', klen)) {
+        lua_pop(L, 2);
+        cJSON_Delete(c);
+        fail(err, errsz, p, "a key that is not valid UTF-8");
+        return -1;
+      }
+      if (o->text) {
+        if (!first)
+          put(o, ",", 1);
+        put_string(o, k, klen);
+        put(o, ":", 1);
+      }
+      first = 0;
+      cJSON *e = NULL;
+      int rc = walk(L, lua_gettop(L), depth + 1, p, o, &e, err, errsz);
+      path_pop(p);
       lua_pop(L, 1);
-      cJSON_Delete(o);
-      return NULL;
+      if (rc < 0 || (!o->text && !cJSON_AddItemToObject(c, k, e))) {
+        cJSON_Delete(e);
+        lua_pop(L, 1);
+        cJSON_Delete(c);
+        return -1;
+      }
     }
   }
-  return o;
+  if (o->text)
+    put(o, array ? "]" : "}", 1);
+  *node = c;
+  return 0;
 }
 
-static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size_t errsz) {
-  if (depth > OKEGW_JSON_MAX_DEPTH)
-    return fail(err, errsz, p, "nesting deeper than 64 levels");
-  if (!lua_checkstack(L, 6))
-    return fail(err, errsz, p, "Lua stack exhausted");
+static int walk(lua_State *L, int idx, int depth, path *p, sink *o, cJSON **node, char *err,
+                size_t errsz) {
+  *node = NULL;
+  if (depth > OKEGW_JSON_MAX_DEPTH) {
+    fail(err, errsz, p, "nesting deeper than 64 levels");
+    return -1;
+  }
+  if (!lua_checkstack(L, 6)) {
+    fail(err, errsz, p, "Lua stack exhausted");
+    return -1;
+  }
+  char num[32];
   switch (lua_type(L, idx)) {
-  case LUA_TNIL: return fail(err, errsz, p, "nil (use json.null for a JSON null)");
-  case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
+  case LUA_TNIL: fail(err, errsz, p, "nil (use json.null for a JSON null)"); return -1;
+  case LUA_TBOOLEAN:
+    if (o->text) {
+      int t = lua_toboolean(L, idx);
+      put(o, t ? "true" : "false", t ? 4 : 5);
+      return 0;
+    }
+    return made(cJSON_CreateBool(lua_toboolean(L, idx)), node, err, errsz, p);
+  case LUA_TNUMBER: {
+    double d;
     if (lua_isinteger(L, idx)) {
       lua_Integer i = lua_tointeger(L, idx);
-      if (i >= -((lua_Integer)1 << 53) && i <= ((lua_Integer)1 << 53))
-        return cJSON_CreateNumber((double)i);
-      /* A double would round it: write the digits as they are. */
-      char digits[32];
-      snprintf(digits, sizeof digits, "%" PRId64, (int64_t)i);
-      return cJSON_CreateRaw(digits);
+      if (i < -((lua_Integer)1 << 53) || i > ((lua_Integer)1 << 53)) {
+        /* A double would round it: write the digits as they are. */
+        snprintf(num, sizeof num, "%" PRId64, (int64_t)i);
+        if (o->text) {
+          put(o, num, strlen(num));
+          return 0;
+        }
+        return made(cJSON_CreateRaw(num), node, err, errsz, p);
+      }
+      d = (double)i;
     } else {
-      double d = lua_tonumber(L, idx);
-      if (!isfinite(d))
-        return fail(err, errsz, p, "a number JSON cannot hold (NaN or infinity)");
-      return cJSON_CreateNumber(d);
+      d = lua_tonumber(L, idx);
+      if (!isfinite(d)) {
+        fail(err, errsz, p, "a number JSON cannot hold (NaN or infinity)");
+        return -1;
+      }
     }
+    if (o->text) {
+      okegw_json_format_number(d, num);
+      put(o, num, strlen(num));
+      return 0;
+    }
+    return made(cJSON_CreateNumber(d), node, err, errsz, p);
+  }
   case LUA_TSTRING: {
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
-    if (!okegw_utf8_valid(s, len) || memchr(s, '\0', len))
-      return fail(err, errsz, p, "a string that is not valid UTF-8");
-    return cJSON_CreateString(s);
+    if (!okegw_utf8_valid(s, len) || memchr(s, '\0', len)) {
+      fail(err, errsz, p, "a string that is not valid UTF-8");
+      return -1;
+    }
+    if (o->text) {
+      put_string(o, s, len);
+      return 0;
+    }
+    return made(cJSON_CreateString(s), node, err, errsz, p);
   }
   case LUA_TTABLE:
     if (okegw_luajson_is_frozen(L, idx)) {
       push_frozen_contents(L, idx);
-      cJSON *r = table_to_json(L, lua_gettop(L), depth, p, err, errsz);
+      int rc = walk_table(L, lua_gettop(L), depth, p, o, node, err, errsz);
       lua_pop(L, 1);
-      return r;
+      return rc;
     }
-    return table_to_json(L, idx, depth, p, err, errsz);
+    return walk_table(L, idx, depth, p, o, node, err, errsz);
   case LUA_TLIGHTUSERDATA:
-    if (is_null(L, idx))
-      return cJSON_CreateNull();
+    if (is_null(L, idx)) {
+      if (o->text) {
+        put(o, "null", 4);
+        return 0;
+      }
+      return made(cJSON_CreateNull(), node, err, errsz, p);
+    }
     /* fall through */
   default: {
     char what[64];
     snprintf(what, sizeof what, "a %s (JSON has no such value)", luaL_typename(L, idx));
-    return fail(err, errsz, p, what);
+    fail(err, errsz, p, what);
+    return -1;
   }
   }
 }
@@ -385,7 +502,27 @@ static cJSON *to_json(lua_State *L, int idx, int depth, path *p, char *err, size
 cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz) {
   path p;
   p.n = 0;
-  return to_json(L, lua_absindex(L, idx), 0, &p, err, errsz);
+  sink o = {0};
+  cJSON *j = NULL;
+  return walk(L, lua_absindex(L, idx), 0, &p, &o, &j, err, errsz) == 0 ? j : NULL;
+}
+
+char *okegw_luajson_print(lua_State *L, int idx, char *err, size_t errsz) {
+  path p;
+  p.n = 0;
+  okegw_buf text = {.data = malloc(2048), .cap = 2048}; /* most messages fit */
+  if (!text.data)
+    text.cap = 0;
+  sink o = {.text = &text};
+  cJSON *none = NULL;
+  int rc = walk(L, lua_absindex(L, idx), 0, &p, &o, &none, err, errsz);
+  if (rc == 0 && o.oom)
+    snprintf(err, errsz, "out of memory");
+  if (rc < 0 || o.oom) {
+    okegw_buf_free(&text);
+    return NULL;
+  }
+  return text.data;
 }
 
 /* ---- read-only tables ---------------------------------------------------- */

@@ -31,6 +31,11 @@ int okegw_luajson_push(lua_State *L, const cJSON *j, char *err, size_t errsz);
  * err naming the JSON pointer of the offending value. A read-only table (see
  * below) converts as its contents. */
 cJSON *okegw_luajson_to_json(lua_State *L, int idx, char *err, size_t errsz);
+/* The same conversion straight to JSON text (heap, NUL-terminated, free()),
+ * byte for byte what okegw_json_print prints of okegw_luajson_to_json's tree,
+ * for a message that is only sent on: no tree is built. NULL with a message
+ * in err, the same one okegw_luajson_to_json gives. */
+char *okegw_luajson_print(lua_State *L, int idx, char *err, size_t errsz);
 
 /* Read-only tables, for what the scripts of a state share (libraries).
  * okegw_luajson_freeze turns the table on top of the stack, and every table

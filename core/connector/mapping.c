@@ -1327,6 +1327,8 @@ typedef struct run_args {
   cJSON *out;
   char *err;
   size_t errsz;
+  int want_text; /* the result as text (out_text), no tree */
+  char *out_text;
 } run_args;
 
 static void cfg_forget(okegw_mapset *m) {
@@ -1436,8 +1438,11 @@ static int run_protected(lua_State *L) {
   lua_call(L, 2, 1); /* 6 */
   int result = lua_isnil(L, 6) ? 4 : 6;
   char cerr[512];
-  a->out = okegw_luajson_to_json(L, result, cerr, sizeof cerr);
-  if (!a->out) {
+  if (a->want_text)
+    a->out_text = okegw_luajson_print(L, result, cerr, sizeof cerr);
+  else
+    a->out = okegw_luajson_to_json(L, result, cerr, sizeof cerr);
+  if (!a->out && !a->out_text) {
     lua_getfield(L, 3, "file");
     return luaL_error(L, "%s: %s returned %s", lua_tostring(L, -1),
                       a->from_peer ? "from_peer" : "to_peer", cerr);
@@ -1448,9 +1453,13 @@ static int run_protected(lua_State *L) {
   return 0;
 }
 
-int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
-                     const okegw_map_ctx *ctx, cJSON **out, char *err, size_t errsz) {
-  *out = NULL;
+/* okegw_mapset_run, with the result as a tree (out) or as text (text). */
+static int run(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
+               const okegw_map_ctx *ctx, cJSON **out, char **text, char *err, size_t errsz) {
+  if (out)
+    *out = NULL;
+  if (text)
+    *text = NULL;
   if (!okegw_mapset_has(m, interaction, from_peer))
     return 0;
   lua_State *L = m->L;
@@ -1458,7 +1467,7 @@ int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, co
    * against it. */
   if (m->mem_used > m->mem_limit / 2)
     lua_gc(L, LUA_GCCOLLECT, 0);
-  run_args a = {m, interaction, from_peer, in, ctx, NULL, err, errsz};
+  run_args a = {m, interaction, from_peer, in, ctx, NULL, err, errsz, text != NULL, NULL};
   lua_settop(L, 0);
   lua_pushcfunction(L, l_error_handler);
   lua_pushcfunction(L, run_protected);
@@ -1467,11 +1476,15 @@ int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, co
   int rc = lua_pcall(L, 1, 0, 1);
   budget_stop(m);
   if (rc == LUA_OK && !m->mem_exceeded && !m->killed) {
-    *out = a.out;
+    if (out)
+      *out = a.out;
+    else
+      *text = a.out_text;
     lua_settop(L, 0);
     return 0;
   }
   cJSON_Delete(a.out);
+  free(a.out_text);
   char raw[1024];
   failure_text(m, L, rc, raw, sizeof raw);
   expand_where(m, raw, err, errsz);
@@ -1479,4 +1492,14 @@ int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, co
   /* A script that ran out of memory may have left garbage behind. */
   lua_gc(L, LUA_GCCOLLECT, 0);
   return m->killed || m->mem_exceeded ? OKEGW_MAP_KILLED : -1;
+}
+
+int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
+                     const okegw_map_ctx *ctx, cJSON **out, char *err, size_t errsz) {
+  return run(m, interaction, from_peer, in, ctx, out, NULL, err, errsz);
+}
+
+int okegw_mapset_run_text(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
+                          const okegw_map_ctx *ctx, char **text, char *err, size_t errsz) {
+  return run(m, interaction, from_peer, in, ctx, NULL, text, err, errsz);
 }

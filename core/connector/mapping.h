@@ -70,5 +70,10 @@ int okegw_mapset_has(const okegw_mapset *m, const char *interaction, int from_pe
 #define OKEGW_MAP_KILLED (-2)
 int okegw_mapset_run(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
                      const okegw_map_ctx *ctx, cJSON **out, char *err, size_t errsz);
+/* The same with the result as JSON text (heap, free(); NULL when there is
+ * no function), printed straight from Lua with no tree in between: for a
+ * message that is only sent on. Byte for byte okegw_json_print of *out. */
+int okegw_mapset_run_text(okegw_mapset *m, const char *interaction, int from_peer, const cJSON *in,
+                          const okegw_map_ctx *ctx, char **text, char *err, size_t errsz);
 
 #endif

@@ -176,7 +176,9 @@ static int map_body(okegw_connector *c, okegw_mapset *maps, const oke_request *r
   map_ctx(c, req, &ctx);
   ctx.status = status;
   cJSON *mapped = NULL;
-  int rc = okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz);
+  /* a body only sent on needs its text, not a tree */
+  int rc = tree_out ? okegw_mapset_run(maps, id, from_peer, parsed, &ctx, &mapped, err, errsz)
+                    : okegw_mapset_run_text(maps, id, from_peer, parsed, &ctx, out, err, errsz);
   if (rc < 0) {
     okegw_metrics_mapping_error(c->metrics, req->interaction, rc == OKEGW_MAP_KILLED);
     cJSON_Delete(tree);

@@ -194,8 +194,81 @@ static void print_exact_tree_unchanged(void **state) {
   cJSON_Delete(j);
 }
 
+/* okegw_luajson_print gives byte for byte what okegw_json_print prints of
+ * okegw_luajson_to_json's tree, and the same error where that fails. */
+static void same_text(lua_State *L, const char *code) {
+  char e1[256] = "", e2[256] = "";
+  cJSON *tree = okegw_luajson_to_json(L, -1, e1, sizeof e1);
+  char *printed = tree ? okegw_json_print(tree) : NULL;
+  char *direct = okegw_luajson_print(L, -1, e2, sizeof e2);
+  if (tree) {
+    assert_non_null(printed);
+    if (!direct || strcmp(printed, direct) != 0)
+      fail_msg("%s: the tree prints\n  %s\nthe direct print gives\n  %s%s", code, printed,
+               direct ? direct : "NULL: ", direct ? "" : e2);
+  } else {
+    if (direct || strcmp(e1, e2) != 0)
+      fail_msg("%s: the tree fails with '%s', the direct print gives %s '%s'", code, e1,
+               direct ? direct : "NULL", e2);
+  }
+  free(printed);
+  free(direct);
+  cJSON_Delete(tree);
+}
+
+static void print_is_the_tree_printed(void **state) {
+  (void)state;
+  static const char *const codes[] = {
+      "return {}",
+      "return json.array()",
+      "return json.null",
+      "return {a = json.null, b = true, c = false, d = json.array(), e = {}}",
+      "return {0, -0.0, 1, -1, 0.1, 1/3, 2.5e-8, 1e300, -1e-300, 123456789.125, 2^53, 2^53 + 1}",
+      "return {9007199254740992, 9007199254740993, -9007199254740993, math.maxinteger, "
+      "math.mininteger + 1}",
+      "local t = {} for i = 1, 127 do t[i] = string.char(i) end return {s = table.concat(t), "
+      "each = t}",
+      "return {['\\\\'] = '\\\\', ['\"'] = '\"', ['\\n\\t'] = '\\b\\f\\r\\1\\31\\127', "
+      "['z\\195\\171'] = 'Zo\\195\\171 \\226\\130\\172 \\240\\159\\142\\147'}",
+      "return {a = {b = {c = {json.array({1, {x = {}}}), 'y'}}}}",
+      "return 'top'",
+      "return 42",
+      /* the errors, with their pointers */
+      "return {a = {b = {print}}}",
+      "return {x = 0/0}",
+      "return {['a/b~c'] = {s = '\xff'}}",
+      "return {1, 2, x = 3}",
+      "return json.array({1, nil, 3})",
+      "return {['\xc0\x80'] = 1}",
+      "return {v = nil, w = {nil}}",
+      "local t = {} local c = t for i = 1, 70 do c.n = {} c = c.n end return t",
+  };
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+    lua_State *L = new_state();
+    if (luaL_dostring(L, codes[i]) != 0)
+      fail_msg("%s: %s", codes[i], lua_tostring(L, -1));
+    same_text(L, codes[i]);
+    lua_close(L);
+  }
+  /* a whole OKE message through the crossing and back */
+  lua_State *L = new_state();
+  cJSON *j = cJSON_Parse(
+      "{\"associationId\":\"0f57a72a-7f7d-5cea-87ec-6245bd3a2363\",\"role\":\"student\","
+      "\"consumers\":[{\"consumerKey\":\"nl-test-admin\",\"additionalTimeInMin\":23,"
+      "\"personalNeeds\":[\"extraTime\"]}],\"person\":{\"givenName\":\"Maartje\","
+      "\"surnamePrefix\":\"van\",\"displayName\":\"Damme, M. \\\"Mia\\\"\"},"
+      "\"result\":{\"score\":7.5,\"pass\":true,\"note\":null}}");
+  assert_non_null(j);
+  char err[256];
+  assert_int_equal(okegw_luajson_push(L, j, err, sizeof err), 0);
+  same_text(L, "an OKE message");
+  cJSON_Delete(j);
+  lua_close(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(print_is_the_tree_printed),
       cmocka_unit_test(nulls_and_empty_containers),
       cmocka_unit_test(print_exact_tree_unchanged),
       cmocka_unit_test(nested_and_depth),
