@@ -276,7 +276,9 @@ typedef struct sink {
 
 static inline void put(sink *o, const char *s, size_t n) {
   okegw_buf *b = o->text;
-  if (n && b->len + n < b->cap) { /* the common case, without a call */
+  if (!n)
+    return;
+  if (b->len + n < b->cap) { /* the common case, without a call */
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
