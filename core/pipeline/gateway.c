@@ -194,7 +194,13 @@ static inline unsigned plain_prefix(uint64_t w) {
   const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
   uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
   uint64_t marks = (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & highs;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   return marks ? (unsigned)__builtin_ctzll(marks) / 8 : 8;
+#else
+  /* big-endian: a borrow may mark a byte before the true hit; the byte
+   * loop looks from here */
+  return marks ? 0 : 8;
+#endif
 }
 
 /* Parses the request body (a JSON object) into c->body, or answers 400/415. */
