@@ -4,7 +4,9 @@
  * (JWK import, JWS verification); this module decides which tokens get that
  * far: only RS256 and ES256, never `none` or HMAC (an HS256 token "signed"
  * with the public key would otherwise pass), a key of the type the alg
- * names. Pure: no I/O, the time is passed in, so the unit tests drive it. */
+ * names. Pure: no I/O, the time is passed in, so the unit tests drive it.
+ * A parsed key set is only read: several threads may verify against one at
+ * once (each verification has its own cjose and OpenSSL contexts). */
 #ifndef OKEGW_JWT_H
 #define OKEGW_JWT_H
 

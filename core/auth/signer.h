@@ -3,7 +3,9 @@
  * (token_endpoint) and the client assertions it sends (private_key_jwt).
  * The JWS is cjose's; OpenSSL reads the PEM file. The public half is
  * available as a JWKS, so that okegw's own tokens are checked by the same
- * code as any issuer's. */
+ * code as any issuer's. A loaded signer is never changed: several threads
+ * may sign with one at once (every signature has its own cjose and OpenSSL
+ * contexts; OpenSSL locks what it caches in the key). */
 #ifndef OKEGW_SIGNER_H
 #define OKEGW_SIGNER_H
 

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +28,21 @@ typedef struct bucket {
 } bucket;
 
 struct okegw_token_issuer {
+  /* set by okegw_token_issuer_new, then only read: no lock */
   okegw_signer *signer;
   okegw_jwks *keys;
   char *dummy_hash; /* checked for unknown clients: they take as long */
   long lifetime_s;
   char *audience;
+  /* Every event loop answers the token endpoint with this one issuer, so
+   * that a client's slowdown holds whichever loop takes its next attempt:
+   * the buckets are read and written under lock only, held for a few lines
+   * of bookkeeping (bucket_enter, bucket_settle), never across the scrypt
+   * check, a signature, a log line or an answer. */
+  pthread_mutex_t lock;
   /* one per client id okegw knows (reloads add some), the first for
-   * unknown ids; found by id, kept by index while a check runs */
+   * unknown ids; found by id, kept by index while a check runs (the array
+   * may move when another loop adds a bucket, an index stays valid) */
   bucket *buckets;
   size_t nbuckets;
 };
@@ -45,7 +54,8 @@ const char *okegw_token_client_id(const okegw_conf_connector *cc) {
 int okegw_token_issuer_new(const okegw_conf *conf, okegw_token_issuer **out, char *err,
                            size_t errlen) {
   okegw_token_issuer *t = calloc(1, sizeof *t);
-  if (!t) {
+  if (!t || pthread_mutex_init(&t->lock, NULL) != 0) {
+    free(t);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
@@ -84,6 +94,7 @@ void okegw_token_issuer_free(okegw_token_issuer *t) {
   free(t->dummy_hash);
   free(t->buckets);
   free(t->audience);
+  pthread_mutex_destroy(&t->lock);
   free(t);
 }
 
@@ -203,7 +214,7 @@ static void issue(okegw_call *c, okegw_token_issuer *t, const okegw_conf_connect
 }
 
 /* The bucket of a client id ("": unknown ones); past a bound, or out of
- * memory, known clients share the unknown ids' bucket. */
+ * memory, known clients share the unknown ids' bucket. Under t->lock. */
 static size_t bucket_of(okegw_token_issuer *t, const char *client) {
   for (size_t i = 0; i < t->nbuckets; i++)
     if (strcmp(t->buckets[i].client, client) == 0)
@@ -217,6 +228,46 @@ static size_t bucket_of(okegw_token_issuer *t, const char *client) {
   memset(&t->buckets[t->nbuckets], 0, sizeof t->buckets[0]);
   snprintf(t->buckets[t->nbuckets].client, sizeof t->buckets[0].client, "%s", client);
   return t->nbuckets++;
+}
+
+/* Before a check: the bucket of client (its index, kept while the check
+ * runs), how long it must still wait at now (0: it may try) and its
+ * failures in a row. Times are the loops' uv_now: every loop reads the
+ * same monotonic clock, so a pause set on one loop holds on another. */
+static size_t bucket_enter(okegw_token_issuer *t, const char *client, uint64_t now,
+                           uint64_t *wait_ms, unsigned *failures) {
+  pthread_mutex_lock(&t->lock);
+  size_t i = bucket_of(t, client);
+  const bucket *b = &t->buckets[i];
+  *wait_ms = b->until_ms > now ? b->until_ms - now : 0;
+  *failures = b->failures;
+  pthread_mutex_unlock(&t->lock);
+  return i;
+}
+
+/* After a check of bucket i: a success clears its failures; a failure
+ * adds one and pauses the client for twice as long as the last time, up to
+ * BACKOFF_MAX_S. Returns that pause in seconds (0 after a success), with
+ * the failures in a row now. */
+static unsigned bucket_settle(okegw_token_issuer *t, size_t i, int ok, uint64_t now,
+                              unsigned *failures) {
+  unsigned pause = 0;
+  pthread_mutex_lock(&t->lock);
+  bucket *b = &t->buckets[i];
+  if (ok) {
+    b->failures = 0;
+  } else {
+    b->failures++;
+    pause = 1;
+    for (unsigned n = 1; n < b->failures && pause < BACKOFF_MAX_S; n++)
+      pause *= 2;
+    if (pause > BACKOFF_MAX_S)
+      pause = BACKOFF_MAX_S;
+    b->until_ms = now + (uint64_t)pause * 1000;
+  }
+  *failures = b->failures;
+  pthread_mutex_unlock(&t->lock);
+  return pause;
 }
 
 /* ---- the secret, checked off the loop -------------------------------------- */
@@ -247,9 +298,10 @@ static void checked(uv_work_t *w, int status) {
   check *k = w->data;
   OPENSSL_cleanse(k->secret, sizeof k->secret);
   okegw_call *c = k->c;
-  bucket *b = &k->t->buckets[k->bucket];
-  if (status == 0 && k->ok) {
-    b->failures = 0;
+  unsigned failures;
+  int ok = status == 0 && k->ok;
+  unsigned pause = bucket_settle(k->t, k->bucket, ok, uv_now(c->g->loop), &failures);
+  if (ok) {
     long s = granted(k->cc, k->scope);
     if (s < 0)
       oauth_error(c, 400, "invalid_scope", NULL,
@@ -259,20 +311,13 @@ static void checked(uv_work_t *w, int status) {
     free(k);
     return;
   }
-  b->failures++;
-  unsigned pause = 1;
-  for (unsigned i = 1; i < b->failures && pause < BACKOFF_MAX_S; i++)
-    pause *= 2;
-  if (pause > BACKOFF_MAX_S)
-    pause = BACKOFF_MAX_S;
-  b->until_ms = uv_now(c->g->loop) + (uint64_t)pause * 1000;
   char *who = okegw_utf8_clean(k->client, 1, 80);
   okegw_log(OKEGW_LOG_WARN,
             &(okegw_log_fields){.connector = k->cc ? k->cc->name : NULL,
                                 .request_id = c->req->request_id,
                                 .latency_ms = -1},
             "token endpoint: %s for client_id '%s' (%u in a row; the next attempt waits %u s)",
-            k->cc ? "wrong client secret" : "unknown client", who ? who : "?", b->failures, pause);
+            k->cc ? "wrong client secret" : "unknown client", who ? who : "?", failures, pause);
   free(who);
   free(k);
   oauth_error(c, 401, "invalid_client", "WWW-Authenticate: Basic realm=\"okegw\"\r\n",
@@ -371,18 +416,17 @@ void okegw_token_endpoint(okegw_call *c) {
     if (cc->client_secret_hash && strcmp(okegw_token_client_id(cc), k->client) == 0)
       k->cc = cc;
   }
-  k->bucket = bucket_of(t, k->cc ? k->client : "");
-  bucket *b = &t->buckets[k->bucket];
-  uint64_t now = uv_now(c->g->loop);
-  if (b->until_ms > now) {
+  uint64_t wait_ms;
+  unsigned failures;
+  k->bucket = bucket_enter(t, k->cc ? k->client : "", uv_now(c->g->loop), &wait_ms, &failures);
+  if (wait_ms) {
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Retry-After: %llu\r\n",
-             (unsigned long long)((b->until_ms - now + 999) / 1000));
+             (unsigned long long)((wait_ms + 999) / 1000));
     OPENSSL_cleanse(k->secret, sizeof k->secret);
     free(k);
     okegw_log(OKEGW_LOG_WARN, &(okegw_log_fields){.request_id = r->request_id, .latency_ms = -1},
-              "token endpoint: an attempt during the pause after %u failure(s) in a row",
-              b->failures);
+              "token endpoint: an attempt during the pause after %u failure(s) in a row", failures);
     oauth_error(c, 429, "slow_down", hdr, "too many failed attempts: wait before the next");
     return;
   }

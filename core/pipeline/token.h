@@ -9,7 +9,11 @@
  * hash-secret`) and checked in libuv's thread pool, never on the loop.
  * Wrong secrets slow their client down: after each failure in a row the
  * next attempt is refused (429, Retry-After) for twice as long, up to a
- * minute; every failure is logged. */
+ * minute; every failure is logged.
+ *
+ * One issuer is shared by all event loops ([gateway] workers): it locks its
+ * bookkeeping of failures with a mutex held only for that bookkeeping, never
+ * across the scrypt check, a signature or I/O. */
 #ifndef OKEGW_TOKEN_H
 #define OKEGW_TOKEN_H
 
