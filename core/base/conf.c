@@ -737,6 +737,15 @@ static const okegw_conf_key keys[] = {
      .help = "open client connections; a new one past this takes the place of the connection "
              "that has waited longest on its client (idle, or slowest with its request: that one "
              "gets 503); when every connection is busy with a request, the new one gets 503"},
+    {.name = "workers",
+     GW(workers),
+     .type = OKEGW_CT_INT,
+     .min = 0,
+     .max = 64,
+     .def = "1",
+     .help = "event loops serving requests, each a thread with its own listener socket "
+             "(SO_REUSEPORT), HTTP client and connector instances (so Lua states); 0 = one per "
+             "CPU okegw may run on. The store and the outbox stay one for all loops"},
     {.name = "catalogue_max_pages",
      GW(catalogue_max_pages),
      .type = OKEGW_CT_INT,

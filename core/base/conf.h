@@ -156,6 +156,7 @@ typedef struct okegw_conf {
   long send_timeout_ms;       /* an answer not taken at all for this long: closed */
   long request_timeout_ms;
   int max_connections;
+  int workers; /* event loops serving requests; 0 = one per CPU (okegw_workers_count) */
   int catalogue_max_pages;
   char *log_level;
   char *log_format;  /* "auto" (text on a terminal, else JSON), "json" or "text" */

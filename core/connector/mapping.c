@@ -237,6 +237,12 @@ static void watch_install(void) {
     watch_signal = SIGRTMIN + 2;
 }
 
+void okegw_mapping_thread_end(void) {
+  if (wd.made > 0)
+    timer_delete(wd.timer);
+  wd.made = 0;
+}
+
 /* Arms this thread's timer for a call; 0 when watched, -1 when the budget
  * must be counted from the first instruction. */
 static int watch_arm(okegw_mapset *m) {

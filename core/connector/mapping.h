@@ -54,6 +54,9 @@ int okegw_mapset_load(const char *dir, int optional, const okegw_map_limits *lim
                       okegw_mapset **out, okegw_diag *diag);
 okegw_mapset *okegw_mapset_ref(okegw_mapset *m);
 void okegw_mapset_unref(okegw_mapset *m);
+/* A thread that ran mappings ends ([gateway] workers): its watchdog timer
+ * goes with it. */
+void okegw_mapping_thread_end(void);
 
 /* SHA-256 (hex) over the names and contents of the scripts; the same text
  * gives the same hash. "-" for an empty set. */

@@ -1099,11 +1099,12 @@ static void on_health(uv_timer_t *h) {
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
   f.connector = c->conf->name;
   if (rc != OKE_OK && was == OKE_OK)
-    okegw_log(OKEGW_LOG_WARN, &f,
+    okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_WARN, &f,
               "connector '%s' is unhealthy: its plugin's health check says %d (%s)", c->conf->name,
               rc, oke_strerror(rc));
   else if (rc == OKE_OK && was != OKE_OK)
-    okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' is healthy again", c->conf->name);
+    okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, &f, "connector '%s' is healthy again",
+              c->conf->name);
 }
 
 /* The token endpoint failed or works again. */
@@ -1114,12 +1115,14 @@ static void on_token_state(void *ud, int ok, const char *why) {
   c->token_failing = !ok;
   if (!ok) {
     if (c->health == OKE_OK)
-      okegw_log(OKEGW_LOG_WARN, &f, "connector '%s' is unhealthy: %s", c->conf->name, why);
+      okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_WARN, &f, "connector '%s' is unhealthy: %s",
+                c->conf->name, why);
     c->health = OKE_EIO;
     return;
   }
   c->health = c->plugin_health;
-  okegw_log(OKEGW_LOG_INFO, &f, "connector '%s' has an OAuth access token%s", c->conf->name,
+  okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, &f,
+            "connector '%s' has an OAuth access token%s", c->conf->name,
             c->health == OKE_OK ? "; healthy again" : "");
 }
 
@@ -1258,7 +1261,7 @@ static void on_drain(uv_timer_t *t) {
   uint64_t now = uv_now(t->loop);
   if ((exchanges || requests) && now < d->deadline) {
     if (!d->logged++)
-      okegw_log(OKEGW_LOG_INFO, NULL,
+      okegw_log(d->cs[0]->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, NULL,
                 "waiting for %zu exchange(s) and %zu HTTP request(s) of plugins before unloading",
                 exchanges, requests);
     uv_timer_start(t, on_drain, d->deadline - now, 0);

@@ -57,6 +57,10 @@ struct oke_conn {
   /* the counters of its name in the gateway's metrics (ops/metrics.h), kept
    * across reloads; NULL outside a gateway (okegw -t) */
   struct okegw_conn_metrics *metrics;
+  /* the instance of a worker loop ([gateway] workers): its changes of
+   * health and its lifecycle are logged at debug, loop 0's instance says
+   * them at info */
+  int quiet;
   /* private */
   struct okegw_conn_timer *timers; /* the plugin's timers (timer_start) */
   struct okegw_conn_timer *health_timer;

@@ -104,6 +104,7 @@ struct okegw_outbox {
   rq *all, *timed;
   dlv *waiting;
   dlv *stalled;
+  /* read by other loops' threads (okegw_outbox_used): changed atomically */
   size_t depth;      /* deliveries in queues */
   size_t adding;     /* pushes being stored */
   size_t flying;     /* attempts running */
@@ -397,7 +398,7 @@ static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
     if (!d->next)
       q->tail = d;
   }
-  ob->depth++;
+  __atomic_fetch_add(&ob->depth, 1, __ATOMIC_RELAXED);
   d->phase = P_QUEUED;
   if (q->head != d) {
     waiting(ob, d);
@@ -428,7 +429,7 @@ static void remove_dlv(okegw_outbox *ob, dlv *d) {
     *pp = d->next;
   if (q->tail == d)
     q->tail = prev;
-  ob->depth--;
+  __atomic_fetch_sub(&ob->depth, 1, __ATOMIC_RELAXED);
   dlv_free(d);
   if (was_head || !q->head)
     schedule(ob, q);
@@ -609,7 +610,7 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
   q->head = d->next;
   if (!q->head)
     q->tail = NULL;
-  ob->depth--;
+  __atomic_fetch_sub(&ob->depth, 1, __ATOMIC_RELAXED);
   dlv_free(d);
   schedule(ob, q);
 }
@@ -1045,7 +1046,7 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
   dlv *d = ud;
   okegw_outbox *ob = d->ob;
   ob->jobs--;
-  ob->adding--;
+  __atomic_fetch_sub(&ob->adding, 1, __ATOMIC_RELAXED);
   if (ob->closing || rc != OKEGW_STORE_OK) {
     okegw_push_cb cb = d->cb;
     void *cb_ud = d->cb_ud;
@@ -1128,11 +1129,18 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
     return -1;
   }
   ob->jobs++;
-  ob->adding++;
+  __atomic_fetch_add(&ob->adding, 1, __ATOMIC_RELAXED);
   return 0;
 }
 
-size_t okegw_outbox_depth(const okegw_outbox *ob) { return ob ? ob->depth : 0; }
+size_t okegw_outbox_depth(const okegw_outbox *ob) {
+  return ob ? __atomic_load_n(&ob->depth, __ATOMIC_RELAXED) : 0;
+}
+
+size_t okegw_outbox_used(const okegw_outbox *ob) {
+  return __atomic_load_n(&ob->depth, __ATOMIC_RELAXED) +
+         __atomic_load_n(&ob->adding, __ATOMIC_RELAXED);
+}
 
 static void on_handle_closed(uv_handle_t *h) {
   okegw_outbox *ob = h->data;
@@ -1159,7 +1167,7 @@ void okegw_outbox_close(okegw_outbox *ob) {
     q->head = NULL;
     rq_free(ob, q);
   }
-  ob->depth = 0;
+  __atomic_store_n(&ob->depth, 0, __ATOMIC_RELAXED);
   uv_timer_stop(&ob->tick);
   uv_timer_stop(&ob->poll);
   uv_close((uv_handle_t *)&ob->tick, on_handle_closed);
@@ -1195,10 +1203,10 @@ void okegw_outbox_census(const okegw_outbox *ob,
 }
 
 long okegw_outbox_room(const okegw_outbox *ob) {
-  long used = (long)(ob->depth + ob->adding);
+  long used = (long)okegw_outbox_used(ob);
   return used >= ob->conf->outbox_max_open ? 0 : ob->conf->outbox_max_open - used;
 }
 
 int okegw_outbox_full(const okegw_outbox *ob) {
-  return ob->depth + ob->adding >= (size_t)ob->conf->outbox_max_open;
+  return okegw_outbox_used(ob) >= (size_t)ob->conf->outbox_max_open;
 }

@@ -92,6 +92,9 @@ int okegw_outbox_full(const okegw_outbox *ob);
 long okegw_outbox_room(const okegw_outbox *ob);
 /* Deliveries held in memory (pending, in flight, dead). */
 size_t okegw_outbox_depth(const okegw_outbox *ob);
+/* What counts against outbox_max_open: deliveries held and pushes being
+ * stored. The only call that may come from another loop's thread. */
+size_t okegw_outbox_used(const okegw_outbox *ob);
 /* Where the deliveries held in memory are, by connector name (for the
  * okegw_outbox_deliveries gauge): queued behind an earlier one of their
  * resource, pending (to be tried), retrying (waiting for their next try),

@@ -3,7 +3,11 @@
 #include "oke/problem.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <llhttp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -903,7 +907,7 @@ static void tls_read(okegw_conn *c, const char *data, size_t len) {
   int rc = okegw_tls_conn_feed(c->tls, data, len, &plain, &out, &why);
   uint64_t *counts = c->srv->opts.tls_handshakes;
   if (counts && !was_ready && (rc < 0 || okegw_tls_conn_ready(c->tls)))
-    counts[rc < 0 ? 1 : 0]++;
+    __atomic_fetch_add(&counts[rc < 0 ? 1 : 0], 1, __ATOMIC_RELAXED);
   if (rc < 0) {
     okegw_log(OKEGW_LOG_DEBUG, NULL, "TLS connection ended: %s", why);
     okegw_buf_free(&plain);
@@ -1140,6 +1144,27 @@ void okegw_server_set_limits(okegw_server *s, const okegw_server_opts *opts) {
   limits_defaults(o);
 }
 
+/* libuv 1.44 has no flag for SO_REUSEPORT: the socket is made here, with
+ * the options uv_tcp_bind sets (SO_REUSEADDR), and handed to libuv. */
+static int bind_reuseport(uv_tcp_t *t, const struct sockaddr *addr) {
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  int on = 1;
+  socklen_t len =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 || bind(fd, addr, len) < 0) {
+    int rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  int rc = uv_tcp_open(t, fd);
+  if (rc < 0)
+    close(fd);
+  return rc;
+}
+
 int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_server **out) {
   okegw_server *s = calloc(1, sizeof *s);
   if (!s)
@@ -1170,7 +1195,8 @@ int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_ser
   }
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
-  rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  rc = opts->reuseport ? bind_reuseport(&s->listener, (struct sockaddr *)&addr)
+                       : uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (rc < 0) {

@@ -70,6 +70,10 @@ typedef struct okegw_server_opts {
   long send_timeout_ms;       /* an answer not taken at all for this long: closed; 0: 60000 */
   int max_connections;
   okegw_tls *tls; /* NULL: plain HTTP; else every connection speaks TLS (not owned) */
+  /* SO_REUSEPORT: several servers (one per event loop) listen on the same
+   * address and the kernel spreads new connections over them. Every one of
+   * them must set it, the first too. */
+  int reuseport;
   /* counts TLS handshakes: [0] done, [1] failed (the gateway's metrics);
    * NULL = not counted */
   uint64_t *tls_handshakes;

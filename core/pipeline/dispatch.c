@@ -9,6 +9,7 @@
 #include "pipeline/answer.h"
 #include "pipeline/mirror.h"
 #include "pipeline/state.h"
+#include "pipeline/workers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,7 +270,7 @@ void okegw_dispatch(okegw_call *c) {
                            "it again later");
     return;
   }
-  if (pushing && okegw_outbox_full(c->g->outbox)) {
+  if (pushing && okegw_gateway_outbox_full(c->g)) {
     outbox_full(c);
     return;
   }
@@ -294,6 +295,10 @@ static void on_pushed(void *ud, const okegw_push_result *r) {
                       : r->answer             ? r->answer->status
                                               : 202,
                       r->rc == OKEGW_STORE_OK && r->answer ? okegw_answer_json(r->answer) : NULL);
+  if (r->rc == OKEGW_OUTBOX_FULL) { /* another loop filled it meanwhile */
+    outbox_full(c);
+    return;
+  }
   if (r->rc != OKEGW_STORE_OK) {
     okegw_answer_problem_h(c, 503, NULL, "Retry-After: 5\r\n",
                            "the push could not be stored, so it was not accepted: send it again");
@@ -342,7 +347,7 @@ static int push(okegw_call *c, const oke_request *req) {
                   .body_len = req->body_len,
                   .body_sha256 = digest,
                   .request_id = req->request_id};
-  int rc = okegw_outbox_push(c->g->outbox, c->target, &p, c->body, on_pushed, c);
+  int rc = okegw_gateway_push(c->g, c->target, &p, c->body, on_pushed, c);
   if (rc == OKEGW_OUTBOX_FULL)
     outbox_full(c);
   else if (rc < 0)

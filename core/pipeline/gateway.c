@@ -19,6 +19,7 @@
 #include "pipeline/request.h"
 #include "pipeline/route.h"
 #include "pipeline/token.h"
+#include "pipeline/workers.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -435,7 +436,7 @@ void okegw_gateway_handle(okegw_req *req, void *ud) {
     char body[160];
     int n =
         snprintf(body, sizeof body, "{\"status\":\"%s\",\"store\":\"%s\",\"outbox\":%zu}",
-                 ok ? "ok" : "failing", store_ok ? "ok" : "failing", okegw_outbox_depth(g->outbox));
+                 ok ? "ok" : "failing", store_ok ? "ok" : "failing", okegw_gateway_outbox_depth(g));
     okegw_answer_send(c, ok ? 200 : 503, "application/json", body, (size_t)n,
                       ok ? NULL : "Retry-After: 5\r\n");
     return;
@@ -582,6 +583,7 @@ static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *re
 
 static okegw_server_opts server_opts(okegw_gateway *g, const okegw_conf *conf) {
   return (okegw_server_opts){.host = conf->listen_host,
+                             .reuseport = g->main || okegw_workers_count(conf) > 1,
                              .port = conf->listen_port,
                              .max_header_bytes = conf->max_header_bytes,
                              .max_body_bytes = conf->max_body_bytes,
@@ -732,6 +734,29 @@ int okegw_gateway_reload(okegw_gateway *g, okegw_diag *report) {
   return rc;
 }
 
+/* A reload's generation taken by one loop (loop 0 also records and reports
+ * it): new limits on its listeners, the generation, its JWKS file. */
+static void apply(okegw_gateway *g, okegw_gen *gen) {
+  okegw_server_opts so = server_opts(g, gen->conf);
+  okegw_server_set_limits(g->server, &so);
+  okegw_server_set_limits(g->server_tls, &so);
+  okegw_gen_install(g, gen);
+  okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
+}
+
+void okegw_gateway_install_worker(okegw_gateway *g, okegw_gen *gen) {
+  if (g->tls) {
+    /* loop 0 took these files a moment ago */
+    char err[512];
+    okegw_tls_opts o = okegw_gateway_tls_opts(gen->conf);
+    if (okegw_tls_reload(g->tls, &o, err, sizeof err) < 0)
+      okegw_log(OKEGW_LOG_ERROR, NULL,
+                "event loop %d keeps its TLS certificate: %s (restart to make all alike)",
+                okegw_worker_index(g), err);
+  }
+  apply(g, gen);
+}
+
 static int reload(okegw_gateway *g, okegw_diag *report) {
   if (g->stopping || !g->gen) {
     note(report, "the gateway is stopping: nothing reloaded");
@@ -754,6 +779,12 @@ static int reload(okegw_gateway *g, okegw_diag *report) {
     okegw_diag_free(&notes);
     return -1;
   }
+  /* every other loop builds its own, or none changes */
+  if (okegw_workers_prepare(g, gen, report) < 0) {
+    okegw_diag_free(&notes);
+    okegw_gen_unref(gen);
+    return -1;
+  }
   /* the certificate is checked before anything changes: a bad one refuses
    * the whole reload, the running one stays */
   if (g->tls) {
@@ -762,6 +793,7 @@ static int reload(okegw_gateway *g, okegw_diag *report) {
     if (okegw_tls_reload(g->tls, &o, err, sizeof err) < 0) {
       okegw_diag_add(report, gen->conf->path, gen->conf->tls_line, "%s", err);
       okegw_diag_free(&notes);
+      okegw_workers_finish(g, 0);
       okegw_gen_unref(gen);
       return -1;
     }
@@ -769,11 +801,8 @@ static int reload(okegw_gateway *g, okegw_diag *report) {
   okegw_gen *prev = okegw_gen_ref(g->gen);
   okegw_log_set_level(okegw_log_level_from_name(gen->conf->log_level));
   okegw_log_set_format(gen->conf->log_format);
-  okegw_server_opts so = server_opts(g, gen->conf);
-  okegw_server_set_limits(g->server, &so);
-  okegw_server_set_limits(g->server_tls, &so);
-  okegw_gen_install(g, gen);
-  okegw_jwks_source_reload(g->oauth); /* OAuth 2.0 in: a JWKS file is read again */
+  apply(g, gen);
+  okegw_workers_finish(g, 1);
   describe_change(prev, gen, report);
   record_phases(g, gen, phase_in_conf, prev->conf, prev->conf);
   if (g->tls)
@@ -943,9 +972,72 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
   }
   if (okegw_admin_server_start(g, conf, &g->admin) < 0)
     return -1;
+  if (okegw_workers_start(g, okegw_workers_count(conf)) < 0)
+    return -1;
   f.addr = conf->listen_host;
   f.port = okegw_server_port(g->server);
   okegw_log(OKEGW_LOG_INFO, &f, "listening");
+  return 0;
+}
+
+/* A worker loop's gateway: its own listeners, HTTP client, JWKS source,
+ * TLS context and generation; loop 0's store (through the port the thread
+ * bound), metrics and token issuer. */
+int okegw_gateway_start_worker(uv_loop_t *loop, okegw_gateway *main, struct okegw_worker *w,
+                               okegw_gateway **out) {
+  *out = NULL;
+  okegw_gateway *g = calloc(1, sizeof *g);
+  if (!g) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: event loop not started");
+    return -1;
+  }
+  *out = g;
+  *g = (okegw_gateway){.loop = loop,
+                       .main = main,
+                       .worker = w,
+                       .store = main->store,
+                       .metrics = main->metrics,
+                       .issuer = main->issuer};
+  if (okegw_http_init(loop, &g->http) < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "cannot initialise the HTTP client of an event loop");
+    return -1;
+  }
+  okegw_diag diag = {0};
+  int built = okegw_gen_build_like(g, main->gen, NULL, 0, &diag, &g->gen);
+  okegw_diag_free(&diag);
+  if (built < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: event loop not started");
+    return -1;
+  }
+  const okegw_conf *conf = g->gen->conf;
+  if (conf->oauth_issuer && okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0)
+    return -1;
+  okegw_server_opts so = server_opts(g, conf);
+  so.port = okegw_server_port(main->server); /* the port loop 0 bound (listen = ...:0 too) */
+  int rc = okegw_server_start(loop, &so, &g->server);
+  if (rc < 0) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "event loop %d cannot listen on %s:%d: %s",
+              okegw_worker_index(g), conf->listen_host, so.port, uv_strerror(rc));
+    return -1;
+  }
+  if (main->server_tls) {
+    char why[512];
+    okegw_tls_opts o = okegw_gateway_tls_opts(conf);
+    if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
+      return -1;
+    }
+    so.host = conf->listen_tls_host;
+    so.port = okegw_server_port(main->server_tls);
+    so.tls = g->tls;
+    so.tls_handshakes = okegw_metrics_tls_handshakes(g->metrics, "listen_tls");
+    rc = okegw_server_start(loop, &so, &g->server_tls);
+    if (rc < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "event loop %d cannot listen on %s:%d: %s",
+                okegw_worker_index(g), conf->listen_tls_host, so.port, uv_strerror(rc));
+      return -1;
+    }
+  }
   return 0;
 }
 
@@ -958,8 +1050,11 @@ static void on_store_closed(void *arg) {
   okegw_admin_server_free(g->admin);
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
-  okegw_token_issuer_free(g->issuer);
-  okegw_metrics_free(g->metrics); /* the store thread, its last writer, has ended */
+  if (!g->main) {
+    okegw_workers_free(g); /* every worker said it stopped: their threads end */
+    okegw_token_issuer_free(g->issuer);
+    okegw_metrics_free(g->metrics); /* the store thread, its last writer, has ended */
+  }
   free(g);
   if (cb)
     cb(cb_arg);
@@ -970,7 +1065,10 @@ static void on_store_closed(void *arg) {
 static void all_released(okegw_gateway *g) {
   if (g->stop_waiting && !g->retiring && !g->gens) {
     g->stop_waiting = 0;
-    okegw_store_close(g->store, on_store_closed, g);
+    if (g->main)
+      okegw_worker_release(g, on_store_closed, g); /* loop 0 closes the store */
+    else
+      okegw_store_close(g->store, on_store_closed, g);
   }
 }
 
@@ -999,16 +1097,22 @@ static void on_drained(void *arg) {
   all_released(g);
 }
 
+static void workers_stopped(okegw_gateway *g) { on_drained(g); }
+
 void okegw_gateway_stop(okegw_gateway *g, void (*done)(void *), void *arg) {
   if (g->stopping)
     return;
   g->stopping = 1;
   g->stopped = done;
   g->stopped_arg = arg;
-  okegw_log(OKEGW_LOG_INFO, NULL, "draining %zu open request(s)",
+  okegw_log(g->main ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, NULL, "draining %zu open request(s)%s",
             (g->server ? okegw_server_in_flight(g->server) : (size_t)0) +
-                (g->server_tls ? okegw_server_in_flight(g->server_tls) : (size_t)0));
-  g->draining = (g->server != NULL) + (g->server_tls != NULL) + (g->admin != NULL);
+                (g->server_tls ? okegw_server_in_flight(g->server_tls) : (size_t)0),
+            g->workers ? " on loop 0, and those of the other event loops" : "");
+  g->draining =
+      (g->server != NULL) + (g->server_tls != NULL) + (g->admin != NULL) + (g->workers != NULL);
+  if (g->workers)
+    okegw_workers_stop(g, workers_stopped); /* before the outbox closes: their pushes wait */
   if (g->server)
     okegw_server_drain(g->server, on_drained, g);
   if (g->server_tls)

@@ -38,6 +38,16 @@ void okegw_gateway_sighup(okegw_gateway *g);
  * pipeline does not depend on libsystemd. NULL = nobody. */
 void okegw_gateway_set_reload_hook(okegw_gateway *g, void (*hook)(int reloading));
 
+/* [gateway] workers (workers.h): the gateway of event loop 1 .. N-1, on
+ * that loop's thread, while loop 0 waits. Same contract as
+ * okegw_gateway_start. */
+struct okegw_worker;
+int okegw_gateway_start_worker(uv_loop_t *loop, okegw_gateway *main, struct okegw_worker *w,
+                               okegw_gateway **out);
+/* A reload's generation, on a worker's loop (loop 0 installed its own). */
+struct okegw_gen;
+void okegw_gateway_install_worker(okegw_gateway *g, struct okegw_gen *gen);
+
 /* The TLS listener's settings from [gateway] (also for okegw -t). */
 okegw_tls_opts okegw_gateway_tls_opts(const okegw_conf *conf);
 

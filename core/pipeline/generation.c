@@ -9,19 +9,21 @@
 #include <string.h>
 
 /* A configuration shared by a generation and the connectors that were
- * started with it (their plugins keep pointers into it). */
+ * started with it (their plugins keep pointers into it). With several
+ * event loops the generations of every loop built from one file share it,
+ * read-only: hence the atomic count. */
 typedef struct okegw_confbox {
-  unsigned refs;
+  unsigned refs; /* atomic */
   okegw_conf *conf;
 } okegw_confbox;
 
 static okegw_confbox *box_ref(okegw_confbox *b) {
-  b->refs++;
+  __atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
   return b;
 }
 
 static void box_unref(okegw_confbox *b) {
-  if (!b || --b->refs)
+  if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL))
     return;
   okegw_conf_free(b->conf);
   free(b->conf);
@@ -137,6 +139,7 @@ typedef struct retiring {
   okegw_connector *c;
   okegw_confbox *home, *here;
   char name[OKEGW_NAME_MAX]; /* for the log line once it is gone; "" when it never loaded */
+  int quiet;                 /* c->quiet, which its unload clears */
 } retiring;
 
 static void gateway_retired(okegw_gateway *g) {
@@ -158,7 +161,8 @@ static void on_retired(void *arg) {
   retiring *r = arg;
   okegw_gateway *g = r->g;
   if (r->name[0])
-    okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
+    okegw_log(r->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO,
+              &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
               "connector '%s' unloaded%s", r->name,
               r->c->abandoned ? " without fini: work was still in flight (kept in memory)" : "");
   release_connector(r->c, r->home, r->here);
@@ -178,10 +182,11 @@ static void retire(okegw_gateway *g, okegw_connector *c) {
     gateway_retired(g);
     return;
   }
-  *r = (retiring){.g = g, .c = c, .home = c->home, .here = c->here};
+  *r = (retiring){.g = g, .c = c, .home = c->home, .here = c->here, .quiet = c->quiet};
   if (c->plugin && c->conf && !g->stopping) {
     snprintf(r->name, sizeof r->name, "%s", c->conf->name);
-    okegw_log(OKEGW_LOG_INFO, &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
+    okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO,
+              &(okegw_log_fields){.connector = r->name, .latency_ms = -1},
               "connector '%s' drains: no new work; unloaded once its exchanges ended", r->name);
   }
   okegw_connectors_drain(&c, 1, on_retired, r);
@@ -225,6 +230,7 @@ static int start_connector(okegw_gateway *g, okegw_gen *gen, const okegw_conf_co
   int rc = okegw_connector_load(c, gen->conf, cc, d) < 0 ? -1 : 0;
   /* after the load, which starts from a zeroed connector */
   c->metrics = okegw_metrics_connector(g->metrics, cc->name);
+  c->quiet = g->main != NULL;
   c->home = box_ref(gen->box);
   c->here = box_ref(gen->box);
   c->gens = 1;
@@ -253,10 +259,11 @@ static int start_connector(okegw_gateway *g, okegw_gen *gen, const okegw_conf_co
     return strict ? -1 : 0;
   }
   f.mapping = okegw_mapset_hash(c->maps);
-  okegw_log(
-      OKEGW_LOG_INFO, &f, "connector '%s' ready: plugin %s %s, role %s, phase %s, mappings %s (%s)",
-      cc->name, c->plugin->name, c->plugin->version ? c->plugin->version : "",
-      okegw_role_name(cc->role), okegw_phase_name(cc->phase), okegw_mapset_dir(c->maps), f.mapping);
+  okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, &f,
+            "connector '%s' ready: plugin %s %s, role %s, phase %s, mappings %s (%s)", cc->name,
+            c->plugin->name, c->plugin->version ? c->plugin->version : "",
+            okegw_role_name(cc->role), okegw_phase_name(cc->phase), okegw_mapset_dir(c->maps),
+            f.mapping);
   return 0;
 }
 
@@ -266,11 +273,11 @@ typedef struct carried {
   okegw_mapset *maps;
 } carried;
 
-int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int strict,
-                    okegw_diag *diag, okegw_gen **out) {
+static int build(okegw_gateway *g, okegw_conf *conf, okegw_confbox *shared, okegw_gen *prev,
+                 int strict, okegw_diag *diag, okegw_gen **out) {
   *out = NULL;
   okegw_gen *gen = calloc(1, sizeof *gen);
-  okegw_confbox *box = calloc(1, sizeof *box);
+  okegw_confbox *box = shared ? box_ref(shared) : calloc(1, sizeof *box);
   size_t n = conf->nconnectors;
   carried *keep = calloc(n ? n : 1, sizeof *keep);
   if (gen)
@@ -280,14 +287,20 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
     if (gen)
       free(gen->conns);
     free(gen);
-    free(box);
     free(keep);
+    if (shared) {
+      box_unref(box);
+      return -1;
+    }
+    free(box);
     okegw_conf_free(conf);
     free(conf);
     return -1;
   }
-  box->refs = 1;
-  box->conf = conf;
+  if (!shared) {
+    box->refs = 1;
+    box->conf = conf;
+  }
   gen->refs = 1;
   gen->g = g;
   g->gens++;
@@ -350,6 +363,16 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
   return 0;
 }
 
+int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int strict,
+                    okegw_diag *diag, okegw_gen **out) {
+  return build(g, conf, NULL, prev, strict, diag, out);
+}
+
+int okegw_gen_build_like(okegw_gateway *g, const okegw_gen *model, okegw_gen *prev, int strict,
+                         okegw_diag *diag, okegw_gen **out) {
+  return build(g, model->conf, model->box, prev, strict, diag, out);
+}
+
 void okegw_gen_install(okegw_gateway *g, okegw_gen *gen) {
   for (size_t i = 0; gen->carry && i < gen->nconns; i++) {
     okegw_connector *c = gen->conns[i];
@@ -364,7 +387,8 @@ void okegw_gen_install(okegw_gateway *g, okegw_gen *gen) {
     f.connector = c->conf->name;
     if (strcmp(okegw_mapset_hash(maps), okegw_mapset_hash(c->maps)) != 0) {
       f.mapping = okegw_mapset_hash(maps);
-      okegw_log(OKEGW_LOG_INFO, &f, "mappings of '%s' reloaded", c->conf->name);
+      okegw_log(c->quiet ? OKEGW_LOG_DEBUG : OKEGW_LOG_INFO, &f, "mappings of '%s' reloaded",
+                c->conf->name);
     }
     /* exchanges in flight hold their own reference to the old set */
     okegw_mapset_unref(c->maps);

@@ -23,6 +23,12 @@
  * or -1. */
 int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int strict,
                     okegw_diag *diag, okegw_gen **out);
+/* The same for another event loop ([gateway] workers): a generation of g's
+ * own (its own connector instances and Lua states) for the configuration
+ * model was built with, which both then share read-only. The model must
+ * stay alive until this returns. */
+int okegw_gen_build_like(okegw_gateway *g, const okegw_gen *model, okegw_gen *prev, int strict,
+                         okegw_diag *diag, okegw_gen **out);
 /* Makes gen the current generation (new calls take it, the outbox delivers
  * with its connectors) and releases the previous one. */
 void okegw_gen_install(okegw_gateway *g, okegw_gen *gen);

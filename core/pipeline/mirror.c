@@ -4,6 +4,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oke/interaction.h"
+#include "pipeline/workers.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,8 +280,8 @@ void okegw_mirror_start(okegw_call *c, const oke_request *req, int push) {
                     .body_len = req->body_len,
                     .request_id = req->request_id};
     /* copies never fill the outbox: a quarter of it stays for live pushes */
-    if (!resource || okegw_outbox_room(c->g->outbox) <= c->gen->conf->outbox_max_open / 4 ||
-        okegw_outbox_push(c->g->outbox, s, &p, c->body, on_copy_pushed, cp) < 0) {
+    if (!resource || okegw_gateway_outbox_room(c->g) <= c->gen->conf->outbox_max_open / 4 ||
+        okegw_gateway_push(c->g, s, &p, c->body, on_copy_pushed, cp) < 0) {
       okegw_log(OKEGW_LOG_WARN,
                 &(okegw_log_fields){
                     .connector = cp->name, .request_id = req->request_id, .latency_ms = -1},

@@ -75,6 +75,15 @@ struct okegw_gateway {
   void *stopped_arg;
   void (*reload_hook)(int reloading); /* okegw_gateway_set_reload_hook */
   uv_timer_t *audit_prune;            /* audit_retention_s: at start, then hourly */
+  /* [gateway] workers (pipeline/workers.h). Loop 0's gateway owns the
+   * store, the outbox, metrics, the token issuer, the control socket and
+   * the admin listener, and `workers` (NULL with one loop); a worker loop's
+   * gateway has its own loop, generation, listeners, TLS context, HTTP
+   * client and JWKS source, borrows store, metrics and issuer, has no
+   * outbox and points at loop 0's as `main` (NULL on loop 0). */
+  struct okegw_workers *workers;
+  okegw_gateway *main;
+  struct okegw_worker *worker; /* a worker loop's gateway: its thread */
 };
 
 /* What dispatch records once every check passed (route stage decides). */

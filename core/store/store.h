@@ -218,6 +218,9 @@ typedef struct okegw_delivery_rec {
 } okegw_delivery_rec;
 
 void okegw_delivery_rec_free(okegw_delivery_rec *r);
+/* dst becomes a copy of src that owns its strings. 0, or -1 out of memory
+ * (dst is then empty). */
+int okegw_delivery_rec_copy(okegw_delivery_rec *dst, const okegw_delivery_rec *src);
 
 /* The one JSON shape of a delivery (for okegw deliveries, the status
  * resource and any later admin API). Without flags: every member, null when

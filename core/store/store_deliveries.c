@@ -27,14 +27,44 @@ int okegw_delivery_state_from_name(const char *name, okegw_delivery_state *out) 
   return -1;
 }
 
+/* The record's strings, the body last (it has a length, not a NUL). */
+#define REC_STRINGS(r)                                                                             \
+  {                                                                                                \
+    &(r)->connector, &(r)->caller, &(r)->interaction, &(r)->resource, &(r)->resource_id,           \
+        &(r)->request_id, &(r)->method, &(r)->path, &(r)->query, &(r)->content_type,               \
+        &(r)->body_sha256, &(r)->last_error, &(r)->body                                            \
+  }
+
 void okegw_delivery_rec_free(okegw_delivery_rec *r) {
-  char **strs[] = {&r->connector,   &r->caller,     &r->interaction, &r->resource, &r->resource_id,
-                   &r->request_id,  &r->method,     &r->path,        &r->query,    &r->content_type,
-                   &r->body_sha256, &r->last_error, &r->body};
+  char **strs[] = REC_STRINGS(r);
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
     free(*strs[i]);
     *strs[i] = NULL;
   }
+}
+
+int okegw_delivery_rec_copy(okegw_delivery_rec *dst, const okegw_delivery_rec *src) {
+  *dst = *src;
+  char **to[] = REC_STRINGS(dst);
+  size_t n = sizeof to / sizeof to[0], i = 0;
+  for (; i + 1 < n; i++)
+    if (*to[i] && !(*to[i] = okegw_strdup(*to[i])))
+      break;
+  if (i + 1 == n && src->body) {
+    if ((dst->body = malloc(src->body_len + 1))) {
+      memcpy(dst->body, src->body, src->body_len);
+      dst->body[src->body_len] = '\0';
+      i++;
+    }
+  } else if (i + 1 == n) {
+    i++;
+  }
+  if (i == n)
+    return 0;
+  for (size_t k = i + 1; k < n; k++)
+    *to[k] = NULL; /* not copied: still the source's */
+  okegw_delivery_rec_free(dst);
+  return -1;
 }
 
 /* The one column list: what read_delivery reads, in its order; `body`

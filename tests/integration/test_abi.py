@@ -221,7 +221,9 @@ def test_v12_timers_and_json_helpers(t):
     oke_strerror and the interaction names reads as expected."""
     so = t.plugin(V12)
     peer = t.peer(make_components(3), name="new")
-    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so, answer_delay_ms=50))]))
+    # one event loop: one instance of the plugin, whose own counts this reads
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so, answer_delay_ms=50))],
+                       workers=1))
     rec = g.wait_log(lambda r: r.get("connector") == "new" and
                      r.get("msg", "").startswith("v12 selftest: "), 2.0)
     check(rec is not None, "no self-test line; log:\n%s" % g.stderr_tail(15))
@@ -253,7 +255,8 @@ def test_v12_health_checked_changes_logged(t):
     line for the ticks in between."""
     so = t.plugin(V12)
     peer = t.peer(make_components(1), name="new")
-    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so))]))
+    # one event loop: one instance, whose health changes this counts
+    g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so))], workers=1))
     bad = g.wait_log(lambda r: r.get("connector") == "new" and "unhealthy" in r.get("msg", ""), 3.0)
     check(bad is not None, "no unhealthy line; log:\n%s" % g.stderr_tail(15))
     check(bad.get("level") == "warn" and "-5" in bad["msg"] and "transport failure" in bad["msg"],
@@ -273,8 +276,9 @@ def test_fini_after_in_flight_exchange(t):
     so = t.plugin(V12)
     peer = t.peer(make_components(1), name="new")
     delay = 2500  # the guard gives up after timeout_ms + 1 s, the stop waits a guard more
+    # one event loop: the request and the fini are of the same instance
     g = t.gateway(conf([("new", ooapi_connector(peer, plugin=so, answer_delay_ms=delay,
-                                                timeout_ms=300))]))
+                                                timeout_ms=300))], workers=1))
     g.request("GET", "/ooapi/components?componentType=test")
     check(_msgs(g, "new", "v12 answered") == [], "the plugin should still hold its answer")
     check(g.stop() == 0, "okegw should stop cleanly with an exchange in flight")

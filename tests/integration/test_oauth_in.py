@@ -160,6 +160,9 @@ def setup(t, keys=None, url=None, tpl_scopes=None):
     gw = {"oauth_issuer": ISSUER, "oauth_audience": AUDIENCE}
     if url:
         gw["oauth_jwks_url"] = url
+        # each event loop keeps its own copy of the issuer's keys (pipeline/workers.h): the
+        # fetches counted here are one loop's
+        gw["workers"] = 1
     else:
         gw["oauth_jwks_file"] = os.path.basename(t.write("jwks.json", jwks(*keys)))
     g = t.gateway(conf([("alpha", ooapi_connector(ta)), ("planner", planner),
