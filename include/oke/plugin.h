@@ -349,7 +349,12 @@ typedef struct oke_plugin {
 
   /* Called once per connector instance after the config is loaded. Store the
    * plugin's per-instance state in *state. Non-zero return refuses the
-   * connector (the others keep running). */
+   * connector (the others keep running). With [gateway] workers = N the host
+   * makes one instance per event loop (each called on its own loop's
+   * thread); instances of one connector share nothing through the host, so
+   * a plugin that keeps state in memory must share it itself across its
+   * instances, thread-safely (host->name tells which connector an instance
+   * belongs to). */
   int (*init)(oke_conn *c, const oke_host *host, void **state);
   /* Carry one exchange. Return OKE_OK and call host->respond later (or now),
    * or return an error (the host then answers for the plugin). */

@@ -4,19 +4,21 @@
  * no network peer.
  *
  * It serves flow 0 (the test catalogue, fixed at init) and flow 2 (zittingen
- * and deelnames, kept in memory per connector instance). Nothing is
- * persisted: a restart starts from an empty session plan.
+ * and deelnames, kept in memory per connector name: every instance of one
+ * connector in the process shares them, see "Shared stores" below). Nothing
+ * is persisted: a restart starts from an empty session plan.
  *
  * catalogue_seed = TEXT makes an instance a different supplier: its tests
  * get ids, codes and names derived from TEXT (a tiny hash, the same every
  * run), so two sim connectors, or the built-in one and `okegw sim --seed`,
  * have disjoint catalogues. Without it the catalogue is the fixed one below.
  *
- * Only the plugin ABI (1.2) and the C standard library are used; JSON and
- * query strings go through the host's helpers. Every callback answers
- * synchronously.
+ * Only the plugin ABI (1.2), the C standard library and POSIX threads are
+ * used; JSON and query strings go through the host's helpers. Every callback
+ * answers synchronously.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,13 +52,50 @@ typedef struct sim_store {
   size_t cap;
 } sim_store;
 
+/* Shared stores.
+ *
+ * The host makes one instance per event loop ([gateway] workers = N), and a
+ * reload starts the new instance of a changed connector before the old one's
+ * fini; an unchanged one it carries over without init or fini. All of them
+ * must see one session plan, as the gateway sees one connector: a zitting PUT
+ * through one loop is read through another. So the plan lives in a
+ * process-wide registry, one sim_shared per connector name: the first init
+ * creates it, later inits of that name share it, the last fini frees it.
+ * Across a reload the new instance therefore keeps the zittingen and
+ * deelnames of the old one.
+ *
+ * Instances run on different threads, so every access to offerings and
+ * associations holds `lock`, and documents cross it only as copies (or as a
+ * freshly parsed body handed over whole): no instance keeps a pointer into
+ * the stores once it unlocks. A store holds no host pointer: each instance
+ * works on it with its own host, and the last fini frees it with its own. */
+typedef struct sim_shared {
+  struct sim_shared *next; /* registry list, under sim_registry_lock */
+  char *name;              /* the connector's name; NULL: not in the registry */
+  unsigned refs;           /* instances using it, under sim_registry_lock */
+  pthread_mutex_t lock;    /* guards the two stores below */
+  sim_store offerings;     /* zittingen by offeringId */
+  sim_store associations;  /* deelnames by associationId */
+} sim_shared;
+
+static pthread_mutex_t sim_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static sim_shared *sim_registry;
+
+/* What stays per instance, and why it need not be shared: conn and host are
+ * the instance's own (the host is valid until this instance's fini, and logs
+ * carry its conn). url_base and catalogue follow from the configuration,
+ * the same for every instance of one connector, and the catalogue is derived
+ * from catalogue_seed by a fixed hash (no random numbers, no counters), so
+ * every instance builds the same one. It is not shared because it need not
+ * be, and it must not be: the host's json_print changes a tree while it
+ * prints it, and a component is printed straight from the catalogue. The
+ * plugin has no timers, counters or id generators: ids come from callers. */
 typedef struct sim_state {
   oke_conn *conn;
   const oke_host *host;
-  char *url_base;         /* access_url_base without trailing '/' */
-  oke_json *catalogue;    /* array of Component, read-only after init */
-  sim_store offerings;    /* zittingen by offeringId */
-  sim_store associations; /* deelnames by associationId */
+  char *url_base;      /* access_url_base without trailing '/' */
+  oke_json *catalogue; /* array of Component, read-only after init */
+  sim_shared *shared;  /* zittingen and deelnames of this connector name */
 } sim_state;
 
 typedef struct sim_paging {
@@ -122,6 +161,64 @@ static void store_free(const oke_host *h, sim_store *st) {
   free(st->v);
   st->v = NULL;
   st->len = st->cap = 0;
+}
+
+static void shared_free(const oke_host *h, sim_shared *sh) {
+  store_free(h, &sh->associations);
+  store_free(h, &sh->offerings);
+  pthread_mutex_destroy(&sh->lock);
+  free(sh->name);
+  free(sh);
+}
+
+/* The stores of connector `name`, shared with the other live instances of
+ * that name, or new ones; NULL when out of memory. Without a name (a host
+ * that gives none) the stores are the instance's own. */
+static sim_shared *shared_acquire(const char *name) {
+  pthread_mutex_lock(&sim_registry_lock);
+  sim_shared *sh = sim_registry;
+  while (name && sh && strcmp(sh->name, name) != 0)
+    sh = sh->next;
+  if (name && sh) {
+    sh->refs++;
+    pthread_mutex_unlock(&sim_registry_lock);
+    return sh;
+  }
+  sh = calloc(1, sizeof *sh);
+  if (sh && name && !(sh->name = sim_strdup(name))) {
+    free(sh);
+    sh = NULL;
+  }
+  if (sh && pthread_mutex_init(&sh->lock, NULL) != 0) {
+    free(sh->name);
+    free(sh);
+    sh = NULL;
+  }
+  if (sh) {
+    sh->refs = 1;
+    if (name) {
+      sh->next = sim_registry;
+      sim_registry = sh;
+    }
+  }
+  pthread_mutex_unlock(&sim_registry_lock);
+  return sh;
+}
+
+/* Drops one instance's hold; the last one out frees the stores, with its
+ * own host (no other instance can reach them any more). */
+static void shared_release(const oke_host *h, sim_shared *sh) {
+  pthread_mutex_lock(&sim_registry_lock);
+  int last = --sh->refs == 0;
+  if (last && sh->name) {
+    sim_shared **p = &sim_registry;
+    while (*p != sh)
+      p = &(*p)->next;
+    *p = sh->next;
+  }
+  pthread_mutex_unlock(&sim_registry_lock);
+  if (last)
+    shared_free(h, sh);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -950,40 +1047,44 @@ static int pin_id(const oke_host *h, oke_json *doc, const char *key, const char 
   return rc;
 }
 
-/* Merge a PATCH body onto a copy of e->doc and swap it in on success, so a
- * failure leaves the stored object untouched. A bad body is answered with a
- * 400 here, which *done reports to the caller. */
-static int patch_entry(sim_state *s, oke_exchange *x, const oke_request *req, sim_entry *e,
-                       const char *id_key, int *done) {
-  const oke_host *h = s->host;
-  const char *why = NULL;
-  oke_json *patch, *copy;
-  *done = 0;
-  int rc = parse_object(h, req, &patch, &why);
-  if (rc == OKE_EINVAL) {
-    *done = 1;
-    return problem(s, x, 400, "%s", why);
-  }
-  if (rc != OKE_OK)
-    return rc;
-  if (!(copy = h->json_duplicate(e->doc))) {
-    h->json_free(patch);
+/* Merge patch onto a copy of e->doc and swap it in on success, so a failure
+ * leaves the stored object untouched. The caller holds the store's lock.
+ * OKE_EINVAL: the merge patch cannot be applied. */
+static int patch_entry(const oke_host *h, sim_entry *e, const oke_json *patch, const char *id_key) {
+  oke_json *copy = h->json_duplicate(e->doc);
+  if (!copy)
     return OKE_ENOMEM;
-  }
-  rc = merge_patch(h, copy, patch, 0);
-  h->json_free(patch);
+  int rc = merge_patch(h, copy, patch, 0);
   if (rc == OKE_OK)
     rc = pin_id(h, copy, id_key, e->id);
   if (rc != OKE_OK) {
     h->json_free(copy);
-    if (rc != OKE_EINVAL)
-      return rc;
-    *done = 1;
-    return problem(s, x, 400, "the merge patch could not be applied");
+    return rc;
   }
   h->json_free(e->doc);
   e->doc = copy;
   return OKE_OK;
+}
+
+/* The answer to a failed PATCH of a stored object: 404 when it is not there
+ * (the lookup comes first), 400 for a bad body or a patch that cannot be
+ * applied. Returns 1 when the exchange is done (answered, or *rc to return),
+ * 0 when the patch is in and the caller answers. */
+static int patch_failed(sim_state *s, oke_exchange *x, const oke_request *req, int found,
+                        int parsed, const char *why, int *rc, const char *what) {
+  if (!found) {
+    *rc = problem(s, x, 404, "No %s with id %s is known at this endpoint.", what, req_id(req));
+    return 1;
+  }
+  if (parsed == OKE_EINVAL) {
+    *rc = problem(s, x, 400, "%s", why);
+    return 1;
+  }
+  if (*rc == OKE_EINVAL) {
+    *rc = problem(s, x, 400, "the merge patch could not be applied");
+    return 1;
+  }
+  return *rc != OKE_OK;
 }
 
 static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
@@ -1002,8 +1103,12 @@ static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req
     h->json_free(doc);
     return rc;
   }
+  /* the parsed body is handed over whole: nothing here points into it after */
   int created;
-  if ((rc = store_put(h, &s->offerings, req_id(req), doc, &created)) != OKE_OK) {
+  pthread_mutex_lock(&s->shared->lock);
+  rc = store_put(h, &s->shared->offerings, req_id(req), doc, &created);
+  pthread_mutex_unlock(&s->shared->lock);
+  if (rc != OKE_OK) {
     h->json_free(doc);
     return rc;
   }
@@ -1014,36 +1119,53 @@ static int on_put_offering(sim_state *s, oke_exchange *x, const oke_request *req
 
 static int on_patch_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
   const oke_host *h = s->host;
-  sim_entry *e = store_find(&s->offerings, req_id(req));
-  if (!e)
-    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
-  int done;
-  int rc = patch_entry(s, x, req, e, "offeringId", &done);
-  if (rc != OKE_OK || done)
-    return rc;
-
+  sim_shared *sh = s->shared;
+  const char *why = NULL;
+  oke_json *patch;
+  /* the body is the caller's alone: parsed before the lock is taken */
+  int parsed = parse_object(h, req, &patch, &why);
+  int rc = OKE_OK;
+  /* patch and cascade in one hold, so no other instance sees half of it */
+  pthread_mutex_lock(&sh->lock);
+  sim_entry *e = store_find(&sh->offerings, req_id(req));
+  if (e && parsed == OKE_OK)
+    rc = patch_entry(h, e, patch, "offeringId");
   /* A canceled zitting takes its deelnames with it (R18). */
-  if (offering_canceled(h, e->doc)) {
-    for (size_t i = 0; i < s->associations.len; i++) {
-      oke_json *a = s->associations.v[i].doc;
+  if (e && parsed == OKE_OK && rc == OKE_OK && offering_canceled(h, e->doc)) {
+    for (size_t i = 0; i < sh->associations.len; i++) {
+      oke_json *a = sh->associations.v[i].doc;
       const char *oid = assoc_offering_id(h, a);
       if (!oid || !same_id(oid, e->id))
         continue;
       int r = OKE_OK;
       jset(h, a, "state", h->json_new_string("canceled"), &r);
-      if (r != OKE_OK)
+      if (r != OKE_OK) /* only when out of memory */
         h->log(s->conn, OKE_LOG_WARN, "sim: could not cancel association %s",
-               s->associations.v[i].id);
+               sh->associations.v[i].id);
     }
   }
+  int found = e != NULL;
+  pthread_mutex_unlock(&sh->lock);
+  if (parsed == OKE_OK)
+    h->json_free(patch);
+  if (patch_failed(s, x, req, found, parsed, why, &rc, "offering"))
+    return rc;
   return respond_empty(s, x, 200);
 }
 
 static int on_get_offering(sim_state *s, oke_exchange *x, const oke_request *req) {
-  sim_entry *e = store_find(&s->offerings, req_id(req));
+  const oke_host *h = s->host;
+  pthread_mutex_lock(&s->shared->lock);
+  sim_entry *e = store_find(&s->shared->offerings, req_id(req));
+  oke_json *copy = e ? h->json_duplicate(e->doc) : NULL;
+  pthread_mutex_unlock(&s->shared->lock);
   if (!e)
     return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
-  return respond_json(s, x, 200, e->doc);
+  if (!copy)
+    return OKE_ENOMEM;
+  int rc = respond_json(s, x, 200, copy);
+  h->json_free(copy);
+  return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1052,9 +1174,8 @@ static int on_get_offering(sim_state *s, oke_exchange *x, const oke_request *req
 
 static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request *req) {
   const oke_host *h = s->host;
+  sim_shared *sh = s->shared;
   const char *query = req_query(req);
-  if (!store_find(&s->offerings, req_id(req)))
-    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
   const char *why = NULL;
   sim_paging pg;
   /* role and state are the cheap filters of the profile; others pass. */
@@ -1064,25 +1185,38 @@ static int on_list_associations(sim_state *s, oke_exchange *x, const oke_request
     rc = query_param(h, query, "role", role, sizeof role, &why);
   if (rc == OKE_OK)
     rc = query_param(h, query, "state", state, sizeof state, &why);
-  if (rc != OKE_OK)
-    return problem(s, x, 400, "%s", why);
-  const oke_json **match = malloc((s->associations.len ? s->associations.len : 1) * sizeof *match);
-  if (!match)
-    return OKE_ENOMEM;
-  size_t n = 0;
-  for (size_t i = 0; i < s->associations.len; i++) {
-    const oke_json *a = s->associations.v[i].doc;
-    const char *oid = assoc_offering_id(h, a), *v;
-    if (!oid || !same_id(oid, req_id(req)))
-      continue;
-    if (*role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
-      continue;
-    if (*state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0))
-      continue;
-    match[n++] = a;
+  int bad_query = rc != OKE_OK;
+  oke_json *page = NULL;
+  /* the page is built of copies (view_association_ref) before unlocking */
+  pthread_mutex_lock(&sh->lock);
+  int found = store_find(&sh->offerings, req_id(req)) != NULL;
+  if (found && !bad_query) {
+    const oke_json **match =
+        malloc((sh->associations.len ? sh->associations.len : 1) * sizeof *match);
+    size_t n = 0;
+    for (size_t i = 0; match && i < sh->associations.len; i++) {
+      const oke_json *a = sh->associations.v[i].doc;
+      const char *oid = assoc_offering_id(h, a), *v;
+      if (!oid || !same_id(oid, req_id(req)))
+        continue;
+      if (*role && (!(v = jstr(h, a, "role")) || strcmp(v, role) != 0))
+        continue;
+      if (*state && (!(v = jstr(h, a, "state")) || strcmp(v, state) != 0))
+        continue;
+      match[n++] = a;
+    }
+    rc = match ? page_new(s, match, n, &pg, view_association_ref, &page) : OKE_ENOMEM;
+    free(match);
   }
-  rc = respond_page(s, x, match, n, &pg, view_association_ref);
-  free(match);
+  pthread_mutex_unlock(&sh->lock);
+  if (!found)
+    return problem(s, x, 404, "No offering with id %s is known at this endpoint.", req_id(req));
+  if (bad_query)
+    return problem(s, x, 400, "%s", why);
+  if (rc != OKE_OK)
+    return rc;
+  rc = respond_json(s, x, 200, page);
+  h->json_free(page);
   return rc;
 }
 
@@ -1103,12 +1237,19 @@ static int on_put_association(sim_state *s, oke_exchange *x, const oke_request *
     rc = problem(s, x, 400, "associationId %s does not match the path id %s", id, req_id(req));
   } else if (!oid) {
     rc = problem(s, x, 400, "unknown offering: the association names no offering");
-  } else if (!store_find(&s->offerings, oid)) {
-    /* The zitting is PUT before its deelnames (R13). */
-    rc = problem(s, x, 400, "unknown offering %s", oid);
   } else {
-    int created;
-    if ((rc = store_put(h, &s->associations, req_id(req), doc, &created)) == OKE_OK) {
+    /* The zitting is PUT before its deelnames (R13): checked and stored in
+     * one hold. A stored body is handed over whole: doc and oid are not
+     * touched after. */
+    int created = 0;
+    pthread_mutex_lock(&s->shared->lock);
+    int known = store_find(&s->shared->offerings, oid) != NULL;
+    if (known)
+      rc = store_put(h, &s->shared->associations, req_id(req), doc, &created);
+    pthread_mutex_unlock(&s->shared->lock);
+    if (!known) {
+      rc = problem(s, x, 400, "unknown offering %s", oid);
+    } else if (rc == OKE_OK) {
       h->log(s->conn, OKE_LOG_DEBUG, "sim: association %s %s", req_id(req),
              created ? "created" : "replaced");
       return respond_empty(s, x, created ? 201 : 200);
@@ -1118,16 +1259,10 @@ static int on_put_association(sim_state *s, oke_exchange *x, const oke_request *
   return rc;
 }
 
-static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request *req) {
-  sim_entry *e = store_find(&s->associations, req_id(req));
-  if (!e)
-    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
-  int done;
-  int rc = patch_entry(s, x, req, e, "associationId", &done);
-  if (rc != OKE_OK || done)
-    return rc;
-  /* The YAML's 200 answer: {associationId, message (required), state}. */
-  const oke_host *h = s->host;
+/* The YAML's 200 answer to a PATCH of an association: {associationId,
+ * message (required), state}, built from the stored one (lock held). */
+static int patch_association_answer(const oke_host *h, const sim_entry *e, oke_json **out) {
+  int rc = OKE_OK;
   oke_json *ans = h->json_new_object();
   const char *state = jstr(h, e->doc, "state");
   jset(h, ans, "associationId", h->json_new_string(e->id), &rc);
@@ -1137,7 +1272,29 @@ static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request
        &rc);
   if (state)
     jset(h, ans, "state", h->json_new_string(state), &rc);
-  if (rc == OKE_OK)
+  if (rc != OKE_OK && ans) {
+    h->json_free(ans);
+    ans = NULL;
+  }
+  *out = ans;
+  return rc;
+}
+
+static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request *req) {
+  const oke_host *h = s->host;
+  const char *why = NULL;
+  oke_json *patch, *ans = NULL;
+  int parsed = parse_object(h, req, &patch, &why);
+  int rc = OKE_OK;
+  pthread_mutex_lock(&s->shared->lock);
+  sim_entry *e = store_find(&s->shared->associations, req_id(req));
+  if (e && parsed == OKE_OK && (rc = patch_entry(h, e, patch, "associationId")) == OKE_OK)
+    rc = patch_association_answer(h, e, &ans);
+  int found = e != NULL;
+  pthread_mutex_unlock(&s->shared->lock);
+  if (parsed == OKE_OK)
+    h->json_free(patch);
+  if (!patch_failed(s, x, req, found, parsed, why, &rc, "association"))
     rc = respond_json(s, x, 200, ans);
   if (ans)
     h->json_free(ans);
@@ -1145,17 +1302,23 @@ static int on_patch_association(sim_state *s, oke_exchange *x, const oke_request
 }
 
 static int on_get_association(sim_state *s, oke_exchange *x, const oke_request *req) {
-  sim_entry *e = store_find(&s->associations, req_id(req));
-  if (!e)
-    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
   char expand_list[256];
   const char *why = NULL;
-  int rc = query_param(s->host, req_query(req), "expand", expand_list, sizeof expand_list, &why);
-  if (rc != OKE_OK)
+  int bad_query = query_param(s->host, req_query(req), "expand", expand_list, sizeof expand_list,
+                              &why) != OKE_OK;
+  int rc = OKE_OK;
+  oke_json *view = NULL;
+  pthread_mutex_lock(&s->shared->lock);
+  sim_entry *e = store_find(&s->shared->associations, req_id(req));
+  if (e && !bad_query)
+    rc = view_association(s, e->doc, query_expands(expand_list, "person"), &view);
+  int found = e != NULL;
+  pthread_mutex_unlock(&s->shared->lock);
+  if (!found)
+    return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
+  if (bad_query)
     return problem(s, x, 400, "%s", why);
-  int expand = query_expands(expand_list, "person");
-  oke_json *view;
-  if ((rc = view_association(s, e->doc, expand, &view)) != OKE_OK)
+  if (rc != OKE_OK)
     return rc;
   rc = respond_json(s, x, 200, view);
   s->host->json_free(view);
@@ -1188,10 +1351,13 @@ static char *url_join(const char *base, const char *id) {
 
 static int on_get_association_url(sim_state *s, oke_exchange *x, const oke_request *req) {
   const oke_host *h = s->host;
-  sim_entry *e = store_find(&s->associations, req_id(req));
-  if (!e)
+  pthread_mutex_lock(&s->shared->lock);
+  sim_entry *e = store_find(&s->shared->associations, req_id(req));
+  char *url = e ? url_join(s->url_base, e->id) : NULL;
+  int found = e != NULL;
+  pthread_mutex_unlock(&s->shared->lock);
+  if (!found)
     return problem(s, x, 404, "No association with id %s is known at this endpoint.", req_id(req));
-  char *url = url_join(s->url_base, e->id);
   if (!url)
     return OKE_ENOMEM;
   /* The body is a bare JSON string; the host's printer does the quoting. */
@@ -1231,8 +1397,8 @@ static void sim_fini(void *state) {
   sim_state *s = state;
   if (!s)
     return;
-  store_free(s->host, &s->associations);
-  store_free(s->host, &s->offerings);
+  if (s->shared)
+    shared_release(s->host, s->shared);
   if (s->catalogue)
     s->host->json_free(s->catalogue);
   free(s->url_base);
@@ -1271,7 +1437,8 @@ static int sim_init(oke_conn *c, const oke_host *host, void **state) {
   }
   s->url_base = sim_strndup(base, bl);
   s->catalogue = catalogue_new(host, seed);
-  if (!s->url_base || !s->catalogue) {
+  s->shared = shared_acquire(host->name ? host->name(c) : NULL);
+  if (!s->url_base || !s->catalogue || !s->shared) {
     sim_fini(s);
     return OKE_ENOMEM;
   }
