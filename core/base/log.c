@@ -9,20 +9,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The settings are set at start and at a reload and read by every thread
+ * that logs: relaxed atomics (a line logged during a reload may follow the
+ * old settings or the new). */
 static int min_level = OKEGW_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 static int text_format; /* 0 = JSON lines */
 
-void okegw_log_set_level(int level) { min_level = level; }
+void okegw_log_set_level(int level) { __atomic_store_n(&min_level, level, __ATOMIC_RELAXED); }
 
 void okegw_log_set_format(const char *name) {
+  int text;
   if (name && strcmp(name, "json") == 0)
-    text_format = 0;
+    text = 0;
   else if (name && strcmp(name, "text") == 0)
-    text_format = 1;
+    text = 1;
   else
-    text_format = isatty(STDERR_FILENO);
+    text = isatty(STDERR_FILENO);
+  __atomic_store_n(&text_format, text, __ATOMIC_RELAXED);
 }
 
 /* One readable line: time, level, msg, then method path status latency and
@@ -146,7 +151,7 @@ int okegw_log_level_from_name(const char *name) {
 }
 
 void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list ap) {
-  if (level < min_level || level < 0 || level > OKEGW_LOG_ERROR)
+  if (level < __atomic_load_n(&min_level, __ATOMIC_RELAXED) || level < 0 || level > OKEGW_LOG_ERROR)
     return;
   char msg[2048];
   vsnprintf(msg, sizeof msg, fmt, ap);
@@ -159,7 +164,7 @@ void okegw_logv(int level, const okegw_log_fields *f, const char *fmt, va_list a
   size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
   snprintf(ts + n, sizeof ts - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 
-  if (text_format) {
+  if (__atomic_load_n(&text_format, __ATOMIC_RELAXED)) {
     log_text(ts, level, msg, f);
     return;
   }

@@ -10,6 +10,7 @@
 
 #include <oke/plugin.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,10 @@ typedef struct minute_counts {
   unsigned long exchanges, failures; /* exchanges: failures 5xx or no answer */
 } minute_counts;
 
+/* Every field of a slot is read and written under its registry's mutex. */
 struct okegw_conn_metrics {
   okegw_conn_metrics *next;
-  const okegw_metrics *reg;    /* for its clock */
+  okegw_metrics *reg;          /* for its mutex and clock */
   char *name;                  /* "" for requests no connector carried */
   uint64_t *requests;          /* [interaction * NCLASSES + class] */
   okegw_hist duration[NFLOWS]; /* caller side, by flow */
@@ -60,11 +62,15 @@ typedef struct violation_count {
 } violation_count;
 
 typedef struct tls_count {
-  const char *listener;
-  uint64_t n[2];
+  const char *listener; /* under mu */
+  uint64_t n[2];        /* atomic: http/server.c adds to them */
 } tls_count;
 
+/* One mutex for all of it: the loop threads update the registry and its
+ * slots, a scrape reads them, from any thread. An update holds it for a
+ * few increments; uncontended it costs an atomic exchange each way. */
 struct okegw_metrics {
+  pthread_mutex_t mu;
   int ninteractions;
   unsigned char *flow_of; /* [interaction] */
   okegw_conn_metrics *none, *conns, *last;
@@ -82,7 +88,8 @@ okegw_metrics *okegw_metrics_new(void) {
     return NULL;
   m->ninteractions = okegw_interaction_count();
   m->flow_of = calloc((size_t)m->ninteractions, 1);
-  if (!m->flow_of) {
+  if (!m->flow_of || pthread_mutex_init(&m->mu, NULL) != 0) {
+    free(m->flow_of);
     free(m);
     return NULL;
   }
@@ -103,9 +110,15 @@ okegw_metrics *okegw_metrics_new(void) {
   return m;
 }
 
+static void lock(okegw_metrics *m) { pthread_mutex_lock(&m->mu); }
+static void unlock(okegw_metrics *m) { pthread_mutex_unlock(&m->mu); }
+
 void okegw_metrics_set_clock(okegw_metrics *m, long long (*wall_ms)(void)) {
-  if (m)
-    m->wall_ms = wall_ms ? wall_ms : okegw_wall_ms;
+  if (!m)
+    return;
+  lock(m);
+  m->wall_ms = wall_ms ? wall_ms : okegw_wall_ms;
+  unlock(m);
 }
 
 static void slot_free(okegw_conn_metrics *cm) {
@@ -124,12 +137,11 @@ void okegw_metrics_free(okegw_metrics *m) {
   }
   free(m->violations);
   free(m->flow_of);
+  pthread_mutex_destroy(&m->mu);
   free(m);
 }
 
-okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name) {
-  if (!m || !name)
-    return NULL;
+static okegw_conn_metrics *connector_locked(okegw_metrics *m, const char *name) {
   for (okegw_conn_metrics *cm = m->conns; cm; cm = cm->next)
     if (strcmp(cm->name, name) == 0)
       return cm;
@@ -151,6 +163,17 @@ okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name) 
   else
     m->conns = cm;
   m->last = cm;
+  return cm;
+}
+
+okegw_conn_metrics *okegw_metrics_connector(okegw_metrics *m, const char *name) {
+  if (!m || !name)
+    return NULL;
+  /* looked up and made under the lock: two threads asking for a new name
+   * at once get the same slot */
+  lock(m);
+  okegw_conn_metrics *cm = connector_locked(m, name);
+  unlock(m);
   return cm;
 }
 
@@ -177,7 +200,7 @@ void okegw_hist_observe_atomic(okegw_hist *h, double s) {
   __atomic_fetch_add(&h->count, 1, __ATOMIC_RELEASE);
 }
 
-/* ---- minute buckets ---- */
+/* ---- minute buckets (under the registry's lock) ---- */
 
 static long long minute_now(const okegw_conn_metrics *cm) { return cm->reg->wall_ms() / 60000; }
 
@@ -208,30 +231,38 @@ void okegw_metrics_request(okegw_metrics *m, okegw_conn_metrics *cm, okegw_conn_
                            int interaction, int status, double seconds) {
   if (!m)
     return;
+  if (interaction < 0 || interaction >= m->ninteractions)
+    interaction = 0;
+  int cls = status / 100 - 1;
+  lock(m);
+  /* the traffic only of a settled interaction (an audited exchange) */
   if (interaction != 0 && (cm || caller))
     note_traffic(cm ? cm : caller, status);
   if (!cm)
     cm = m->none;
-  if (interaction < 0 || interaction >= m->ninteractions)
-    interaction = 0;
-  int cls = status / 100 - 1;
   if (cls >= 0 && cls < NCLASSES)
     cm->requests[interaction * NCLASSES + cls]++;
   hist_observe(&cm->duration[m->flow_of[interaction]], latency_bounds, seconds);
+  unlock(m);
 }
 
 void okegw_metrics_peer_request(okegw_conn_metrics *cm, double seconds) {
-  if (cm)
-    hist_observe(&cm->peer, latency_bounds, seconds);
+  if (!cm)
+    return;
+  lock(cm->reg);
+  hist_observe(&cm->peer, latency_bounds, seconds);
+  unlock(cm->reg);
 }
 
 /* /readyz's definition of a failed exchange: 5xx or no answer. */
 void okegw_metrics_exchange(okegw_conn_metrics *cm, int status) {
   if (!cm)
     return;
+  lock(cm->reg);
   minute_counts *b = this_minute(cm);
   b->exchanges++;
   b->failures += status >= 500 || status == 0;
+  unlock(cm->reg);
 }
 
 void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
@@ -241,6 +272,7 @@ void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
     return;
   /* the current minute and the WINDOW_MIN - 1 before it: a little under
    * five minutes, never more */
+  lock(cm->reg);
   long long now = minute_now(cm);
   for (long long m = now - WINDOW_MIN + 1; m <= now; m++) {
     const minute_counts *b = bucket_of(cm, m);
@@ -249,17 +281,32 @@ void okegw_metrics_recent(const okegw_conn_metrics *cm, unsigned long *requests,
       *errors += b->failures;
     }
   }
+  unlock(cm->reg);
 }
 
 int okegw_metrics_traffic_json(const okegw_conn_metrics *cm, cJSON *o) {
-  long long now = cm ? minute_now(cm) : okegw_wall_ms() / 60000;
+  /* the hour copied under the lock, the JSON built after it */
+  minute_counts hour[OKEGW_METRICS_MINUTES] = {{0}};
+  long long now;
+  if (cm) {
+    lock(cm->reg);
+    now = minute_now(cm);
+    for (int k = 0; k < OKEGW_METRICS_MINUTES; k++) {
+      const minute_counts *b = bucket_of(cm, now - OKEGW_METRICS_MINUTES + 1 + k);
+      if (b)
+        hour[k] = *b;
+    }
+    unlock(cm->reg);
+  } else {
+    now = okegw_wall_ms() / 60000;
+  }
   unsigned long requests = 0, errors = 0;
   cJSON *arr = cJSON_AddArrayToObject(o, "perMinute");
   if (!arr)
     return -1;
   for (long long m = now - OKEGW_METRICS_MINUTES + 1; m <= now; m++) {
-    const minute_counts *b = cm ? bucket_of(cm, m) : NULL;
-    unsigned long r = b ? b->requests : 0, e = b ? b->errors : 0;
+    const minute_counts *b = &hour[m - (now - OKEGW_METRICS_MINUTES + 1)];
+    unsigned long r = b->requests, e = b->errors;
     requests += r;
     errors += e;
     char at[40];
@@ -280,9 +327,11 @@ void okegw_metrics_delivery_attempt(okegw_conn_metrics *cm, enum okegw_attempt_o
                                     int status) {
   if (!cm || (unsigned)o >= OKEGW_ATTEMPT_OUTCOMES)
     return;
+  lock(cm->reg);
   cm->attempts[o]++;
   cm->dead_letters += o == OKEGW_ATTEMPT_DEAD;
   note_traffic(cm, status);
+  unlock(cm->reg);
 }
 
 void okegw_metrics_violation(okegw_metrics *m, int interaction, const char *rule,
@@ -290,56 +339,67 @@ void okegw_metrics_violation(okegw_metrics *m, int interaction, const char *rule
   if (!m || !rule)
     return;
   int s = side && strcmp(side, "answer") == 0;
+  lock(m);
   for (size_t i = 0; i < m->nviolations; i++) {
     violation_count *v = &m->violations[i];
     /* rules are static strings: equal names are mostly the same pointer */
     if (v->interaction == interaction && v->side == s &&
         (v->rule == rule || strcmp(v->rule, rule) == 0)) {
       v->n++;
+      unlock(m);
       return;
     }
   }
   if (m->nviolations == m->capviolations) {
     size_t cap = m->capviolations ? m->capviolations * 2 : 16;
     violation_count *nv = realloc(m->violations, cap * sizeof *nv);
-    if (!nv)
+    if (!nv) {
+      unlock(m);
       return;
+    }
     m->violations = nv;
     m->capviolations = cap;
   }
   m->violations[m->nviolations++] =
       (violation_count){.interaction = interaction, .rule = rule, .side = s, .n = 1};
+  unlock(m);
 }
 
 void okegw_metrics_mapping_error(okegw_conn_metrics *cm, int interaction, int killed) {
   if (!cm)
     return;
-  /* the slot's arrays are as long as the registry's interaction count,
-   * which is okegw_interaction_count() */
-  if (interaction > 0 && interaction < okegw_interaction_count())
-    cm->mapping_errors[interaction]++;
-  else
-    cm->mapping_errors[0]++;
+  /* the slot's arrays are as long as the registry's interaction count */
+  if (interaction <= 0 || interaction >= cm->reg->ninteractions)
+    interaction = 0;
+  lock(cm->reg);
+  cm->mapping_errors[interaction]++;
   cm->budget_kills += killed != 0;
+  unlock(cm->reg);
 }
 
 void okegw_metrics_token_refresh(okegw_conn_metrics *cm, int ok) {
-  if (cm)
-    cm->tokens[ok ? 0 : 1]++;
+  if (!cm)
+    return;
+  lock(cm->reg);
+  cm->tokens[ok ? 0 : 1]++;
+  unlock(cm->reg);
 }
 
 uint64_t *okegw_metrics_tls_handshakes(okegw_metrics *m, const char *listener) {
   if (!m)
     return NULL;
-  for (size_t i = 0; i < sizeof m->tls / sizeof m->tls[0]; i++) {
+  uint64_t *n = NULL;
+  lock(m);
+  for (size_t i = 0; !n && i < sizeof m->tls / sizeof m->tls[0]; i++) {
     if (m->tls[i].listener && strcmp(m->tls[i].listener, listener) == 0)
-      return m->tls[i].n;
-    if (!m->tls[i].listener) {
+      n = m->tls[i].n;
+    else if (!m->tls[i].listener) {
       m->tls[i].listener = listener;
-      return m->tls[i].n;
+      n = m->tls[i].n;
     }
   }
-  return NULL;
+  unlock(m);
+  return n;
 }
 
 okegw_hist *okegw_metrics_store_commit(okegw_metrics *m) { return m ? &m->commit : NULL; }
@@ -446,6 +506,10 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
   wr w = {out, 0}, *b = &w;
   int ni = m->ninteractions;
 
+  /* The registry's series are written under its lock, which is let go
+   * around the gauges read from their owners (the outbox, the health
+   * check, which itself takes the lock for okegw_metrics_recent). */
+  lock(m);
   family(b, "okegw_requests_total", "counter",
          "Requests answered to callers, by the connector that carried them (\"\" for none), "
          "flow, interaction and status class.");
@@ -489,9 +553,11 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
   family(b, "okegw_outbox_deliveries", "gauge",
          "Deliveries in the outbox now, by connector and state (queued behind another of "
          "their resource, pending, retrying, in_flight, dead).");
+  unlock(m);
   census_ud cu = {b};
   if (g->outbox)
     okegw_outbox_census(g->outbox, on_census, &cu);
+  lock(m);
 
   family(b, "okegw_delivery_attempts_total", "counter",
          "Delivery attempts of pushes by connector and outcome (delivered, failed, retry, dead).");
@@ -552,8 +618,10 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
   for (size_t i = 0; i < sizeof m->tls / sizeof m->tls[0] && m->tls[i].listener; i++)
     for (int k = 0; k < 2; k++) {
       const char *l[] = {"listener", m->tls[i].listener, "outcome", k ? "failed" : "ok", NULL};
-      sample_u(b, "okegw_tls_handshakes_total", l, m->tls[i].n[k]);
+      sample_u(b, "okegw_tls_handshakes_total", l,
+               __atomic_load_n(&m->tls[i].n[k], __ATOMIC_RELAXED));
     }
+  unlock(m);
 
   const okegw_gen *gen = g->gen;
   family(b, "okegw_connector_phase", "gauge",

@@ -3,15 +3,20 @@
  *
  * The gateway owns one registry (okegw_gateway.metrics). Each fact is
  * counted by the stage that owns it (the answer stage counts requests, the
- * outbox deliveries, the connector host exchanges and mappings, ...), with
- * plain increments on the loop thread; only the store's commit latency is
- * observed on the store thread, with atomics. Counters per connector live
- * in a slot per connector *name* that the connector instance points at
- * (okegw_connector.metrics), so a reload keeps them and an increment is a
- * pointer away. Gauges (outbox depth, phase, health) are read from their
- * owners when scraped. Every label value comes from a finite set:
- * connector names of the configuration, interaction ids, rule names,
- * fixed outcomes.
+ * outbox deliveries, the connector host exchanges and mappings, ...) on
+ * whichever loop thread (worker) handled it. The registry has one mutex:
+ * every update and every read of it and of its connector slots (making a
+ * slot, counters, minute buckets, histograms, violations) takes it, so any
+ * thread may update, and any thread may scrape (okegw_metrics_render,
+ * okegw_metrics_recent, okegw_metrics_traffic_json). Two counters are
+ * atomics instead: the store's commit latency, observed on the store
+ * thread, and the TLS handshake counts http/server.c adds to. Counters per
+ * connector live in a slot per connector *name* that the connector
+ * instance points at (okegw_connector.metrics), so a reload keeps them and
+ * an increment is a pointer and the lock away. Gauges (outbox depth, phase,
+ * health) are read from their owners when scraped, outside the lock.
+ * Every label value comes from a finite set: connector names of the
+ * configuration, interaction ids, rule names, fixed outcomes.
  *
  * A slot also keeps its connector's last hour in minute buckets (wall-clock
  * minutes), with two counts a minute because two questions are asked:
@@ -100,7 +105,8 @@ void okegw_metrics_mapping_error(okegw_conn_metrics *cm, int interaction, int ki
 void okegw_metrics_token_refresh(okegw_conn_metrics *cm, int ok);
 
 /* The TLS listener's handshake counters: [0] ok, [1] failed, incremented
- * by http/server.c. listener is a static string ("listen_tls"). */
+ * by http/server.c with __atomic_fetch_add (relaxed), from any thread.
+ * listener is a static string ("listen_tls"). */
 uint64_t *okegw_metrics_tls_handshakes(okegw_metrics *m, const char *listener);
 /* The store's commit latency; the store thread observes it with
  * okegw_hist_observe_atomic. */

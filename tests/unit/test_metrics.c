@@ -2,7 +2,9 @@
  * format asks, histograms cumulative with +Inf equal to _count, counters
  * per connector name kept in one slot, the live error window, and the
  * traffic in minute buckets the admin API shows (counts, what counts as an
- * error, the JSON shape, the hour and the 5 minutes over a moving clock). */
+ * error, the JSON shape, the hour and the 5 minutes over a moving clock),
+ * and all of it updated from several threads while another scrapes. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,11 +317,173 @@ static void minutes_over_time(void **state) {
   okegw_metrics_free(m);
 }
 
+/* ---- several threads ----------------------------------------------------- */
+
+#define NWORKERS 4
+#define PER_WORKER 100000
+#define NNEW 500 /* slots made by name while the workers count */
+
+typedef struct shared {
+  okegw_metrics *m;
+  okegw_conn_metrics *a, *b, *caller;
+  int put;
+  pthread_barrier_t start; /* all threads at once: as much overlap as can be */
+  int workers_done;        /* atomic */
+  int errors; /* atomic: what a thread found wrong (cmocka asserts only on the main one) */
+  int renders;
+} shared;
+
+static void *worker(void *arg) {
+  shared *sh = arg;
+  pthread_barrier_wait(&sh->start);
+  for (int i = 0; i < PER_WORKER; i++) {
+    okegw_metrics_request(sh->m, sh->a, sh->caller, sh->put, i % 10 ? 200 : 503, 0.01);
+    okegw_metrics_exchange(sh->a, i % 10 ? 200 : 0);
+    okegw_metrics_delivery_attempt(sh->b, i % 4 ? OKEGW_ATTEMPT_DELIVERED : OKEGW_ATTEMPT_RETRY,
+                                   i % 4 ? 200 : 503);
+  }
+  __atomic_fetch_add(&sh->workers_done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+/* Asks for new names (each twice: the same slot) and the workers' names
+ * (the slots they count in). */
+static void *slot_maker(void *arg) {
+  shared *sh = arg;
+  char name[16];
+  pthread_barrier_wait(&sh->start);
+  for (int i = 0; i < NNEW; i++) {
+    snprintf(name, sizeof name, "new%d", i);
+    okegw_conn_metrics *cm = okegw_metrics_connector(sh->m, name);
+    if (!cm || cm != okegw_metrics_connector(sh->m, name) ||
+        okegw_metrics_connector(sh->m, "ta") != sh->a ||
+        okegw_metrics_connector(sh->m, "tb") != sh->b)
+      __atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
+    okegw_metrics_request(sh->m, cm, NULL, sh->put, 200, 0.01);
+  }
+  return NULL;
+}
+
+/* The value of the series that starts with prefix (name{labels}), 0 when
+ * it is not there. */
+static unsigned long long value_of(const char *text, const char *prefix) {
+  const char *p = strstr(text, prefix);
+  return p ? strtoull(p + strlen(prefix), NULL, 10) : 0;
+}
+
+static const char *const ta_2xx = "okegw_requests_total{connector=\"ta\",flow=\"2\",interaction="
+                                  "\"flow2.put_offering\",status_class=\"2xx\"} ";
+static const char *const ta_5xx = "okegw_requests_total{connector=\"ta\",flow=\"2\",interaction="
+                                  "\"flow2.put_offering\",status_class=\"5xx\"} ";
+static const char *const ta_count =
+    "okegw_request_duration_seconds_count{connector=\"ta\",flow=\"2\"} ";
+static const char *const tb_delivered =
+    "okegw_delivery_attempts_total{connector=\"tb\",outcome=\"delivered\"} ";
+static const char *const tb_retry =
+    "okegw_delivery_attempts_total{connector=\"tb\",outcome=\"retry\"} ";
+
+/* Scrapes until the workers are done: every scrape whole, no counter
+ * going back. */
+static void *scraper(void *arg) {
+  shared *sh = arg;
+  unsigned long long last[5] = {0};
+  const char *const series[5] = {ta_2xx, ta_5xx, ta_count, tb_delivered, tb_retry};
+  int done;
+  pthread_barrier_wait(&sh->start);
+  do {
+    done = __atomic_load_n(&sh->workers_done, __ATOMIC_ACQUIRE) == NWORKERS;
+    okegw_gateway g = {.metrics = sh->m};
+    okegw_buf b = {0};
+    if (okegw_metrics_render(&g, &b) < 0 || okegw_buf_append(&b, "", 1) < 0 ||
+        !strstr(b.data, "process_start_time_seconds "))
+      __atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
+    for (int k = 0; b.data && k < 5; k++) {
+      unsigned long long v = value_of(b.data, series[k]);
+      if (v < last[k])
+        __atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
+      last[k] = v;
+    }
+    okegw_buf_free(&b);
+    unsigned long n, e;
+    okegw_metrics_recent(sh->a, &n, &e);
+    cJSON *o = cJSON_CreateObject();
+    if (!o || okegw_metrics_traffic_json(sh->b, o) < 0)
+      __atomic_fetch_add(&sh->errors, 1, __ATOMIC_RELAXED);
+    cJSON_Delete(o);
+    sh->renders++;
+  } while (!done);
+  return NULL;
+}
+
+/* NWORKERS threads count on the same slots while one makes new slots and
+ * one scrapes: at the end every count is exactly there. */
+static void threads_count_exactly(void **state) {
+  (void)state;
+  shared sh = {.m = okegw_metrics_new()};
+  assert_non_null(sh.m);
+  sh.a = okegw_metrics_connector(sh.m, "ta");
+  sh.b = okegw_metrics_connector(sh.m, "tb");
+  sh.caller = okegw_metrics_connector(sh.m, "dr");
+  sh.put = okegw_interaction_by_name("flow2.put_offering");
+  pthread_t t[NWORKERS + 2];
+  assert_int_equal(pthread_barrier_init(&sh.start, NULL, NWORKERS + 2), 0);
+  for (int i = 0; i < NWORKERS; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, worker, &sh), 0);
+  assert_int_equal(pthread_create(&t[NWORKERS], NULL, slot_maker, &sh), 0);
+  assert_int_equal(pthread_create(&t[NWORKERS + 1], NULL, scraper, &sh), 0);
+  for (int i = 0; i < NWORKERS + 2; i++)
+    assert_int_equal(pthread_join(t[i], NULL), 0);
+  pthread_barrier_destroy(&sh.start);
+  assert_int_equal(sh.errors, 0);
+  assert_true(sh.renders > 0);
+
+  const unsigned long long total = (unsigned long long)NWORKERS * PER_WORKER;
+  char *text = render(sh.m);
+  assert_int_equal(value_of(text, ta_2xx), total / 10 * 9);
+  assert_int_equal(value_of(text, ta_5xx), total / 10);
+  assert_int_equal(value_of(text, ta_count), total);
+  char line[128];
+  snprintf(line, sizeof line, "%s%llu\n", tb_delivered, total / 4 * 3);
+  has(text, line);
+  snprintf(line, sizeof line, "%s%llu\n", tb_retry, total / 4);
+  has(text, line);
+  /* every slot once, in order of appearance: ta, tb, dr, then new0.. */
+  const char *dl = "okegw_dead_letters_total{connector=";
+  int slots = 0;
+  for (const char *p = strstr(text, dl); p; p = strstr(p + 1, dl))
+    slots++;
+  assert_int_equal(slots, 3 + NNEW);
+  has(text, "okegw_dead_letters_total{connector=\"dr\"} 0\n"
+            "okegw_dead_letters_total{connector=\"new0\"} 0\n");
+  char name[16];
+  for (int i = 0; i < NNEW; i++) {
+    snprintf(line, sizeof line,
+             "okegw_requests_total{connector=\"new%d\",flow=\"2\",interaction=\"flow2.put_"
+             "offering\",status_class=\"2xx\"} 1\n",
+             i);
+    has(text, line);
+    snprintf(name, sizeof name, "new%d", i);
+    expect_traffic(okegw_metrics_connector(sh.m, name), 1, 0);
+  }
+  free(text);
+
+  /* the minute buckets: the hour's traffic and the 5 minutes' exchanges */
+  expect_traffic(sh.a, (int)total, (int)(total / 10));
+  expect_traffic(sh.b, (int)total, (int)(total / 4));
+  expect_traffic(sh.caller, 0, 0);
+  unsigned long n, e;
+  okegw_metrics_recent(sh.a, &n, &e);
+  assert_int_equal(n, total);
+  assert_int_equal(e, total / 10);
+  okegw_metrics_free(sh.m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(label_escaping),  cmocka_unit_test(counters_and_histograms),
-      cmocka_unit_test(error_window),    cmocka_unit_test(traffic_counts),
-      cmocka_unit_test(many_connectors), cmocka_unit_test(minutes_over_time),
+      cmocka_unit_test(label_escaping),        cmocka_unit_test(counters_and_histograms),
+      cmocka_unit_test(error_window),          cmocka_unit_test(traffic_counts),
+      cmocka_unit_test(many_connectors),       cmocka_unit_test(minutes_over_time),
+      cmocka_unit_test(threads_count_exactly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
