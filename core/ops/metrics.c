@@ -80,7 +80,21 @@ struct okegw_metrics {
   okegw_hist commit;
   long long started_ms;
   long long (*wall_ms)(void); /* the minute buckets' clock */
+  /* requests answered per event loop ([gateway] workers), atomics: the
+   * split of the work over the loops */
+  int nloops;
+  uint64_t loop_requests[OKEGW_METRICS_LOOPS];
 };
+
+void okegw_metrics_set_loops(okegw_metrics *m, int n) {
+  if (m)
+    m->nloops = n < 1 ? 1 : n > OKEGW_METRICS_LOOPS ? OKEGW_METRICS_LOOPS : n;
+}
+
+void okegw_metrics_loop_request(okegw_metrics *m, int loop) {
+  if (m && loop >= 0 && loop < OKEGW_METRICS_LOOPS)
+    __atomic_fetch_add(&m->loop_requests[loop], 1, __ATOMIC_RELAXED);
+}
 
 okegw_metrics *okegw_metrics_new(void) {
   okegw_metrics *m = calloc(1, sizeof *m);
@@ -530,6 +544,16 @@ int okegw_metrics_render(okegw_gateway *g, okegw_buf *out) {
                            NULL};
         sample_u(b, "okegw_requests_total", l, v);
       }
+
+  family(b, "okegw_event_loop_requests_total", "counter",
+         "Requests answered to callers, by the event loop that took them ([gateway] workers).");
+  for (int i = 0; i < (m->nloops ? m->nloops : 1); i++) {
+    char loop[16];
+    snprintf(loop, sizeof loop, "%d", i);
+    const char *l[] = {"loop", loop, NULL};
+    sample_u(b, "okegw_event_loop_requests_total", l,
+             __atomic_load_n(&m->loop_requests[i], __ATOMIC_RELAXED));
+  }
 
   family(b, "okegw_request_duration_seconds", "histogram",
          "Time from a caller's request to okegw's answer, by connector and flow.");

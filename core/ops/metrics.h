@@ -104,6 +104,13 @@ void okegw_metrics_mapping_error(okegw_conn_metrics *cm, int interaction, int ki
 /* The OAuth client: a token request ended. */
 void okegw_metrics_token_refresh(okegw_conn_metrics *cm, int ok);
 
+/* The answer stage: event loop `loop` (0 .. OKEGW_METRICS_LOOPS - 1)
+ * answered a caller's request. Counted with an atomic. */
+#define OKEGW_METRICS_LOOPS 64
+void okegw_metrics_loop_request(okegw_metrics *m, int loop);
+/* How many loops run (a row each in the exposition, 0 included). */
+void okegw_metrics_set_loops(okegw_metrics *m, int n);
+
 /* The TLS listener's handshake counters: [0] ok, [1] failed, incremented
  * by http/server.c with __atomic_fetch_add (relaxed), from any thread.
  * listener is a static string ("listen_tls"). */

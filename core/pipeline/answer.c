@@ -8,6 +8,7 @@
 #include "oke/validate.h"
 #include "ops/metrics.h"
 #include "pipeline/generation.h"
+#include "pipeline/workers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ static void count(okegw_call *c, int status, double latency_ms) {
   okegw_metrics_request(c->g->metrics, c->target ? c->target->metrics : NULL,
                         c->caller ? c->caller->metrics : NULL, c->interaction, status,
                         latency_ms / 1000);
+  okegw_metrics_loop_request(c->g->metrics, okegw_worker_index(c->g));
 }
 
 void okegw_call_note_mapping(okegw_call *c, const okegw_answer *a) {

@@ -279,9 +279,11 @@ void okegw_mirror_start(okegw_call *c, const oke_request *req, int push) {
                     .body = req->body,
                     .body_len = req->body_len,
                     .request_id = req->request_id};
-    /* copies never fill the outbox: a quarter of it stays for live pushes */
+    /* copies never fill the outbox: a quarter of it stays for live pushes.
+     * The copy's delivery may outlast the live call and its parsed body
+     * (its retries, another loop's thread): the outbox parses its own. */
     if (!resource || okegw_gateway_outbox_room(c->g) <= c->gen->conf->outbox_max_open / 4 ||
-        okegw_gateway_push(c->g, s, &p, c->body, on_copy_pushed, cp) < 0) {
+        okegw_gateway_push(c->g, s, &p, NULL, on_copy_pushed, cp) < 0) {
       okegw_log(OKEGW_LOG_WARN,
                 &(okegw_log_fields){
                     .connector = cp->name, .request_id = req->request_id, .latency_ms = -1},

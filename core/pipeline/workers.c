@@ -3,9 +3,11 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "connector/mapping.h"
+#include "ops/metrics.h"
 #include "pipeline/gateway.h"
 #include "pipeline/generation.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +96,7 @@ struct okegw_worker {
   okegw_diag diag;    /* the problems of the last step, for loop 0 */
   okegw_msg stop_msg, step_msg, stopped_msg;
   int commit; /* the second step: install (1) or drop (0) */
+  int built;  /* the first step took */
 };
 
 struct okegw_workers {
@@ -266,6 +269,7 @@ int okegw_workers_start(okegw_gateway *g, int n) {
     if (await_replies(ws, 1) < 0)
       return -1;
   }
+  okegw_metrics_set_loops(g->metrics, n);
   okegw_log(OKEGW_LOG_INFO, NULL, "%d event loops serve requests", n);
   return 0;
 }
@@ -278,6 +282,7 @@ static void run_prepare(okegw_msg *m) {
   /* the model is loop 0's, which waits meanwhile */
   if (w->g && w->g->gen && !w->g->stopping)
     ok = okegw_gen_build_like(w->g, w->all->model, w->g->gen, 1, &w->diag, &w->pending) == 0;
+  w->built = ok;
   reply(w, ok);
 }
 
@@ -312,9 +317,15 @@ int okegw_workers_prepare(okegw_gateway *g, const okegw_gen *gen, okegw_diag *re
   ws->model = NULL;
   for (size_t i = 0; i < ws->n; i++) {
     okegw_worker *w = &ws->w[i];
-    for (size_t k = 0; k < w->diag.n; k++)
-      if (rc < 0) /* the same file: the same problems as loop 0's, said once */
-        okegw_diag_add_msg(report, w->diag.msgs[k]);
+    /* loop 0 built the file: a worker's problems are its own (a plugin that
+     * refused a second instance, no memory) */
+    for (size_t k = 0; rc < 0 && k < w->diag.n; k++)
+      okegw_diag_add_msg(report, w->diag.msgs[k]);
+    if (rc < 0 && !w->built && !w->diag.n) {
+      char line[96];
+      snprintf(line, sizeof line, "event loop %d could not take the configuration", w->index);
+      okegw_diag_add_msg(report, line);
+    }
     okegw_diag_free(&w->diag);
   }
   if (rc < 0)
