@@ -8,6 +8,8 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -24,6 +26,159 @@
  * longest. */
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 60000
+/* While another instance's token request runs, a client with waiters looks
+ * at the slot again this often, on its own loop (never blocking it). */
+#define PEEK_MS 25
+/* A token request counts as running until its timeouts and this much more
+ * have passed: one whose loop stopped must not hold up the others. */
+#define FETCH_SLACK_MS 1000
+
+/* ---- the token slot ------------------------------------------------------
+ * One per connector and token request for the whole process, shared by that
+ * connector's instance on every event loop: the token, its times, the
+ * running request's claim and the back-off. */
+
+typedef struct slot {
+  struct slot *next;
+  unsigned refs;         /* clients using it (under slots_mu) */
+  unsigned char key[32]; /* SHA-256 of what makes the token request (slot_key) */
+  pthread_mutex_t mu;    /* the rest */
+  char *token;
+  uint64_t gen;                    /* changes with every change of token */
+  uint64_t refresh_at, expires_at; /* now_ms */
+  int fetching;                    /* a client's token request runs */
+  uint64_t claim;                  /* which one: the last claim handed out */
+  uint64_t fetch_deadline;         /* when it counts as over anyway */
+  uint64_t retry_at;               /* no attempt before this (back-off) */
+  unsigned failures;               /* in a row */
+  char last_error[256];
+} slot;
+
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER;
+static slot *slots;
+
+/* Milliseconds on one clock for every loop (uv_now is each loop's own,
+ * cached at its turn). */
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* What makes two clients' token requests the same: the connector, where
+ * and how it asks, and the credentials (the secret, the assertion key's
+ * public half, the client certificate's bytes), so a reload that changes
+ * any of them gets a slot, and a token, of its own. Only a digest is kept:
+ * the slot holds no secret. */
+static void key_str(EVP_MD_CTX *md, const char *s) {
+  unsigned char tag = s ? 1 : 0;
+  uint64_t n = s ? strlen(s) : 0;
+  EVP_DigestUpdate(md, &tag, 1);
+  EVP_DigestUpdate(md, &n, sizeof n);
+  if (s)
+    EVP_DigestUpdate(md, s, n);
+}
+
+static void key_file(EVP_MD_CTX *md, const char *path) {
+  key_str(md, path);
+  FILE *f = path ? fopen(path, "rb") : NULL;
+  unsigned char tag = f ? 1 : 0;
+  EVP_DigestUpdate(md, &tag, 1);
+  if (!f)
+    return;
+  unsigned char b[4096];
+  size_t n;
+  while ((n = fread(b, 1, sizeof b, f)) > 0)
+    EVP_DigestUpdate(md, b, n);
+  fclose(f);
+}
+
+static int slot_key(const okegw_conf_connector *cc, const okegw_signer *key,
+                    unsigned char out[32]) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned int n = 0;
+  int method = (int)cc->token_auth_method;
+  int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+  if (ok) {
+    key_str(md, "okegw oauth token slot 1");
+    key_str(md, cc->name);
+    key_str(md, cc->token_url);
+    key_str(md, cc->client_id);
+    key_str(md, cc->oauth_scope);
+    EVP_DigestUpdate(md, &method, sizeof method);
+    key_str(md, cc->client_secret);
+    key_str(md, key ? okegw_signer_kid(key) : NULL);
+    key_str(md, cc->client_key_file);
+    key_file(md, cc->client_cert_file);
+    ok = EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
+  }
+  EVP_MD_CTX_free(md);
+  return ok ? 0 : -1;
+}
+
+static slot *slot_acquire(const unsigned char key[32]) {
+  pthread_mutex_lock(&slots_mu);
+  slot *s = slots;
+  while (s && memcmp(s->key, key, 32) != 0)
+    s = s->next;
+  if (s) {
+    s->refs++;
+  } else if ((s = calloc(1, sizeof *s)) != NULL) {
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+      free(s);
+      s = NULL;
+    } else {
+      memcpy(s->key, key, 32);
+      s->refs = 1;
+      s->next = slots;
+      slots = s;
+    }
+  }
+  pthread_mutex_unlock(&slots_mu);
+  return s;
+}
+
+/* A copy of a token: wiped before it is freed. */
+static void wipe_free(char *t) {
+  if (t) {
+    OPENSSL_cleanse(t, strlen(t));
+    free(t);
+  }
+}
+
+static void slot_clear_token(slot *s) {
+  if (s->token) {
+    wipe_free(s->token);
+    s->token = NULL;
+    s->gen++;
+  }
+}
+
+static void slot_release(slot *s) {
+  pthread_mutex_lock(&slots_mu);
+  int last = --s->refs == 0;
+  if (last)
+    for (slot **p = &slots; *p; p = &(*p)->next)
+      if (*p == s) {
+        *p = s->next;
+        break;
+      }
+  pthread_mutex_unlock(&slots_mu);
+  if (last) {
+    slot_clear_token(s);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+  }
+}
+
+/* With s->mu held: the token when it is still valid at now (an expired one
+ * is dropped). */
+static int slot_valid(slot *s, uint64_t now) {
+  if (s->token && now >= s->expires_at)
+    slot_clear_token(s);
+  return s->token != NULL;
+}
+
+/* With s->mu held: some client's token request runs and may still end. */
+static int slot_busy(const slot *s, uint64_t now) { return s->fetching && now < s->fetch_deadline; }
+
+/* ---- the client ---------------------------------------------------------- */
 
 typedef struct waiter {
   struct waiter *next;
@@ -37,17 +192,20 @@ struct okegw_oauth {
   const okegw_conf_connector *cc;
   okegw_oauth_state_cb on_state;
   void *state_ud;
-  char *token;
-  uint64_t refresh_at, expires_at; /* uv_now ms */
-  uint64_t sent_at;                /* the running request's start */
-  uint64_t retry_at;               /* no attempt before this (back-off) */
-  unsigned failures;               /* in a row */
+  slot *slot;         /* shared with the connector's other instances; NULL once freed */
+  char *token;        /* this client's copy of the slot's token */
+  uint64_t token_gen; /* the slot's gen when copied */
+  uint64_t sent_at;   /* the running request's start (now_ms) */
+  uint64_t claim;     /* its claim on the slot's token request */
+  int fetching;       /* this client's token request runs */
+  int fail_pending;   /* the kick fails the waiters with last_error */
   char last_error[256];
-  int fetching;
   int ok; /* what on_state was last told: 1 ok, 0 failing, -1 nothing yet */
   waiter *head, *tail;
   okegw_signer *key; /* private_key_jwt: signs the client assertion */
-  uv_timer_t kick;   /* fails the waiters during a back-off, off the caller's stack */
+  /* off the caller's stack: settles the waiters, tells on_state; while
+   * another instance's request runs, looks at the slot again */
+  uv_timer_t kick;
   int closing;
   int timer_open;
   struct okegw_conn_metrics *metrics; /* its connector's counters, or NULL */
@@ -72,11 +230,39 @@ static void on_kick_closed(uv_handle_t *h) {
 }
 
 static void forget_token(okegw_oauth *o) {
-  if (o->token) {
-    OPENSSL_cleanse(o->token, strlen(o->token));
-    free(o->token);
-    o->token = NULL;
-  }
+  wipe_free(o->token);
+  o->token = NULL;
+}
+
+/* With the slot's mu held and its token valid: this client's copy of it.
+ * 0, or -1 when out of memory. */
+static int copy_token(okegw_oauth *o) {
+  slot *s = o->slot;
+  if (o->token && o->token_gen == s->gen)
+    return 0;
+  char *t = okegw_strdup(s->token);
+  if (!t)
+    return -1;
+  forget_token(o);
+  o->token = t;
+  o->token_gen = s->gen;
+  return 0;
+}
+
+/* With the slot's mu held: this client's request is the slot's running one
+ * from now on. */
+static void claim_fetch(okegw_oauth *o, uint64_t now) {
+  slot *s = o->slot;
+  long budget = (o->cc->connect_timeout_ms > 0 ? o->cc->connect_timeout_ms : 0) +
+                (o->cc->timeout_ms > 0 ? o->cc->timeout_ms : 0) + FETCH_SLACK_MS;
+  s->fetching = 1;
+  o->claim = ++s->claim;
+  s->fetch_deadline = now + (uint64_t)budget;
+}
+
+/* With the slot's mu held. */
+static int owns_fetch(const okegw_oauth *o) {
+  return o->slot->fetching && o->slot->claim == o->claim;
 }
 
 /* Hands every waiter the token or the error; a callback may queue again. */
@@ -89,6 +275,18 @@ static void settle(okegw_oauth *o, const char *token, const char *error) {
     free(w);
     w = next;
   }
+}
+
+/* The waiters get the client's token; a copy, as a callback may ask for
+ * the token again and so replace the client's. */
+static void settle_token(okegw_oauth *o) {
+  char *t = okegw_strdup(o->token);
+  if (!t) {
+    settle(o, NULL, "no OAuth access token: out of memory");
+    return;
+  }
+  settle(o, t, NULL);
+  wipe_free(t);
 }
 
 static void set_state(okegw_oauth *o, int ok, const char *why) {
@@ -187,43 +385,56 @@ static char *client_assertion(const okegw_oauth *o) {
 }
 
 static void on_token(void *ud, const okegw_http_result *r);
+static void on_kick(uv_timer_t *t);
 
-static void fail_attempt(okegw_oauth *o, const char *why, int settle_now);
+/* This client's token request ended without a token. Its claim on the slot
+ * ends, and the back-off (for every instance) starts; a request that was no
+ * longer the slot's (past its deadline, another took over) leaves the slot
+ * alone. settle_now = 0: the waiters hear it on the next loop turn (the
+ * caller may be okegw_oauth_token). */
+static void attempt_failed(okegw_oauth *o, const char *why, int settle_now) {
+  slot *s = o->slot;
+  snprintf(o->last_error, sizeof o->last_error, "no OAuth access token from %s: %s",
+           o->cc->token_url, why);
+  unsigned failures = 0;
+  uint64_t pause = BACKOFF_FIRST_MS;
+  pthread_mutex_lock(&s->mu);
+  if (owns_fetch(o)) {
+    s->fetching = 0;
+    failures = ++s->failures;
+    for (unsigned i = 1; i < failures && pause < BACKOFF_MAX_MS; i++)
+      pause *= 2;
+    if (pause > BACKOFF_MAX_MS)
+      pause = BACKOFF_MAX_MS;
+    s->retry_at = now_ms() + pause;
+    snprintf(s->last_error, sizeof s->last_error, "%s", o->last_error);
+  }
+  pthread_mutex_unlock(&s->mu);
+  okegw_log_fields f;
+  log_fields(o, &f);
+  if (failures)
+    okegw_log(OKEGW_LOG_WARN, &f,
+              "connector '%s': %s (attempt %u; next one in %llu ms at the earliest)", o->cc->name,
+              o->last_error, failures, (unsigned long long)pause);
+  else
+    okegw_log(OKEGW_LOG_WARN, &f, "connector '%s': %s", o->cc->name, o->last_error);
+  set_state(o, 0, o->last_error);
+  if (settle_now) {
+    settle(o, NULL, o->last_error);
+  } else {
+    o->fail_pending = 1;
+    uv_timer_start(&o->kick, on_kick, 0, 0);
+  }
+}
 
 /* A token request that ended without a token. */
 static void token_failed(okegw_oauth *o, const char *why, int settle_now) {
   okegw_metrics_token_refresh(o->metrics, 0);
-  fail_attempt(o, why, settle_now);
+  attempt_failed(o, why, settle_now);
 }
 
-static void on_kick(uv_timer_t *t);
-
-/* settle_now = 0: the waiters hear it on the next loop turn (the caller may
- * be okegw_oauth_wait). */
-static void fail_attempt(okegw_oauth *o, const char *why, int settle_now) {
-  o->failures++;
-  uint64_t pause = BACKOFF_FIRST_MS;
-  for (unsigned i = 1; i < o->failures && pause < BACKOFF_MAX_MS; i++)
-    pause *= 2;
-  if (pause > BACKOFF_MAX_MS)
-    pause = BACKOFF_MAX_MS;
-  o->retry_at = uv_now(o->loop) + pause;
-  snprintf(o->last_error, sizeof o->last_error, "no OAuth access token from %s: %s",
-           o->cc->token_url, why);
-  okegw_log_fields f;
-  log_fields(o, &f);
-  okegw_log(OKEGW_LOG_WARN, &f,
-            "connector '%s': %s (attempt %u; next one in %llu ms at the earliest)", o->cc->name,
-            o->last_error, o->failures, (unsigned long long)pause);
-  set_state(o, 0, o->last_error);
-  if (settle_now)
-    settle(o, NULL, o->last_error);
-  else
-    uv_timer_start(&o->kick, on_kick, 0, 0);
-}
-
-/* Starts the token request. Returns 0, or -1 when it could not be sent
- * (then the attempt has failed). */
+/* Starts the token request the client has claimed. Returns 0, or -1 when
+ * it could not be sent (then the attempt has failed). */
 static int fetch(okegw_oauth *o) {
   const okegw_conf_connector *cc = o->cc;
   okegw_buf body = {0};
@@ -262,7 +473,7 @@ static int fetch(okegw_oauth *o) {
                             .client_key_file = cc->client_key_file,
                             .tls_min_1_2 = cc->tls_min_version == OKEGW_TLS_1_2};
     o->fetching = 1;
-    o->sent_at = uv_now(o->loop);
+    o->sent_at = now_ms();
     rc = okegw_http_request(o->http, &opts, on_token, o);
     if (rc < 0)
       o->fetching = 0;
@@ -273,11 +484,11 @@ static int fetch(okegw_oauth *o) {
     free(basic);
   }
   if (rc < 0)
-    fail_attempt(o,
-                 bad ? "the request could not be made (out of memory, or signing the client "
-                       "assertion failed)"
-                     : "the HTTP client refused the request",
-                 0);
+    attempt_failed(o,
+                   bad ? "the request could not be made (out of memory, or signing the client "
+                         "assertion failed)"
+                       : "the HTTP client refused the request",
+                   0);
   return rc;
 }
 
@@ -337,26 +548,40 @@ static void on_token(void *ud, const okegw_http_result *r) {
   uint64_t lead = life / 10 > LEAD_MIN_MS ? life / 10 : LEAD_MIN_MS;
   if (lead > life / 2)
     lead = life / 2;
-  forget_token(o);
-  o->token = okegw_strdup(at->valuestring);
+  char *shared = okegw_strdup(at->valuestring);
+  char *mine = okegw_strdup(at->valuestring);
+  OPENSSL_cleanse(at->valuestring, strlen(at->valuestring));
   cJSON_Delete(j);
-  if (!o->token) {
+  if (!shared || !mine) {
+    wipe_free(shared);
+    wipe_free(mine);
     token_failed(o, "out of memory", 1);
     return;
   }
+  forget_token(o);
+  o->token = mine;
+  slot *s = o->slot;
+  pthread_mutex_lock(&s->mu);
+  slot_clear_token(s);
+  s->token = shared;
+  o->token_gen = ++s->gen;
   /* counted from when the request left: the endpoint's clock started then
    * at the latest */
-  o->refresh_at = o->sent_at + life - lead;
-  o->expires_at = o->sent_at + life - (life > 2 * EXPIRY_MARGIN_MS ? EXPIRY_MARGIN_MS : 0);
-  o->failures = 0;
-  o->retry_at = 0;
+  s->refresh_at = o->sent_at + life - lead;
+  s->expires_at = o->sent_at + life - (life > 2 * EXPIRY_MARGIN_MS ? EXPIRY_MARGIN_MS : 0);
+  s->failures = 0;
+  s->retry_at = 0;
+  s->last_error[0] = '\0';
+  if (owns_fetch(o))
+    s->fetching = 0;
+  pthread_mutex_unlock(&s->mu);
   okegw_metrics_token_refresh(o->metrics, 1);
   okegw_log_fields f;
   log_fields(o, &f);
   okegw_log(OKEGW_LOG_DEBUG, &f, "connector '%s': new OAuth access token, valid %.0f s",
             o->cc->name, life_s);
   set_state(o, 1, NULL);
-  settle(o, o->token, NULL);
+  settle_token(o);
 }
 
 int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connector *cc,
@@ -380,7 +605,14 @@ int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connecto
       return -1;
     }
   }
+  unsigned char key[32];
+  if (slot_key(cc, o->key, key) < 0 || !(o->slot = slot_acquire(key))) {
+    okegw_signer_free(o->key);
+    free(o);
+    return -1;
+  }
   if (uv_timer_init(loop, &o->kick) < 0) {
+    slot_release(o->slot);
     okegw_signer_free(o->key);
     free(o);
     return -1;
@@ -392,20 +624,85 @@ int okegw_oauth_new(uv_loop_t *loop, okegw_http *http, const okegw_conf_connecto
 }
 
 const char *okegw_oauth_token(okegw_oauth *o) {
-  uint64_t now = uv_now(o->loop);
-  if (!o->token || now >= o->expires_at) {
+  if (o->closing)
+    return NULL;
+  slot *s = o->slot;
+  uint64_t now = now_ms();
+  int have = 0, refresh = 0;
+  pthread_mutex_lock(&s->mu);
+  if (slot_valid(s, now) && copy_token(o) == 0) {
+    have = 1;
+    /* the first instance to see the refresh time passed asks, once for
+     * all; this token still serves meanwhile */
+    if (now >= s->refresh_at && !o->fetching && !slot_busy(s, now) && now >= s->retry_at) {
+      claim_fetch(o, now);
+      refresh = 1;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (!have) {
     forget_token(o);
     return NULL;
   }
-  if (now >= o->refresh_at && !o->fetching && now >= o->retry_at)
-    fetch(o); /* in the background: this token still serves */
+  if (o->ok != 1 && !uv_is_active((uv_handle_t *)&o->kick))
+    uv_timer_start(&o->kick, on_kick, 0, 0); /* on_state hears of the token there */
+  if (refresh)
+    fetch(o); /* in the background */
   return o->token;
+}
+
+/* Where the client stands, from the slot: a token settles the waiters; with
+ * another instance's request running it looks again in PEEK_MS; during the
+ * back-off the waiters fail; else it claims the request and sends it. */
+static void step(okegw_oauth *o) {
+  if (o->closing)
+    return;
+  slot *s = o->slot;
+  uint64_t now = now_ms();
+  char why[sizeof s->last_error];
+  enum { NOTHING, HAVE, NO_MEMORY, PEEK, BACKING_OFF, FETCH } next = NOTHING;
+  pthread_mutex_lock(&s->mu);
+  if (slot_valid(s, now))
+    next = copy_token(o) == 0 ? HAVE : NO_MEMORY;
+  else if (!o->head || o->fetching)
+    next = NOTHING; /* nobody waits, or this client's own request will settle them */
+  else if (slot_busy(s, now))
+    next = PEEK;
+  else if (now < s->retry_at) {
+    snprintf(why, sizeof why, "%s", s->last_error[0] ? s->last_error : "no OAuth access token");
+    next = BACKING_OFF;
+  } else {
+    claim_fetch(o, now);
+    next = FETCH;
+  }
+  pthread_mutex_unlock(&s->mu);
+  switch (next) {
+  case HAVE:
+    set_state(o, 1, NULL);
+    if (o->head)
+      settle_token(o);
+    break;
+  case NO_MEMORY: settle(o, NULL, "no OAuth access token: out of memory"); break;
+  case PEEK: uv_timer_start(&o->kick, on_kick, PEEK_MS, 0); break;
+  case BACKING_OFF:
+    set_state(o, 0, why);
+    settle(o, NULL, why);
+    break;
+  case FETCH: fetch(o); break; /* a failure to send settles the waiters on the next turn */
+  case NOTHING: break;
+  }
 }
 
 static void on_kick(uv_timer_t *t) {
   okegw_oauth *o = t->data;
-  if (!o->fetching)
-    settle(o, NULL, o->last_error[0] ? o->last_error : "no OAuth access token");
+  if (o->fail_pending) {
+    o->fail_pending = 0;
+    if (!o->fetching) {
+      settle(o, NULL, o->last_error);
+      return;
+    }
+  }
+  step(o);
 }
 
 int okegw_oauth_wait(okegw_oauth *o, okegw_oauth_cb cb, void *ud) {
@@ -421,18 +718,22 @@ int okegw_oauth_wait(okegw_oauth *o, okegw_oauth_cb cb, void *ud) {
   else
     o->head = w;
   o->tail = w;
-  if (o->fetching)
-    return 0;
-  if (uv_now(o->loop) >= o->retry_at) {
-    fetch(o); /* a failure to send settles the waiters on the next turn */
-    return 0;
-  }
-  uv_timer_start(&o->kick, on_kick, 0, 0);
+  if (!o->fetching && !uv_is_active((uv_handle_t *)&o->kick))
+    uv_timer_start(&o->kick, on_kick, 0, 0);
   return 0;
 }
 
 void okegw_oauth_invalidate(okegw_oauth *o, const char *token) {
-  if (o && o->token && token && strcmp(o->token, token) == 0)
+  if (!o || o->closing || !token)
+    return;
+  /* only if it is still the slot's token: after a 401 seen by several
+   * instances, the first one's new token stays */
+  slot *s = o->slot;
+  pthread_mutex_lock(&s->mu);
+  if (s->token && strcmp(s->token, token) == 0)
+    slot_clear_token(s);
+  pthread_mutex_unlock(&s->mu);
+  if (o->token && strcmp(o->token, token) == 0)
     forget_token(o);
 }
 
@@ -441,6 +742,16 @@ void okegw_oauth_free(okegw_oauth *o) {
     return;
   o->closing = 1;
   settle(o, NULL, "the connector is being unloaded");
+  slot *s = o->slot;
+  o->slot = NULL;
+  if (s) {
+    /* its answer will be dropped: the others need not wait for it */
+    pthread_mutex_lock(&s->mu);
+    if (o->fetching && s->fetching && s->claim == o->claim)
+      s->fetching = 0;
+    pthread_mutex_unlock(&s->mu);
+    slot_release(s);
+  }
   forget_token(o);
   uv_timer_stop(&o->kick);
   uv_close((uv_handle_t *)&o->kick, on_kick_closed);

@@ -191,6 +191,7 @@ class OAuthPeer(Peer):
     def __init__(self, ts, *a, **kw):
         self.ts = ts
         self.seen = []  # (method, rel, token, valid)
+        self.conns = []  # (method, rel, okegw's port of the connection it came on)
         super().__init__(*a, **kw)
 
     def handle(self, h, rec):
@@ -199,6 +200,7 @@ class OAuthPeer(Peer):
         ok = tok is not None and self.ts.current_ok(tok)
         with self.lock:
             self.seen.append((rec.method, rec.rel, tok, ok))
+            self.conns.append((rec.method, rec.rel, h.client_address[1]))
         if not ok:
             return h._problem(401, "Unauthorized", "bearer token missing, expired or revoked")
         return super().handle(h, rec)
@@ -277,6 +279,35 @@ def test_one_token_for_many_pushes(t):
     check("client_secret" not in req["form"], "client_secret_basic sent the secret in the form")
     bad = [s for s in p.seen if not s[3]]
     check(not bad, "the peer saw requests without a valid token: %r" % bad)
+    no_secret(g)
+
+
+def test_one_token_for_every_event_loop(t):
+    ts = TokenServer("client_secret_basic")
+    p = OAuthPeer(ts, make_components(2), name="ta")
+    t.cleanups.append(p.stop)
+    t.cleanups.append(ts.stop)
+    keys = ooapi_connector(p, **oauth_keys(t, ts))
+    g = t.gateway(conf([("ta", keys)], workers=2, log_level="debug"))
+    # each read on a connection of its own: the kernel spreads them over the two loops'
+    # listeners (SO_REUSEPORT), and each loop's instance of ta asks the peer with a client
+    # of its own (connections of its own)
+    n = 40
+    for _ in range(n):
+        flow0(g, 2)
+    with p.lock:
+        reads = [c for c in p.conns if c[0] == "GET" and c[1] == "/components"]
+    check(len(reads) >= n, "the peer got %d catalogue reads for %d (want every one)"
+          % (len(reads), n))
+    check(len({c[2] for c in reads}) >= 2, "every read reached the peer on one connection: "
+          "one event loop served them all")
+    check(ts.count() == 1, "%d token requests for two event loops (want 1): %r"
+          % (ts.count(), ts.requests))
+    tok = ts.issued[0][0]
+    with p.lock:
+        other = [s for s in p.seen if s[2] != tok or not s[3]]
+        carried = len(p.seen)
+    check(carried >= n and not other, "requests without the one token: %r" % other)
     no_secret(g)
 
 
