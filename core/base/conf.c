@@ -742,7 +742,7 @@ static const okegw_conf_key keys[] = {
      .type = OKEGW_CT_INT,
      .min = 0,
      .max = 64,
-     .def = "1",
+     .def = "0",
      .help = "event loops serving requests, each a thread with its own listener socket "
              "(SO_REUSEPORT), HTTP client and connector instances (so Lua states); 0 = one per "
              "CPU okegw may run on. The store and the outbox stay one for all loops"},
