@@ -868,6 +868,37 @@ static void audit_prune_start(okegw_gateway *g) {
 
 static void on_audit_prune_closed(uv_handle_t *h) { free(h); }
 
+/* The listeners of one loop: listen, and listen_tls when set. A worker
+ * loop binds the ports loop 0 bound (listen = ...:0 too). 0, or -1 logged. */
+static int start_listeners(okegw_gateway *g, const okegw_conf *conf) {
+  const okegw_gateway *m = g->main;
+  okegw_server_opts so = server_opts(g, conf);
+  if (m)
+    so.port = okegw_server_port(m->server);
+  int rc = okegw_server_start(g->loop, &so, &g->server);
+  if (rc == 0 && conf->listen_tls_host) {
+    char why[512];
+    okegw_tls_opts o = okegw_gateway_tls_opts(conf);
+    if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
+      return -1;
+    }
+    so.host = conf->listen_tls_host;
+    so.port = m ? okegw_server_port(m->server_tls) : conf->listen_tls_port;
+    so.tls = g->tls;
+    so.tls_handshakes = okegw_metrics_tls_handshakes(g->metrics, "listen_tls");
+    rc = okegw_server_start(g->loop, &so, &g->server_tls);
+  }
+  if (rc < 0) {
+    char who[32] = "";
+    if (m)
+      snprintf(who, sizeof who, "event loop %d ", okegw_worker_index(g));
+    okegw_log(OKEGW_LOG_ERROR, NULL, "%scannot listen on %s:%d: %s", who, so.host, so.port,
+              uv_strerror(rc));
+  }
+  return rc < 0 ? -1 : 0;
+}
+
 int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) {
   okegw_gateway *g = calloc(1, sizeof *g);
   if (!g) {
@@ -932,31 +963,10 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     okegw_log(OKEGW_LOG_WARN, NULL,
               "no connector has an inbound_token: every caller is trusted as the school's TPL "
               "(fine for a demo; give each calling system its own token before going live)");
-  okegw_server_opts so = server_opts(g, conf);
-  int rc = okegw_server_start(loop, &so, &g->server);
-  if (rc < 0) {
-    okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_host,
-              conf->listen_port, uv_strerror(rc));
+  if (start_listeners(g, conf) < 0)
     return -1;
-  }
   okegw_log_fields f = OKEGW_LOG_FIELDS_INIT;
-  if (conf->listen_tls_host) {
-    char why[512];
-    okegw_tls_opts o = okegw_gateway_tls_opts(conf);
-    if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
-      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
-      return -1;
-    }
-    so.host = conf->listen_tls_host;
-    so.port = conf->listen_tls_port;
-    so.tls = g->tls;
-    so.tls_handshakes = okegw_metrics_tls_handshakes(g->metrics, "listen_tls");
-    rc = okegw_server_start(loop, &so, &g->server_tls);
-    if (rc < 0) {
-      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen on %s:%d: %s", conf->listen_tls_host,
-                conf->listen_tls_port, uv_strerror(rc));
-      return -1;
-    }
+  if (g->server_tls) {
     f.addr = conf->listen_tls_host;
     f.port = okegw_server_port(g->server_tls);
     okegw_log(OKEGW_LOG_INFO, &f, "listening (TLS)");
@@ -1012,33 +1022,7 @@ int okegw_gateway_start_worker(uv_loop_t *loop, okegw_gateway *main, struct okeg
   const okegw_conf *conf = g->gen->conf;
   if (conf->oauth_issuer && okegw_jwks_source_start(loop, g->http, conf, &g->oauth) < 0)
     return -1;
-  okegw_server_opts so = server_opts(g, conf);
-  so.port = okegw_server_port(main->server); /* the port loop 0 bound (listen = ...:0 too) */
-  int rc = okegw_server_start(loop, &so, &g->server);
-  if (rc < 0) {
-    okegw_log(OKEGW_LOG_ERROR, NULL, "event loop %d cannot listen on %s:%d: %s",
-              okegw_worker_index(g), conf->listen_host, so.port, uv_strerror(rc));
-    return -1;
-  }
-  if (main->server_tls) {
-    char why[512];
-    okegw_tls_opts o = okegw_gateway_tls_opts(conf);
-    if (okegw_tls_new(&o, &g->tls, why, sizeof why) < 0) {
-      okegw_log(OKEGW_LOG_ERROR, NULL, "cannot listen with TLS: %s", why);
-      return -1;
-    }
-    so.host = conf->listen_tls_host;
-    so.port = okegw_server_port(main->server_tls);
-    so.tls = g->tls;
-    so.tls_handshakes = okegw_metrics_tls_handshakes(g->metrics, "listen_tls");
-    rc = okegw_server_start(loop, &so, &g->server_tls);
-    if (rc < 0) {
-      okegw_log(OKEGW_LOG_ERROR, NULL, "event loop %d cannot listen on %s:%d: %s",
-                okegw_worker_index(g), conf->listen_tls_host, so.port, uv_strerror(rc));
-      return -1;
-    }
-  }
-  return 0;
+  return start_listeners(g, conf);
 }
 
 static void on_store_closed(void *arg) {
