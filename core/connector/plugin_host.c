@@ -99,6 +99,43 @@ cJSON *okegw_answer_json(const okegw_answer *a) {
   return m->json_;
 }
 
+#define ANSWER_STRINGS(a)                                                                          \
+  { &(a)->content_type, &(a)->mapping, &(a)->extra_headers, &(a)->mapping_error }
+
+int okegw_answer_copy(okegw_answer *dst, const okegw_answer *src) {
+  *dst = (okegw_answer){.conn = src->conn,
+                        .status = src->status,
+                        .body_len = src->body ? src->body_len : 0,
+                        .origin = src->origin,
+                        .peer_status = src->peer_status,
+                        .retry_after_s = src->retry_after_s};
+  const char **to[] = ANSWER_STRINGS(dst);
+  const char *const *from[] = ANSWER_STRINGS(src);
+  int ok = 1;
+  for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
+    if (*from[i] && !(*to[i] = okegw_strdup(*from[i])))
+      ok = 0;
+  char *body = NULL;
+  if (src->body && (body = malloc(src->body_len + 1))) {
+    memcpy(body, src->body, src->body_len);
+    body[src->body_len] = '\0';
+  }
+  dst->body = body;
+  if (ok && (!src->body || body))
+    return 0;
+  okegw_answer_copy_free(dst);
+  return -1;
+}
+
+void okegw_answer_copy_free(okegw_answer *a) {
+  const char **s[] = ANSWER_STRINGS(a);
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+    free((char *)*s[i]);
+  free((char *)a->body);
+  cJSON_Delete(a->json_);
+  *a = (okegw_answer){0};
+}
+
 /* Hands the answer over; what it parsed on the way dies with it. */
 static void answer_done(okegw_exchange_done done, void *ud, okegw_answer *a) {
   okegw_metrics_exchange(a->conn ? a->conn->metrics : NULL,

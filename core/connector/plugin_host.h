@@ -106,6 +106,13 @@ typedef struct okegw_answer {
  * (and owns those then), after which the tree no longer matches `body`. */
 cJSON *okegw_answer_json(const okegw_answer *a);
 
+/* A copy of src that owns its strings and body, for an answer that must
+ * outlive its done callback (held until its delivery's end is written, or
+ * handed to another event loop). The parsed tree is not copied: a reader
+ * parses the body again. 0, or -1 out of memory (dst is then empty). */
+int okegw_answer_copy(okegw_answer *dst, const okegw_answer *src);
+void okegw_answer_copy_free(okegw_answer *a);
+
 /* Called once per exchange. May run before okegw_connector_deliver returns. */
 typedef void (*okegw_exchange_done)(void *ud, const okegw_answer *a);
 

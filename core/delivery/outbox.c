@@ -64,6 +64,10 @@ struct dlv {
   okegw_audit_rec *end_audit;
   okegw_route_write *writes; /* what its end records besides (delivered only) */
   size_t nwrites;
+  /* the peer's answer, held for the waiting sender until the routes it
+   * opens are written: a sender told 2xx may at once send what needs them
+   * (a result on the return route), maybe through another event loop */
+  okegw_answer *held;
   dlv *snext; /* stalled list */
   double started;
   /* the sender, while it waits */
@@ -134,6 +138,9 @@ static void dlv_free(dlv *d) {
   okegw_delivery_rec_free(&d->r);
   free(d->writes);
   free(d->end_audit);
+  if (d->held)
+    okegw_answer_copy_free(d->held);
+  free(d->held);
   free(d);
 }
 
@@ -582,7 +589,14 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     maybe_free(ob);
     return;
   }
-  release(ob, d, NULL); /* dead: still someone's to act on (202) */
+  /* a held answer once its routes are written; else still under way (202),
+   * and a dead delivery is still someone's to act on */
+  release(ob, d, rc == OKEGW_STORE_OK ? d->held : NULL);
+  if (d->held) {
+    okegw_answer_copy_free(d->held);
+    free(d->held);
+    d->held = NULL;
+  }
   if (rc == OKEGW_STORE_OK) {
     free(d->end_audit); /* written with the end */
     d->end_audit = NULL;
@@ -664,7 +678,12 @@ static void settle(okegw_outbox *ob, dlv *d, const okegw_answer *a) {
     d->r.state = OKEGW_DLV_DELIVERED;
     d->r.delivered_ms = now;
     d->r.keep_until_ms = keep;
-    end(ob, d, a, !keep, &audit);
+    if (d->cb && d->nwrites && (d->held = malloc(sizeof *d->held)) &&
+        okegw_answer_copy(d->held, a) < 0) {
+      free(d->held);
+      d->held = NULL;
+    }
+    end(ob, d, d->held ? NULL : a, !keep, &audit);
     return;
   }
   if (o == FAILED || d->dropped) {

@@ -426,8 +426,6 @@ typedef struct relay {
     (p)->caller, (p)->resource_id, (p)->resource, (p)->method, (p)->path, (p)->query,              \
         (p)->content_type, (p)->body_sha256, (p)->request_id                                       \
   }
-#define ANSWER_STRINGS(a)                                                                          \
-  { &(a)->content_type, &(a)->mapping, &(a)->extra_headers, &(a)->mapping_error }
 
 static char *dup_n(const char *s, size_t n) {
   char *d = malloc(n + 1);
@@ -443,11 +441,7 @@ static void relay_free(relay *r) {
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
     free((char *)*ps[i]);
   free((char *)r->p.body);
-  const char **as[] = ANSWER_STRINGS(&r->a);
-  for (size_t i = 0; i < sizeof as / sizeof as[0]; i++)
-    free((char *)*as[i]);
-  free((char *)r->a.body);
-  cJSON_Delete(r->a.json_);
+  okegw_answer_copy_free(&r->a);
   if (r->has_rec)
     okegw_delivery_rec_free(&r->rec);
   free(r->name);
@@ -483,30 +477,17 @@ static void on_relayed(void *ud, const okegw_push_result *res) {
   r->rc = res->rc;
   r->id = res->id;
   int ok = 1;
-  if (res->answer) {
-    const okegw_answer *a = res->answer;
-    r->a = (okegw_answer){.status = a->status,
-                          .body_len = a->body ? a->body_len : 0,
-                          .origin = a->origin,
-                          .peer_status = a->peer_status,
-                          .retry_after_s = a->retry_after_s};
-    const char **to[] = ANSWER_STRINGS(&r->a);
-    const char *const from[] = {a->content_type, a->mapping, a->extra_headers, a->mapping_error};
-    for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
-      if (from[i] && !(*to[i] = okegw_strdup(from[i])))
-        ok = 0;
-    if (a->body && !(r->a.body = dup_n(a->body, a->body_len)))
-      ok = 0;
-    r->has_answer = 1;
-  }
+  if (res->answer)
+    ok = r->has_answer = okegw_answer_copy(&r->a, res->answer) == 0;
   if (res->rec) {
     r->has_rec = okegw_delivery_rec_copy(&r->rec, res->rec) == 0;
     ok &= r->has_rec;
   }
-  if (!ok) {
-    /* durable all the same: the sender hears it is under way, without details */
-    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: delivery %lld answered as under way", r->id);
-    r->has_answer = 0;
+  if (!ok && r->rc == OKEGW_STORE_OK) {
+    /* stored all the same: a sender told to send again makes a duplicate,
+     * which delivery is at least once anyway */
+    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: delivery %lld answered 503", r->id);
+    r->rc = OKEGW_STORE_ERROR;
   }
   send_back(r);
 }
