@@ -7,6 +7,7 @@
 #include "pipeline/gateway.h"
 #include "pipeline/generation.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,9 @@ static void run_stop(okegw_msg *m) {
 static void worker_main(void *arg) {
   okegw_worker *w = arg;
   okegw_workers *ws = w->all;
+  char name[16];
+  snprintf(name, sizeof name, "okegw-loop-%d", w->index);
+  pthread_setname_np(pthread_self(), name); /* top -H: the split over the loops */
   int rc = uv_loop_init(&w->loop);
   if (rc != 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "event loop %d: %s", w->index, uv_strerror(rc));

@@ -6,6 +6,7 @@
 #include "ops/metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -776,6 +777,7 @@ static void hand_back(okegw_store *s, job *batch) {
 
 static void store_thread(void *arg) {
   okegw_store *s = arg;
+  pthread_setname_np(pthread_self(), "okegw-store-w"); /* top -H, perf: who works */
   for (;;) {
     uv_mutex_lock(&s->mu);
     int expired = 0;
@@ -831,6 +833,7 @@ static void store_thread(void *arg) {
 
 static void reader_thread(void *arg) {
   okegw_store *s = arg;
+  pthread_setname_np(pthread_self(), "okegw-store-r");
   for (;;) {
     uv_mutex_lock(&s->mu);
     while (!s->rtodo.head && !s->stopping)
