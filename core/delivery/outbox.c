@@ -422,7 +422,13 @@ static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
 }
 
 /* Removes d (not under way) from its queue and frees it. */
+static void release(okegw_outbox *ob, dlv *d, const okegw_answer *a);
+
+/* Takes d out of memory (an operator dropped it, or its row is gone); a
+ * sender still waiting for it hears it now, else it would wait on freed
+ * memory (and a worker loop's stop on that sender). */
 static void remove_dlv(okegw_outbox *ob, dlv *d) {
+  release(ob, d, NULL);
   rq *q = d->q;
   int was_head = q->head == d;
   if (was_head)
@@ -589,9 +595,13 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     maybe_free(ob);
     return;
   }
-  /* a held answer once its routes are written; else still under way (202),
-   * and a dead delivery is still someone's to act on */
-  release(ob, d, rc == OKEGW_STORE_OK ? d->held : NULL);
+  /* a held answer once its routes are written, or once writing them failed
+   * (the peer took it all the same; they are written when the end is, a
+   * second later); else still under way (202), and a dead delivery is
+   * still someone's to act on */
+  if (d->held) /* the instance the attempt used may have been retired since */
+    d->held->conn = ob->cs[d->ci]->conn;
+  release(ob, d, d->held);
   if (d->held) {
     okegw_answer_copy_free(d->held);
     free(d->held);
