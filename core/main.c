@@ -204,7 +204,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   app *a = s->data;
   if (++a->signals > 1) {
     okegw_log(OKEGW_LOG_WARN, NULL, "second signal: exiting without draining");
-    exit(1);
+    _exit(1); /* not exit: the other event loops still run, atexit cleanups would race them */
   }
   okegw_log(OKEGW_LOG_INFO, NULL, "signal %d: draining and stopping", signum);
   notify("STOPPING=1");

@@ -1144,21 +1144,45 @@ void okegw_server_set_limits(okegw_server *s, const okegw_server_opts *opts) {
   limits_defaults(o);
 }
 
-/* libuv 1.44 has no flag for SO_REUSEPORT: the socket is made here, with
- * the options uv_tcp_bind sets (SO_REUSEADDR), and handed to libuv. */
-static int bind_reuseport(uv_tcp_t *t, const struct sockaddr *addr) {
+/* A socket bound to addr, with the options uv_tcp_bind sets (SO_REUSEADDR),
+ * and SO_REUSEPORT when asked: fd, or a negative libuv error. */
+static int bound_socket(const struct sockaddr *addr, socklen_t len, int reuseport) {
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return uv_translate_sys_error(errno);
   int on = 1;
-  socklen_t len =
-      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 || bind(fd, addr, len) < 0) {
+      (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) ||
+      bind(fd, addr, len) < 0) {
     int rc = uv_translate_sys_error(errno);
     close(fd);
     return rc;
   }
+  return fd;
+}
+
+/* libuv 1.44 has no flag for SO_REUSEPORT: the socket is made here and
+ * handed to libuv. The first server of an address binds it once without
+ * SO_REUSEPORT, so that an address another process listens on (with or
+ * without it) is refused as with one loop; port 0 then becomes the port
+ * that bind chose. */
+static int bind_reuseport(uv_tcp_t *t, struct sockaddr_storage *ss, int first) {
+  struct sockaddr *addr = (struct sockaddr *)ss;
+  socklen_t len =
+      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (first) {
+    int probe = bound_socket(addr, len, 0);
+    if (probe < 0)
+      return probe;
+    socklen_t blen = sizeof *ss;
+    int rc = getsockname(probe, addr, &blen) < 0 ? uv_translate_sys_error(errno) : 0;
+    close(probe);
+    if (rc < 0)
+      return rc;
+  }
+  int fd = bound_socket(addr, len, 1);
+  if (fd < 0)
+    return fd;
   int rc = uv_tcp_open(t, fd);
   if (rc < 0)
     close(fd);
@@ -1195,8 +1219,9 @@ int okegw_server_start(uv_loop_t *loop, const okegw_server_opts *opts, okegw_ser
   }
   uv_tcp_init(loop, &s->listener);
   s->listener.data = s;
-  rc = opts->reuseport ? bind_reuseport(&s->listener, (struct sockaddr *)&addr)
-                       : uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+  rc = opts->reuseport
+           ? bind_reuseport(&s->listener, &addr, opts->reuseport == OKEGW_REUSEPORT_FIRST)
+           : uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (rc < 0) {

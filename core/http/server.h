@@ -59,6 +59,8 @@ typedef struct okegw_req {
 
 typedef void (*okegw_req_handler)(okegw_req *req, void *ud);
 
+enum { OKEGW_REUSEPORT_NONE, OKEGW_REUSEPORT_FIRST, OKEGW_REUSEPORT_JOIN };
+
 typedef struct okegw_server_opts {
   const char *host;
   int port; /* 0 = let the OS pick */
@@ -72,7 +74,9 @@ typedef struct okegw_server_opts {
   okegw_tls *tls; /* NULL: plain HTTP; else every connection speaks TLS (not owned) */
   /* SO_REUSEPORT: several servers (one per event loop) listen on the same
    * address and the kernel spreads new connections over them. Every one of
-   * them must set it, the first too. */
+   * them sets it: the first with OKEGW_REUSEPORT_FIRST, which also makes sure
+   * nothing else listens there (another process of the same user could
+   * otherwise share the port silently), the others with _JOIN. */
   int reuseport;
   /* counts TLS handshakes: [0] done, [1] failed (the gateway's metrics);
    * NULL = not counted */

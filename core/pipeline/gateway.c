@@ -560,6 +560,7 @@ static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *re
       {"token_signing_key_file", &next->token_signing_key_file, &run->token_signing_key_file, NULL,
        NULL},
       {"token_endpoint", NULL, NULL, &next->token_endpoint, &run->token_endpoint},
+      {"workers", NULL, NULL, &next->workers, &run->workers},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     int differs =
@@ -583,7 +584,9 @@ static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *re
 
 static okegw_server_opts server_opts(okegw_gateway *g, const okegw_conf *conf) {
   return (okegw_server_opts){.host = conf->listen_host,
-                             .reuseport = g->main || okegw_workers_count(conf) > 1,
+                             .reuseport = g->main                         ? OKEGW_REUSEPORT_JOIN
+                                          : okegw_workers_count(conf) > 1 ? OKEGW_REUSEPORT_FIRST
+                                                                          : OKEGW_REUSEPORT_NONE,
                              .port = conf->listen_port,
                              .max_header_bytes = conf->max_header_bytes,
                              .max_body_bytes = conf->max_body_bytes,
@@ -1014,9 +1017,14 @@ int okegw_gateway_start_worker(uv_loop_t *loop, okegw_gateway *main, struct okeg
   }
   okegw_diag diag = {0};
   int built = okegw_gen_build_like(g, main->gen, NULL, 0, &diag, &g->gen);
+  for (size_t i = 0; i < diag.n; i++)
+    okegw_log(OKEGW_LOG_ERROR, NULL, "%s", diag.msgs[i]);
   okegw_diag_free(&diag);
   if (built < 0) {
-    okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: event loop not started");
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "event loop %d not started: a connector that runs on loop 0 did not start on it "
+              "(above); okegw does not run with loops that disagree (workers = 1 avoids it)",
+              okegw_worker_index(g));
     return -1;
   }
   const okegw_conf *conf = g->gen->conf;

@@ -273,8 +273,11 @@ typedef struct carried {
   okegw_mapset *maps;
 } carried;
 
-static int build(okegw_gateway *g, okegw_conf *conf, okegw_confbox *shared, okegw_gen *prev,
-                 int strict, okegw_diag *diag, okegw_gen **out) {
+/* model: another loop's generation of the same file (shared is its box):
+ * a connector that started there must start here too, or the loops would
+ * disagree about it (one says 503 where another takes the push). */
+static int build(okegw_gateway *g, okegw_conf *conf, okegw_confbox *shared, const okegw_gen *model,
+                 okegw_gen *prev, int strict, okegw_diag *diag, okegw_gen **out) {
   *out = NULL;
   okegw_gen *gen = calloc(1, sizeof *gen);
   okegw_confbox *box = shared ? box_ref(shared) : calloc(1, sizeof *box);
@@ -321,7 +324,8 @@ static int build(okegw_gateway *g, okegw_conf *conf, okegw_confbox *shared, okeg
       keep[i].c = old;
       continue;
     }
-    if (start_connector(g, gen, cc, strict, diag, &gen->conns[gen->nconns]) < 0)
+    int must = strict || (model && i < model->nconns && model->conns[i] && model->conns[i]->ready);
+    if (start_connector(g, gen, cc, must, diag, &gen->conns[gen->nconns]) < 0)
       rc = -1;
     if (gen->conns[gen->nconns])
       gen->nconns++;
@@ -365,12 +369,12 @@ static int build(okegw_gateway *g, okegw_conf *conf, okegw_confbox *shared, okeg
 
 int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int strict,
                     okegw_diag *diag, okegw_gen **out) {
-  return build(g, conf, NULL, prev, strict, diag, out);
+  return build(g, conf, NULL, NULL, prev, strict, diag, out);
 }
 
 int okegw_gen_build_like(okegw_gateway *g, const okegw_gen *model, okegw_gen *prev, int strict,
                          okegw_diag *diag, okegw_gen **out) {
-  return build(g, model->conf, model->box, prev, strict, diag, out);
+  return build(g, model->conf, model->box, model, prev, strict, diag, out);
 }
 
 void okegw_gen_install(okegw_gateway *g, okegw_gen *gen) {

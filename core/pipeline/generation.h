@@ -25,8 +25,9 @@ int okegw_gen_build(okegw_gateway *g, okegw_conf *conf, okegw_gen *prev, int str
                     okegw_diag *diag, okegw_gen **out);
 /* The same for another event loop ([gateway] workers): a generation of g's
  * own (its own connector instances and Lua states) for the configuration
- * model was built with, which both then share read-only. The model must
- * stay alive until this returns. */
+ * model was built with, which both then share read-only. A connector that
+ * is ready in model must start here too (else -1, whatever strict says).
+ * The model must stay alive until this returns. */
 int okegw_gen_build_like(okegw_gateway *g, const okegw_gen *model, okegw_gen *prev, int strict,
                          okegw_diag *diag, okegw_gen **out);
 /* Makes gen the current generation (new calls take it, the outbox delivers

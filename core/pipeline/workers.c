@@ -98,6 +98,7 @@ struct okegw_worker {
   okegw_msg stop_msg, step_msg, stopped_msg;
   int commit; /* the second step: install (1) or drop (0) */
   int built;  /* the first step took */
+  int port_closing;
 };
 
 struct okegw_workers {
@@ -317,7 +318,16 @@ int okegw_workers_prepare(okegw_gateway *g, const okegw_gen *gen, okegw_diag *re
   if (!ws)
     return 0;
   ws->model = gen;
-  int rc = await_replies(ws, post_step(ws, run_prepare));
+  /* one loop at a time, as at start: a plugin's init need not be made for
+   * threads running it together */
+  int rc = 0;
+  for (size_t i = 0; i < ws->n; i++) {
+    okegw_worker *w = &ws->w[i];
+    w->step_msg.run = run_prepare;
+    w->built = 0;
+    if (post(&w->in, &w->step_msg) == 0 && await_replies(ws, 1) < 0)
+      rc = -1;
+  }
   ws->model = NULL;
   for (size_t i = 0; i < ws->n; i++) {
     okegw_worker *w = &ws->w[i];
@@ -385,6 +395,9 @@ static void on_port_closed(void *arg) {
 }
 
 static void release_now(okegw_worker *w) {
+  if (!w->port || w->port_closing)
+    return;
+  w->port_closing = 1;
   okegw_store_port_bind(NULL);
   okegw_store_port_close(w->port, on_port_closed, w);
 }
@@ -483,8 +496,11 @@ static void on_relayed(void *ud, const okegw_push_result *res) {
   int ok = 1;
   if (res->answer)
     ok = r->has_answer = okegw_answer_copy(&r->a, res->answer) == 0;
-  if (res->rec) {
-    r->has_rec = okegw_delivery_rec_copy(&r->rec, res->rec) == 0;
+  if (res->rec) { /* for the 202's public view: without the body */
+    okegw_delivery_rec rec = *res->rec;
+    rec.body = NULL;
+    rec.body_len = 0;
+    r->has_rec = okegw_delivery_rec_copy(&r->rec, &rec) == 0;
     ok &= r->has_rec;
   }
   if (!ok && r->rc == OKEGW_STORE_OK) {

@@ -67,7 +67,7 @@ void okegw_worker_release(okegw_gateway *g, void (*done)(void *), void *arg);
  * cb as r->rc. `parsed` is read on loop 0 until cb runs. */
 int okegw_gateway_push(okegw_gateway *g, okegw_connector *conn, const okegw_push *p,
                        const cJSON *parsed, okegw_push_cb cb, void *ud);
-/* How many more pushes before outbox_max_open; 1 when full. */
+/* How many more pushes before outbox_max_open; 0 when full. */
 long okegw_gateway_outbox_room(const okegw_gateway *g);
 int okegw_gateway_outbox_full(const okegw_gateway *g);
 size_t okegw_gateway_outbox_depth(const okegw_gateway *g);

@@ -65,6 +65,24 @@ def test_every_loop_serves(t):
     check(set(loop_requests(g)) == set(range(LOOPS)), "a counter per loop: %r" % loop_requests(g))
 
 
+def test_a_second_gateway_cannot_share_the_port(t):
+    """SO_REUSEPORT would let a second okegw of the same user listen on the same address and
+    take half the connections (with its own outbox over the same deliveries). A second one,
+    with several loops or one, is refused as it was with one loop, and the first serves on."""
+    p = t.peer(make_components(2), name="ta")
+    g = gateway(t, p)
+    for loops in (LOOPS, 1):
+        other = conf([("ta", ooapi_connector(p))], workers=loops, listen="127.0.0.1:%d" % g.port,
+                     store="other-%d.db" % loops)
+        path = t.write("other-%d.conf" % loops, other)
+        rc, out = run_okegw(t.binary, ["-c", path], timeout=30)
+        check(rc != 0 and "cannot listen on 127.0.0.1:%d" % g.port in out,
+              "a second okegw (workers = %d) on port %d: exit %d\n%s" % (loops, g.port, rc, out[-600:]))
+    flow0(g, 2)
+    served = spread(g, 30)
+    check(sum(served.values()) == 30, "the first gateway serves every connection: %r" % served)
+
+
 def test_order_per_resource_across_loops(t):
     """Pushes of one offering sent one after the other over fresh connections (so taken by
     different loops) reach the peer in the order sent; pushes of other offerings sent at
@@ -137,6 +155,12 @@ def test_reload_reaches_every_loop(t):
         r = g.request("PUT", "/ooapi/offerings/" + o["offeringId"], o)
         check(r.status >= 400, "a push to a connector that is off must be refused: %s" % r.short())
     check(p.find("PUT", since=mark) == [], "nothing reaches a connector that is off")
+    # the number of loops is a restart's: a reload says so and keeps them
+    g.write_conf(good.replace("workers = %d" % LOOPS, "workers = 1"))
+    rc, out = run_okegw(t.binary, ["reload", "-c", g.conf_path], timeout=30)
+    check(rc == 0 and "workers changed" in out and "after a restart" in out,
+          "a reload with another workers: %s" % out)
+    check(len(spread(g, 40)) >= 2, "the loops still serve after that reload")
 
 
 def test_stop_drains_every_loop(t):
