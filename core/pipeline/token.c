@@ -24,7 +24,7 @@
 typedef struct bucket {
   char client[128]; /* "" for every unknown id together */
   unsigned failures;
-  uint64_t until_ms; /* no attempt before (uv_now) */
+  uint64_t until_ms; /* no attempt before (now_ms) */
 } bucket;
 
 struct okegw_token_issuer {
@@ -230,10 +230,14 @@ static size_t bucket_of(okegw_token_issuer *t, const char *client) {
   return t->nbuckets++;
 }
 
+/* The bucket's clock: the monotonic clock read now, not a loop's cached
+ * uv_now, which lags by the work of its loop turn (a pause set at a stale
+ * time would end early) and differs between the event loops. */
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
 /* Before a check: the bucket of client (its index, kept while the check
  * runs), how long it must still wait at now (0: it may try) and its
- * failures in a row. Times are the loops' uv_now: every loop reads the
- * same monotonic clock, so a pause set on one loop holds on another. */
+ * failures in a row. */
 static size_t bucket_enter(okegw_token_issuer *t, const char *client, uint64_t now,
                            uint64_t *wait_ms, unsigned *failures) {
   pthread_mutex_lock(&t->lock);
@@ -300,7 +304,7 @@ static void checked(uv_work_t *w, int status) {
   okegw_call *c = k->c;
   unsigned failures;
   int ok = status == 0 && k->ok;
-  unsigned pause = bucket_settle(k->t, k->bucket, ok, uv_now(c->g->loop), &failures);
+  unsigned pause = bucket_settle(k->t, k->bucket, ok, now_ms(), &failures);
   if (ok) {
     long s = granted(k->cc, k->scope);
     if (s < 0)
@@ -418,7 +422,7 @@ void okegw_token_endpoint(okegw_call *c) {
   }
   uint64_t wait_ms;
   unsigned failures;
-  k->bucket = bucket_enter(t, k->cc ? k->client : "", uv_now(c->g->loop), &wait_ms, &failures);
+  k->bucket = bucket_enter(t, k->cc ? k->client : "", now_ms(), &wait_ms, &failures);
   if (wait_ms) {
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Retry-After: %llu\r\n",
