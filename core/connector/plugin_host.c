@@ -115,11 +115,7 @@ int okegw_answer_copy(okegw_answer *dst, const okegw_answer *src) {
   for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
     if (*from[i] && !(*to[i] = okegw_strdup(*from[i])))
       ok = 0;
-  char *body = NULL;
-  if (src->body && (body = malloc(src->body_len + 1))) {
-    memcpy(body, src->body, src->body_len);
-    body[src->body_len] = '\0';
-  }
+  char *body = src->body ? okegw_strndup(src->body, src->body_len) : NULL;
   dst->body = body;
   if (ok && (!src->body || body))
     return 0;

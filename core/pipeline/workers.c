@@ -444,15 +444,6 @@ typedef struct relay {
         (p)->content_type, (p)->body_sha256, (p)->request_id                                       \
   }
 
-static char *dup_n(const char *s, size_t n) {
-  char *d = malloc(n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
-  }
-  return d;
-}
-
 static void relay_free(relay *r) {
   const char **ps[] = PUSH_STRINGS(&r->p);
   for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
@@ -543,7 +534,7 @@ int okegw_gateway_push(okegw_gateway *g, okegw_connector *conn, const okegw_push
   for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
     if (from[i] && !(*to[i] = okegw_strdup(from[i])))
       ok = 0;
-  if (p->body && !(r->p.body = dup_n(p->body, p->body_len)))
+  if (p->body && !(r->p.body = okegw_strndup(p->body, p->body_len)))
     ok = 0;
   r->msg.run = run_push;
   if (!ok || post(&g->main->workers->in, &r->msg) < 0) {

@@ -50,15 +50,8 @@ int okegw_delivery_rec_copy(okegw_delivery_rec *dst, const okegw_delivery_rec *s
   for (; i + 1 < n; i++)
     if (*to[i] && !(*to[i] = okegw_strdup(*to[i])))
       break;
-  if (i + 1 == n && src->body) {
-    if ((dst->body = malloc(src->body_len + 1))) {
-      memcpy(dst->body, src->body, src->body_len);
-      dst->body[src->body_len] = '\0';
-      i++;
-    }
-  } else if (i + 1 == n) {
+  if (i + 1 == n && (!src->body || (dst->body = okegw_strndup(src->body, src->body_len))))
     i++;
-  }
   if (i == n)
     return 0;
   for (size_t k = i + 1; k < n; k++)
