@@ -1109,7 +1109,7 @@ int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push 
   if (ob->closing)
     return -1;
   /* memory holds every open delivery: past the limit the sender must wait */
-  if (okegw_outbox_full(ob))
+  if (okegw_outbox_used(ob) >= (size_t)ob->conf->outbox_max_open)
     return OKEGW_OUTBOX_FULL;
   /* a call that started before a reload may push to a connector the
    * reload removed: its delivery waits for a successor of that name */
@@ -1229,13 +1229,4 @@ void okegw_outbox_census(const okegw_outbox *ob,
   for (size_t i = 0; i < ob->ncs; i++)
     cb(ud, ob->cs[i]->name, n + i * OKEGW_OUTBOX_NSTATES);
   free(n);
-}
-
-long okegw_outbox_room(const okegw_outbox *ob) {
-  long used = (long)okegw_outbox_used(ob);
-  return used >= ob->conf->outbox_max_open ? 0 : ob->conf->outbox_max_open - used;
-}
-
-int okegw_outbox_full(const okegw_outbox *ob) {
-  return okegw_outbox_used(ob) >= (size_t)ob->conf->outbox_max_open;
 }

@@ -85,15 +85,12 @@ enum { OKEGW_OUTBOX_FULL = -2 };
  * OKEGW_OUTBOX_FULL when outbox_max_open pushes are undelivered already. */
 int okegw_outbox_push(okegw_outbox *ob, okegw_connector *conn, const okegw_push *p,
                       const cJSON *parsed, okegw_push_cb cb, void *ud);
-/* 1 when outbox_max_open pushes are undelivered already: a new push would
- * be refused with OKEGW_OUTBOX_FULL (asked before anything is recorded). */
-int okegw_outbox_full(const okegw_outbox *ob);
-/* How many more pushes it takes before it is full (outbox_max_open). */
-long okegw_outbox_room(const okegw_outbox *ob);
 /* Deliveries held in memory (pending, in flight, dead). */
 size_t okegw_outbox_depth(const okegw_outbox *ob);
 /* What counts against outbox_max_open: deliveries held and pushes being
- * stored. The only call that may come from another loop's thread. */
+ * stored; safe from any loop's thread. A gateway asks through
+ * okegw_gateway_outbox_room/full (pipeline/workers.h) before it records
+ * anything. */
 size_t okegw_outbox_used(const okegw_outbox *ob);
 /* Where the deliveries held in memory are, by connector name (for the
  * okegw_outbox_deliveries gauge): queued behind an earlier one of their
