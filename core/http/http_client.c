@@ -15,8 +15,9 @@ struct okegw_http {
   CURL *spare[64];    /* reset easy handles: cheaper than creating new ones */
   size_t nspare;
   int closing;
-  int handles_open;
-  int env_proxy; /* a proxy is named in the environment: let curl read it */
+  int timer_closed; /* the loop let go of the timer */
+  int released;     /* the owner let go (okegw_http_free) */
+  int env_proxy;    /* a proxy is named in the environment: let curl read it */
 };
 
 /* Whether the environment names a proxy the way libcurl reads it (it
@@ -266,7 +267,6 @@ int okegw_http_init(uv_loop_t *loop, okegw_http **out) {
   h->env_proxy = proxy_in_env();
   uv_timer_init(loop, &h->timer);
   h->timer.data = h;
-  h->handles_open = 1;
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
   curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
   curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -365,7 +365,9 @@ int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done 
 
 static void on_timer_closed(uv_handle_t *hd) {
   okegw_http *h = hd->data;
-  free(h);
+  h->timer_closed = 1;
+  if (h->released)
+    free(h);
 }
 
 void okegw_http_close(okegw_http *h) {
@@ -380,6 +382,15 @@ void okegw_http_close(okegw_http *h) {
   curl_multi_cleanup(h->multi);
   uv_timer_stop(&h->timer);
   uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}
+
+void okegw_http_free(okegw_http *h) {
+  if (!h)
+    return;
+  okegw_http_close(h);
+  h->released = 1;
+  if (h->timer_closed)
+    free(h);
 }
 
 void okegw_http_global_cleanup(void) {

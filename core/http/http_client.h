@@ -52,9 +52,13 @@ int okegw_http_init(uv_loop_t *loop, okegw_http **out);
 /* Starts a request; done runs later on the loop, exactly once (also when the
  * client is closed first, with an error). Returns 0 or -1. */
 int okegw_http_request(okegw_http *h, const okegw_http_opts *o, okegw_http_done done, void *ud);
-/* Cancels what is running (their callbacks run with an error) and frees the
- * client once its handles are closed. */
+/* Cancels what is running (their callbacks run with an error); from then on
+ * okegw_http_request refuses (-1). The client stays readable, as a connector
+ * that ends later (an OAuth wait, a guard) may still ask it. */
 void okegw_http_close(okegw_http *h);
+/* Closes the client if it is not yet, and frees it once its timer handle is
+ * closed. Call when nothing holds the client any more. */
+void okegw_http_free(okegw_http *h);
 
 /* Releases libcurl's global state; call once at exit. */
 void okegw_http_global_cleanup(void);

@@ -1042,6 +1042,7 @@ static void on_store_closed(void *arg) {
   okegw_admin_server_free(g->admin);
   okegw_tls_free(g->tls);
   okegw_jwks_source_free(g->oauth); /* after the HTTP client: no fetch is left */
+  okegw_http_free(g->http);         /* every connector, the last asker, has ended */
   if (!g->main) {
     okegw_workers_free(g); /* every worker said it stopped: their threads end */
     okegw_token_issuer_free(g->issuer);
