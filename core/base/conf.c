@@ -272,6 +272,16 @@ static int set_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
   return 0;
 }
 
+/* store: an SQLite file. A PostgreSQL URI (several instances on one
+ * database, DESIGN §7) is refused by name, not taken for a file called
+ * "postgresql:" in the config's folder. */
+static int set_store(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
+  if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+    return fail(s, "PostgreSQL is not supported by this okegw yet; give the path of an SQLite "
+                   "file (one okegw instance)");
+  return set_path(k, s, v);
+}
+
 /* The host goes to the key's field, the port to the int right after it. */
 _Static_assert(offsetof(okegw_conf, listen_port) ==
                    offsetof(okegw_conf, listen_host) + sizeof(char *),
@@ -608,6 +618,7 @@ static const okegw_conf_key keys[] = {
     {.name = "store",
      GW(store),
      .type = OKEGW_CT_PATH,
+     .set = set_store,
      .min = 1,
      .def = "okegw.db",
      .help = "SQLite file (WAL mode): the correlation of ids to connectors, the outbox and the "

@@ -1,0 +1,334 @@
+/* PostgreSQL: connection string, connection, schema (see pg.h). */
+#include "store/pg.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int okegw_pg_is_uri(const char *store) {
+  return store &&
+         (strncmp(store, "postgresql://", 13) == 0 || strncmp(store, "postgres://", 11) == 0);
+}
+
+/* Where the password of the authority part (user:PASSWORD@host) is in uri:
+ * 1 with its offset and length, or 0 when there is none. The last @ before
+ * the path ends the user part, as a password may hold an @. */
+static int auth_password(const char *uri, size_t *off, size_t *len) {
+  const char *auth = uri ? strstr(uri, "://") : NULL;
+  if (!auth)
+    return 0;
+  auth += 3;
+  const char *end = auth + strcspn(auth, "/?"), *at = NULL;
+  for (const char *p = auth; p < end; p++)
+    if (*p == '@')
+      at = p;
+  const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+  if (!colon)
+    return 0;
+  *off = (size_t)(colon + 1 - uri);
+  *len = (size_t)(at - colon - 1);
+  return 1;
+}
+
+/* Copies s into out (n > 0) with every occurrence of the password value
+ * `pw` replaced by "***": libpq's messages may quote the string. */
+static void without(const char *s, const char *pw, char *out, size_t n) {
+  size_t used = 0, pl = pw ? strlen(pw) : 0;
+  while (*s && used + 1 < n) {
+    if (pl && strncmp(s, pw, pl) == 0) {
+      for (const char *r = "***"; *r && used + 1 < n; r++)
+        out[used++] = *r;
+      s += pl;
+      continue;
+    }
+    out[used++] = *s++;
+  }
+  out[used] = '\0';
+}
+
+/* The password as written in uri (user:PASSWORD@ or password=PASSWORD), or
+ * "" when there is none, into pw. */
+static void raw_password(const char *uri, char *pw, size_t n) {
+  size_t off, len;
+  pw[0] = '\0';
+  if (auth_password(uri, &off, &len))
+    snprintf(pw, n, "%.*s", (int)len, uri + off);
+  const char *q = uri ? strchr(uri, '?') : NULL;
+  for (const char *p = q; p && (p = strstr(p, "password=")); p += 9)
+    if (p[-1] == '?' || p[-1] == '&')
+      snprintf(pw, n, "%.*s", (int)strcspn(p + 9, "&"), p + 9);
+}
+
+/* A message for *err from libpq's, "what: message", with the password of
+ * uri (as written, and as libpq decoded it) left out. */
+static char *pg_message(const char *what, const char *msg, const char *uri) {
+  char raw[256], once[1024], clean[1024];
+  raw_password(uri, raw, sizeof raw);
+  without(msg ? msg : "unknown error", raw, once, sizeof once);
+  char *why = NULL;
+  PQconninfoOption *opts = uri ? PQconninfoParse(uri, &why) : NULL;
+  const char *pw = NULL;
+  for (PQconninfoOption *o = opts; o && o->keyword; o++)
+    if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+      pw = o->val;
+  without(once, pw, clean, sizeof clean);
+  PQconninfoFree(opts);
+  PQfreemem(why);
+  for (char *p = clean + strlen(clean); p > clean && (p[-1] == '\n' || p[-1] == ' ');)
+    *--p = '\0';
+  return okegw_asprintf("%s: %s", what, clean);
+}
+
+int okegw_pg_check_uri(const char *uri, char *err, size_t n) {
+  if (!okegw_pg_is_uri(uri)) {
+    snprintf(err, n, "not a PostgreSQL connection URI (postgresql://user@host:port/database)");
+    return -1;
+  }
+  char *why = NULL;
+  PQconninfoOption *opts = PQconninfoParse(uri, &why);
+  if (!opts) {
+    char *m = pg_message("", why ? why : "out of memory", uri);
+    snprintf(err, n, "%s", m ? m + 2 : "out of memory");
+    free(m);
+    PQfreemem(why);
+    return -1;
+  }
+  const char *db = NULL;
+  for (PQconninfoOption *o = opts; o->keyword; o++)
+    if (strcmp(o->keyword, "dbname") == 0)
+      db = o->val;
+  int ok = db && *db;
+  PQconninfoFree(opts);
+  if (!ok) {
+    snprintf(err, n, "the URI names no database (postgresql://user@host:port/DATABASE)");
+    return -1;
+  }
+  return 0;
+}
+
+char *okegw_pg_redact(const char *uri) {
+  size_t off, len;
+  char *out = auth_password(uri, &off, &len)
+                  ? okegw_asprintf("%.*s***%s", (int)off, uri, uri + off + len)
+                  : okegw_strdup(uri ? uri : "");
+  if (!out)
+    return NULL;
+  /* password=... among the parameters */
+  for (char *q = strchr(out, '?'); q;) {
+    char *p = strstr(q, "password=");
+    if (!p)
+      break;
+    if (p[-1] != '?' && p[-1] != '&') {
+      q = p + 9;
+      continue;
+    }
+    size_t at = (size_t)(p + 9 - out);
+    char *r = okegw_asprintf("%.*s***%s", (int)at, out, out + at + strcspn(out + at, "&"));
+    free(out);
+    out = r;
+    if (!out)
+      return NULL;
+    q = out + at + 3; /* on after the *** */
+  }
+  return out;
+}
+
+/* The server's notices ("relation already exists, skipping") go to the
+ * log at debug, not to stderr as libpq's default would. */
+static void on_notice(void *arg, const char *msg) {
+  (void)arg;
+  int n = (int)strlen(msg);
+  while (n > 0 && msg[n - 1] == '\n')
+    n--;
+  okegw_log(OKEGW_LOG_DEBUG, NULL, "PostgreSQL: %.*s", n, msg);
+}
+
+int okegw_pg_connect(const char *uri, PGconn **out, char **err) {
+  *out = NULL;
+  /* application_name: the DBA sees okegw's sessions in pg_stat_activity;
+   * a string that sets its own keeps it (later keywords win) */
+  const char *keys[] = {"application_name", "dbname", NULL};
+  const char *vals[] = {"okegw", uri, NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  if (!c) {
+    *err = okegw_strdup("PostgreSQL: out of memory");
+    return -1;
+  }
+  if (PQstatus(c) != CONNECTION_OK) {
+    char *r = okegw_pg_redact(uri);
+    char *what = okegw_asprintf("cannot connect to PostgreSQL at %s", r ? r : "(the store URI)");
+    *err = pg_message(what ? what : "cannot connect to PostgreSQL", PQerrorMessage(c), uri);
+    free(what);
+    free(r);
+    PQfinish(c);
+    return -1;
+  }
+  PQsetNoticeProcessor(c, on_notice, NULL);
+  *out = c;
+  return 0;
+}
+
+/* The migrations, in order: migrations[i] brings the schema to version
+ * i + 1. The tables and columns are those of the SQLite store (store.c),
+ * so the two backends answer alike; deliveries also carries the lease of
+ * the instance that attempts it (lease_owner, lease_until_ms). */
+static const char *const migrations[] = {
+    /* 1 */
+    "CREATE TABLE routes("
+    "  kind TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  parent TEXT,"
+    "  updated_at TEXT NOT NULL DEFAULT "
+    "    to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+    "  confirmed INTEGER NOT NULL DEFAULT 1,"
+    "  owner TEXT,"
+    "  facts TEXT,"
+    "  PRIMARY KEY (kind, id));"
+    "CREATE TABLE audit("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  at TEXT NOT NULL,"
+    "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
+    "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms DOUBLE PRECISION,"
+    "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
+    "  event TEXT, rules TEXT, phase TEXT, differences TEXT, violations TEXT,"
+    "  mapping_error TEXT);"
+    "CREATE INDEX audit_resource ON audit(resource_id, at);"
+    "CREATE INDEX audit_at ON audit(at);"
+    "CREATE TABLE phase_history("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  at_ms BIGINT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  from_phase TEXT,"
+    "  to_phase TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  config_sha256 TEXT,"
+    "  instance TEXT);"
+    "CREATE INDEX phase_history_connector ON phase_history(connector, id);"
+    "CREATE TABLE accept_runs("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  connector TEXT NOT NULL,"
+    "  mode TEXT NOT NULL,"
+    "  started_ms BIGINT NOT NULL,"
+    "  finished_ms BIGINT,"
+    "  passed INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0,"
+    "  outcome TEXT NOT NULL DEFAULT 'incomplete',"
+    "  config_sha256 TEXT);"
+    "CREATE INDEX accept_runs_connector ON accept_runs(connector, id);"
+    "CREATE TABLE accept_steps("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  run_id BIGINT NOT NULL REFERENCES accept_runs(id),"
+    "  scenario TEXT NOT NULL,"
+    "  scenario_name TEXT,"
+    "  step INTEGER,"
+    "  name TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT,"
+    "  method TEXT, path TEXT, status INTEGER, ms DOUBLE PRECISION);"
+    "CREATE INDEX accept_steps_run ON accept_steps(run_id, id);"
+    "CREATE TABLE deliveries("
+    "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  created_ms BIGINT NOT NULL,"
+    "  updated_ms BIGINT NOT NULL,"
+    "  since_ms BIGINT NOT NULL,"
+    "  connector TEXT NOT NULL, caller TEXT, interaction TEXT NOT NULL,"
+    "  resource TEXT NOT NULL, resource_id TEXT, request_id TEXT,"
+    "  method TEXT NOT NULL, path TEXT NOT NULL, query TEXT, content_type TEXT,"
+    "  body BYTEA, body_sha256 TEXT,"
+    "  state TEXT NOT NULL DEFAULT 'pending',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_ms BIGINT, last_status INTEGER, last_error TEXT, delivered_ms BIGINT,"
+    "  keep_until_ms BIGINT,"
+    "  requeue INTEGER NOT NULL DEFAULT 0,"
+    "  lease_owner TEXT,"
+    "  lease_until_ms BIGINT);"
+    "CREATE INDEX deliveries_open ON deliveries(connector, resource, id) "
+    "  WHERE state IN ('pending', 'dead');"
+    "CREATE INDEX deliveries_requeue ON deliveries(id) WHERE requeue = 1;"
+    "CREATE INDEX deliveries_kept ON deliveries(keep_until_ms) "
+    "  WHERE body IS NOT NULL AND keep_until_ms IS NOT NULL;"
+    "CREATE INDEX deliveries_ended ON deliveries(updated_ms) "
+    "  WHERE state NOT IN ('pending', 'dead');",
+};
+
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+_Static_assert(NMIGRATIONS == OKEGW_PG_SCHEMA_VERSION, "a migration per schema version");
+
+/* The advisory lock's key: "okegw" in ASCII, so a DBA can tell it in
+ * pg_locks (objid 0x6f6b6567, classid 0x77). */
+#define MIGRATE_LOCK "x'0000006f6b656777'::bigint"
+
+/* Runs sql; 0, or -1 with *err (what: the step). */
+static int exec(PGconn *c, const char *sql, const char *what, char **err) {
+  PGresult *r = PQexec(c, sql);
+  int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+  if (!ok)
+    *err = pg_message(what, r ? PQresultErrorMessage(r) : PQerrorMessage(c), NULL);
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
+/* The highest recorded version into *v (0: none). */
+static int current_version(PGconn *c, int *v, char **err) {
+  PGresult *r = PQexec(c, "SELECT coalesce(max(version), 0) FROM okegw_migrations");
+  int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+  if (ok)
+    *v = atoi(PQgetvalue(r, 0, 0));
+  else
+    *err = pg_message("PostgreSQL: cannot read okegw_migrations",
+                      r ? PQresultErrorMessage(r) : PQerrorMessage(c), NULL);
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
+int okegw_pg_migrate(PGconn *c, int *version, char **err) {
+  int found = 0;
+  if (exec(c, "BEGIN", "PostgreSQL: cannot begin the schema's transaction", err) < 0)
+    return -1;
+  int rc = exec(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")",
+                "PostgreSQL: cannot take okegw's schema lock", err);
+  if (rc == 0)
+    rc = exec(c,
+              "CREATE TABLE IF NOT EXISTS okegw_migrations("
+              "  version INTEGER PRIMARY KEY,"
+              "  applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+              "  okegw TEXT NOT NULL)",
+              "PostgreSQL: cannot create okegw_migrations (does the user have CREATE on the "
+              "schema?)",
+              err);
+  if (rc == 0)
+    rc = current_version(c, &found, err);
+  if (rc == 0 && found > OKEGW_PG_SCHEMA_VERSION) {
+    *err = okegw_asprintf("PostgreSQL: the database holds okegw schema version %d, made by a "
+                          "newer okegw; this okegw (" OKEGW_VERSION ") knows up to version %d",
+                          found, OKEGW_PG_SCHEMA_VERSION);
+    rc = -1;
+  }
+  for (int v = found + 1; rc == 0 && v <= OKEGW_PG_SCHEMA_VERSION; v++) {
+    char what[96];
+    snprintf(what, sizeof what, "PostgreSQL: migration to okegw schema version %d failed", v);
+    rc = exec(c, migrations[v - 1], what, err);
+    if (rc == 0) {
+      char sql[160];
+      snprintf(
+          sql, sizeof sql,
+          "INSERT INTO okegw_migrations(version, okegw) VALUES (%d, 'okegw " OKEGW_VERSION "')", v);
+      rc = exec(c, sql, what, err);
+    }
+  }
+  if (rc == 0)
+    rc = exec(c, "COMMIT", "PostgreSQL: cannot commit the schema", err);
+  if (rc < 0) {
+    PGresult *r = PQexec(c, "ROLLBACK");
+    PQclear(r);
+    return -1;
+  }
+  if (version)
+    *version = found;
+  return 0;
+}
