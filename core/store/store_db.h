@@ -7,6 +7,7 @@
 
 #include "store/store.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 typedef struct okegw_store_job okegw_store_job;
@@ -30,7 +31,13 @@ struct okegw_store_port {
 
 struct okegw_store {
   uv_loop_t *loop; /* NULL: opened direct, no thread */
-  sqlite3 *db;
+  sqlite3 *db;     /* NULL with PostgreSQL */
+  /* PostgreSQL (store = postgresql://..., pg_db.h): the writer's
+   * connection, NULL with SQLite; its URI to connect again; pg_broken: the
+   * connection broke, the next batch connects again first */
+  PGconn *pg;
+  char *pg_uri;
+  int pg_broken;
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;

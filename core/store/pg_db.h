@@ -1,0 +1,82 @@
+/* Inside the store (core/store only): the PostgreSQL side's helpers, for
+ * the PostgreSQL twins of store.c, store_deliveries.c, store_audit.c,
+ * store_phases.c and store_accept.c (pg_*.c). Each store_*.c function that
+ * runs SQL starts with `if (s->pg) return okegw_pg__...(...)`, with the
+ * same arguments and the same meaning (store_db.h, store.h): the two
+ * backends answer alike. Everything here runs on the thread that owns the
+ * connection. Values go as text parameters ($1, $2, ...), a body as a
+ * binary one (BYTEA); results are read in text format except a body. */
+#ifndef OKEGW_PG_DB_H
+#define OKEGW_PG_DB_H
+
+#include "store/store_db.h"
+
+#include <libpq-fe.h>
+
+/* Runs sql with n parameters: vals[i] NULL is SQL NULL; lens and fmts may
+ * be NULL (all text), else fmts[i] 1 marks a binary value of lens[i]
+ * bytes. Returns the result when it succeeded (PGRES_COMMAND_OK or
+ * PGRES_TUPLES_OK; PQclear it), else NULL: the failure is logged, set in
+ * *err when err is given ("what: PostgreSQL's words"), and the store is
+ * marked for a reconnect when the connection broke. */
+PGresult *okegw_pg__run(okegw_store *s, const char *what, const char *sql, int n,
+                        const char *const *vals, const int *lens, const int *fmts, char **err);
+/* okegw_pg__run with text parameters only. */
+PGresult *okegw_pg__q(okegw_store *s, const char *what, const char *sql, int n,
+                      const char *const *vals, char **err);
+
+/* v as decimal text in buf; NULL (SQL NULL) when v is 0 and zero_is_null. */
+const char *okegw_pg__ll(char buf[24], long long v, int zero_is_null);
+
+/* Column col of row: NULL when SQL NULL; else a copy (malloc) into *out,
+ * -1 when out of memory. */
+int okegw_pg__dup(const PGresult *r, int row, int col, char **out);
+/* Column col of row as a number; 0 when SQL NULL. */
+long long okegw_pg__ll_at(const PGresult *r, int row, int col);
+double okegw_pg__double_at(const PGresult *r, int row, int col);
+
+/* ---- the twins, one per SQLite function (same arguments and returns) ---- */
+
+/* pg_deliveries.c (store_deliveries.c) */
+int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
+int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);
+int okegw_pg__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs, size_t *n);
+int okegw_pg__delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out);
+int okegw_pg__delivery_prune(okegw_store *s, long long ended_before_ms);
+int okegw_pg__deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
+                              okegw_delivery_row_cb cb, void *ud, char **err);
+int okegw_pg__deliveries_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out,
+                             char **err);
+int okegw_pg__deliveries_retry(okegw_store *s, const long long *ids, size_t n,
+                               const char *connector, okegw_delivery_state state,
+                               okegw_dlv_change_cb cb, void *ud, char **err);
+int okegw_pg__deliveries_drop(okegw_store *s, const long long *ids, size_t n,
+                              okegw_dlv_change_cb cb, void *ud, char **err);
+
+/* pg_audit.c (store_audit.c) */
+int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
+                        int status, double latency_ms, long long delivery_id, int attempts);
+int okegw_pg__audit_prune(okegw_store *s, const char *before);
+int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
+                          void *ud, char **err);
+
+/* pg_phases.c (store_phases.c) */
+int okegw_pg__phases_add(okegw_store *s, okegw_phase_rec *recs, size_t n);
+int okegw_pg__phases_last(okegw_store *s, okegw_phase_rec **recs, size_t *n);
+int okegw_pg__phases_list(okegw_store *s, const okegw_phase_filter *f, okegw_phase_row_cb cb,
+                          void *ud, char **err);
+
+/* pg_accept.c (store_accept.c) */
+int okegw_pg__accept_begin(okegw_store *s, const char *connector, const char *mode,
+                           const char *config_sha256, long long *run, char **err);
+int okegw_pg__accept_step(okegw_store *s, long long run, const okegw_accept_step *a, char **err);
+int okegw_pg__accept_end(okegw_store *s, long long run, int passed, int failed, int skipped,
+                         const char *outcome, char **err);
+int okegw_pg__accept_runs(okegw_store *s, const char *connector, long limit, cJSON **out,
+                          char **err);
+
+/* The lost-transaction check of store.c: 1 when the connection is not in a
+ * usable transaction any more (an error aborted it, or it broke). */
+int okegw_pg__tx_lost(okegw_store *s);
+
+#endif
