@@ -1,4 +1,5 @@
 /* okegw: the school's OKE gateway. See README.md for usage. */
+#include "store/pg.h"
 #include "admin/accept.h"
 #include "admin/admin.h"
 #include "admin/report.h"
@@ -110,9 +111,11 @@ static int check_config(const char *file) {
   if (rc == 0) {
     security_warnings(&conf);
     okegw_jwks_source_check(&conf, &diag); /* the issuer's keys, when a file */
-    okegw_token_check(&conf, &diag);       /* okegw's own signing key and client hashes */
-    okegw_tls *tls = NULL;
     char why[512];
+    if (okegw_pg_is_uri(conf.store) && okegw_pg_check_uri(conf.store, why, sizeof why) < 0)
+      okegw_diag_add(&diag, conf.path, 0, "store: %s", why);
+    okegw_token_check(&conf, &diag); /* okegw's own signing key and client hashes */
+    okegw_tls *tls = NULL;
     okegw_tls_opts o = okegw_gateway_tls_opts(&conf);
     if (conf.listen_tls_host && okegw_tls_new(&o, &tls, why, sizeof why) < 0)
       okegw_diag_add(&diag, conf.path, conf.tls_line, "%s", why);

@@ -272,14 +272,21 @@ static int set_path(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
   return 0;
 }
 
-/* store: an SQLite file. A PostgreSQL URI (several instances on one
- * database, DESIGN §7) is refused by name, not taken for a file called
- * "postgresql:" in the config's folder. */
+/* Whether a store value names a PostgreSQL database (store/pg.h checks it
+ * further; the configuration only must not take it for a file name). */
+static int is_pg_uri(const char *v) {
+  return v && (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0);
+}
+
+/* store: an SQLite file, relative to the config's folder, or a PostgreSQL
+ * URI kept as written. */
 static int set_store(const okegw_conf_key *k, okegw_conf_set *s, const char *v) {
-  if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
-    return fail(s, "PostgreSQL is not supported by this okegw yet; give the path of an SQLite "
-                   "file (one okegw instance)");
-  return set_path(k, s, v);
+  if (!is_pg_uri(v))
+    return set_path(k, s, v);
+  char **dst = s->field;
+  free(*dst);
+  *dst = okegw_strdup(v);
+  return 0;
 }
 
 /* The host goes to the key's field, the port to the int right after it. */
@@ -622,7 +629,9 @@ static const okegw_conf_key keys[] = {
      .min = 1,
      .def = "okegw.db",
      .help = "SQLite file (WAL mode): the correlation of ids to connectors, the outbox and the "
-             "audit trail; relative to the config file's folder"},
+             "audit trail; relative to the config file's folder. Or a PostgreSQL database, "
+             "`postgresql://USER@HOST:PORT/DATABASE` (libpq's URI; a password is better in "
+             "`~/.pgpass` or `PGPASSFILE` than here): okegw makes and migrates its tables there"},
     {.name = "store_sync",
      GW(store_sync),
      .type = OKEGW_CT_CHOICE,
@@ -630,11 +639,13 @@ static const okegw_conf_key keys[] = {
      .def = "full",
      .help = "SQLite `synchronous` for the store's commits: `full` (on disk before a push is "
              "acknowledged; survives a power cut) or `normal` (survives a crash of okegw, not of "
-             "the machine)"},
+             "the machine). Not used with PostgreSQL: there the server's `synchronous_commit` "
+             "decides (its default, `on`, is what a durable push needs)"},
     {.name = "control_socket",
      GW(control_socket),
      .type = OKEGW_CT_PATH,
-     .def_doc = "the store's path + `.ctl`",
+     .def_doc =
+         "the store's path + `.ctl`; `okegw.ctl` in the config file's folder with PostgreSQL",
      .help = "Unix socket (mode 0600) through which `okegw reload -c FILE` asks the running "
              "gateway to reload and hears whether it took the file; needs a restart to move"},
     {.name = "admin_listen",
@@ -1671,7 +1682,9 @@ static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
 /* Checks that need the whole file: required keys and their combinations. */
 static void finish(parse_state *ps) {
   okegw_conf *c = ps->c;
-  if (!c->control_socket && c->store)
+  if (!c->control_socket && is_pg_uri(c->store))
+    c->control_socket = resolve_path(c, "okegw.ctl");
+  else if (!c->control_socket && c->store)
     c->control_socket = okegw_asprintf("%s.ctl", c->store);
   for (size_t i = 0; i < c->nconnectors; i++) {
     okegw_conf_connector *cc = &c->connectors[i];

@@ -189,7 +189,7 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (kind, id));"
     "CREATE TABLE audit("
     "  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    "  at TEXT NOT NULL,"
+    "  at TEXT COLLATE \"C\" NOT NULL,"
     "  request_id TEXT, flow INTEGER, interaction TEXT, caller TEXT, connector TEXT,"
     "  method TEXT, path TEXT, resource_id TEXT, status INTEGER, latency_ms DOUBLE PRECISION,"
     "  attempts INTEGER NOT NULL DEFAULT 1, mapping TEXT, body_sha256 TEXT, delivery_id TEXT,"
@@ -252,7 +252,20 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_kept ON deliveries(keep_until_ms) "
     "  WHERE body IS NOT NULL AND keep_until_ms IS NOT NULL;"
     "CREATE INDEX deliveries_ended ON deliveries(updated_ms) "
-    "  WHERE state NOT IN ('pending', 'dead');",
+    "  WHERE state NOT IN ('pending', 'dead');"
+    /* RFC 7396 merge patch, what SQLite's json_patch does to routes.facts */
+    "CREATE FUNCTION okegw_merge_patch(target jsonb, patch jsonb) RETURNS jsonb "
+    "LANGUAGE plpgsql IMMUTABLE AS $$ "
+    "DECLARE k text; v jsonb; r jsonb; "
+    "BEGIN "
+    "  IF patch IS NULL OR jsonb_typeof(patch) <> 'object' THEN RETURN patch; END IF; "
+    "  r := CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}'::jsonb END; "
+    "  FOR k, v IN SELECT * FROM jsonb_each(patch) LOOP "
+    "    IF jsonb_typeof(v) = 'null' THEN r := r - k; "
+    "    ELSE r := jsonb_set(r, ARRAY[k], okegw_merge_patch(r -> k, v)); END IF; "
+    "  END LOOP; "
+    "  RETURN r; "
+    "END $$;",
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

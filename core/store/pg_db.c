@@ -7,13 +7,53 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* PostgreSQL refuses text that is not valid UTF-8 (the database's
+ * encoding), and the failed statement would abort a group commit's whole
+ * transaction; SQLite keeps such bytes as given. So a text value that is
+ * not UTF-8 (a raw request path, a Lua message, a phase_reason) goes in
+ * with U+FFFD for each invalid byte: copy[] holds the values to send, the
+ * cleaned ones also in owned[] (to free). -1 when out of memory. */
+static int utf8_values(int n, const char *const *vals, const int *fmts, char **owned,
+                       const char **copy) {
+  int rc = 0;
+  for (int i = 0; i < n; i++) {
+    copy[i] = vals[i];
+    owned[i] = NULL;
+    if (rc < 0 || !vals[i] || (fmts && fmts[i]) || okegw_utf8_valid(vals[i], strlen(vals[i])))
+      continue;
+    if (!(owned[i] = okegw_utf8_clean(vals[i], 0, 0)))
+      rc = -1;
+    copy[i] = owned[i];
+  }
+  return rc;
+}
+
+#define MAX_PARAMS 32
+
 PGresult *okegw_pg__run(okegw_store *s, const char *what, const char *sql, int n,
                         const char *const *vals, const int *lens, const int *fmts, char **err) {
-  PGresult *r = PQexecParams(s->pg, sql, n, NULL, vals, lens, fmts, 0);
+  char *owned[MAX_PARAMS] = {0};
+  const char *copy[MAX_PARAMS] = {0};
+  int ok = n <= MAX_PARAMS && utf8_values(n, vals, fmts, owned, copy) == 0;
+  PGresult *r = ok ? PQexecParams(s->pg, sql, n, NULL, n ? copy : NULL, lens, fmts, 0) : NULL;
+  for (int i = 0; n <= MAX_PARAMS && i < n; i++)
+    free(owned[i]);
+  if (!ok) {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: %s: out of memory (or over %d parameters)", what,
+              MAX_PARAMS);
+    if (err) {
+      free(*err);
+      *err = okegw_asprintf("%s: out of memory", what);
+    }
+    return NULL;
+  }
   int st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
     return r;
-  const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(s->pg);
+  /* the primary message (and its detail): one line for the log, not the
+   * CONTEXT and LINE lines of the full report */
+  const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *msg = primary ? primary : r ? PQresultErrorMessage(r) : PQerrorMessage(s->pg);
   int len = (int)strlen(msg);
   while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
     len--;

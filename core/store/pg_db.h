@@ -37,6 +37,17 @@ double okegw_pg__double_at(const PGresult *r, int row, int col);
 
 /* ---- the twins, one per SQLite function (same arguments and returns) ---- */
 
+/* pg_routes.c (store.c's route functions) */
+int okegw_pg__route_get(okegw_store *s, const char *kind, const char *id, char *out,
+                        okegw_route *rt);
+int okegw_pg__route_put(okegw_store *s, const char *kind, const char *id, const char *connector,
+                        const char *parent, int confirmed, const char *owner, const char *facts);
+int okegw_pg__route_claim(okegw_store *s, const char *kind, const char *id, const char *connector,
+                          const char *owner);
+int okegw_pg__route_facts(okegw_store *s, const char *kind, const char *id, const char *facts);
+int okegw_pg__route_confirm(okegw_store *s, const char *kind, const char *id);
+int okegw_pg__unlink_person(okegw_store *s, const char *id, const char *connector);
+
 /* pg_deliveries.c (store_deliveries.c) */
 int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
 int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);

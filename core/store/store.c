@@ -1,6 +1,8 @@
 /* The store's handle, its thread and the routes table; deliveries are in
  * store_deliveries.c, the audit trail in store_audit.c (see store.h). */
 #include "store/store_db.h"
+#include "store/pg.h"
+#include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "ops/metrics.h"
@@ -477,11 +479,15 @@ static int read_route(sqlite3_stmt *st, const char *kind, const char *id, char *
 }
 
 static int get_route(okegw_store *s, const char *kind, const char *id, char *out, okegw_route *r) {
+  if (s->pg)
+    return okegw_pg__route_get(s, kind, id, out, r);
   return read_route(s->st_get, kind, id, out, r);
 }
 
 static int put_route(okegw_store *s, const char *kind, const char *id, const char *connector,
                      const char *parent, int confirmed, const char *owner, const char *facts) {
+  if (s->pg)
+    return okegw_pg__route_put(s, kind, id, connector, parent, confirmed, owner, facts);
   sqlite3_stmt *st = s->st_upsert;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -499,6 +505,8 @@ static int put_route(okegw_store *s, const char *kind, const char *id, const cha
 /* INSERT unless (kind, id) is there: 1 inserted, 0 there already, or ERROR. */
 static int claim_route(okegw_store *s, const char *kind, const char *id, const char *connector,
                        const char *owner) {
+  if (s->pg)
+    return okegw_pg__route_claim(s, kind, id, connector, owner);
   sqlite3_stmt *st = okegw_store__stmt(s, &s->st_claim,
                                        "INSERT INTO routes(kind, id, connector, confirmed, owner) "
                                        "VALUES (?1,?2,?3,1,?4) ON CONFLICT(kind, id) DO NOTHING");
@@ -514,6 +522,8 @@ static int claim_route(okegw_store *s, const char *kind, const char *id, const c
 }
 
 static int set_facts(okegw_store *s, const char *kind, const char *id, const char *facts) {
+  if (s->pg)
+    return okegw_pg__route_facts(s, kind, id, facts);
   sqlite3_stmt *st =
       okegw_store__stmt(s, &s->st_facts,
                         "UPDATE routes SET facts = json_patch(coalesce(facts, '{}'), ?3) "
@@ -531,6 +541,8 @@ static int set_facts(okegw_store *s, const char *kind, const char *id, const cha
 }
 
 static int confirm_route(okegw_store *s, const char *kind, const char *id) {
+  if (s->pg)
+    return okegw_pg__route_confirm(s, kind, id);
   sqlite3_stmt *st = s->st_confirm;
   sqlite3_reset(st);
   sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -543,6 +555,8 @@ static int confirm_route(okegw_store *s, const char *kind, const char *id) {
 /* A canceled deelname no longer lets its TA read its person's enrolments,
  * unless another open deelname of that person is with the same TA. */
 static int unlink_person(okegw_store *s, const char *id, const char *connector) {
+  if (s->pg)
+    return okegw_pg__unlink_person(s, id, connector);
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_unlink,
       "DELETE FROM routes WHERE kind = 'ta_person' AND id = (SELECT json_extract(facts, "
@@ -655,6 +669,10 @@ static void run_job(okegw_store *s, job *j) {
 }
 
 static void exec_simple(okegw_store *s, const char *sql) {
+  if (s->pg) {
+    PQclear(okegw_pg__q(s, sql, sql, 0, NULL, NULL));
+    return;
+  }
   char *err = NULL;
   if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "store: %s: %s", sql, err ? err : "?");
@@ -664,9 +682,16 @@ static void exec_simple(okegw_store *s, const char *sql) {
 
 /* A failed batch: nothing of it was written. */
 static void rollback(okegw_store *s, job *batch) {
-  okegw_log(OKEGW_LOG_ERROR, NULL, "store: transaction failed: %s", sqlite3_errmsg(s->db));
-  if (!sqlite3_get_autocommit(s->db))
-    exec_simple(s, "ROLLBACK");
+  if (s->pg) {
+    /* the failed statement was logged; a broken connection has no
+     * transaction left to roll back */
+    if (PQstatus(s->pg) == CONNECTION_OK && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
+      exec_simple(s, "ROLLBACK");
+  } else {
+    okegw_log(OKEGW_LOG_ERROR, NULL, "store: transaction failed: %s", sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db))
+      exec_simple(s, "ROLLBACK");
+  }
   for (job *j = batch; j; j = j->next)
     if (!job_reads(j))
       j->result.rc = j->drc = OKEGW_STORE_ERROR;
@@ -676,6 +701,8 @@ static void rollback(okegw_store *s, job *batch) {
  * or replaced under a running okegw would take writes into nothing: they
  * would be gone at the next start. */
 static int same_file(okegw_store *s) {
+  if (s->pg)
+    return 0; /* a database, not a file */
   struct stat st;
   return stat(s->path, &st) == 0 && (unsigned long long)st.st_dev == s->dev &&
                  (unsigned long long)st.st_ino == s->ino
@@ -694,18 +721,86 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
               "store %s: %s; pushes are refused (503) until it takes writes again", s->path, why);
 }
 
+/* The session lock an okegw instance holds on its PostgreSQL database: until
+ * the outbox claims deliveries with leases, a second instance on the same
+ * database would load and send the same open deliveries, so it is refused.
+ * ("okegw" in ASCII, class 1; the schema's lock is class 0.) */
+#define INSTANCE_LOCK "x'0000016f6b656777'::bigint"
+
+/* 0 when this connection holds the instance lock, else -1 with *err. */
+static int pg_instance_lock(okegw_store *s, char **err) {
+  PGresult *r = okegw_pg__q(s, "cannot take the instance lock",
+                            "SELECT pg_try_advisory_lock(" INSTANCE_LOCK ")", 0, NULL, err);
+  int held = r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  if (r && !held && err)
+    *err = okegw_asprintf(
+        "store %s: another okegw instance runs on this database; several instances on one "
+        "database need leases on the outbox, which this okegw does not have yet",
+        s->path);
+  return held ? 0 : -1;
+}
+
+/* On the store thread before a batch: a connection that broke is made
+ * again (at most once a second), with its instance lock. 0 when there is a
+ * connection to run the batch on. */
+static int pg_ready(okegw_store *s) {
+  if (s->pg_fenced)
+    return -1;
+  if (!s->pg_broken && PQstatus(s->pg) == CONNECTION_OK)
+    return 0;
+  uint64_t now = uv_hrtime();
+  if (s->pg_retry_at && now < s->pg_retry_at)
+    return -1;
+  s->pg_retry_at = now + 1000 * 1000 * 1000ULL;
+  s->tx_open = 0; /* what an open transaction held is gone with the connection */
+  PQreset(s->pg);
+  char *err = NULL;
+  if (PQstatus(s->pg) != CONNECTION_OK) {
+    char *m = okegw_strndup(PQerrorMessage(s->pg), strcspn(PQerrorMessage(s->pg), "\n"));
+    char *why = okegw_asprintf("cannot reach PostgreSQL (%s)", m ? m : "?");
+    set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
+    free(why);
+    free(m);
+    return -1;
+  }
+  if (pg_instance_lock(s, &err) < 0) {
+    /* another instance took the database while this one was cut off: no
+     * write of this one may go there any more */
+    set_healthy(s, 0, err ? err : "cannot take the instance lock");
+    free(err);
+    s->pg_fenced = 1;
+    return -1;
+  }
+  s->pg_broken = 0;
+  s->pg_retry_at = 0;
+  okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
+  return 0;
+}
+
 /* Ends the open transaction. Jobs run in it earlier were answered already
  * (they were deferrable); when it fails now, what they wrote is lost, which
  * is logged. */
 static int commit_open(okegw_store *s) {
   uint64_t t0 = uv_hrtime(); /* the commit itself: deferred writes may have waited before */
-  sqlite3_step(s->st_commit);
-  int lost = sqlite3_reset(s->st_commit) != SQLITE_OK || sqlite3_get_autocommit(s->db) == 0;
-  if (lost) {
-    okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
-    if (!sqlite3_get_autocommit(s->db))
+  int lost;
+  if (s->pg) {
+    PGresult *r = okegw_pg__q(s, "commit failed", "COMMIT", 0, NULL, NULL);
+    /* a COMMIT of an aborted transaction "succeeds" as a ROLLBACK */
+    lost = !r || strcmp(PQcmdStatus(r), "COMMIT") != 0;
+    PQclear(r);
+    if (lost && PQstatus(s->pg) == CONNECTION_OK && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
       exec_simple(s, "ROLLBACK");
   } else {
+    sqlite3_step(s->st_commit);
+    lost = sqlite3_reset(s->st_commit) != SQLITE_OK || sqlite3_get_autocommit(s->db) == 0;
+    if (lost) {
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store: commit failed: %s", sqlite3_errmsg(s->db));
+      if (!sqlite3_get_autocommit(s->db))
+        exec_simple(s, "ROLLBACK");
+    }
+  }
+  if (!lost) {
     okegw_hist_observe_atomic(__atomic_load_n(&s->commit_hist, __ATOMIC_ACQUIRE),
                               (double)(uv_hrtime() - t0) / 1e9);
   }
@@ -725,10 +820,19 @@ static void run_writes(okegw_store *s, job *batch) {
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
       return;
     }
-    sqlite3_step(s->st_begin);
-    if (sqlite3_reset(s->st_begin) != SQLITE_OK) {
+    int began;
+    if (s->pg) {
+      PGresult *r = okegw_pg__q(s, "cannot begin", "BEGIN", 0, NULL, NULL);
+      began = r != NULL;
+      PQclear(r);
+    } else {
+      sqlite3_step(s->st_begin);
+      began = sqlite3_reset(s->st_begin) == SQLITE_OK;
+      if (!began)
+        okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
+    }
+    if (!began) {
       set_healthy(s, 0, "cannot begin a transaction");
-      okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot begin: %s", sqlite3_errmsg(s->db));
       for (job *j = batch; j; j = j->next)
         j->result.rc = j->drc = OKEGW_STORE_ERROR;
       return;
@@ -741,7 +845,7 @@ static void run_writes(okegw_store *s, job *batch) {
   int lost = 0, must_commit = 0;
   for (job *j = batch; j && !lost; j = j->next) {
     run_job(s, j);
-    lost = sqlite3_get_autocommit(s->db);
+    lost = s->pg ? okegw_pg__tx_lost(s) : sqlite3_get_autocommit(s->db);
     must_commit |= !job_reads(j) && !job_deferrable(j);
   }
   if (!lost && (must_commit || uv_hrtime() >= s->tx_deadline))
@@ -811,7 +915,12 @@ static void store_thread(void *arg) {
     int writes = 0;
     for (job *j = batch; j && !writes; j = j->next)
       writes = !job_reads(j);
-    if (writes) {
+    if (s->pg && pg_ready(s) < 0) {
+      /* PostgreSQL cannot be reached: the batch fails as a whole (pushes
+       * get 503), the next one tries again */
+      for (job *j = batch; j; j = j->next)
+        j->result.rc = j->drc = OKEGW_STORE_ERROR;
+    } else if (writes) {
       run_writes(s, batch);
     } else {
       for (job *j = batch; j; j = j->next)
@@ -908,10 +1017,68 @@ static void finalize_all(okegw_store *s) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
   }
+  PQfinish(s->pg);
+  s->pg = NULL;
+  free(s->pg_uri);
+  s->pg_uri = NULL;
+}
+
+/* okegw_store_open for store = postgresql://...: connects, creates or
+ * migrates the schema, takes the instance lock, and starts the store
+ * thread (no reader thread: lookups go to the writer, which PostgreSQL
+ * serves beside other sessions). Durability is the server's: okegw
+ * acknowledges a push once COMMIT returned, which with the default
+ * synchronous_commit = on means it is on the server's disk. */
+static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **err) {
+  okegw_store *s = calloc(1, sizeof *s);
+  if (!s || !(s->pg_uri = okegw_strdup(uri)) || !(s->path = okegw_pg_redact(uri))) {
+    if (s) {
+      free(s->pg_uri);
+      free(s);
+    }
+    *err = okegw_strdup("out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  s->loop = loop;
+  int version = 0;
+  if (okegw_pg_connect(uri, &s->pg, err) < 0 || okegw_pg_migrate(s->pg, &version, err) < 0 ||
+      pg_instance_lock(s, err) < 0) {
+    PQfinish(s->pg);
+    free(s->pg_uri);
+    free(s->path);
+    free(s);
+    return OKEGW_STORE_ERROR;
+  }
+  if (version < OKEGW_PG_SCHEMA_VERSION)
+    okegw_log(OKEGW_LOG_INFO, NULL, "store %s: okegw schema version %d made (was %d)", s->path,
+              OKEGW_PG_SCHEMA_VERSION, version);
+  s->healthy = 1;
+  uv_mutex_init(&s->mu);
+  uv_cond_init(&s->cond);
+  uv_cond_init(&s->rcond);
+  s->port.store = s;
+  uv_async_init(loop, &s->port.async, on_async);
+  s->port.async.data = &s->port;
+  if (uv_thread_create(&s->thread, store_thread, s) != 0) {
+    *err = okegw_strdup("cannot start the store thread");
+    uv_close((uv_handle_t *)&s->port.async, NULL);
+    PQfinish(s->pg);
+    uv_mutex_destroy(&s->mu);
+    uv_cond_destroy(&s->cond);
+    uv_cond_destroy(&s->rcond);
+    free(s->pg_uri);
+    free(s->path);
+    free(s);
+    return OKEGW_STORE_ERROR;
+  }
+  *out = s;
+  return OKEGW_STORE_OK;
 }
 
 int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_store **out,
                      char **err) {
+  if (okegw_pg_is_uri(path))
+    return open_pg(loop, path, out, err);
   if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0) {
     *err = okegw_asprintf("store: synchronous must be full or normal, not '%s'", sync);
     return OKEGW_STORE_ERROR;
@@ -1020,11 +1187,59 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
   return OKEGW_STORE_OK;
 }
 
+/* okegw_store_open_direct on PostgreSQL: the schema must be there and
+ * current (a command never makes it); read-only unless writable. */
+static int open_direct_pg(okegw_store *s, const char *uri, int writable, char **err) {
+  if (!(s->pg_uri = okegw_strdup(uri)) || !(s->path = okegw_pg_redact(uri))) {
+    *err = okegw_strdup("out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  if (okegw_pg_connect(uri, &s->pg, err) < 0)
+    return OKEGW_STORE_ERROR;
+  PGresult *r = okegw_pg__q(s, "reading okegw's schema version",
+                            "SELECT coalesce((SELECT max(version) FROM okegw_migrations), 0) WHERE "
+                            "to_regclass('okegw_migrations') IS NOT NULL UNION ALL SELECT 0 WHERE "
+                            "to_regclass('okegw_migrations') IS NULL",
+                            0, NULL, err);
+  int v = r && PQntuples(r) == 1 ? (int)okegw_pg__ll_at(r, 0, 0) : -1;
+  PQclear(r);
+  if (v < 0)
+    return OKEGW_STORE_ERROR;
+  if (v != OKEGW_PG_SCHEMA_VERSION) {
+    *err = v == 0 ? okegw_asprintf("store %s holds no okegw schema (okegw makes it when the "
+                                   "gateway first starts with this configuration)",
+                                   s->path)
+                  : okegw_asprintf("store %s holds okegw schema version %d; this okegw reads "
+                                   "version %d",
+                                   s->path, v, OKEGW_PG_SCHEMA_VERSION);
+    return OKEGW_STORE_ERROR;
+  }
+  if (!writable) {
+    r = okegw_pg__q(s, "cannot make the session read-only",
+                    "SET default_transaction_read_only = on", 0, NULL, err);
+    PQclear(r);
+    if (!r)
+      return OKEGW_STORE_ERROR;
+  }
+  return OKEGW_STORE_OK;
+}
+
 int okegw_store_open_direct(const char *path, int writable, okegw_store **out, char **err) {
   okegw_store *s = calloc(1, sizeof *s);
   if (!s) {
     *err = okegw_strdup("out of memory");
     return OKEGW_STORE_ERROR;
+  }
+  if (okegw_pg_is_uri(path)) {
+    if (open_direct_pg(s, path, writable, err) != OKEGW_STORE_OK) {
+      PQfinish(s->pg);
+      free(s->pg_uri);
+      free(s->path);
+      free(s);
+      return OKEGW_STORE_ERROR;
+    }
+    *out = s;
+    return OKEGW_STORE_OK;
   }
   /* never SQLITE_OPEN_CREATE: a command on a missing store is a mistake */
   struct stat st;
@@ -1438,6 +1653,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   if (!s->loop) {
     finalize_all(s);
     sqlite3_close(s->db);
+    free(s->path);
     free(s);
     if (done)
       done(arg);

@@ -4,6 +4,7 @@
  * next to a running gateway; only ever added to (evidence). */
 #include "base/json.h"
 #include "base/util.h"
+#include "store/pg_db.h"
 #include "store/store_db.h"
 
 #include <stdio.h>
@@ -34,6 +35,8 @@ static sqlite3_stmt *prepare(okegw_store *s, const char *sql, char **err) {
 
 int okegw_store_accept_begin(okegw_store *s, const char *connector, const char *mode,
                              const char *config_sha256, long long *run, char **err) {
+  if (s->pg)
+    return okegw_pg__accept_begin(s, connector, mode, config_sha256, run, err);
   sqlite3_stmt *st = prepare(s,
                              "INSERT INTO accept_runs(connector, mode, started_ms, config_sha256) "
                              "VALUES (?1, ?2, ?3, ?4)",
@@ -51,6 +54,8 @@ int okegw_store_accept_begin(okegw_store *s, const char *connector, const char *
 }
 
 int okegw_store_accept_step(okegw_store *s, long long run, const okegw_accept_step *a, char **err) {
+  if (s->pg)
+    return okegw_pg__accept_step(s, run, a, err);
   sqlite3_stmt *st =
       prepare(s,
               "INSERT INTO accept_steps(run_id, scenario, scenario_name, step, name, outcome, "
@@ -77,6 +82,8 @@ int okegw_store_accept_step(okegw_store *s, long long run, const okegw_accept_st
 
 int okegw_store_accept_end(okegw_store *s, long long run, int passed, int failed, int skipped,
                            const char *outcome, char **err) {
+  if (s->pg)
+    return okegw_pg__accept_end(s, run, passed, failed, skipped, outcome, err);
   sqlite3_stmt *st = prepare(s,
                              "UPDATE accept_runs SET finished_ms = ?2, passed = ?3, failed = ?4, "
                              "skipped = ?5, outcome = ?6 WHERE id = ?1",
@@ -163,6 +170,8 @@ static int run_steps(okegw_store *s, cJSON *run, long long id, char **err) {
 
 int okegw_store_accept_runs(okegw_store *s, const char *connector, long limit, cJSON **out,
                             char **err) {
+  if (s->pg)
+    return okegw_pg__accept_runs(s, connector, limit, out, err);
   *out = cJSON_CreateArray();
   if (!*out)
     return OKEGW_STORE_ERROR;

@@ -1,6 +1,7 @@
 /* The audit table: the only code that writes (store thread) or reads it
  * (okegw audit). */
 #include "store/store_db.h"
+#include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -10,6 +11,8 @@
 
 int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
                            int status, double latency_ms, long long delivery_id, int attempts) {
+  if (s->pg)
+    return okegw_pg__audit_add(s, at, a, status, latency_ms, delivery_id, attempts);
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_audit,
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
@@ -96,6 +99,8 @@ static int has_column(okegw_store *s, const char *col) {
 
 int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
                             void *ud, char **err) {
+  if (s->pg)
+    return okegw_pg__audit_query(s, f, cb, ud, err);
   /* `until` is inclusive of its prefix: 2026-06-16 covers the whole day */
   char *sql = okegw_asprintf(
       "SELECT at, request_id, flow, interaction, caller, connector, method, path, resource_id, "
@@ -148,6 +153,8 @@ int okegw_store_audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_a
 }
 
 int okegw_store__audit_prune(okegw_store *s, const char *before) {
+  if (s->pg)
+    return okegw_pg__audit_prune(s, before);
   /* `at` is RFC 3339 UTC with milliseconds throughout, so text order is time
    * order and the audit_at index serves the range */
   sqlite3_stmt *st = NULL;

@@ -38,6 +38,8 @@ struct okegw_store {
   PGconn *pg;
   char *pg_uri;
   int pg_broken;
+  uint64_t pg_retry_at; /* uv_hrtime: no new connection before then */
+  int pg_fenced;        /* another instance holds the database now */
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
@@ -85,7 +87,15 @@ void okegw_store__bind_ms(sqlite3_stmt *st, int i, long long ms);
 /* A message "what: SQLite's words" for *err (err may be NULL). */
 void okegw_store__err(okegw_store *s, char **err, const char *what);
 
-/* ---- deliveries (store_deliveries.c) ---- */
+/* ---- deliveries (store_deliveries.c, pg_deliveries.c) ---- */
+/* The one column list of a delivery row, for both backends' readers, in
+ * their order; `body` follows when a read wants it. */
+#define DELIVERY_COLUMNS                                                                           \
+  "id, created_ms, updated_ms, since_ms, next_ms, delivered_ms, keep_until_ms, connector, "        \
+  "caller, interaction, resource, resource_id, request_id, method, path, query, "                  \
+  "content_type, body_sha256, last_error, state, attempts, last_status, requeue, "                 \
+  "body IS NOT NULL"
+#define DELIVERY_NCOLUMNS 24
 /* The ended states (delivered, failed, dropped) as SQL: the predicate of
  * the index deliveries_ended, and of every statement that should use it.
  * Not an IN list of three: see migrate_5 in store.c. */

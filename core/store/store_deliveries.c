@@ -2,6 +2,7 @@
  * store thread (the outbox's jobs) and for operator commands (direct). One
  * column list, one reader of a row. */
 #include "store/store_db.h"
+#include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -60,15 +61,6 @@ int okegw_delivery_rec_copy(okegw_delivery_rec *dst, const okegw_delivery_rec *s
   return -1;
 }
 
-/* The one column list: what read_delivery reads, in its order; `body`
- * follows when a read wants it. */
-#define DELIVERY_COLUMNS                                                                           \
-  "id, created_ms, updated_ms, since_ms, next_ms, delivered_ms, keep_until_ms, connector, "        \
-  "caller, interaction, resource, resource_id, request_id, method, path, query, "                  \
-  "content_type, body_sha256, last_error, state, attempts, last_status, requeue, "                 \
-  "body IS NOT NULL"
-#define DELIVERY_NCOLUMNS 24
-
 static char *col_str(sqlite3_stmt *st, int i) {
   const char *v = (const char *)sqlite3_column_text(st, i);
   return v ? okegw_strdup(v) : NULL;
@@ -112,6 +104,8 @@ static int read_delivery(sqlite3_stmt *st, okegw_delivery_rec *r, int with_body)
 }
 
 int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id) {
+  if (s->pg)
+    return okegw_pg__delivery_add(s, r, id);
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_dadd,
       "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
@@ -136,6 +130,8 @@ int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long 
 }
 
 int okegw_store__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body) {
+  if (s->pg)
+    return okegw_pg__delivery_update(s, r, drop_body);
   /* an operator's drop (okegw deliveries drop) is not undone by an attempt
    * that was already under way */
   sqlite3_stmt *st = okegw_store__stmt(
@@ -187,6 +183,8 @@ static int read_all(sqlite3_stmt *st, int with_body, okegw_delivery_rec **recs, 
 
 int okegw_store__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs,
                                  size_t *n) {
+  if (s->pg)
+    return okegw_pg__deliveries_read(s, requeued, recs, n);
   /* not kept prepared: the load runs at startup, the requeue read once a
    * second and finds nothing most of the time. No bodies: the outbox reads
    * one when it attempts its delivery, so what it holds does not grow with
@@ -210,6 +208,8 @@ int okegw_store__deliveries_read(okegw_store *s, int requeued, okegw_delivery_re
 
 int okegw_store__delivery_get(okegw_store *s, long long id, int with_body,
                               okegw_delivery_rec *out) {
+  if (s->pg)
+    return okegw_pg__delivery_get(s, id, with_body, out);
   sqlite3_stmt *st =
       with_body
           ? okegw_store__stmt(s, &s->st_dget_body,
@@ -232,6 +232,8 @@ int okegw_store__delivery_get(okegw_store *s, long long id, int with_body,
 }
 
 int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms) {
+  if (s->pg)
+    return okegw_pg__delivery_prune(s, ended_before_ms);
   /* retention never touches what is still to be delivered (pending) or
    * waits for an operator (dead) */
   sqlite3_stmt *st = NULL;
@@ -270,6 +272,8 @@ static int prepare_direct(okegw_store *s, const char *sql, sqlite3_stmt **st, ch
 
 int okegw_store_deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
                                 okegw_delivery_row_cb cb, void *ud, char **err) {
+  if (s->pg)
+    return okegw_pg__deliveries_list(s, f, cb, ud, err);
   const char *sql = f->with_body
                         ? "SELECT " DELIVERY_COLUMNS ", body FROM deliveries "
                           "WHERE (?1 IS NULL OR connector = ?1) AND (?2 IS NULL OR state = ?2) "
@@ -306,6 +310,8 @@ int okegw_store_deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
 
 int okegw_store_deliveries_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out,
                                char **err) {
+  if (s->pg)
+    return okegw_pg__deliveries_get(s, id, with_body, out, err);
   memset(out, 0, sizeof *out);
   sqlite3_stmt *probe = NULL;
   /* the slot's statement is prepared quietly: say what is wrong instead */
@@ -451,10 +457,14 @@ out:
 int okegw_store_deliveries_retry(okegw_store *s, const long long *ids, size_t n,
                                  const char *connector, okegw_delivery_state state,
                                  okegw_dlv_change_cb cb, void *ud, char **err) {
+  if (s->pg)
+    return okegw_pg__deliveries_retry(s, ids, n, connector, state, cb, ud, err);
   return change(s, 1, ids, n, connector, state, cb, ud, err);
 }
 
 int okegw_store_deliveries_drop(okegw_store *s, const long long *ids, size_t n,
                                 okegw_dlv_change_cb cb, void *ud, char **err) {
+  if (s->pg)
+    return okegw_pg__deliveries_drop(s, ids, n, cb, ud, err);
   return change(s, 0, ids, n, NULL, OKEGW_DLV_PENDING, cb, ud, err);
 }

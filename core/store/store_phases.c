@@ -3,6 +3,7 @@
  * are only ever added: the history is acceptance evidence. */
 #include "base/json.h"
 #include "store/store_db.h"
+#include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -47,6 +48,8 @@ static int read_rec(sqlite3_stmt *st, okegw_phase_rec *r) {
 }
 
 int okegw_store__phases_add(okegw_store *s, okegw_phase_rec *recs, size_t n) {
+  if (s->pg)
+    return okegw_pg__phases_add(s, recs, n);
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_phase_add,
       "INSERT INTO phase_history(at_ms, connector, from_phase, to_phase, reason, config_sha256, "
@@ -110,6 +113,8 @@ static int append_rec(sqlite3_stmt *st, okegw_phase_rec **recs, size_t *n, size_
 }
 
 int okegw_store__phases_last(okegw_store *s, okegw_phase_rec **recs, size_t *n) {
+  if (s->pg)
+    return okegw_pg__phases_last(s, recs, n);
   *recs = NULL;
   *n = 0;
   sqlite3_stmt *st = NULL;
@@ -150,6 +155,8 @@ static int schema_version(okegw_store *s) {
 
 int okegw_store_phases_list(okegw_store *s, const okegw_phase_filter *f, okegw_phase_row_cb cb,
                             void *ud, char **err) {
+  if (s->pg)
+    return okegw_pg__phases_list(s, f, cb, ud, err);
   /* the last `limit` changes, oldest first */
   const char *sql = "SELECT * FROM (SELECT " PHASE_COLUMNS " FROM phase_history "
                     "WHERE ?1 IS NULL OR connector = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id";

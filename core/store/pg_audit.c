@@ -1,0 +1,234 @@
+/* The audit table on PostgreSQL: the twins of store_audit.c (see pg_db.h),
+ * with the same columns, filters, order and JSON rows. Every column the
+ * SQLite store may lack in an older file (phase, differences, violations,
+ * mapping_error) is in PostgreSQL's schema from its first migration, so
+ * there is no column check here. */
+#include "store/pg_db.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows fetched per round trip: a walk over the whole trail (okegw audit,
+ * the acceptance report) holds one batch in memory, not the trail. */
+#define AUDIT_BATCH 500
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static void set_err(char **err, const char *msg) {
+  if (err) {
+    free(*err);
+    *err = okegw_strdup(msg);
+  }
+}
+
+int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
+                        int status, double latency_ms, long long delivery_id, int attempts) {
+  /* "flow3.patch_association" -> 3 */
+  char flow[2] = {0};
+  const char *in = a[1];
+  if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
+    flow[0] = in[4];
+  /* latency cut to whole microseconds as store_audit.c does (%.17g carries
+   * that double exactly); delivery_id is text, NULL for none */
+  char lat[40], st[24], did[24], att[24];
+  snprintf(lat, sizeof lat, "%.17g", (double)(long long)(latency_ms * 1000) / 1000.0);
+  const char *v[21] = {at,
+                       a[0],
+                       a[1],
+                       a[2],
+                       a[3],
+                       a[4],
+                       a[5],
+                       a[6],
+                       a[7],
+                       a[8],
+                       flow[0] ? flow : NULL,
+                       okegw_pg__ll(st, status, 0),
+                       lat,
+                       a[9],
+                       okegw_pg__ll(did, delivery_id, 1),
+                       okegw_pg__ll(att, attempts ? attempts : 1, 0),
+                       a[10],
+                       a[11],
+                       a[12],
+                       a[13],
+                       a[14]};
+  PGresult *r = okegw_pg__q(
+      s, "writing an audit row",
+      "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
+      "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
+      "attempts, rules, phase, differences, violations, mapping_error) VALUES ($1, $2, $3, $4, "
+      "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+      21, v, NULL);
+  PQclear(r);
+  return r ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
+/* The columns of a row, in store_audit.c's order, typed as SQLite's
+ * sqlite3_column_type gives them there (PostgreSQL's values come as text).
+ * delivery_id is text in the table and a number in the row: SQLite's
+ * CAST(delivery_id AS INTEGER), a leading integer or 0, is strtoll's. */
+enum col_kind { COL_TEXT, COL_INT, COL_REAL, COL_JSON };
+static const struct audit_col {
+  const char *name;
+  enum col_kind kind;
+} audit_cols[] = {
+    {"at", COL_TEXT},          {"request_id", COL_TEXT},  {"flow", COL_INT},
+    {"interaction", COL_TEXT}, {"caller", COL_TEXT},      {"connector", COL_TEXT},
+    {"method", COL_TEXT},      {"path", COL_TEXT},        {"resource_id", COL_TEXT},
+    {"status", COL_INT},       {"latency_ms", COL_REAL},  {"attempts", COL_INT},
+    {"mapping", COL_TEXT},     {"body_sha256", COL_TEXT}, {"delivery_id", COL_INT},
+    {"event", COL_TEXT},       {"rules", COL_TEXT},       {"phase", COL_TEXT},
+    {"differences", COL_JSON}, {"violations", COL_JSON},  {"mapping_error", COL_TEXT},
+};
+#define AUDIT_NCOLS ((int)(sizeof audit_cols / sizeof audit_cols[0]))
+
+/* Row `row` of r as an object of its columns, NULL ones left out except
+ * phase (null: the row is from before phases were recorded). */
+static cJSON *audit_row(const PGresult *r, int row) {
+  cJSON *o = cJSON_CreateObject();
+  for (int i = 0; o && i < AUDIT_NCOLS; i++) {
+    const char *name = audit_cols[i].name;
+    const char *val = PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
+    cJSON *v = NULL;
+    if (!val) {
+      if (strcmp(name, "phase") != 0)
+        continue;
+      v = cJSON_CreateNull();
+    } else {
+      switch (audit_cols[i].kind) {
+      case COL_INT: v = cJSON_CreateNumber((double)strtoll(val, NULL, 10)); break;
+      case COL_REAL: v = cJSON_CreateNumber(strtod(val, NULL)); break;
+      case COL_JSON:
+        /* differences and violations are JSON themselves */
+        v = cJSON_Parse(val);
+        if (!v)
+          v = cJSON_CreateString(val);
+        break;
+      case COL_TEXT: v = cJSON_CreateString(val); break;
+      }
+    }
+    if (!v || !cJSON_AddItemToObject(o, name, v)) {
+      cJSON_Delete(v);
+      cJSON_Delete(o);
+      return NULL;
+    }
+  }
+  return o;
+}
+
+/* The SELECT list of audit_cols into out (n bytes); -1 when it does not fit. */
+static int select_list(char *out, size_t n) {
+  size_t used = 0;
+  for (int i = 0; i < AUDIT_NCOLS; i++) {
+    int k = snprintf(out + used, n - used, "%s%s", i ? ", " : "", audit_cols[i].name);
+    if (k < 0 || (size_t)k >= n - used)
+      return -1;
+    used += (size_t)k;
+  }
+  return 0;
+}
+
+int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
+                          void *ud, char **err) {
+  static const char what[] = "reading the audit trail";
+  char cols[512], lim[24];
+  if (select_list(cols, sizeof cols) < 0) {
+    set_err(err, "reading the audit trail: the column list does not fit"); /* a bug */
+    return OKEGW_STORE_ERROR;
+  }
+  /* `at` is compared byte by byte (COLLATE "C") as SQLite's BINARY does: in
+   * a database's own collation punctuation may weigh nothing or sort
+   * before digits, and the '~' that makes `until` inclusive of its prefix
+   * (2026-06-16 covers the whole day) would then end it too soon. No limit
+   * is LIMIT NULL (SQLite's -1). */
+  char *sql = okegw_asprintf("DECLARE okegw_audit NO SCROLL CURSOR FOR SELECT %s FROM audit "
+                             "WHERE ($1::text IS NULL OR resource_id = $1) "
+                             "AND ($2::text IS NULL OR at COLLATE \"C\" >= $2) "
+                             "AND ($3::text IS NULL OR at COLLATE \"C\" < $3 || '~') "
+                             "AND ($5::text IS NULL OR connector = $5 OR caller = $5) "
+                             "ORDER BY id %s LIMIT $4::bigint",
+                             cols, f->newest_first ? "DESC" : "ASC");
+  const char *v[5] = {f->resource_id, f->since, f->until,
+                      f->limit > 0 ? okegw_pg__ll(lim, f->limit, 0) : NULL, f->connector};
+  if (!sql) {
+    set_err(err, "out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  /* a cursor lives in a transaction: one of its own when none is open (a
+   * direct store's connection is idle between calls), read only */
+  int own = PQtransactionStatus(s->pg) == PQTRANS_IDLE;
+  int rc = OKEGW_STORE_OK, declared = 0;
+  PGresult *r = own ? okegw_pg__q(s, what, "BEGIN READ ONLY", 0, NULL, err) : NULL;
+  if (own && !r)
+    rc = OKEGW_STORE_ERROR;
+  PQclear(r);
+  if (rc == OKEGW_STORE_OK) {
+    r = okegw_pg__q(s, what, sql, 5, v, err);
+    declared = r != NULL;
+    rc = declared ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+    PQclear(r);
+  }
+  free(sql);
+  while (rc >= 0) {
+    r = okegw_pg__q(s, what, "FETCH " STR(AUDIT_BATCH) " FROM okegw_audit", 0, NULL, err);
+    if (!r) {
+      rc = OKEGW_STORE_ERROR;
+      break;
+    }
+    int n = PQntuples(r);
+    for (int i = 0; rc >= 0 && i < n; i++) {
+      cJSON *o = audit_row(r, i);
+      if (!o) {
+        set_err(err, "out of memory");
+        rc = OKEGW_STORE_ERROR;
+        break;
+      }
+      rc = cb(ud, o);
+      cJSON_Delete(o);
+    }
+    PQclear(r);
+    if (n < AUDIT_BATCH)
+      break;
+  }
+  /* Our transaction ends (read only: COMMIT and ROLLBACK alike); in the
+   * caller's, the cursor is closed unless an error aborted that
+   * transaction (the cursor goes with it then). Their failure after a
+   * clean walk is one too (the connection is gone); a failure before
+   * keeps its message. */
+  PGTransactionStatusType ts = PQtransactionStatus(s->pg);
+  const char *end = NULL;
+  if (own && (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR))
+    end = rc >= 0 ? "COMMIT" : "ROLLBACK";
+  else if (!own && declared && ts == PQTRANS_INTRANS)
+    end = "CLOSE okegw_audit";
+  if (end) {
+    r = okegw_pg__q(s, what, end, 0, NULL, rc >= 0 ? err : NULL);
+    if (!r && rc >= 0)
+      rc = OKEGW_STORE_ERROR;
+    PQclear(r);
+  }
+  return rc < 0 ? rc : OKEGW_STORE_OK;
+}
+
+int okegw_pg__audit_prune(okegw_store *s, const char *before) {
+  /* `at` is RFC 3339 UTC with milliseconds throughout, and `before` too:
+   * strings of one fixed layout order alike in every collation (digits in
+   * the same places), so this is SQLite's byte order and the audit_at index
+   * (made in the database's collation) serves the range; COLLATE "C" would
+   * make it a full scan inside the group commit */
+  const char *v[] = {before};
+  PGresult *r = okegw_pg__q(s, "audit retention", "DELETE FROM audit WHERE at < $1", 1, v, NULL);
+  if (!r)
+    return OKEGW_STORE_ERROR;
+  long long n = strtoll(PQcmdTuples(r), NULL, 10);
+  if (n > 0)
+    okegw_log(OKEGW_LOG_INFO, NULL,
+              "audit retention: %lld row(s) written before %s deleted (audit_retention_s)", n,
+              before);
+  PQclear(r);
+  return OKEGW_STORE_OK;
+}
