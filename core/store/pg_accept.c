@@ -121,14 +121,6 @@ static const char *text_at(const PGresult *r, int i, int col) {
   return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
 }
 
-static int add_time(cJSON *o, const char *name, long long ms) {
-  if (ms <= 0)
-    return cJSON_AddNullToObject(o, name) != NULL;
-  char t[40];
-  okegw_format_rfc3339(ms, 1, t, sizeof t);
-  return cJSON_AddStringToObject(o, name, t) != NULL;
-}
-
 /* Where the steps of the run being built go. */
 typedef struct run_cursor {
   cJSON *scenarios; /* the run's "scenarios" */
@@ -145,8 +137,8 @@ static int add_run(cJSON *out, const PGresult *r, int i, run_cursor *rc) {
   }
   *rc = (run_cursor){0};
   if (!cJSON_AddNumberToObject(run, "id", (double)okegw_pg__ll_at(r, i, C_ID)) ||
-      !add_time(run, "startedAt", okegw_pg__ll_at(r, i, C_STARTED)) ||
-      !add_time(run, "finishedAt", okegw_pg__ll_at(r, i, C_FINISHED)) ||
+      !okegw_store__json_time(run, "startedAt", okegw_pg__ll_at(r, i, C_STARTED)) ||
+      !okegw_store__json_time(run, "finishedAt", okegw_pg__ll_at(r, i, C_FINISHED)) ||
       okegw_json_add_text(run, "mode", text_at(r, i, C_MODE), 0) < 0 ||
       !cJSON_AddNumberToObject(run, "passed", (int)okegw_pg__ll_at(r, i, C_PASSED)) ||
       !cJSON_AddNumberToObject(run, "failed", (int)okegw_pg__ll_at(r, i, C_FAILED)) ||

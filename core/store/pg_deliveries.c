@@ -361,18 +361,9 @@ static int change_one(okegw_store *s, change_ctx *x, long long id, char **why) {
   }
   if (rc != OKEGW_STORE_OK)
     return rc;
-  c.was = r.state;
-  c.body_kept = r.body_kept;
-  c.kept_until_ms = r.keep_until_ms > x->now ? r.keep_until_ms : 0;
+  c.outcome = okegw_store__change_check(x->retry, x->now, &r, &c);
   okegw_delivery_rec_free(&r);
-  int may =
-      x->retry ? c.was == OKEGW_DLV_DEAD || c.was == OKEGW_DLV_FAILED
-               : c.was == OKEGW_DLV_PENDING || c.was == OKEGW_DLV_DEAD || c.was == OKEGW_DLV_FAILED;
-  if (!may) {
-    c.outcome = OKEGW_DLV_CHANGE_WRONG_STATE;
-  } else if (x->retry && !c.body_kept) {
-    c.outcome = OKEGW_DLV_CHANGE_NO_BODY;
-  } else {
+  if (c.outcome == OKEGW_DLV_CHANGE_DONE) {
     char idb[24], now[24];
     const char *v[2] = {okegw_pg__ll(idb, id, 0), okegw_pg__ll(now, x->now, 0)};
     PGresult *res =
@@ -389,7 +380,6 @@ static int change_one(okegw_store *s, change_ctx *x, long long id, char **why) {
     if (!res)
       return OKEGW_STORE_ERROR;
     PQclear(res);
-    c.outcome = OKEGW_DLV_CHANGE_DONE;
   }
   x->cb(x->ud, &c);
   return OKEGW_STORE_OK;

@@ -99,7 +99,7 @@ int okegw_store_accept_end(okegw_store *s, long long run, int passed, int failed
   return step_done(s, st, err);
 }
 
-static int add_time(cJSON *o, const char *name, long long ms) {
+int okegw_store__json_time(cJSON *o, const char *name, long long ms) {
   if (ms <= 0)
     return cJSON_AddNullToObject(o, name) != NULL;
   char t[40];
@@ -190,8 +190,8 @@ int okegw_store_accept_runs(okegw_store *s, const char *connector, long limit, c
     cJSON *run = cJSON_CreateObject();
     if (!run || !cJSON_AddItemToArray(*out, run) ||
         !cJSON_AddNumberToObject(run, "id", (double)sqlite3_column_int64(st, 0)) ||
-        !add_time(run, "startedAt", sqlite3_column_int64(st, 1)) ||
-        !add_time(run, "finishedAt", sqlite3_column_int64(st, 2)) ||
+        !okegw_store__json_time(run, "startedAt", sqlite3_column_int64(st, 1)) ||
+        !okegw_store__json_time(run, "finishedAt", sqlite3_column_int64(st, 2)) ||
         okegw_json_add_text(run, "mode", col(st, 3), 0) < 0 ||
         !cJSON_AddNumberToObject(run, "passed", sqlite3_column_int(st, 4)) ||
         !cJSON_AddNumberToObject(run, "failed", sqlite3_column_int(st, 5)) ||

@@ -111,6 +111,13 @@ int okegw_store__deliveries_read(okegw_store *s, int requeued, okegw_delivery_re
                                  size_t *n);
 int okegw_store__delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out);
 int okegw_store__delivery_prune(okegw_store *s, long long ended_before_ms);
+/* An operator's retry (retry set) or drop of the delivery read as r, at
+ * now: fills c's was, body_kept and kept_until_ms, and returns
+ * OKEGW_DLV_CHANGE_DONE when it may be changed (the caller writes it), else
+ * the outcome that refuses it. The one rule of both backends. */
+okegw_dlv_change_outcome okegw_store__change_check(int retry, long long now,
+                                                   const okegw_delivery_rec *r,
+                                                   okegw_dlv_change *c);
 
 /* ---- the audit trail (store_audit.c) ---- */
 /* The text members of okegw_audit_rec, in its order (request_id ...
@@ -122,6 +129,11 @@ int okegw_store__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_A
                            int status, double latency_ms, long long delivery_id, int attempts);
 /* Deletes the rows whose `at` (RFC 3339) is before `before`. */
 int okegw_store__audit_prune(okegw_store *s, const char *before);
+
+/* ---- acceptance runs (store_accept.c, pg_accept.c) ---- */
+/* Adds name: RFC 3339 UTC with milliseconds of ms, or null when ms <= 0;
+ * 0 when out of memory. */
+int okegw_store__json_time(cJSON *o, const char *name, long long ms);
 
 /* ---- phase history (store_phases.c) ---- */
 /* Inserts the n rows (connector and to set; at_ms 0 = now, then filled in)

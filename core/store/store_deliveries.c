@@ -346,27 +346,31 @@ static int change_one(okegw_store *s, change_ctx *x, long long id) {
   }
   if (rc != OKEGW_STORE_OK)
     return rc;
-  c.was = r.state;
-  c.body_kept = r.body_kept;
-  c.kept_until_ms = r.keep_until_ms > x->now ? r.keep_until_ms : 0;
+  c.outcome = okegw_store__change_check(x->retry, x->now, &r, &c);
   okegw_delivery_rec_free(&r);
-  int may =
-      x->retry ? c.was == OKEGW_DLV_DEAD || c.was == OKEGW_DLV_FAILED
-               : c.was == OKEGW_DLV_PENDING || c.was == OKEGW_DLV_DEAD || c.was == OKEGW_DLV_FAILED;
-  if (!may) {
-    c.outcome = OKEGW_DLV_CHANGE_WRONG_STATE;
-  } else if (x->retry && !c.body_kept) {
-    c.outcome = OKEGW_DLV_CHANGE_NO_BODY;
-  } else {
+  if (c.outcome == OKEGW_DLV_CHANGE_DONE) {
     sqlite3_reset(x->upd);
     sqlite3_bind_int64(x->upd, 1, id);
     sqlite3_bind_int64(x->upd, 2, x->now);
     if (sqlite3_step(x->upd) != SQLITE_DONE)
       return OKEGW_STORE_ERROR;
-    c.outcome = OKEGW_DLV_CHANGE_DONE;
   }
   x->cb(x->ud, &c);
   return OKEGW_STORE_OK;
+}
+
+okegw_dlv_change_outcome okegw_store__change_check(int retry, long long now,
+                                                   const okegw_delivery_rec *r,
+                                                   okegw_dlv_change *c) {
+  c->was = r->state;
+  c->body_kept = r->body_kept;
+  c->kept_until_ms = r->keep_until_ms > now ? r->keep_until_ms : 0;
+  int may =
+      retry ? c->was == OKEGW_DLV_DEAD || c->was == OKEGW_DLV_FAILED
+            : c->was == OKEGW_DLV_PENDING || c->was == OKEGW_DLV_DEAD || c->was == OKEGW_DLV_FAILED;
+  if (!may)
+    return OKEGW_DLV_CHANGE_WRONG_STATE;
+  return retry && !c->body_kept ? OKEGW_DLV_CHANGE_NO_BODY : OKEGW_DLV_CHANGE_DONE;
 }
 
 /* Retry (retry set) or drop, in one short transaction. */
