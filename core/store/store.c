@@ -8,6 +8,7 @@
 #include "ops/metrics.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -1651,10 +1652,15 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
     return;
   }
   if (!s->loop) {
+    int pg = s->pg != NULL;
     finalize_all(s);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
+    /* libpq's TLS and SCRAM left OpenSSL state on this thread; a thread of
+     * libuv's pool (the admin API) never ends, so it would stay for good */
+    if (pg)
+      OPENSSL_thread_stop();
     if (done)
       done(arg);
     return;
