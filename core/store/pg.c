@@ -13,14 +13,16 @@ int okegw_pg_is_uri(const char *store) {
 }
 
 /* Where the password of the authority part (user:PASSWORD@host) is in uri:
- * 1 with its offset and length, or 0 when there is none. The last @ before
- * the path ends the user part, as a password may hold an @. */
+ * 1 with its offset and length, or 0 when there is none. libpq's parser
+ * ends the authority only at a '/', so a '?' may be in a password; the last
+ * '@' before it ends the user part (an '@' in a password is then hidden
+ * with it rather than shown). */
 static int auth_password(const char *uri, size_t *off, size_t *len) {
   const char *auth = uri ? strstr(uri, "://") : NULL;
   if (!auth)
     return 0;
   auth += 3;
-  const char *end = auth + strcspn(auth, "/?"), *at = NULL;
+  const char *end = auth + strcspn(auth, "/"), *at = NULL;
   for (const char *p = auth; p < end; p++)
     if (*p == '@')
       at = p;
@@ -32,8 +34,36 @@ static int auth_password(const char *uri, size_t *off, size_t *len) {
   return 1;
 }
 
-/* Copies s into out (n > 0) with every occurrence of the password value
- * `pw` replaced by "***": libpq's messages may quote the string. */
+/* The parameters whose values are secrets: the password, and the client
+ * key's passphrase. */
+static const char *const secret_keys[] = {"password=", "sslpassword="};
+
+/* Calls fn(off, len, arg) for each secret value in uri as written: the
+ * authority's password, then every password= and sslpassword= parameter
+ * of the query. */
+static void each_secret(const char *uri, void (*fn)(size_t off, size_t len, void *arg), void *arg) {
+  size_t off, len, end = 0;
+  if (auth_password(uri, &off, &len)) {
+    fn(off, len, arg);
+    end = off + len;
+  }
+  const char *q = uri ? strchr(uri + end, '?') : NULL;
+  for (size_t at = q ? (size_t)(q - uri) + 1 : 0; q && uri[at];) {
+    size_t klen = 0;
+    for (size_t k = 0; k < sizeof secret_keys / sizeof secret_keys[0]; k++)
+      if (strncmp(uri + at, secret_keys[k], strlen(secret_keys[k])) == 0)
+        klen = strlen(secret_keys[k]);
+    size_t vlen = strcspn(uri + at + klen, "&");
+    if (klen)
+      fn(at + klen, vlen, arg);
+    at += klen + vlen;
+    if (uri[at] == '&')
+      at++;
+  }
+}
+
+/* Copies s into out (n > 0) with every occurrence of the secret `pw`
+ * replaced by "***": libpq's messages may quote the string. */
 static void without(const char *s, const char *pw, char *out, size_t n) {
   size_t used = 0, pl = pw ? strlen(pw) : 0;
   while (*s && used + 1 < n) {
@@ -48,34 +78,42 @@ static void without(const char *s, const char *pw, char *out, size_t n) {
   out[used] = '\0';
 }
 
-/* The password as written in uri (user:PASSWORD@ or password=PASSWORD), or
- * "" when there is none, into pw. */
-static void raw_password(const char *uri, char *pw, size_t n) {
-  size_t off, len;
-  pw[0] = '\0';
-  if (auth_password(uri, &off, &len))
-    snprintf(pw, n, "%.*s", (int)len, uri + off);
-  const char *q = uri ? strchr(uri, '?') : NULL;
-  for (const char *p = q; p && (p = strstr(p, "password=")); p += 9)
-    if (p[-1] == '?' || p[-1] == '&')
-      snprintf(pw, n, "%.*s", (int)strcspn(p + 9, "&"), p + 9);
+typedef struct scrub {
+  const char *uri;
+  char buf[2][1024];
+  int cur;
+} scrub;
+
+static void scrub_one(scrub *x, const char *secret) {
+  without(x->buf[x->cur], secret, x->buf[!x->cur], sizeof x->buf[0]);
+  x->cur = !x->cur;
 }
 
-/* A message for *err from libpq's, "what: message", with the password of
- * uri (as written, and as libpq decoded it) left out. */
+static void scrub_span(size_t off, size_t len, void *arg) {
+  scrub *x = arg;
+  char secret[256];
+  if (len == 0 || len >= sizeof secret)
+    return;
+  memcpy(secret, x->uri + off, len);
+  secret[len] = '\0';
+  scrub_one(x, secret);
+}
+
+/* A message for *err from libpq's, "what: message", with every secret of
+ * uri left out: as written, and as libpq decoded them. */
 static char *pg_message(const char *what, const char *msg, const char *uri) {
-  char raw[256], once[1024], clean[1024];
-  raw_password(uri, raw, sizeof raw);
-  without(msg ? msg : "unknown error", raw, once, sizeof once);
+  scrub x = {.uri = uri};
+  snprintf(x.buf[0], sizeof x.buf[0], "%s", msg ? msg : "unknown error");
+  each_secret(uri, scrub_span, &x);
   char *why = NULL;
   PQconninfoOption *opts = uri ? PQconninfoParse(uri, &why) : NULL;
-  const char *pw = NULL;
   for (PQconninfoOption *o = opts; o && o->keyword; o++)
-    if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
-      pw = o->val;
-  without(once, pw, clean, sizeof clean);
+    if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0) && o->val &&
+        *o->val)
+      scrub_one(&x, o->val);
   PQconninfoFree(opts);
   PQfreemem(why);
+  char *clean = x.buf[x.cur];
   for (char *p = clean + strlen(clean); p > clean && (p[-1] == '\n' || p[-1] == ' ');)
     *--p = '\0';
   return okegw_asprintf("%s: %s", what, clean);
@@ -108,31 +146,35 @@ int okegw_pg_check_uri(const char *uri, char *err, size_t n) {
   return 0;
 }
 
+typedef struct redact {
+  const char *uri;
+  char *out;
+  size_t used, from; /* bytes of out written; where uri is copied from next */
+} redact;
+
+static void redact_span(size_t off, size_t len, void *arg) {
+  redact *x = arg;
+  memcpy(x->out + x->used, x->uri + x->from, off - x->from);
+  x->used += off - x->from;
+  memcpy(x->out + x->used, "***", 3);
+  x->used += 3;
+  x->from = off + len;
+}
+
 char *okegw_pg_redact(const char *uri) {
-  size_t off, len;
-  char *out = auth_password(uri, &off, &len)
-                  ? okegw_asprintf("%.*s***%s", (int)off, uri, uri + off + len)
-                  : okegw_strdup(uri ? uri : "");
-  if (!out)
+  if (!uri)
+    uri = "";
+  size_t n = strlen(uri), secrets = 0;
+  for (const char *p = uri; *p; p++)
+    secrets += *p == '=';
+  /* each secret becomes "***": at most 3 bytes more per secret (an empty one) */
+  redact x = {.uri = uri, .out = malloc(n + 3 * (secrets + 1) + 1)};
+  if (!x.out)
     return NULL;
-  /* password=... among the parameters */
-  for (char *q = strchr(out, '?'); q;) {
-    char *p = strstr(q, "password=");
-    if (!p)
-      break;
-    if (p[-1] != '?' && p[-1] != '&') {
-      q = p + 9;
-      continue;
-    }
-    size_t at = (size_t)(p + 9 - out);
-    char *r = okegw_asprintf("%.*s***%s", (int)at, out, out + at + strcspn(out + at, "&"));
-    free(out);
-    out = r;
-    if (!out)
-      return NULL;
-    q = out + at + 3; /* on after the *** */
-  }
-  return out;
+  each_secret(uri, redact_span, &x);
+  memcpy(x.out + x.used, uri + x.from, n - x.from);
+  x.out[x.used + n - x.from] = '\0';
+  return x.out;
 }
 
 /* The server's notices ("relation already exists, skipping") go to the
@@ -147,10 +189,19 @@ static void on_notice(void *arg, const char *msg) {
 
 int okegw_pg_connect(const char *uri, PGconn **out, char **err) {
   *out = NULL;
-  /* application_name: the DBA sees okegw's sessions in pg_stat_activity;
-   * a string that sets its own keeps it (later keywords win) */
-  const char *keys[] = {"application_name", "dbname", NULL};
-  const char *vals[] = {"okegw", uri, NULL};
+  /* Defaults a URI may override (it is expanded last, and later keywords
+   * win): application_name, so a DBA sees okegw's sessions in
+   * pg_stat_activity; a connect timeout, as libpq waits for ever without
+   * one; keepalives, so a half-open link is noticed in about a minute and
+   * the store thread does not hang on it. */
+  const char *keys[] = {"application_name",
+                        "connect_timeout",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "dbname",
+                        NULL};
+  const char *vals[] = {"okegw", "10", "30", "10", "3", uri, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (!c) {
     *err = okegw_strdup("PostgreSQL: out of memory");

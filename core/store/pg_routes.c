@@ -4,9 +4,22 @@
  * is JSON text; merged with okegw_merge_patch (RFC 7396, made by the
  * schema) as SQLite's json_patch does. */
 #include "store/pg_db.h"
+#include "base/log.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* facts as compact JSON into out (n bytes): PostgreSQL prints jsonb with
+ * spaces, where SQLite's json_patch leaves none, and the room is fixed
+ * (OKEGW_FACTS_MAX). 0, or -1 when it is not JSON or does not fit. */
+static int facts_into(const char *facts, char *out, size_t n) {
+  cJSON *j = cJSON_Parse(facts);
+  int rc = j && cJSON_PrintPreallocated(j, out, (int)n, 0) ? 0 : -1;
+  cJSON_Delete(j);
+  return rc;
+}
 
 /* Copies column col of row into out (n bytes), "" when SQL NULL. */
 static void text_into(const PGresult *r, int col, char *out, size_t n) {
@@ -29,7 +42,13 @@ int okegw_pg__route_get(okegw_store *s, const char *kind, const char *id, char *
       text_into(r, 1, rt->parent, sizeof rt->parent);
       rt->confirmed = (int)okegw_pg__ll_at(r, 0, 2);
       text_into(r, 3, rt->owner, sizeof rt->owner);
-      text_into(r, 4, rt->facts, sizeof rt->facts);
+      rt->facts[0] = '\0';
+      if (!PQgetisnull(r, 0, 4) && facts_into(PQgetvalue(r, 0, 4), rt->facts, sizeof rt->facts)) {
+        okegw_log(OKEGW_LOG_ERROR, NULL,
+                  "store: the facts of %s %s are not JSON of at most %d bytes; read as none", kind,
+                  id, OKEGW_FACTS_MAX - 1);
+        rt->facts[0] = '\0';
+      }
     }
     rc = OKEGW_STORE_OK;
   }

@@ -41,6 +41,7 @@ struct okegw_store_job {
   job *next;
   okegw_store_port *port; /* where it goes back to (store.h: ports) */
   enum job_kind kind;
+  int ran; /* the writer ran it (a failed batch stops at the failure) */
   char *rkind, *id, *parent_kind, *parent_id, *connector, *owner, *facts;
   char **ids;
   size_t nids;
@@ -140,7 +141,12 @@ static int job_reads(const job *j) {
  * after it. A batch of only these leaves its transaction open, and the next
  * write that must be durable commits them together: two commits per push
  * instead of four. */
-static int job_deferrable(const job *j) {
+static int job_deferrable(const okegw_store *s, const job *j) {
+  /* With PostgreSQL an open transaction can be lost with its connection
+   * while later writes commit on the next one: a route must not wait there
+   * for its push (the push would be acknowledged without it). */
+  if (s->pg && (j->kind == JOB_BIND || j->kind == JOB_CLAIM))
+    return 0;
   return j->kind == JOB_AUDIT || j->kind == JOB_APRUNE || j->kind == JOB_BIND ||
          j->kind == JOB_CLAIM;
 }
@@ -693,8 +699,10 @@ static void rollback(okegw_store *s, job *batch) {
     if (!sqlite3_get_autocommit(s->db))
       exec_simple(s, "ROLLBACK");
   }
+  /* a read that ran keeps its answer (job_reads); one after the failure
+   * never ran and must not look like "not found" */
   for (job *j = batch; j; j = j->next)
-    if (!job_reads(j))
+    if (!job_reads(j) || !j->ran)
       j->result.rc = j->drc = OKEGW_STORE_ERROR;
 }
 
@@ -728,52 +736,86 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
  * ("okegw" in ASCII, class 1; the schema's lock is class 0.) */
 #define INSTANCE_LOCK "x'0000016f6b656777'::bigint"
 
-/* 0 when this connection holds the instance lock, else -1 with *err. */
+/* 0 when this connection holds the instance lock; -2 (with *err) when
+ * another session holds it; -1 when asking failed (logged). */
 static int pg_instance_lock(okegw_store *s, char **err) {
   PGresult *r = okegw_pg__q(s, "cannot take the instance lock",
                             "SELECT pg_try_advisory_lock(" INSTANCE_LOCK ")", 0, NULL, err);
-  int held = r && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  if (!r)
+    return -1;
+  int held = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
   PQclear(r);
-  if (r && !held && err)
+  if (!held && err)
     *err = okegw_asprintf(
         "store %s: another okegw instance runs on this database; several instances on one "
         "database need leases on the outbox, which this okegw does not have yet",
         s->path);
-  return held ? 0 : -1;
+  return held ? 0 : -2;
+}
+
+/* The writer session's timeouts: a row an operator's command holds, or a
+ * statement stuck on the server, fails its batch (503) instead of stopping
+ * every push. 0, or -1 (logged, *err set when given). */
+static int pg_session(okegw_store *s, char **err) {
+  static const char *const sets[] = {"SET lock_timeout = '5s'", "SET statement_timeout = '60s'"};
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+    PGresult *r = okegw_pg__q(s, "cannot set the session's timeouts", sets[i], 0, NULL, err);
+    if (!r)
+      return -1;
+    PQclear(r);
+  }
+  return 0;
 }
 
 /* On the store thread before a batch: a connection that broke is made
- * again (at most once a second), with its instance lock. 0 when there is a
- * connection to run the batch on. */
+ * again, and the instance lock taken again (at most one try a second). 0
+ * when there is a connection that holds the lock to run the batch on. */
 static int pg_ready(okegw_store *s) {
-  if (s->pg_fenced)
-    return -1;
-  if (!s->pg_broken && PQstatus(s->pg) == CONNECTION_OK)
+  if (!s->pg_broken && !s->pg_unlocked && PQstatus(s->pg) == CONNECTION_OK)
     return 0;
   uint64_t now = uv_hrtime();
   if (s->pg_retry_at && now < s->pg_retry_at)
     return -1;
   s->pg_retry_at = now + 1000 * 1000 * 1000ULL;
-  s->tx_open = 0; /* what an open transaction held is gone with the connection */
-  PQreset(s->pg);
+  if (s->pg_broken || PQstatus(s->pg) != CONNECTION_OK) {
+    if (s->tx_open)
+      okegw_log(OKEGW_LOG_ERROR, NULL,
+                "store %s: the connection broke with a transaction open: its deferred writes "
+                "(audit rows) are lost",
+                s->path);
+    s->tx_open = 0; /* what an open transaction held is gone with the connection */
+    PQreset(s->pg);
+    if (PQstatus(s->pg) != CONNECTION_OK) {
+      const char *m = PQerrorMessage(s->pg);
+      char *why = okegw_asprintf("cannot reach PostgreSQL (%.*s)", (int)strcspn(m, "\n"), m);
+      set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
+      free(why);
+      return -1;
+    }
+    s->pg_broken = 0;
+    s->pg_unlocked = 1; /* a new session: the lock and settings went with the old one */
+    if (pg_session(s, NULL) < 0) {
+      s->pg_broken = 1;
+      return -1;
+    }
+  }
   char *err = NULL;
-  if (PQstatus(s->pg) != CONNECTION_OK) {
-    char *m = okegw_strndup(PQerrorMessage(s->pg), strcspn(PQerrorMessage(s->pg), "\n"));
-    char *why = okegw_asprintf("cannot reach PostgreSQL (%s)", m ? m : "?");
-    set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
-    free(why);
-    free(m);
-    return -1;
-  }
-  if (pg_instance_lock(s, &err) < 0) {
-    /* another instance took the database while this one was cut off: no
-     * write of this one may go there any more */
-    set_healthy(s, 0, err ? err : "cannot take the instance lock");
+  int locked = pg_instance_lock(s, &err);
+  if (locked == -2) {
+    /* another instance took the database while this one was cut off (or
+     * the server still keeps this one's old session): no write of this one
+     * goes there while the other holds it */
+    set_healthy(s, 0, err ? err : "another okegw instance holds the database");
     free(err);
-    s->pg_fenced = 1;
     return -1;
   }
-  s->pg_broken = 0;
+  free(err);
+  if (locked < 0) {
+    s->pg_broken = PQstatus(s->pg) != CONNECTION_OK;
+    set_healthy(s, 0, "cannot take the instance lock on PostgreSQL");
+    return -1;
+  }
+  s->pg_unlocked = 0;
   s->pg_retry_at = 0;
   okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
   return 0;
@@ -789,6 +831,9 @@ static int commit_open(okegw_store *s) {
     PGresult *r = okegw_pg__q(s, "commit failed", "COMMIT", 0, NULL, NULL);
     /* a COMMIT of an aborted transaction "succeeds" as a ROLLBACK */
     lost = !r || strcmp(PQcmdStatus(r), "COMMIT") != 0;
+    if (r && lost)
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store %s: commit failed: the transaction had failed",
+                s->path);
     PQclear(r);
     if (lost && PQstatus(s->pg) == CONNECTION_OK && PQtransactionStatus(s->pg) != PQTRANS_IDLE)
       exec_simple(s, "ROLLBACK");
@@ -846,8 +891,9 @@ static void run_writes(okegw_store *s, job *batch) {
   int lost = 0, must_commit = 0;
   for (job *j = batch; j && !lost; j = j->next) {
     run_job(s, j);
+    j->ran = 1;
     lost = s->pg ? okegw_pg__tx_lost(s) : sqlite3_get_autocommit(s->db);
-    must_commit |= !job_reads(j) && !job_deferrable(j);
+    must_commit |= !job_reads(j) && !job_deferrable(s, j);
   }
   if (!lost && (must_commit || uv_hrtime() >= s->tx_deadline))
     lost = commit_open(s) < 0;
@@ -926,6 +972,17 @@ static void store_thread(void *arg) {
     } else {
       for (job *j = batch; j; j = j->next)
         run_job(s, j);
+      /* a failed read aborts a PostgreSQL transaction left open for
+       * deferred writes: end it now rather than at its deadline */
+      if (s->pg && s->tx_open && okegw_pg__tx_lost(s)) {
+        okegw_log(OKEGW_LOG_ERROR, NULL,
+                  "store %s: a failed read aborted the open transaction: its deferred writes "
+                  "(audit rows) are lost",
+                  s->path);
+        if (PQstatus(s->pg) == CONNECTION_OK)
+          exec_simple(s, "ROLLBACK");
+        s->tx_open = 0;
+      }
     }
     long rw = 0;
     for (job *j = batch; j; j = j->next)
@@ -1024,6 +1081,18 @@ static void finalize_all(okegw_store *s) {
   s->pg_uri = NULL;
 }
 
+static void on_async_closed(uv_handle_t *h);
+
+/* A store whose thread did not start: its connection goes now, its memory
+ * once the loop has closed the handle that points into it. */
+static void open_failed(okegw_store *s) {
+  finalize_all(s);
+  sqlite3_close(s->db);
+  s->db = NULL;
+  s->closed = NULL;
+  uv_close((uv_handle_t *)&s->port.async, on_async_closed);
+}
+
 /* okegw_store_open for store = postgresql://...: connects, creates or
  * migrates the schema, takes the instance lock, and starts the store
  * thread (no reader thread: lookups go to the writer, which PostgreSQL
@@ -1043,7 +1112,7 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
   s->loop = loop;
   int version = 0;
   if (okegw_pg_connect(uri, &s->pg, err) < 0 || okegw_pg_migrate(s->pg, &version, err) < 0 ||
-      pg_instance_lock(s, err) < 0) {
+      pg_instance_lock(s, err) < 0 || pg_session(s, err) < 0) {
     PQfinish(s->pg);
     free(s->pg_uri);
     free(s->path);
@@ -1062,14 +1131,7 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
   s->port.async.data = &s->port;
   if (uv_thread_create(&s->thread, store_thread, s) != 0) {
     *err = okegw_strdup("cannot start the store thread");
-    uv_close((uv_handle_t *)&s->port.async, NULL);
-    PQfinish(s->pg);
-    uv_mutex_destroy(&s->mu);
-    uv_cond_destroy(&s->cond);
-    uv_cond_destroy(&s->rcond);
-    free(s->pg_uri);
-    free(s->path);
-    free(s);
+    open_failed(s);
     return OKEGW_STORE_ERROR;
   }
   *out = s;
@@ -1174,14 +1236,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
       uv_thread_join(&s->rthread);
       reader_close(s);
     }
-    uv_close((uv_handle_t *)&s->port.async, NULL);
-    finalize_all(s);
-    sqlite3_close(s->db);
-    uv_mutex_destroy(&s->mu);
-    uv_cond_destroy(&s->cond);
-    uv_cond_destroy(&s->rcond);
-    free(s->path);
-    free(s);
+    open_failed(s);
     return OKEGW_STORE_ERROR;
   }
   *out = s;

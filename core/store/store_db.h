@@ -39,7 +39,7 @@ struct okegw_store {
   char *pg_uri;
   int pg_broken;
   uint64_t pg_retry_at; /* uv_hrtime: no new connection before then */
-  int pg_fenced;        /* another instance holds the database now */
+  int pg_unlocked;      /* connected again, the instance lock not yet held */
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;

@@ -64,6 +64,11 @@ static void redacted(void **state) {
        "postgresql://db/okegw?password=***&password=***"},
       {"postgresql://db/okegw?xpassword=keep", "postgresql://db/okegw?xpassword=keep"},
       {"postgres://u:x@h/d?password=y", "postgres://u:***@h/d?password=***"},
+      /* libpq ends the authority at '/' only: a '?' may be in the password */
+      {"postgresql://gw:se?cret@h/db", "postgresql://gw:***@h/db"},
+      {"postgresql://h/db?sslpassword=keyphrase&sslmode=require",
+       "postgresql://h/db?sslpassword=***&sslmode=require"},
+      {"postgresql://h/db?password=", "postgresql://h/db?password=***"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *r = okegw_pg_redact(cases[i][0]);
