@@ -719,6 +719,12 @@ static int same_file(okegw_store *s) {
              : -1;
 }
 
+/* Why writes fail, as far as the store can tell. */
+static const char *write_failed(const okegw_store *s) {
+  return s->pg ? "a write failed (PostgreSQL's words are above)"
+               : "a write failed (disk full or I/O error?)";
+}
+
 static void set_healthy(okegw_store *s, int ok, const char *why) {
   if (__atomic_load_n(&s->healthy, __ATOMIC_RELAXED) == ok)
     return;
@@ -805,6 +811,10 @@ static int pg_ready(okegw_store *s) {
     /* another instance took the database while this one was cut off (or
      * the server still keeps this one's old session): no write of this one
      * goes there while the other holds it */
+    if (!s->pg_elsewhere) /* said once; health may be down for another reason already */
+      okegw_log(OKEGW_LOG_ERROR, NULL, "%s; pushes are refused (503) until it lets go",
+                err ? err : "another okegw instance holds the database");
+    s->pg_elsewhere = 1;
     set_healthy(s, 0, err ? err : "another okegw instance holds the database");
     free(err);
     return -1;
@@ -816,6 +826,7 @@ static int pg_ready(okegw_store *s) {
     return -1;
   }
   s->pg_unlocked = 0;
+  s->pg_elsewhere = 0;
   s->pg_retry_at = 0;
   okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
   return 0;
@@ -901,7 +912,7 @@ static void run_writes(okegw_store *s, job *batch) {
     s->tx_open = 0;
     rollback(s, batch);
   }
-  set_healthy(s, !lost, "a write failed (disk full or I/O error?)");
+  set_healthy(s, !lost, write_failed(s));
 }
 
 /* Hands a finished batch to the loops that submitted it, which run the
@@ -946,7 +957,7 @@ static void store_thread(void *arg) {
     uv_mutex_unlock(&s->mu);
     if (!batch) { /* deferred writes waited long enough, or okegw stops */
       if (s->tx_open)
-        set_healthy(s, commit_open(s) == 0, "a write failed (disk full or I/O error?)");
+        set_healthy(s, commit_open(s) == 0, write_failed(s));
       uv_mutex_lock(&s->mu);
       s->route_writes -= s->tx_route_writes; /* committed (or lost): no longer pending */
       s->tx_route_writes = 0;

@@ -40,6 +40,7 @@ struct okegw_store {
   int pg_broken;
   uint64_t pg_retry_at; /* uv_hrtime: no new connection before then */
   int pg_unlocked;      /* connected again, the instance lock not yet held */
+  int pg_elsewhere;     /* another instance holds it (logged once) */
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;

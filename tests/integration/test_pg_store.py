@@ -139,6 +139,33 @@ def test_database_down_and_back(t):
     check(SECRET not in g.stderr_tail(400), "the password is not in the log")
 
 
+def test_lock_taken_while_cut_off(t):
+    """The database restarts, and a second instance starts before the first has connected again:
+    the first refuses pushes (503, never acknowledged) while the other holds the database, and
+    takes it back once that one stopped; it never gives up for good."""
+    server = pg(t)
+    if not server:
+        return
+    p = Peer(make_components(2), name="ta")
+    t.cleanups.append(p.stop)
+    a = gateway(t, server, p)
+    flow0(a)
+    check_2xx(push(a, p)[1], "push on A")
+    server.kill()
+    server.restart()
+    b = gateway(t, server, p, subdir="b")  # takes the lock: A has not connected again yet
+    flow0(b)
+    check_2xx(push(b, p)[1], "push on B")
+    r = push(a, p)[1]
+    check(r.status == 503, "A while B holds the database: %s" % r.short())
+    poll("A says why", lambda: "another okegw instance runs on this database" in
+         a.stderr_tail(50) or None, timeout=10)
+    check(b.stop() == 0, "B stops")
+    ok = poll("A takes pushes again", lambda: push(a, p)[1].status in (200, 201) or None,
+              timeout=30)
+    check(ok, "A took the database back")
+
+
 def test_bad_uri_and_unreachable(t):
     # checked by okegw -t, and the password never printed
     path = t.write("bad.conf", "[gateway]\nlisten = 127.0.0.1:0\n"
