@@ -322,8 +322,8 @@ static const char *const migrations[] = {
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == OKEGW_PG_SCHEMA_VERSION, "a migration per schema version");
 
-/* The advisory lock's key: "okegw" in ASCII, so a DBA can tell it in
- * pg_locks (objid 0x6f6b6567, classid 0x77). */
+/* The advisory lock's key: "okegw" in ASCII; pg_locks shows it as classid
+ * 111, objid 1801807735 (the instance lock, store.c: classid 367). */
 #define MIGRATE_LOCK "x'0000006f6b656777'::bigint"
 
 /* Runs sql; 0, or -1 with *err (what: the step). */

@@ -739,7 +739,8 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
 /* The session lock an okegw instance holds on its PostgreSQL database: until
  * the outbox claims deliveries with leases, a second instance on the same
  * database would load and send the same open deliveries, so it is refused.
- * ("okegw" in ASCII, class 1; the schema's lock is class 0.) */
+ * (0x01 and "okegw" in ASCII: classid 367, objid 1801807735 in pg_locks;
+ * the schema's lock, pg.c, is "okegw" alone.) */
 #define INSTANCE_LOCK "x'0000016f6b656777'::bigint"
 
 /* 0 when this connection holds the instance lock; -2 (with *err) when
@@ -815,7 +816,7 @@ static int pg_ready(okegw_store *s) {
       okegw_log(OKEGW_LOG_ERROR, NULL, "%s; pushes are refused (503) until it lets go",
                 err ? err : "another okegw instance holds the database");
     s->pg_elsewhere = 1;
-    set_healthy(s, 0, err ? err : "another okegw instance holds the database");
+    set_healthy(s, 0, "another okegw instance holds the database");
     free(err);
     return -1;
   }

@@ -140,9 +140,11 @@ def test_database_down_and_back(t):
 
 
 def test_lock_taken_while_cut_off(t):
-    """The database restarts, and a second instance starts before the first has connected again:
-    the first refuses pushes (503, never acknowledged) while the other holds the database, and
-    takes it back once that one stopped; it never gives up for good."""
+    """The database restarts, and another session takes the instance lock before okegw has
+    connected again (another instance would): okegw refuses pushes (503, never acknowledged)
+    and says why while the other holds the database, and takes it back once that one let go;
+    it never gives up for good. okegw's role cannot log in until the other holds the lock, so
+    the order is certain."""
     server = pg(t)
     if not server:
         return
@@ -150,20 +152,32 @@ def test_lock_taken_while_cut_off(t):
     t.cleanups.append(p.stop)
     a = gateway(t, server, p)
     flow0(a)
-    check_2xx(push(a, p)[1], "push on A")
+    check_2xx(push(a, p)[1], "push before")
+    server.psql("ALTER ROLE okegw NOLOGIN")
     server.kill()
     server.restart()
-    b = gateway(t, server, p, subdir="b")  # takes the lock: A has not connected again yet
-    flow0(b)
-    check_2xx(push(b, p)[1], "push on B")
+    env = dict(os.environ, PGPASSWORD=server.superuser_password)
+    holder = subprocess.Popen(
+        [server.psql_bin, "-X", "-q", "-w", "-h", server.host, "-p", str(server.port), "-U",
+         server.user, "-d", "okegw_gw", "-c",
+         "SELECT pg_advisory_lock(x'0000016f6b656777'::bigint)", "-c", "SELECT pg_sleep(600)"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.cleanups.append(holder.kill)
+    poll("the other session holds the lock", lambda: server.psql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+        "classid = 367 AND objid = 1801807735", dbname="okegw_gw") == "1" or None, timeout=15)
+    server.psql("ALTER ROLE okegw LOGIN")
     r = push(a, p)[1]
-    check(r.status == 503, "A while B holds the database: %s" % r.short())
-    poll("A says why", lambda: "another okegw instance runs on this database" in
-         a.stderr_tail(50) or None, timeout=10)
-    check(b.stop() == 0, "B stops")
-    ok = poll("A takes pushes again", lambda: push(a, p)[1].status in (200, 201) or None,
+    check(r.status == 503, "a push while the other holds the database: %s" % r.short())
+    poll("okegw says why", lambda: "another okegw instance runs on this database" in
+         a.stderr_tail(80) or None, timeout=20)
+    # the server ends the other session (killing psql would leave its backend, and the lock,
+    # until the server notices)
+    server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND classid = 367 AND objid = 1801807735", dbname="okegw_gw")
+    ok = poll("pushes taken again", lambda: push(a, p)[1].status in (200, 201) or None,
               timeout=30)
-    check(ok, "A took the database back")
+    check(ok, "okegw took the database back")
 
 
 def test_bad_uri_and_unreachable(t):
