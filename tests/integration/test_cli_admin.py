@@ -30,7 +30,8 @@ def both(t, g, *args):
         run(t, *args[:1], *args[1:], "-c", g.conf_path, "--store")
 
 
-NOW = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+# RFC 3339, and the HTML report's "2026-12-07 13:51 UTC" (two runs may straddle a minute)
+NOW = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d+)?Z| \d\d:\d\d UTC)")
 
 
 def same(t, g, *args, times=False):
