@@ -1,6 +1,6 @@
 /* The deliveries table in PostgreSQL: the twins of store_deliveries.c (see
  * pg_db.h), with its statements, return codes and messages. One column
- * list, one reader of a row. The lease columns (lease_owner,
+ * list (store_db.h, shared with SQLite), one reader of a row. The lease columns (lease_owner,
  * lease_until_ms) are not read or written here. */
 #include "store/pg_db.h"
 #include "base/log.h"
@@ -10,9 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The one column list: what read_delivery reads, in its order; `body`
- * follows when a read wants it. The same as store_deliveries.c's. */
 
 /* What a direct call says when a row does not read (store_deliveries.c's
  * words). */
