@@ -1,7 +1,7 @@
 /* The deliveries table in PostgreSQL: the twins of store_deliveries.c (see
- * pg_db.h), with its statements, return codes and messages. One column
- * list (store_db.h, shared with SQLite), one reader of a row. The lease columns (lease_owner,
- * lease_until_ms) are not read or written here. */
+ * pg_db.h), with its statements, return codes and messages. One column list
+ * (store_db.h, shared with SQLite), one reader of a row. The lease columns
+ * (lease_owner, lease_until_ms) are not read or written here. */
 #include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
