@@ -13,14 +13,6 @@
 /* What failed, for *err: store_accept.c's words. */
 #define RECORDING "recording the acceptance run"
 
-/* Replaces *err (err may be NULL) with msg. */
-static void set_err(char **err, const char *msg) {
-  if (err) {
-    free(*err);
-    *err = okegw_strdup(msg);
-  }
-}
-
 int okegw_pg__accept_begin(okegw_store *s, const char *connector, const char *mode,
                            const char *config_sha256, long long *run, char **err) {
   char started[24];
@@ -35,7 +27,7 @@ int okegw_pg__accept_begin(okegw_store *s, const char *connector, const char *mo
   if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
     *run = okegw_pg__ll_at(r, 0, 0);
   } else {
-    set_err(err, RECORDING ": the database returned no run id");
+    okegw_pg__set_err(err, RECORDING ": the database returned no run id");
     rc = OKEGW_STORE_ERROR;
   }
   PQclear(r);
@@ -218,7 +210,7 @@ int okegw_pg__accept_runs(okegw_store *s, const char *connector, long limit, cJS
   }
   PQclear(r);
   if (rc != OKEGW_STORE_OK) {
-    set_err(err, "out of memory");
+    okegw_pg__set_err(err, "out of memory");
     cJSON_Delete(*out);
     *out = NULL;
   }

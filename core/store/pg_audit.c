@@ -17,13 +17,6 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-static void set_err(char **err, const char *msg) {
-  if (err) {
-    free(*err);
-    *err = okegw_strdup(msg);
-  }
-}
-
 int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
                         int status, double latency_ms, long long delivery_id, int attempts) {
   /* "flow3.patch_association" -> 3 */
@@ -137,7 +130,7 @@ int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_aud
   static const char what[] = "reading the audit trail";
   char cols[512], lim[24];
   if (select_list(cols, sizeof cols) < 0) {
-    set_err(err, "reading the audit trail: the column list does not fit"); /* a bug */
+    okegw_pg__set_err(err, "reading the audit trail: the column list does not fit"); /* a bug */
     return OKEGW_STORE_ERROR;
   }
   /* `at` is compared byte by byte (COLLATE "C") as SQLite's BINARY does: in
@@ -155,7 +148,7 @@ int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_aud
   const char *v[5] = {f->resource_id, f->since, f->until,
                       f->limit > 0 ? okegw_pg__ll(lim, f->limit, 0) : NULL, f->connector};
   if (!sql) {
-    set_err(err, "out of memory");
+    okegw_pg__set_err(err, "out of memory");
     return OKEGW_STORE_ERROR;
   }
   /* a cursor lives in a transaction: one of its own when none is open (a
@@ -183,7 +176,7 @@ int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_aud
     for (int i = 0; rc >= 0 && i < n; i++) {
       cJSON *o = audit_row(r, i);
       if (!o) {
-        set_err(err, "out of memory");
+        okegw_pg__set_err(err, "out of memory");
         rc = OKEGW_STORE_ERROR;
         break;
       }

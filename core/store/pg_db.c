@@ -73,6 +73,19 @@ PGresult *okegw_pg__q(okegw_store *s, const char *what, const char *sql, int n,
   return okegw_pg__run(s, what, sql, n, vals, NULL, NULL, err);
 }
 
+int okegw_pg__exec(okegw_store *s, const char *what, const char *sql, char **err) {
+  PGresult *r = okegw_pg__q(s, what, sql, 0, NULL, err);
+  PQclear(r);
+  return r ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+}
+
+void okegw_pg__set_err(char **err, const char *msg) {
+  if (err) {
+    free(*err);
+    *err = okegw_strdup(msg);
+  }
+}
+
 const char *okegw_pg__ll(char buf[24], long long v, int zero_is_null) {
   if (zero_is_null && v == 0)
     return NULL;

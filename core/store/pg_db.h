@@ -21,6 +21,12 @@
  * marked for a reconnect when the connection broke. */
 PGresult *okegw_pg__run(okegw_store *s, const char *what, const char *sql, int n,
                         const char *const *vals, const int *lens, const int *fmts, char **err);
+/* Runs sql without parameters for its effect: OK, or ERROR (as
+ * okegw_pg__run). */
+int okegw_pg__exec(okegw_store *s, const char *what, const char *sql, char **err);
+/* Replaces *err (err may be NULL) with a copy of msg. */
+void okegw_pg__set_err(char **err, const char *msg);
+
 /* okegw_pg__run with text parameters only. */
 PGresult *okegw_pg__q(okegw_store *s, const char *what, const char *sql, int n,
                       const char *const *vals, char **err);

@@ -25,13 +25,6 @@ static void give_err(char **err, char *msg) {
   }
 }
 
-/* Runs sql without parameters for its effect. */
-static int exec(okegw_store *s, const char *what, const char *sql, char **err) {
-  PGresult *res = okegw_pg__q(s, what, sql, 0, NULL, err);
-  PQclear(res);
-  return res ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-}
-
 /* Reads row `row` of res (DELIVERY_COLUMNS, then the body when with_body).
  * ERROR when out of memory or the row is not one okegw wrote (free r
  * either way). */
@@ -282,7 +275,8 @@ int okegw_pg__deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
                       okegw_pg__ll(limit, f->limit > 0 ? f->limit : 0, 1)};
   int own = PQtransactionStatus(s->pg) == PQTRANS_IDLE;
   char *why = NULL;
-  int rc = own ? exec(s, "cannot list the deliveries", "BEGIN READ ONLY", &why) : OKEGW_STORE_OK;
+  int rc = own ? okegw_pg__exec(s, "cannot list the deliveries", "BEGIN READ ONLY", &why)
+               : OKEGW_STORE_OK;
   int declared = 0;
   if (rc == OKEGW_STORE_OK) {
     PGresult *res = okegw_pg__q(s, "cannot list the deliveries",
@@ -317,12 +311,12 @@ int okegw_pg__deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
     /* read only: COMMIT and ROLLBACK end it alike, but a failed COMMIT
      * says the rows may not have been what the database held */
     if (rc >= 0)
-      rc = exec(s, "cannot list the deliveries", "COMMIT", &why);
+      rc = okegw_pg__exec(s, "cannot list the deliveries", "COMMIT", &why);
     else
-      exec(s, "cannot end the transaction", "ROLLBACK", NULL);
+      okegw_pg__exec(s, "cannot end the transaction", "ROLLBACK", NULL);
   } else if (!own && declared && PQtransactionStatus(s->pg) == PQTRANS_INTRANS) {
     /* the caller's transaction goes on: the next list declares it again */
-    exec(s, "cannot close the cursor", "CLOSE okegw_deliveries_list", NULL);
+    okegw_pg__exec(s, "cannot close the cursor", "CLOSE okegw_deliveries_list", NULL);
   }
   if (rc < 0 && why)
     give_err(err, why);
@@ -391,7 +385,7 @@ static int change(okegw_store *s, int retry, const long long *given, size_t ngiv
   const long long *ids = given;
   size_t n = ngiven;
   char *why = NULL;
-  if (exec(s, "cannot write to the store", "BEGIN", &why) != OKEGW_STORE_OK) {
+  if (okegw_pg__exec(s, "cannot write to the store", "BEGIN", &why) != OKEGW_STORE_OK) {
     give_err(err, why);
     return OKEGW_STORE_ERROR;
   }
@@ -430,7 +424,7 @@ static int change(okegw_store *s, int retry, const long long *given, size_t ngiv
   }
   if (rc != OKEGW_STORE_OK) {
     if (PQtransactionStatus(s->pg) != PQTRANS_IDLE)
-      exec(s, "cannot roll back", "ROLLBACK", NULL);
+      okegw_pg__exec(s, "cannot roll back", "ROLLBACK", NULL);
     if (!oom) {
       char *msg = okegw_asprintf("%s; nothing was changed", why ? why : "the store failed");
       free(why);

@@ -10,13 +10,6 @@
 
 #define PHASE_COLUMNS "id, at_ms, connector, from_phase, to_phase, reason, config_sha256, instance"
 
-/* Runs a statement whose result is not needed; OK or ERROR (logged). */
-static int exec(okegw_store *s, const char *what, const char *sql) {
-  PGresult *r = okegw_pg__q(s, what, sql, 0, NULL, NULL);
-  PQclear(r);
-  return r ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-}
-
 /* Row `row` of r (PHASE_COLUMNS) into rec; ERROR when out of memory (rec
  * is freed then). */
 static int read_rec(const PGresult *r, int row, okegw_phase_rec *rec) {
@@ -70,7 +63,8 @@ int okegw_pg__phases_add(okegw_store *s, okegw_phase_rec *recs, size_t n) {
    * it: a SAVEPOINT needs one); ROLLBACK TO also clears the error that
    * aborted that transaction, so the batch's other jobs still commit, as
    * with SQLite */
-  if (exec(s, "cannot record the phase changes", "SAVEPOINT okegw_phases") != OKEGW_STORE_OK)
+  if (okegw_pg__exec(s, "cannot record the phase changes", "SAVEPOINT okegw_phases", NULL) !=
+      OKEGW_STORE_OK)
     return OKEGW_STORE_ERROR;
   int rc = OKEGW_STORE_OK;
   long long now = okegw_wall_ms();
@@ -81,10 +75,11 @@ int okegw_pg__phases_add(okegw_store *s, okegw_phase_rec *recs, size_t n) {
   }
   if (rc != OKEGW_STORE_OK)
     /* fails when the connection broke; the store thread sees that */
-    exec(s, "cannot undo the phase changes", "ROLLBACK TO okegw_phases");
+    okegw_pg__exec(s, "cannot undo the phase changes", "ROLLBACK TO okegw_phases", NULL);
   /* a RELEASE that fails leaves the transaction aborted: nothing of it
    * will commit, so neither do these */
-  if (exec(s, "cannot record the phase changes", "RELEASE okegw_phases") != OKEGW_STORE_OK)
+  if (okegw_pg__exec(s, "cannot record the phase changes", "RELEASE okegw_phases", NULL) !=
+      OKEGW_STORE_OK)
     rc = OKEGW_STORE_ERROR;
   if (rc != OKEGW_STORE_OK)
     for (size_t i = 0; i < n; i++)

@@ -677,7 +677,7 @@ static void run_job(okegw_store *s, job *j) {
 
 static void exec_simple(okegw_store *s, const char *sql) {
   if (s->pg) {
-    PQclear(okegw_pg__q(s, sql, sql, 0, NULL, NULL));
+    okegw_pg__exec(s, sql, sql, NULL);
     return;
   }
   char *err = NULL;
@@ -765,12 +765,9 @@ static int pg_instance_lock(okegw_store *s, char **err) {
  * every push. 0, or -1 (logged, *err set when given). */
 static int pg_session(okegw_store *s, char **err) {
   static const char *const sets[] = {"SET lock_timeout = '5s'", "SET statement_timeout = '60s'"};
-  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
-    PGresult *r = okegw_pg__q(s, "cannot set the session's timeouts", sets[i], 0, NULL, err);
-    if (!r)
+  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+    if (okegw_pg__exec(s, "cannot set the session's timeouts", sets[i], err) != OKEGW_STORE_OK)
       return -1;
-    PQclear(r);
-  }
   return 0;
 }
 
@@ -1095,6 +1092,17 @@ static void finalize_all(okegw_store *s) {
 
 static void on_async_closed(uv_handle_t *h);
 
+/* The lock, conditions and the opening loop's port of a store about to
+ * start its thread(s); either backend. */
+static void handles_init(okegw_store *s, uv_loop_t *loop) {
+  uv_mutex_init(&s->mu);
+  uv_cond_init(&s->cond);
+  uv_cond_init(&s->rcond);
+  s->port.store = s;
+  uv_async_init(loop, &s->port.async, on_async);
+  s->port.async.data = &s->port;
+}
+
 /* A store whose thread did not start: its connection goes now, its memory
  * once the loop has closed the handle that points into it. */
 static void open_failed(okegw_store *s) {
@@ -1135,12 +1143,7 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
     okegw_log(OKEGW_LOG_INFO, NULL, "store %s: okegw schema version %d made (was %d)", s->path,
               OKEGW_PG_SCHEMA_VERSION, version);
   s->healthy = 1;
-  uv_mutex_init(&s->mu);
-  uv_cond_init(&s->cond);
-  uv_cond_init(&s->rcond);
-  s->port.store = s;
-  uv_async_init(loop, &s->port.async, on_async);
-  s->port.async.data = &s->port;
+  handles_init(s, loop);
   if (uv_thread_create(&s->thread, store_thread, s) != 0) {
     *err = okegw_strdup("cannot start the store thread");
     open_failed(s);
@@ -1229,12 +1232,7 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     free(s);
     return OKEGW_STORE_ERROR;
   }
-  uv_mutex_init(&s->mu);
-  uv_cond_init(&s->cond);
-  uv_cond_init(&s->rcond);
-  s->port.store = s;
-  uv_async_init(loop, &s->port.async, on_async);
-  s->port.async.data = &s->port;
+  handles_init(s, loop);
   reader_open(s);
   if (s->rdb && uv_thread_create(&s->rthread, reader_thread, s) != 0)
     reader_close(s);

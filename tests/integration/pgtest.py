@@ -127,6 +127,18 @@ def skip_reason():
     return None
 
 
+def for_case(t):
+    """A fresh PostgreSQL in the test case's workdir, stopped at its cleanup; or None, with
+    the case noted as skipped and why (t: okegwtest's per-case context)."""
+    why = skip_reason()
+    if why:
+        t.notes.append("skipped: " + why)
+        return None
+    server = PgServer(t.workdir)
+    t.cleanups.append(server.stop)
+    return server
+
+
 def free_port():
     """A port nothing listens on now: bind 127.0.0.1:0, read the port, close."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -18,17 +18,6 @@ TABLES = ["accept_runs", "accept_steps", "audit", "deliveries", "okegw_migration
           "phase_history", "routes"]
 
 
-def pg(t):
-    """A fresh PostgreSQL for this case (stopped at cleanup), or None with the case skipped."""
-    why = pgtest.skip_reason()
-    if why:
-        t.notes.append("skipped: " + why)
-        return None
-    server = pgtest.PgServer(t.workdir)
-    t.cleanups.append(server.stop)
-    return server
-
-
 def migrate(t, url):
     """(exit code, output) of pg_migrate URL."""
     exe = os.path.join(os.path.dirname(t.args.plugins), "pg_migrate")
@@ -43,7 +32,7 @@ def tables(server):
 
 
 def test_created_then_left_alone(t):
-    server = pg(t)
+    server = pgtest.for_case(t)
     if not server:
         return
     rc, out = migrate(t, server.url())
@@ -63,7 +52,7 @@ def test_created_then_left_alone(t):
 
 
 def test_newer_schema_refused(t):
-    server = pg(t)
+    server = pgtest.for_case(t)
     if not server:
         return
     check(migrate(t, server.url())[0] == 0, "first migration")
@@ -77,7 +66,7 @@ def test_newer_schema_refused(t):
 def test_instances_starting_together(t):
     """Four instances start at once on an empty database: each waits for the schema lock, one
     creates the tables, the others find them; no error, one row per version."""
-    server = pg(t)
+    server = pgtest.for_case(t)
     if not server:
         return
     results = []
@@ -101,7 +90,7 @@ def test_instances_starting_together(t):
 
 
 def test_errors_name_no_password(t):
-    server = pg(t)
+    server = pgtest.for_case(t)
     if not server:
         return
     secret = "Geheim-%d" % os.getpid()

@@ -24,12 +24,9 @@ SECRET = "Geheim-%d" % os.getpid()
 def pg(t):
     """A fresh PostgreSQL for this case with a role okegw (password SECRET) owning database
     okegw_gw, or None with the case skipped."""
-    why = pgtest.skip_reason()
-    if why:
-        t.notes.append("skipped: " + why)
+    server = pgtest.for_case(t)
+    if not server:
         return None
-    server = pgtest.PgServer(t.workdir)
-    t.cleanups.append(server.stop)
     server.create_role("okegw", SECRET)
     server.create_db("okegw_gw", "okegw")
     return server
@@ -46,6 +43,25 @@ def gateway(t, server, peer, subdir=None, start=True, **kw):
     g = t.gateway(text, start=start, subdir=subdir)
     g.admin_port = admin
     return g
+
+
+def setup(t):
+    """(server, TA peer, a gateway on it with its catalogue fetched), or None: skipped."""
+    server = pg(t)
+    if not server:
+        return None
+    p = Peer(make_components(2), name="ta")
+    t.cleanups.append(p.stop)
+    g = gateway(t, server, p)
+    flow0(g)
+    return server, p, g
+
+
+def start_fails(t, conf_path, cwd):
+    """(exit code, stderr) of an okegw that is expected not to start."""
+    proc = subprocess.run(wrapper() + [t.binary, "-c", conf_path], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60 * time_scale(), cwd=cwd)
+    return proc.returncode, proc.stderr.decode("utf-8", "replace")
 
 
 def flow0(g, n=2):
@@ -65,13 +81,10 @@ def okegw_cmd(t, g, *args):
 
 
 def test_pushes_and_commands(t):
-    server = pg(t)
-    if not server:
+    case = setup(t)
+    if not case:
         return
-    p = Peer(make_components(2), name="ta")
-    t.cleanups.append(p.stop)
-    g = gateway(t, server, p)
-    flow0(g)
+    server, p, g = case
     ids = []
     for _ in range(5):
         oid, r = push(g, p)
@@ -92,33 +105,25 @@ def test_pushes_and_commands(t):
 
 
 def test_second_instance_refused(t):
-    server = pg(t)
-    if not server:
+    case = setup(t)
+    if not case:
         return
-    p = Peer(make_components(2), name="ta")
-    t.cleanups.append(p.stop)
-    g = gateway(t, server, p)
-    flow0(g)
+    server, p, g = case
     g2 = gateway(t, server, p, subdir="b", start=False)
     g2.write_conf()
-    proc = subprocess.run(wrapper() + [t.binary, "-c", g2.conf_path], stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=60 * time_scale(), cwd=g2.workdir)
-    err = proc.stderr.decode("utf-8", "replace")
-    check(proc.returncode != 0 and "another okegw instance runs on this database" in err,
-          "a second instance: %d %s" % (proc.returncode, err[-600:]))
+    rc, err = start_fails(t, g2.conf_path, g2.workdir)
+    check(rc != 0 and "another okegw instance runs on this database" in err,
+          "a second instance: %d %s" % (rc, err[-600:]))
     check(SECRET not in err, "no password in the refusal")
     # the first one is not disturbed
     check_2xx(push(g, p)[1], "push on the first instance after the refusal")
 
 
 def test_database_down_and_back(t):
-    server = pg(t)
-    if not server:
+    case = setup(t)
+    if not case:
         return
-    p = Peer(make_components(2), name="ta")
-    t.cleanups.append(p.stop)
-    g = gateway(t, server, p)
-    flow0(g)
+    server, p, g = case
     before, r = push(g, p)
     check_2xx(r, "push before")
     server.kill()
@@ -145,13 +150,10 @@ def test_lock_taken_while_cut_off(t):
     and says why while the other holds the database, and takes it back once that one let go;
     it never gives up for good. okegw's role cannot log in until the other holds the lock, so
     the order is certain."""
-    server = pg(t)
-    if not server:
+    case = setup(t)
+    if not case:
         return
-    p = Peer(make_components(2), name="ta")
-    t.cleanups.append(p.stop)
-    a = gateway(t, server, p)
-    flow0(a)
+    server, p, a = case
     check_2xx(push(a, p)[1], "push before")
     server.psql("ALTER ROLE okegw NOLOGIN")
     server.kill()
@@ -196,12 +198,10 @@ def test_bad_uri_and_unreachable(t):
     check(rc == 0, "a good URI passes okegw -t: %s" % out)
     g = Okegw(t.binary, open(path).read(), os.path.join(t.workdir, "down"))
     g.write_conf()
-    proc = subprocess.run(wrapper() + [t.binary, "-c", g.conf_path], stdin=subprocess.DEVNULL,
-                          capture_output=True, timeout=60 * time_scale(), cwd=g.workdir)
-    err = proc.stderr.decode("utf-8", "replace")
-    check(proc.returncode != 0 and
+    rc, err = start_fails(t, g.conf_path, g.workdir)
+    check(rc != 0 and
           ("cannot connect to PostgreSQL at postgresql://okegw:***@127.0.0.1:%d" % port) in err,
-          "unreachable database: %d %s" % (proc.returncode, err[-600:]))
+          "unreachable database: %d %s" % (rc, err[-600:]))
     check(SECRET not in err, "no password in the message")
 
 
