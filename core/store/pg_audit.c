@@ -11,12 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Rows fetched per round trip: a walk over the whole trail (okegw audit,
- * the acceptance report) holds one batch in memory, not the trail. */
-#define AUDIT_BATCH 500
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
 int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
                         int status, double latency_ms, long long delivery_id, int attempts) {
   /* "flow3.patch_association" -> 3 */
@@ -125,94 +119,59 @@ static int select_list(char *out, size_t n) {
   return 0;
 }
 
+/* okegw_pg__audit_query's walk. */
+typedef struct audit_walk {
+  okegw_audit_row_cb cb;
+  void *ud;
+  char **err;
+} audit_walk;
+
+static int audit_walk_row(void *arg, const PGresult *r, int i) {
+  audit_walk *w = arg;
+  cJSON *o = audit_row(r, i);
+  if (!o) {
+    okegw_pg__set_err(w->err, "out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  int rc = w->cb(w->ud, o);
+  cJSON_Delete(o);
+  return rc;
+}
+
 int okegw_pg__audit_query(okegw_store *s, const okegw_audit_filter *f, okegw_audit_row_cb cb,
                           void *ud, char **err) {
-  static const char what[] = "reading the audit trail";
   char cols[512], lim[24];
   if (select_list(cols, sizeof cols) < 0) {
     okegw_pg__set_err(err, "reading the audit trail: the column list does not fit"); /* a bug */
     return OKEGW_STORE_ERROR;
   }
-  /* `at` is compared byte by byte (COLLATE "C") as SQLite's BINARY does: in
-   * a database's own collation punctuation may weigh nothing or sort
-   * before digits, and the '~' that makes `until` inclusive of its prefix
-   * (2026-06-16 covers the whole day) would then end it too soon. No limit
-   * is LIMIT NULL (SQLite's -1). */
-  char *sql = okegw_asprintf("DECLARE okegw_audit NO SCROLL CURSOR FOR SELECT %s FROM audit "
+  /* `at` is compared byte by byte (the column is COLLATE "C", as SQLite's
+   * BINARY): in a database's own collation punctuation may weigh nothing or
+   * sort before digits, and the '~' that makes `until` inclusive of its
+   * prefix (2026-06-16 covers the whole day) would then end it too soon. No
+   * limit is LIMIT NULL (SQLite's -1). */
+  char *sql = okegw_asprintf("SELECT %s FROM audit "
                              "WHERE ($1::text IS NULL OR resource_id = $1) "
-                             "AND ($2::text IS NULL OR at COLLATE \"C\" >= $2) "
-                             "AND ($3::text IS NULL OR at COLLATE \"C\" < $3 || '~') "
+                             "AND ($2::text IS NULL OR at >= $2) "
+                             "AND ($3::text IS NULL OR at < $3 || '~') "
                              "AND ($5::text IS NULL OR connector = $5 OR caller = $5) "
                              "ORDER BY id %s LIMIT $4::bigint",
                              cols, f->newest_first ? "DESC" : "ASC");
-  const char *v[5] = {f->resource_id, f->since, f->until,
-                      f->limit > 0 ? okegw_pg__ll(lim, f->limit, 0) : NULL, f->connector};
   if (!sql) {
     okegw_pg__set_err(err, "out of memory");
     return OKEGW_STORE_ERROR;
   }
-  /* a cursor lives in a transaction: one of its own when none is open (a
-   * direct store's connection is idle between calls), read only */
-  int own = PQtransactionStatus(s->pg) == PQTRANS_IDLE;
-  int rc = OKEGW_STORE_OK, declared = 0;
-  PGresult *r = own ? okegw_pg__q(s, what, "BEGIN READ ONLY", 0, NULL, err) : NULL;
-  if (own && !r)
-    rc = OKEGW_STORE_ERROR;
-  PQclear(r);
-  if (rc == OKEGW_STORE_OK) {
-    r = okegw_pg__q(s, what, sql, 5, v, err);
-    declared = r != NULL;
-    rc = declared ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-    PQclear(r);
-  }
+  const char *v[5] = {f->resource_id, f->since, f->until,
+                      f->limit > 0 ? okegw_pg__ll(lim, f->limit, 0) : NULL, f->connector};
+  audit_walk w = {.cb = cb, .ud = ud, .err = err};
+  int rc = okegw_pg__walk(s, "reading the audit trail", sql, 5, v, audit_walk_row, &w, err);
   free(sql);
-  while (rc >= 0) {
-    r = okegw_pg__q(s, what, "FETCH " STR(AUDIT_BATCH) " FROM okegw_audit", 0, NULL, err);
-    if (!r) {
-      rc = OKEGW_STORE_ERROR;
-      break;
-    }
-    int n = PQntuples(r);
-    for (int i = 0; rc >= 0 && i < n; i++) {
-      cJSON *o = audit_row(r, i);
-      if (!o) {
-        okegw_pg__set_err(err, "out of memory");
-        rc = OKEGW_STORE_ERROR;
-        break;
-      }
-      rc = cb(ud, o);
-      cJSON_Delete(o);
-    }
-    PQclear(r);
-    if (n < AUDIT_BATCH)
-      break;
-  }
-  /* Our transaction ends (read only: COMMIT and ROLLBACK alike); in the
-   * caller's, the cursor is closed unless an error aborted that
-   * transaction (the cursor goes with it then). Their failure after a
-   * clean walk is one too (the connection is gone); a failure before
-   * keeps its message. */
-  PGTransactionStatusType ts = PQtransactionStatus(s->pg);
-  const char *end = NULL;
-  if (own && (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR))
-    end = rc >= 0 ? "COMMIT" : "ROLLBACK";
-  else if (!own && declared && ts == PQTRANS_INTRANS)
-    end = "CLOSE okegw_audit";
-  if (end) {
-    r = okegw_pg__q(s, what, end, 0, NULL, rc >= 0 ? err : NULL);
-    if (!r && rc >= 0)
-      rc = OKEGW_STORE_ERROR;
-    PQclear(r);
-  }
-  return rc < 0 ? rc : OKEGW_STORE_OK;
+  return rc;
 }
 
 int okegw_pg__audit_prune(okegw_store *s, const char *before) {
-  /* `at` is RFC 3339 UTC with milliseconds throughout, and `before` too:
-   * strings of one fixed layout order alike in every collation (digits in
-   * the same places), so this is SQLite's byte order and the audit_at index
-   * (made in the database's collation) serves the range; COLLATE "C" would
-   * make it a full scan inside the group commit */
+  /* `at` is COLLATE "C" (byte order, as SQLite): the audit_at index serves
+   * the range */
   const char *v[] = {before};
   PGresult *r = okegw_pg__q(s, "audit retention", "DELETE FROM audit WHERE at < $1", 1, v, NULL);
   if (!r)

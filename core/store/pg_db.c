@@ -86,6 +86,48 @@ void okegw_pg__set_err(char **err, const char *msg) {
   }
 }
 
+#define WALK_BATCH "256"
+
+int okegw_pg__walk(okegw_store *s, const char *what, const char *select, int n,
+                   const char *const *vals, okegw_pg_row_fn row, void *ud, char **err) {
+  char *sql = okegw_asprintf("DECLARE okegw_walk NO SCROLL CURSOR FOR %s", select);
+  if (!sql) {
+    okegw_pg__set_err(err, "out of memory");
+    return OKEGW_STORE_ERROR;
+  }
+  int own = PQtransactionStatus(s->pg) == PQTRANS_IDLE;
+  int rc = own ? okegw_pg__exec(s, what, "BEGIN READ ONLY", err) : OKEGW_STORE_OK;
+  PGresult *r = rc == OKEGW_STORE_OK ? okegw_pg__q(s, what, sql, n, vals, err) : NULL;
+  int declared = r != NULL;
+  PQclear(r);
+  free(sql);
+  if (!declared)
+    rc = OKEGW_STORE_ERROR;
+  for (int more = declared; more && rc >= 0;) {
+    r = okegw_pg__q(s, what, "FETCH FORWARD " WALK_BATCH " FROM okegw_walk", 0, NULL, err);
+    if (!r) {
+      rc = OKEGW_STORE_ERROR;
+      break;
+    }
+    int rows = PQntuples(r);
+    more = rows == atoi(WALK_BATCH);
+    for (int i = 0; i < rows && rc >= 0; i++)
+      rc = row(ud, r, i);
+    PQclear(r);
+  }
+  if (own && PQtransactionStatus(s->pg) != PQTRANS_IDLE) {
+    /* read only: COMMIT and ROLLBACK end it alike, but a failed COMMIT
+     * after a clean walk says the rows may not be what the database held */
+    if (rc >= 0)
+      rc = okegw_pg__exec(s, what, "COMMIT", err);
+    else
+      okegw_pg__exec(s, what, "ROLLBACK", NULL);
+  } else if (!own && declared && PQtransactionStatus(s->pg) == PQTRANS_INTRANS) {
+    okegw_pg__exec(s, what, "CLOSE okegw_walk", NULL); /* the caller's transaction goes on */
+  }
+  return rc < 0 ? rc : OKEGW_STORE_OK;
+}
+
 const char *okegw_pg__ll(char buf[24], long long v, int zero_is_null) {
   if (zero_is_null && v == 0)
     return NULL;

@@ -27,6 +27,16 @@ int okegw_pg__exec(okegw_store *s, const char *what, const char *sql, char **err
 /* Replaces *err (err may be NULL) with a copy of msg. */
 void okegw_pg__set_err(char **err, const char *msg);
 
+/* Walks the rows of `select` (n text parameters) through a cursor, 256 at
+ * a time, so they are never all in memory at once (as SQLite steps them):
+ * row(ud, r, i) for each; a negative return stops the walk and is what the
+ * walk returns. A cursor lives in a transaction: a read-only one of its
+ * own when none is open (a direct store's connection), else the caller's,
+ * where the cursor is closed after. OK, or ERROR with *err set. */
+typedef int (*okegw_pg_row_fn)(void *ud, const PGresult *r, int i);
+int okegw_pg__walk(okegw_store *s, const char *what, const char *select, int n,
+                   const char *const *vals, okegw_pg_row_fn row, void *ud, char **err);
+
 /* okegw_pg__run with text parameters only. */
 PGresult *okegw_pg__q(okegw_store *s, const char *what, const char *sql, int n,
                       const char *const *vals, char **err);

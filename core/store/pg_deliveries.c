@@ -255,74 +255,39 @@ int okegw_pg__delivery_prune(okegw_store *s, long long ended_before_ms) {
 
 /* ---- direct use ---------------------------------------------------------- */
 
-/* How many rows the list fetches at a time. */
-#define LIST_BATCH 256
-#define STR_(x) #x
-#define STR(x) STR_(x)
+/* okegw_pg__deliveries_list's walk. */
+typedef struct list_walk {
+  int with_body;
+  okegw_delivery_row_cb cb;
+  void *ud;
+  char **err;
+} list_walk;
+
+static int list_row(void *arg, const PGresult *res, int i) {
+  list_walk *w = arg;
+  okegw_delivery_rec r;
+  int rc = read_delivery(res, i, &r, w->with_body);
+  if (rc == OKEGW_STORE_OK)
+    rc = w->cb(w->ud, &r);
+  else
+    okegw_pg__set_err(w->err, BAD_ROW);
+  okegw_delivery_rec_free(&r);
+  return rc;
+}
 
 int okegw_pg__deliveries_list(okegw_store *s, const okegw_delivery_filter *f,
                               okegw_delivery_row_cb cb, void *ud, char **err) {
-  /* Through a cursor, LIST_BATCH rows at a time: the rows (with their
-   * bodies, maybe) are never all in memory at once, as SQLite steps them.
-   * A cursor lives in a transaction: its own unless one is open. LIMIT
-   * NULL: no limit. */
+  /* LIMIT NULL: no limit */
 #define LIST_SQL(body)                                                                             \
-  "DECLARE okegw_deliveries_list NO SCROLL CURSOR FOR SELECT " DELIVERY_COLUMNS body               \
-  " FROM deliveries WHERE ($1::text IS NULL OR connector = $1) "                                   \
+  "SELECT " DELIVERY_COLUMNS body " FROM deliveries WHERE ($1::text IS NULL OR connector = $1) "   \
   "AND ($2::text IS NULL OR state = $2) ORDER BY id LIMIT $3::bigint"
   char limit[24];
   const char *v[3] = {f->connector, f->state >= 0 ? okegw_delivery_state_name(f->state) : NULL,
                       okegw_pg__ll(limit, f->limit > 0 ? f->limit : 0, 1)};
-  int own = PQtransactionStatus(s->pg) == PQTRANS_IDLE;
-  char *why = NULL;
-  int rc = own ? okegw_pg__exec(s, "cannot list the deliveries", "BEGIN READ ONLY", &why)
-               : OKEGW_STORE_OK;
-  int declared = 0;
-  if (rc == OKEGW_STORE_OK) {
-    PGresult *res = okegw_pg__q(s, "cannot list the deliveries",
-                                f->with_body ? LIST_SQL(", body") : LIST_SQL(""), 3, v, &why);
-    PQclear(res);
-    declared = res != NULL;
-    rc = declared ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
-  }
+  list_walk w = {.with_body = f->with_body, .cb = cb, .ud = ud, .err = err};
+  return okegw_pg__walk(s, "cannot list the deliveries",
+                        f->with_body ? LIST_SQL(", body") : LIST_SQL(""), 3, v, list_row, &w, err);
 #undef LIST_SQL
-  for (int more = declared; more && rc >= 0;) {
-    PGresult *res =
-        okegw_pg__q(s, "cannot list the deliveries",
-                    "FETCH FORWARD " STR(LIST_BATCH) " FROM okegw_deliveries_list", 0, NULL, &why);
-    if (!res) {
-      rc = OKEGW_STORE_ERROR;
-      break;
-    }
-    int rows = PQntuples(res);
-    more = rows == LIST_BATCH;
-    for (int i = 0; i < rows && rc >= 0; i++) {
-      okegw_delivery_rec r;
-      rc = read_delivery(res, i, &r, f->with_body);
-      if (rc == OKEGW_STORE_OK)
-        rc = cb(ud, &r);
-      else
-        give_err(&why, okegw_strdup(BAD_ROW));
-      okegw_delivery_rec_free(&r);
-    }
-    PQclear(res);
-  }
-  if (own && PQtransactionStatus(s->pg) != PQTRANS_IDLE) {
-    /* read only: COMMIT and ROLLBACK end it alike, but a failed COMMIT
-     * says the rows may not have been what the database held */
-    if (rc >= 0)
-      rc = okegw_pg__exec(s, "cannot list the deliveries", "COMMIT", &why);
-    else
-      okegw_pg__exec(s, "cannot end the transaction", "ROLLBACK", NULL);
-  } else if (!own && declared && PQtransactionStatus(s->pg) == PQTRANS_INTRANS) {
-    /* the caller's transaction goes on: the next list declares it again */
-    okegw_pg__exec(s, "cannot close the cursor", "CLOSE okegw_deliveries_list", NULL);
-  }
-  if (rc < 0 && why)
-    give_err(err, why);
-  else
-    free(why);
-  return rc < 0 ? rc : OKEGW_STORE_OK;
 }
 
 int okegw_pg__deliveries_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out,
