@@ -101,11 +101,13 @@ def test_pushes_and_commands(t):
           "okegw deliveries list: %d %r %s" % (rc, rows, err))
     rc, out, err = okegw_cmd(t, g, "audit", "--resource", ids[0])
     check(rc == 0 and out.strip(), "okegw audit --resource: %d %r %s" % (rc, out, err))
-    # a list longer than one fetch of its cursor (256 rows): every row, in id order
+    # a list longer than one fetch of its cursor (256 rows): every row, in id order (ended
+    # now: rows that ended long ago would go with the outbox's retention prune)
     server.psql("INSERT INTO deliveries(created_ms, updated_ms, since_ms, connector, "
-                "interaction, resource, method, path, state) SELECT 1, 1, 1, 'ta', "
-                "'flow2.put_offering', 'r' || i, 'PUT', '/offerings/x', 'failed' "
-                "FROM generate_series(1, 600) AS i", dbname="okegw_gw")
+                "interaction, resource, method, path, state) SELECT now_ms, now_ms, now_ms, "
+                "'ta', 'flow2.put_offering', 'r' || i, 'PUT', '/offerings/x', 'failed' FROM "
+                "generate_series(1, 600) AS i, (SELECT (extract(epoch FROM now()) * 1000)::bigint "
+                "AS now_ms) AS t", dbname="okegw_gw")
     rc, out, err = okegw_cmd(t, g, "deliveries", "list", "--json", "--limit", "1000")
     listed = [json.loads(x)["id"] for x in out.splitlines() if x.strip()]
     check(rc == 0 and len(listed) == 605 and listed == sorted(listed),
