@@ -641,6 +641,16 @@ static const okegw_conf_key keys[] = {
              "acknowledged; survives a power cut) or `normal` (survives a crash of okegw, not of "
              "the machine). Not used with PostgreSQL: there the server's `synchronous_commit` "
              "decides (its default, `on`, is what a durable push needs)"},
+    {.name = "store_lease_s",
+     GW(store_lease_s),
+     .type = OKEGW_CT_S,
+     .min = 5,
+     .max = 3600,
+     .def = "30",
+     .help = "PostgreSQL with several instances: how long the instance carrying a resource's "
+             "pushes holds it without renewing (it renews every second). When an instance dies, "
+             "another takes its resources over after this long. It must exceed every connector's "
+             "`timeout_ms` by 10 s: an attempt starts only while the lease surely outlasts it"},
     {.name = "control_socket",
      GW(control_socket),
      .type = OKEGW_CT_PATH,
@@ -1708,6 +1718,11 @@ static void finish(parse_state *ps) {
     }
     if (cc->connect_timeout_ms > cc->timeout_ms)
       cc->connect_timeout_ms = cc->timeout_ms;
+    if (is_pg_uri(c->store) && cc->timeout_ms + OKEGW_LEASE_MARGIN_MS > c->store_lease_s * 1000L)
+      ERR(ps,
+          "[connector %s]: timeout_ms (%ld) needs store_lease_s of at least %ld with PostgreSQL "
+          "(an attempt must end while its resource's lease surely holds)",
+          cc->name, cc->timeout_ms, (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS + 999) / 1000);
     check_tls_oauth(ps, cc);
     if (cc->retry_first_ms > cc->retry_max_ms)
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,

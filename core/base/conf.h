@@ -7,6 +7,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* With PostgreSQL an attempt starts only while its resource's lease holds
+ * for the connector's timeout_ms plus OKEGW_ATTEMPT_SLACK_MS (a token fetch,
+ * the mappings); store_lease_s must exceed every timeout_ms by
+ * OKEGW_LEASE_MARGIN_MS, which leaves the renewals (each second) a few
+ * seconds' room. */
+#define OKEGW_LEASE_MARGIN_MS 10000L
+#define OKEGW_ATTEMPT_SLACK_MS 5000L
+
 enum okegw_role { OKEGW_ROLE_TA = 0, OKEGW_ROLE_TPL, OKEGW_ROLE_DR };
 /* How far a connector is on its way to going live (DESIGN.md §8): what
  * production callers see of it grows from off to live; callers with
@@ -36,6 +44,7 @@ const char *okegw_scope_name(unsigned scope);
 
 /* One key = value line as written, kept so that plugins can look up their own
  * keys and errors can point at the line. */
+
 typedef struct okegw_conf_kv {
   char *key;
   char *value;
@@ -137,6 +146,7 @@ typedef struct okegw_conf {
   char *base_path;          /* "" or "/ooapi" style: leading slash, no trailing one */
   char *store;              /* SQLite file path, resolved against dir */
   char *store_sync;         /* SQLite synchronous: "full" or "normal" */
+  int store_lease_s;        /* PostgreSQL: a resource's lease (store.h: leases) */
   char *control_socket;     /* okegw reload's Unix socket (admin/control.h) */
   /* the admin listener (ops/admin_server.h): /metrics, /healthz, /readyz,
    * the admin API and the dashboard. NULL host = none */

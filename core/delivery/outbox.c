@@ -116,6 +116,10 @@ struct okegw_outbox {
   size_t body_bytes; /* of the bodies deliveries hold in memory */
   uv_timer_t tick, poll;
   int tick_on, loaded, loading, closing, handles_open, polling;
+  /* leases (store.h; PostgreSQL): the lapses seen so far, and whether an
+   * attempt waited for the lease to be renewed (the tick pumps again) */
+  unsigned lapses;
+  int gated;
   long long tick_at; /* when the armed tick fires */
   unsigned polls;
   okegw_delivered_fn delivered;
@@ -325,6 +329,24 @@ static void tick_at(okegw_outbox *ob, long long at) {
 
 static void attempt(okegw_outbox *ob, dlv *d);
 
+/* Whether an attempt with connector cc may start: with instances sharing
+ * PostgreSQL, only while this instance surely holds its resources' leases
+ * until the attempt is over, and not after they lapsed (until the open
+ * deliveries were read again): another instance may carry them now. */
+static int lease_holds(okegw_outbox *ob, const okegw_conf_connector *cc) {
+  long long until;
+  unsigned lapses;
+  okegw_store_lease_state(ob->store, &until, &lapses);
+  if (lapses == ob->lapses &&
+      okegw_now_ms() + (double)(cc->timeout_ms + OKEGW_ATTEMPT_SLACK_MS) < (double)until)
+    return 1;
+  if (!ob->gated) {
+    ob->gated = 1;
+    tick_at(ob, okegw_wall_ms() + 1000);
+  }
+  return 0;
+}
+
 /* Starts what may go now. A plugin may answer inside attempt(), which frees
  * its slot at once: the loop here takes the next one instead of recursing. */
 static void pump(okegw_outbox *ob, size_t ci) {
@@ -332,7 +354,8 @@ static void pump(okegw_outbox *ob, size_t ci) {
   if (c->pumping || !c->conn)
     return; /* without an instance its deliveries wait for one */
   c->pumping = 1;
-  while (c->rhead && c->in_flight < (size_t)c->conn->conf->delivery_concurrency) {
+  while (c->rhead && c->in_flight < (size_t)c->conn->conf->delivery_concurrency &&
+         lease_holds(ob, c->conn->conf)) {
     rq *q = c->rhead;
     c->rhead = q->rnext;
     if (!c->rhead)
@@ -347,6 +370,9 @@ static void pump(okegw_outbox *ob, size_t ci) {
 static void schedule(okegw_outbox *ob, rq *q) {
   dlv *h = q->head;
   if (!h) {
+    /* nothing of the resource left here: its lease goes (PostgreSQL) */
+    if (!ob->closing)
+      okegw_store_lease_release(ob->store, ob->cs[q->ci]->name, strchr(q->key, '\n') + 1);
     rq_free(ob, q);
     return;
   }
@@ -446,6 +472,28 @@ static void remove_dlv(okegw_outbox *ob, dlv *d) {
   dlv_free(d);
   if (was_head || !q->head)
     schedule(ob, q);
+}
+
+/* Forgets the deliveries of q that are not under way, without a word to the
+ * store: another instance carries the resource now, or may. A sender still
+ * waiting hears 202. The queue goes when nothing of it is left. */
+static void forget(okegw_outbox *ob, rq *q) {
+  dlv *h = q->head;
+  int busy = h && (h->phase == P_FLIGHT || h->phase == P_ENDING || h->phase == P_STALLED);
+  if (!busy)
+    unlist(ob, q);
+  for (dlv *d = busy ? h->next : h, *next; d; d = next) {
+    next = d->next;
+    release(ob, d, NULL);
+    __atomic_fetch_sub(&ob->depth, 1, __ATOMIC_RELAXED);
+    dlv_free(d);
+  }
+  if (busy) {
+    h->next = NULL;
+    q->tail = h;
+  } else {
+    rq_free(ob, q);
+  }
 }
 
 /* ---- the sender -------------------------------------------------------- */
@@ -606,6 +654,19 @@ static void on_ended(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
     okegw_answer_copy_free(d->held);
     free(d->held);
     d->held = NULL;
+  }
+  if (rc == OKEGW_STORE_NOTFOUND) {
+    /* another instance took the resource's lease over: it sends this one
+     * again (a duplicate, counted by its id) and those after it */
+    okegw_log(OKEGW_LOG_WARN,
+              &(okegw_log_fields){
+                  .connector = d->r.connector, .request_id = d->r.request_id, .latency_ms = -1},
+              "delivery %lld: another okegw instance carries %s now (this one's lease on it "
+              "expired); it is left to that one",
+              d->r.id, d->r.resource);
+    d->phase = P_QUEUED;
+    forget(ob, d->q);
+    return;
   }
   if (rc == OKEGW_STORE_OK) {
     free(d->end_audit); /* written with the end */
@@ -831,6 +892,11 @@ static void load(okegw_outbox *ob);
 static void on_tick(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
   ob->tick_on = 0;
+  if (ob->gated) { /* attempts that waited for the leases: they may hold now */
+    ob->gated = 0;
+    for (size_t i = 0; i < ob->ncs; i++)
+      pump(ob, i);
+  }
   long long now = okegw_wall_ms();
   for (dlv *d = ob->waiting, *next; d; d = next) {
     next = d->wnext;
@@ -902,6 +968,7 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
   okegw_outbox *ob = ud;
   ob->jobs--;
   ob->polling = 0;
+  size_t handed = 0;
   for (size_t i = 0; i < n; i++) {
     okegw_delivery_rec *rec = &recs[i];
     size_t ci = ob->closing || rc != OKEGW_STORE_OK ? (size_t)-1 : conn_index(ob, rec->connector);
@@ -910,6 +977,17 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
     int pending = rec->state == OKEGW_DLV_PENDING;
     if (ci == (size_t)-1) {
       /* closing, or a connector this gateway does not carry */
+    } else if (rec->requeue == OKEGW_DLV_REQUEUE_HANDED) {
+      /* stored through another instance, or its resource taken over: this
+       * instance carries it from now on, in id order with the rest */
+      dlv *nd = d ? NULL : adopt(ob, rec, &(size_t){0});
+      q = nd ? rq_get(ob, nd->ci, nd->r.resource, 1) : NULL;
+      if (q) {
+        enqueue(ob, q, nd);
+        handed++;
+      } else if (nd) {
+        dlv_free(nd);
+      }
     } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING || d->phase == P_STALLED)) {
       d->dropped = !pending;
     } else if (d && pending) {
@@ -941,11 +1019,33 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
     okegw_delivery_rec_free(rec);
   }
   free(recs);
+  if (handed)
+    okegw_log(OKEGW_LOG_DEBUG, NULL, "outbox: %zu deliveries handed over to this instance", handed);
   maybe_free(ob);
 }
 
 static void on_poll(uv_timer_t *t) {
   okegw_outbox *ob = t->data;
+  long long until;
+  unsigned lapses;
+  okegw_store_lease_state(ob->store, &until, &lapses);
+  if (lapses != ob->lapses && !ob->loading && !ob->closing) {
+    /* this instance's leases ran out before it could renew them (the
+     * database was out of reach): another instance may carry any of its
+     * resources now. What is not under way is forgotten and read again
+     * for the leases it holds; nothing goes before that read is in. */
+    okegw_log(OKEGW_LOG_WARN, NULL,
+              "outbox: this instance's leases lapsed (PostgreSQL was out of reach for longer "
+              "than store_lease_s); its open deliveries are read again");
+    ob->lapses = lapses;
+    for (rq *q = ob->all, *next; q; q = next) {
+      next = q->anext;
+      forget(ob, q);
+    }
+    ob->loaded = 0;
+    load(ob);
+    return;
+  }
   if (!ob->loaded && !ob->loading)
     load(ob); /* the first read failed: nothing may go before it worked */
   if (!ob->loaded || ob->polling)
@@ -1076,6 +1176,15 @@ static void on_added(void *ud, int rc, long long id, okegw_delivery_rec *recs, s
   okegw_outbox *ob = d->ob;
   ob->jobs--;
   __atomic_fetch_sub(&ob->adding, 1, __ATOMIC_RELAXED);
+  if (!ob->closing && rc == OKEGW_STORE_HANDED) {
+    /* durable; the instance that carries its resource sends it (or this
+     * one, behind the resource's older deliveries, after the next poll):
+     * the sender hears 202 */
+    d->r.id = id;
+    release(ob, d, NULL);
+    dlv_free(d);
+    return;
+  }
   if (ob->closing || rc != OKEGW_STORE_OK) {
     okegw_push_cb cb = d->cb;
     void *cb_ud = d->cb_ud;

@@ -561,6 +561,7 @@ static void keep_running(okegw_conf *next, const okegw_conf *run, okegw_diag *re
        NULL},
       {"token_endpoint", NULL, NULL, &next->token_endpoint, &run->token_endpoint},
       {"workers", NULL, NULL, &next->workers, &run->workers},
+      {"store_lease_s", NULL, NULL, &next->store_lease_s, &run->store_lease_s},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     int differs =
@@ -922,6 +923,7 @@ int okegw_gateway_start(uv_loop_t *loop, okegw_conf *conf, okegw_gateway **out) 
     return -1;
   }
   okegw_store_commit_histogram(g->store, okegw_metrics_store_commit(g->metrics));
+  okegw_store_set_lease(g->store, conf->store_lease_s);
   if (okegw_http_init(loop, &g->http) < 0) {
     okegw_log(OKEGW_LOG_ERROR, NULL, "cannot initialise the HTTP client");
     okegw_store_commit_histogram(g->store, NULL);

@@ -223,8 +223,12 @@ int okegw_pg_connect(const char *uri, PGconn **out, char **err) {
 
 /* The migrations, in order: migrations[i] brings the schema to version
  * i + 1. The tables and columns are those of the SQLite store (store.c),
- * so the two backends answer alike; deliveries also carries the lease of
- * the instance that attempts it (lease_owner, lease_until_ms). */
+ * so the two backends answer alike. Migration 2 adds what several instances
+ * share the outbox with (pg_leases.c): okegw_instances, one row per running
+ * instance and until when it is alive; okegw_leases, one row per
+ * (connector, resource) whose deliveries an instance carries; and
+ * okegw_now_ms(), the database's clock every lease is read and written by
+ * (instances' clocks may differ; the server's is one). */
 static const char *const migrations[] = {
     /* 1 */
     "CREATE TABLE routes("
@@ -317,6 +321,22 @@ static const char *const migrations[] = {
     "  END LOOP; "
     "  RETURN r; "
     "END $$;",
+    /* 2 */
+    "CREATE FUNCTION okegw_now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS "
+    "$$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;"
+    "CREATE TABLE okegw_instances("
+    "  owner TEXT PRIMARY KEY,"
+    "  started_ms BIGINT NOT NULL,"
+    "  until_ms BIGINT NOT NULL);"
+    "CREATE TABLE okegw_leases("
+    "  connector TEXT NOT NULL,"
+    "  resource TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  PRIMARY KEY (connector, resource));"
+    "CREATE INDEX okegw_leases_owner ON okegw_leases(owner);"
+    "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until_ms;"
+    "DROP INDEX deliveries_requeue;"
+    "CREATE INDEX deliveries_requeue ON deliveries(id) WHERE requeue <> 0;",
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

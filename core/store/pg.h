@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 /* The schema version this okegw writes and reads. */
-#define OKEGW_PG_SCHEMA_VERSION 1
+#define OKEGW_PG_SCHEMA_VERSION 2
 
 /* Whether `store` names a PostgreSQL database (postgresql:// or postgres://)
  * rather than an SQLite file. */

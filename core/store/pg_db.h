@@ -65,7 +65,7 @@ int okegw_pg__route_confirm(okegw_store *s, const char *kind, const char *id);
 int okegw_pg__unlink_person(okegw_store *s, const char *id, const char *connector);
 
 /* pg_deliveries.c (store_deliveries.c) */
-int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
+int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue, long long *id);
 int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);
 int okegw_pg__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs, size_t *n);
 int okegw_pg__delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out);
@@ -79,6 +79,25 @@ int okegw_pg__deliveries_retry(okegw_store *s, const long long *ids, size_t n,
                                okegw_dlv_change_cb cb, void *ud, char **err);
 int okegw_pg__deliveries_drop(okegw_store *s, const long long *ids, size_t n,
                               okegw_dlv_change_cb cb, void *ud, char **err);
+
+/* pg_leases.c: the outbox's leases (no SQLite twin: one instance needs
+ * none). take: the lease of (connector, resource) for a push about to be
+ * written, locked until COMMIT; *handover 1 when the push must be left to
+ * the poll (another instance holds it, or a former holder's deliveries go
+ * first). release: let go once the resource has no open delivery. load and
+ * poll: renew this instance, take the free leases, and give the rows for
+ * okegw_pg__deliveries_read (PQclear them). */
+int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *resource,
+                         int *handover);
+int okegw_pg__lease_release(okegw_store *s, const char *connector, const char *resource);
+int okegw_pg__leases_load(okegw_store *s, PGresult **rows);
+int okegw_pg__leases_poll(okegw_store *s, PGresult **rows);
+/* With the retention prune: forgets the leases nobody needs (dead owner,
+ * nothing open) and instances dead for a day. */
+int okegw_pg__leases_tidy(okegw_store *s);
+/* At a clean stop, after the last batch: this instance is gone, its leases
+ * free at once. */
+int okegw_pg__leases_leave(okegw_store *s);
 
 /* pg_audit.c (store_audit.c) */
 int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],

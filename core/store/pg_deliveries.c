@@ -1,7 +1,7 @@
 /* The deliveries table in PostgreSQL: the twins of store_deliveries.c (see
  * pg_db.h), with its statements, return codes and messages. One column list
- * (store_db.h, shared with SQLite), one reader of a row. The lease columns
- * (lease_owner, lease_until_ms) are not read or written here. */
+ * (store_db.h, shared with SQLite), one reader of a row. What several
+ * instances add to it (leases) is pg_leases.c's. */
 #include "store/pg_db.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -49,7 +49,7 @@ static int read_delivery(const PGresult *res, int row, okegw_delivery_rec *r, in
   }
   r->attempts = (int)okegw_pg__ll_at(res, row, 20);
   r->last_status = (int)okegw_pg__ll_at(res, row, 21);
-  r->requeue = okegw_pg__ll_at(res, row, 22) != 0;
+  r->requeue = (int)okegw_pg__ll_at(res, row, 22);
   r->body_kept = PQgetvalue(res, row, 23)[0] == 't'; /* a boolean: 't' or 'f' */
   if (with_body && !PQgetisnull(res, row, DELIVERY_NCOLUMNS)) {
     /* BYTEA in text format (hex); the rest of okegw frees with free() and
@@ -68,7 +68,8 @@ static int read_delivery(const PGresult *res, int row, okegw_delivery_rec *r, in
   return OKEGW_STORE_OK;
 }
 
-int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id) {
+int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue,
+                           long long *id) {
   if (r->body_len > INT_MAX) {
     okegw_log(OKEGW_LOG_ERROR, NULL,
               "store: cannot add a delivery: its body of %zu bytes is "
@@ -76,9 +77,9 @@ int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long lon
               r->body_len);
     return OKEGW_STORE_ERROR;
   }
-  char created[24], since[24], next[24];
+  char created[24], since[24], next[24], rq[24];
   /* the body is always written, "" when there is none, as SQLite binds it */
-  const char *v[15] = {okegw_pg__ll(created, r->created_ms, 0),
+  const char *v[16] = {okegw_pg__ll(created, r->created_ms, 0),
                        okegw_pg__ll(since, r->since_ms, 0),
                        okegw_pg__ll(next, r->next_ms, 1),
                        r->connector,
@@ -92,17 +93,18 @@ int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long lon
                        r->query,
                        r->content_type,
                        r->body ? r->body : "",
-                       r->body_sha256};
-  int lens[15] = {0}, fmts[15] = {0};
+                       r->body_sha256,
+                       okegw_pg__ll(rq, requeue, 0)};
+  int lens[16] = {0}, fmts[16] = {0};
   lens[13] = (int)r->body_len;
   fmts[13] = 1; /* BYTEA, binary */
   PGresult *res = okegw_pg__run(
       s, "cannot add a delivery",
       "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
       "caller, interaction, resource, resource_id, request_id, method, path, query, "
-      "content_type, body, body_sha256, state, attempts) VALUES "
-      "($1,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,'pending',0) RETURNING id",
-      15, v, lens, fmts, NULL);
+      "content_type, body, body_sha256, state, attempts, requeue) VALUES "
+      "($1,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,'pending',0,$16) RETURNING id",
+      16, v, lens, fmts, NULL);
   if (!res)
     return OKEGW_STORE_ERROR;
   int ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
@@ -116,7 +118,7 @@ int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long lon
 
 int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body) {
   char id[24], now[24], attempts[24], next[24], since[24], status[24], delivered[24], keep[24];
-  const char *v[11] = {okegw_pg__ll(id, r->id, 0),
+  const char *v[12] = {okegw_pg__ll(id, r->id, 0),
                        okegw_pg__ll(now, okegw_wall_ms(), 0),
                        okegw_delivery_state_name(r->state),
                        okegw_pg__ll(attempts, r->attempts, 0),
@@ -126,18 +128,26 @@ int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int d
                        r->last_error,
                        okegw_pg__ll(delivered, r->delivered_ms, 1),
                        okegw_pg__ll(keep, r->keep_until_ms, 1),
-                       drop_body ? "true" : "false"};
-  /* an operator's drop (okegw deliveries drop) is not undone by an attempt
-   * that was already under way */
-  PGresult *res =
-      okegw_pg__q(s, "cannot update a delivery",
-                  "UPDATE deliveries SET updated_ms = $2, state = $3, attempts = $4, next_ms = $5, "
-                  "since_ms = $6, last_status = $7, last_error = $8, delivered_ms = $9, "
-                  "keep_until_ms = $10, body = CASE WHEN $11 THEN NULL ELSE body END WHERE id = $1 "
-                  "AND state <> 'dropped'",
-                  11, v, NULL);
+                       drop_body ? "true" : "false",
+                       s->lease_owner};
+  /* An operator's drop (okegw deliveries drop) is not undone by an attempt
+   * that was already under way. Only the holder of the resource's lease
+   * writes (pg_leases.c): `mine` is false once another instance took it
+   * over, and the delivery is that one's now. */
+  PGresult *res = okegw_pg__q(
+      s, "cannot update a delivery",
+      "WITH mine AS (SELECT EXISTS (SELECT 1 FROM deliveries d JOIN okegw_leases l ON "
+      "l.connector = d.connector AND l.resource = d.resource WHERE d.id = $1 AND l.owner = $12) "
+      "AS m), up AS (UPDATE deliveries SET updated_ms = $2, state = $3, attempts = $4, "
+      "next_ms = $5, since_ms = $6, last_status = $7, last_error = $8, delivered_ms = $9, "
+      "keep_until_ms = $10, body = CASE WHEN $11 THEN NULL ELSE body END WHERE id = $1 AND state "
+      "<> 'dropped' AND (SELECT m FROM mine) RETURNING 1) SELECT m FROM mine",
+      12, v, NULL);
+  if (!res)
+    return OKEGW_STORE_ERROR;
+  int mine = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
   PQclear(res);
-  return res ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  return mine ? OKEGW_STORE_OK : OKEGW_STORE_NOTFOUND;
 }
 
 /* Reads every row of res into a new array (without bodies). On ERROR what
@@ -181,20 +191,14 @@ static int clear_requeue(okegw_store *s, const okegw_delivery_rec *recs, size_t 
 }
 
 int okegw_pg__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs, size_t *n) {
-  /* No bodies: the outbox reads one when it attempts its delivery. The
-   * requeued rows are locked (FOR UPDATE) until the store's transaction
-   * ends, so an operator's change waits instead of being cleared unread;
-   * their marks are cleared only once they are read, as SQLite does. */
-  const char *sql = !requeued ? "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE state IN "
-                                "('pending', 'dead') ORDER BY id"
-                              : "SELECT " DELIVERY_COLUMNS " FROM deliveries WHERE "
-                                "requeue = 1 ORDER BY id FOR UPDATE";
+  /* No bodies: the outbox reads one when it attempts its delivery. Only
+   * the rows of resources whose lease this instance holds (pg_leases.c);
+   * the marks of those read are cleared, as SQLite does. */
   *recs = NULL;
   *n = 0;
-  PGresult *res = okegw_pg__q(
-      s, requeued ? "cannot read the requeued deliveries" : "cannot read the open deliveries", sql,
-      0, NULL, NULL);
-  if (!res)
+  PGresult *res = NULL;
+  if ((requeued ? okegw_pg__leases_poll(s, &res) : okegw_pg__leases_load(s, &res)) !=
+      OKEGW_STORE_OK)
     return OKEGW_STORE_ERROR;
   int rc = read_all(res, recs, n);
   PQclear(res);
@@ -250,7 +254,7 @@ int okegw_pg__delivery_prune(okegw_store *s, long long ended_before_ms) {
                     "DELETE FROM deliveries WHERE " OKEGW_DLV_ENDED_SQL " AND updated_ms < $1", 1,
                     v, NULL);
   PQclear(res);
-  return res ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  return res ? okegw_pg__leases_tidy(s) : OKEGW_STORE_ERROR;
 }
 
 /* ---- direct use ---------------------------------------------------------- */

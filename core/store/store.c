@@ -8,12 +8,15 @@
 #include "ops/metrics.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum job_kind {
   JOB_LOOKUP,
@@ -29,6 +32,7 @@ enum job_kind {
   JOB_DREQUEUE,
   JOB_DGET,
   JOB_DPRUNE,
+  JOB_LRELEASE, /* PostgreSQL: let a resource's lease go (connector, id) */
   JOB_APRUNE,
   JOB_PRECORD,
   JOB_PLAST
@@ -67,6 +71,8 @@ struct okegw_store_job {
   size_t nrecs;
   int drc;
   long long did;
+  int handover; /* DADD (PostgreSQL): leave it to the resource's holder */
+  uint64_t t0;  /* DLOAD, DREQUEUE (PostgreSQL): uv_hrtime when it began */
   okegw_delivery_cb dcb;
   okegw_route_write *writes; /* DUPDATE: route writes in its transaction */
   size_t nwrites;
@@ -148,7 +154,7 @@ static int job_deferrable(const okegw_store *s, const job *j) {
   if (s->pg && (j->kind == JOB_BIND || j->kind == JOB_CLAIM))
     return 0;
   return j->kind == JOB_AUDIT || j->kind == JOB_APRUNE || j->kind == JOB_BIND ||
-         j->kind == JOB_CLAIM;
+         j->kind == JOB_CLAIM || j->kind == JOB_LRELEASE;
 }
 
 /* Jobs that write routes: lookups wait for them on the writer's queue. */
@@ -197,16 +203,25 @@ static int audit_write(okegw_store *s, job *j);
 
 static int run_delivery_job(okegw_store *s, job *j) {
   switch (j->kind) {
-  case JOB_DADD: return okegw_store__delivery_add(s, j->drec, &j->did);
+  case JOB_DADD: {
+    int rc = okegw_store__delivery_add(s, j->drec, j->handover ? 2 : 0, &j->did);
+    return rc == OKEGW_STORE_OK && j->handover ? OKEGW_STORE_HANDED : rc;
+  }
   case JOB_DUPDATE: {
-    int rc = okegw_store__delivery_update(s, &j->dcopy, j->drop_body);
-    if (rc == OKEGW_STORE_OK)
-      rc = apply_writes(s, j->writes, j->nwrites);
-    return rc == OKEGW_STORE_OK && j->has_audit ? audit_write(s, j) : rc;
+    /* NOTFOUND: another instance took the resource over; what the attempt
+     * opened and its audit row are written all the same (the peer has it) */
+    int rc = okegw_store__delivery_update(s, &j->dcopy, j->drop_body), wrc = OKEGW_STORE_OK;
+    if (rc == OKEGW_STORE_OK || rc == OKEGW_STORE_NOTFOUND)
+      wrc = apply_writes(s, j->writes, j->nwrites);
+    if (wrc == OKEGW_STORE_OK && rc != OKEGW_STORE_ERROR && j->has_audit)
+      wrc = audit_write(s, j);
+    return wrc != OKEGW_STORE_OK ? wrc : rc;
   }
   case JOB_DLOAD:
   case JOB_DREQUEUE:
+    j->t0 = uv_hrtime();
     return okegw_store__deliveries_read(s, j->kind == JOB_DREQUEUE, &j->recs, &j->nrecs);
+  case JOB_LRELEASE: return okegw_pg__lease_release(s, j->connector, j->id);
   case JOB_DGET: {
     if (!(j->recs = calloc(1, sizeof *j->recs)))
       return OKEGW_STORE_ERROR;
@@ -661,6 +676,7 @@ static void run_job(okegw_store *s, job *j) {
   case JOB_DLOAD:
   case JOB_DREQUEUE:
   case JOB_DGET:
+  case JOB_LRELEASE:
   case JOB_DPRUNE: j->drc = run_delivery_job(s, j); break;
   case JOB_PRECORD: j->drc = okegw_store__phases_add(s, j->phases, j->nphases); break;
   case JOB_PLAST: j->drc = okegw_store__phases_last(s, &j->phases, &j->nphases); break;
@@ -736,30 +752,6 @@ static void set_healthy(okegw_store *s, int ok, const char *why) {
               "store %s: %s; pushes are refused (503) until it takes writes again", s->path, why);
 }
 
-/* The session lock an okegw instance holds on its PostgreSQL database: until
- * the outbox claims deliveries with leases, a second instance on the same
- * database would load and send the same open deliveries, so it is refused.
- * (0x01 and "okegw" in ASCII: classid 367, objid 1801807735 in pg_locks;
- * the schema's lock, pg.c, is "okegw" alone.) */
-#define INSTANCE_LOCK "x'0000016f6b656777'::bigint"
-
-/* 0 when this connection holds the instance lock; -2 (with *err) when
- * another session holds it; -1 when asking failed (logged). */
-static int pg_instance_lock(okegw_store *s, char **err) {
-  PGresult *r = okegw_pg__q(s, "cannot take the instance lock",
-                            "SELECT pg_try_advisory_lock(" INSTANCE_LOCK ")", 0, NULL, err);
-  if (!r)
-    return -1;
-  int held = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-  PQclear(r);
-  if (!held && err)
-    *err = okegw_asprintf(
-        "store %s: another okegw instance runs on this database; several instances on one "
-        "database need leases on the outbox, which this okegw does not have yet",
-        s->path);
-  return held ? 0 : -2;
-}
-
 /* The writer session's timeouts: a row an operator's command holds, or a
  * statement stuck on the server, fails its batch (503) instead of stopping
  * every push. 0, or -1 (logged, *err set when given). */
@@ -772,59 +764,34 @@ static int pg_session(okegw_store *s, char **err) {
 }
 
 /* On the store thread before a batch: a connection that broke is made
- * again, and the instance lock taken again (at most one try a second). 0
- * when there is a connection that holds the lock to run the batch on. */
+ * again (at most one try a second). 0 when there is a connection to run the
+ * batch on. */
 static int pg_ready(okegw_store *s) {
-  if (!s->pg_broken && !s->pg_unlocked && PQstatus(s->pg) == CONNECTION_OK)
+  if (!s->pg_broken && PQstatus(s->pg) == CONNECTION_OK)
     return 0;
   uint64_t now = uv_hrtime();
   if (s->pg_retry_at && now < s->pg_retry_at)
     return -1;
   s->pg_retry_at = now + 1000 * 1000 * 1000ULL;
-  if (s->pg_broken || PQstatus(s->pg) != CONNECTION_OK) {
-    if (s->tx_open)
-      okegw_log(OKEGW_LOG_ERROR, NULL,
-                "store %s: the connection broke with a transaction open: its deferred writes "
-                "(audit rows) are lost",
-                s->path);
-    s->tx_open = 0; /* what an open transaction held is gone with the connection */
-    PQreset(s->pg);
-    if (PQstatus(s->pg) != CONNECTION_OK) {
-      const char *m = PQerrorMessage(s->pg);
-      char *why = okegw_asprintf("cannot reach PostgreSQL (%.*s)", (int)strcspn(m, "\n"), m);
-      set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
-      free(why);
-      return -1;
-    }
-    s->pg_broken = 0;
-    s->pg_unlocked = 1; /* a new session: the lock and settings went with the old one */
-    if (pg_session(s, NULL) < 0) {
-      s->pg_broken = 1;
-      return -1;
-    }
-  }
-  char *err = NULL;
-  int locked = pg_instance_lock(s, &err);
-  if (locked == -2) {
-    /* another instance took the database while this one was cut off (or
-     * the server still keeps this one's old session): no write of this one
-     * goes there while the other holds it */
-    if (!s->pg_elsewhere) /* said once; health may be down for another reason already */
-      okegw_log(OKEGW_LOG_ERROR, NULL, "%s; pushes are refused (503) until it lets go",
-                err ? err : "another okegw instance holds the database");
-    s->pg_elsewhere = 1;
-    set_healthy(s, 0, "another okegw instance holds the database");
-    free(err);
+  if (s->tx_open)
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "store %s: the connection broke with a transaction open: its deferred writes "
+              "(audit rows) are lost",
+              s->path);
+  s->tx_open = 0; /* what an open transaction held is gone with the connection */
+  PQreset(s->pg);
+  if (PQstatus(s->pg) != CONNECTION_OK) {
+    const char *m = PQerrorMessage(s->pg);
+    char *why = okegw_asprintf("cannot reach PostgreSQL (%.*s)", (int)strcspn(m, "\n"), m);
+    set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
+    free(why);
     return -1;
   }
-  free(err);
-  if (locked < 0) {
-    s->pg_broken = PQstatus(s->pg) != CONNECTION_OK;
-    set_healthy(s, 0, "cannot take the instance lock on PostgreSQL");
+  s->pg_broken = 0;
+  if (pg_session(s, NULL) < 0) { /* the settings went with the old session */
+    s->pg_broken = 1;
     return -1;
   }
-  s->pg_unlocked = 0;
-  s->pg_elsewhere = 0;
   s->pg_retry_at = 0;
   okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
   return 0;
@@ -863,6 +830,55 @@ static int commit_open(okegw_store *s) {
   return lost ? -1 : 0;
 }
 
+static int lease_cmp(const void *a, const void *b) {
+  const job *x = *(job *const *)a, *y = *(job *const *)b;
+  int c = strcmp(x->drec->connector, y->drec->connector);
+  return c ? c : strcmp(x->drec->resource, y->drec->resource);
+}
+
+/* PostgreSQL: the leases of the batch's pushes, taken before any of them is
+ * written and in key order, as every instance takes them: two batches never
+ * wait for each other's lease rows in a circle. OK, or ERROR (the batch
+ * fails). */
+static int take_leases(okegw_store *s, job *batch) {
+  size_t n = 0;
+  for (job *j = batch; j; j = j->next)
+    n += j->kind == JOB_DADD;
+  if (!n)
+    return OKEGW_STORE_OK;
+  job **v = malloc(n * sizeof *v);
+  if (!v)
+    return OKEGW_STORE_ERROR;
+  n = 0;
+  for (job *j = batch; j; j = j->next)
+    if (j->kind == JOB_DADD)
+      v[n++] = j;
+  qsort(v, n, sizeof *v, lease_cmp);
+  int rc = OKEGW_STORE_OK;
+  for (size_t i = 0; i < n && rc == OKEGW_STORE_OK; i++)
+    if (i && lease_cmp(&v[i - 1], &v[i]) == 0)
+      v[i]->handover = v[i - 1]->handover;
+    else
+      rc = okegw_pg__lease_take(s, v[i]->drec->connector, v[i]->drec->resource, &v[i]->handover);
+  free(v);
+  return rc;
+}
+
+/* PostgreSQL, after a COMMIT: a load or poll that began at t0 renewed the
+ * leases until t0 + the lease at least (the database wrote its own clock's
+ * later now); one that began after the last renewal ran out is a lapse. */
+static void leases_renewed(okegw_store *s, const job *batch) {
+  for (const job *j = batch; j; j = j->next) {
+    if ((j->kind != JOB_DLOAD && j->kind != JOB_DREQUEUE) || j->drc != OKEGW_STORE_OK)
+      continue;
+    long long t0 = (long long)(j->t0 / 1000000), until = s->lease_until;
+    if (until && t0 >= until)
+      __atomic_fetch_add(&s->lease_lapses, 1, __ATOMIC_RELEASE);
+    if (t0 + s->lease_ttl_ms > until)
+      __atomic_store_n(&s->lease_until, t0 + s->lease_ttl_ms, __ATOMIC_RELEASE);
+  }
+}
+
 /* Runs a batch with writes: in the open transaction, or a new one; commits
  * unless every write in it may wait (job_deferrable). */
 static void run_writes(okegw_store *s, job *batch) {
@@ -897,7 +913,7 @@ static void run_writes(okegw_store *s, job *batch) {
   }
   /* after a disk-full or I/O error SQLite may have rolled the whole
    * transaction back itself: then the rest must not run outside it */
-  int lost = 0, must_commit = 0;
+  int lost = s->pg && take_leases(s, batch) != OKEGW_STORE_OK, must_commit = 0;
   for (job *j = batch; j && !lost; j = j->next) {
     run_job(s, j);
     j->ran = 1;
@@ -909,6 +925,8 @@ static void run_writes(okegw_store *s, job *batch) {
   if (lost) {
     s->tx_open = 0;
     rollback(s, batch);
+  } else if (s->pg && !s->tx_open) {
+    leases_renewed(s, batch);
   }
   set_healthy(s, !lost, write_failed(s));
 }
@@ -960,8 +978,11 @@ static void store_thread(void *arg) {
       s->route_writes -= s->tx_route_writes; /* committed (or lost): no longer pending */
       s->tx_route_writes = 0;
       uv_mutex_unlock(&s->mu);
-      if (stop)
+      if (stop) {
+        if (s->pg && !s->pg_broken && PQstatus(s->pg) == CONNECTION_OK)
+          okegw_pg__leases_leave(s);
         break;
+      }
       continue;
     }
     /* Group commit: everything that queued up while we were busy goes into
@@ -1113,8 +1134,24 @@ static void open_failed(okegw_store *s) {
   uv_close((uv_handle_t *)&s->port.async, on_async_closed);
 }
 
+/* This instance's name in okegw_leases: host, pid and a random part, so a
+ * restarted instance (or one in another container with the same pid) never
+ * takes a lease for its own that it does not carry. */
+static void lease_owner_init(okegw_store *s) {
+  char host[64] = "";
+  unsigned char rnd[6] = {0};
+  gethostname(host, sizeof host - 1);
+  if (RAND_bytes(rnd, sizeof rnd) != 1) {
+    uint64_t t = uv_hrtime();
+    memcpy(rnd, &t, sizeof rnd);
+  }
+  snprintf(s->lease_owner, sizeof s->lease_owner, "%s/%ld/%02x%02x%02x%02x%02x%02x", host,
+           (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+  s->lease_ttl_ms = OKEGW_STORE_LEASE_S * 1000LL;
+}
+
 /* okegw_store_open for store = postgresql://...: connects, creates or
- * migrates the schema, takes the instance lock, and starts the store
+ * migrates the schema, and starts the store
  * thread (no reader thread: lookups go to the writer, which PostgreSQL
  * serves beside other sessions). Durability is the server's: okegw
  * acknowledges a push once COMMIT returned, which with the default
@@ -1132,7 +1169,7 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
   s->loop = loop;
   int version = 0;
   if (okegw_pg_connect(uri, &s->pg, err) < 0 || okegw_pg_migrate(s->pg, &version, err) < 0 ||
-      pg_instance_lock(s, err) < 0 || pg_session(s, err) < 0) {
+      pg_session(s, err) < 0) {
     PQfinish(s->pg);
     free(s->pg_uri);
     free(s->path);
@@ -1143,6 +1180,7 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
     okegw_log(OKEGW_LOG_INFO, NULL, "store %s: okegw schema version %d made (was %d)", s->path,
               OKEGW_PG_SCHEMA_VERSION, version);
   s->healthy = 1;
+  lease_owner_init(s);
   handles_init(s, loop);
   if (uv_thread_create(&s->thread, store_thread, s) != 0) {
     *err = okegw_strdup("cannot start the store thread");
@@ -1561,6 +1599,36 @@ int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *u
 int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud) {
   return submit(s, delivery_job(JOB_DREQUEUE, cb, ud));
 }
+
+int okegw_store_lease_release(okegw_store *s, const char *connector, const char *resource) {
+  if (!s->pg)
+    return OKEGW_STORE_OK; /* one instance: nothing to let go */
+  job *j = job_new(JOB_LRELEASE, "lease", resource, NULL, NULL);
+  if (j && !(j->connector = okegw_strdup(connector))) {
+    job_free(j);
+    j = NULL;
+  }
+  return submit(s, j);
+}
+
+void okegw_store_lease_state(const okegw_store *s, long long *until_ms, unsigned *lapses) {
+  if (!s->pg) {
+    *until_ms = LLONG_MAX;
+    *lapses = 0;
+    return;
+  }
+  /* until first: a renewal after a lapse counts the lapse before it moves
+   * until (leases_renewed), so a new until is never seen with an old count */
+  *until_ms = __atomic_load_n(&s->lease_until, __ATOMIC_ACQUIRE);
+  *lapses = __atomic_load_n(&s->lease_lapses, __ATOMIC_ACQUIRE);
+}
+
+void okegw_store_set_lease(okegw_store *s, long ttl_s) {
+  if (ttl_s > 0)
+    s->lease_ttl_ms = ttl_s * 1000LL; /* before the outbox starts: read by the store thread */
+}
+
+const char *okegw_store_instance(const okegw_store *s) { return s->pg ? s->lease_owner : NULL; }
 
 int okegw_store_delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_cb cb,
                              void *ud) {

@@ -17,6 +17,8 @@
  *   OKEGW_STORE_NOTFOUND (-2)  the route or delivery asked for is not there
  *   OKEGW_STORE_BADFILE (-3)   (direct use) the file is not an okegw store:
  *                              a statement does not prepare on it
+ *   OKEGW_STORE_HANDED (1)     (delivery_add, PostgreSQL) stored; another
+ *                              instance holds its resource and delivers it
  * A function that queues a job returns OK or ERROR; when it returns ERROR
  * its callback will not run. Functions that take `char **err` set it, on
  * failure, to a message a person can act on (free it; NULL when even that
@@ -36,7 +38,8 @@ enum {
   OKEGW_STORE_OK = 0,
   OKEGW_STORE_ERROR = -1,
   OKEGW_STORE_NOTFOUND = -2,
-  OKEGW_STORE_BADFILE = -3
+  OKEGW_STORE_BADFILE = -3,
+  OKEGW_STORE_HANDED = 1
 };
 
 #define OKEGW_FACTS_MAX 512 /* a route's facts, incl. NUL */
@@ -194,6 +197,8 @@ typedef enum okegw_delivery_state {
 } okegw_delivery_state;
 #define OKEGW_DLV_NSTATES 5
 
+enum { OKEGW_DLV_REQUEUE_OPERATOR = 1, OKEGW_DLV_REQUEUE_HANDED = 2 };
+
 /* "pending", ...; "?" for a value outside the enum. */
 const char *okegw_delivery_state_name(okegw_delivery_state s);
 /* The state named `name`: 0, or -1 (out untouched) for an unknown name. */
@@ -214,7 +219,10 @@ typedef struct okegw_delivery_rec {
   int attempts, last_status; /* last_status 0 = none yet */
   /* read-only: set when read from the store */
   int body_kept; /* the store still holds the body */
-  int requeue;   /* an operator changed it; the gateway has not picked it up */
+  /* not yet picked up by the gateway: OKEGW_DLV_REQUEUE_OPERATOR (`okegw
+   * deliveries retry|drop` changed it) or _HANDED (PostgreSQL: stored
+   * through another instance, or its resource's lease was taken over) */
+  int requeue;
 } okegw_delivery_rec;
 
 void okegw_delivery_rec_free(okegw_delivery_rec *r);
@@ -248,8 +256,11 @@ cJSON *okegw_delivery_json(const okegw_delivery_rec *r, unsigned flags);
 typedef void (*okegw_delivery_cb)(void *ud, int rc, long long id, okegw_delivery_rec *recs,
                                   size_t n);
 
-/* Inserts r as a new pending delivery; cb gets its id once it is durable.
- * r is borrowed: it must stay unchanged until cb runs. */
+/* Inserts r as a new pending delivery; cb gets its id once it is durable
+ * (rc OK), or, on a shared store, rc OKEGW_STORE_HANDED: durable, and
+ * another instance delivers it, or the next okegw_store_delivery_requeued
+ * hands it back behind the resource's older ones. r is borrowed: it must
+ * stay unchanged until cb runs. */
 int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_delivery_cb cb,
                              void *ud);
 /* Writes r's state, attempts, next_ms, since_ms, last_status, last_error,
@@ -262,11 +273,40 @@ int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int
                                 okegw_delivery_cb cb, void *ud);
 /* Every delivery still open (pending or dead), oldest first, without
  * bodies (body_kept tells whether the row has one): the outbox reads a body
- * when it attempts the delivery. */
+ * when it attempts the delivery. On PostgreSQL only those of resources
+ * whose lease this instance holds, after taking every lease that is free
+ * (see the leases below). */
 int okegw_store_delivery_load_open(okegw_store *s, okegw_delivery_cb cb, void *ud);
 /* Deliveries an operator changed (`okegw deliveries retry|drop`); their
- * mark is cleared in the same transaction. */
+ * mark is cleared in the same transaction. On PostgreSQL, also those handed
+ * to this instance (rec.requeue OKEGW_DLV_REQUEUE_HANDED), after renewing
+ * its leases and taking over the expired ones. The outbox asks once a
+ * second. */
 int okegw_store_delivery_requeued(okegw_store *s, okegw_delivery_cb cb, void *ud);
+
+/* ---- leases: several instances on one PostgreSQL (store/pg_leases.c) ----
+ * The deliveries of a resource (connector, resource) are carried by one
+ * instance at a time, the holder of its lease. The lease is taken with a
+ * push, renewed by okegw_store_delivery_requeued, let go once the resource
+ * has no open delivery, and taken over by another instance once it expired
+ * (its holder died, or lost the database). With SQLite there is one
+ * instance and these do nothing. */
+
+/* The lease's length when okegw_store_set_lease is not called. */
+#define OKEGW_STORE_LEASE_S 30
+/* Before the outbox starts. */
+void okegw_store_set_lease(okegw_store *s, long ttl_s);
+/* Until when (okegw_now_ms's clock) this instance's leases surely hold, and
+ * how many times they lapsed (a renewal came only after that time: another
+ * instance may have taken any of them, so what the outbox holds in memory is
+ * read again). SQLite: LLONG_MAX and 0. An attempt may start only when it
+ * ends before until_ms. */
+void okegw_store_lease_state(const okegw_store *s, long long *until_ms, unsigned *lapses);
+/* Lets the lease of (connector, resource) go, unless an open delivery of
+ * it is in the store (then it stays this instance's). */
+int okegw_store_lease_release(okegw_store *s, const char *connector, const char *resource);
+/* This instance's name in the leases (host/pid/random); NULL with SQLite. */
+const char *okegw_store_instance(const okegw_store *s);
 /* One delivery by id, without its body or (with_body) with it; NOTFOUND
  * when there is none. */
 int okegw_store_delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_cb cb,

@@ -39,8 +39,16 @@ struct okegw_store {
   char *pg_uri;
   int pg_broken;
   uint64_t pg_retry_at; /* uv_hrtime: no new connection before then */
-  int pg_unlocked;      /* connected again, the instance lock not yet held */
-  int pg_elsewhere;     /* another instance holds it (logged once) */
+  /* Leases (pg_leases.c): this instance's name in okegw_leases (host,
+   * pid and a random part: a restarted instance is another owner), how long
+   * a lease lasts, and until when (uv_hrtime ms) the leases surely hold:
+   * the start of the last renewal that worked plus the lease. lease_until
+   * and lease_lapses (renewals that came after lease_until) are written by
+   * the store thread and read on the loop: __atomic. */
+  char lease_owner[128];
+  long long lease_ttl_ms;
+  long long lease_until;
+  unsigned lease_lapses;
   sqlite3_stmt *st_get, *st_upsert, *st_confirm, *st_audit;
   /* prepared on first use */
   sqlite3_stmt *st_dadd, *st_dupdate, *st_dget, *st_dget_body;
@@ -102,9 +110,12 @@ void okegw_store__err(okegw_store *s, char **err, const char *what);
  * Not an IN list of three: see migrate_5 in store.c. */
 #define OKEGW_DLV_ENDED_SQL "state NOT IN ('pending', 'dead')"
 
-/* Inserts r as pending; its id in *id. */
-int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, long long *id);
-/* The UPDATE of okegw_store_delivery_update. */
+/* Inserts r as pending, with that requeue mark (0, or 2: handed over to
+ * the instance that holds its resource, pg_leases.c); its id in *id. */
+int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue,
+                              long long *id);
+/* The UPDATE of okegw_store_delivery_update. NOTFOUND (PostgreSQL):
+ * another instance holds the resource's lease now; nothing was written. */
 int okegw_store__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);
 /* Open deliveries (requeued = 0) or those an operator changed (requeued =
  * 1, their mark cleared), oldest first, with bodies, into a new array. */

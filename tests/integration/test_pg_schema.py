@@ -14,8 +14,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from okegwtest import check, main, time_scale, wrapper  # noqa: E402
 import pgtest  # noqa: E402
 
-TABLES = ["accept_runs", "accept_steps", "audit", "deliveries", "okegw_migrations",
-          "phase_history", "routes"]
+TABLES = ["accept_runs", "accept_steps", "audit", "deliveries", "okegw_instances",
+          "okegw_leases", "okegw_migrations", "phase_history", "routes"]
+VERSION = 2  # OKEGW_PG_SCHEMA_VERSION
 
 
 def migrate(t, url):
@@ -39,15 +40,16 @@ def test_created_then_left_alone(t):
     check(rc == 0 and out == "found 0", "first start on an empty database: %d %r" % (rc, out))
     check(tables(server) == TABLES, "tables: %r" % tables(server))
     rows = server.psql("SELECT version, okegw FROM okegw_migrations ORDER BY version")
-    check(rows.startswith("1|okegw "), "okegw_migrations: %r" % rows)
+    check([r.split("|")[0] for r in rows.split()[::2]] == [str(v) for v in range(1, VERSION + 1)]
+          and rows.startswith("1|okegw "), "okegw_migrations: %r" % rows)
     # the partial indexes the outbox reads by
     idx = server.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'deliveries' "
                       "ORDER BY indexname").split()
     check(idx == ["deliveries_ended", "deliveries_kept", "deliveries_open", "deliveries_pkey",
                   "deliveries_requeue"], "deliveries' indexes: %r" % idx)
     rc, out = migrate(t, server.url())
-    check(rc == 0 and out == "found 1", "second start: %d %r" % (rc, out))
-    check(server.psql("SELECT count(*) FROM okegw_migrations") == "1",
+    check(rc == 0 and out == "found %d" % VERSION, "second start: %d %r" % (rc, out))
+    check(server.psql("SELECT count(*) FROM okegw_migrations") == str(VERSION),
           "a current schema is not migrated again")
 
 
@@ -59,8 +61,35 @@ def test_newer_schema_refused(t):
     server.psql("INSERT INTO okegw_migrations(version, okegw) VALUES (7, 'okegw 9.0.0')")
     rc, out = migrate(t, server.url())
     check(rc == 1 and "schema version 7, made by a newer okegw" in out and
-          "knows up to version 1" in out, "a newer schema: %d %r" % (rc, out))
-    check(server.psql("SELECT count(*) FROM okegw_migrations") == "2", "nothing written")
+          "knows up to version %d" % VERSION in out, "a newer schema: %d %r" % (rc, out))
+    check(server.psql("SELECT count(*) FROM okegw_migrations") == str(VERSION + 1),
+          "nothing written")
+
+
+def test_version_1_upgraded(t):
+    """A database an okegw of schema version 1 made (one instance, lease columns on deliveries)
+    is brought to version 2 with its open deliveries kept: they get no lease until an
+    instance loads them."""
+    server = pgtest.for_case(t)
+    if not server:
+        return
+    check(migrate(t, server.url())[0] == 0, "first migration")
+    # back to what version 1 was
+    server.psql("DROP TABLE okegw_leases; DROP TABLE okegw_instances; DROP FUNCTION okegw_now_ms(); "
+                "ALTER TABLE deliveries ADD COLUMN lease_owner TEXT, ADD COLUMN lease_until_ms "
+                "BIGINT; DROP INDEX deliveries_requeue; CREATE INDEX deliveries_requeue ON "
+                "deliveries(id) WHERE requeue = 1; DELETE FROM okegw_migrations WHERE version = 2; "
+                "INSERT INTO deliveries(created_ms, updated_ms, since_ms, connector, interaction, "
+                "resource, method, path) VALUES (1, 1, 1, 'ta', 'flow3.patch_association', "
+                "'/associations/a', 'PATCH', '/associations/a')")
+    rc, out = migrate(t, server.url())
+    check(rc == 0 and out == "found 1", "the upgrade: %d %r" % (rc, out))
+    check(tables(server) == TABLES, "tables: %r" % tables(server))
+    cols = server.psql("SELECT column_name FROM information_schema.columns WHERE table_name = "
+                       "'deliveries' AND column_name LIKE 'lease%'")
+    check(cols == "", "the lease columns went: %r" % cols)
+    check(server.psql("SELECT count(*) FROM deliveries WHERE state = 'pending'") == "1",
+          "the open delivery is kept")
 
 
 def test_instances_starting_together(t):
@@ -84,9 +113,11 @@ def test_instances_starting_together(t):
         th.join(120)
     check(len(results) == 4 and all(rc == 0 for rc, _ in results),
           "every instance started: %r" % results)
-    check(sorted(out for _, out in results) == ["found 0", "found 1", "found 1", "found 1"],
+    found = "found %d" % VERSION
+    check(sorted(out for _, out in results) == ["found 0", found, found, found],
           "one made the schema, three found it: %r" % results)
-    check(server.psql("SELECT count(*) FROM okegw_migrations") == "1", "one row per version")
+    check(server.psql("SELECT count(*) FROM okegw_migrations") == str(VERSION),
+          "one row per version")
 
 
 def test_errors_name_no_password(t):

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """okegw on PostgreSQL (`store = postgresql://...`), against a real PostgreSQL this test starts
-(pgtest.py): pushes stored and delivered, operator commands on the same database, a second
-instance refused while the outbox has no leases, the database killed and back while okegw runs
-(pushes refused, not acknowledged, in between; ready again after), and no password in any
-message. The rest of the integration suite runs on PostgreSQL too with OKEGW_TEST_PG=1 (the
+(pgtest.py): pushes stored and delivered, operator commands on the same database, the database
+killed and back while okegw runs (pushes refused, not acknowledged, in between; ready again
+after), and no password in any message. Several instances on one database: test_pg_instances.py. The rest of the integration suite runs on PostgreSQL too with OKEGW_TEST_PG=1 (the
 pg_* tests of ctest). Without PostgreSQL's server binaries every case is skipped with a note."""
 import json
 import os
@@ -115,21 +114,6 @@ def test_pushes_and_commands(t):
     check(SECRET not in g.stderr_tail(200), "the password is not in the log")
 
 
-def test_second_instance_refused(t):
-    case = setup(t)
-    if not case:
-        return
-    server, p, g = case
-    g2 = gateway(t, server, p, subdir="b", start=False)
-    g2.write_conf()
-    rc, err = start_fails(t, g2.conf_path, g2.workdir)
-    check(rc != 0 and "another okegw instance runs on this database" in err,
-          "a second instance: %d %s" % (rc, err[-600:]))
-    check(SECRET not in err, "no password in the refusal")
-    # the first one is not disturbed
-    check_2xx(push(g, p)[1], "push on the first instance after the refusal")
-
-
 def test_database_down_and_back(t):
     case = setup(t)
     if not case:
@@ -153,44 +137,6 @@ def test_database_down_and_back(t):
                     dbname="okegw_gw")
     check(n == "1", "the push acknowledged before the crash is there: %r" % n)
     check(SECRET not in g.stderr_tail(400), "the password is not in the log")
-
-
-def test_lock_taken_while_cut_off(t):
-    """The database restarts, and another session takes the instance lock before okegw has
-    connected again (another instance would): okegw refuses pushes (503, never acknowledged)
-    and says why while the other holds the database, and takes it back once that one let go;
-    it never gives up for good. okegw's role cannot log in until the other holds the lock, so
-    the order is certain."""
-    case = setup(t)
-    if not case:
-        return
-    server, p, a = case
-    check_2xx(push(a, p)[1], "push before")
-    server.psql("ALTER ROLE okegw NOLOGIN")
-    server.kill()
-    server.restart()
-    env = dict(os.environ, PGPASSWORD=server.superuser_password)
-    holder = subprocess.Popen(
-        [server.psql_bin, "-X", "-q", "-w", "-h", server.host, "-p", str(server.port), "-U",
-         server.user, "-d", "okegw_gw", "-c",
-         "SELECT pg_advisory_lock(x'0000016f6b656777'::bigint)", "-c", "SELECT pg_sleep(600)"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t.cleanups.append(holder.kill)
-    poll("the other session holds the lock", lambda: server.psql(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-        "classid = 367 AND objid = 1801807735", dbname="okegw_gw") == "1" or None, timeout=15)
-    server.psql("ALTER ROLE okegw LOGIN")
-    r = push(a, p)[1]
-    check(r.status == 503, "a push while the other holds the database: %s" % r.short())
-    poll("okegw says why", lambda: "another okegw instance runs on this database" in
-         a.stderr_tail(80) or None, timeout=20)
-    # the server ends the other session (killing psql would leave its backend, and the lock,
-    # until the server notices)
-    server.psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND granted AND classid = 367 AND objid = 1801807735", dbname="okegw_gw")
-    ok = poll("pushes taken again", lambda: push(a, p)[1].status in (200, 201) or None,
-              timeout=30)
-    check(ok, "okegw took the database back")
 
 
 def test_bad_uri_and_unreachable(t):
