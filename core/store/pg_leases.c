@@ -73,14 +73,18 @@ int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *reso
   int taken = okegw_pg__ll_at(r, 0, 0) == 1, had = PQgetvalue(r, 0, 1)[0] == 't';
   PQclear(r);
   *handover = !taken;
-  if (!taken || had)
+  if (!taken)
     return OKEGW_STORE_OK;
-  /* newly this instance's: a former holder's open deliveries go first,
-   * through the poll, and this push behind them */
+  /* This push goes behind what this instance does not hold in memory yet:
+   * pushes handed to it that its poll has not read (requeue 2), and, when
+   * the lease is newly its own, every open delivery of a former holder
+   * (marked here). A statement of its own: it sees what other instances
+   * committed before the lease row's lock came to this one. */
+  const char *w[3] = {connector, resource, had ? "false" : "true"};
   r = okegw_pg__q(s, "cannot take a resource's lease",
                   "UPDATE deliveries SET " HAND_OVER_SQL " WHERE connector = $1 AND resource = $2 "
-                  "AND " OPEN_SQL,
-                  2, v, NULL);
+                  "AND " OPEN_SQL " AND ($3::boolean OR requeue = 2)",
+                  3, w, NULL);
   if (!r)
     return OKEGW_STORE_ERROR;
   *handover = atoll(PQcmdTuples(r)) > 0;

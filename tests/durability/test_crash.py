@@ -11,9 +11,21 @@ as soon as the push is durable) and the TPL takes 5 ms per result, so at the kil
 holds acknowledged pushes that were not delivered yet. `--wait-ms default --tpl-delay-ms 0`
 runs the same with okegw's own delivery_wait_ms (the sender mostly gets the TPL's 200).
 
+With --instances 2 (and OKEGW_TEST_PG=1) two okegw instances share one PostgreSQL and the pushes
+are spread over both, as a load balancer would (each push to the next instance in turn, so the
+pushes of one deelname go through both). One instance is killed with SIGKILL in the middle and
+stays down; the load balancer sends everything to the other, which takes the dead one's
+resources over once their leases expired (store_lease_s).
+
+Every duplicate the TPL gets is explained by its delivery id (the TPL records the X-Request-Id
+okegw sends, the store maps it to the delivery): the same delivery twice (sent before the kill,
+its end not recorded, sent again after it), or two deliveries of one push (its sender got no
+answer at the kill and sent it again). Anything else fails the test.
+
     python3 tests/durability/test_crash.py --okegw build/okegw --workdir /tmp/okegw-dur \
         [--sync full|normal] [--pushes 10000] [--associations 200] [--threads 8] [--seed N] \
-        [--wait-ms MS|default] [--tpl-delay-ms MS] [--no-kill] [--drain-timeout S] [-v]
+        [--wait-ms MS|default] [--tpl-delay-ms MS] [--no-kill] [--drain-timeout S] \
+        [--instances 1|2] [--lease-s S] [-v]
 """
 import argparse
 import collections
@@ -34,7 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from okegwtest import (QuietHandler, check, check_2xx, conf, fixture, free_port,  # noqa: E402
                        make_association, make_components, make_offering, ooapi_connector,
-                       run_tests, time_scale, wrapper)
+                       pg_store, run_tests, time_scale, wrapper)
 
 TOKENS = {"planning": "planning-calls-okegw-crash-1", "alpha": "alpha-calls-okegw-crash-22"}
 PER_OFFERING = 25  # deelnames per zitting
@@ -61,6 +73,10 @@ def options(argv):
     ap.add_argument("--no-kill", action="store_true", help="the same burst without the kill")
     ap.add_argument("--drain-timeout", type=float, default=120.0,
                     help="seconds the TPL may take to get every acknowledged push")
+    ap.add_argument("--instances", type=int, choices=(1, 2), default=1,
+                    help="okegw instances on one store (2 needs OKEGW_TEST_PG=1)")
+    ap.add_argument("--lease-s", type=int, default=15,
+                    help="store_lease_s on PostgreSQL (connectors' timeout_ms is 5 s)")
     return ap.parse_known_args(argv)
 
 
@@ -98,7 +114,7 @@ class _TplHandler(QuietHandler):
     def _dispatch(self):
         rec = self.server.recorder
         body = self._read_body()
-        key = rec.begin(self.command, self.path, body)
+        key = rec.begin(self.command, self.path, body, self.headers.get("X-Request-Id"))
         try:
             if rec.delay:
                 time.sleep(rec.delay)
@@ -121,6 +137,7 @@ class RecordingTpl:
         self.arrivals = collections.defaultdict(list)  # aid -> [seq, ...] in arrival order
         self.count = collections.Counter()             # (aid, seq) -> times received
         self.first = {}                                # (aid, seq) -> monotonic time of first receipt
+        self.copies = collections.defaultdict(list)    # (aid, seq) -> [(time, X-Request-Id), ...]
         self.total = 0
         self.strange = []        # requests that are not a marked flow-3 PATCH
         self.changed = []        # marked bodies that differ from what was sent
@@ -142,7 +159,7 @@ class RecordingTpl:
         self.server.shutdown()
         self.server.server_close()
 
-    def begin(self, method, path, body):
+    def begin(self, method, path, body, rid=None):
         now = time.monotonic()
         if method == "GET" and path.rstrip("/") == "/ooapi":
             return None  # okegw's version check of its peer (GET /, R31): not a push
@@ -165,6 +182,7 @@ class RecordingTpl:
             self.total += 1
             self.count[key] += 1
             self.first.setdefault(key, now)
+            self.copies[key].append((now, rid))
             self.arrivals[aid].append(seq)
             self.busy[aid] += 1
             if self.busy[aid] > 1:
@@ -189,7 +207,7 @@ class Burst:
         self.lock = threading.Lock()
         self.up = threading.Event()   # the gateway accepts connections
         self.up.set()
-        self.port = None
+        self.ports = []          # the instances the load balancer sends to, in turn
         self.per_assoc = per_assoc
         self.parts = [aids[i::threads] for i in range(threads)]
         self.acked = {}          # (aid, seq) -> (status, monotonic time)
@@ -197,6 +215,7 @@ class Burst:
         self.unanswered = 0      # requests that got no answer (connection broke or refused)
         self.retried_5xx = 0     # answered 5xx/429: sent again
         self.status = collections.Counter()
+        self.sends = collections.Counter()  # (aid, seq) -> times sent
         self.errors = []         # a 4xx or another final refusal
         self.in_flight = set()   # (aid, seq) being sent right now
         self.abort = False
@@ -209,60 +228,63 @@ class Burst:
         with self.lock:
             return len(self.acked)
 
-    def run_thread(self, part):
-        conn = None
+    def run_thread(self, idx, part):
+        conns = {}  # port -> keep-alive connection
         try:
+            turn = idx
             for seq in range(1, self.per_assoc + 1):
                 for aid in part:
-                    conn = self._push(conn, aid, seq)
+                    turn += 1
+                    self._push(conns, turn, aid, seq)
                     if self.abort:
                         return
         finally:
-            if conn is not None:
+            for conn in conns.values():
                 conn.close()
 
-    def _push(self, conn, aid, seq):
+    def _push(self, conns, turn, aid, seq):
         path = "/ooapi/associations/" + aid
         data = json.dumps(result_body(aid, seq)).encode("utf-8")
         headers = dict(auth("alpha"))
         headers["Content-Type"] = "application/json"
         key = (aid, seq)
         while not self.abort:
-            if conn is None:
-                self.up.wait(60)
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            with self.lock:
+            self.up.wait(60)
+            with self.lock:  # the load balancer: the next instance in turn
+                port = self.ports[turn % len(self.ports)]
                 self.sent += 1
+                self.sends[key] += 1
                 self.in_flight.add(key)
+            conn = conns.get(port)
+            if conn is None:
+                conn = conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
                 conn.request("PATCH", path, body=data, headers=headers)
                 r = conn.getresponse()
                 r.read()
                 status = r.status
                 if r.will_close:
-                    conn.close()
-                    conn = None
+                    conns.pop(port).close()
             except (OSError, http.client.HTTPException):
                 with self.lock:
                     self.in_flight.discard(key)
                     self.unanswered += 1
-                conn.close()
-                conn = None
+                conns.pop(port).close()
+                turn += 1
                 time.sleep(0.02)
-                continue  # the gateway is down: send it again once it is back
+                continue  # that instance is down: send it again (to the next one)
             with self.lock:
                 self.in_flight.discard(key)
                 self.status[status] += 1
                 if 200 <= status < 300:
                     self.acked[key] = (status, time.monotonic())
-                    return conn
+                    return
                 if status >= 500 or status == 429:
                     self.retried_5xx += 1
                 else:
                     self.errors.append("%s seq %d: %d" % (aid, seq, status))
-                    return conn
+                    return
             time.sleep(0.05)
-        return conn
 
 
 # --------------------------------------------------------------------------
@@ -298,21 +320,61 @@ def plan(g, ta, n_assoc):
     return aids
 
 
+def delivery_ids(t, conf_path):
+    """X-Request-Id -> delivery id of every delivery in the store (okegw deliveries list)."""
+    args = ["deliveries", "list", "-c", conf_path, "--limit", "10000000", "--json"]
+    p = subprocess.run(wrapper() + [t.binary] + args, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=120 * time_scale())
+    check(p.returncode == 0, "okegw deliveries list: rc %d, %s"
+          % (p.returncode, p.stderr.decode("utf-8", "replace")))
+    rows = [json.loads(x) for x in p.stdout.decode("utf-8").splitlines() if x.strip()]
+    return {d["requestId"]: d["id"] for d in rows if d.get("requestId")}
+
+
+def explain_duplicates(dups, copies, sends, ids, kill_t):
+    """Sorts each duplicated push by why it came twice: (same, resent, unexplained), lists of
+    (key, delivery ids in arrival order)."""
+    same, resent, unexplained = [], [], []
+    for key in sorted(dups):
+        seen = copies[key]
+        dids = [ids.get(rid) for _, rid in seen]
+        if None in dids:
+            unexplained.append((key, dids))
+        elif len(set(dids)) > 1 and sends[key] > 1:
+            resent.append((key, dids))  # two deliveries: the TA sent the push again
+        elif len(set(dids)) == 1 and kill_t is not None and seen[0][0] < kill_t < seen[-1][0]:
+            same.append((key, dids))  # one delivery, sent before the kill and again after it
+        else:
+            unexplained.append((key, dids))
+    return same, resent, unexplained
+
+
 def test_kill_during_flow3_burst(t):
     o = OPTS
     seed = o.seed if o.seed is not None else random.randrange(1 << 30)
     rnd = random.Random(seed)
+    pg = bool(os.environ.get("OKEGW_TEST_PG"))
+    check(o.instances == 1 or pg, "--instances 2 needs OKEGW_TEST_PG=1 (one PostgreSQL for both)")
     ta = t.peer(make_components(1), name="alpha")
     tpl = RecordingTpl(o.tpl_delay_ms / 1000.0)
     t.cleanups.append(tpl.stop)
+    # on PostgreSQL a killed instance's resources wait for its leases to expire: a short lease,
+    # and peer timeouts that fit in it (store_lease_s >= timeout_ms + 10 s)
     planning = {"plugin": "ooapi", "role": "tpl", "phase": "live", "base_url": tpl.base_url,
-                "inbound_token": TOKENS["planning"], "timeout_ms": 10000}
+                "inbound_token": TOKENS["planning"], "timeout_ms": 5000 if pg else 10000}
     if o.wait_ms != "default":
         planning["delivery_wait_ms"] = int(o.wait_ms)
-    g = t.gateway(conf([
-        ("planning", planning),
-        ("alpha", ooapi_connector(ta, inbound_token=TOKENS["alpha"])),
-    ], listen="127.0.0.1:%d" % free_port(), store_sync=o.sync), start_timeout=30)
+    extra = {"store_lease_s": o.lease_s} if pg else {}
+
+    def gw_conf(store="okegw.db"):
+        return conf([("planning", planning),
+                     ("alpha", ooapi_connector(ta, inbound_token=TOKENS["alpha"]))],
+                    listen="127.0.0.1:%d" % free_port(), store_sync=o.sync, store=store, **extra)
+
+    g = t.gateway(gw_conf(), start_timeout=30)
+    gws = [g]
+    if o.instances == 2:  # the second on the first one's database
+        gws.append(t.gateway(gw_conf(store=pg_store(g.workdir)), subdir="b", start_timeout=30))
     aids = plan(g, ta, o.associations)
 
     # one push first: the marker member passes validation and reaches the TPL unchanged
@@ -327,17 +389,18 @@ def test_kill_during_flow3_burst(t):
 
     per = -(-o.pushes // len(aids))
     burst = Burst(aids, per, o.threads)
-    burst.port = g.port
+    burst.ports = [x.port for x in gws]
     kill_frac = rnd.uniform(0.4, 0.6)
     kill_at = int(burst.total * kill_frac)
-    say("sync=%s seed=%d delivery_wait_ms=%s tpl delay %g ms: %d deelnames x %d pushes = %d, "
-        "%d threads; %s" % (o.sync, seed, o.wait_ms,
+    say("%s, %d instance(s); sync=%s seed=%d delivery_wait_ms=%s tpl delay %g ms: %d deelnames x "
+        "%d pushes = %d, %d threads; %s" % ("PostgreSQL" if pg else "SQLite", o.instances,
+                                            o.sync, seed, o.wait_ms,
                             o.tpl_delay_ms, len(aids), per, burst.total, o.threads,
                             "no kill" if o.no_kill else "kill after %d acknowledged (%.0f%%)"
                             % (kill_at, kill_frac * 100)))
 
-    threads = [threading.Thread(target=burst.run_thread, args=(p,), daemon=True, name="push-%d" % i)
-               for i, p in enumerate(burst.parts)]
+    threads = [threading.Thread(target=burst.run_thread, args=(i, p), daemon=True,
+                                name="push-%d" % i) for i, p in enumerate(burst.parts)]
     t0 = time.monotonic()
     for th in threads:
         th.start()
@@ -352,22 +415,36 @@ def test_kill_during_flow3_burst(t):
                   "in %d s" % (burst.n_acked(), BURST_LIMIT_S))
             time.sleep(0.002)
         if not o.no_kill:
-            burst.up.clear()
+            victim = gws[rnd.randrange(len(gws))]
+            if len(gws) == 1:
+                burst.up.clear()
             with burst.lock:
                 acked_at_kill = dict(burst.acked)
                 flying_at_kill = len(burst.in_flight)
             with tpl.lock:
                 unreceived_at_kill = [k for k in acked_at_kill if k not in tpl.count]
-            g.kill()
+            victim.kill()
             kill_t = time.monotonic()
-            g.start()
-            restart_t = time.monotonic()
-            burst.port = g.port
-            burst.up.set()
-            say("killed %.2f s into the burst with %d acknowledged, %d requests in flight, "
-                "%d acknowledged not yet at the TPL; listening again %.2f s later"
-                % (kill_t - t0, len(acked_at_kill), flying_at_kill, len(unreceived_at_kill),
-                   restart_t - kill_t))
+            if len(gws) == 1:
+                g.start()
+                restart_t = time.monotonic()
+                burst.ports = [g.port]
+                burst.up.set()
+                say("killed %.2f s into the burst with %d acknowledged, %d requests in flight, "
+                    "%d acknowledged not yet at the TPL; listening again %.2f s later"
+                    % (kill_t - t0, len(acked_at_kill), flying_at_kill, len(unreceived_at_kill),
+                       restart_t - kill_t))
+            else:
+                # it stays down; the load balancer notices and sends everything to the other
+                time.sleep(0.2)
+                with burst.lock:
+                    burst.ports = [x.port for x in gws if x is not victim]
+                g = [x for x in gws if x is not victim][0]
+                restart_t = kill_t
+                say("killed instance %s %.2f s into the burst with %d acknowledged, %d requests "
+                    "in flight, %d acknowledged not yet at the TPL; the other carries on"
+                    % ("b" if victim is not gws[0] else "a", kill_t - t0, len(acked_at_kill),
+                       flying_at_kill, len(unreceived_at_kill)))
         for th in threads:
             th.join(max(1.0, BURST_LIMIT_S - (time.monotonic() - t0)))
         check(not any(th.is_alive() for th in threads), "the burst did not finish in time")
@@ -387,6 +464,7 @@ def test_kill_during_flow3_burst(t):
     drained_t = time.monotonic()
     with tpl.lock:
         first = dict(tpl.first)
+        copies = {k: list(v) for k, v in tpl.copies.items()}
         count = collections.Counter({k: n for k, n in tpl.count.items() if k[1] > 0})
         arrivals = {a: [s for s in seqs if s > 0] for a, seqs in tpl.arrivals.items()}
         received_total = sum(count.values())
@@ -401,22 +479,31 @@ def test_kill_during_flow3_burst(t):
     say("TPL received %d PATCHes of %d distinct pushes; duplicates %d pushes (%d extra copies); "
         "received but never acknowledged %d" % (received_total, len(count), len(dups),
                                                 sum(n - 1 for n in dups.values()), len(got_unacked)))
+    since = "restart" if o.instances == 1 else "kill"
     if kill_t is not None:
-        say("acknowledged but not at the TPL at the kill: %d, all of them there %s after the restart"
+        say("acknowledged but not at the TPL at the kill: %d, all of them there %s after the %s"
             % (len(unreceived_at_kill),
                "-" if not unreceived_at_kill else
                "%.2f s" % (max(recovered) - restart_t) if len(recovered) == len(unreceived_at_kill)
-               else "never (%d missing)" % (len(unreceived_at_kill) - len(recovered))))
+               else "never (%d missing)" % (len(unreceived_at_kill) - len(recovered)), since))
     if missing:
         say("burst %.2f s; %d acknowledged pushes still not at the TPL %.2f s after the burst ended"
             % (burst_end - t0, len(missing), drained_t - burst_end))
     else:
         say("burst %.2f s; every acknowledged push at the TPL %.2f s after the %s, %.2f s after the "
             "burst ended" % (burst_end - t0, drained_t - after,
-                             "restart" if restart_t is not None else "start", drained_t - burst_end))
+                             since if restart_t is not None else "start", drained_t - burst_end))
+    same, resent, unexplained = explain_duplicates(dups, copies, burst.sends,
+                                                   delivery_ids(t, g.conf_path) if dups else {},
+                                                   kill_t)
     if dups:
-        say("duplicates, e.g. %s" % ", ".join("%s seq %d x%d" % (k[0][:8], k[1], n)
-                                              for k, n in sorted(dups.items())[:5]))
+        say("duplicates by delivery id: %d the same delivery sent before the kill and again "
+            "after it (its end was not recorded), %d pushes the TA sent again after getting no "
+            "answer (two deliveries), %d unexplained" % (len(same), len(resent), len(unexplained)))
+        for what, rows in (("same delivery", same), ("sent again", resent),
+                           ("UNEXPLAINED", unexplained)):
+            for key, dids in rows[:3]:
+                say("  %s: %s seq %d, deliveries %s" % (what, key[0][:8], key[1], dids))
 
     # the outbox, seen by the operator's command while okegw still runs
     end = time.monotonic() + (15 if not missing else 0)
@@ -446,9 +533,11 @@ def test_kill_during_flow3_burst(t):
                 break
     outside = [a for tm, a in overlaps
                if kill_t is None or tm < kill_t or tm > restart_t + 2.0]
-    summary = ("sync=%s pushes=%d sent=%d acked=%d received=%d dup=%d missing=%d reordered=%d %s "
+    summary = ("%s instances=%d sync=%s pushes=%d sent=%d acked=%d received=%d dup=%d "
+               "(same delivery %d, sent again %d) missing=%d reordered=%d %s "
                "drain=%s pending=%d dead=%d failed=%d"
-               % (o.sync, burst.total, burst.sent, len(acked), received_total, len(dups),
+               % ("pg" if pg else "sqlite", o.instances, o.sync, burst.total, burst.sent,
+                  len(acked), received_total, len(dups), len(same), len(resent),
                   len(missing), len(reordered),
                   "kill@%.1fs" % (kill_t - t0) if kill_t is not None else "no-kill",
                   ">%.0fs" % (drained_t - after) if missing else "%.2fs" % (drained_t - after),
@@ -462,6 +551,8 @@ def test_kill_during_flow3_burst(t):
               len(missing), o.drain_timeout, pending, untried, ", ".join(
                   "%s seq %d (%d)" % (k[0], k[1], acked[k][0]) for k in sorted(missing)[:5])))
     check(not never_sent, "the TPL got pushes never sent: %r" % never_sent[:5])
+    check(not unexplained, "%d duplicates not explained by their delivery ids, e.g. %s"
+          % (len(unexplained), unexplained[:3]))
     check(not reordered, "%d deelnames got their pushes out of order, e.g. %s"
           % (len(reordered), "; ".join(reordered[:3])))
     check(not outside, "%d times two deliveries of one deelname were at the TPL at once, e.g. %s"
