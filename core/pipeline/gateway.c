@@ -668,7 +668,8 @@ static void record_phases(okegw_gateway *g, const okegw_gen *gen,
                                    .from = from,
                                    .to = to,
                                    .reason = cc->phase_reason,
-                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL};
+                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL,
+                                   .instance = okegw_store_instance(g->store)};
   }
   for (size_t i = 0; ch && prev_conf && i < prev_conf->nconnectors; i++) {
     const okegw_conf_connector *cc = &prev_conf->connectors[i];
@@ -678,7 +679,8 @@ static void record_phases(okegw_gateway *g, const okegw_gen *gen,
                                    .from = okegw_phase_name(cc->phase),
                                    .to = "off",
                                    .reason = "removed from the configuration",
-                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL};
+                                   .config_sha256 = conf->sha256[0] ? conf->sha256 : NULL,
+                                   .instance = okegw_store_instance(g->store)};
   }
   if (!ch)
     okegw_log(OKEGW_LOG_ERROR, NULL, "out of memory: phase changes not recorded");

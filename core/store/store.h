@@ -334,7 +334,7 @@ typedef struct okegw_phase_change {
   const char *to;            /* required: off, shadow, pilot or live */
   const char *reason;        /* the section's phase_reason; may be NULL */
   const char *config_sha256; /* hex SHA-256 of the configuration file; may be NULL */
-  const char *instance;      /* which okegw applied it; NULL while there is one */
+  const char *instance;      /* which okegw applied it (okegw_store_instance); NULL: SQLite */
 } okegw_phase_change;
 
 /* A recorded change as read back. Strings are NUL-terminated; NULL = none
@@ -349,8 +349,10 @@ void okegw_phase_rec_free(okegw_phase_rec *r);
 
 /* The one JSON shape of a change (okegw phases --json, the acceptance
  * report, any later admin API): at (RFC 3339 UTC with milliseconds),
- * connector, from, to, reason, configSha256; strings, null when unset.
- * NULL when out of memory. */
+ * connector, from, to, reason, configSha256; strings, null when unset; and
+ * "instance" (okegw_store_instance of the instance that applied it) only
+ * when recorded, on a store several instances share. NULL when out of
+ * memory. */
 cJSON *okegw_phase_json(const okegw_phase_rec *r);
 
 /* Results of phase jobs: recs (n of them) are borrowed for the call. */

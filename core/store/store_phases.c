@@ -203,7 +203,8 @@ cJSON *okegw_phase_json(const okegw_phase_rec *r) {
   if (!o || add_text(o, "at", at) < 0 || add_text(o, "connector", r->connector) < 0 ||
       add_text(o, "from", r->from && *r->from ? r->from : NULL) < 0 ||
       add_text(o, "to", r->to) < 0 || add_text(o, "reason", r->reason) < 0 ||
-      add_text(o, "configSha256", r->config_sha256) < 0) {
+      add_text(o, "configSha256", r->config_sha256) < 0 ||
+      (r->instance && *r->instance && add_text(o, "instance", r->instance) < 0)) {
     cJSON_Delete(o);
     return NULL;
   }
