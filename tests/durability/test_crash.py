@@ -62,7 +62,8 @@ def options(argv):
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--sync", choices=("full", "normal"), default="full",
                     help="[gateway] store_sync of the gateway under test")
-    ap.add_argument("--pushes", type=int, default=10000, help="flow-3 pushes in the burst (at least)")
+    ap.add_argument("--pushes", type=int, default=10000,
+                    help="flow-3 pushes in the burst (at least)")
     ap.add_argument("--associations", type=int, default=200, help="deelnames pushed to")
     ap.add_argument("--threads", type=int, default=8, help="sending threads (one connection each)")
     ap.add_argument("--seed", type=int, default=None, help="seed of the kill moment")
@@ -136,7 +137,7 @@ class RecordingTpl:
         self.lock = threading.Lock()
         self.arrivals = collections.defaultdict(list)  # aid -> [seq, ...] in arrival order
         self.count = collections.Counter()             # (aid, seq) -> times received
-        self.first = {}                                # (aid, seq) -> monotonic time of first receipt
+        self.first = {}                                # (aid, seq) -> time of first receipt
         self.copies = collections.defaultdict(list)    # (aid, seq) -> [(time, X-Request-Id), ...]
         self.total = 0
         self.strange = []        # requests that are not a marked flow-3 PATCH
@@ -385,7 +386,8 @@ def test_kill_during_flow3_burst(t):
     while (aids[0], 0) not in tpl.count and time.monotonic() < end:
         time.sleep(0.02)
     check(tpl.count.get((aids[0], 0)) == 1 and not tpl.changed and not tpl.strange,
-          "the TPL did not get the probe unchanged: changed %r, other %r" % (tpl.changed, tpl.strange))
+          "the TPL did not get the probe unchanged: changed %r, other %r"
+          % (tpl.changed, tpl.strange))
 
     per = -(-o.pushes // len(aids))
     burst = Burst(aids, per, o.threads)
@@ -393,11 +395,11 @@ def test_kill_during_flow3_burst(t):
     kill_frac = rnd.uniform(0.4, 0.6)
     kill_at = int(burst.total * kill_frac)
     say("%s, %d instance(s); sync=%s seed=%d delivery_wait_ms=%s tpl delay %g ms: %d deelnames x "
-        "%d pushes = %d, %d threads; %s" % ("PostgreSQL" if pg else "SQLite", o.instances,
-                                            o.sync, seed, o.wait_ms,
-                            o.tpl_delay_ms, len(aids), per, burst.total, o.threads,
-                            "no kill" if o.no_kill else "kill after %d acknowledged (%.0f%%)"
-                            % (kill_at, kill_frac * 100)))
+        "%d pushes = %d, %d threads; %s"
+        % ("PostgreSQL" if pg else "SQLite", o.instances, o.sync, seed, o.wait_ms, o.tpl_delay_ms,
+           len(aids), per, burst.total, o.threads,
+           "no kill" if o.no_kill else "kill after %d acknowledged (%.0f%%)"
+           % (kill_at, kill_frac * 100)))
 
     threads = [threading.Thread(target=burst.run_thread, args=(i, p), daemon=True,
                                 name="push-%d" % i) for i, p in enumerate(burst.parts)]
@@ -477,8 +479,9 @@ def test_kill_during_flow3_burst(t):
         % (burst.total, burst.sent, burst.unanswered, burst.retried_5xx, len(acked),
            ", ".join("%d: %d" % kv for kv in sorted(burst.status.items()))))
     say("TPL received %d PATCHes of %d distinct pushes; duplicates %d pushes (%d extra copies); "
-        "received but never acknowledged %d" % (received_total, len(count), len(dups),
-                                                sum(n - 1 for n in dups.values()), len(got_unacked)))
+        "received but never acknowledged %d"
+        % (received_total, len(count), len(dups), sum(n - 1 for n in dups.values()),
+           len(got_unacked)))
     since = "restart" if o.instances == 1 else "kill"
     if kill_t is not None:
         say("acknowledged but not at the TPL at the kill: %d, all of them there %s after the %s"
@@ -490,9 +493,10 @@ def test_kill_during_flow3_burst(t):
         say("burst %.2f s; %d acknowledged pushes still not at the TPL %.2f s after the burst ended"
             % (burst_end - t0, len(missing), drained_t - burst_end))
     else:
-        say("burst %.2f s; every acknowledged push at the TPL %.2f s after the %s, %.2f s after the "
-            "burst ended" % (burst_end - t0, drained_t - after,
-                             since if restart_t is not None else "start", drained_t - burst_end))
+        say("burst %.2f s; every acknowledged push at the TPL %.2f s after the %s, %.2f s after "
+            "the burst ended" % (burst_end - t0, drained_t - after,
+                                 since if restart_t is not None else "start",
+                                 drained_t - burst_end))
     same, resent, unexplained = explain_duplicates(dups, copies, burst.sends,
                                                    delivery_ids(t, g.conf_path) if dups else {},
                                                    kill_t)
