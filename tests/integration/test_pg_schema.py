@@ -77,8 +77,8 @@ def test_version_1_upgraded(t):
     # back to what version 1 was
     server.psql("DROP TABLE okegw_leases; DROP TABLE okegw_instances; "
                 "DROP FUNCTION okegw_now_ms(); ALTER TABLE deliveries ADD COLUMN lease_owner TEXT, "
-                "ADD COLUMN lease_until_ms BIGINT; DROP INDEX deliveries_requeue; CREATE INDEX deliveries_requeue ON "
-                "deliveries(id) WHERE requeue = 1; DELETE FROM okegw_migrations WHERE version = 2; "
+                "ADD COLUMN lease_until_ms BIGINT; DROP INDEX deliveries_requeue; "
+                "CREATE INDEX deliveries_requeue ON deliveries(id) WHERE requeue = 1; DELETE FROM okegw_migrations WHERE version = 2; "
                 "INSERT INTO deliveries(created_ms, updated_ms, since_ms, connector, interaction, "
                 "resource, method, path) VALUES (1, 1, 1, 'ta', 'flow3.patch_association', "
                 "'/associations/a', 'PATCH', '/associations/a')")
