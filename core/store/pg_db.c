@@ -3,6 +3,7 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +30,62 @@ static int utf8_values(int n, const char *const *vals, const int *fmts, char **o
 }
 
 #define MAX_PARAMS 32
+#define NPREP (sizeof((okegw_store *)0)->pg_prep / sizeof((okegw_store *)0)->pg_prep[0])
+
+void okegw_pg__forget_prepared(okegw_store *s) {
+  for (unsigned i = 0; i < NPREP; i++) {
+    free(s->pg_prep[i].sql);
+    s->pg_prep[i].sql = NULL;
+  }
+  s->pg_nprep = 0;
+}
+
+/* The name sql is prepared under on this session ("okegw_N" in buf), after
+ * preparing it when new; NULL when it is not prepared: a direct store's
+ * (operator commands: short-lived, and their cursors are not preparable),
+ * a full cache, or a PREPARE that failed (the statement then runs unprepared
+ * and says why). FNV-1a of the text picks the slot; the text decides. */
+static const char *prepared(okegw_store *s, const char *sql, int n, char buf[24]) {
+  if (!s->loop || !n)
+    return NULL;
+  uint32_t h = 2166136261u;
+  for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+    h = (h ^ *p) * 16777619u;
+  for (unsigned k = 0; k < NPREP; k++) {
+    struct okegw_pg_prepared *e = &s->pg_prep[(h + k) % NPREP];
+    if (e->sql && strcmp(e->sql, sql) == 0) {
+      snprintf(buf, 24, "okegw_%u", e->name);
+      return buf;
+    }
+    if (e->sql)
+      continue;
+    if (s->pg_nprep >= NPREP * 3 / 4 || !(e->sql = okegw_strdup(sql)))
+      return NULL;
+    e->name = ++s->pg_nprep;
+    snprintf(buf, 24, "okegw_%u", e->name);
+    PGresult *r = PQprepare(s->pg, buf, sql, n, NULL);
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+      free(e->sql);
+      e->sql = NULL;
+      return NULL;
+    }
+    return buf;
+  }
+  return NULL;
+}
 
 PGresult *okegw_pg__run(okegw_store *s, const char *what, const char *sql, int n,
                         const char *const *vals, const int *lens, const int *fmts, char **err) {
   char *owned[MAX_PARAMS] = {0};
   const char *copy[MAX_PARAMS] = {0};
+  char name[24];
   int ok = n <= MAX_PARAMS && utf8_values(n, vals, fmts, owned, copy) == 0;
-  PGresult *r = ok ? PQexecParams(s->pg, sql, n, NULL, n ? copy : NULL, lens, fmts, 0) : NULL;
+  const char *stmt = ok ? prepared(s, sql, n, name) : NULL;
+  PGresult *r = !ok    ? NULL
+                : stmt ? PQexecPrepared(s->pg, stmt, n, copy, lens, fmts, 0)
+                       : PQexecParams(s->pg, sql, n, NULL, n ? copy : NULL, lens, fmts, 0);
   for (int i = 0; n <= MAX_PARAMS && i < n; i++)
     free(owned[i]);
   if (!ok) {

@@ -15,7 +15,9 @@
 
 /* Runs sql with n parameters: vals[i] NULL is SQL NULL; lens and fmts may
  * be NULL (all text), else fmts[i] 1 marks a binary value of lens[i]
- * bytes. Returns the result when it succeeded (PGRES_COMMAND_OK or
+ * bytes. In the gateway a statement with parameters is prepared once per
+ * session and executed by name from then on (parsed and planned once, not
+ * at every push). Returns the result when it succeeded (PGRES_COMMAND_OK or
  * PGRES_TUPLES_OK; PQclear it), else NULL: the failure is logged, set in
  * *err when err is given ("what: PostgreSQL's words"), and the store is
  * marked for a reconnect when the connection broke. */
@@ -36,6 +38,10 @@ void okegw_pg__set_err(char **err, const char *msg);
 typedef int (*okegw_pg_row_fn)(void *ud, const PGresult *r, int i);
 int okegw_pg__walk(okegw_store *s, const char *what, const char *select, int n,
                    const char *const *vals, okegw_pg_row_fn row, void *ud, char **err);
+
+/* A new session (a reconnect): the statements prepared on the old one are
+ * gone with it. */
+void okegw_pg__forget_prepared(okegw_store *s);
 
 /* okegw_pg__run with text parameters only. */
 PGresult *okegw_pg__q(okegw_store *s, const char *what, const char *sql, int n,

@@ -780,6 +780,7 @@ static int pg_ready(okegw_store *s) {
               s->path);
   s->tx_open = 0; /* what an open transaction held is gone with the connection */
   PQreset(s->pg);
+  okegw_pg__forget_prepared(s);
   if (PQstatus(s->pg) != CONNECTION_OK) {
     const char *m = PQerrorMessage(s->pg);
     char *why = okegw_asprintf("cannot reach PostgreSQL (%.*s)", (int)strcspn(m, "\n"), m);
@@ -1105,6 +1106,7 @@ static void finalize_all(okegw_store *s) {
     sqlite3_finalize(*all[i]);
     *all[i] = NULL;
   }
+  okegw_pg__forget_prepared(s);
   PQfinish(s->pg);
   s->pg = NULL;
   free(s->pg_uri);

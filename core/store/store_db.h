@@ -45,6 +45,14 @@ struct okegw_store {
    * the start of the last renewal that worked plus the lease. lease_until
    * and lease_lapses (renewals that came after lease_until) are written by
    * the store thread and read on the loop: __atomic. */
+  /* The statements prepared on the writer's session (pg_db.c): each SQL
+   * text (a copy) once per session, as okegw_1, okegw_2, ...; forgotten with
+   * the session (okegw_pg__forget_prepared). */
+  struct okegw_pg_prepared {
+    char *sql;
+    unsigned name;
+  } pg_prep[128];
+  unsigned pg_nprep;
   char lease_owner[128];
   long long lease_ttl_ms;
   long long lease_until;

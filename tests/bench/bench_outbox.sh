@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Durable pushes through okegw's outbox: flow-3 result PATCHes (TA -> okegw -> TPL),
-# each stored in SQLite before its sender is answered, for store_sync=full and
-# normal, against nginx as a plain proxy; plus a callgrind figure (instructions
-# per durable push). See tests/bench/README.md.
+# each stored before its sender is answered: in SQLite for store_sync=full and
+# normal, and in PostgreSQL with one and with two instances (behind nginx as a
+# round-robin load balancer), against nginx as a plain proxy; plus callgrind
+# figures (okegw's instructions per durable push). See tests/bench/README.md.
 #
 #   tests/bench/bench_outbox.sh
 #
 # Environment (all optional):
 #   OKEGW               okegw binary (default: build/okegw under the repo root)
 #   BENCH_SYNC          the store_sync settings to measure, in order (default "full normal")
+#   BENCH_PG            okegw instance counts on one PostgreSQL to measure (default "1 2";
+#                       "" skips PostgreSQL). The server is started here (tests/bench/pg_server.py,
+#                       its data folder in BENCH_STORE_DIR or the temp dir, default settings:
+#                       synchronous_commit = on); skipped with a warning when its binaries are missing
+#   BENCH_PG_SETTINGS   server settings for it, e.g. "synchronous_commit=off"; with
+#                       "shared_preload_libraries=pg_stat_statements" the report lists the
+#                       statements that took the server's time
 #   BENCH_DURATION      wrk -d per target          (default 10s)
 #   BENCH_CONNECTIONS   wrk -c                     (default 64)
 #   BENCH_THREADS       wrk -t                     (default 2: one per CPU; more wrk threads
@@ -38,6 +46,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SYNCS=${BENCH_SYNC:-full normal}
+PG_INSTANCES=${BENCH_PG-1 2}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -79,6 +88,9 @@ done
 [[ -n $SYNCS ]] || die "BENCH_SYNC is empty"
 [[ -z $DELIVERY_CONCURRENCY || $DELIVERY_CONCURRENCY =~ ^[1-9][0-9]*$ ]] ||
   die "BENCH_DELIVERY_CONCURRENCY must be a positive integer"
+for n in $PG_INSTANCES; do
+  [[ $n == 1 || $n == 2 ]] || die "BENCH_PG: instance counts are 1 or 2, not '$n'"
+done
 
 bench_tmpdir outbox
 cp "$FIXTURES/common_get_service_metadata_response.json" "$TMP/metadata.json" || die "cannot copy the service metadata"
@@ -111,6 +123,50 @@ os.close(fd)
 os.unlink(fn)
 EOF
 ) || FSYNC_MS="?"
+
+# PostgreSQL (BENCH_PG): one server for every PostgreSQL run, a database per run
+PG_URL= PSQL= PG_NOTE=
+if [[ -n $PG_INSTANCES ]]; then
+  # shellcheck disable=SC2086 # NAME=VALUE words
+  python3 "$HERE/pg_server.py" "$STORES" ${BENCH_PG_SETTINGS:-} >"$TMP/pg.out" 2>"$TMP/pg.err" </dev/null &
+  PG_PID=$!
+  PIDS+=("$PG_PID")
+  for ((i = 0; i < 600; i++)); do
+    grep -q '^\(ready\|skip\)' "$TMP/pg.out" && break
+    alive "$PG_PID" || break
+    sleep 0.1
+  done
+  if grep -q '^skip' "$TMP/pg.out"; then
+    warn "PostgreSQL is not measured: $(sed -n 's/^skip //p' "$TMP/pg.out")"
+    PG_INSTANCES=
+  elif grep -q '^ready' "$TMP/pg.out"; then
+    PG_URL=$(sed -n 's/^url //p' "$TMP/pg.out")
+    PSQL=$(sed -n 's/^psql //p' "$TMP/pg.out")
+    PG_POSTMASTER=$(sed -n 's/^pid //p' "$TMP/pg.out")
+    PG_NOTE="$("$PSQL" "$PG_URL/postgres" -XAtc 'SHOW server_version'), synchronous_commit $("$PSQL" "$PG_URL/postgres" -XAtc 'SHOW synchronous_commit'), data in $STORES"
+    log "PostgreSQL (pid $PG_PID): $PG_NOTE"
+  else
+    die "PostgreSQL did not start: $(tail -5 "$TMP/pg.err")"
+  fi
+fi
+
+# pg_db NAME: a new database NAME on that server; prints its URI
+pg_db() {
+  "$PSQL" "$PG_URL/postgres" -XqAtc "CREATE DATABASE $1" >>"$TMP/psql.log" 2>&1 ||
+    die "cannot create database $1: $(tail -3 "$TMP/psql.log")"
+  [[ ${BENCH_PG_SETTINGS:-} != *pg_stat_statements* ]] ||
+    "$PSQL" "$PG_URL/$1" -XqAtc "CREATE EXTENSION pg_stat_statements" >>"$TMP/psql.log" 2>&1
+  echo "$PG_URL/$1"
+}
+
+# pg_top URI: the statements that took the server's time (pg_stat_statements)
+pg_top() {
+  [[ ${BENCH_PG_SETTINGS:-} == *pg_stat_statements* ]] || return 0
+  "$PSQL" "$1" -XAtF ' | ' -c "SELECT calls, round(total_exec_time::numeric, 1) AS ms, \
+    round((total_exec_time / calls)::numeric, 3) AS ms_per_call, \
+    left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements \
+    ORDER BY total_exec_time DESC LIMIT 12" | sed 's/^/    /' >&2
+}
 
 # ---- bodies and ids -----------------------------------------------------------
 
@@ -205,7 +261,93 @@ bench() { # NAME PORT PATH_PREFIX
 CPU_WATCH=("peer nginx=$PEER_PID")
 bench peer "$PEER_PORT" /tpl/ooapi/associations/
 
-# K: store_sync-workers, the name of each okegw run (its dir gw-K, its store)
+# after_run NAME DIR PID...: what wrk cut off at its end still goes out (waits
+# until nothing is pending), the warnings the okegws logged, then they stop
+after_run() {
+  local name=$1 d=$2 pid deadline pending warns
+  shift 2
+  deadline=$((SECONDS + 10))
+  while :; do
+    pending=$(okegw_cli "$d" deliveries list --state pending --limit 1000000 --json 2>>"$d/cli.err" | grep -c .)
+    [[ $pending == 0 || $SECONDS -ge $deadline ]] && break
+    sleep 0.2
+  done
+  [[ $pending == 0 ]] || warn "okegw ($name): $pending deliveries still pending 10 s after wrk ended"
+  # okegw at warn logs only problems: count them (5xx answers, connector failures)
+  warns=$(cat "${d%-0}"*/stderr.log | grep -c '"level":"\(warn\|error\)"')
+  [[ $warns == 0 ]] || warn "okegw ($name) logged $warns warn/error lines, e.g.: $(cat "${d%-0}"*/stderr.log | grep -m1 '"level":"\(warn\|error\)"')"
+  for pid in "$@"; do
+    stop_pid "$pid" TERM 15
+    forget_pid "$pid"
+    [[ $STOP_RC == 0 ]] || warn "okegw ($name, pid $pid) exited with status $STOP_RC on SIGTERM"
+  done
+}
+
+# store_stats NAME sqlite FILE | NAME pg URI: from the store (okegw has exited):
+# how okegw answered the TA's PATCHes (its audit rows of event "request"),
+# where the deliveries to the TPL ended, and (SQLite) the journal mode; sets
+# GW_STATS[NAME]
+store_stats() {
+  GW_STATS[$1]=$(python3 - "$2" "$3" "$PSQL" <<'EOF'
+import sqlite3, subprocess, sys
+kind, where, psql = sys.argv[1:4]
+ANSWERS = ("SELECT status, count(*) FROM audit WHERE event = 'request' AND "
+           "interaction = 'flow3.patch_association' GROUP BY status ORDER BY status")
+STATES = ("SELECT state, count(*), sum(attempts) FROM deliveries WHERE "
+          "connector = 'planning' GROUP BY state ORDER BY state")
+if kind == "sqlite":
+    db = sqlite3.connect("file:%s?mode=ro" % where, uri=True)
+    answers, states = db.execute(ANSWERS).fetchall(), db.execute(STATES).fetchall()
+    extra = "; journal_mode %s" % db.execute("PRAGMA journal_mode").fetchone()[0]
+else:
+    def q(sql):
+        out = subprocess.run([psql, where, "-XAtF", " ", "-c", sql], check=True,
+                             capture_output=True, text=True).stdout
+        return [tuple(int(x) if x.isdigit() else x for x in line.split()) for line in
+                out.splitlines() if line]
+    answers, states, extra = q(ANSWERS), q(STATES), ""
+a = ", ".join("%s %d" % (k, v) for k, v in answers) or "none"
+s = ", ".join("%s %d" % (k, v) for k, v, _ in states) or "none"
+tries = sum(t or 0 for _, _, t in states) - sum(v for k, v, _ in states if k != "pending")
+print("answers to the TA's PATCHes: %s; deliveries to the TPL: %s; extra attempts %d%s"
+      % (a, s, tries, extra))
+bad = sum(v for k, v in answers if k not in (200, 202)) + \
+    sum(v for k, v, _ in states if k != "delivered")
+sys.exit(3 if bad or tries else 0)
+EOF
+  ) || warn "okegw ($1): not every PATCH was answered 2xx and delivered at the first attempt: ${GW_STATS[$1]}"
+  [[ -n ${GW_STATS[$1]} ]] || die "cannot read okegw's store ($1)"
+  log "okegw $1: ${GW_STATS[$1]}"
+}
+
+# lb_conf DIR PORT UPSTREAM_PORT...: nginx as the school's load balancer, round
+# robin over the okegw instances
+lb_conf() {
+  local d=$1 port=$2 p
+  shift 2
+  nginx_common "$d"
+  echo "http {"
+  nginx_http_common "$d"
+  echo "  upstream okegw {"
+  for p in "$@"; do echo "    server 127.0.0.1:$p;"; done
+  cat <<EOF
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://okegw;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+}
+
+# K: the name of each okegw run: store_sync-workers (SQLite; its dir gw-K, its
+# store) or pgN-workers (N instances on one PostgreSQL database; dirs gw-K-0 ...)
 declare -A GW_STATS
 for w in $COUNTS; do
   [[ -z $WORKERS_LIST ]] || start_proxy "$w"
@@ -224,44 +366,42 @@ for w in $COUNTS; do
     CPU_WATCH=("okegw=$GW_PID" "peer nginx=$PEER_PID")
     bench "okegw-$k" "$GW_PORT" /ooapi/associations/
     alive "$GW_PID" || die "okegw (store_sync=$sync) died during the run: $(tail -5 "$d/stderr.log")"
-
-    # what wrk cut off at its end still goes out: wait until nothing is pending
-    deadline=$((SECONDS + 10))
-    while :; do
-      pending=$(okegw_cli "$d" deliveries list --state pending --limit 1000000 --json 2>>"$d/cli.err" | grep -c .)
-      [[ $pending == 0 || $SECONDS -ge $deadline ]] && break
-      sleep 0.2
+    after_run "store_sync=$sync" "$d" "$GW_PID"
+    store_stats "$k" sqlite "$STORES/gw-$k/bench.db"
+  done
+  for n in $PG_INSTANCES; do
+    k=pg$n-$w
+    STORE_URI=$(pg_db "bench_pg${n}_$w")
+    pids=() ports=() watch=()
+    for ((j = 0; j < n; j++)); do
+      STORE_URI=$STORE_URI STORE_SYNC=full GW_WORKERS=${GW_WORKERS:+$w} start_okegw "$TMP/gw-$k-$j" 30
+      pids+=("$OKEGW_PID")
+      ports+=("$OKEGW_PORT")
+      watch+=("okegw-$j=$OKEGW_PID")
+      log "okegw $((j + 1)) of $n on PostgreSQL (pid $OKEGW_PID${GW_WORKERS:+; workers = $w}) on 127.0.0.1:$OKEGW_PORT"
     done
-    [[ $pending == 0 ]] || warn "okegw (store_sync=$sync): $pending deliveries still pending 10 s after wrk ended"
-    # okegw at warn logs only problems: count them (5xx answers, connector failures)
-    GW_WARN=$(grep -c '"level":"\(warn\|error\)"' "$d/stderr.log")
-    [[ $GW_WARN == 0 ]] || warn "okegw (store_sync=$sync) logged $GW_WARN warn/error lines, e.g.: $(grep -m1 '"level":"\(warn\|error\)"' "$d/stderr.log")"
-    stop_pid "$GW_PID" TERM 15
-    forget_pid "$GW_PID"
-    [[ $STOP_RC == 0 ]] || warn "okegw (store_sync=$sync) exited with status $STOP_RC on SIGTERM"
-
-    # from the store (okegw has exited): how okegw answered the TA's PATCHes (its
-    # audit rows of event "request"), where the deliveries to the TPL ended, and
-    # the journal mode (it persists in the file)
-    GW_STATS[$k]=$(python3 - "$STORES/gw-$k/bench.db" <<'EOF'
-import sqlite3, sys
-db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-answers = db.execute("SELECT status, count(*) FROM audit WHERE event = 'request' AND "
-                     "interaction = 'flow3.patch_association' GROUP BY status ORDER BY status").fetchall()
-states = db.execute("SELECT state, count(*), sum(attempts) FROM deliveries WHERE "
-                    "connector = 'planning' GROUP BY state ORDER BY state").fetchall()
-journal = db.execute("PRAGMA journal_mode").fetchone()[0]
-a = ", ".join("%s %d" % (k, v) for k, v in answers) or "none"
-s = ", ".join("%s %d" % (k, v) for k, v, _ in states) or "none"
-tries = sum(t or 0 for _, _, t in states) - sum(v for k, v, _ in states if k != "pending")
-print("answers to the TA's PATCHes: %s; deliveries to the TPL: %s; extra attempts %d; "
-      "journal_mode %s" % (a, s, tries, journal))
-bad = sum(v for k, v in answers if k != 200) + sum(v for k, v, _ in states if k != "delivered")
-sys.exit(3 if bad or tries else 0)
-EOF
-    ) || warn "okegw (store_sync=$sync): not every PATCH was answered 200 and delivered at the first attempt: ${GW_STATS[$k]}"
-    [[ -n ${GW_STATS[$k]} ]] || die "cannot read okegw's store (store_sync=$sync)"
-    log "okegw store_sync=$sync: ${GW_STATS[$k]}"
+    port=${ports[0]}
+    if ((n > 1)); then
+      read -r port < <(free_ports 1)
+      mkdir -p "$TMP/lb-$k"
+      NGINX_WORKERS=$w lb_conf "$TMP/lb-$k" "$port" "${ports[@]}" >"$TMP/lb-$k/nginx.conf"
+      start_nginx "lb-$k"
+      LB_PID=$NGINX_PID
+      wait_http "http://127.0.0.1:$port/" "$LB_PID" 10 || die "the load balancer nginx did not come up"
+      watch+=("nginx lb=$LB_PID")
+      log "nginx load balancer (pid $LB_PID, $w workers) on 127.0.0.1:$port -> ${ports[*]}"
+    fi
+    outbox_prime "$port" "$ASSOCIATIONS"
+    check_result "$port" "${IDS[0]}"
+    CPU_WATCH=("${watch[@]}" "peer nginx=$PEER_PID" "postgres=$PG_POSTMASTER")
+    bench "okegw-$k" "$port" /ooapi/associations/
+    after_run "PostgreSQL, $n instance(s)" "$TMP/gw-$k-0" "${pids[@]}"
+    if ((n > 1)); then
+      stop_pid "$LB_PID" TERM 10
+      forget_pid "$LB_PID"
+    fi
+    store_stats "$k" pg "$STORE_URI"
+    pg_top "$STORE_URI"
   done
 done
 CPU_WATCH=()
@@ -288,6 +428,9 @@ if [[ $DO_CALLGRIND == 1 ]]; then
         warn "callgrind run ($sync, $n): some PATCHes were answered 202 (not delivered within delivery_wait_ms): $(cat "$TMP/cg-$sync-$n/client.log")"
     done
   done
+  if [[ -n $PG_INSTANCES ]]; then # one instance on PostgreSQL (both runs on one database)
+    STORE_URI=$(pg_db bench_cg) cg_pair pg
+  fi
   CG_RESULT=1
 fi
 
@@ -307,6 +450,7 @@ echo
 echo "nginx (peer, proxy): worker_processes $WORKERS${WORKERS_LIST:+ (the proxy: each of $WORKERS_LIST)}; $WORKERS_NOTE"
 echo
 row() { printf '%-56s %10s %9s %9s %8s\n' "$1" "${RPS[$2]}" "${P50[$2]}" "${P99[$2]}" "${NON2XX[$2]}"; }
+pg_what() { ((${1} == 1)) && echo "1 instance" || echo "$1 instances + nginx lb"; }
 wl() { [[ -z $GW_WORKERS && -z $WORKERS_LIST ]] || echo ", workers=$1"; }
 printf '%-56s %10s %9s %9s %8s\n' target req/s "p50 (ms)" "p99 (ms)" non-2xx
 row "(a) peer nginx, direct" peer
@@ -316,6 +460,9 @@ for w in $COUNTS; do
   row "(${letter[i++]}) nginx reverse proxy -> peer$(wl "$w")" "nginx-$w"
   for sync in $SYNCS; do
     row "(${letter[i++]}) okegw, store_sync=$sync (synchronous=$(pragma "$sync"))$(wl "$w")" "okegw-$sync-$w"
+  done
+  for n in $PG_INSTANCES; do
+    row "(${letter[i++]}) okegw, PostgreSQL, $(pg_what "$n")$(wl "$w")" "okegw-pg$n-$w"
   done
 done
 echo
@@ -329,7 +476,17 @@ for w in $COUNTS; do
     printf '  %s\n' "${GW_STATS[$k]}"
     printf '  CPU: %s\n' "${CPU[okegw-$k]}"
   done
+  for n in $PG_INSTANCES; do
+    k=pg$n-$w
+    printf 'PostgreSQL, %s%s: okegw/nginx proxy req/s %s, p50 %s, p99 %s; against SQLite (store_sync=full): req/s %s, p99 %s\n' \
+      "$(pg_what "$n")" "$(wl "$w")" "$(ratio "${RPS[okegw-$k]}" "${RPS[nginx-$w]}")" \
+      "$(ratio "${P50[okegw-$k]}" "${P50[nginx-$w]}")" "$(ratio "${P99[okegw-$k]}" "${P99[nginx-$w]}")" \
+      "$(ratio "${RPS[okegw-$k]}" "${RPS[okegw-full-$w]:-}")" "$(ratio "${P99[okegw-$k]}" "${P99[okegw-full-$w]:-}")"
+    printf '  %s\n' "${GW_STATS[$k]}"
+    printf '  CPU: %s\n' "${CPU[okegw-$k]}"
+  done
 done
+[[ -z $PG_NOTE ]] || echo "PostgreSQL: $PG_NOTE"
 # shellcheck disable=SC2086 # the counts, one word each
 set -- $COUNTS
 if (($# > 1)); then
@@ -349,6 +506,10 @@ if [[ -n $CG_RESULT ]]; then
       "$sync" "$(pragma "$sync")" "${CG_PER[$sync]}" "${CG_IR[$sync-$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) \
       "${CG_IR[$sync-$CG_BASE]}" "$CG_BASE" "$CG_N"
   done
+  if [[ -n ${CG_PER[pg]:-} ]]; then
+    printf 'callgrind: okegw instructions per durable push, PostgreSQL (okegw only, not the server) = %s  (Ir %s with %d PATCHes, %s with %d; (diff)/%d)\n' \
+      "${CG_PER[pg]}" "${CG_IR[pg-$((CG_BASE + CG_N))]}" $((CG_BASE + CG_N)) "${CG_IR[pg-$CG_BASE]}" "$CG_BASE" "$CG_N"
+  fi
 else
   echo "callgrind: skipped (BENCH_CALLGRIND=0)"
 fi

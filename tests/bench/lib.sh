@@ -452,12 +452,13 @@ conf_ooapi() {
 
 # outbox_okegw_conf DIR TPL_BASE GATEWAY_LINES TPL_LINES: okegw with connectors ta
 # (role ta, /ta/ooapi) and planning (role tpl, TPL_BASE/ooapi), each with its
-# inbound_token; the store is DIR's name under STORES.
+# inbound_token; the store is DIR's name under STORES, or STORE_URI when set (a
+# PostgreSQL database).
 outbox_okegw_conf() {
   local d=$1 sd=$STORES/${1##*/}
   mkdir -p "$d" "$sd"
   {
-    conf_gateway "$sd/bench.db"
+    conf_gateway "${STORE_URI:-$sd/bench.db}"
     [[ -z $3 ]] || printf '%s\n' "$3"
     conf_ooapi ta ta "http://127.0.0.1:$PEER_PORT/ta/ooapi" "$TA_TOKEN"
     conf_ooapi planning tpl "http://127.0.0.1:$PEER_PORT$2/ooapi" "$TPL_TOKEN"
