@@ -2,8 +2,9 @@
 """A PostgreSQL for the benchmarks (tests/integration/pgtest.py: initdb and pg_ctl in a folder
 of DIR, on a free port of 127.0.0.1, as an unprivileged user when run as root). Prints
 `psql PATH`, `pid PID` (the postmaster's: its process tree is the server), `url URI` (the
-superuser's URI without a database name: append `/NAME` after creating NAME) and `ready`, and runs until SIGTERM, when it stops the server and removes
-its folder. Prints `skip REASON` and exits 0 when PostgreSQL's server binaries are missing.
+superuser's URI without a database name: append `/NAME` after creating NAME) and `ready`, and
+runs until SIGTERM, when it stops the server and removes its folder. Prints `skip REASON` and
+exits 0 when PostgreSQL's server binaries are missing.
 
     python3 tests/bench/pg_server.py DIR [NAME=VALUE ...]
 
