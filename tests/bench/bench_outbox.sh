@@ -429,7 +429,7 @@ if [[ $DO_CALLGRIND == 1 ]]; then
     done
   done
   if [[ -n $PG_INSTANCES ]]; then # one instance on PostgreSQL (both runs on one database)
-    STORE_URI=$(pg_db bench_cg) cg_pair pg
+    STORE_URI=$(pg_db bench_cg) STORE_SYNC=full cg_pair pg
   fi
   CG_RESULT=1
 fi
