@@ -20,6 +20,7 @@
 #include "pipeline/route.h"
 #include "pipeline/token.h"
 #include "pipeline/workers.h"
+#include "store/pg.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -763,6 +764,26 @@ void okegw_gateway_install_worker(okegw_gateway *g, okegw_gen *gen) {
   apply(g, gen);
 }
 
+/* With PostgreSQL an attempt starts only while its lease surely outlasts
+ * it (delivery/outbox.c), so the running store_lease_s (a restart changes
+ * it) bounds every connector's timeout_ms: a reload past it would leave
+ * that connector's deliveries waiting for good. -1 (said in report) then. */
+static int lease_fits(const okegw_conf *next, okegw_diag *report) {
+  int rc = 0;
+  for (size_t i = 0; okegw_pg_is_uri(next->store) && i < next->nconnectors; i++) {
+    const okegw_conf_connector *cc = &next->connectors[i];
+    if (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS <= next->store_lease_s * 1000L)
+      continue;
+    okegw_diag_add(report, next->path, cc->line,
+                   "[connector %s]: timeout_ms (%ld) needs store_lease_s of at least %ld; the "
+                   "running one is %d s, and a new one takes effect after a restart",
+                   cc->name, cc->timeout_ms, (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS + 999) / 1000,
+                   next->store_lease_s);
+    rc = -1;
+  }
+  return rc;
+}
+
 static int reload(okegw_gateway *g, okegw_diag *report) {
   if (g->stopping || !g->gen) {
     note(report, "the gateway is stopping: nothing reloaded");
@@ -781,6 +802,12 @@ static int reload(okegw_gateway *g, okegw_diag *report) {
   okegw_diag notes = {0}; /* said after the summary, if the reload is taken */
   keep_running(next, run, &notes);
   okegw_gen *gen = NULL;
+  if (lease_fits(next, report) < 0) {
+    okegw_diag_free(&notes);
+    okegw_conf_free(next);
+    free(next);
+    return -1;
+  }
   if (okegw_gen_build(g, next, g->gen, 1, report, &gen) < 0) {
     okegw_diag_free(&notes);
     return -1;

@@ -140,6 +140,27 @@ def test_database_down_and_back(t):
     check(SECRET not in g.stderr_tail(400), "the password is not in the log")
 
 
+def test_lease_bounds_the_timeouts(t):
+    """An attempt must end while its resource's lease surely holds: okegw -t refuses a
+    connector timeout_ms the lease cannot cover, and so does a reload, which cannot change the
+    running store_lease_s (a restart does)."""
+    case = setup(t)
+    if not case:
+        return
+    server, p, g = case
+    long = g.conf_text.replace("timeout_ms = 5000", "timeout_ms = 25000")
+    check(long != g.conf_text, "the configuration as written: %s" % g.conf_text)
+    path = t.write("long.conf", long.replace("store = ", "store_lease_s = 30\nstore = ", 1))
+    rc, out = run_okegw(t.binary, ["-t", "-c", path])
+    check(rc != 0 and "timeout_ms (25000) needs store_lease_s of at least 35" in out,
+          "okegw -t: %d %s" % (rc, out))
+    g.write_conf(long.replace("store = ", "store_lease_s = 40\nstore = ", 1))
+    rc, out = run_okegw(t.binary, ["reload", "-c", g.conf_path], timeout=30)
+    check(rc == 1 and "needs store_lease_s of at least 35; the running one is 30 s" in out,
+          "okegw reload: %d %s" % (rc, out))
+    check_2xx(push(g, p)[1], "the running configuration carries on")
+
+
 def test_bad_uri_and_unreachable(t):
     # checked by okegw -t, and the password never printed
     path = t.write("bad.conf", "[gateway]\nlisten = 127.0.0.1:0\n"
