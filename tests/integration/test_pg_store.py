@@ -2,9 +2,10 @@
 """okegw on PostgreSQL (`store = postgresql://...`), against a real PostgreSQL this test starts
 (pgtest.py): pushes stored and delivered, operator commands on the same database, the database
 killed and back while okegw runs (pushes refused, not acknowledged, in between; ready again
-after), and no password in any message. Several instances on one database:
-test_pg_instances.py. The rest of the integration suite runs on PostgreSQL too with
-OKEGW_TEST_PG=1 (the pg_* tests of ctest). Without PostgreSQL's server binaries every case is skipped with a note."""
+after), no password in any message, and connector timeouts bounded by the lease. Several
+instances on one database: test_pg_instances.py. The rest of the integration suite runs on
+PostgreSQL too with OKEGW_TEST_PG=1 (the pg_* tests of ctest). Without PostgreSQL's server
+binaries every case is skipped with a note."""
 import json
 import os
 import subprocess
