@@ -267,7 +267,9 @@ int okegw_store_delivery_add(okegw_store *s, const okegw_delivery_rec *r, okegw_
  * delivered_ms and keep_until_ms (updated_ms = now); drops the body when
  * drop_body; applies the n route writes and adds the audit row (the
  * attempt that ended it; may be NULL) in the same transaction. r, w and
- * audit are copied. cb may be NULL. */
+ * audit are copied. cb may be NULL. rc NOTFOUND (PostgreSQL): another
+ * instance holds the resource's lease now, and the row is left as it was
+ * (the route writes and the audit row are written: the attempt happened). */
 int okegw_store_delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body,
                                 const okegw_route_write *w, size_t n, const okegw_audit_rec *audit,
                                 okegw_delivery_cb cb, void *ud);
