@@ -1029,6 +1029,35 @@ static void store_thread(void *arg) {
   }
 }
 
+static int has_reader(const okegw_store *s) { return s->rdb || s->rpg; }
+
+/* The PostgreSQL reader's session: read-only, the writer's timeouts. 0, or
+ * -1 (logged). */
+static int reader_pg_session(okegw_store *r) {
+  return pg_session(r, NULL) < 0 ||
+                 okegw_pg__exec(r, "cannot make the reader's session read-only",
+                                "SET default_transaction_read_only = on", NULL) != OKEGW_STORE_OK
+             ? -1
+             : 0;
+}
+
+/* Before the reader's batch: a broken session is made again, at most once a
+ * second; -1 while there is none (the batch's lookups fail, as the writer's
+ * would). */
+static int reader_pg_ready(okegw_store *s) {
+  okegw_store *r = s->rpg;
+  if (!r->pg_broken && PQstatus(r->pg) == CONNECTION_OK)
+    return 0;
+  uint64_t now = uv_hrtime();
+  if (s->rpg_retry_at && now < s->rpg_retry_at)
+    return -1;
+  s->rpg_retry_at = now + 1000 * 1000 * 1000ULL;
+  PQreset(r->pg);
+  okegw_pg__forget_prepared(r);
+  r->pg_broken = PQstatus(r->pg) != CONNECTION_OK || reader_pg_session(r) < 0;
+  return r->pg_broken ? -1 : 0;
+}
+
 static void reader_thread(void *arg) {
   okegw_store *s = arg;
   pthread_setname_np(pthread_self(), "okegw-store-r");
@@ -1040,9 +1069,12 @@ static void reader_thread(void *arg) {
     uv_mutex_unlock(&s->mu);
     if (!batch)
       break; /* stopping, and nothing left to read */
+    int down = s->rpg && reader_pg_ready(s) < 0;
     for (job *j = batch; j; j = j->next) {
       okegw_route *r = &j->result;
-      r->rc = read_route(s->rst_get, j->rkind, j->id, r->connector, r);
+      r->rc = down     ? OKEGW_STORE_ERROR
+              : s->rpg ? okegw_pg__route_get(s->rpg, j->rkind, j->id, r->connector, r)
+                       : read_route(s->rst_get, j->rkind, j->id, r->connector, r);
       r->existed = r->rc == OKEGW_STORE_OK;
     }
     uv_mutex_lock(&s->mu);
@@ -1051,6 +1083,12 @@ static void reader_thread(void *arg) {
 }
 
 static void reader_close(okegw_store *s) {
+  if (s->rpg) {
+    okegw_pg__forget_prepared(s->rpg);
+    PQfinish(s->rpg->pg);
+    free(s->rpg);
+    s->rpg = NULL;
+  }
   sqlite3_finalize(s->rst_get);
   s->rst_get = NULL;
   sqlite3_close(s->rdb);
@@ -1060,6 +1098,28 @@ static void reader_close(okegw_store *s) {
 /* The reader's connection; without it (it does not open) lookups stay with
  * the writer, which is slower under load but as correct. */
 static void reader_open(okegw_store *s) {
+  if (s->pg) {
+    char *err = NULL;
+    okegw_store *r = calloc(1, sizeof *r);
+    if (r) {
+      r->loop = s->loop; /* a gateway's: its statements are prepared */
+      r->path = s->path;
+    }
+    if (r && okegw_pg_connect(s->pg_uri, &r->pg, &err) == 0 && reader_pg_session(r) == 0) {
+      s->rpg = r;
+      return;
+    }
+    okegw_log(OKEGW_LOG_WARN, NULL, "store %s: no reader connection (%s); lookups wait for writes",
+              s->path,
+              err ? err
+              : r ? "its session could not be set up"
+                  : "out of memory");
+    free(err);
+    if (r)
+      PQfinish(r->pg);
+    free(r);
+    return;
+  }
   if (sqlite3_open_v2(s->path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
           SQLITE_OK &&
       sqlite3_busy_timeout(s->rdb, 5000) == SQLITE_OK &&
@@ -1136,6 +1196,27 @@ static void open_failed(okegw_store *s) {
   uv_close((uv_handle_t *)&s->port.async, on_async_closed);
 }
 
+/* The reader (when its connection opens) and the store thread. -1 (with
+ * *err, the store freed) when the store thread does not start. */
+static int threads_start(okegw_store *s, char **err) {
+  reader_open(s);
+  if (has_reader(s) && uv_thread_create(&s->rthread, reader_thread, s) != 0)
+    reader_close(s);
+  if (uv_thread_create(&s->thread, store_thread, s) == 0)
+    return 0;
+  *err = okegw_strdup("cannot start the store thread");
+  if (has_reader(s)) {
+    uv_mutex_lock(&s->mu);
+    s->stopping = 1;
+    uv_cond_signal(&s->rcond);
+    uv_mutex_unlock(&s->mu);
+    uv_thread_join(&s->rthread);
+    reader_close(s);
+  }
+  open_failed(s);
+  return -1;
+}
+
 /* This instance's name in okegw_leases: host, pid and a random part, so a
  * restarted instance (or one in another container with the same pid) never
  * takes a lease for its own that it does not carry. */
@@ -1153,9 +1234,9 @@ static void lease_owner_init(okegw_store *s) {
 }
 
 /* okegw_store_open for store = postgresql://...: connects, creates or
- * migrates the schema, and starts the store
- * thread (no reader thread: lookups go to the writer, which PostgreSQL
- * serves beside other sessions). Durability is the server's: okegw
+ * migrates the schema, and starts the store thread and the reader (a
+ * session of its own for lookups, as with SQLite: they never wait behind
+ * a group commit). Durability is the server's: okegw
  * acknowledges a push once COMMIT returned, which with the default
  * synchronous_commit = on means it is on the server's disk. */
 static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **err) {
@@ -1184,11 +1265,8 @@ static int open_pg(uv_loop_t *loop, const char *uri, okegw_store **out, char **e
   s->healthy = 1;
   lease_owner_init(s);
   handles_init(s, loop);
-  if (uv_thread_create(&s->thread, store_thread, s) != 0) {
-    *err = okegw_strdup("cannot start the store thread");
-    open_failed(s);
+  if (threads_start(s, err) < 0)
     return OKEGW_STORE_ERROR;
-  }
   *out = s;
   return OKEGW_STORE_OK;
 }
@@ -1273,22 +1351,8 @@ int okegw_store_open(uv_loop_t *loop, const char *path, const char *sync, okegw_
     return OKEGW_STORE_ERROR;
   }
   handles_init(s, loop);
-  reader_open(s);
-  if (s->rdb && uv_thread_create(&s->rthread, reader_thread, s) != 0)
-    reader_close(s);
-  if (uv_thread_create(&s->thread, store_thread, s) != 0) {
-    *err = okegw_strdup("cannot start the store thread");
-    if (s->rdb) {
-      uv_mutex_lock(&s->mu);
-      s->stopping = 1;
-      uv_cond_signal(&s->rcond);
-      uv_mutex_unlock(&s->mu);
-      uv_thread_join(&s->rthread);
-      reader_close(s);
-    }
-    open_failed(s);
+  if (threads_start(s, err) < 0)
     return OKEGW_STORE_ERROR;
-  }
   *out = s;
   return OKEGW_STORE_OK;
 }
@@ -1439,7 +1503,7 @@ static int submit(okegw_store *s, job *j) {
     job_free(j);
     return OKEGW_STORE_ERROR;
   }
-  if (j->kind == JOB_LOOKUP && s->rdb && s->route_writes == 0) {
+  if (j->kind == JOB_LOOKUP && has_reader(s) && s->route_writes == 0) {
     q_push(&s->rtodo, j);
     uv_cond_signal(&s->rcond);
   } else {
@@ -1806,7 +1870,7 @@ void okegw_store_close(okegw_store *s, void (*done)(void *), void *arg) {
   uv_cond_signal(&s->rcond);
   uv_mutex_unlock(&s->mu);
   uv_thread_join(&s->thread);
-  if (s->rdb) {
+  if (has_reader(s)) {
     uv_thread_join(&s->rthread);
     reader_close(s);
   }

@@ -86,6 +86,11 @@ struct okegw_store {
    * before it was asked. */
   sqlite3 *rdb; /* NULL: lookups stay with the writer */
   sqlite3_stmt *rst_get;
+  /* PostgreSQL: the reader's own session (its pg and prepared statements;
+   * path borrowed from the store's; NULL: none), and when it may connect
+   * again after it broke (uv_hrtime) */
+  okegw_store *rpg;
+  uint64_t rpg_retry_at;
   uv_thread_t rthread;
   uv_cond_t rcond;
   okegw_store_queue rtodo;
