@@ -7,51 +7,108 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
-                        int status, double latency_ms, long long delivery_id, int attempts) {
-  /* "flow3.patch_association" -> 3 */
-  char flow[2] = {0};
-  const char *in = a[1];
-  if (in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9')
-    flow[0] = in[4];
-  /* latency cut to whole microseconds as store_audit.c does (%.17g carries
-   * that double exactly); delivery_id is text, NULL for none */
-  char lat[40], st[24], did[24], att[24];
-  snprintf(lat, sizeof lat, "%.17g", (double)(long long)(latency_ms * 1000) / 1000.0);
-  const char *v[21] = {at,
-                       a[0],
-                       a[1],
-                       a[2],
-                       a[3],
-                       a[4],
-                       a[5],
-                       a[6],
-                       a[7],
-                       a[8],
-                       flow[0] ? flow : NULL,
-                       okegw_pg__ll(st, status, 0),
-                       lat,
-                       a[9],
-                       okegw_pg__ll(did, delivery_id, 1),
-                       okegw_pg__ll(att, attempts ? attempts : 1, 0),
-                       a[10],
-                       a[11],
-                       a[12],
-                       a[13],
-                       a[14]};
-  PGresult *r = okegw_pg__q(
-      s, "writing an audit row",
+#define AUDIT_COLS 21
+
+/* "INSERT INTO audit(...) VALUES ($1, ..., $21), ..." for k rows (1 <=
+ * k <= OKEGW_PG_AUDIT_ROWS), made once: the statements of a group commit's
+ * audit rows, prepared once each (pg_db.c). */
+static char *insert_sql[OKEGW_PG_AUDIT_ROWS];
+static pthread_once_t insert_once = PTHREAD_ONCE_INIT;
+
+static void insert_sql_make(void) {
+  static const char head[] =
       "INSERT INTO audit(at, request_id, interaction, caller, connector, method, path, "
       "resource_id, mapping, body_sha256, flow, status, latency_ms, event, delivery_id, "
-      "attempts, rules, phase, differences, violations, mapping_error) VALUES ($1, $2, $3, $4, "
-      "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-      21, v, NULL);
-  PQclear(r);
-  return r ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+      "attempts, rules, phase, differences, violations, mapping_error) VALUES ";
+  for (int k = 1; k <= OKEGW_PG_AUDIT_ROWS; k++) {
+    size_t cap = sizeof head + (size_t)k * AUDIT_COLS * 8;
+    char *sql = malloc(cap);
+    if (!sql)
+      continue; /* that size is written in smaller statements */
+    size_t at = (size_t)snprintf(sql, cap, "%s", head);
+    for (int i = 0; i < k; i++)
+      for (int c = 0; c < AUDIT_COLS; c++)
+        at += (size_t)snprintf(sql + at, cap - at, "%s$%d%s",
+                               c   ? ", "
+                               : i ? ", ("
+                                   : "(",
+                               i * AUDIT_COLS + c + 1, c == AUDIT_COLS - 1 ? ")" : "");
+    insert_sql[k - 1] = sql;
+  }
+}
+
+/* Row r's 21 values into v; the numbers' text into num (4 x 40 bytes). */
+static void audit_values(const okegw_pg_audit_row *r, const char **v, char num[4][40]) {
+  /* "flow3.patch_association" -> 3 */
+  const char *in = r->a[1];
+  num[0][0] = in && strncmp(in, "flow", 4) == 0 && in[4] >= '0' && in[4] <= '9' ? in[4] : '\0';
+  num[0][1] = '\0';
+  /* latency cut to whole microseconds as store_audit.c does (%.17g carries
+   * that double exactly); delivery_id is text, NULL for none */
+  snprintf(num[1], 40, "%.17g", (double)(long long)(r->latency_ms * 1000) / 1000.0);
+  const char *src[AUDIT_COLS] = {r->at,
+                                 r->a[0],
+                                 r->a[1],
+                                 r->a[2],
+                                 r->a[3],
+                                 r->a[4],
+                                 r->a[5],
+                                 r->a[6],
+                                 r->a[7],
+                                 r->a[8],
+                                 num[0][0] ? num[0] : NULL,
+                                 okegw_pg__ll(num[2], r->status, 0),
+                                 num[1],
+                                 r->a[9],
+                                 okegw_pg__ll(num[3], r->delivery_id, 1),
+                                 NULL,
+                                 r->a[10],
+                                 r->a[11],
+                                 r->a[12],
+                                 r->a[13],
+                                 r->a[14]};
+  memcpy(v, src, sizeof src);
+}
+
+int okegw_pg__audit_rows(okegw_store *s, const okegw_pg_audit_row *rows, size_t n) {
+  pthread_once(&insert_once, insert_sql_make);
+  const char *v[OKEGW_PG_AUDIT_ROWS * AUDIT_COLS];
+  char num[OKEGW_PG_AUDIT_ROWS][4][40], att[OKEGW_PG_AUDIT_ROWS][24];
+  while (n) {
+    size_t k = n < OKEGW_PG_AUDIT_ROWS ? n : OKEGW_PG_AUDIT_ROWS;
+    while (k > 1 && !insert_sql[k - 1])
+      k--;
+    if (!insert_sql[k - 1])
+      return OKEGW_STORE_ERROR; /* out of memory when they were made */
+    for (size_t i = 0; i < k; i++) {
+      audit_values(&rows[i], &v[i * AUDIT_COLS], num[i]);
+      v[i * AUDIT_COLS + 15] = okegw_pg__ll(att[i], rows[i].attempts ? rows[i].attempts : 1, 0);
+    }
+    PGresult *r =
+        okegw_pg__q(s, "writing an audit row", insert_sql[k - 1], (int)(k * AUDIT_COLS), v, NULL);
+    PQclear(r);
+    if (!r)
+      return OKEGW_STORE_ERROR;
+    rows += k;
+    n -= k;
+  }
+  return OKEGW_STORE_OK;
+}
+
+int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
+                        int status, double latency_ms, long long delivery_id, int attempts) {
+  okegw_pg_audit_row row = {.at = at,
+                            .a = a,
+                            .status = status,
+                            .latency_ms = latency_ms,
+                            .delivery_id = delivery_id,
+                            .attempts = attempts};
+  return okegw_pg__audit_rows(s, &row, 1);
 }
 
 /* The columns of a row, in store_audit.c's order, typed as SQLite's

@@ -29,7 +29,7 @@ static int utf8_values(int n, const char *const *vals, const int *fmts, char **o
   return rc;
 }
 
-#define MAX_PARAMS 32
+#define MAX_PARAMS 192 /* a multi-row audit INSERT has 8 x 21 (pg_audit.c) */
 #define NPREP (sizeof((okegw_store *)0)->pg_prep / sizeof((okegw_store *)0)->pg_prep[0])
 
 void okegw_pg__forget_prepared(okegw_store *s) {

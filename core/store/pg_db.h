@@ -105,7 +105,19 @@ int okegw_pg__leases_tidy(okegw_store *s);
  * free at once. */
 int okegw_pg__leases_leave(okegw_store *s);
 
-/* pg_audit.c (store_audit.c) */
+/* pg_audit.c (store_audit.c); okegw_pg__audit_rows writes n rows with
+ * statements of up to OKEGW_PG_AUDIT_ROWS rows each (a group commit's audit
+ * rows, store.c) */
+#define OKEGW_PG_AUDIT_ROWS 8
+typedef struct okegw_pg_audit_row {
+  const char *at;
+  char *const *a; /* OKEGW_AUDIT_TEXTS of them */
+  int status;
+  double latency_ms;
+  long long delivery_id;
+  int attempts;
+} okegw_pg_audit_row;
+int okegw_pg__audit_rows(okegw_store *s, const okegw_pg_audit_row *rows, size_t n);
 int okegw_pg__audit_add(okegw_store *s, const char *at, char *const a[OKEGW_AUDIT_TEXTS],
                         int status, double latency_ms, long long delivery_id, int attempts);
 int okegw_pg__audit_prune(okegw_store *s, const char *before);

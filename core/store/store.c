@@ -865,6 +865,35 @@ static int take_leases(okegw_store *s, job *batch) {
   return rc;
 }
 
+/* PostgreSQL: the batch's audit rows, several to a statement (a round trip
+ * to the server each): under load a group commit carries a few per push.
+ * OK, or ERROR (the transaction is lost). */
+static int audits_together(okegw_store *s, job *batch) {
+  okegw_pg_audit_row rows[64];
+  job *jobs[64];
+  size_t n = 0;
+  int rc = OKEGW_STORE_OK;
+  for (job *j = batch;; j = j->next) {
+    if (j && j->kind == JOB_AUDIT) {
+      jobs[n] = j;
+      rows[n++] = (okegw_pg_audit_row){.at = j->at,
+                                       .a = j->audit,
+                                       .status = j->status,
+                                       .latency_ms = j->latency_ms,
+                                       .delivery_id = j->delivery_id,
+                                       .attempts = j->attempts};
+    }
+    if (n && (!j || n == sizeof rows / sizeof rows[0])) {
+      rc = okegw_pg__audit_rows(s, rows, n);
+      for (size_t i = 0; i < n; i++)
+        jobs[i]->result.rc = rc;
+      n = 0;
+    }
+    if (!j || rc != OKEGW_STORE_OK)
+      return rc;
+  }
+}
+
 /* PostgreSQL, after a COMMIT: a load or poll that began at t0 renewed the
  * leases until t0 + the lease at least (the database wrote its own clock's
  * later now); one that began after the last renewal ran out is a lapse. */
@@ -916,11 +945,14 @@ static void run_writes(okegw_store *s, job *batch) {
    * transaction back itself: then the rest must not run outside it */
   int lost = s->pg && take_leases(s, batch) != OKEGW_STORE_OK, must_commit = 0;
   for (job *j = batch; j && !lost; j = j->next) {
-    run_job(s, j);
+    if (!(s->pg && j->kind == JOB_AUDIT)) /* on PostgreSQL: all together, below */
+      run_job(s, j);
     j->ran = 1;
     lost = s->pg ? okegw_pg__tx_lost(s) : sqlite3_get_autocommit(s->db);
     must_commit |= !job_reads(j) && !job_deferrable(s, j);
   }
+  if (!lost && s->pg)
+    lost = audits_together(s, batch) != OKEGW_STORE_OK;
   if (!lost && (must_commit || uv_hrtime() >= s->tx_deadline))
     lost = commit_open(s) < 0;
   if (lost) {
