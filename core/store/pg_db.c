@@ -65,6 +65,10 @@ static const char *prepared(okegw_store *s, const char *sql, int n, char buf[24]
     snprintf(buf, 24, "okegw_%u", e->name);
     PGresult *r = PQprepare(s->pg, buf, sql, n, NULL);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) /* said here: it aborts a transaction, and the statement then
+              * fails with "current transaction is aborted" only */
+      okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot prepare a statement: %s",
+                r ? PQresultErrorMessage(r) : PQerrorMessage(s->pg));
     PQclear(r);
     if (!ok) {
       free(e->sql);

@@ -71,7 +71,7 @@ int okegw_pg__route_confirm(okegw_store *s, const char *kind, const char *id);
 int okegw_pg__unlink_person(okegw_store *s, const char *id, const char *connector);
 
 /* pg_deliveries.c (store_deliveries.c) */
-int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue, long long *id);
+int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int lease, long long *id);
 int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body);
 int okegw_pg__deliveries_read(okegw_store *s, int requeued, okegw_delivery_rec **recs, size_t *n);
 int okegw_pg__delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_rec *out);
@@ -88,13 +88,17 @@ int okegw_pg__deliveries_drop(okegw_store *s, const long long *ids, size_t n,
 
 /* pg_leases.c: the outbox's leases (no SQLite twin: one instance needs
  * none). take: the lease of (connector, resource) for a push about to be
- * written, locked until COMMIT; *handover 1 when the push must be left to
- * the poll (another instance holds it, or a former holder's deliveries go
- * first). release: let go once the resource has no open delivery. load and
- * poll: renew this instance, take the free leases, and give the rows for
- * okegw_pg__deliveries_read (PQclear them). */
-int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *resource,
-                         int *handover);
+ * written, locked until COMMIT: *lease HELD (this instance's before), NEW
+ * (its own from now: a former holder's open deliveries go first) or
+ * ELSEWHERE (another instance holds it); okegw_pg__delivery_add decides
+ * from that whether the push is left to the poll. release: let go once the
+ * resource has no open delivery. load and poll: renew this instance, take
+ * the free leases, and give the rows for okegw_pg__deliveries_read
+ * (PQclear them). */
+enum { OKEGW_LEASE_NONE = 0, OKEGW_LEASE_HELD, OKEGW_LEASE_NEW, OKEGW_LEASE_ELSEWHERE };
+int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *resource, int *lease);
+/* Marks rows handed over (requeue 2), keeping an operator's mark (1). */
+#define OKEGW_PG_HAND_OVER_SQL "requeue = CASE WHEN requeue = 1 THEN 1 ELSE 2 END"
 int okegw_pg__lease_release(okegw_store *s, const char *connector, const char *resource);
 int okegw_pg__leases_load(okegw_store *s, PGresult **rows);
 int okegw_pg__leases_poll(okegw_store *s, PGresult **rows);

@@ -68,8 +68,7 @@ static int read_delivery(const PGresult *res, int row, okegw_delivery_rec *r, in
   return OKEGW_STORE_OK;
 }
 
-int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue,
-                           long long *id) {
+int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int lease, long long *id) {
   if (r->body_len > INT_MAX) {
     okegw_log(OKEGW_LOG_ERROR, NULL,
               "store: cannot add a delivery: its body of %zu bytes is "
@@ -77,7 +76,7 @@ int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requ
               r->body_len);
     return OKEGW_STORE_ERROR;
   }
-  char created[24], since[24], next[24], rq[24];
+  char created[24], since[24], next[24];
   /* the body is always written, "" when there is none, as SQLite binds it */
   const char *v[16] = {okegw_pg__ll(created, r->created_ms, 0),
                        okegw_pg__ll(since, r->since_ms, 0),
@@ -94,26 +93,38 @@ int okegw_pg__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requ
                        r->content_type,
                        r->body ? r->body : "",
                        r->body_sha256,
-                       okegw_pg__ll(rq, requeue, 0)};
+                       lease == OKEGW_LEASE_ELSEWHERE ? "e"
+                       : lease == OKEGW_LEASE_NEW     ? "n"
+                                                      : "h"};
   int lens[16] = {0}, fmts[16] = {0};
   lens[13] = (int)r->body_len;
   fmts[13] = 1; /* BYTEA, binary */
+  /* The push goes behind what its instance does not hold in memory (handed
+   * over, requeue 2): pushes stored through another instance that its poll
+   * has not read yet, and, when the lease is newly its own ('n'), every open
+   * delivery of a former holder (marked here). Another instance's resource
+   * ('e'): it is that one's to send. A statement of its own after the
+   * lease's, so it sees what other instances committed before the lock. */
   PGresult *res = okegw_pg__run(
       s, "cannot add a delivery",
-      "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
-      "caller, interaction, resource, resource_id, request_id, method, path, query, "
+      "WITH mark AS (UPDATE deliveries SET " OKEGW_PG_HAND_OVER_SQL " WHERE connector = $4 AND "
+      "resource = $7 AND state IN ('pending', 'dead') AND $16 <> 'e' AND ($16 = 'n' OR requeue "
+      "= 2) RETURNING 1) INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, "
+      "connector, caller, interaction, resource, resource_id, request_id, method, path, query, "
       "content_type, body, body_sha256, state, attempts, requeue) VALUES "
-      "($1,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,'pending',0,$16) RETURNING id",
+      "($1,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,'pending',0,CASE WHEN $16 = 'e' OR "
+      "EXISTS (SELECT 1 FROM mark) THEN 2 ELSE 0 END) RETURNING id, requeue",
       16, v, lens, fmts, NULL);
   if (!res)
     return OKEGW_STORE_ERROR;
   int ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+  int handed = ok && okegw_pg__ll_at(res, 0, 1) == 2;
   if (ok)
     *id = okegw_pg__ll_at(res, 0, 0);
   else
     okegw_log(OKEGW_LOG_ERROR, NULL, "store: cannot add a delivery: no id came back");
   PQclear(res);
-  return ok ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
+  return !ok ? OKEGW_STORE_ERROR : handed ? OKEGW_STORE_HANDED : OKEGW_STORE_OK;
 }
 
 int okegw_pg__delivery_update(okegw_store *s, const okegw_delivery_rec *r, int drop_body) {

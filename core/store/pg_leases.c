@@ -10,7 +10,8 @@
  *   locks the lease row until COMMIT, whoever holds it: pushes of one
  *   resource through two instances commit one after the other, so their
  *   ids follow the order they were acknowledged in, and the holder sends
- *   them in id order.
+ *   them in id order. The row's INSERT (pg_deliveries.c), a statement of its
+ *   own after the lock, sees what other instances committed before it.
  * - A push whose resource another live instance holds is stored all the
  *   same (its sender hears 202) and marked requeue = 2: the holder picks it
  *   up at its next poll (okegw_pg__leases_poll). So is a push that takes a
@@ -43,8 +44,6 @@
 /* The rows of a resource that are still to be delivered or wait for an
  * operator: the ones a lease covers. */
 #define OPEN_SQL "state IN ('pending', 'dead')"
-/* Marks rows handed over (2), keeping an operator's mark (1). */
-#define HAND_OVER_SQL "requeue = CASE WHEN requeue = 1 THEN 1 ELSE 2 END"
 /* Lease row l's owner is alive. */
 #define ALIVE_SQL(l)                                                                               \
   "EXISTS (SELECT 1 FROM okegw_instances i WHERE i.owner = " l ".owner AND i.until_ms >= "         \
@@ -54,8 +53,7 @@
   "EXISTS (SELECT 1 FROM okegw_leases l WHERE l.connector = d.connector AND l.resource = "         \
   "d.resource AND l.owner = $1)"
 
-int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *resource,
-                         int *handover) {
+int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *resource, int *lease) {
   const char *v[3] = {connector, resource, s->lease_owner};
   /* prev: who held it when the statement began; the upsert's WHERE decides
    * on the row as it is once any other taker committed */
@@ -72,23 +70,7 @@ int okegw_pg__lease_take(okegw_store *s, const char *connector, const char *reso
     return OKEGW_STORE_ERROR;
   int taken = okegw_pg__ll_at(r, 0, 0) == 1, had = PQgetvalue(r, 0, 1)[0] == 't';
   PQclear(r);
-  *handover = !taken;
-  if (!taken)
-    return OKEGW_STORE_OK;
-  /* This push goes behind what this instance does not hold in memory yet:
-   * pushes handed to it that its poll has not read (requeue 2), and, when
-   * the lease is newly its own, every open delivery of a former holder
-   * (marked here). A statement of its own: it sees what other instances
-   * committed before the lease row's lock came to this one. */
-  const char *w[3] = {connector, resource, had ? "false" : "true"};
-  r = okegw_pg__q(s, "cannot take a resource's lease",
-                  "UPDATE deliveries SET " HAND_OVER_SQL " WHERE connector = $1 AND resource = $2 "
-                  "AND " OPEN_SQL " AND ($3::boolean OR requeue = 2)",
-                  3, w, NULL);
-  if (!r)
-    return OKEGW_STORE_ERROR;
-  *handover = atoll(PQcmdTuples(r)) > 0;
-  PQclear(r);
+  *lease = !taken ? OKEGW_LEASE_ELSEWHERE : had ? OKEGW_LEASE_HELD : OKEGW_LEASE_NEW;
   return OKEGW_STORE_OK;
 }
 
@@ -137,7 +119,8 @@ static int renew(okegw_store *s) {
 static const char take_own_sql[] =
     TAKE_SQL(" AND l.owner <> $1", " OR l.owner = $1") "SELECT count(*) FROM taken";
 static const char take_mark_sql[] =
-    TAKE_SQL("", "") "UPDATE deliveries d SET " HAND_OVER_SQL " FROM taken t WHERE d.connector = "
+    TAKE_SQL("", "") "UPDATE deliveries d SET " OKEGW_PG_HAND_OVER_SQL
+                     " FROM taken t WHERE d.connector = "
                      "t.connector AND d.resource = t.resource AND d." OPEN_SQL;
 #undef TAKE_SQL
 

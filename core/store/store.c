@@ -71,8 +71,8 @@ struct okegw_store_job {
   size_t nrecs;
   int drc;
   long long did;
-  int handover; /* DADD (PostgreSQL): leave it to the resource's holder */
-  uint64_t t0;  /* DLOAD, DREQUEUE (PostgreSQL): uv_hrtime when it began */
+  int lease;   /* DADD (PostgreSQL): OKEGW_LEASE_* of its resource (pg_db.h) */
+  uint64_t t0; /* DLOAD, DREQUEUE (PostgreSQL): uv_hrtime when it began */
   okegw_delivery_cb dcb;
   okegw_route_write *writes; /* DUPDATE: route writes in its transaction */
   size_t nwrites;
@@ -203,10 +203,7 @@ static int audit_write(okegw_store *s, job *j);
 
 static int run_delivery_job(okegw_store *s, job *j) {
   switch (j->kind) {
-  case JOB_DADD: {
-    int rc = okegw_store__delivery_add(s, j->drec, j->handover ? 2 : 0, &j->did);
-    return rc == OKEGW_STORE_OK && j->handover ? OKEGW_STORE_HANDED : rc;
-  }
+  case JOB_DADD: return okegw_store__delivery_add(s, j->drec, j->lease, &j->did);
   case JOB_DUPDATE: {
     /* NOTFOUND: another instance took the resource over; what the attempt
      * opened and its audit row are written all the same (the peer has it) */
@@ -858,9 +855,9 @@ static int take_leases(okegw_store *s, job *batch) {
   int rc = OKEGW_STORE_OK;
   for (size_t i = 0; i < n && rc == OKEGW_STORE_OK; i++)
     if (i && lease_cmp(&v[i - 1], &v[i]) == 0)
-      v[i]->handover = v[i - 1]->handover;
+      v[i]->lease = v[i - 1]->lease == OKEGW_LEASE_NEW ? OKEGW_LEASE_HELD : v[i - 1]->lease;
     else
-      rc = okegw_pg__lease_take(s, v[i]->drec->connector, v[i]->drec->resource, &v[i]->handover);
+      rc = okegw_pg__lease_take(s, v[i]->drec->connector, v[i]->drec->resource, &v[i]->lease);
   free(v);
   return rc;
 }
@@ -1101,12 +1098,21 @@ static void reader_thread(void *arg) {
     uv_mutex_unlock(&s->mu);
     if (!batch)
       break; /* stopping, and nothing left to read */
-    int down = s->rpg && reader_pg_ready(s) < 0;
+    int down = s->rpg && reader_pg_ready(s) < 0, again = 1;
     for (job *j = batch; j; j = j->next) {
       okegw_route *r = &j->result;
       r->rc = down     ? OKEGW_STORE_ERROR
               : s->rpg ? okegw_pg__route_get(s->rpg, j->rkind, j->id, r->connector, r)
                        : read_route(s->rst_get, j->rkind, j->id, r->connector, r);
+      /* a session the server ended (a restart, a failover) is found out by
+       * its next query: connect again at once and read again (once) */
+      if (r->rc == OKEGW_STORE_ERROR && !down && s->rpg && s->rpg->pg_broken && again) {
+        again = 0;
+        s->rpg_retry_at = 0;
+        down = reader_pg_ready(s) < 0;
+        if (!down)
+          r->rc = okegw_pg__route_get(s->rpg, j->rkind, j->id, r->connector, r);
+      }
       r->existed = r->rc == OKEGW_STORE_OK;
     }
     uv_mutex_lock(&s->mu);

@@ -123,9 +123,11 @@ void okegw_store__err(okegw_store *s, char **err, const char *what);
  * Not an IN list of three: see migrate_5 in store.c. */
 #define OKEGW_DLV_ENDED_SQL "state NOT IN ('pending', 'dead')"
 
-/* Inserts r as pending, with that requeue mark (0, or 2: handed over to
- * the instance that holds its resource, pg_leases.c); its id in *id. */
-int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue,
+/* Inserts r as pending; its id in *id. OK, or (PostgreSQL, after the
+ * lease was taken: lease is an OKEGW_LEASE_* of pg_db.h) OKEGW_STORE_HANDED:
+ * marked for the resource's holder, or to go behind older ones
+ * (pg_leases.c). SQLite: lease is 0. */
+int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int lease,
                               long long *id);
 /* The UPDATE of okegw_store_delivery_update. NOTFOUND (PostgreSQL):
  * another instance holds the resource's lease now; nothing was written. */

@@ -103,16 +103,16 @@ static int read_delivery(sqlite3_stmt *st, okegw_delivery_rec *r, int with_body)
   return OKEGW_STORE_OK;
 }
 
-int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int requeue,
+int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int lease,
                               long long *id) {
   if (s->pg)
-    return okegw_pg__delivery_add(s, r, requeue, id);
+    return okegw_pg__delivery_add(s, r, lease, id);
   sqlite3_stmt *st = okegw_store__stmt(
       s, &s->st_dadd,
       "INSERT INTO deliveries(created_ms, updated_ms, since_ms, next_ms, connector, "
       "caller, interaction, resource, resource_id, request_id, method, path, query, "
-      "content_type, body, body_sha256, state, attempts, requeue) VALUES "
-      "(?1,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,'pending',0,?16)");
+      "content_type, body, body_sha256, state, attempts) VALUES "
+      "(?1,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,'pending',0)");
   if (!st)
     return OKEGW_STORE_ERROR;
   sqlite3_bind_int64(st, 1, r->created_ms);
@@ -124,7 +124,7 @@ int okegw_store__delivery_add(okegw_store *s, const okegw_delivery_rec *r, int r
     okegw_store__bind_text(st, 4 + i, txt[i]);
   sqlite3_bind_blob(st, 14, r->body ? r->body : "", (int)r->body_len, SQLITE_STATIC);
   okegw_store__bind_text(st, 15, r->body_sha256);
-  sqlite3_bind_int(st, 16, requeue);
+  (void)lease; /* one instance: every push is its own */
   if (sqlite3_step(st) != SQLITE_DONE)
     return OKEGW_STORE_ERROR;
   *id = sqlite3_last_insert_rowid(s->db);
