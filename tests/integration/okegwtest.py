@@ -216,8 +216,12 @@ class Okegw:
         text = self.conf_text
         # OKEGW_TEST_PG=1: a gateway on the default store file runs on PostgreSQL instead
         if os.environ.get("OKEGW_TEST_PG") and re.search(r"^store = okegw\.db$", text, re.M):
-            text = re.sub(r"^store = okegw\.db$", "store = " + pg_store(self.workdir), text,
-                          flags=re.M)
+            store = "store = " + pg_store(self.workdir)
+            # the lease must outlast the longest connector timeout_ms by 10 s (okegw -t)
+            longest = max([int(x) for x in re.findall(r"^timeout_ms = (\d+)$", text, re.M)] + [0])
+            if longest + 10000 > 30000 and not re.search(r"^store_lease_s =", text, re.M):
+                store += "\nstore_lease_s = %d" % (-(-(longest + 10000) // 1000))
+            text = re.sub(r"^store = okegw\.db$", store, text, flags=re.M)
         with open(self.conf_path, "w") as f:
             f.write(text)
 
