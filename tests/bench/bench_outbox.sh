@@ -371,10 +371,10 @@ for w in $COUNTS; do
   done
   for n in $PG_INSTANCES; do
     k=pg$n-$w
-    STORE_URI=$(pg_db "bench_pg${n}_$w")
+    uri=$(pg_db "bench_pg${n}_$w")
     pids=() ports=() watch=()
     for ((j = 0; j < n; j++)); do
-      STORE_URI=$STORE_URI STORE_SYNC=full GW_WORKERS=${GW_WORKERS:+$w} start_okegw "$TMP/gw-$k-$j" 30
+      STORE_URI=$uri STORE_SYNC=full GW_WORKERS=${GW_WORKERS:+$w} start_okegw "$TMP/gw-$k-$j" 30
       pids+=("$OKEGW_PID")
       ports+=("$OKEGW_PORT")
       watch+=("okegw-$j=$OKEGW_PID")
@@ -400,8 +400,8 @@ for w in $COUNTS; do
       stop_pid "$LB_PID" TERM 10
       forget_pid "$LB_PID"
     fi
-    store_stats "$k" pg "$STORE_URI"
-    pg_top "$STORE_URI"
+    store_stats "$k" pg "$uri"
+    pg_top "$uri"
   done
 done
 CPU_WATCH=()
