@@ -208,18 +208,28 @@ def test_one_resource_through_both_in_order(t):
     check(left == "0", "the lease went with the last delivery: %s" % left)
 
 
-def test_clean_stop_hands_over_at_once(t):
-    """North is down: A holds the deelname's deliveries, retrying. A stops (SIGTERM): B takes
-    them over at its next poll, not a lease later, and delivers them once north is back."""
-    case = pair(t)
+def held_by_a(t, n, **kw):
+    """North down; A holds a deelname planned through it, retrying n results pushed through it.
+    (server, A, B, north, the deelname's id), or None with the case skipped."""
+    case = pair(t, **kw)
     if not case:
-        return
+        return None
     server, (ga, gb), alpha, north, south = case
     o, s = plan(ga, alpha, "north", north)
     aid = s["associationId"]
     failing(north, aid, True)
-    push_results([ga], aid, 3)
+    push_results([ga], aid, n)
     poll("A retries", lambda: len(received(north, aid)) >= 2 or None, timeout=10)
+    return server, ga, gb, north, aid
+
+
+def test_clean_stop_hands_over_at_once(t):
+    """North is down: A holds the deelname's deliveries, retrying. A stops (SIGTERM): B takes
+    them over at its next poll, not a lease later, and delivers them once north is back."""
+    case = held_by_a(t, 3)
+    if not case:
+        return
+    server, ga, gb, north, aid = case
     owner = server.psql("SELECT owner FROM okegw_leases", dbname="okegw_pair")
     check(owner.split("/")[1:2] == [str(ga.proc.pid)], "A holds the lease: %r" % owner)
     ga.stop()
@@ -235,15 +245,10 @@ def test_clean_stop_hands_over_at_once(t):
 
 
 def test_killed_instance_taken_over_after_its_lease(t):
-    case = pair(t)
+    case = held_by_a(t, 2)
     if not case:
         return
-    server, (ga, gb), alpha, north, south = case
-    o, s = plan(ga, alpha, "north", north)
-    aid = s["associationId"]
-    failing(north, aid, True)
-    push_results([ga], aid, 2)
-    poll("A retries", lambda: len(received(north, aid)) >= 2 or None, timeout=10)
+    server, ga, gb, north, aid = case
     ga.kill()
     mark = time.monotonic()
     failing(north, aid, False)
@@ -261,15 +266,10 @@ def test_cut_off_instance_lapses_and_lets_go(t):
     lease: B takes them over and delivers them once north is back. When A reaches the database
     again it finds its leases lapsed, forgets what it held and sends nothing of it again; a new
     result through A still goes, after the others."""
-    case = pair(t, own_role=True)
+    case = held_by_a(t, 2, own_role=True)
     if not case:
         return
-    server, (ga, gb), alpha, north, south = case
-    o, s = plan(ga, alpha, "north", north)
-    aid = s["associationId"]
-    failing(north, aid, True)
-    push_results([ga], aid, 2)
-    poll("A retries", lambda: len(received(north, aid)) >= 2 or None, timeout=10)
+    server, ga, gb, north, aid = case
     server.psql("ALTER ROLE okegw_a NOLOGIN")
     server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "
                 "'okegw_a'")
