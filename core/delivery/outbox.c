@@ -1134,6 +1134,15 @@ void okegw_outbox_use(okegw_outbox *ob, const okegw_conf *conf, okegw_connector 
     arrived |= !ob->cs[ci]->had;
     ob->cs[ci]->conn = conns[i];
   }
+  /* leases are taken over for the connectors this instance has (store.h) */
+  const char **names = calloc(nconns ? nconns : 1, sizeof *names);
+  for (size_t i = 0; names && i < nconns; i++)
+    names[i] = conns[i]->conf->name;
+  if (!names || okegw_store_lease_carry(ob->store, names, nconns) < 0)
+    okegw_log(OKEGW_LOG_ERROR, NULL,
+              "out of memory: the connectors whose leases this instance "
+              "takes over are those of the configuration before");
+  free(names);
   if (ob->closing || !ob->loaded)
     return;
   /* deliveries that waited in memory go now; those a connector that was

@@ -102,32 +102,39 @@ static int renew(okegw_store *s) {
 }
 
 /* Takes the leases of resources with open deliveries and no live holder,
- * in key order. At a load (own) also this instance's own: it reads them
- * whole again. In a poll their rows are marked handed over, for the read
- * that follows. */
+ * in key order, of the connectors this instance carries ($2, a text array;
+ * NULL: all): another instance's connector is not one this one could send
+ * to. At a load (own) also this instance's own: it reads them whole again.
+ * In a poll their rows are marked handed over, for the read that follows. */
 #define TAKE_SQL(own_cand, own_take)                                                               \
   "WITH cand AS (SELECT DISTINCT connector, resource FROM deliveries d WHERE d." OPEN_SQL          \
-  " AND NOT EXISTS (SELECT 1 FROM okegw_leases l WHERE l.connector = d.connector AND "             \
-  "l.resource = d.resource" own_cand                                                               \
-  " AND " ALIVE_SQL("l") ")), "                                                                    \
-                         "taken AS (INSERT INTO okegw_leases AS l (connector, resource, owner) "   \
-                         "SELECT connector, "                                                      \
-                         "resource, $1 FROM cand ORDER BY 1, 2 ON CONFLICT (connector, resource) " \
-                         "DO UPDATE SET owner "                                                    \
-                         "= EXCLUDED.owner WHERE NOT " ALIVE_SQL("l") own_take                     \
-      " RETURNING connector, resource) "
+  " AND ($2::text[] IS NULL OR d.connector = ANY ($2::text[])) AND NOT EXISTS (SELECT 1 FROM "     \
+  "okegw_leases l WHERE l.connector = d.connector AND l.resource = d.resource" own_cand            \
+  " AND " ALIVE_SQL("l") ")), taken AS (INSERT INTO okegw_leases AS l (connector, resource, "      \
+                         "owner) SELECT connector, resource, $1 FROM cand ORDER BY 1, 2 ON "       \
+                         "CONFLICT (connector, "                                                   \
+                         "resource) DO UPDATE SET owner = EXCLUDED.owner WHERE NOT " ALIVE_SQL(    \
+                             "l") own_take " RETURNING connector, resource) "
 static const char take_own_sql[] =
     TAKE_SQL(" AND l.owner <> $1", " OR l.owner = $1") "SELECT count(*) FROM taken";
 static const char take_mark_sql[] =
     TAKE_SQL("", "") "UPDATE deliveries d SET " OKEGW_PG_HAND_OVER_SQL
-                     " FROM taken t WHERE d.connector = "
-                     "t.connector AND d.resource = t.resource AND d." OPEN_SQL;
+                     " FROM taken t WHERE d.connector = t.connector AND d.resource = t.resource "
+                     "AND d." OPEN_SQL;
 #undef TAKE_SQL
 
 static int take_free(okegw_store *s, int own) {
-  const char *v[1] = {s->lease_owner};
+  /* the list as the loop last set it (okegw_store_lease_carry) */
+  uv_mutex_lock(&s->mu);
+  char *carried = s->carried ? okegw_strdup(s->carried) : NULL;
+  int oom = s->carried && !carried;
+  uv_mutex_unlock(&s->mu);
+  if (oom)
+    return OKEGW_STORE_ERROR;
+  const char *v[2] = {s->lease_owner, carried};
   PGresult *r =
-      okegw_pg__q(s, "cannot take the free leases", own ? take_own_sql : take_mark_sql, 1, v, NULL);
+      okegw_pg__q(s, "cannot take the free leases", own ? take_own_sql : take_mark_sql, 2, v, NULL);
+  free(carried);
   PQclear(r);
   return r ? OKEGW_STORE_OK : OKEGW_STORE_ERROR;
 }

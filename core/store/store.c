@@ -1732,6 +1732,30 @@ void okegw_store_set_lease(okegw_store *s, long ttl_s) {
     s->lease_ttl_ms = ttl_s * 1000LL; /* before the outbox starts: read by the store thread */
 }
 
+int okegw_store_lease_carry(okegw_store *s, const char *const *connectors, size_t n) {
+  if (!s->pg)
+    return OKEGW_STORE_OK;
+  okegw_buf b = {0};
+  int oom = okegw_buf_append(&b, "{", 1) < 0;
+  for (size_t i = 0; i < n && !oom; i++) {
+    oom |= okegw_buf_append(&b, i ? ",\"" : "\"", i ? 2 : 1) < 0;
+    for (const char *c = connectors[i]; *c && !oom; c++)
+      oom |= ((*c == '"' || *c == '\\') && okegw_buf_append(&b, "\\", 1) < 0) ||
+             okegw_buf_append(&b, c, 1) < 0;
+    oom |= okegw_buf_append(&b, "\"", 1) < 0;
+  }
+  oom |= okegw_buf_append(&b, "}", 2) < 0; /* with its NUL */
+  if (oom) {
+    free(b.data);
+    return OKEGW_STORE_ERROR;
+  }
+  uv_mutex_lock(&s->mu);
+  free(s->carried);
+  s->carried = b.data;
+  uv_mutex_unlock(&s->mu);
+  return OKEGW_STORE_OK;
+}
+
 const char *okegw_store_instance(const okegw_store *s) { return s->pg ? s->lease_owner : NULL; }
 
 int okegw_store_delivery_get(okegw_store *s, long long id, int with_body, okegw_delivery_cb cb,
@@ -1876,6 +1900,7 @@ static void on_async_closed(uv_handle_t *h) {
   uv_mutex_destroy(&s->mu);
   uv_cond_destroy(&s->cond);
   uv_cond_destroy(&s->rcond);
+  free(s->carried);
   free(s->path);
   free(s);
   if (cb)

@@ -307,6 +307,12 @@ void okegw_store_lease_state(const okegw_store *s, long long *until_ms, unsigned
 /* Lets the lease of (connector, resource) go, unless an open delivery of
  * it is in the store (then it stays this instance's). */
 int okegw_store_lease_release(okegw_store *s, const char *connector, const char *resource);
+/* The connectors this instance carries (their names; n of them): it takes
+ * over the leases of their resources only, never one it could not send to
+ * (instances whose configurations differ for a while, during a reload
+ * one after the other). Until the first call, all. OK, or ERROR when out of
+ * memory (the list before stays). */
+int okegw_store_lease_carry(okegw_store *s, const char *const *connectors, size_t n);
 /* This instance's name in the leases (host/pid/random); NULL with SQLite. */
 const char *okegw_store_instance(const okegw_store *s);
 /* One delivery by id, without its body or (with_body) with it; NOTFOUND

@@ -54,6 +54,10 @@ struct okegw_store {
   } pg_prep[128];
   unsigned pg_nprep;
   char lease_owner[128];
+  /* the connectors the gateway carries as a PostgreSQL text array
+   * ({"a","b"}): leases are taken over for their resources only; under mu;
+   * NULL: all */
+  char *carried;
   long long lease_ttl_ms;
   long long lease_until;
   unsigned lease_lapses;

@@ -23,10 +23,11 @@ LEASE_S = 12  # store_lease_s: the peers' timeout_ms (2 s) + 10 s
 A_SECRET = "instance-a-%d" % os.getpid()
 
 
-def pair(t, tpl_delay=None, own_role=False, **gateway):
+def pair(t, tpl_delay=None, own_role=False, b_without=None, **gateway):
     """(PostgreSQL, [A, B] gateways on one database, TA alpha, TPLs north and south), or None
     with the case skipped. own_role: A logs in as role okegw_a (password A_SECRET), which owns
-    the database, B as the superuser: A can be cut off alone."""
+    the database, B as the superuser: A can be cut off alone. b_without: a connector B's
+    configuration lacks."""
     server = pgtest.for_case(t)
     if not server:
         return None
@@ -49,11 +50,16 @@ def pair(t, tpl_delay=None, own_role=False, **gateway):
     url_b = server.url(dbname="okegw_pair")
     url_a = server.url(user="okegw_a", password=A_SECRET, dbname="okegw_pair") if own_role \
         else url_b
-    gws = [t.gateway(text.replace(url_b, url), subdir=sub)  # A first: it makes the tables
-           for sub, url in (("a", url_a), ("b", url_b))]
+    text_b = text
+    if b_without:
+        at = text.index("[connector %s]" % b_without)
+        end = text.find("\n[connector ", at + 1)
+        text_b = text[:at] + (text[end + 1:] if end >= 0 else "")
+    gws = [t.gateway(tx.replace(url_b, url), subdir=sub)  # A first: it makes the tables
+           for sub, url, tx in (("a", url_a, text), ("b", url_b, text_b))]
     for g in gws:
         check(g.request("GET", "/ooapi/components?componentType=test",
-                        headers=auth("north")).status == 200, "catalogue")
+                        headers=auth("south")).status == 200, "catalogue")
     return server, gws, a, north, south
 
 
@@ -292,6 +298,26 @@ def test_cut_off_instance_lapses_and_lets_go(t):
     check([x for i, x in enumerate(got) if i == 0 or got[i - 1] != x] == ["seq 1", "seq 2",
                                                                           "seq 3"],
           "in order: %r" % got)
+
+
+def test_a_connector_the_other_lacks(t):
+    """B's configuration has no north (instances reloaded one after the other). A is killed
+    holding north's deliveries: B does not take them over (it could not send them) and they
+    wait; A started again takes them over once the dead one's lease ran out, and delivers."""
+    case = held_by_a(t, 2, b_without="north")
+    if not case:
+        return
+    server, ga, gb, north, aid = case
+    ga.kill()
+    failing(north, aid, False)
+    time.sleep(LEASE_S + 3)
+    mine = server.psql("SELECT count(*) FROM okegw_leases WHERE owner LIKE '%%/%d/%%'"
+                       % gb.proc.pid, dbname="okegw_pair")
+    check(mine == "0" and pending(server) == "2", "B took north's resource: %s leases, %s "
+          "pending" % (mine, pending(server)))
+    ga.start()
+    poll("A delivered them", lambda: received(north, aid)[-2:] == ["seq 1", "seq 2"]
+         and pending(server) == "0" or None, timeout=15)
 
 
 if __name__ == "__main__":
