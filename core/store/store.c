@@ -835,9 +835,10 @@ static int lease_cmp(const void *a, const void *b) {
 }
 
 /* PostgreSQL: the leases of the batch's pushes, taken before any of them is
- * written and in key order, as every instance takes them: two batches never
- * wait for each other's lease rows in a circle. OK, or ERROR (the batch
- * fails). */
+ * written and in key order, as every instance takes them: two batches of
+ * pushes never wait for each other's lease rows in a circle (a takeover in
+ * the same batch may; PostgreSQL then fails one of them, pg_leases.c). OK,
+ * or ERROR (the batch fails). */
 static int take_leases(okegw_store *s, job *batch) {
   size_t n = 0;
   for (job *j = batch; j; j = j->next)
