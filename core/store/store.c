@@ -760,39 +760,53 @@ static int pg_session(okegw_store *s, char **err) {
   return 0;
 }
 
+/* A session of the store's (the writer's: s; the reader's: s->rpg) that
+ * broke is made again, at most once a second (*retry_at), with its settings
+ * (setup): the old session took them, and its prepared statements, along.
+ * 0 when it is usable, 1 when it was made again just now, -1 while it is
+ * not time to try, -2 when the try failed (PQerrorMessage says why when it
+ * did not connect). */
+static int pg_reconnect(okegw_store *c, uint64_t *retry_at, int (*setup)(okegw_store *)) {
+  if (!c->pg_broken && PQstatus(c->pg) == CONNECTION_OK)
+    return 0;
+  uint64_t now = uv_hrtime();
+  if (*retry_at && now < *retry_at)
+    return -1;
+  *retry_at = now + 1000 * 1000 * 1000ULL;
+  PQreset(c->pg);
+  okegw_pg__forget_prepared(c);
+  c->pg_broken = PQstatus(c->pg) != CONNECTION_OK || setup(c) < 0;
+  if (c->pg_broken)
+    return -2;
+  *retry_at = 0;
+  return 1;
+}
+
+static int writer_setup(okegw_store *s) { return pg_session(s, NULL); }
+
 /* On the store thread before a batch: a connection that broke is made
- * again (at most one try a second). 0 when there is a connection to run the
- * batch on. */
+ * again (pg_reconnect). 0 when there is a connection to run the batch on. */
 static int pg_ready(okegw_store *s) {
   if (!s->pg_broken && PQstatus(s->pg) == CONNECTION_OK)
     return 0;
-  uint64_t now = uv_hrtime();
-  if (s->pg_retry_at && now < s->pg_retry_at)
-    return -1;
-  s->pg_retry_at = now + 1000 * 1000 * 1000ULL;
   if (s->tx_open)
     okegw_log(OKEGW_LOG_ERROR, NULL,
               "store %s: the connection broke with a transaction open: its deferred writes "
               "(audit rows) are lost",
               s->path);
   s->tx_open = 0; /* what an open transaction held is gone with the connection */
-  PQreset(s->pg);
-  okegw_pg__forget_prepared(s);
-  if (PQstatus(s->pg) != CONNECTION_OK) {
+  int rc = pg_reconnect(s, &s->pg_retry_at, writer_setup);
+  if (rc == 1) {
+    okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
+    return 0;
+  }
+  if (rc == -2 && PQstatus(s->pg) != CONNECTION_OK) {
     const char *m = PQerrorMessage(s->pg);
     char *why = okegw_asprintf("cannot reach PostgreSQL (%.*s)", (int)strcspn(m, "\n"), m);
     set_healthy(s, 0, why ? why : "cannot reach PostgreSQL");
     free(why);
-    return -1;
   }
-  s->pg_broken = 0;
-  if (pg_session(s, NULL) < 0) { /* the settings went with the old session */
-    s->pg_broken = 1;
-    return -1;
-  }
-  s->pg_retry_at = 0;
-  okegw_log(OKEGW_LOG_INFO, NULL, "store %s: connected again", s->path);
-  return 0;
+  return -1;
 }
 
 /* Ends the open transaction. Jobs run in it earlier were answered already
@@ -1071,21 +1085,10 @@ static int reader_pg_session(okegw_store *r) {
              : 0;
 }
 
-/* Before the reader's batch: a broken session is made again, at most once a
- * second; -1 while there is none (the batch's lookups fail, as the writer's
- * would). */
+/* Before the reader's batch (pg_reconnect): -1 while there is no session
+ * (the batch's lookups fail, as the writer's would). */
 static int reader_pg_ready(okegw_store *s) {
-  okegw_store *r = s->rpg;
-  if (!r->pg_broken && PQstatus(r->pg) == CONNECTION_OK)
-    return 0;
-  uint64_t now = uv_hrtime();
-  if (s->rpg_retry_at && now < s->rpg_retry_at)
-    return -1;
-  s->rpg_retry_at = now + 1000 * 1000 * 1000ULL;
-  PQreset(r->pg);
-  okegw_pg__forget_prepared(r);
-  r->pg_broken = PQstatus(r->pg) != CONNECTION_OK || reader_pg_session(r) < 0;
-  return r->pg_broken ? -1 : 0;
+  return pg_reconnect(s->rpg, &s->rpg_retry_at, reader_pg_session) < 0 ? -1 : 0;
 }
 
 static void reader_thread(void *arg) {
