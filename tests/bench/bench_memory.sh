@@ -248,12 +248,7 @@ python3 "$HERE/burst_client.py" "$GW_PORT" "$BURST" /ooapi/ -H "Authorization: B
   --hold 3 --timeout 60 >"$TMP/burst.log" 2>&1 &
 BURST_PID=$!
 PIDS+=("$BURST_PID")
-for ((i = 0; i < 600; i++)); do
-  grep -q '^holding' "$TMP/burst.log" && break
-  alive "$BURST_PID" || break
-  sleep 0.1
-done
-grep -q '^holding' "$TMP/burst.log" || die "burst: the client did not get to hold its connections: $(cat "$TMP/burst.log")"
+wait_line "$TMP/burst.log" '^holding' "$BURST_PID" || die "burst: the client did not get to hold its connections: $(cat "$TMP/burst.log")"
 sleep 1 # okegw reads the begun requests
 mem held "$GW_PID" "$(head -1 "$TMP/burst.log") open at once, a request begun on each"
 ESTAB=$(ss -Htn state established "( sport = :$GW_PORT )" 2>/dev/null | grep -c .)

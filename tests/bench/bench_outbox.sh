@@ -131,11 +131,7 @@ if [[ -n $PG_INSTANCES ]]; then
   python3 "$HERE/pg_server.py" "$STORES" ${BENCH_PG_SETTINGS:-} >"$TMP/pg.out" 2>"$TMP/pg.err" </dev/null &
   PG_PID=$!
   PIDS+=("$PG_PID")
-  for ((i = 0; i < 600; i++)); do
-    grep -q '^\(ready\|skip\)' "$TMP/pg.out" && break
-    alive "$PG_PID" || break
-    sleep 0.1
-  done
+  wait_line "$TMP/pg.out" '^\(ready\|skip\)' "$PG_PID"
   if grep -q '^skip' "$TMP/pg.out"; then
     warn "PostgreSQL is not measured: $(sed -n 's/^skip //p' "$TMP/pg.out")"
     PG_INSTANCES=

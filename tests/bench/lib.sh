@@ -235,6 +235,16 @@ wait_http() { # URL PID LIMIT_S: until anything answers, or PID dies
   return 1
 }
 
+wait_line() { # FILE REGEX PID: until a line of FILE matches (grep), or PID dies, or 60 s
+  local i
+  for ((i = 0; i < 600; i++)); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    alive "$3" || break
+    sleep 0.1
+  done
+  grep -q "$2" "$1" 2>/dev/null
+}
+
 # the TCP port PID listens on (okegw with listen = 127.0.0.1:0): the "listening"
 # log line when the log level shows it, otherwise the socket table (log_level =
 # warn hides the info-level "listening" line).
