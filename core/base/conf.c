@@ -1689,6 +1689,10 @@ static void check_tls_oauth(parse_state *ps, okegw_conf_connector *cc) {
   free(secret);
 }
 
+long okegw_conf_lease_min_s(const okegw_conf_connector *cc) {
+  return (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS + 999) / 1000;
+}
+
 /* Checks that need the whole file: required keys and their combinations. */
 static void finish(parse_state *ps) {
   okegw_conf *c = ps->c;
@@ -1718,11 +1722,11 @@ static void finish(parse_state *ps) {
     }
     if (cc->connect_timeout_ms > cc->timeout_ms)
       cc->connect_timeout_ms = cc->timeout_ms;
-    if (is_pg_uri(c->store) && cc->timeout_ms + OKEGW_LEASE_MARGIN_MS > c->store_lease_s * 1000L)
+    if (is_pg_uri(c->store) && okegw_conf_lease_min_s(cc) > c->store_lease_s)
       ERR(ps,
           "[connector %s]: timeout_ms (%ld) needs store_lease_s of at least %ld with PostgreSQL "
           "(an attempt must end while its resource's lease surely holds)",
-          cc->name, cc->timeout_ms, (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS + 999) / 1000);
+          cc->name, cc->timeout_ms, okegw_conf_lease_min_s(cc));
     check_tls_oauth(ps, cc);
     if (cc->retry_first_ms > cc->retry_max_ms)
       ERR(ps, "[connector %s]: retry_first_ms (%ld) is larger than retry_max_ms (%ld)", cc->name,

@@ -217,6 +217,9 @@ void okegw_conf_free(okegw_conf *c);
 
 /* The section of connector NAME, or NULL. */
 const okegw_conf_connector *okegw_conf_section(const okegw_conf *c, const char *name);
+/* The store_lease_s a connector needs with PostgreSQL: its timeout_ms plus
+ * OKEGW_LEASE_MARGIN_MS, in whole seconds. */
+long okegw_conf_lease_min_s(const okegw_conf_connector *cc);
 /* The value of KEY in a connector section, or NULL. */
 const char *okegw_conf_get(const okegw_conf_connector *c, const char *key);
 const okegw_conf_kv *okegw_conf_find(const okegw_conf_connector *c, const char *key);

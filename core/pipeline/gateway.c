@@ -772,13 +772,12 @@ static int lease_fits(const okegw_conf *next, okegw_diag *report) {
   int rc = 0;
   for (size_t i = 0; okegw_pg_is_uri(next->store) && i < next->nconnectors; i++) {
     const okegw_conf_connector *cc = &next->connectors[i];
-    if (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS <= next->store_lease_s * 1000L)
+    if (okegw_conf_lease_min_s(cc) <= next->store_lease_s)
       continue;
     okegw_diag_add(report, next->path, cc->line,
                    "[connector %s]: timeout_ms (%ld) needs store_lease_s of at least %ld; the "
                    "running one is %d s, and a new one takes effect after a restart",
-                   cc->name, cc->timeout_ms, (cc->timeout_ms + OKEGW_LEASE_MARGIN_MS + 999) / 1000,
-                   next->store_lease_s);
+                   cc->name, cc->timeout_ms, okegw_conf_lease_min_s(cc), next->store_lease_s);
     rc = -1;
   }
   return rc;
