@@ -408,6 +408,11 @@ static void schedule(okegw_outbox *ob, rq *q) {
   pump(ob, q->ci);
 }
 
+/* An attempt of d, or the writing of its end, is under way. */
+static int under_way(const dlv *d) {
+  return d->phase == P_FLIGHT || d->phase == P_ENDING || d->phase == P_STALLED;
+}
+
 /* Puts d in id order into its queue. An older delivery an operator retried
  * goes before the waiting ones, never before one already under way. */
 static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
@@ -422,7 +427,7 @@ static void enqueue(okegw_outbox *ob, rq *q, dlv *d) {
     q->tail = d;
   } else {
     dlv **pp = &q->head;
-    if ((*pp)->phase == P_FLIGHT || (*pp)->phase == P_ENDING || (*pp)->phase == P_STALLED)
+    if (under_way(*pp))
       pp = &(*pp)->next;
     while (*pp && (*pp)->r.id < d->r.id)
       pp = &(*pp)->next;
@@ -479,7 +484,7 @@ static void remove_dlv(okegw_outbox *ob, dlv *d) {
  * waiting hears 202. The queue goes when nothing of it is left. */
 static void forget(okegw_outbox *ob, rq *q) {
   dlv *h = q->head;
-  int busy = h && (h->phase == P_FLIGHT || h->phase == P_ENDING || h->phase == P_STALLED);
+  int busy = h && under_way(h);
   if (!busy)
     unlist(ob, q);
   for (dlv *d = busy ? h->next : h, *next; d; d = next) {
@@ -988,7 +993,7 @@ static void on_requeued(void *ud, int rc, long long id, okegw_delivery_rec *recs
       } else if (nd) {
         dlv_free(nd);
       }
-    } else if (d && (d->phase == P_FLIGHT || d->phase == P_ENDING || d->phase == P_STALLED)) {
+    } else if (d && under_way(d)) {
       d->dropped = !pending;
     } else if (d && pending) {
       int head = q->head == d;
