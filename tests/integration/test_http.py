@@ -494,7 +494,10 @@ def test_idle_keep_alive_closed_silently(t):
         check(c.closed_by_peer(3.0 * time_scale()), "an idle keep-alive connection was not closed")
         took = time.monotonic() - t0
         check(c.buf == b"", "okegw answered an idle connection: %r" % c.buf[:200])
-        check(0.3 <= took <= 2.0 * time_scale(), "closed after %.1f s idle, want about 0.5" % took)
+        # the idle time runs from okegw's answer; under valgrind (a time scale) the client may
+        # read that answer a good part of it later
+        check(0.3 / time_scale() <= took <= 2.0 * time_scale(),
+              "closed after %.1f s idle, want about 0.5" % took)
     with RawConn(g.port) as c:  # a request begun within the idle time: its header deadline counts
         time.sleep(0.3)
         req = RawConn.build("GET", "/ooapi/", headers={"X-Pad": "p" * 400})
